@@ -1,0 +1,188 @@
+"""The core service that every adapter calls.  It speaks in people (by email) and views."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.ports import Messenger, NullMessenger
+from bot.settings import Settings
+from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
+from storage.engine import Database
+from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
+from surveys import directory, responses, rounds
+from surveys.anonymity import Thresholds
+from surveys.bank import load_bank
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 6
+
+RECEIPT = (
+    "Thank you, your answers to the {team} pulse are in. They are stored with no link to you: "
+    "no name, no account id and no time finer than the day. Results are shown only for groups of "
+    "at least {k} people, after the pulse closes. Because nothing links the answers to you, they "
+    "cannot be changed or withdrawn."
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownPerson(Exception):
+    """The platform user is not in the organisation (shown to them as a friendly message)."""
+
+
+class TeamPulse:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        messenger: Messenger | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.messenger: Messenger = messenger or NullMessenger()
+        self.clock = clock
+        self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
+        self._secret: bytes | None = None
+
+    # -- time and identity -------------------------------------------------------------------
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = self.settings.hashing_secret()
+        return self._secret
+
+    def today(self) -> date:
+        return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    async def person(self, session: AsyncSession, email: str) -> Person:
+        person = await directory.person_by_email(session, email)
+        if person is None:
+            raise UnknownPerson(email)
+        return person
+
+    # -- pulses ------------------------------------------------------------------------------
+    def card(self, pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
+        bank = load_bank()
+        questions = tuple(
+            CardQuestion(id=q.id, text=q.text, theme=bank.theme_name(q.theme))
+            for q in (bank.question(qid) for qid in question_ids)
+        )
+        assert pulse_round.id is not None
+        return PulseCard(round_id=pulse_round.id, team=team.name,
+                         closes_on=f"{pulse_round.closes_on:%A %d %B}", questions=questions)
+
+    async def pending_pulses(self, email: str) -> list[PulseCard]:
+        async with self.db.session() as session:
+            person = await self.person(session, email)
+            assert person.id is not None
+            cards = []
+            for pulse_round, question_ids in await responses.pending_rounds(
+                session, self.secret, person.id
+            ):
+                team = await session.get(Team, pulse_round.team_id)
+                assert team is not None
+                cards.append(self.card(pulse_round, team, question_ids))
+            return cards
+
+    async def submit_pulse(
+        self,
+        email: str,
+        round_id: int,
+        answers: dict[str, int],
+        comments: dict[str, str] | None = None,
+    ) -> View:
+        submission = responses.Submission(round_id, answers, comments or {})
+        async with self.db.session() as session:
+            person = await self.person(session, email)
+            assert person.id is not None
+            result = await responses.submit(session, self.secret, person.id, submission, self.today())
+            if result.outcome is not responses.SubmitOutcome.ACCEPTED:
+                kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
+                return TextReply(result.reason, kind=kind)
+            pulse_round = await session.get(PulseRound, round_id)
+            assert pulse_round is not None
+            team = await session.get(Team, pulse_round.team_id)
+            assert team is not None
+        log.info("pulse answer recorded", extra={"round_id": round_id})
+        return Receipt(round_id=round_id, team=team.name,
+                       text=RECEIPT.format(team=team.name, k=self.settings.min_group))
+
+    # -- rounds and the outbox -----------------------------------------------------------------
+    async def open_round(self, team_name: str) -> str:
+        async with self.db.session() as session:
+            team = await directory.team_by_name(session, team_name)
+            if team is None:
+                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            opened = await rounds.open_round(
+                session, team, self.today(), self.settings.round_days, self.settings.min_group
+            )
+            await session.commit()
+            closes = opened.round.closes_on
+        return (f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
+                f"will be asked; it closes on {closes:%A %d %B}.")
+
+    async def close_round(self, team_name: str) -> str:
+        async with self.db.session() as session:
+            team = await directory.team_by_name(session, team_name)
+            if team is None:
+                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            closed = await rounds.close_round(session, team)
+            await session.commit()
+        return f"Closed pulse #{closed.sequence} for {team.name}; its results are now in trends."
+
+    async def close_due_rounds(self) -> int:
+        async with self.db.session() as session:
+            closed = await rounds.close_due_rounds(session, self.today())
+            await session.commit()
+        return len(closed)
+
+    async def deliver_outbox(self, batch: int = 50) -> int:
+        """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""
+        sent = 0
+        while True:
+            async with self.db.session() as session:
+                claimed = await rounds.claim_deliveries(session, self.clock(), batch)
+                if not claimed:
+                    return sent
+                for delivery in claimed:
+                    sent += await self._deliver(session, delivery)
+                await session.commit()
+            if len(claimed) < batch:
+                return sent
+
+    async def _deliver(self, session: AsyncSession, delivery: Delivery) -> int:
+        pulse_round = await session.get(PulseRound, delivery.round_id)
+        person = await session.get(Person, delivery.person_id)
+        assert pulse_round is not None and person is not None
+        team = await session.get(Team, pulse_round.team_id)
+        assert team is not None
+        now = self.clock()
+        if pulse_round.closed:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.last_error = "round closed before delivery"
+            session.add(delivery)
+            return 0
+        card = self.card(pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index))
+        try:
+            await self.messenger.send_direct(person, card)
+        except Exception as error:  # noqa: BLE001 - any platform failure is retried later
+            delivery.attempts += 1
+            delivery.last_error = f"{type(error).__name__}: {error}"[:500]
+            if delivery.attempts >= MAX_ATTEMPTS:
+                delivery.status = DeliveryStatus.FAILED
+            delivery.next_attempt_at = now + timedelta(minutes=2**delivery.attempts)
+            session.add(delivery)
+            log.warning("pulse delivery failed; will retry", extra={"delivery_id": delivery.id})
+            return 0
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+        session.add(delivery)
+        return 1

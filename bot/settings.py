@@ -1,0 +1,114 @@
+"""Configuration from environment variables and a ``.env`` file (names fixed by DESIGN.md)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_GROUP_FLOOR = 3
+LOCAL_SECRET_FILE = Path(".teampulse-secret")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./teampulse.db", validation_alias="DATABASE_URL"
+    )
+    port: int = Field(default=3978, validation_alias="PORT")
+    host: str | None = Field(default=None, validation_alias="TEAMPULSE_HOST")
+
+    slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias="SLACK_API_URL"
+    )
+
+    microsoft_app_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("MicrosoftAppId", "MICROSOFTAPPID")
+    )
+    microsoft_app_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("MicrosoftAppPassword", "MICROSOFTAPPPASSWORD")
+    )
+    microsoft_app_type: str = Field(
+        default="MultiTenant", validation_alias=AliasChoices("MicrosoftAppType", "MICROSOFTAPPTYPE")
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MicrosoftAppTenantId", "MICROSOFTAPPTENANTID"),
+    )
+
+    secret: str | None = Field(default=None, validation_alias="TEAMPULSE_SECRET")
+    min_group: int = Field(default=5, validation_alias="TEAMPULSE_MIN_GROUP")
+    min_comment_group: int = Field(default=10, validation_alias="TEAMPULSE_MIN_COMMENT_GROUP")
+    timezone: str = Field(default="Europe/London", validation_alias="TEAMPULSE_TIMEZONE")
+    local_chat: Literal["on", "off"] | None = Field(
+        default=None, validation_alias="TEAMPULSE_LOCAL_CHAT"
+    )
+    teams_auth: Literal["on", "off"] = Field(default="on", validation_alias="TEAMPULSE_TEAMS_AUTH")
+    round_days: int = Field(default=5, validation_alias="TEAMPULSE_ROUND_DAYS")
+
+    @field_validator("min_group")
+    @classmethod
+    def _min_group_floor(cls, value: int) -> int:
+        if value < MIN_GROUP_FLOOR:
+            raise ValueError(f"TEAMPULSE_MIN_GROUP must be at least {MIN_GROUP_FLOOR}")
+        return value
+
+    @model_validator(mode="after")
+    def _comment_group_not_below_min_group(self) -> Settings:
+        if self.min_comment_group < self.min_group:
+            raise ValueError("TEAMPULSE_MIN_COMMENT_GROUP must not be below TEAMPULSE_MIN_GROUP")
+        return self
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(
+            (self.slack_bot_token and self.slack_signing_secret)
+            or self.slack_app_token
+            or (self.slack_client_id and self.slack_client_secret)
+        )
+
+    @property
+    def teams_configured(self) -> bool:
+        return bool(self.microsoft_app_id)
+
+    @property
+    def local_mode(self) -> bool:
+        """The web chat lets a visitor act as anyone: on only without platform credentials."""
+        if self.local_chat is not None:
+            return self.local_chat == "on"
+        return not (self.slack_configured or self.teams_configured)
+
+    @property
+    def bind_host(self) -> str:
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.local_mode else "0.0.0.0"  # noqa: S104
+
+    def hashing_secret(self) -> bytes:
+        """The key for participation hashes.
+
+        Production (a platform configured) must set ``TEAMPULSE_SECRET``.  Local mode keeps a
+        generated one in ``.teampulse-secret`` so the demo works with no set-up.
+        """
+        if self.secret:
+            return self.secret.encode()
+        if not self.local_mode:
+            raise RuntimeError(
+                "TEAMPULSE_SECRET is not set. Set it to a long random value "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+            )
+        if not LOCAL_SECRET_FILE.exists():
+            LOCAL_SECRET_FILE.write_text(secrets.token_urlsafe(32))
+            LOCAL_SECRET_FILE.chmod(0o600)
+        return LOCAL_SECRET_FILE.read_text().strip().encode()

@@ -1,0 +1,79 @@
+"""Platform-neutral views: what the core answers with.  Adapters render them natively
+(web chat JSON, console text, Block Kit, Adaptive Cards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from surveys.trends import RoundRow, ThemeRow
+
+SCALE = (
+    (1, "Strongly disagree"),
+    (2, "Disagree"),
+    (3, "Neither"),
+    (4, "Agree"),
+    (5, "Strongly agree"),
+)
+
+
+@dataclass(frozen=True)
+class TextReply:
+    text: str
+    kind: str = "info"  # info | error | success
+
+
+@dataclass(frozen=True)
+class CardQuestion:
+    id: str
+    text: str
+    theme: str
+
+
+@dataclass(frozen=True)
+class PulseCard:
+    round_id: int
+    team: str
+    closes_on: str
+    questions: tuple[CardQuestion, ...]
+    scale: tuple[tuple[int, str], ...] = SCALE
+    intro: str = (
+        "A quick pulse check: pick one answer for each statement. "
+        "Your answers are anonymous and shown only as part of a group."
+    )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    round_id: int
+    team: str
+    text: str
+
+
+@dataclass(frozen=True)
+class KudosPost:
+    giver: str
+    recipients: tuple[str, ...]
+    message: str
+    value: str
+    value_label: str
+    teams: tuple[str, ...]
+    day: str
+
+
+@dataclass(frozen=True)
+class TrendReportView:
+    team: str
+    weeks: int
+    themes: tuple[ThemeRow, ...]
+    rounds: tuple[RoundRow, ...]
+    notes: tuple[str, ...]
+    footnote: str
+    chart_png: bytes | None = None
+    chart_alt: str = ""
+    recognition: tuple[tuple[str, int], ...] = ()
+    mood: str | None = None
+    comments: tuple[tuple[str, str], ...] = field(default=())
+    scope: str = ""
+
+
+View = TextReply | PulseCard | Receipt | KudosPost | TrendReportView

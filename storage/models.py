@@ -1,0 +1,188 @@
+"""SQLModel tables.
+
+Anonymity lives in the shape of these tables (DESIGN.md invariant 1):
+
+* ``Response`` rows hold round, question, team, score, comment and the *day* only.  Their primary
+  key is random and, on SQLite, the table is ``WITHOUT ROWID`` so the file keeps no insertion order.
+* ``Participation`` is one row per round holding the *sorted set* of keyed hashes of the people who
+  have answered.  A set has no order, so nothing in it can be lined up with the order of responses,
+  and it is updated in the same transaction as the responses it admits (answer acked = committed).
+* Nothing else (outbox, conversation references) is touched when someone answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def random_id() -> str:
+    """A random identifier that carries no time or order."""
+    return uuid.uuid4().hex
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    MANAGER = "manager"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Organisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    is_demo: bool = False
+
+
+class Team(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str
+    parent_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    slack_channel: str | None = None
+    teams_channel: str | None = None
+    cadence: str = "weekly"
+    schedule_day: str = "mon"
+    schedule_time: str = "10:00"
+    timezone: str | None = None
+    questions_per_pulse: int = 3
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str = Field(unique=True)
+    display_name: str
+
+
+class PlatformIdentity(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str
+    external_id: str
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("team_id", "person_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Role.MEMBER
+
+
+class Question(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    theme: str = Field(index=True)
+    text: str
+    source: str
+    reverse: bool = False
+    advocacy: bool = False
+    active: bool = True
+
+
+class PulseRound(SQLModel, table=True):
+    __tablename__ = "pulse_round"
+    __table_args__ = (UniqueConstraint("team_id", "sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    sequence: int
+    opened_on: date
+    closes_on: date
+    closed: bool = False
+    # JSON list of question-id lists, one per question group (each group >= the anonymity threshold)
+    plan: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per (round, person) that the delivery worker sends exactly once."""
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "person_id"),
+        Index("ix_delivery_pending", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="pulse_round.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    group_index: int = 0
+    status: str = DeliveryStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+class Response(SQLModel, table=True):
+    """One anonymous answer.  Never add a person, platform id, message id or a time finer than a day."""
+
+    __table_args__ = (
+        Index("ix_response_team_day", "team_id", "day"),
+        Index("ix_response_round_question", "round_id", "question_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: str = Field(default_factory=random_id, primary_key=True)
+    submission_id: str = Field(description="random per submitted card; groups one card's answers")
+    round_id: int = Field(foreign_key="pulse_round.id")
+    team_id: int = Field(foreign_key="team.id")
+    question_id: str = Field(foreign_key="question.id")
+    score: int
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sentiment: float | None = None
+    day: date
+
+
+class Participation(SQLModel, table=True):
+    """Who has answered a round: the sorted set of HMAC(secret, round, person) digests."""
+
+    round_id: int = Field(foreign_key="pulse_round.id", primary_key=True)
+    digests: str = Field(default="", sa_column=Column(Text, nullable=False))
+    respondents: int = 0
+
+
+class Recognition(SQLModel, table=True):
+    __table_args__ = (Index("ix_recognition_team_day", "team_id", "created_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id")
+    giver_id: int = Field(foreign_key="person.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    value: str
+    created_on: date
+    created_at: datetime
+
+
+class RecognitionRecipient(SQLModel, table=True):
+    __tablename__ = "recognition_recipient"
+
+    recognition_id: int = Field(foreign_key="recognition.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True, index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+
+
+class ConversationReference(SQLModel, table=True):
+    """Where to reach a person proactively on a platform (Slack DM channel, Teams reference)."""
+
+    __tablename__ = "conversation_reference"
+    __table_args__ = (UniqueConstraint("person_id", "platform"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    platform: str
+    reference: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime

@@ -1,0 +1,80 @@
+"""Who is who: people, teams, roles and the team hierarchy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Membership, Person, Role, Team
+
+
+async def person_by_email(session: AsyncSession, email: str) -> Person | None:
+    result = await session.exec(select(Person).where(Person.email == email.strip().lower()))
+    return result.first()
+
+
+async def resolve_mention(session: AsyncSession, handle: str) -> Person | None:
+    """``@alice.smith`` or ``@alice.smith@trust.nhs.uk``: a full email or a unique local part."""
+    handle = handle.strip().lower()
+    if "@" in handle:
+        return await person_by_email(session, handle)
+    result = await session.exec(select(Person).where(col(Person.email).startswith(f"{handle}@")))
+    matches = result.all()
+    return matches[0] if len(matches) == 1 else None
+
+
+async def team_by_name(session: AsyncSession, name: str) -> Team | None:
+    result = await session.exec(select(Team))
+    wanted = name.strip().lower()
+    return next((team for team in result.all() if team.name.lower() == wanted), None)
+
+
+async def all_teams(session: AsyncSession) -> list[Team]:
+    return list((await session.exec(select(Team).order_by(col(Team.name)))).all())
+
+
+async def teams_of(session: AsyncSession, person_id: int, role: Role | None = None) -> list[Team]:
+    query = select(Team).join(Membership, col(Membership.team_id) == col(Team.id))
+    query = query.where(Membership.person_id == person_id)
+    if role is not None:
+        query = query.where(Membership.role == role)
+    rows = (await session.exec(query.order_by(col(Team.name)))).all()
+    unique = {team.id: team for team in rows}
+    return list(unique.values())
+
+
+async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER) -> list[Person]:
+    query = (
+        select(Person)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .where(Membership.team_id == team_id, Membership.role == role)
+        .order_by(col(Person.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
+    """The root and every team below it."""
+    children: dict[int | None, list[int]] = {}
+    for team in teams:
+        assert team.id is not None
+        children.setdefault(team.parent_id, []).append(team.id)
+    found, stack = [], [root_id]
+    while stack:
+        team_id = stack.pop()
+        found.append(team_id)
+        stack.extend(children.get(team_id, []))
+    return found
+
+
+async def manageable_team_ids(session: AsyncSession, person_id: int) -> set[int]:
+    """Teams a person may see trends for: those they manage and every team below them."""
+    teams = await all_teams(session)
+    managed = await teams_of(session, person_id, Role.MANAGER)
+    visible: set[int] = set()
+    for team in managed:
+        assert team.id is not None
+        visible.update(descendants(teams, team.id))
+    return visible

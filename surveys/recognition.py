@@ -1,0 +1,101 @@
+"""Kudos: recognition between colleagues, tagged with a value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Person, Recognition, RecognitionRecipient, Team
+from surveys import directory
+
+# The NHS People Promise, as short tags (TEAMPULSE_KUDOS_VALUES overrides).
+DEFAULT_VALUES: dict[str, str] = {
+    "compassion": "We are compassionate and inclusive",
+    "recognised": "We are recognised and rewarded",
+    "voice": "We each have a voice that counts",
+    "safe": "We are safe and healthy",
+    "learning": "We are always learning",
+    "flexible": "We work flexibly",
+    "teamwork": "We are a team",
+}
+MAX_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class GivenKudos:
+    recognition: Recognition
+    recipients: list[Person]
+    teams: list[Team]
+
+
+async def _primary_team(session: AsyncSession, person_id: int) -> Team | None:
+    teams = await directory.teams_of(session, person_id)
+    return teams[0] if teams else None
+
+
+async def give(
+    session: AsyncSession,
+    giver: Person,
+    recipients: list[Person],
+    message: str,
+    value: str,
+    now: datetime,
+) -> GivenKudos:
+    assert giver.id is not None
+    giver_team = await _primary_team(session, giver.id)
+    recognition = Recognition(
+        organisation_id=giver.organisation_id,
+        giver_id=giver.id,
+        team_id=giver_team.id if giver_team else None,
+        message=message,
+        value=value,
+        created_on=now.date(),
+        created_at=now,
+    )
+    session.add(recognition)
+    await session.flush()
+    assert recognition.id is not None
+    teams: dict[int, Team] = {}
+    for person in recipients:
+        assert person.id is not None
+        team = await _primary_team(session, person.id)
+        if team is not None and team.id is not None:
+            teams[team.id] = team
+        session.add(
+            RecognitionRecipient(
+                recognition_id=recognition.id,
+                person_id=person.id,
+                team_id=team.id if team else None,
+            )
+        )
+    await session.commit()
+    return GivenKudos(recognition=recognition, recipients=recipients, teams=list(teams.values()))
+
+
+async def recent_for_team(session: AsyncSession, team_id: int, limit: int = 20) -> list[Recognition]:
+    query = (
+        select(Recognition)
+        .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))
+        .where(RecognitionRecipient.team_id == team_id)
+        .order_by(col(Recognition.created_at).desc())
+        .limit(limit)
+    )
+    return list({r.id: r for r in (await session.exec(query)).all()}.values())
+
+
+async def counts_by_value(
+    session: AsyncSession, team_ids: list[int], since: datetime
+) -> list[tuple[str, int]]:
+    """Recognition received by the teams since a date, per value."""
+    query = (
+        select(Recognition.value, func.count(func.distinct(Recognition.id)))
+        .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))
+        .where(col(RecognitionRecipient.team_id).in_(team_ids), col(Recognition.created_on) >= since.date())
+        .group_by(Recognition.value)
+        .order_by(Recognition.value)
+    )
+    return [(value, count) for value, count in (await session.exec(query)).all()]

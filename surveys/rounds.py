@@ -1,0 +1,111 @@
+"""Pulse rounds and the delivery outbox."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Delivery, DeliveryStatus, Participation, PulseRound, Question, Team
+from surveys import directory
+from surveys.bank import group_count, interleave_by_theme, load_bank, plan_round
+
+
+class RoundError(Exception):
+    """A round cannot be opened or closed; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class OpenedRound:
+    round: PulseRound
+    invited: int
+
+
+async def open_round_for(session: AsyncSession, team_id: int) -> PulseRound | None:
+    query = select(PulseRound).where(PulseRound.team_id == team_id, col(PulseRound.closed).is_(False))
+    return (await session.exec(query)).first()
+
+
+async def team_cycle(session: AsyncSession) -> list[str]:
+    """The question set, interleaved by theme so each pulse mixes themes."""
+    questions = (await session.exec(select(Question).where(col(Question.active).is_(True)))).all()
+    bank_order = {q.id: i for i, q in enumerate(load_bank().questions)}
+    ordered = sorted(questions, key=lambda q: bank_order.get(q.id, len(bank_order)))
+    by_id = {q.id: q for q in load_bank().questions}
+    return interleave_by_theme([by_id[q.id] for q in ordered if q.id in by_id])
+
+
+async def open_round(
+    session: AsyncSession, team: Team, today: date, round_days: int, min_group: int
+) -> OpenedRound:
+    """Open a round for a team and queue one outbox row per member (committed by the caller)."""
+    assert team.id is not None
+    if await open_round_for(session, team.id) is not None:
+        raise RoundError(f"{team.name} already has an open pulse.")
+    people = await directory.members(session, team.id)
+    if not people:
+        raise RoundError(f"{team.name} has no members to ask.")
+    last = await session.exec(select(func.max(PulseRound.sequence)).where(PulseRound.team_id == team.id))
+    sequence = (last.first() or 0) + 1
+    groups = group_count(len(people), min_group)
+    plan = plan_round(await team_cycle(session), sequence, team.questions_per_pulse, groups)
+    pulse_round = PulseRound(
+        team_id=team.id,
+        sequence=sequence,
+        opened_on=today,
+        closes_on=today + timedelta(days=round_days),
+        plan=json.dumps(plan.groups),
+    )
+    session.add(pulse_round)
+    await session.flush()
+    assert pulse_round.id is not None
+    session.add(Participation(round_id=pulse_round.id))
+    for index, person in enumerate(people):
+        assert person.id is not None
+        session.add(Delivery(round_id=pulse_round.id, person_id=person.id, group_index=index % groups))
+    return OpenedRound(round=pulse_round, invited=len(people))
+
+
+async def close_round(session: AsyncSession, team: Team) -> PulseRound:
+    assert team.id is not None
+    pulse_round = await open_round_for(session, team.id)
+    if pulse_round is None:
+        raise RoundError(f"{team.name} has no open pulse.")
+    pulse_round.closed = True
+    session.add(pulse_round)
+    return pulse_round
+
+
+async def close_due_rounds(session: AsyncSession, today: date) -> list[PulseRound]:
+    query = select(PulseRound).where(
+        col(PulseRound.closed).is_(False), col(PulseRound.closes_on) <= today
+    )
+    due = list((await session.exec(query)).all())
+    for pulse_round in due:
+        pulse_round.closed = True
+        session.add(pulse_round)
+    return due
+
+
+async def claim_deliveries(session: AsyncSession, now: datetime, limit: int = 50) -> list[Delivery]:
+    """Pending outbox rows that are due; on PostgreSQL other replicas skip the claimed rows."""
+    query = (
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            (col(Delivery.next_attempt_at).is_(None)) | (col(Delivery.next_attempt_at) <= now),
+        )
+        .order_by(col(Delivery.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+def questions_for(pulse_round: PulseRound, group_index: int) -> list[str]:
+    groups: list[list[str]] = json.loads(pulse_round.plan)
+    return groups[group_index % len(groups)]

@@ -1,0 +1,65 @@
+"""Shared fixtures.  Every storage-touching test runs on SQLite and, when ``TEST_DATABASE_URL`` is
+set (CI sets it), on PostgreSQL too."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.settings import Settings
+from storage.engine import Database
+from storage.migrate import upgrade
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated database: a SQLite file, or a throwaway PostgreSQL schema-less database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        await upgrade(url)
+        yield url
+        return
+    base = os.environ["TEST_DATABASE_URL"]
+    name = f"tp_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(base))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    await upgrade(url)
+    yield url
+    admin = await asyncpg.connect(_asyncpg_dsn(base))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Local-mode settings with a known secret; no .env file or platform credentials leak in."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "MicrosoftAppId"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        TEAMPULSE_SECRET="test-secret-not-for-production",
+        TEAMPULSE_MIN_GROUP=5,
+        TEAMPULSE_MIN_COMMENT_GROUP=10,
+    )
