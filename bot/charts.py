@@ -9,14 +9,25 @@ from datetime import date
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from surveys.trends import TrendSummary  # noqa: E402
+from surveys.trends import TrendSummary
 
-PALETTE = ["#005EB8", "#DA291C", "#009639", "#ED8B00", "#7C2855", "#00A499",
-           "#330072", "#AE2573", "#768692", "#41B6E6", "#006747"]
+PALETTE = [
+    "#005EB8",
+    "#DA291C",
+    "#009639",
+    "#ED8B00",
+    "#7C2855",
+    "#00A499",
+    "#330072",
+    "#AE2573",
+    "#768692",
+    "#41B6E6",
+    "#006747",
+]
 
 
 def render_png(summary: TrendSummary, team: str) -> bytes:
@@ -30,28 +41,40 @@ def render_png(summary: TrendSummary, team: str) -> bytes:
 
 
 def _draw(axes: Axes, summary: TrendSummary, team: str) -> None:
-    axes.axvspan(_num(summary.previous_start), _num(summary.period_start),
-                 color="#E8EDEE", label="previous period")
+    axes.axvspan(
+        _num(summary.previous_start),
+        _num(summary.period_start),
+        color="#E8EDEE",
+        label="previous period",
+    )
     for index, (theme, points) in enumerate(sorted(summary.series.items())):
         xs = [_num(day) for day, _ in points]
-        axes.plot(xs, [score for _, score in points], marker="o", linewidth=2,
-                  color=PALETTE[index % len(PALETTE)], label=theme)
+        axes.plot(
+            xs,
+            [score for _, score in points],
+            marker="o",
+            linewidth=2,
+            color=PALETTE[index % len(PALETTE)],
+            label=theme,
+        )
     axes.set_ylim(1, 5)
-    axes.set_ylabel("mean score (1–5)")
+    axes.set_ylabel("mean score (1 to 5)")
     axes.set_title(f"{team}: themes over the last {summary.weeks} weeks", fontsize=11)
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def _num(day: date) -> float:
-    return float(mdates.date2num(day))
+    return float(mdates.date2num(day))  # type: ignore[no-untyped-call]
 
 
 def alt_text(summary: TrendSummary, team: str) -> str:
     if not summary.series:
         return f"Chart for {team}: no theme has enough answers to plot yet."
-    parts = [f"{theme} latest {points[-1][1]:.1f}" for theme, points in sorted(summary.series.items())]
+    parts = [
+        f"{theme} latest {points[-1][1]:.1f}" for theme, points in sorted(summary.series.items())
+    ]
     return f"Line chart of theme scores for {team} by week: " + "; ".join(parts) + "."
 
 

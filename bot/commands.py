@@ -124,6 +124,7 @@ def parse_kudos(rest: str) -> Command:
         return Unknown(text=f"kudos {rest}", hint="Say who to thank: `kudos @name message #value`.")
     if not message:
         return Unknown(
-            text=f"kudos {rest}", hint="Add a few words about what they did: `kudos @name thanks for… #value`."
+            text=f"kudos {rest}",
+            hint="Add a few words about what they did: `kudos @name thanks for… #value`.",
         )
     return Kudos(mentions=mentions, message=message, value=values[-1].lower() if values else None)

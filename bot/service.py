@@ -76,8 +76,12 @@ class TeamPulse:
             for q in (bank.question(qid) for qid in question_ids)
         )
         assert pulse_round.id is not None
-        return PulseCard(round_id=pulse_round.id, team=team.name,
-                         closes_on=f"{pulse_round.closes_on:%A %d %B}", questions=questions)
+        return PulseCard(
+            round_id=pulse_round.id,
+            team=team.name,
+            closes_on=f"{pulse_round.closes_on:%A %d %B}",
+            questions=questions,
+        )
 
     async def pending_pulses(self, email: str) -> list[PulseCard]:
         async with self.db.session() as session:
@@ -103,17 +107,26 @@ class TeamPulse:
         async with self.db.session() as session:
             person = await self.person(session, email)
             assert person.id is not None
-            result = await responses.submit(session, self.secret, person.id, submission, self.today())
+            result = await responses.submit(
+                session, self.secret, person.id, submission, self.today()
+            )
             if result.outcome is not responses.SubmitOutcome.ACCEPTED:
-                kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
+                kind = (
+                    "info"
+                    if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED
+                    else "error"
+                )
                 return TextReply(result.reason, kind=kind)
             pulse_round = await session.get(PulseRound, round_id)
             assert pulse_round is not None
             team = await session.get(Team, pulse_round.team_id)
             assert team is not None
         log.info("pulse answer recorded", extra={"round_id": round_id})
-        return Receipt(round_id=round_id, team=team.name,
-                       text=RECEIPT.format(team=team.name, k=self.settings.min_group))
+        return Receipt(
+            round_id=round_id,
+            team=team.name,
+            text=RECEIPT.format(team=team.name, k=self.settings.min_group),
+        )
 
     # -- rounds and the outbox -----------------------------------------------------------------
     async def open_round(self, team_name: str) -> str:
@@ -126,8 +139,10 @@ class TeamPulse:
             )
             await session.commit()
             closes = opened.round.closes_on
-        return (f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
-                f"will be asked; it closes on {closes:%A %d %B}.")
+        return (
+            f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
+            f"will be asked; it closes on {closes:%A %d %B}."
+        )
 
     async def close_round(self, team_name: str) -> str:
         async with self.db.session() as session:
@@ -173,7 +188,7 @@ class TeamPulse:
         card = self.card(pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index))
         try:
             await self.messenger.send_direct(person, card)
-        except Exception as error:  # noqa: BLE001 - any platform failure is retried later
+        except Exception as error:
             delivery.attempts += 1
             delivery.last_error = f"{type(error).__name__}: {error}"[:500]
             if delivery.attempts >= MAX_ATTEMPTS:
@@ -186,3 +201,18 @@ class TeamPulse:
         delivery.sent_at = now
         session.add(delivery)
         return 1
+
+    async def status_report(self) -> str:
+        """Operator view of open rounds: counts only, never who has or hasn't answered."""
+        async with self.db.session() as session:
+            lines = []
+            for pulse_round, team, counts in await rounds.open_round_overview(session):
+                k = self.settings.min_group
+                answered = str(counts.answered) if counts.answered >= k else f"fewer than {k}"
+                lines.append(
+                    f"{team.name}: pulse #{pulse_round.sequence} open until "
+                    f"{pulse_round.closes_on:%a %d %b}; {counts.invited} invited, {counts.sent} "
+                    f"delivered, {counts.pending} waiting, {counts.failed} failed; "
+                    f"{answered} answered"
+                )
+        return "\n".join(lines) or "No pulse is open."

@@ -9,7 +9,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
+
 MIN_GROUP_FLOOR = 3
+
 LOCAL_SECRET_FILE = Path(".teampulse-secret")
 
 
@@ -29,9 +32,7 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
     slack_client_secret: str | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
-    slack_api_url: str = Field(
-        default="https://slack.com/api/", validation_alias="SLACK_API_URL"
-    )
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
 
     microsoft_app_id: str | None = Field(
         default=None, validation_alias=AliasChoices("MicrosoftAppId", "MICROSOFTAPPID")
@@ -55,7 +56,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="TEAMPULSE_LOCAL_CHAT"
     )
     teams_auth: Literal["on", "off"] = Field(default="on", validation_alias="TEAMPULSE_TEAMS_AUTH")
-    round_days: int = Field(default=5, validation_alias="TEAMPULSE_ROUND_DAYS")
+    round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
+    kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 
     @field_validator("min_group")
     @classmethod
@@ -69,6 +71,18 @@ class Settings(BaseSettings):
         if self.min_comment_group < self.min_group:
             raise ValueError("TEAMPULSE_MIN_COMMENT_GROUP must not be below TEAMPULSE_MIN_GROUP")
         return self
+
+    @property
+    def kudos_values(self) -> dict[str, str]:
+        """``tag=Label,tag2=Label 2`` (or bare tags); default: the NHS People Promise."""
+        if not self.kudos_values_raw:
+            return dict(DEFAULT_KUDOS_VALUES)
+        values: dict[str, str] = {}
+        for item in self.kudos_values_raw.split(","):
+            tag, _, label = item.partition("=")
+            if tag.strip():
+                values[tag.strip().lstrip("#").lower()] = label.strip() or tag.strip()
+        return values
 
     @property
     def slack_configured(self) -> bool:
@@ -93,7 +107,7 @@ class Settings(BaseSettings):
     def bind_host(self) -> str:
         if self.host:
             return self.host
-        return "127.0.0.1" if self.local_mode else "0.0.0.0"  # noqa: S104
+        return "127.0.0.1" if self.local_mode else "0.0.0.0"
 
     def hashing_secret(self) -> bytes:
         """The key for participation hashes.

@@ -13,7 +13,7 @@ Anonymity lives in the shape of these tables (DESIGN.md invariant 1):
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
@@ -56,6 +56,7 @@ class Team(SQLModel, table=True):
     schedule_time: str = "10:00"
     timezone: str | None = None
     questions_per_pulse: int = 3
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class Person(SQLModel, table=True):
@@ -127,7 +128,10 @@ class Delivery(SQLModel, table=True):
 
 
 class Response(SQLModel, table=True):
-    """One anonymous answer.  Never add a person, platform id, message id or a time finer than a day."""
+    """One anonymous answer.
+
+    Never add a person, platform id, message id or a time finer than a day.
+    """
 
     __table_args__ = (
         Index("ix_response_team_day", "team_id", "day"),

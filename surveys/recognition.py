@@ -76,7 +76,9 @@ async def give(
     return GivenKudos(recognition=recognition, recipients=recipients, teams=list(teams.values()))
 
 
-async def recent_for_team(session: AsyncSession, team_id: int, limit: int = 20) -> list[Recognition]:
+async def recent_for_team(
+    session: AsyncSession, team_id: int, limit: int = 20
+) -> list[Recognition]:
     query = (
         select(Recognition)
         .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))
@@ -94,7 +96,10 @@ async def counts_by_value(
     query = (
         select(Recognition.value, func.count(func.distinct(Recognition.id)))
         .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))
-        .where(col(RecognitionRecipient.team_id).in_(team_ids), col(Recognition.created_on) >= since.date())
+        .where(
+            col(RecognitionRecipient.team_id).in_(team_ids),
+            col(Recognition.created_on) >= since.date(),
+        )
         .group_by(Recognition.value)
         .order_by(Recognition.value)
     )

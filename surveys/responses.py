@@ -96,7 +96,9 @@ async def submit(
     if pulse_round is None or delivery is None:
         return SubmitResult(SubmitOutcome.NOT_INVITED, "This pulse was not sent to you.")
     if pulse_round.closed:
-        return SubmitResult(SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers.")
+        return SubmitResult(
+            SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
+        )
     problem = _validate(submission, questions_for(pulse_round, delivery.group_index))
     if problem:
         return SubmitResult(SubmitOutcome.INVALID, problem)

@@ -26,7 +26,9 @@ class OpenedRound:
 
 
 async def open_round_for(session: AsyncSession, team_id: int) -> PulseRound | None:
-    query = select(PulseRound).where(PulseRound.team_id == team_id, col(PulseRound.closed).is_(False))
+    query = select(PulseRound).where(
+        PulseRound.team_id == team_id, col(PulseRound.closed).is_(False)
+    )
     return (await session.exec(query)).first()
 
 
@@ -49,7 +51,9 @@ async def open_round(
     people = await directory.members(session, team.id)
     if not people:
         raise RoundError(f"{team.name} has no members to ask.")
-    last = await session.exec(select(func.max(PulseRound.sequence)).where(PulseRound.team_id == team.id))
+    last = await session.exec(
+        select(func.max(PulseRound.sequence)).where(PulseRound.team_id == team.id)
+    )
     sequence = (last.first() or 0) + 1
     groups = group_count(len(people), min_group)
     plan = plan_round(await team_cycle(session), sequence, team.questions_per_pulse, groups)
@@ -66,7 +70,9 @@ async def open_round(
     session.add(Participation(round_id=pulse_round.id))
     for index, person in enumerate(people):
         assert person.id is not None
-        session.add(Delivery(round_id=pulse_round.id, person_id=person.id, group_index=index % groups))
+        session.add(
+            Delivery(round_id=pulse_round.id, person_id=person.id, group_index=index % groups)
+        )
     return OpenedRound(round=pulse_round, invited=len(people))
 
 
@@ -109,3 +115,46 @@ async def claim_deliveries(session: AsyncSession, now: datetime, limit: int = 50
 def questions_for(pulse_round: PulseRound, group_index: int) -> list[str]:
     groups: list[list[str]] = json.loads(pulse_round.plan)
     return groups[group_index % len(groups)]
+
+
+async def respondent_count(session: AsyncSession, round_id: int) -> int:
+    participation = await session.get(Participation, round_id)
+    return participation.respondents if participation else 0
+
+
+@dataclass(frozen=True)
+class RoundCounts:
+    invited: int
+    sent: int
+    pending: int
+    failed: int
+    answered: int
+
+
+async def open_round_overview(session: AsyncSession) -> list[tuple[PulseRound, Team, RoundCounts]]:
+    query = (
+        select(PulseRound, Team)
+        .join(Team, col(Team.id) == col(PulseRound.team_id))
+        .where(col(PulseRound.closed).is_(False))
+        .order_by(col(Team.name))
+    )
+    overview = []
+    for pulse_round, team in (await session.exec(query)).all():
+        statuses = (
+            await session.exec(
+                select(Delivery.status, func.count())
+                .where(Delivery.round_id == pulse_round.id)
+                .group_by(Delivery.status)
+            )
+        ).all()
+        by_status = {status: count for status, count in statuses}
+        assert pulse_round.id is not None
+        counts = RoundCounts(
+            invited=sum(by_status.values()),
+            sent=by_status.get(DeliveryStatus.SENT, 0),
+            pending=by_status.get(DeliveryStatus.PENDING, 0),
+            failed=by_status.get(DeliveryStatus.FAILED, 0),
+            answered=await respondent_count(session, pulse_round.id),
+        )
+        overview.append((pulse_round, team, counts))
+    return overview

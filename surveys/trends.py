@@ -1,4 +1,4 @@
-"""Trend summaries: per-theme scores over time, aggregated in SQL, shown only for big-enough groups."""
+"""Trend summaries: theme scores over time, aggregated in SQL, shown only for big-enough groups."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from scipy.stats import ttest_ind_from_stats
-from sqlalchemy import Integer, case, func
-from sqlmodel import col, select
+from sqlalchemy import Integer, case, func, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Delivery, Participation, PulseRound, Question, Response
@@ -72,7 +72,7 @@ class _Stats:
         return math.sqrt(max(variance, 0.0))
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrendSummary:
     weeks: int
     themes: list[ThemeRow]
@@ -96,13 +96,13 @@ async def _theme_stats(
     adjusted = case((col(Question.reverse), 6 - col(Response.score)), else_=col(Response.score))
     query = (
         select(
-            PulseRound.opened_on,
-            Question.theme,
+            col(PulseRound.opened_on),
+            col(Question.theme),
             func.count(),
             func.sum(adjusted),
             func.sum(adjusted * adjusted),
             func.sum(case((adjusted >= 4, 1), else_=0).cast(Integer)),
-            func.count(func.distinct(Response.submission_id)),
+            func.count(func.distinct(col(Response.submission_id))),
         )
         .join(Question, col(Question.id) == col(Response.question_id))
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
@@ -112,10 +112,12 @@ async def _theme_stats(
             col(PulseRound.closed).is_(True),
             col(PulseRound.opened_on) >= since,
         )
-        .group_by(PulseRound.opened_on, Question.theme)
+        .group_by(col(PulseRound.opened_on), col(Question.theme))
     )
     cells: dict[tuple[date, str], _Stats] = {}
-    for opened_on, theme, answers, total, squares, fav, respondents in (await session.exec(query)).all():
+    for opened_on, theme, answers, total, squares, fav, respondents in (
+        await session.execute(query)
+    ).all():
         cell = cells.setdefault((week_of(opened_on), theme), _Stats())
         cell.add(_Stats(answers, float(total), float(squares), int(fav), int(respondents)))
     return cells
@@ -125,23 +127,29 @@ async def _participation(
     session: AsyncSession, team_ids: list[int], since: date
 ) -> dict[date, tuple[int, int]]:
     invited_q = (
-        select(PulseRound.opened_on, func.count(col(Delivery.id)))
+        select(col(PulseRound.opened_on), func.count(col(Delivery.id)))
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .where(col(PulseRound.team_id).in_(team_ids), col(PulseRound.closed).is_(True),
-               col(PulseRound.opened_on) >= since)
-        .group_by(PulseRound.opened_on)
+        .where(
+            col(PulseRound.team_id).in_(team_ids),
+            col(PulseRound.closed).is_(True),
+            col(PulseRound.opened_on) >= since,
+        )
+        .group_by(col(PulseRound.opened_on))
     )
     answered_q = (
-        select(PulseRound.opened_on, func.sum(Participation.respondents))
+        select(col(PulseRound.opened_on), func.sum(col(Participation.respondents)))
         .join(Participation, col(Participation.round_id) == col(PulseRound.id))
-        .where(col(PulseRound.team_id).in_(team_ids), col(PulseRound.closed).is_(True),
-               col(PulseRound.opened_on) >= since)
-        .group_by(PulseRound.opened_on)
+        .where(
+            col(PulseRound.team_id).in_(team_ids),
+            col(PulseRound.closed).is_(True),
+            col(PulseRound.opened_on) >= since,
+        )
+        .group_by(col(PulseRound.opened_on))
     )
     weeks: dict[date, list[int]] = {}
-    for opened_on, invited in (await session.exec(invited_q)).all():
+    for opened_on, invited in (await session.execute(invited_q)).all():
         weeks.setdefault(week_of(opened_on), [0, 0])[0] += int(invited)
-    for opened_on, answered in (await session.exec(answered_q)).all():
+    for opened_on, answered in (await session.execute(answered_q)).all():
         weeks.setdefault(week_of(opened_on), [0, 0])[1] += int(answered or 0)
     return {week: (pair[0], pair[1]) for week, pair in weeks.items()}
 
@@ -150,13 +158,17 @@ async def _comments(
     session: AsyncSession, team_ids: list[int], since: date
 ) -> tuple[list[tuple[str, str]], float | None]:
     query = (
-        select(Question.theme, Response.comment, Response.sentiment)
+        select(col(Question.theme), col(Response.comment), col(Response.sentiment))
         .join(Question, col(Question.id) == col(Response.question_id))
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .where(col(Response.team_id).in_(team_ids), col(Response.day) >= since,
-               col(Response.comment).is_not(None), col(PulseRound.closed).is_(True))
+        .where(
+            col(Response.team_id).in_(team_ids),
+            col(Response.day) >= since,
+            col(Response.comment).is_not(None),
+            col(PulseRound.closed).is_(True),
+        )
     )
-    rows = (await session.exec(query)).all()
+    rows = (await session.execute(query)).all()
     bank = load_bank()
     comments = [(bank.theme_name(theme), comment or "") for theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)
@@ -170,9 +182,9 @@ def _theme_rows(
     bank = load_bank()
     current: dict[str, _Stats] = {}
     previous: dict[str, _Stats] = {}
-    for (week, theme), stats in cells.items():
+    for (week, theme_id), stats in cells.items():
         bucket = current if week >= period_start else previous
-        bucket.setdefault(theme, _Stats()).add(stats)
+        bucket.setdefault(theme_id, _Stats()).add(stats)
     rows = []
     for theme in bank.themes:
         now = current.get(theme.id)
@@ -184,13 +196,24 @@ def _theme_rows(
             change = now.mean - before.mean
             if now.answers > 1 and before.answers > 1 and (now.std > 0 or before.std > 0):
                 test = ttest_ind_from_stats(
-                    now.mean, now.std, now.answers, before.mean, before.std, before.answers,
+                    now.mean,
+                    now.std,
+                    now.answers,
+                    before.mean,
+                    before.std,
+                    before.answers,
                     equal_var=False,
                 )
                 significant = bool(test.pvalue < SIGNIFICANCE)
         rows.append(
-            ThemeRow(theme.name, round(now.mean, 2), round(100 * now.favourable / now.answers),
-                     None if change is None else round(change, 2), significant, now.respondents)
+            ThemeRow(
+                theme.name,
+                round(now.mean, 2),
+                round(100 * now.favourable / now.answers),
+                None if change is None else round(change, 2),
+                significant,
+                now.respondents,
+            )
         )
     return rows
 
@@ -198,9 +221,9 @@ def _theme_rows(
 def _series(cells: dict[tuple[date, str], _Stats], k: int) -> dict[str, list[tuple[date, float]]]:
     bank = load_bank()
     series: dict[str, list[tuple[date, float]]] = {}
-    for (week, theme), stats in sorted(cells.items()):
+    for (week, theme_id), stats in sorted(cells.items()):
         if stats.respondents >= k:
-            series.setdefault(bank.theme_name(theme), []).append((week, round(stats.mean, 2)))
+            series.setdefault(bank.theme_name(theme_id), []).append((week, round(stats.mean, 2)))
     return series
 
 
@@ -215,16 +238,24 @@ async def team_trend(
     rounds = []
     for week, (invited, answered) in sorted(participation.items()):
         shown = thresholds.scores_visible(answered)
-        rounds.append(RoundRow(
-            label=f"w/c {week:%d %b}", week=week,
-            invited=invited if shown else None, respondents=answered if shown else None,
-            rate=round(100 * answered / invited) if shown and invited else None,
-        ))
+        rounds.append(
+            RoundRow(
+                label=f"w/c {week:%d %b}",
+                week=week,
+                invited=invited if shown else None,
+                respondents=answered if shown else None,
+                rate=round(100 * answered / invited) if shown and invited else None,
+            )
+        )
     in_period = {key: s for key, s in cells.items() if key[0] >= period_start}
     respondents = sum(r.respondents or 0 for r in rounds)
     summary = TrendSummary(
-        weeks=weeks, themes=_theme_rows(cells, period_start, k), rounds=rounds,
-        series=_series(cells, k), previous_start=previous_start, period_start=period_start,
+        weeks=weeks,
+        themes=_theme_rows(cells, period_start, k),
+        rounds=rounds,
+        series=_series(cells, k),
+        previous_start=previous_start,
+        period_start=period_start,
     )
     if not in_period or all(s.respondents < k for s in in_period.values()):
         summary.notes.append(f"Not enough answers yet: results show once {k} people have answered.")

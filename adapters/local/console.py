@@ -1,0 +1,82 @@
+"""``teampulse chat --as EMAIL``: the same conversation as the web chat, in a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import click
+
+from adapters.local.messenger import LocalMessenger
+from adapters.local.render import to_text
+from bot.conversation import Conversation
+from bot.ports import Messenger
+from bot.service import TeamPulse, UnknownPerson
+from bot.settings import Settings
+from bot.views import PulseCard, TrendReportView, View
+
+OpenService = Callable[[Settings, Messenger], Awaitable[TeamPulse]]
+
+
+async def _ask(prompt: str) -> str:
+    return await asyncio.to_thread(input, prompt)
+
+
+async def answer_card(service: TeamPulse, email: str, card: PulseCard) -> View:
+    click.echo(to_text(card))
+    answers: dict[str, int] = {}
+    for number, question in enumerate(card.questions, 1):
+        scale = "  ".join(f"{value}={label}" for value, label in card.scale)
+        while True:
+            reply = (await _ask(f"{number}. {question.text}\n   {scale}\n   > ")).strip()
+            if reply in {"1", "2", "3", "4", "5"}:
+                answers[question.id] = int(reply)
+                break
+            click.echo("   Please type a number from 1 to 5.")
+    comment = (await _ask("Anything to add? (optional, press Enter to skip) > ")).strip()
+    comments = {card.questions[0].id: comment} if comment else {}
+    return await service.submit_pulse(email, card.round_id, answers, comments)
+
+
+def show(view: View) -> None:
+    click.echo(to_text(view))
+    if isinstance(view, TrendReportView) and view.chart_png:
+        click.echo(f"  (chart: {view.chart_alt})")
+
+
+async def run_console(settings: Settings, email: str, open_service: OpenService) -> None:
+    messenger = LocalMessenger()
+    service = await open_service(settings, messenger)
+    conversation = Conversation(service)
+    try:
+        try:
+            cards = await service.pending_pulses(email)
+        except UnknownPerson:
+            raise click.ClickException(f"{email} is not in the organisation") from None
+        click.echo(f"Chatting as {email}. Type `pulse help` for commands, `quit` to leave.")
+        for card in cards:
+            show(await answer_card(service, email, card))
+        await _loop(service, conversation, messenger, email)
+    finally:
+        await service.db.dispose()
+
+
+async def _loop(
+    service: TeamPulse, conversation: Conversation, messenger: LocalMessenger, email: str
+) -> None:
+    while True:
+        try:
+            text = (await _ask("you> ")).strip()
+        except EOFError:
+            return
+        if text.lower() in {"quit", "exit"}:
+            return
+        if not text:
+            continue
+        for view in await conversation.handle(email, text):
+            if isinstance(view, PulseCard):
+                show(await answer_card(service, email, view))
+            else:
+                show(view)
+        for view in messenger.take_inbox(email):
+            show(view)

@@ -1,0 +1,99 @@
+"""Render the core's views as JSON for the web chat (and as text for the console)."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import asdict
+from typing import Any
+
+from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
+
+JSON = dict[str, Any]
+
+
+class ChartStore:
+    """Recently rendered chart PNGs, served at ``/local/charts/{id}.png`` (bounded, in memory)."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._charts: OrderedDict[str, bytes] = OrderedDict()
+
+    def put(self, png: bytes) -> str:
+        key = secrets.token_urlsafe(12)
+        self._charts[key] = png
+        while len(self._charts) > self.capacity:
+            self._charts.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> bytes | None:
+        return self._charts.get(key)
+
+
+def to_json(view: View, charts: ChartStore) -> JSON:
+    match view:
+        case TextReply():
+            return {"type": "text", "text": view.text, "kind": view.kind}
+        case PulseCard():
+            return {"type": "pulse", **asdict(view)}
+        case Receipt():
+            return {
+                "type": "receipt",
+                "round_id": view.round_id,
+                "team": view.team,
+                "text": view.text,
+            }
+        case KudosPost():
+            return {"type": "kudos", **asdict(view)}
+        case TrendReportView():
+            return _trends_json(view, charts)
+
+
+def _trends_json(view: TrendReportView, charts: ChartStore) -> JSON:
+    data = asdict(view)
+    png = data.pop("chart_png")
+    data["chart_url"] = f"/local/charts/{charts.put(png)}.png" if png else None
+    for row in data["rounds"]:
+        row["week"] = str(row["week"])
+    return {"type": "trends", **data}
+
+
+def to_text(view: View) -> str:
+    """Plain text for the terminal chat."""
+    match view:
+        case TextReply() | Receipt():
+            return view.text
+        case PulseCard():
+            lines = [f"Pulse for {view.team} (closes {view.closes_on})", view.intro]
+            lines += [f"  {i}. {q.text}  [{q.theme}]" for i, q in enumerate(view.questions, 1)]
+            return "\n".join(lines)
+        case KudosPost():
+            return (
+                f"🎉 {view.giver} → {', '.join(view.recipients)}: {view.message} "
+                f"#{view.value} ({view.value_label})"
+            )
+        case TrendReportView():
+            return _trends_text(view)
+
+
+def _trends_text(view: TrendReportView) -> str:
+    lines = [f"Trends for {view.scope or view.team}, last {view.weeks} weeks"]
+    for row in view.themes:
+        change = ""
+        if row.change is not None:
+            mark = ("▲" if row.change > 0 else "▼") if row.significant else "·"
+            change = f"  {mark} {row.change:+.2f}{'' if row.significant else ' (not significant)'}"
+        lines.append(f"  {row.theme:<32} {row.mean:.2f}  {row.favourable:.0f}% favourable{change}")
+    for r in view.rounds:
+        taking = (
+            f"{r.respondents}/{r.invited} ({r.rate}%)" if r.respondents is not None else "too few"
+        )
+        lines.append(f"  {r.label}: {taking}")
+    lines += [f"  note: {note}" for note in view.notes]
+    if view.mood:
+        lines.append(f"  Mood of comments: {view.mood}")
+    lines += [f"  “{comment}” [{theme}]" for theme, comment in view.comments]
+    if view.recognition:
+        lines.append("  Kudos: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
+    lines.append(f"  {view.footnote}")
+    return "\n".join(lines)

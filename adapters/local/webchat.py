@@ -1,0 +1,197 @@
+"""The local web chat: pick who you are and talk to the bot as that person.
+
+It lets a visitor act as anyone, so it is installed only in local mode, on 127.0.0.1.  Each page
+load carries a per-process token that every API call must echo (``X-Teampulse-Token``), so another
+site open in the same browser cannot drive the chat.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import col, select
+
+from adapters.local.messenger import LocalMessenger
+from adapters.local.render import ChartStore, to_json
+from bot.server import CONVERSATION, SERVICE
+from bot.service import TeamPulse, UnknownPerson
+from bot.views import TextReply, View
+from storage.models import Membership, Organisation, Person, Team
+
+STATIC = Path(__file__).with_name("static")
+TOKEN: web.AppKey[str] = web.AppKey("local_token", str)
+CHARTS: web.AppKey[ChartStore] = web.AppKey("local_charts", ChartStore)
+MESSENGER: web.AppKey[LocalMessenger] = web.AppKey("local_messenger", LocalMessenger)
+MAX_TEXT = 2000
+
+
+def installer(messenger: LocalMessenger) -> Any:
+    def install(app: web.Application) -> None:
+        app[TOKEN] = secrets.token_urlsafe(24)
+        app[CHARTS] = ChartStore()
+        app[MESSENGER] = messenger
+        app.router.add_get("/", index)
+        app.router.add_static("/local/static/", STATIC, name="local-static")
+        app.router.add_get("/local/api/people", people)
+        app.router.add_get("/local/api/inbox", inbox)
+        app.router.add_get("/local/api/feed", feed)
+        app.router.add_post("/local/api/message", message)
+        app.router.add_post("/local/api/pulse", pulse)
+        app.router.add_get("/local/charts/{key}.png", chart)
+
+    return install
+
+
+async def index(request: web.Request) -> web.Response:
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{TOKEN}}", request.app[TOKEN])
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self'",
+        },
+    )
+
+
+def _authorise(request: web.Request) -> None:
+    sent = request.headers.get("X-Teampulse-Token", "")
+    if not hmac.compare_digest(sent.encode(), request.app[TOKEN].encode()):
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "missing or wrong chat token; reload the page"}),
+            content_type="application/json",
+        )
+
+
+def _bad_request(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _bad_request("the body must be JSON") from error
+    if not isinstance(body, dict) or not isinstance(body.get("as"), str):
+        raise _bad_request('say who you are with "as": an email')
+    return body
+
+
+def _replies(request: web.Request, views: list[View]) -> web.Response:
+    charts = request.app[CHARTS]
+    return web.json_response({"replies": [to_json(view, charts) for view in views]})
+
+
+async def people(request: web.Request) -> web.Response:
+    _authorise(request)
+    service = request.app[SERVICE]
+    async with service.db.session() as session:
+        demo = (await session.exec(select(Organisation).where(col(Organisation.is_demo)))).first()
+        rows = (
+            await session.exec(
+                select(Person, Team.name, Membership.role)
+                .join(Membership, col(Membership.person_id) == col(Person.id))
+                .join(Team, col(Team.id) == col(Membership.team_id))
+                .order_by(col(Person.display_name))
+            )
+        ).all()
+    found: dict[str, dict[str, Any]] = {}
+    for person, team, role in rows:
+        entry = found.setdefault(
+            person.email,
+            {"email": person.email, "name": person.display_name, "teams": [], "manages": []},
+        )
+        (entry["manages"] if role == "manager" else entry["teams"]).append(team)
+    return web.json_response({"demo": demo is not None, "people": list(found.values())})
+
+
+async def inbox(request: web.Request) -> web.Response:
+    """Messages pushed to this person since they last looked, plus their waiting pulses."""
+    _authorise(request)
+    email = request.query.get("as", "")
+    service: TeamPulse = request.app[SERVICE]
+    try:
+        cards = await service.pending_pulses(email)
+    except UnknownPerson:
+        raise _bad_request(f"{email or 'nobody'} is not in this organisation") from None
+    views: list[View] = [*request.app[MESSENGER].take_inbox(email), *cards]
+    return _replies(request, views)
+
+
+async def feed(request: web.Request) -> web.Response:
+    """The celebration feeds of the teams this person belongs to."""
+    _authorise(request)
+    email = request.query.get("as", "")
+    service: TeamPulse = request.app[SERVICE]
+    async with service.db.session() as session:
+        person = (await session.exec(select(Person).where(Person.email == email))).first()
+        if person is None:
+            raise _bad_request(f"{email or 'nobody'} is not in this organisation")
+        teams = (
+            await session.exec(
+                select(Team.name)
+                .join(Membership, col(Membership.team_id) == col(Team.id))
+                .where(Membership.person_id == person.id)
+            )
+        ).all()
+    feeds = request.app[MESSENGER].feeds
+    charts = request.app[CHARTS]
+    return web.json_response(
+        {"teams": {t: [to_json(v, charts) for v in feeds[t]] for t in sorted(set(teams))}}
+    )
+
+
+async def message(request: web.Request) -> web.Response:
+    _authorise(request)
+    body = await _body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _bad_request('"text" must be a non-empty string')
+    if len(text) > MAX_TEXT:
+        return _replies(
+            request,
+            [TextReply(f"That message is too long (over {MAX_TEXT} characters).", kind="error")],
+        )
+    views = await request.app[CONVERSATION].handle(body["as"], text)
+    return _replies(request, views)
+
+
+async def pulse(request: web.Request) -> web.Response:
+    _authorise(request)
+    body = await _body(request)
+    round_id, answers, comments = (
+        body.get("round_id"),
+        body.get("answers"),
+        body.get("comments", {}),
+    )
+    if (
+        not isinstance(round_id, int)
+        or not isinstance(answers, dict)
+        or not isinstance(comments, dict)
+    ):
+        raise _bad_request("send round_id (number), answers ({question: 1-5}) and comments ({})")
+    if not all(isinstance(v, int) for v in answers.values()) or not all(
+        isinstance(v, str) for v in comments.values()
+    ):
+        raise _bad_request("answers must be numbers 1-5 and comments text")
+    service: TeamPulse = request.app[SERVICE]
+    try:
+        view = await service.submit_pulse(body["as"], round_id, answers, comments)
+    except UnknownPerson:
+        view = TextReply("You're not in this organisation, so there's no pulse for you.", "error")
+    return _replies(request, [view])
+
+
+async def chart(request: web.Request) -> web.Response:
+    png = request.app[CHARTS].get(request.match_info["key"])
+    if png is None:
+        raise web.HTTPNotFound(text="this chart has expired; ask for the trends again")
+    return web.Response(
+        body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )

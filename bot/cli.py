@@ -1,0 +1,201 @@
+"""The ``teampulse`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from aiohttp import web
+
+from bot.platforms import FirstMessenger, enabled_platforms
+from bot.ports import Messenger
+from bot.server import create_app
+from bot.service import TeamPulse
+from bot.settings import Settings
+from storage.engine import Database
+from storage.migrate import upgrade
+from surveys.organisation import OrgError, OrgSpec, import_spec, load_file, sync_questions
+from surveys.rounds import RoundError
+
+T = TypeVar("T")
+log = logging.getLogger("teampulse")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as error:
+        raise click.ClickException(f"configuration problem:\n{error}") from None
+
+
+async def open_service(settings: Settings, messenger: Messenger | None = None) -> TeamPulse:
+    """Upgrade the database, sync the question bank and return the core service."""
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    async with db.session() as session:
+        await sync_questions(session)
+        await session.commit()
+    return TeamPulse(db, settings, messenger)
+
+
+def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
+    async def main() -> T:
+        service = await open_service(_settings())
+        try:
+            return await work(service)
+        finally:
+            await service.db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (RoundError, OrgError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def main(verbose: bool) -> None:
+    """teampulse: anonymous pulse check-ins, kudos and team trends for Slack and Teams."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+def serve() -> None:
+    """Upgrade the database and serve the bot (and, in local mode, the web chat)."""
+    settings = _settings()
+    try:
+        settings.hashing_secret()
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    web.run_app(
+        _serve_app(settings), host=settings.bind_host, port=settings.port, print=lambda _: None
+    )
+
+
+async def _serve_app(settings: Settings) -> web.Application:
+    platforms = enabled_platforms(settings)
+    service = await open_service(settings, FirstMessenger(platforms))
+    if settings.local_mode:
+        from bot.demo import ensure_demo
+
+        await ensure_demo(service)
+    app = create_app(service, [p.install for p in platforms], run_scheduler=True)
+
+    async def close_db(_app: web.Application) -> None:
+        await service.db.dispose()
+
+    app.on_cleanup.append(close_db)
+    mode = "local web chat" if settings.local_mode else "platform"
+    log.info("teampulse (%s) on http://%s:%d/", mode, settings.bind_host, settings.port)
+    return app
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema to the latest migration."""
+    settings = _settings()
+    asyncio.run(upgrade(settings.database_url))
+    click.echo("Database is up to date.")
+
+
+@main.group()
+def org() -> None:
+    """Organisation commands."""
+
+
+@org.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+def org_import(file: Path) -> None:
+    """Import teams, managers and members from a YAML or CSV file (all or nothing)."""
+    spec = _load(file)
+
+    async def work(service: TeamPulse) -> str:
+        async with service.db.session() as session:
+            summary = await import_spec(session, spec)
+        return (
+            f"Imported {summary.teams} teams, {summary.people} people and "
+            f"{summary.memberships} memberships from {file}."
+        )
+
+    click.echo(_run(work))
+
+
+def _load(file: Path) -> OrgSpec:
+    try:
+        return load_file(file)
+    except OrgError as error:
+        raise click.ClickException(f"{file} was not imported; nothing changed.\n{error}") from None
+
+
+@main.group()
+def pulse() -> None:
+    """Pulse rounds."""
+
+
+@pulse.command("send")
+@click.option("--team", required=True, help="Team name.")
+def pulse_send(team: str) -> None:
+    """Open a round for a team now (the running server delivers it)."""
+    click.echo(_run(lambda service: service.open_round(team)))
+
+
+@pulse.command("close")
+@click.option("--team", required=True, help="Team name.")
+def pulse_close(team: str) -> None:
+    """Close a team's open round now, so its results show in trends."""
+    click.echo(_run(lambda service: service.close_round(team)))
+
+
+@pulse.command("status")
+def pulse_status() -> None:
+    """Open rounds and outbox progress (no individual is ever shown)."""
+    click.echo(_run(lambda service: service.status_report()))
+
+
+@main.command()
+@click.option("--as", "email", required=True, help="Email of the person to chat as.")
+def chat(email: str) -> None:
+    """Talk to the bot in the terminal as someone in the organisation."""
+    from adapters.local.console import run_console
+
+    settings = _settings()
+    if not settings.local_mode:
+        raise click.ClickException(
+            "the console chat acts as anyone, so it runs only in local "
+            "mode (no Slack/Teams credentials, or TEAMPULSE_LOCAL_CHAT=on)"
+        )
+    asyncio.run(run_console(settings, email, open_service))
+
+
+@main.group()
+def manifest() -> None:
+    """Platform app manifests."""
+
+
+@manifest.command("slack")
+def manifest_slack() -> None:
+    """Print the Slack app manifest."""
+    raise click.ClickException("the Slack adapter is not in this version yet")
+
+
+@manifest.command("teams")
+def manifest_teams() -> None:
+    """Write the Teams app package."""
+    raise click.ClickException("the Teams adapter is not in this version yet")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

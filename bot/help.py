@@ -1,0 +1,21 @@
+"""The help text: every command, in the same words on every platform."""
+
+HELP = """\
+*teampulse* — anonymous pulse check-ins, kudos and team trends.
+
+*Everyone*
+• `pulse` — show the pulse waiting for you (if any)
+• `kudos @name [@name…] what they did #value` — celebrate a colleague; values: {values}
+• `pulse status` — your open pulses and your teams
+• `pulse help` — this message
+
+*Managers*
+• `pulse trends [team] [weeks]` — theme scores, change vs the period before, participation, \
+comments and kudos, with a chart (default: your team, {weeks} weeks)
+• `pulse send [team]` — send a pulse to your team now
+• `pulse settings [team]` — show the schedule; `pulse settings [team] questions 4`, \
+`… day tue`, `… time 09:30`, `… cadence fortnightly` to change it
+
+*Anonymity*: answers are stored with no link to you and shown only for groups of at least \
+{k} people, after the pulse closes. Nobody, including your manager, can see who answered.\
+"""

@@ -1,0 +1,94 @@
+"""The one aiohttp server: health routes here, platform routes added by adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy import text
+
+from bot.conversation import Conversation
+from bot.scheduler import PulseScheduler
+from bot.service import TeamPulse
+
+log = logging.getLogger(__name__)
+
+SERVICE: web.AppKey[TeamPulse] = web.AppKey("service", TeamPulse)
+CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation", Conversation)
+
+Installer = Callable[[web.Application], None]
+
+STATUS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>teampulse</title></head><body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<h1>teampulse is running</h1><p>Connected platforms: {platforms}.</p>
+<p>Talk to the bot in Slack or Microsoft Teams. The local web chat is off because a platform is
+configured (set <code>TEAMPULSE_LOCAL_CHAT=on</code> to force it, for local use only).</p>
+</body></html>"""
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        async with service.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:
+        log.warning("database not ready: %s", type(error).__name__)
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ready", "database": "ok"})
+
+
+async def status_page(request: web.Request) -> web.Response:
+    settings = request.app[SERVICE].settings
+    platforms = [
+        name
+        for name, on in (
+            ("Slack", settings.slack_configured),
+            ("Microsoft Teams", settings.teams_configured),
+        )
+        if on
+    ]
+    return web.Response(
+        text=STATUS_PAGE.format(platforms=", ".join(platforms) or "none"), content_type="text/html"
+    )
+
+
+@web.middleware
+async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input is a 4xx with a reason; an unexpected error is logged without request data."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def create_app(
+    service: TeamPulse, installers: list[Installer], *, run_scheduler: bool = False
+) -> web.Application:
+    app = web.Application(middlewares=[friendly_errors], client_max_size=256 * 1024)
+    app[SERVICE] = service
+    app[CONVERSATION] = Conversation(service)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    for install in installers:
+        install(app)
+    if not any(route.resource and route.resource.canonical == "/" for route in app.router.routes()):
+        app.router.add_get("/", status_page)
+    if run_scheduler:
+        app.cleanup_ctx.append(_scheduler_context)
+    return app
+
+
+async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    scheduler = PulseScheduler(app[SERVICE])
+    scheduler.start()
+    yield
+    scheduler.shutdown()
