@@ -12,7 +12,8 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot.platforms import FirstMessenger, enabled_platforms
+from bot.logs import configure_logging
+from bot.platforms import FirstMessenger, adapter_entry, enabled_platforms
 from bot.ports import Messenger
 from bot.server import create_app
 from bot.service import TeamPulse
@@ -61,10 +62,7 @@ def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def main(verbose: bool) -> None:
     """teampulse: anonymous pulse check-ins, kudos and team trends for Slack and Teams."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
 
 
 @main.command()
@@ -169,8 +167,7 @@ def pulse_status() -> None:
 @click.option("--as", "email", required=True, help="Email of the person to chat as.")
 def chat(email: str) -> None:
     """Talk to the bot in the terminal as someone in the organisation."""
-    from adapters.local.console import run_console
-
+    run_console = adapter_entry("adapters.local.console", "run_console")
     settings = _settings()
     if not settings.local_mode:
         raise click.ClickException(

@@ -207,7 +207,7 @@ def demo_spec() -> OrgSpec:
             members=[email_of(n) for n in unit.members],
             channel=None,  # no platform channels: the local web chat keeps a feed per team
             schedule=schedule if unit.members else None,
-            questions_per_pulse=3,
+            questions_per_pulse=5,
         )
         for unit in (_BOARD, *_DIRECTORATES, *_WARDS)
     ]

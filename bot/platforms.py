@@ -7,7 +7,7 @@ exposes ``platform(settings) -> Platform``.
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -25,14 +25,18 @@ class Platform(Protocol):
         """Add the platform's routes (and start-up hooks) to the server."""
 
 
+def adapter_entry(module: str, name: str) -> Any:
+    """An adapter's entry point, found by name so the core has no import edge to adapters."""
+    return getattr(importlib.import_module(module), name)
+
+
 def enabled_platforms(settings: Settings) -> list[Platform]:
     modules = []
     if settings.local_mode:
         modules.append("adapters.local")
     loaded: list[Platform] = []
     for module in modules:
-        factory = importlib.import_module(module).platform
-        loaded.append(factory(settings))
+        loaded.append(adapter_entry(module, "platform")(settings))
     return loaded
 
 

@@ -335,7 +335,7 @@ def _reason(error: ErrorDetails) -> tuple[str, Sequence[int | str]]:
         return f"'{name}' is not a known field (use {_known_fields(loc[:-1])})", loc[:-1]
     if kind == "value_error":
         return str(ctx.get("error", error["msg"])), loc
-    if kind in ("greater_than_equal", "less_than_equal"):
+    if kind in ("greater_than_equal", "less_than_equal") and name == "questions_per_pulse":
         return f"must be between 2 and 5 (got {error['input']!r})", loc
     if kind == "literal_error":
         return f"must be {ctx.get('expected')} (got {error['input']!r})", loc
@@ -376,23 +376,34 @@ def _subject(data: Any, loc: Sequence[int | str]) -> str:
     return "organisation"
 
 
-def _yaml_message(error: ErrorDetails, data: Any, root: yaml.Node | None) -> str:
+def _yaml_message(error: ErrorDetails, data: Any, root: yaml.Node | None) -> tuple[int, str]:
+    """``(line, "line 7: team 2 'Ward 9', schedule.day: 'funday' is not a day ...")``."""
     reason, path = _reason(error)
     subject = _subject(data, error["loc"])
     skip = 2 if subject != "organisation" else 0
     fields = ".".join(_names(path[skip:]))
-    where = f"{subject}, {fields}" if fields else subject
+    where = ", ".join(part for part in (subject, fields) if part and part != "organisation")
+    where = where or subject
     line = _line_at(root, error["loc"])
-    return f"line {line}: {where}: {reason}" if line else f"{where}: {reason}"
+    return (line or 0), (f"line {line}: {where}: {reason}" if line else f"{where}: {reason}")
+
+
+def _yaml_syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """``line 4, column 1: not valid YAML (expected ',' or ']' ...; while parsing a flow
+    sequence that starts on line 3)``."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    reason = exc.problem or exc.context or "cannot be read"
+    if exc.context and exc.context_mark and exc.problem:
+        reason += f"; {exc.context} that starts on line {exc.context_mark.line + 1}"
+    return f"{where}not valid YAML ({reason})"
 
 
 def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     try:
         return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise OrgError([f"{where}not valid YAML ({exc.problem or exc.context})"]) from None
+        raise OrgError([_yaml_syntax_message(exc)]) from None
     except yaml.YAMLError as exc:
         raise OrgError([f"not valid YAML ({exc})"]) from None
 
@@ -411,7 +422,8 @@ def spec_from_yaml(text: str) -> OrgSpec:
     try:
         spec = OrgSpec.model_validate(data)
     except ValidationError as exc:
-        raise OrgError([_yaml_message(error, data, root) for error in exc.errors()]) from None
+        found = sorted(_yaml_message(error, data, root) for error in exc.errors())
+        raise OrgError([message for _, message in found]) from None
     check_spec(spec, _team_lines(root, len(spec.teams)))
     return spec
 

@@ -185,8 +185,8 @@ async def test_demo_history_is_deterministic_and_trends_move(
         emergency = await directory.team_by_name(session, "Emergency Department")
         assert ward7 is not None and ward7.id is not None
         assert emergency is not None and emergency.id is not None
-        ward7_trend = await team_trend(session, [ward7.id], 8, service.today(), thresholds)
-        emergency_trend = await team_trend(session, [emergency.id], 8, service.today(), thresholds)
+        ward7_trend = await team_trend(session, [ward7.id], 12, service.today(), thresholds)
+        emergency_trend = await team_trend(session, [emergency.id], 12, service.today(), thresholds)
     teamwork = dict(ward7_trend.series)["Teamwork"]
     wellbeing = dict(emergency_trend.series)["Health and wellbeing"]
     assert teamwork[-1][1] > teamwork[0][1]

@@ -1,0 +1,18 @@
+"""Logging set-up.  Database drivers log SQL *with parameters* at DEBUG (an email in a lookup, a
+comment in an insert), so their loggers are pinned at WARNING whatever the verbosity: a log must
+never put a person beside an answer (DESIGN.md invariant 1)."""
+
+from __future__ import annotations
+
+import logging
+
+PARAMETER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool")
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,75 @@
+"""Test helpers: a small organisation and a messenger that records what the core sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.service import TeamPulse
+from bot.settings import Settings
+from bot.views import View
+from storage.engine import Database
+from storage.models import Person, Team
+from surveys.organisation import import_spec, spec_from_yaml
+
+DOMAIN = "trust.example"
+
+
+def email(name: str) -> str:
+    return f"{name}@{DOMAIN}"
+
+
+ORG_YAML = f"""
+name: Test Trust
+teams:
+  - name: Medicine
+    managers: [{email("director")}]
+  - name: Ward A
+    parent: Medicine
+    managers: [{email("manager.a")}]
+    members: [{", ".join(email(f"a{i}") for i in range(12))}]
+  - name: Ward B
+    parent: Medicine
+    managers: [{email("manager.b")}]
+    members: [{", ".join(email(f"b{i}") for i in range(6))}]
+  - name: Tiny
+    parent: Medicine
+    managers: [{email("manager.t")}]
+    members: [{", ".join(email(f"t{i}") for i in range(3))}]
+"""
+
+
+@dataclass
+class RecordingMessenger:
+    direct: list[tuple[str, View]] = field(default_factory=list)
+    channel: list[tuple[str, View]] = field(default_factory=list)
+    fail_for: set[str] = field(default_factory=set)
+
+    async def send_direct(self, person: Person, view: View) -> None:
+        if person.email in self.fail_for:
+            raise ConnectionError("platform unavailable")
+        self.direct.append((person.email, view))
+
+    async def post_to_team(self, team: Team, view: View) -> None:
+        self.channel.append((team.name, view))
+
+
+class FixedClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def import_org(db: Database, text: str = ORG_YAML) -> None:
+    async with db.session() as session:
+        await import_spec(session, spec_from_yaml(text))
+
+
+async def make_service(
+    db: Database, settings: Settings, clock: FixedClock | None = None
+) -> tuple[TeamPulse, RecordingMessenger]:
+    await import_org(db)
+    messenger = RecordingMessenger()
+    return TeamPulse(db, settings, messenger, clock=clock or FixedClock()), messenger

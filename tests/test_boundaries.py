@@ -1,0 +1,47 @@
+"""The core (bot/, surveys/, storage/) imports no platform SDK and no adapter."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLATFORM_SDKS = ("slack_bolt", "slack_sdk", "botbuilder", "botframework")
+CORE = ("bot", "surveys", "storage")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def core_files() -> list[Path]:
+    return [path for package in CORE for path in (ROOT / package).rglob("*.py")]
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_imports_no_platform_sdk_or_adapter(path: Path) -> None:
+    for module in imported_modules(path):
+        top = module.split(".")[0]
+        assert top not in PLATFORM_SDKS, f"{path} imports {module}"
+        assert top != "adapters", f"{path} imports the adapter {module}"
+
+
+def test_surveys_and_storage_do_not_import_bot() -> None:
+    for package in ("surveys", "storage"):
+        for path in (ROOT / package).rglob("*.py"):
+            assert not any(m.split(".")[0] == "bot" for m in imported_modules(path)), path
+
+
+def test_the_check_catches_a_platform_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("from slack_sdk.web import WebClient\nimport botbuilder.core\n")
+    assert {"slack_sdk.web", "botbuilder.core"} <= imported_modules(sample)

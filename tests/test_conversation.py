@@ -1,0 +1,153 @@
+"""Chat commands as a user types them, through the shared conversation handler."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.conversation import Conversation
+from bot.service import TeamPulse
+from bot.settings import Settings
+from bot.views import KudosPost, PulseCard, TextReply, TrendReportView, View
+from storage.engine import Database
+from tests.support import FixedClock, email, make_service
+
+
+def only(views: list[View]) -> View:
+    assert len(views) == 1
+    return views[0]
+
+
+def text_of(views: list[View]) -> str:
+    view = only(views)
+    assert isinstance(view, TextReply), view
+    return view.text
+
+
+async def run_rounds(service: TeamPulse, clock: FixedClock, team: str, members: list[str],
+                     weeks: int, score: int = 4) -> None:
+    for week in range(weeks):
+        await service.open_round(team)
+        for member in members:
+            [card] = await service.pending_pulses(member)
+            answers = {q.id: score if week < weeks // 2 else 5 for q in card.questions}
+            comments = {card.questions[0].id: "Great support from the team this week"}
+            await service.submit_pulse(member, card.round_id, answers, comments)
+        await service.close_round(team)
+        clock.now += timedelta(days=7)
+
+
+async def test_help_lists_every_command(db: Database, settings: Settings) -> None:
+    service, _ = await make_service(db, settings)
+    reply = text_of(await Conversation(service).handle(email("a0"), "pulse help"))
+    for command in ("kudos @name", "pulse trends", "pulse status", "pulse send", "pulse settings"):
+        assert command in reply
+
+
+async def test_unknown_text_gets_a_helpful_reply(db: Database, settings: Settings) -> None:
+    service, _ = await make_service(db, settings)
+    reply = await Conversation(service).handle(email("a0"), "what's for lunch?")
+    assert "didn't understand" in text_of(reply) and "pulse help" in text_of(reply)
+
+
+async def test_strangers_are_told_how_to_join(db: Database, settings: Settings) -> None:
+    service, _ = await make_service(db, settings)
+    reply = await Conversation(service).handle("stranger@elsewhere.example", "pulse")
+    assert "don't know you" in text_of(reply)
+
+
+async def test_pulse_command_shows_the_waiting_card(db: Database, settings: Settings) -> None:
+    service, _ = await make_service(db, settings)
+    chat = Conversation(service)
+    assert "No pulse is waiting" in text_of(await chat.handle(email("b1"), "pulse"))
+    await service.open_round("Ward B")
+    assert isinstance(only(await chat.handle(email("b1"), "pulse")), PulseCard)
+
+
+async def test_kudos_posts_to_the_team_and_tells_the_recipients(
+    db: Database, settings: Settings
+) -> None:
+    service, messenger = await make_service(db, settings)
+    reply = only(await Conversation(service).handle(
+        email("a0"), "kudos @b1 @a2 thanks for covering the night shift #teamwork"
+    ))
+    assert isinstance(reply, KudosPost)
+    assert reply.message == "thanks for covering the night shift"
+    assert reply.value == "teamwork" and set(reply.recipients) == {"B1", "A2"}
+    assert {team for team, _ in messenger.channel} == {"Ward A", "Ward B"}
+    assert {to for to, _ in messenger.direct} == {email("b1"), email("a2")}
+
+
+async def test_kudos_problems_get_friendly_messages(db: Database, settings: Settings) -> None:
+    service, messenger = await make_service(db, settings)
+    chat = Conversation(service)
+    assert "Add a value" in text_of(await chat.handle(email("a0"), "kudos @b1 great work"))
+    assert "isn't one of our values" in text_of(
+        await chat.handle(email("a0"), "kudos @b1 great work #awesome"))
+    assert "couldn't find @nobody" in text_of(
+        await chat.handle(email("a0"), "kudos @nobody great work #teamwork"))
+    assert "can't thank yourself" in text_of(
+        await chat.handle(email("a0"), "kudos @a0 great work #teamwork"))
+    assert "Say who to thank" in text_of(await chat.handle(email("a0"), "kudos great work"))
+    assert messenger.channel == []
+
+
+async def test_manager_gets_trends_with_chart_after_rounds_close(
+    db: Database, settings: Settings
+) -> None:
+    clock = FixedClock()
+    clock.now -= timedelta(days=7 * 6)
+    service, _ = await make_service(db, settings, clock)
+    await run_rounds(service, clock, "Ward B", [email(f"b{i}") for i in range(6)], weeks=6)
+    report = only(await Conversation(service).handle(email("manager.b"), "pulse trends"))
+    assert isinstance(report, TrendReportView)
+    assert report.team == "Ward B" and report.themes
+    assert all(row.respondents >= 5 for row in report.themes)
+    assert report.chart_png is not None and report.chart_png.startswith(b"\x89PNG")
+    assert "Welch" in report.footnote and "95%" in report.footnote
+    assert [r.respondents for r in report.rounds] == [6] * 6
+    assert report.rounds[0].rate == 100
+
+
+async def test_trends_hide_groups_below_the_threshold(db: Database, settings: Settings) -> None:
+    clock = FixedClock()
+    clock.now -= timedelta(days=7 * 2)
+    service, _ = await make_service(db, settings, clock)
+    await run_rounds(service, clock, "Ward B", [email(f"b{i}") for i in range(4)], weeks=2)
+    report = only(await Conversation(service).handle(email("manager.b"), "pulse trends"))
+    assert isinstance(report, TrendReportView)
+    assert report.themes == () and report.chart_png is None
+    assert all(r.respondents is None and r.rate is None for r in report.rounds)
+    assert any("Not enough answers" in note for note in report.notes)
+    assert report.comments == ()
+
+
+async def test_trends_are_for_the_teams_managers_and_leaders_above(
+    db: Database, settings: Settings
+) -> None:
+    service, _ = await make_service(db, settings)
+    chat = Conversation(service)
+    assert "for managers" in text_of(await chat.handle(email("a0"), "pulse trends"))
+    assert "isn't one of your teams" in text_of(
+        await chat.handle(email("manager.b"), "pulse trends Ward A"))
+    director = only(await chat.handle(email("director"), "pulse trends Ward A 8"))
+    assert isinstance(director, TrendReportView) and director.weeks == 8
+    rollup = only(await chat.handle(email("director"), "pulse trends"))
+    assert isinstance(rollup, TrendReportView) and "teams below it" in rollup.scope
+    tiny = text_of(await chat.handle(email("manager.t"), "pulse trends"))
+    assert "fewer than 5 members" in tiny and "Medicine" in tiny
+
+
+async def test_manager_can_send_a_pulse_and_change_settings(
+    db: Database, settings: Settings
+) -> None:
+    service, messenger = await make_service(db, settings)
+    chat = Conversation(service)
+    assert "for managers" in text_of(await chat.handle(email("b0"), "pulse send"))
+    assert "Opened pulse #1 for Ward B" in text_of(await chat.handle(email("manager.b"), "pulse send"))
+    assert len(messenger.direct) == 6
+    changed = text_of(await chat.handle(email("manager.b"), "pulse settings questions 4"))
+    assert "4 questions" in changed
+    bad = text_of(await chat.handle(email("manager.b"), "pulse settings questions 9"))
+    assert "between 2 and 5" in bad
+    status = text_of(await chat.handle(email("manager.b"), "pulse status"))
+    assert "Ward B: pulse #1 open" in status and "fewer than 5 answered" in status
