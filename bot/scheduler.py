@@ -8,7 +8,9 @@ unique (team, sequence) key stops a second replica opening the same round twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,6 +47,7 @@ class PulseScheduler:
     def __init__(self, service: TeamPulse) -> None:
         self.service = service
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
+        self._running: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.scheduler.add_job(
@@ -61,13 +64,32 @@ class PulseScheduler:
         )
         self.scheduler.start()
 
-    def shutdown(self) -> None:
+    async def stop(self) -> None:
+        """Stop scheduling and finish (cancel) any job still running, before the database closes."""
         self.scheduler.shutdown(wait=False)
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _tracked(self, work: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await work()
+        finally:
+            self._running.discard(task)
 
     async def deliver(self) -> None:
+        await self._tracked(self._deliver)
+
+    async def _deliver(self) -> None:
         await self.service.deliver_outbox()
 
     async def tick(self) -> None:
+        await self._tracked(self._tick)
+
+    async def _tick(self) -> None:
         await self.service.close_due_rounds()
         for team in await self.due_teams():
             try:

@@ -91,4 +91,4 @@ async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:
     scheduler = PulseScheduler(app[SERVICE])
     scheduler.start()
     yield
-    scheduler.shutdown()
+    await scheduler.stop()

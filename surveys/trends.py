@@ -183,6 +183,8 @@ def _theme_rows(
     current: dict[str, _Stats] = {}
     previous: dict[str, _Stats] = {}
     for (week, theme_id), stats in cells.items():
+        if stats.respondents < k:
+            continue  # a small week never enters a total, so no total is built from fewer than k
         bucket = current if week >= period_start else previous
         bucket.setdefault(theme_id, _Stats()).add(stats)
     rows = []

@@ -15,14 +15,21 @@ from surveys.anonymity import participation_digest
 from tests.support import email, make_service
 
 ALLOWED_RESPONSE_COLUMNS = {
-    "id", "submission_id", "round_id", "team_id", "question_id", "score", "comment", "sentiment",
+    "id",
+    "submission_id",
+    "round_id",
+    "team_id",
+    "question_id",
+    "score",
+    "comment",
+    "sentiment",
     "day",
 }
 
 
 async def _rows(db: Database, table: str) -> list[dict[str, Any]]:
     async with db.engine.connect() as connection:
-        result = await connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608
+        result = await connection.execute(text(f"SELECT * FROM {table}"))
         return [dict(row._mapping) for row in result]
 
 
@@ -56,8 +63,11 @@ async def test_response_rows_hold_nothing_about_the_person(
     responses = await _rows(db, "response")
     assert len(responses) == 36
     for row in responses:
-        values = {str(value) for key, value in row.items() if key not in {"round_id", "team_id",
-                                                                         "score", "sentiment"}}
+        values = {
+            str(value)
+            for key, value in row.items()
+            if key not in {"round_id", "team_id", "score", "sentiment"}
+        }
         assert not values & identifying
         assert len(row["id"]) == 32 and len(row["submission_id"]) == 32  # random, not sequential
     days = {row["day"] for row in responses}
@@ -89,9 +99,11 @@ async def test_sqlite_keeps_no_insertion_order_for_responses(
     await _answer_all(db, settings, caplog)
     if db.url.startswith("sqlite"):
         async with db.engine.connect() as connection:
-            sql = (await connection.execute(
-                text("SELECT sql FROM sqlite_master WHERE name = 'response'")
-            )).scalar_one()
+            sql = (
+                await connection.execute(
+                    text("SELECT sql FROM sqlite_master WHERE name = 'response'")
+                )
+            ).scalar_one()
         assert "WITHOUT ROWID" in sql.upper()
 
 

@@ -23,8 +23,9 @@ def text_of(views: list[View]) -> str:
     return view.text
 
 
-async def run_rounds(service: TeamPulse, clock: FixedClock, team: str, members: list[str],
-                     weeks: int, score: int = 4) -> None:
+async def run_rounds(
+    service: TeamPulse, clock: FixedClock, team: str, members: list[str], weeks: int, score: int = 4
+) -> None:
     for week in range(weeks):
         await service.open_round(team)
         for member in members:
@@ -67,9 +68,11 @@ async def test_kudos_posts_to_the_team_and_tells_the_recipients(
     db: Database, settings: Settings
 ) -> None:
     service, messenger = await make_service(db, settings)
-    reply = only(await Conversation(service).handle(
-        email("a0"), "kudos @b1 @a2 thanks for covering the night shift #teamwork"
-    ))
+    reply = only(
+        await Conversation(service).handle(
+            email("a0"), "kudos @b1 @a2 thanks for covering the night shift #teamwork"
+        )
+    )
     assert isinstance(reply, KudosPost)
     assert reply.message == "thanks for covering the night shift"
     assert reply.value == "teamwork" and set(reply.recipients) == {"B1", "A2"}
@@ -82,11 +85,14 @@ async def test_kudos_problems_get_friendly_messages(db: Database, settings: Sett
     chat = Conversation(service)
     assert "Add a value" in text_of(await chat.handle(email("a0"), "kudos @b1 great work"))
     assert "isn't one of our values" in text_of(
-        await chat.handle(email("a0"), "kudos @b1 great work #awesome"))
+        await chat.handle(email("a0"), "kudos @b1 great work #awesome")
+    )
     assert "couldn't find @nobody" in text_of(
-        await chat.handle(email("a0"), "kudos @nobody great work #teamwork"))
+        await chat.handle(email("a0"), "kudos @nobody great work #teamwork")
+    )
     assert "can't thank yourself" in text_of(
-        await chat.handle(email("a0"), "kudos @a0 great work #teamwork"))
+        await chat.handle(email("a0"), "kudos @a0 great work #teamwork")
+    )
     assert "Say who to thank" in text_of(await chat.handle(email("a0"), "kudos great work"))
     assert messenger.channel == []
 
@@ -128,7 +134,8 @@ async def test_trends_are_for_the_teams_managers_and_leaders_above(
     chat = Conversation(service)
     assert "for managers" in text_of(await chat.handle(email("a0"), "pulse trends"))
     assert "isn't one of your teams" in text_of(
-        await chat.handle(email("manager.b"), "pulse trends Ward A"))
+        await chat.handle(email("manager.b"), "pulse trends Ward A")
+    )
     director = only(await chat.handle(email("director"), "pulse trends Ward A 8"))
     assert isinstance(director, TrendReportView) and director.weeks == 8
     rollup = only(await chat.handle(email("director"), "pulse trends"))
@@ -143,7 +150,9 @@ async def test_manager_can_send_a_pulse_and_change_settings(
     service, messenger = await make_service(db, settings)
     chat = Conversation(service)
     assert "for managers" in text_of(await chat.handle(email("b0"), "pulse send"))
-    assert "Opened pulse #1 for Ward B" in text_of(await chat.handle(email("manager.b"), "pulse send"))
+    assert "Opened pulse #1 for Ward B" in text_of(
+        await chat.handle(email("manager.b"), "pulse send")
+    )
     assert len(messenger.direct) == 6
     changed = text_of(await chat.handle(email("manager.b"), "pulse settings questions 4"))
     assert "4 questions" in changed

@@ -127,24 +127,26 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         }
 
         answers = (await session.exec(select(func.count()).select_from(Response))).one()
-        assert answers > 8 * 8 * 3 * 3  # most members answered 3 questions, every week
+        assert answers >= 8 * 40 * 5  # most of the 59 ward members answered 5 statements a week
         kudos = (await session.exec(select(func.count()).select_from(Recognition))).one()
         assert 20 <= kudos <= 30
 
-        # Trends show something at once: the ward's themes over the past weeks.
-        ward7 = teams["Ward 7 Respiratory"]
-        assert ward7.id is not None
-        summary = await team_trend(
-            session,
-            [ward7.id],
-            8,
-            service.today(),
-            Thresholds(settings.min_group, settings.min_comment_group),
-        )
-        assert summary.themes and summary.series
+        # Trends show something at once: 8 weeks of scores, and the seeded stories move the
+        # right way (Ward 7's teamwork rises, the Emergency Department's wellbeing falls).
+        thresholds = Thresholds(settings.min_group, settings.min_comment_group)
+        ward7, emergency = teams["Ward 7 Respiratory"], teams["Emergency Department"]
+        assert ward7.id is not None and emergency.id is not None
+        summary = await team_trend(session, [ward7.id], 12, service.today(), thresholds)
+        assert summary.themes and summary.comments
+        assert len(summary.rounds) == 8
         assert sum(1 for row in summary.rounds if row.respondents) >= 6
         oldest = min(row.week for row in summary.rounds)
         assert oldest == service.today() - timedelta(days=service.today().weekday(), weeks=8)
+        teamwork = summary.series["Teamwork"]
+        assert len(teamwork) >= 3 and teamwork[-1][1] > teamwork[0][1]
+        emergency_trend = await team_trend(session, [emergency.id], 12, service.today(), thresholds)
+        wellbeing = emergency_trend.series["Health and wellbeing"]
+        assert len(wellbeing) >= 3 and wellbeing[-1][1] < wellbeing[0][1]
 
     # This week's pulse reached every ward member exactly once, as a pulse card.
     cards = [(email, view) for email, view in messenger.direct if isinstance(view, PulseCard)]
@@ -170,24 +172,3 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         )
         assert (await session.exec(select(func.count()).select_from(Organisation))).one() == 1
     assert len(messenger.direct) == len(cards)
-
-
-async def test_demo_history_is_deterministic_and_trends_move(
-    db: Database, settings: Settings
-) -> None:
-    """The seeded stories show: Ward 7's teamwork rises, the Emergency Department's health and
-    wellbeing falls (latest 4 weeks against the 4 before)."""
-    service = TeamPulse(db, settings, messenger=RecordingMessenger())
-    assert await ensure_demo(service)
-    thresholds = Thresholds(settings.min_group, settings.min_comment_group)
-    async with db.session() as session:
-        ward7 = await directory.team_by_name(session, "Ward 7 Respiratory")
-        emergency = await directory.team_by_name(session, "Emergency Department")
-        assert ward7 is not None and ward7.id is not None
-        assert emergency is not None and emergency.id is not None
-        ward7_trend = await team_trend(session, [ward7.id], 12, service.today(), thresholds)
-        emergency_trend = await team_trend(session, [emergency.id], 12, service.today(), thresholds)
-    teamwork = dict(ward7_trend.series)["Teamwork"]
-    wellbeing = dict(emergency_trend.series)["Health and wellbeing"]
-    assert teamwork[-1][1] > teamwork[0][1]
-    assert wellbeing[-1][1] < wellbeing[0][1]

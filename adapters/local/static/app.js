@@ -12,8 +12,11 @@
   ];
   var SVG_NS = "http://www.w3.org/2000/svg";
 
-  var tokenMeta = document.querySelector('meta[name="teampulse-token"]');
-  var TOKEN = tokenMeta ? tokenMeta.getAttribute("content") : "";
+  // The server puts a per-process token in the page; every API call echoes it.
+  function token() {
+    var meta = document.querySelector('meta[name="teampulse-token"]');
+    return meta ? meta.getAttribute("content") || "" : "";
+  }
 
   var els = {};
   var state = {
@@ -57,6 +60,7 @@
     return svg;
   }
 
+  var STAR = "M12 2.5l2.9 6.1 6.6.8-4.9 4.6 1.3 6.6L12 17.3l-5.9 3.3 1.3-6.6-4.9-4.6 6.6-.8z";
   var LOCK = "M18 8h-1V6A5 5 0 0 0 7 6v2H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V10a2 2 0 0 0-2-2zM9 6a3 3 0 0 1 6 0v2H9V6zm3 11a2 2 0 1 1 0-4 2 2 0 0 1 0 4z";
 
   function clock() {
@@ -87,7 +91,7 @@
   function api(method, path, body) {
     var options = {
       method: method,
-      headers: { "X-Teampulse-Token": TOKEN, "Accept": "application/json" },
+      headers: { "X-Teampulse-Token": token(), "Accept": "application/json" },
       credentials: "same-origin",
       cache: "no-store"
     };
@@ -130,10 +134,15 @@
     if (force || nearBottom()) els.log.scrollTop = els.log.scrollHeight;
   }
 
+  // Follow the conversation when the reader is at the end; a card taller than the view is shown
+  // from its top, so a pulse or a report is read from its beginning.
   function addToLog(node) {
     var stick = nearBottom();
     els.log.appendChild(node);
-    if (stick) scrollToEnd(true);
+    if (stick) {
+      if (node.offsetHeight > els.log.clientHeight - 40) els.log.scrollTop = node.offsetTop - 12;
+      else scrollToEnd(true);
+    }
     return node;
   }
 
@@ -334,7 +343,6 @@
       img.alt = reply.chart_alt || "Trend chart";
       img.loading = "eager";
       img.decoding = "async";
-      img.addEventListener("load", function () { scrollToEnd(false); });
       img.addEventListener("error", function () {
         figure.replaceChildren(el("p", "muted", "The chart has expired; ask for the trends again."));
       });
@@ -676,9 +684,8 @@
     els.feed.replaceChildren();
     if (!items.length) {
       var empty = el("li", "feed-empty");
-      append(empty, el("span", "feed-empty-icon", "✨"), el("span", null, "No kudos yet. Celebrate a colleague with "),
+      append(empty, svgIcon(STAR, "feed-empty-icon"), el("span", null, "No kudos yet. Celebrate a colleague with "),
         el("code", null, "kudos @name … #teamwork"));
-      empty.firstChild.setAttribute("aria-hidden", "true");
       els.feed.appendChild(empty);
       return;
     }
@@ -839,7 +846,6 @@
       var replies = (data && data.replies) || [];
       showReplies(replies);
       if (replies.some(function (r) { return r.type === "kudos"; })) loadFeed();
-      scrollToEnd(true);
     }).catch(function (error) {
       typing.remove();
       if (generation !== state.generation) return;
@@ -861,7 +867,7 @@
     els.feed = document.getElementById("feed");
     els.feedTeams = document.getElementById("feed-teams");
 
-    if (!TOKEN || TOKEN.indexOf("{{") === 0) {
+    if (!token() || token().indexOf("{{") === 0) {
       showError("This page has no chat token. Open it from the running teampulse server (make run), not from disk.");
       return;
     }

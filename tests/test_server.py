@@ -1,0 +1,143 @@
+"""The HTTP routes through the real aiohttp app on a real port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from bot.cli import _serve_app
+from bot.settings import Settings
+
+
+async def start(settings: Settings) -> tuple[web.AppRunner, str]:
+    app = await _serve_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def local_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One local-mode server (demo organisation loaded) for the module: loading it takes seconds."""
+    folder = tmp_path_factory.mktemp("server")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'server.db'}",
+        TEAMPULSE_SECRET="test-secret-not-for-production",
+        TEAMPULSE_LOCAL_CHAT="on",
+    )
+    runner, url = await start(settings)
+    yield url
+    await runner.cleanup()
+
+
+async def token_of(http: aiohttp.ClientSession, url: str) -> str:
+    page = await (await http.get(url + "/")).text()
+    marker = 'name="teampulse-token" content="'
+    return page.split(marker, 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_health_and_readiness(local_server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        health = await http.get(local_server + "/healthz")
+        assert health.status == 200 and (await health.json())["status"] == "ok"
+        ready = await http.get(local_server + "/readyz")
+        assert ready.status == 200 and (await ready.json())["database"] == "ok"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_local_api_needs_the_page_token(local_server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        refused = await http.post(
+            local_server + "/local/api/message",
+            json={"as": "amara.okafor@riverside-demo.nhs.uk", "text": "pulse"},
+        )
+        assert refused.status == 401 and "token" in (await refused.json())["error"]
+        token = await token_of(http, local_server)
+        ok = await http.post(
+            local_server + "/local/api/message",
+            headers={"X-Teampulse-Token": token},
+            json={"as": "amara.okafor@riverside-demo.nhs.uk", "text": "pulse help"},
+        )
+        assert ok.status == 200
+        [reply] = (await ok.json())["replies"]
+        assert reply["type"] == "text" and "kudos" in reply["text"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/local/api/message", b"not json", "JSON"),
+        ("/local/api/message", b'{"text": "pulse"}', "as"),
+        ("/local/api/message", b'{"as": "x@y.z", "text": 5}', "text"),
+        ("/local/api/pulse", b'{"as": "x@y.z", "round_id": "one", "answers": {}}', "round_id"),
+        (
+            "/local/api/pulse",
+            b'{"as": "x@y.z", "round_id": 1, "answers": {"q": "five"}}',
+            "numbers",
+        ),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="module")
+async def test_bad_input_is_a_4xx_with_a_reason(
+    local_server: str, path: str, body: bytes, reason: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        token = await token_of(http, local_server)
+        response = await http.post(
+            local_server + path,
+            data=body,
+            headers={"X-Teampulse-Token": token, "Content-Type": "application/json"},
+        )
+        assert response.status == 400
+        assert reason in (await response.json())["error"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_unknown_person_in_inbox_is_a_400(local_server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        token = await token_of(http, local_server)
+        response = await http.get(
+            local_server + "/local/api/inbox?as=nobody@x.org", headers={"X-Teampulse-Token": token}
+        )
+        assert (
+            response.status == 400
+            and "not in this organisation" in (await response.json())["error"]
+        )
+
+
+async def test_with_a_platform_configured_there_is_no_web_chat_and_no_demo(
+    settings: Settings,
+) -> None:
+    configured = settings.model_copy(update={"microsoft_app_id": "app-id", "local_chat": None})
+    assert not configured.local_mode and configured.bind_host == "0.0.0.0"
+    runner, url = await start(configured)
+    try:
+        async with aiohttp.ClientSession() as http:
+            page = await http.get(url + "/")
+            assert page.status == 200 and "web chat is off" in await page.text()
+            api = await http.get(url + "/local/api/people")
+            assert api.status == 404
+    finally:
+        await runner.cleanup()
+    from sqlmodel import select
+
+    from storage.engine import Database
+    from storage.models import Organisation
+
+    db = Database(settings.database_url)
+    async with db.session() as session:
+        assert (await session.exec(select(Organisation))).all() == []
+    await db.dispose()
+
+
+def test_local_mode_defaults_to_loopback(settings: Settings) -> None:
+    assert settings.local_mode and settings.bind_host == "127.0.0.1"
