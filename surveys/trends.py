@@ -6,9 +6,10 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from scipy.stats import ttest_ind_from_stats
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import Integer, Result, Select, case, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,6 +87,12 @@ class TrendSummary:
     notes: list[str] = field(default_factory=list)
 
 
+async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
+    """Multi-column aggregates run on the session's connection (plain SQLAlchemy rows)."""
+    connection = await session.connection()
+    return await connection.execute(query)
+
+
 def week_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
@@ -116,7 +123,7 @@ async def _theme_stats(
     )
     cells: dict[tuple[date, str], _Stats] = {}
     for opened_on, theme, answers, total, squares, fav, respondents in (
-        await session.execute(query)
+        await _run(session, query)
     ).all():
         cell = cells.setdefault((week_of(opened_on), theme), _Stats())
         cell.add(_Stats(answers, float(total), float(squares), int(fav), int(respondents)))
@@ -147,9 +154,9 @@ async def _participation(
         .group_by(col(PulseRound.opened_on))
     )
     weeks: dict[date, list[int]] = {}
-    for opened_on, invited in (await session.execute(invited_q)).all():
+    for opened_on, invited in (await _run(session, invited_q)).all():
         weeks.setdefault(week_of(opened_on), [0, 0])[0] += int(invited)
-    for opened_on, answered in (await session.execute(answered_q)).all():
+    for opened_on, answered in (await _run(session, answered_q)).all():
         weeks.setdefault(week_of(opened_on), [0, 0])[1] += int(answered or 0)
     return {week: (pair[0], pair[1]) for week, pair in weeks.items()}
 
@@ -168,7 +175,7 @@ async def _comments(
             col(PulseRound.closed).is_(True),
         )
     )
-    rows = (await session.execute(query)).all()
+    rows = (await _run(session, query)).all()
     bank = load_bank()
     comments = [(bank.theme_name(theme), comment or "") for theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)
