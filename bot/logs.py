@@ -16,3 +16,5 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: keep the log for what matters.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -162,10 +162,16 @@ async def _participation(
 
 
 async def _comments(
-    session: AsyncSession, team_ids: list[int], since: date
+    session: AsyncSession, team_ids: list[int], since: date, weeks: set[date]
 ) -> tuple[list[tuple[str, str]], float | None]:
+    """Comments (shuffled, undated) from the given weeks only: those with enough respondents."""
     query = (
-        select(col(Question.theme), col(Response.comment), col(Response.sentiment))
+        select(
+            col(PulseRound.opened_on),
+            col(Question.theme),
+            col(Response.comment),
+            col(Response.sentiment),
+        )
         .join(Question, col(Question.id) == col(Response.question_id))
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
         .where(
@@ -175,11 +181,11 @@ async def _comments(
             col(PulseRound.closed).is_(True),
         )
     )
-    rows = (await _run(session, query)).all()
+    rows = [row for row in (await _run(session, query)).all() if week_of(row[0]) in weeks]
     bank = load_bank()
-    comments = [(bank.theme_name(theme), comment or "") for theme, comment, _ in rows]
+    comments = [(bank.theme_name(theme), comment or "") for _, theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)
-    moods = [s for _, _, s in rows if s is not None]
+    moods = [s for _, _, _, s in rows if s is not None]
     return comments, (sum(moods) / len(moods) if moods else None)
 
 
@@ -257,7 +263,11 @@ async def team_trend(
             )
         )
     in_period = {key: s for key, s in cells.items() if key[0] >= period_start}
-    respondents = sum(r.respondents or 0 for r in rounds)
+    comment_weeks = {
+        week
+        for week, (_, answered) in participation.items()
+        if thresholds.comments_visible(answered)
+    }
     summary = TrendSummary(
         weeks=weeks,
         themes=_theme_rows(cells, period_start, k),
@@ -268,13 +278,14 @@ async def team_trend(
     )
     if not in_period or all(s.respondents < k for s in in_period.values()):
         summary.notes.append(f"Not enough answers yet: results show once {k} people have answered.")
-    if thresholds.comments_visible(respondents):
-        comments, mood = await _comments(session, team_ids, period_start)
+    if comment_weeks:
+        comments, mood = await _comments(session, team_ids, period_start, comment_weeks)
         summary.comments.extend(comments)
         summary.mood = mood
         summary.comment_count = len(comments)
     else:
         summary.notes.append(
-            f"Comments are shown once at least {thresholds.min_comment_group} answers are in."
+            f"Comments are shown only for pulses with at least {thresholds.min_comment_group} "
+            "respondents."
         )
     return summary

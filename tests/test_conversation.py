@@ -112,6 +112,23 @@ async def test_manager_gets_trends_with_chart_after_rounds_close(
     assert "Welch" in report.footnote and "95%" in report.footnote
     assert [r.respondents for r in report.rounds] == [6] * 6
     assert report.rounds[0].rate == 100
+    # 36 cards over six weeks, but never 10 people in one pulse: comments stay hidden
+    assert report.comments == () and report.mood is None
+    assert any("at least 10 respondents" in note for note in report.notes)
+
+
+async def test_comments_show_in_random_order_without_dates_for_big_enough_pulses(
+    db: Database, settings: Settings
+) -> None:
+    clock = FixedClock()
+    clock.now -= timedelta(days=7 * 2)
+    service, _ = await make_service(db, settings, clock)
+    await run_rounds(service, clock, "Ward A", [email(f"a{i}") for i in range(12)], weeks=2)
+    report = only(await Conversation(service).handle(email("manager.a"), "pulse trends"))
+    assert isinstance(report, TrendReportView)
+    assert len(report.comments) == 24
+    assert {text for _, text in report.comments} == {"Great support from the team this week"}
+    assert report.mood is not None and report.mood.startswith("positive")
 
 
 async def test_trends_hide_groups_below_the_threshold(db: Database, settings: Settings) -> None:

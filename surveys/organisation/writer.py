@@ -19,6 +19,7 @@ from surveys.organisation.spec import (
     display_name_for,
 )
 
+
 @dataclass
 class ImportSummary:
     teams: int
