@@ -20,7 +20,7 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from storage.engine import Database
 from storage.migrate import upgrade
-from surveys.organisation import OrgError, OrgSpec, import_spec, load_file, sync_questions
+from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
 
 T = TypeVar("T")
@@ -121,8 +121,7 @@ def org_import(file: Path) -> None:
     spec = _load(file)
 
     async def work(service: TeamPulse) -> str:
-        async with service.db.session() as session:
-            summary = await import_spec(session, spec)
+        summary = await service.import_organisation(spec)
         return (
             f"Imported {summary.teams} teams, {summary.people} people and "
             f"{summary.memberships} memberships from {file}."

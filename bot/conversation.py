@@ -233,10 +233,11 @@ class Conversation:
                 return small
             team_ids = directory.descendants(await directory.all_teams(session), team.id)
             summary = await team_trend(
-                session, team_ids, command.weeks, service.today(), service.thresholds
+                session, team.id, team_ids, command.weeks, service.today(), service.thresholds
             )
             since = datetime.combine(summary.period_start, time(), tzinfo=service.clock().tzinfo)
-            kudos = await recognition.counts_by_value(session, team_ids, since)
+            received = await recognition.counts_by_value(session, team_ids, since)
+            given = await recognition.counts_by_value(session, team_ids, since, given=True)
         chart = await render_chart(summary, team.name) if summary.series else None
         scope = (
             f"{team.name} and the {len(team_ids) - 1} teams below it"
@@ -252,7 +253,10 @@ class Conversation:
             footnote=FOOTNOTE.format(k=service.settings.min_group),
             chart_png=chart,
             chart_alt=alt_text(summary, team.name),
-            recognition=tuple(kudos),
+            recognition=tuple(received),
+            recognition_given=tuple(given),
+            advocacy=summary.advocacy,
+            children=tuple(summary.children),
             mood=_mood(summary.mood),
             comments=tuple(summary.comments),
             scope=scope,

@@ -14,9 +14,10 @@ from bot.settings import Settings
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
-from surveys import directory, responses, rounds
+from surveys import directory, responses, rollup, rounds
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
+from surveys.organisation import ImportSummary, OrgSpec, import_spec
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -150,14 +151,26 @@ class TeamPulse:
             if team is None:
                 raise rounds.RoundError(f"There is no team called “{team_name}”.")
             closed = await rounds.close_round(session, team)
+            await rollup.rebuild_weeks(session, {closed.opened_on}, self.thresholds)
             await session.commit()
         return f"Closed pulse #{closed.sequence} for {team.name}; its results are now in trends."
 
     async def close_due_rounds(self) -> int:
         async with self.db.session() as session:
             closed = await rounds.close_due_rounds(session, self.today())
+            weeks = {pulse_round.opened_on for pulse_round in closed}
+            await rollup.rebuild_weeks(session, weeks, self.thresholds)
             await session.commit()
         return len(closed)
+
+    async def import_organisation(self, spec: OrgSpec, *, is_demo: bool = False) -> ImportSummary:
+        """Import teams and people (all or nothing), then re-cut the published results for the
+        new hierarchy: who reports to whom decides what may be shown."""
+        async with self.db.session() as session:
+            summary = await import_spec(session, spec, is_demo=is_demo)
+            await rollup.rebuild_all(session, self.thresholds)
+            await session.commit()
+        return summary
 
     async def deliver_outbox(self, batch: int = 50) -> int:
         """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""

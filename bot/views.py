@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from surveys.trends import RoundRow, ThemeRow
+from surveys.trends import ChildRow, RoundRow, ThemeRow
 
 SCALE = (
     (1, "Strongly disagree"),
@@ -71,6 +71,9 @@ class TrendReportView:
     chart_png: bytes | None = None
     chart_alt: str = ""
     recognition: tuple[tuple[str, int], ...] = ()
+    recognition_given: tuple[tuple[str, int], ...] = ()
+    advocacy: float | None = None
+    children: tuple[ChildRow, ...] = ()
     mood: str | None = None
     comments: tuple[tuple[str, str], ...] = field(default=())
     scope: str = ""

@@ -190,3 +190,34 @@ class ConversationReference(SQLModel, table=True):
     platform: str
     reference: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime
+
+
+class RollupCell(SQLModel, table=True):
+    """Per team subtree, week and theme: the aggregates of closed rounds, and whether they may be
+    shown (surveys/disclosure.py).  Rebuilt for a week whenever a round of that week closes."""
+
+    __tablename__ = "rollup_cell"
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    week: date = Field(primary_key=True)
+    theme: str = Field(primary_key=True)
+    respondents: int
+    answers: int
+    total: float
+    squares: float
+    favourable: int
+    unfavourable: int
+    published: bool
+
+
+class RollupWeek(SQLModel, table=True):
+    """Per team subtree and week: participation, and whether it and the comments may be shown."""
+
+    __tablename__ = "rollup_week"
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    week: date = Field(primary_key=True)
+    invited: int
+    respondents: int
+    published: bool
+    comments_published: bool

@@ -90,9 +90,20 @@ async def recent_for_team(
 
 
 async def counts_by_value(
-    session: AsyncSession, team_ids: list[int], since: datetime
+    session: AsyncSession, team_ids: list[int], since: datetime, *, given: bool = False
 ) -> list[tuple[str, int]]:
-    """Recognition received by the teams since a date, per value."""
+    """Recognition received (or given) by the teams since a date, per value."""
+    if given:
+        query = (
+            select(Recognition.value, func.count(col(Recognition.id)))
+            .where(
+                col(Recognition.team_id).in_(team_ids),
+                col(Recognition.created_on) >= since.date(),
+            )
+            .group_by(Recognition.value)
+            .order_by(Recognition.value)
+        )
+        return [(value, count) for value, count in (await session.exec(query)).all()]
     query = (
         select(Recognition.value, func.count(func.distinct(Recognition.id)))
         .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))

@@ -1,4 +1,9 @@
-"""Trend summaries: theme scores over time, aggregated in SQL, shown only for big-enough groups."""
+"""Trend summaries for a team's part of the organisation, read from the published rollups.
+
+Everything shown comes from ``rollup_cell`` / ``rollup_week`` rows marked published (see
+surveys/disclosure.py), so a report never shows a group below the threshold, directly or by
+subtracting another report.  A period's figures are sums of published weeks only.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,24 @@ from datetime import date, timedelta
 from typing import Any
 
 from scipy.stats import ttest_ind_from_stats
-from sqlalchemy import Integer, Result, Select, case, func, select
-from sqlmodel import col
+from sqlalchemy import Result, Select
+from sqlalchemy import select as select_columns
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery, Participation, PulseRound, Question, Response
+from storage.models import PulseRound, Question, Response, RollupCell, RollupWeek, Team
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
+from surveys.rollup import ADVOCACY, week_of
 
 SIGNIFICANCE = 0.05
 FOOTNOTE = (
     "Scores: mean of 1 (strongly disagree) to 5 (strongly agree), negatively worded statements "
-    "reversed; favourable = agree or strongly agree. A change is marked real (▲/▼) only when "
-    "Welch's t-test finds it significant at the 95% confidence level (p < 0.05) against the "
-    "previous period of the same length. Results appear only for closed pulses with at least "
-    "{k} respondents."
+    "reversed; favourable = agree or strongly agree; advocacy = % agree minus % disagree on the "
+    "two recommend statements. A change is marked real (▲/▼) only when Welch's t-test finds it "
+    "significant at the 95% confidence level (p < 0.05) against the previous period of the same "
+    "length. Results appear only for closed pulses, for groups of at least {k} respondents, and "
+    "never where subtracting another report would reveal a smaller group."
 )
 
 
@@ -46,20 +54,29 @@ class RoundRow:
     rate: float | None
 
 
+@dataclass(frozen=True)
+class ChildRow:
+    team: str
+    mean: float | None
+    respondents: int | None
+
+
 @dataclass
 class _Stats:
     answers: int = 0
     total: float = 0.0
     squares: float = 0.0
     favourable: int = 0
+    unfavourable: int = 0
     respondents: int = 0
 
-    def add(self, other: _Stats) -> None:
-        self.answers += other.answers
-        self.total += other.total
-        self.squares += other.squares
-        self.favourable += other.favourable
-        self.respondents += other.respondents
+    def add(self, cell: RollupCell) -> None:
+        self.answers += cell.answers
+        self.total += cell.total
+        self.squares += cell.squares
+        self.favourable += cell.favourable
+        self.unfavourable += cell.unfavourable
+        self.respondents += cell.respondents
 
     @property
     def mean(self) -> float:
@@ -81,92 +98,129 @@ class TrendSummary:
     series: dict[str, list[tuple[date, float]]]
     previous_start: date
     period_start: date
+    advocacy: float | None = None
+    children: list[ChildRow] = field(default_factory=list)
     comments: list[tuple[str, str]] = field(default_factory=list)
     mood: float | None = None
-    comment_count: int = 0
     notes: list[str] = field(default_factory=list)
 
 
 async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
-    """Multi-column aggregates run on the session's connection (plain SQLAlchemy rows)."""
     connection = await session.connection()
     return await connection.execute(query)
 
 
-def week_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-async def _theme_stats(
-    session: AsyncSession, team_ids: list[int], since: date
-) -> dict[tuple[date, str], _Stats]:
-    adjusted = case((col(Question.reverse), 6 - col(Response.score)), else_=col(Response.score))
-    query = (
-        select(
-            col(PulseRound.opened_on),
-            col(Question.theme),
-            func.count(),
-            func.sum(adjusted),
-            func.sum(adjusted * adjusted),
-            func.sum(case((adjusted >= 4, 1), else_=0).cast(Integer)),
-            func.count(func.distinct(col(Response.submission_id))),
-        )
-        .join(Question, col(Question.id) == col(Response.question_id))
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .where(
-            col(Response.team_id).in_(team_ids),
-            col(Response.day) >= since,
-            col(PulseRound.closed).is_(True),
-            col(PulseRound.opened_on) >= since,
-        )
-        .group_by(col(PulseRound.opened_on), col(Question.theme))
+async def _cells(session: AsyncSession, team_id: int, since: date) -> list[RollupCell]:
+    query = select(RollupCell).where(
+        col(RollupCell.team_id) == team_id,
+        col(RollupCell.week) >= since,
+        col(RollupCell.published).is_(True),
     )
-    cells: dict[tuple[date, str], _Stats] = {}
-    for opened_on, theme, answers, total, squares, fav, respondents in (
-        await _run(session, query)
-    ).all():
-        cell = cells.setdefault((week_of(opened_on), theme), _Stats())
-        cell.add(_Stats(answers, float(total), float(squares), int(fav), int(respondents)))
-    return cells
+    return list((await session.exec(query)).all())
 
 
-async def _participation(
-    session: AsyncSession, team_ids: list[int], since: date
-) -> dict[date, tuple[int, int]]:
-    invited_q = (
-        select(col(PulseRound.opened_on), func.count(col(Delivery.id)))
-        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .where(
-            col(PulseRound.team_id).in_(team_ids),
-            col(PulseRound.closed).is_(True),
-            col(PulseRound.opened_on) >= since,
-        )
-        .group_by(col(PulseRound.opened_on))
+def _welch(now: _Stats, before: _Stats) -> bool:
+    if now.answers < 2 or before.answers < 2 or (now.std == 0 and before.std == 0):
+        return False
+    test = ttest_ind_from_stats(
+        now.mean, now.std, now.answers, before.mean, before.std, before.answers, equal_var=False
     )
-    answered_q = (
-        select(col(PulseRound.opened_on), func.sum(col(Participation.respondents)))
-        .join(Participation, col(Participation.round_id) == col(PulseRound.id))
-        .where(
-            col(PulseRound.team_id).in_(team_ids),
-            col(PulseRound.closed).is_(True),
-            col(PulseRound.opened_on) >= since,
+    return bool(test.pvalue < SIGNIFICANCE)
+
+
+def _theme_rows(cells: list[RollupCell], period_start: date) -> list[ThemeRow]:
+    current: dict[str, _Stats] = {}
+    previous: dict[str, _Stats] = {}
+    for cell in cells:
+        bucket = current if cell.week >= period_start else previous
+        bucket.setdefault(cell.theme, _Stats()).add(cell)
+    rows = []
+    for theme in load_bank().themes:
+        now, before = current.get(theme.id), previous.get(theme.id)
+        if now is None:
+            continue
+        change = round(now.mean - before.mean, 2) if before else None
+        rows.append(
+            ThemeRow(
+                theme=theme.name,
+                mean=round(now.mean, 2),
+                favourable=round(100 * now.favourable / now.answers),
+                change=change,
+                significant=bool(before and _welch(now, before)),
+                respondents=now.respondents,
+            )
         )
-        .group_by(col(PulseRound.opened_on))
+    return rows
+
+
+def _advocacy(cells: list[RollupCell], period_start: date) -> float | None:
+    stats = _Stats()
+    for cell in cells:
+        if cell.theme == ADVOCACY and cell.week >= period_start:
+            stats.add(cell)
+    if not stats.answers:
+        return None
+    return round(100 * (stats.favourable - stats.unfavourable) / stats.answers)
+
+
+def _series(cells: list[RollupCell]) -> dict[str, list[tuple[date, float]]]:
+    bank = load_bank()
+    series: dict[str, list[tuple[date, float]]] = {}
+    for cell in sorted(cells, key=lambda c: c.week):
+        if cell.theme != ADVOCACY:
+            series.setdefault(bank.theme_name(cell.theme), []).append(
+                (cell.week, round(cell.total / cell.answers, 2))
+            )
+    return series
+
+
+async def _rounds(session: AsyncSession, team_id: int, since: date) -> list[RollupWeek]:
+    query = select(RollupWeek).where(
+        col(RollupWeek.team_id) == team_id, col(RollupWeek.week) >= since
     )
-    weeks: dict[date, list[int]] = {}
-    for opened_on, invited in (await _run(session, invited_q)).all():
-        weeks.setdefault(week_of(opened_on), [0, 0])[0] += int(invited)
-    for opened_on, answered in (await _run(session, answered_q)).all():
-        weeks.setdefault(week_of(opened_on), [0, 0])[1] += int(answered or 0)
-    return {week: (pair[0], pair[1]) for week, pair in weeks.items()}
+    return sorted((await session.exec(query)).all(), key=lambda w: w.week)
+
+
+def _round_row(week: RollupWeek) -> RoundRow:
+    shown = week.published
+    return RoundRow(
+        label=f"w/c {week.week:%d %b}",
+        week=week.week,
+        invited=week.invited if shown else None,
+        respondents=week.respondents if shown else None,
+        rate=round(100 * week.respondents / week.invited) if shown and week.invited else None,
+    )
+
+
+async def _children(session: AsyncSession, team_id: int, since: date) -> list[ChildRow]:
+    """Each team directly below: its overall mean where published, else nothing."""
+    children = (await session.exec(select(Team).where(col(Team.parent_id) == team_id))).all()
+    rows = []
+    for child in sorted(children, key=lambda t: t.name):
+        assert child.id is not None
+        stats = _Stats()
+        for cell in await _cells(session, child.id, since):
+            if cell.theme != ADVOCACY:
+                stats.add(cell)
+        shown = stats.answers > 0
+        rows.append(
+            ChildRow(
+                child.name,
+                round(stats.mean, 2) if shown else None,
+                stats.respondents if shown else None,
+            )
+        )
+    return rows
 
 
 async def _comments(
-    session: AsyncSession, team_ids: list[int], since: date, weeks: set[date]
+    session: AsyncSession, team_ids: list[int], weeks: set[date]
 ) -> tuple[list[tuple[str, str]], float | None]:
-    """Comments (shuffled, undated) from the given weeks only: those with enough respondents."""
+    """Comments from published comment weeks only: shuffled, undated, each with its theme."""
+    if not weeks:
+        return [], None
     query = (
-        select(
+        select_columns(
             col(PulseRound.opened_on),
             col(Question.theme),
             col(Response.comment),
@@ -176,114 +230,52 @@ async def _comments(
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
         .where(
             col(Response.team_id).in_(team_ids),
-            col(Response.day) >= since,
+            col(Response.day) >= min(weeks),
             col(Response.comment).is_not(None),
             col(PulseRound.closed).is_(True),
         )
     )
-    rows = [row for row in (await _run(session, query)).all() if week_of(row[0]) in weeks]
+    rows = [r for r in (await _run(session, query)).all() if week_of(r[0]) in weeks]
     bank = load_bank()
     comments = [(bank.theme_name(theme), comment or "") for _, theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)
-    moods = [s for _, _, _, s in rows if s is not None]
+    moods = [s for *_, s in rows if s is not None]
     return comments, (sum(moods) / len(moods) if moods else None)
 
 
-def _theme_rows(
-    cells: dict[tuple[date, str], _Stats], period_start: date, k: int
-) -> list[ThemeRow]:
-    bank = load_bank()
-    current: dict[str, _Stats] = {}
-    previous: dict[str, _Stats] = {}
-    for (week, theme_id), stats in cells.items():
-        if stats.respondents < k:
-            continue  # a small week never enters a total, so no total is built from fewer than k
-        bucket = current if week >= period_start else previous
-        bucket.setdefault(theme_id, _Stats()).add(stats)
-    rows = []
-    for theme in bank.themes:
-        now = current.get(theme.id)
-        if now is None or now.respondents < k:
-            continue
-        before = previous.get(theme.id)
-        change, significant = None, False
-        if before is not None and before.respondents >= k:
-            change = now.mean - before.mean
-            if now.answers > 1 and before.answers > 1 and (now.std > 0 or before.std > 0):
-                test = ttest_ind_from_stats(
-                    now.mean,
-                    now.std,
-                    now.answers,
-                    before.mean,
-                    before.std,
-                    before.answers,
-                    equal_var=False,
-                )
-                significant = bool(test.pvalue < SIGNIFICANCE)
-        rows.append(
-            ThemeRow(
-                theme.name,
-                round(now.mean, 2),
-                round(100 * now.favourable / now.answers),
-                None if change is None else round(change, 2),
-                significant,
-                now.respondents,
-            )
-        )
-    return rows
-
-
-def _series(cells: dict[tuple[date, str], _Stats], k: int) -> dict[str, list[tuple[date, float]]]:
-    bank = load_bank()
-    series: dict[str, list[tuple[date, float]]] = {}
-    for (week, theme_id), stats in sorted(cells.items()):
-        if stats.respondents >= k:
-            series.setdefault(bank.theme_name(theme_id), []).append((week, round(stats.mean, 2)))
-    return series
-
-
 async def team_trend(
-    session: AsyncSession, team_ids: list[int], weeks: int, today: date, thresholds: Thresholds
+    session: AsyncSession,
+    team_id: int,
+    team_ids: list[int],
+    weeks: int,
+    today: date,
+    thresholds: Thresholds,
 ) -> TrendSummary:
-    k = thresholds.min_group
+    """``team_id``'s report; ``team_ids`` is its subtree (for comments)."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
     previous_start = period_start - timedelta(weeks=weeks)
-    cells = await _theme_stats(session, team_ids, previous_start)
-    participation = await _participation(session, team_ids, period_start)
-    rounds = []
-    for week, (invited, answered) in sorted(participation.items()):
-        shown = thresholds.scores_visible(answered)
-        rounds.append(
-            RoundRow(
-                label=f"w/c {week:%d %b}",
-                week=week,
-                invited=invited if shown else None,
-                respondents=answered if shown else None,
-                rate=round(100 * answered / invited) if shown and invited else None,
-            )
-        )
-    in_period = {key: s for key, s in cells.items() if key[0] >= period_start}
-    comment_weeks = {
-        week
-        for week, (_, answered) in participation.items()
-        if thresholds.comments_visible(answered)
-    }
+    cells = await _cells(session, team_id, previous_start)
+    in_period = [c for c in cells if c.week >= period_start]
+    rounds = [w for w in await _rounds(session, team_id, period_start)]
     summary = TrendSummary(
         weeks=weeks,
-        themes=_theme_rows(cells, period_start, k),
-        rounds=rounds,
-        series=_series(cells, k),
+        themes=_theme_rows(cells, period_start),
+        rounds=[_round_row(w) for w in rounds],
+        series=_series(cells),
         previous_start=previous_start,
         period_start=period_start,
+        advocacy=_advocacy(cells, period_start),
+        children=await _children(session, team_id, period_start) if len(team_ids) > 1 else [],
     )
-    if not in_period or all(s.respondents < k for s in in_period.values()):
-        summary.notes.append(f"Not enough answers yet: results show once {k} people have answered.")
-    if comment_weeks:
-        comments, mood = await _comments(session, team_ids, period_start, comment_weeks)
-        summary.comments.extend(comments)
-        summary.mood = mood
-        summary.comment_count = len(comments)
-    else:
+    k = thresholds.min_group
+    if not in_period:
+        summary.notes.append(
+            f"Not enough answers yet: results show once at least {k} people have answered a "
+            "closed pulse (and no smaller group could be worked out from them)."
+        )
+    comment_weeks = {w.week for w in rounds if w.comments_published}
+    summary.comments, summary.mood = await _comments(session, team_ids, comment_weeks)
+    if not comment_weeks:
         summary.notes.append(
             f"Comments are shown only for pulses with at least {thresholds.min_comment_group} "
             "respondents."

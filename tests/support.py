@@ -10,7 +10,9 @@ from bot.settings import Settings
 from bot.views import View
 from storage.engine import Database
 from storage.models import Person, Team
+from surveys.anonymity import Thresholds
 from surveys.organisation import import_spec, spec_from_yaml
+from surveys.rollup import rebuild_all
 
 DOMAIN = "trust.example"
 
@@ -65,6 +67,8 @@ class FixedClock:
 async def import_org(db: Database, text: str = ORG_YAML) -> None:
     async with db.session() as session:
         await import_spec(session, spec_from_yaml(text))
+        await rebuild_all(session, Thresholds())
+        await session.commit()
 
 
 async def make_service(

@@ -136,14 +136,16 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         thresholds = Thresholds(settings.min_group, settings.min_comment_group)
         ward7, emergency = teams["Ward 7 Respiratory"], teams["Emergency Department"]
         assert ward7.id is not None and emergency.id is not None
-        summary = await team_trend(session, [ward7.id], 12, service.today(), thresholds)
+        summary = await team_trend(session, ward7.id, [ward7.id], 12, service.today(), thresholds)
         # a ward never has 10 people in one pulse, so its comments stay hidden; the directorate's
         # roll-up does, so the director sees comments
         assert summary.themes and not summary.comments
         medicine = teams["Medicine"]
         assert medicine.id is not None
         medicine_ids = directory.descendants(list(teams.values()), medicine.id)
-        rollup = await team_trend(session, medicine_ids, 12, service.today(), thresholds)
+        rollup = await team_trend(
+            session, medicine.id, medicine_ids, 12, service.today(), thresholds
+        )
         assert rollup.comments
         assert len(summary.rounds) == 8
         assert sum(1 for row in summary.rounds if row.respondents) >= 6
@@ -151,7 +153,9 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         assert oldest == service.today() - timedelta(days=service.today().weekday(), weeks=8)
         teamwork = summary.series["Teamwork"]
         assert len(teamwork) >= 3 and teamwork[-1][1] > teamwork[0][1]
-        emergency_trend = await team_trend(session, [emergency.id], 12, service.today(), thresholds)
+        emergency_trend = await team_trend(
+            session, emergency.id, [emergency.id], 12, service.today(), thresholds
+        )
         wellbeing = emergency_trend.series["Health and wellbeing"]
         assert len(wellbeing) >= 3 and wellbeing[-1][1] < wellbeing[0][1]
 

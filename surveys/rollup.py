@@ -1,0 +1,188 @@
+"""Rebuild the published aggregates of a week (``rollup_cell`` and ``rollup_week``).
+
+Runs when rounds close: a closed round never changes again, so its week's aggregates are computed
+once, over the whole organisation, and the disclosure rules are applied to them there.  Reports then
+read a handful of rows for one team instead of scanning answers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, Result, Select, case, delete, func, literal, select, text
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Delivery,
+    Participation,
+    PulseRound,
+    Question,
+    Response,
+    RollupCell,
+    RollupWeek,
+    Team,
+)
+from surveys.anonymity import Thresholds
+from surveys.disclosure import Hierarchy, publishable
+
+
+def week_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
+    connection = await session.connection()
+    return await connection.execute(query)
+
+
+def adjusted_score() -> Any:
+    """The score with negatively worded statements reversed (6 - score)."""
+    return case((col(Question.reverse), 6 - col(Response.score)), else_=col(Response.score))
+
+
+async def hierarchy(session: AsyncSession) -> Hierarchy:
+    rows = (await _run(session, select(col(Team.id), col(Team.parent_id)))).all()
+    return Hierarchy({team: parent for team, parent in rows})
+
+
+def _in_week(week: date) -> Any:
+    return (
+        col(PulseRound.closed).is_(True),
+        col(PulseRound.opened_on) >= week,
+        col(PulseRound.opened_on) < week + timedelta(days=7),
+    )
+
+
+ADVOCACY = "advocacy"
+STATS = 6  # respondents, answers, total, squares, favourable, unfavourable
+
+
+async def _own_cells(session: AsyncSession, week: date) -> dict[str, dict[int, list[float]]]:
+    """theme -> team -> stats of the team's own rounds; the advocacy items also count under
+    ``advocacy`` (for an eNPS-style score)."""
+    cells: dict[str, dict[int, list[float]]] = defaultdict(dict)
+    for advocacy in (False, True):
+        query = _cells_query(week, advocacy)
+        for team, theme, *stats in (await _run(session, query)).all():
+            cells[theme][team] = [float(v or 0) for v in stats]
+    return cells
+
+
+def _cells_query(week: date, advocacy: bool) -> Select[Any]:
+    score = adjusted_score()
+    theme = literal(ADVOCACY) if advocacy else col(Question.theme)
+    query = (
+        select(
+            col(Response.team_id),
+            theme,
+            func.count(func.distinct(col(Response.submission_id))),
+            func.count(),
+            func.sum(score),
+            func.sum(score * score),
+            func.sum(case((score >= 4, 1), else_=0).cast(Integer)),
+            func.sum(case((score <= 2, 1), else_=0).cast(Integer)),
+        )
+        .join(Question, col(Question.id) == col(Response.question_id))
+        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
+        .where(*_in_week(week))
+    )
+    if advocacy:
+        return query.where(col(Question.advocacy)).group_by(col(Response.team_id))
+    return query.group_by(col(Response.team_id), col(Question.theme))
+
+
+async def _own_participation(session: AsyncSession, week: date) -> dict[int, tuple[int, int]]:
+    invited_q = (
+        select(col(PulseRound.team_id), func.count(col(Delivery.id)))
+        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .where(*_in_week(week))
+        .group_by(col(PulseRound.team_id))
+    )
+    answered_q = (
+        select(col(PulseRound.team_id), func.sum(col(Participation.respondents)))
+        .join(Participation, col(Participation.round_id) == col(PulseRound.id))
+        .where(*_in_week(week))
+        .group_by(col(PulseRound.team_id))
+    )
+    invited: dict[int, int] = {t: n for t, n in (await _run(session, invited_q)).all()}
+    answered: dict[int, int] = {t: n for t, n in (await _run(session, answered_q)).all()}
+    return {team: (int(invited.get(team, 0)), int(answered.get(team) or 0)) for team in invited}
+
+
+def _subtree_sums(tree: Hierarchy, own: dict[int, list[float]]) -> dict[int, list[float]]:
+    sums = {team: list(own.get(team, [0.0] * STATS)) for team in tree.parents}
+    for team in tree.post_order:
+        parent = tree.parents[team]
+        if parent is not None and parent in sums:
+            sums[parent] = [a + b for a, b in zip(sums[parent], sums[team], strict=True)]
+    return sums
+
+
+async def _lock_week(session: AsyncSession, week: date) -> None:
+    """One rebuild of a week at a time across replicas (SQLite already serialises writers)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.exec(
+            text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=week.toordinal())
+        )  # type: ignore[call-overload]
+
+
+async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds) -> None:
+    """Recompute one week's published aggregates for every team (the caller commits)."""
+    week = week_of(week)
+    await _lock_week(session, week)
+    tree = await hierarchy(session)
+    await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
+    await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
+    for theme, own in (await _own_cells(session, week)).items():
+        published, _ = publishable(
+            tree, {t: int(s[0]) for t, s in own.items()}, thresholds.min_group
+        )
+        for team, stats in _subtree_sums(tree, own).items():
+            if stats[0] > 0:
+                session.add(
+                    RollupCell(
+                        team_id=team,
+                        week=week,
+                        theme=theme,
+                        respondents=int(stats[0]),
+                        answers=int(stats[1]),
+                        total=stats[2],
+                        squares=stats[3],
+                        favourable=int(stats[4]),
+                        unfavourable=int(stats[5]),
+                        published=team in published,
+                    )
+                )
+    participation = await _own_participation(session, week)
+    answered_own = {team: pair[1] for team, pair in participation.items()}
+    shown, answered = publishable(tree, answered_own, thresholds.min_group)
+    comments, _ = publishable(tree, answered_own, thresholds.min_comment_group)
+    invited = tree.totals({team: pair[0] for team, pair in participation.items()})
+    for team, count in answered.items():
+        if invited[team] > 0:
+            session.add(
+                RollupWeek(
+                    team_id=team,
+                    week=week,
+                    invited=invited[team],
+                    respondents=count,
+                    published=team in shown,
+                    comments_published=team in comments,
+                )
+            )
+
+
+async def rebuild_weeks(session: AsyncSession, weeks: set[date], thresholds: Thresholds) -> None:
+    for week in sorted({week_of(w) for w in weeks}):
+        await rebuild_week(session, week, thresholds)
+
+
+async def rebuild_all(session: AsyncSession, thresholds: Thresholds) -> int:
+    """After the hierarchy changes (an organisation import): every week with closed rounds."""
+    query = select(col(PulseRound.opened_on)).where(col(PulseRound.closed).is_(True)).distinct()
+    weeks = {week_of(day) for (day,) in (await _run(session, query)).all()}
+    await rebuild_weeks(session, weeks, thresholds)
+    return len(weeks)
