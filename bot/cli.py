@@ -162,6 +162,26 @@ def pulse_status() -> None:
     click.echo(_run(lambda service: service.status_report()))
 
 
+@main.command("export")
+@click.option("--team", required=True, help="Team name (its part of the organisation).")
+@click.option("--weeks", default=52, show_default=True, type=click.IntRange(1, 260))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to a file instead of standard output.",
+)
+def export_csv(team: str, weeks: int, output: Path | None) -> None:
+    """Export a team's published results as CSV (groups below the threshold never appear)."""
+    text = _run(lambda service: service.export_csv(team, weeks))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {max(text.count(chr(10)) - 1, 0)} rows to {output}.", err=True)
+
+
 @main.command()
 @click.option("--as", "email", required=True, help="Email of the person to chat as.")
 def chat(email: str) -> None:

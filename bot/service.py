@@ -14,7 +14,7 @@ from bot.settings import Settings
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
-from surveys import directory, responses, rollup, rounds
+from surveys import directory, export, responses, rollup, rounds
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
 from surveys.organisation import ImportSummary, OrgSpec, import_spec
@@ -171,6 +171,14 @@ class TeamPulse:
             await rollup.rebuild_all(session, self.thresholds)
             await session.commit()
         return summary
+
+    async def export_csv(self, team_name: str, weeks: int) -> str:
+        """The admin export: published cells only, the same rules as the reports."""
+        async with self.db.session() as session:
+            team = await directory.team_by_name(session, team_name)
+            if team is None or team.id is None:
+                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            return await export.published_csv(session, team.id, team.name, weeks, self.today())
 
     async def deliver_outbox(self, batch: int = 50) -> int:
         """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""

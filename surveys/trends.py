@@ -56,6 +56,9 @@ class RoundRow:
 
 @dataclass(frozen=True)
 class ChildRow:
+    """A team below the reported one: mean over its published cells; ``respondents`` is the
+    largest published (week, theme) group, a fair "how many people" without double counting."""
+
     team: str
     mean: float | None
     respondents: int | None
@@ -198,17 +201,14 @@ async def _children(session: AsyncSession, team_id: int, since: date) -> list[Ch
     rows = []
     for child in sorted(children, key=lambda t: t.name):
         assert child.id is not None
-        stats = _Stats()
+        stats, most = _Stats(), 0
         for cell in await _cells(session, child.id, since):
             if cell.theme != ADVOCACY:
                 stats.add(cell)
+                most = max(most, cell.respondents)
         shown = stats.answers > 0
         rows.append(
-            ChildRow(
-                child.name,
-                round(stats.mean, 2) if shown else None,
-                stats.respondents if shown else None,
-            )
+            ChildRow(child.name, round(stats.mean, 2) if shown else None, most if shown else None)
         )
     return rows
 

@@ -177,3 +177,43 @@ async def test_manager_can_send_a_pulse_and_change_settings(
     assert "between 2 and 5" in bad
     status = text_of(await chat.handle(email("manager.b"), "pulse status"))
     assert "Ward B: pulse #1 open" in status and "fewer than 5 answered" in status
+
+
+async def test_a_sibling_is_withheld_when_subtraction_would_expose_a_small_team(
+    db: Database, settings: Settings
+) -> None:
+    """Medicine = Ward A (12) + Ward B (6) + Tiny (3).  Showing Medicine, Ward A and Ward B would
+    let anyone work out Tiny's three answers, so the smallest sibling (Ward B) is withheld too."""
+    clock = FixedClock()
+    clock.now -= timedelta(days=7)
+    service, _ = await make_service(db, settings, clock)
+    for team in ("Ward A", "Ward B", "Tiny"):
+        await service.open_round(team)
+    people = [email(f"a{i}") for i in range(12)] + [email(f"b{i}") for i in range(6)]
+    for member in [*people, *(email(f"t{i}") for i in range(3))]:
+        [card] = await service.pending_pulses(member)
+        await service.submit_pulse(member, card.round_id, {q.id: 3 for q in card.questions})
+    for team in ("Ward A", "Ward B", "Tiny"):
+        await service.close_round(team)
+    chat = Conversation(service)
+    director = only(await chat.handle(email("director"), "pulse trends"))
+    ward_b = only(await chat.handle(email("manager.b"), "pulse trends"))
+    assert isinstance(director, TrendReportView) and isinstance(ward_b, TrendReportView)
+    ward_a = only(await chat.handle(email("manager.a"), "pulse trends"))
+    assert isinstance(ward_a, TrendReportView)
+    assert [r.respondents for r in director.rounds] == [21]
+    assert [r.respondents for r in ward_a.rounds] == [12]
+    assert [r.respondents for r in ward_b.rounds] == [None]  # 21 - 12 - 6 would expose Tiny
+    assert {c.team: c.respondents for c in director.children}["Tiny"] is None
+
+
+async def test_admin_export_holds_only_published_cells(db: Database, settings: Settings) -> None:
+    clock = FixedClock()
+    clock.now -= timedelta(days=7 * 3)
+    service, _ = await make_service(db, settings, clock)
+    await run_rounds(service, clock, "Ward B", [email(f"b{i}") for i in range(6)], weeks=3)
+    rows = (await service.export_csv("Ward B", 12)).splitlines()
+    assert rows[0].startswith("team,week,theme,respondents,mean")
+    assert len(rows) > 1
+    assert all(int(row.split(",")[3]) >= settings.min_group for row in rows[1:])
+    assert (await service.export_csv("Tiny", 12)).splitlines() == rows[:1]

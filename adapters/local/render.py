@@ -93,7 +93,18 @@ def _trends_text(view: TrendReportView) -> str:
     if view.mood:
         lines.append(f"  Mood of comments: {view.mood}")
     lines += [f"  “{comment}” [{theme}]" for theme, comment in view.comments]
+    if view.advocacy is not None:
+        lines.append(f"  Advocacy (% agree - % disagree, would recommend): {view.advocacy:+.0f}")
+    for child in view.children:
+        shown = (
+            f"{child.mean:.2f} (up to {child.respondents} people a week)"
+            if child.mean is not None
+            else "included above"
+        )
+        lines.append(f"  below: {child.team}: {shown}")
     if view.recognition:
-        lines.append("  Kudos: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
+        lines.append("  Kudos received: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
+    if view.recognition_given:
+        lines.append("  Kudos given: " + ", ".join(f"#{v} {n}" for v, n in view.recognition_given))
     lines.append(f"  {view.footnote}")
     return "\n".join(lines)

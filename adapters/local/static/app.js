@@ -335,6 +335,37 @@
       report.appendChild(wrap);
     }
 
+    // Advocacy (eNPS-style)
+    if (reply.advocacy !== null && reply.advocacy !== undefined) {
+      var advocacy = el("p", "advocacy");
+      var sign = reply.advocacy > 0 ? "+" : "";
+      append(advocacy, el("span", "mood-label", "Advocacy (would recommend, % agree − % disagree): "),
+        el("strong", null, sign + Math.round(reply.advocacy)));
+      report.appendChild(advocacy);
+    }
+
+    // Teams below (roll-up)
+    var children = reply.children || [];
+    if (children.length) {
+      var below = el("div", "report-section");
+      append(below, el("h4", null, "Teams below"));
+      var childList = el("ul", "participation children");
+      children.forEach(function (child) {
+        var li = el("li", "participation-row");
+        var value = el("span", "participation-value");
+        if (child.mean === null || child.mean === undefined) {
+          value.textContent = "included above only (too small to show alone)";
+          value.classList.add("muted");
+        } else {
+          value.textContent = Number(child.mean).toFixed(2) + " mean, up to " + child.respondents + " people a week";
+        }
+        append(li, el("span", "participation-label", child.team), value);
+        childList.appendChild(li);
+      });
+      append(below, childList);
+      report.appendChild(below);
+    }
+
     // Chart
     if (reply.chart_url) {
       var figure = el("figure", "chart");
@@ -413,18 +444,20 @@
     }
 
     // Recognition
-    if (reply.recognition && reply.recognition.length) {
-      var kudos = el("div", "report-section");
-      append(kudos, el("h4", null, "Kudos by value"));
-      var values = el("ul", "kudos-values");
-      reply.recognition.forEach(function (pair) {
-        var li = el("li");
-        append(li, el("span", "tag tag-value", "#" + pair[0]), el("strong", "kudos-count", pair[1]));
-        values.appendChild(li);
+    [["Kudos received, by value", reply.recognition], ["Kudos given, by value", reply.recognition_given]]
+      .forEach(function (part) {
+        if (!part[1] || !part[1].length) return;
+        var kudos = el("div", "report-section");
+        append(kudos, el("h4", null, part[0]));
+        var values = el("ul", "kudos-values");
+        part[1].forEach(function (pair) {
+          var li = el("li");
+          append(li, el("span", "tag tag-value", "#" + pair[0]), el("strong", "kudos-count", pair[1]));
+          values.appendChild(li);
+        });
+        kudos.appendChild(values);
+        report.appendChild(kudos);
       });
-      kudos.appendChild(values);
-      report.appendChild(kudos);
-    }
 
     if (reply.footnote) report.appendChild(el("p", "footnote", reply.footnote));
     return report;
