@@ -98,6 +98,7 @@ class PulseScheduler:
             except (rounds.RoundError, IntegrityError) as error:
                 log.info("scheduled pulse skipped: %s", error)
         await self.service.deliver_outbox()
+        await self.service.send_reminders()
 
     async def due_teams(self) -> list[Team]:
         now = self.service.clock()

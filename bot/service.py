@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,12 @@ RECEIPT = (
     "no name, no account id and no time finer than the day. Results are shown only for groups of "
     "at least {k} people, after the pulse closes. Because nothing links the answers to you, they "
     "cannot be changed or withdrawn."
+)
+
+
+REMINDER = (
+    "Reminder: this pulse closes on {closes}. It takes under a minute, and your answers are "
+    "anonymous and shown only as part of a group."
 )
 
 
@@ -179,6 +186,44 @@ class TeamPulse:
             if team is None or team.id is None:
                 raise rounds.RoundError(f"There is no team called “{team_name}”.")
             return await export.published_csv(session, team.id, team.name, weeks, self.today())
+
+    async def send_reminders(self) -> int:
+        """The day before a round closes, remind whoever has not answered.  Only the bot knows
+        who that is; the round is marked reminded (never the people) and committed before sending,
+        so a reminder is sent at most once."""
+        async with self.db.session() as session:
+            due = await rounds.rounds_to_remind(session, self.today())
+            for pulse_round in due:
+                pulse_round.reminded = True
+                session.add(pulse_round)
+            await session.commit()
+            sent = 0
+            for pulse_round in due:
+                sent += await self._remind(session, pulse_round)
+        return sent
+
+    async def _remind(self, session: AsyncSession, pulse_round: PulseRound) -> int:
+        assert pulse_round.id is not None
+        team = await session.get(Team, pulse_round.team_id)
+        assert team is not None
+        sent = 0
+        for delivery in await rounds.sent_deliveries(session, pulse_round.id):
+            if await responses.has_answered(
+                session, self.secret, pulse_round.id, delivery.person_id
+            ):
+                continue
+            person = await session.get(Person, delivery.person_id)
+            assert person is not None
+            card = self.card(
+                pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index)
+            )
+            reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
+            try:
+                await self.messenger.send_direct(person, reminder)
+                sent += 1
+            except Exception:  # a missed reminder is logged, not retried
+                log.warning("reminder not delivered", extra={"round_id": pulse_round.id})
+        return sent
 
     async def deliver_outbox(self, batch: int = 50) -> int:
         """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""

@@ -40,6 +40,7 @@ class PulseCard:
         "A quick pulse check: pick one answer for each statement. "
         "Your answers are anonymous and shown only as part of a group."
     )
+    reminder: bool = False
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ class PulseRound(SQLModel, table=True):
     opened_on: date
     closes_on: date
     closed: bool = False
+    # reminders are recorded per round, never per person: who was reminded is who had not answered
+    reminded: bool = False
     # JSON list of question-id lists, one per question group (each group >= the anonymity threshold)
     plan: str = Field(sa_column=Column(Text, nullable=False))
 

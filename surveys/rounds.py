@@ -158,3 +158,20 @@ async def open_round_overview(session: AsyncSession) -> list[tuple[PulseRound, T
         )
         overview.append((pulse_round, team, counts))
     return overview
+
+
+async def rounds_to_remind(session: AsyncSession, today: date) -> list[PulseRound]:
+    """Open rounds closing tomorrow (or sooner) whose reminder has not gone out."""
+    query = select(PulseRound).where(
+        col(PulseRound.closed).is_(False),
+        col(PulseRound.reminded).is_(False),
+        col(PulseRound.closes_on) <= today + timedelta(days=1),
+    )
+    return list((await session.exec(query)).all())
+
+
+async def sent_deliveries(session: AsyncSession, round_id: int) -> list[Delivery]:
+    query = select(Delivery).where(
+        Delivery.round_id == round_id, Delivery.status == DeliveryStatus.SENT
+    )
+    return list((await session.exec(query)).all())

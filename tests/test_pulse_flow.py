@@ -132,3 +132,23 @@ async def test_each_person_sees_every_question_before_any_repeats(
     # the repeat only comes once every question has been asked (the last window may wrap)
     assert len(set(seen)) >= total - 2
     assert len(seen) == len(set(seen))
+
+
+async def test_reminders_go_once_to_those_who_have_not_answered(
+    db: Database, settings: Settings
+) -> None:
+    clock = FixedClock()
+    service, messenger = await make_service(db, settings, clock)
+    await service.open_round("Ward B")  # closes in 5 days
+    await service.deliver_outbox()
+    for i in range(4):
+        [card] = await service.pending_pulses(email(f"b{i}"))
+        await service.submit_pulse(email(f"b{i}"), card.round_id, answers_for(card))
+    assert await service.send_reminders() == 0  # not due yet
+    clock.now += timedelta(days=4)
+    messenger.direct.clear()
+    assert await service.send_reminders() == 2
+    reminded = sorted(to for to, _ in messenger.direct)
+    assert reminded == [email("b4"), email("b5")]
+    assert all(isinstance(view, PulseCard) and view.reminder for _, view in messenger.direct)
+    assert await service.send_reminders() == 0  # never twice

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 
-from bot.views import PulseCard, View
+from bot.views import PulseCard, TextReply, View
 from storage.models import Person, Team
 
 FEED_SIZE = 50
@@ -23,6 +23,13 @@ class LocalMessenger:
     async def send_direct(self, person: Person, view: View) -> None:
         if isinstance(view, PulseCard):
             self.delivered_pulses[person.email].add(view.round_id)
+            if view.reminder:
+                self.inbox[person.email].append(
+                    TextReply(
+                        f"Reminder: your {view.team} pulse closes on {view.closes_on}. "
+                        "Say `pulse` to answer it (it takes under a minute)."
+                    )
+                )
             return
         self.inbox[person.email].append(view)
 

@@ -1,4 +1,4 @@
-"""published rollups
+"""published rollups; reminders per round
 
 Revision ID: 0002
 Revises: 0001
@@ -18,6 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('pulse_round', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('reminded', sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "rollup_cell",
         sa.Column("team_id", sa.Integer(), nullable=False),
@@ -53,5 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('pulse_round', schema=None) as batch_op:
+        batch_op.drop_column('reminded')
     op.drop_table("rollup_week")
     op.drop_table("rollup_cell")
