@@ -18,9 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('pulse_round', schema=None) as batch_op:
+    with op.batch_alter_table("pulse_round", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('reminded', sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("reminded", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     op.create_table(
         "rollup_cell",
@@ -57,7 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('pulse_round', schema=None) as batch_op:
-        batch_op.drop_column('reminded')
+    with op.batch_alter_table("pulse_round", schema=None) as batch_op:
+        batch_op.drop_column("reminded")
     op.drop_table("rollup_week")
     op.drop_table("rollup_cell")
