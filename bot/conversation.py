@@ -126,6 +126,7 @@ class Conversation:
             teams=tuple(team.name for team in given.teams),
             day=f"{self.service.today():%d %b %Y}",
         )
+        self.service.metrics.kudos.inc()
         await self._announce(post, given)
         return post
 

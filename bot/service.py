@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.metrics import Metrics
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
@@ -58,6 +59,7 @@ class TeamPulse:
         self.messenger: Messenger = messenger or NullMessenger()
         self.clock = clock
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
+        self.metrics = Metrics()
         self._secret: bytes | None = None
 
     # -- time and identity -------------------------------------------------------------------
@@ -130,6 +132,7 @@ class TeamPulse:
             team = await session.get(Team, pulse_round.team_id)
             assert team is not None
         log.info("pulse answer recorded", extra={"round_id": round_id})
+        self.metrics.answers.inc()
         return Receipt(
             round_id=round_id,
             team=team.name,
@@ -220,6 +223,7 @@ class TeamPulse:
             reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
             try:
                 await self.messenger.send_direct(person, reminder)
+                self.metrics.reminders.inc()
                 sent += 1
             except Exception:  # a missed reminder is logged, not retried
                 log.warning("reminder not delivered", extra={"round_id": pulse_round.id})
@@ -255,6 +259,7 @@ class TeamPulse:
         try:
             await self.messenger.send_direct(person, card)
         except Exception as error:
+            self.metrics.deliveries.labels("failed").inc()
             delivery.attempts += 1
             delivery.last_error = f"{type(error).__name__}: {error}"[:500]
             if delivery.attempts >= MAX_ATTEMPTS:
@@ -265,6 +270,7 @@ class TeamPulse:
             return 0
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = now
+        self.metrics.deliveries.labels("sent").inc()
         session.add(delivery)
         return 1
 

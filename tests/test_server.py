@@ -141,3 +141,34 @@ async def test_with_a_platform_configured_there_is_no_web_chat_and_no_demo(
 
 def test_local_mode_defaults_to_loopback(settings: Settings) -> None:
     assert settings.local_mode and settings.bind_host == "127.0.0.1"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_metrics_count_without_naming_anyone(local_server: str) -> None:
+    nurse = "amara.okafor@riverside-demo.nhs.uk"
+    async with aiohttp.ClientSession() as http:
+        token = await token_of(http, local_server)
+        headers = {"X-Teampulse-Token": token}
+        inbox = await (
+            await http.get(f"{local_server}/local/api/inbox?as={nurse}", headers=headers)
+        ).json()
+        [card] = [r for r in inbox["replies"] if r["type"] == "pulse"]
+        answers = {q["id"]: 4 for q in card["questions"]}
+        submitted = await http.post(
+            local_server + "/local/api/pulse",
+            headers=headers,
+            json={
+                "as": nurse,
+                "round_id": card["round_id"],
+                "answers": answers,
+                "comments": {card["questions"][0]["id"]: "private thoughts"},
+            },
+        )
+        assert (await submitted.json())["replies"][0]["type"] == "receipt"
+        scrape = await http.get(local_server + "/metrics")
+        body = await scrape.text()
+    assert scrape.status == 200
+    assert "teampulse_pulse_submissions_total 1.0" in body
+    assert 'teampulse_http_requests_total{route="/local/api/pulse",status="200"}' in body
+    assert "teampulse_outbox_pending" in body and "teampulse_open_rounds 8.0" in body
+    assert "riverside-demo" not in body and "private thoughts" not in body
