@@ -13,7 +13,7 @@ import click
 from aiohttp import web
 
 from bot.logs import configure_logging
-from bot.platforms import FirstMessenger, adapter_entry, enabled_platforms
+from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
 from bot.server import create_app
 from bot.service import TeamPulse
@@ -80,7 +80,7 @@ def serve() -> None:
 
 async def _serve_app(settings: Settings) -> web.Application:
     platforms = enabled_platforms(settings)
-    service = await open_service(settings, FirstMessenger(platforms))
+    service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:
         from bot.demo import ensure_demo
 
@@ -202,9 +202,20 @@ def manifest() -> None:
 
 
 @manifest.command("slack")
-def manifest_slack() -> None:
-    """Print the Slack app manifest."""
-    raise click.ClickException("the Slack adapter is not in this version yet")
+@click.option(
+    "--url",
+    default="https://teampulse.example.org",
+    show_default=True,
+    help="Public base URL of this server (Slack sends requests to URL/slack/events).",
+)
+@click.option("--name", default="teampulse", show_default=True, help="The app's name in Slack.")
+def manifest_slack(url: str, name: str) -> None:
+    """Print the Slack app manifest (YAML): paste it into api.slack.com/apps > Create New App."""
+    if not url.startswith(("https://", "http://")):
+        raise click.ClickException("--url must start with https://")
+    manifest_yaml = adapter_entry("adapters.slack.manifest", "manifest_yaml")
+    settings = _settings()
+    click.echo(manifest_yaml(url, name=name, kudos_values=settings.kudos_values), nl=False)
 
 
 @manifest.command("teams")

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import logging
 
-PARAMETER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool")
+# The Slack SDKs log whole requests and responses at DEBUG (a user id beside a modal's answers).
+PARAMETER_LOGGERS = (
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "slack_bolt",
+    "slack_sdk",
+)
 
 
 def configure_logging(verbose: bool = False) -> None:

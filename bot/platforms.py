@@ -34,23 +34,56 @@ def enabled_platforms(settings: Settings) -> list[Platform]:
     modules = []
     if settings.local_mode:
         modules.append("adapters.local")
+    if settings.slack_bot_token and settings.slack_signing_secret:
+        modules.append("adapters.slack")
     loaded: list[Platform] = []
     for module in modules:
         loaded.append(adapter_entry(module, "platform")(settings))
     return loaded
 
 
-class FirstMessenger:
-    """Sends through the first platform.  With Slack and Teams this becomes a router by identity."""
+class Unreachable(Exception):
+    """A platform has no account for this person (its messenger raises this to pass them on)."""
+
+
+class IdentityRouter:
+    """Sends to a person through the platform where they have an identity.
+
+    Platforms that already know the person go first, then platforms that may find them (Slack
+    looks people up by email), then platforms that reach everyone (the local web chat).  A
+    platform that cannot reach the person raises ``Unreachable`` and the next one is tried; any
+    other error propagates so the outbox retries later.  Team posts go to every platform (each
+    posts where the team has a channel there).
+    """
 
     def __init__(self, platforms: list[Platform]) -> None:
         self.platforms = platforms
 
+    async def _order(self, person: Person) -> list[Platform]:
+        known: list[Platform] = []
+        unknown: list[Platform] = []
+        everyone: list[Platform] = []
+        for platform in self.platforms:
+            knows = getattr(platform.messenger, "knows", None)
+            if knows is None:
+                everyone.append(platform)
+            elif await knows(person):
+                known.append(platform)
+            else:
+                unknown.append(platform)
+        return known + unknown + everyone
+
     async def send_direct(self, person: Person, view: View) -> None:
         if not self.platforms:
             raise RuntimeError("no platform is connected")
-        await self.platforms[0].messenger.send_direct(person, view)
+        for platform in await self._order(person):
+            try:
+                await platform.messenger.send_direct(person, view)
+            except Unreachable:
+                continue
+            return
+        raise Unreachable("no connected platform has an account for this person")
 
     async def post_to_team(self, team: Team, view: View) -> None:
-        for platform in self.platforms[:1]:
+        for platform in self.platforms:
             await platform.messenger.post_to_team(team, view)

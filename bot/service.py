@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +40,11 @@ REMINDER = (
 )
 
 
+# The session the core is sending in (the outbox and reminders hold it, and on SQLite its write
+# lock, while a platform delivers): adapters' bookkeeping joins it through ``TeamPulse.session``.
+_SENDING_SESSION: ContextVar[AsyncSession | None] = ContextVar("sending_session", default=None)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -68,6 +75,23 @@ class TeamPulse:
         if self._secret is None:
             self._secret = self.settings.hashing_secret()
         return self._secret
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work for adapters' own rows (platform identities, conversation references).
+
+        While the core is sending (outbox, reminders) this is a savepoint in the core's session, so
+        an adapter looking up a person's DM channel neither waits for SQLite's write lock nor spoils
+        the core's transaction on error; otherwise a new session, committed on a clean exit.
+        """
+        sending = _SENDING_SESSION.get()
+        if sending is not None:
+            async with sending.begin_nested():
+                yield sending
+            return
+        async with self.db.session() as session:
+            yield session
+            await session.commit()
 
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
@@ -201,8 +225,13 @@ class TeamPulse:
                 session.add(pulse_round)
             await session.commit()
             sent = 0
-            for pulse_round in due:
-                sent += await self._remind(session, pulse_round)
+            token = _SENDING_SESSION.set(session)
+            try:
+                for pulse_round in due:
+                    sent += await self._remind(session, pulse_round)
+                await session.commit()
+            finally:
+                _SENDING_SESSION.reset(token)
         return sent
 
     async def _remind(self, session: AsyncSession, pulse_round: PulseRound) -> int:
@@ -237,8 +266,12 @@ class TeamPulse:
                 claimed = await rounds.claim_deliveries(session, self.clock(), batch)
                 if not claimed:
                     return sent
-                for delivery in claimed:
-                    sent += await self._deliver(session, delivery)
+                token = _SENDING_SESSION.set(session)
+                try:
+                    for delivery in claimed:
+                        sent += await self._deliver(session, delivery)
+                finally:
+                    _SENDING_SESSION.reset(token)
                 await session.commit()
             if len(claimed) < batch:
                 return sent

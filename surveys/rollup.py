@@ -11,7 +11,19 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Result, Select, case, delete, func, literal, select, text
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Result,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +68,12 @@ def _in_week(week: date) -> Any:
     )
 
 
+def _week_rounds(week: date) -> Select[Any]:
+    """The ids of the week's closed rounds.  Answers are found from these through
+    ``ix_response_round_question``, so a week's rebuild reads that week's answers, not the table."""
+    return select(col(PulseRound.id)).where(*_in_week(week))
+
+
 ADVOCACY = "advocacy"
 STATS = 6  # respondents, answers, total, squares, favourable, unfavourable
 
@@ -86,8 +104,7 @@ def _cells_query(week: date, advocacy: bool) -> Select[Any]:
             func.sum(case((score <= 2, 1), else_=0).cast(Integer)),
         )
         .join(Question, col(Question.id) == col(Response.question_id))
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .where(*_in_week(week))
+        .where(col(Response.round_id).in_(_week_rounds(week)))
     )
     if advocacy:
         return query.where(col(Question.advocacy)).group_by(col(Response.team_id))
@@ -98,13 +115,13 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
     invited_q = (
         select(col(PulseRound.team_id), func.count(col(Delivery.id)))
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .where(*_in_week(week))
+        .where(col(PulseRound.id).in_(_week_rounds(week)))
         .group_by(col(PulseRound.team_id))
     )
     answered_q = (
         select(col(PulseRound.team_id), func.sum(col(Participation.respondents)))
         .join(Participation, col(Participation.round_id) == col(PulseRound.id))
-        .where(*_in_week(week))
+        .where(col(PulseRound.id).in_(_week_rounds(week)))
         .group_by(col(PulseRound.team_id))
     )
     invited: dict[int, int] = {t: n for t, n in (await _run(session, invited_q)).all()}
@@ -113,11 +130,17 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
 
 
 def _subtree_sums(tree: Hierarchy, own: dict[int, list[float]]) -> dict[int, list[float]]:
-    sums = {team: list(own.get(team, [0.0] * STATS)) for team in tree.parents}
+    """Each team's subtree sums, for the teams with answers in their subtree (the others' are
+    all zero and left out)."""
+    sums = {team: list(stats) for team, stats in own.items() if team in tree.parents}
     for team in tree.post_order:
-        parent = tree.parents[team]
-        if parent is not None and parent in sums:
-            sums[parent] = [a + b for a, b in zip(sums[parent], sums[team], strict=True)]
+        stats, parent = sums.get(team), tree.parents[team]
+        if stats is None or parent is None or parent not in tree.parents:
+            continue
+        above = sums.get(parent)
+        sums[parent] = (
+            list(stats) if above is None else [a + b for a, b in zip(above, stats, strict=True)]
+        )
     return sums
 
 
@@ -129,6 +152,13 @@ async def _lock_week(session: AsyncSession, week: date) -> None:
         )  # type: ignore[call-overload]
 
 
+async def _insert(session: AsyncSession, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    """One executemany of plain rows (thousands per week: ORM objects would cost seconds)."""
+    if rows:
+        connection = await session.connection()
+        await connection.execute(statement, rows)
+
+
 async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds) -> None:
     """Recompute one week's published aggregates for every team (the caller commits)."""
     week = week_of(week)
@@ -136,43 +166,46 @@ async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds
     tree = await hierarchy(session)
     await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
     await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
+    cells: list[dict[str, Any]] = []
     for theme, own in (await _own_cells(session, week)).items():
         published, _ = publishable(
             tree, {t: int(s[0]) for t, s in own.items()}, thresholds.min_group
         )
-        for team, stats in _subtree_sums(tree, own).items():
-            if stats[0] > 0:
-                session.add(
-                    RollupCell(
-                        team_id=team,
-                        week=week,
-                        theme=theme,
-                        respondents=int(stats[0]),
-                        answers=int(stats[1]),
-                        total=stats[2],
-                        squares=stats[3],
-                        favourable=int(stats[4]),
-                        unfavourable=int(stats[5]),
-                        published=team in published,
-                    )
-                )
+        cells.extend(
+            {
+                "team_id": team,
+                "week": week,
+                "theme": theme,
+                "respondents": int(stats[0]),
+                "answers": int(stats[1]),
+                "total": stats[2],
+                "squares": stats[3],
+                "favourable": int(stats[4]),
+                "unfavourable": int(stats[5]),
+                "published": team in published,
+            }
+            for team, stats in _subtree_sums(tree, own).items()
+            if stats[0] > 0
+        )
+    await _insert(session, insert(RollupCell), cells)
     participation = await _own_participation(session, week)
     answered_own = {team: pair[1] for team, pair in participation.items()}
     shown, answered = publishable(tree, answered_own, thresholds.min_group)
     comments, _ = publishable(tree, answered_own, thresholds.min_comment_group)
     invited = tree.totals({team: pair[0] for team, pair in participation.items()})
-    for team, count in answered.items():
-        if invited[team] > 0:
-            session.add(
-                RollupWeek(
-                    team_id=team,
-                    week=week,
-                    invited=invited[team],
-                    respondents=count,
-                    published=team in shown,
-                    comments_published=team in comments,
-                )
-            )
+    weeks = [
+        {
+            "team_id": team,
+            "week": week,
+            "invited": invited[team],
+            "respondents": count,
+            "published": team in shown,
+            "comments_published": team in comments,
+        }
+        for team, count in answered.items()
+        if invited[team] > 0
+    ]
+    await _insert(session, insert(RollupWeek), weeks)
 
 
 async def rebuild_weeks(session: AsyncSession, weeks: set[date], thresholds: Thresholds) -> None:

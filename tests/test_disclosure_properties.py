@@ -10,6 +10,8 @@ number the trend reports show, collected the way a curious manager of the whole 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import itertools
 import random
 import re
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import col, select
 
 from bot.conversation import Conversation
 from bot.service import TeamPulse
@@ -29,6 +32,7 @@ from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply, TrendReportView
 from storage.engine import Database
 from storage.migrate import upgrade
+from storage.models import RollupCell, RollupWeek, Team
 from surveys.bank import load_bank
 from surveys.disclosure import Hierarchy, publishable
 from surveys.organisation import OrgSpec, TeamSpec
@@ -83,9 +87,7 @@ class Forest:
 
     def shuffled(self, order: list[int]) -> Forest:
         """The same forest with its dicts built in another order."""
-        return Forest(
-            {t: self.parents[t] for t in order}, {t: self.own[t] for t in order}, self.k
-        )
+        return Forest({t: self.parents[t] for t in order}, {t: self.own[t] for t in order}, self.k)
 
 
 @st.composite
@@ -95,13 +97,15 @@ def forests(draw: st.DrawFn, max_teams: int = 40) -> Forest:
     their parents)."""
     n = draw(st.integers(1, max_teams))
     ids = draw(st.lists(st.integers(1, 10_000), min_size=n, max_size=n, unique=True))
-    parents: dict[int, int | None] = {}
-    for index, team in enumerate(ids):
-        parent = draw(st.none() | st.integers(0, index - 1)) if index else None
-        parents[team] = ids[parent] if parent is not None else None
-    own = {team: draw(st.integers(0, 15)) for team in ids}
+    links = draw(st.lists(st.integers(0, max_teams), min_size=n, max_size=n))
+    counts = draw(st.lists(st.integers(0, 15), min_size=n, max_size=n))
     k = draw(st.integers(3, 7))
     order = draw(st.permutations(ids))
+    parents: dict[int, int | None] = {}
+    for index, team in enumerate(ids):
+        link = links[index] % (index + 1)  # 0: a top-level team; i: below the i-th team
+        parents[team] = ids[link - 1] if link else None
+    own = dict(zip(ids, counts, strict=True))
     return Forest(parents, own, k).shuffled(list(order))
 
 
@@ -346,65 +350,50 @@ async def _play(org: Org, db: Database, config: Settings, clock: FixedClock) -> 
 
 
 @dataclass
-class Seen:
-    """Everything the reports showed, per team (by name)."""
+class Published:
+    """The published rollup rows, by team name: what every report is cut from.  Reading them is
+    a shortcut for what an observer gets by asking for 1, 2, 3... weeks and subtracting (each
+    report is checked to be exactly the sum of these rows)."""
 
-    # theme name -> respondents over the last n weeks, for n = 1, 2, ...
-    theme_totals: dict[str, dict[int, dict[str, int]]] = field(default_factory=dict)
-    rounds: dict[str, dict[date, int]] = field(default_factory=dict)  # week -> respondents shown
-    comment_weeks: dict[str, set[int]] = field(default_factory=dict)
-    shown_counts: list[tuple[str, str, int]] = field(default_factory=list)
+    cells: dict[tuple[str, date, str], int]  # (team, week, theme id) -> respondents
+    weeks: dict[tuple[str, date], int]  # (team, week) -> respondents
+    comment_weeks: set[tuple[str, date]]
 
 
-async def _read_reports(org: Org, db: Database, config: Settings, clock: FixedClock) -> Seen:
-    service = TeamPulse(db, config, RecordingMessenger(), clock=clock)
-    chat = Conversation(service)
-    seen = Seen()
+async def _published(db: Database) -> Published:
+    async with db.session() as session:
+        names = {t.id: t.name for t in (await session.exec(select(Team))).all()}
+        cells = (await session.exec(select(RollupCell).where(col(RollupCell.published)))).all()
+        weeks = (await session.exec(select(RollupWeek))).all()
+    return Published(
+        cells={(names[c.team_id], c.week, c.theme): c.respondents for c in cells},
+        weeks={(names[w.team_id], w.week): w.respondents for w in weeks if w.published},
+        comment_weeks={(names[w.team_id], w.week) for w in weeks if w.comments_published},
+    )
+
+
+async def _read_reports(
+    org: Org, db: Database, config: Settings, clock: FixedClock
+) -> tuple[dict[str, TrendReportView | None], dict[str, str]]:
+    """``pulse trends <team> 12`` for every team, asked by the manager of the whole trust, and
+    the admin CSV export of every team."""
+    chat = Conversation(TeamPulse(db, config, RecordingMessenger(), clock=clock))
+    replies = await asyncio.gather(
+        *(chat.handle(BOSS, f"pulse trends {name} 12") for name in org.names)
+    )
+    reports: dict[str, TrendReportView | None] = {}
+    exports: dict[str, str] = {}
     for name in org.names:
-        seen.theme_totals[name] = {}
-        seen.rounds[name] = {}
-        seen.comment_weeks[name] = set()
-        for weeks in (1, 2, 3, 12):
-            [view] = await chat.handle(BOSS, f"pulse trends {name} {weeks}")
-            if isinstance(view, TextReply):
-                assert "fewer than 5 members" in view.text, view.text
-                assert org.sizes[name] < K and len(org.subtree(name)) == 1
-                break
-            assert isinstance(view, TrendReportView)
-            _collect(seen, name, weeks, view)
-    return seen
-
-
-def _collect(seen: Seen, name: str, weeks: int, view: TrendReportView) -> None:
-    seen.theme_totals[name][weeks] = {row.theme: row.respondents for row in view.themes}
-    for row in view.themes:
-        seen.shown_counts.append((name, f"theme {row.theme} over {weeks}w", row.respondents))
-    for row in view.rounds:
-        if row.respondents is not None:
-            seen.shown_counts.append((name, f"round {row.label}", row.respondents))
-            previous = seen.rounds[name].setdefault(row.week, row.respondents)
-            assert previous == row.respondents  # the same week shows the same count every time
+        exports[name] = await chat.service.export_csv(name, 12)
+    for name, [view] in zip(org.names, replies, strict=True):
+        if isinstance(view, TextReply):
+            assert f"fewer than {K} members" in view.text, view.text
+            assert org.sizes[name] < K and len(org.subtree(name)) == 1
+            reports[name] = None
         else:
-            assert row.invited is None and row.rate is None
-    for child in view.children:
-        if child.respondents is not None:
-            seen.shown_counts.append((name, f"child {child.team}", child.respondents))
-    for _theme, text in view.comments:
-        match = COMMENT.match(text)
-        assert match is not None, text
-        seen.comment_weeks[name].add(int(match["week"]))
-
-
-def _per_week_theme_counts(seen: Seen, name: str) -> dict[tuple[int, str], int]:
-    """What an observer derives by subtracting the n-1 week report from the n week report:
-    the respondents of each theme in each single week (0 where nothing was shown)."""
-    totals = seen.theme_totals[name]
-    derived: dict[tuple[int, str], int] = {}
-    for ago in (1, 2, 3):
-        now, before = totals.get(ago, {}), totals.get(ago - 1, {})
-        for theme in set(now) | set(before):
-            derived[ago, theme] = now.get(theme, 0) - before.get(theme, 0)
-    return derived
+            assert isinstance(view, TrendReportView)
+            reports[name] = view
+    return reports, exports
 
 
 def _subtractions(
@@ -418,59 +407,116 @@ def _subtractions(
                 yield chosen, values[name] - sum(values[d] for d in chosen)
 
 
-def _check(org: Org, truth: Truth, seen: Seen) -> None:
+def _check_reports_match_published(
+    org: Org, reports: Mapping[str, TrendReportView | None], shown: Published
+) -> dict[str, set[date]]:
+    """Each report is exactly the sum of its team's published rows; returns the weeks each report
+    shows comments from (read from the comment texts)."""
+    bank = load_bank()
+    comment_weeks: dict[str, set[date]] = {name: set() for name in org.names}
+    mondays = {i: START.date() + timedelta(weeks=i) for i in range(3)}
+    for name, view in reports.items():
+        if view is None:
+            continue
+        for row in view.themes:
+            theme = next(t.id for t in bank.themes if t.name == row.theme)
+            cells = [n for (t, _w, th), n in shown.cells.items() if t == name and th == theme]
+            assert row.respondents == sum(cells) >= K, (name, row)
+        assert {row.theme for row in view.themes} == {
+            bank.theme_name(th) for (t, _w, th) in shown.cells if t == name and th != "advocacy"
+        }
+        rounds = {row.week: row.respondents for row in view.rounds if row.respondents is not None}
+        assert rounds == {w: n for (t, w), n in shown.weeks.items() if t == name}, name
+        for row in view.rounds:
+            if row.respondents is None:
+                assert row.invited is None and row.rate is None
+        for child in view.children:
+            cells = [
+                n for (t, _w, th), n in shown.cells.items() if t == child.team and th != "advocacy"
+            ]
+            assert (child.respondents is None) == (not cells), (name, child)
+            assert child.respondents is None or K <= child.respondents <= sum(cells), child
+        for _theme, text in view.comments:
+            match = COMMENT.match(text)
+            assert match is not None, text
+            assert match["team"] in org.subtree(name), (name, text)
+            comment_weeks[name].add(mondays[int(match["week"])])
+        assert comment_weeks[name] <= {w for (t, w) in shown.comment_weeks if t == name}
+    return comment_weeks
+
+
+def _check_exports(org: Org, exports: Mapping[str, str], shown: Published) -> None:
+    """The CSV export holds exactly the team's published cells (so every count in it is at least
+    k and the subtraction checks below cover it), and a participation rate only for published
+    weeks."""
+    bank = load_bank()
+    names = {t.name: t.id for t in bank.themes}
+    for name, text in exports.items():
+        rows = list(csv.DictReader(io.StringIO(text)))
+        found = {}
+        for row in rows:
+            theme = names.get(row["theme"], "advocacy")
+            week = date.fromisoformat(row["week"])
+            found[week, theme] = int(row["respondents"])
+            assert int(row["respondents"]) >= K, (name, row)
+            if row["participation_pct"]:
+                assert (name, week) in shown.weeks, (name, row)
+        assert found == {(w, th): n for (t, w, th), n in shown.cells.items() if t == name}, name
+
+
+def _check(
+    org: Org, truth: Truth, reports: Mapping[str, TrendReportView | None], shown: Published
+) -> None:
     # 1. Every count shown anywhere is at least k.
-    for where in seen.shown_counts:
-        assert where[2] >= K, where
-    # 2. Per-week counts derived by subtracting reports of different lengths: 0 or at least k.
-    derived = {name: _per_week_theme_counts(seen, name) for name in org.names}
-    for name, cells in derived.items():
-        for key, count in cells.items():
-            assert count >= 0 and (count == 0 or count >= K), (name, key, count)
+    for name, view in reports.items():
+        if view is not None:
+            counts = [row.respondents for row in view.themes]
+            counts += [row.respondents for row in view.rounds if row.respondents is not None]
+            counts += [row.respondents for row in view.children if row.respondents is not None]
+            assert all(n >= K for n in counts), (name, counts)
+    comment_weeks = _check_reports_match_published(org, reports, shown)
+    # 2. So one week of one theme (what subtracting an (n-1)-week report from an n-week report
+    # gives) is a published cell: at least k.
+    assert all(n >= K for n in shown.cells.values())
+    assert all(n >= K for n in shown.weeks.values())
     # 3. A report minus any disjoint set of reports below it, for each theme and week (and each
     # week's respondents): 0 or at least k.
-    themes = {theme for cells in derived.values() for (_ago, theme) in cells}
     for name in org.names:
-        for ago in (1, 2, 3):
-            for theme in themes:
-                values = {n: derived[n].get((ago, theme), 0) for n in org.names}
-                if values[name] > 0:
-                    for chosen, left in _subtractions(org, name, values):
-                        assert safe(left, K), (name, theme, ago, chosen, left)
-        for week in truth.week_of_index.values():
-            shown = {n: seen.rounds[n].get(week, 0) for n in org.names}
-            if shown[name] > 0:
-                for chosen, left in _subtractions(org, name, shown):
-                    assert safe(left, K), (name, week, chosen, left)
+        for week, theme in {(w, th) for (t, w, th) in shown.cells if t == name}:
+            values = {n: shown.cells.get((n, week, theme), 0) for n in org.names}
+            for chosen, left in _subtractions(org, name, values):
+                assert safe(left, K), (name, theme, week, chosen, left)
+        for week in {w for (t, w) in shown.weeks if t == name}:
+            values = {n: shown.weeks.get((n, week), 0) for n in org.names}
+            for chosen, left in _subtractions(org, name, values):
+                assert safe(left, K), (name, week, chosen, left)
+
     # 4. Comments come only from weeks where the report's scope had COMMENT_K respondents, and a
     # report's comments minus those of reports below it never isolate fewer than COMMENT_K.
+    def people(team: str, week: date) -> int:
+        return sum(truth.answered[t, week] for t in org.subtree(team))
+
     for name in org.names:
-        scope = org.subtree(name)
-        for week in seen.comment_weeks[name]:
-            monday = truth.week_of_index[week]
-            assert sum(truth.answered[t, monday] for t in scope) >= COMMENT_K, (name, week)
-            people = {
-                n: sum(truth.answered[t, monday] for t in org.subtree(n))
-                if week in seen.comment_weeks[n]
-                else 0
-                for n in org.names
-            }
-            for chosen, left in _subtractions(org, name, people):
+        for week in comment_weeks[name]:
+            assert people(name, week) >= COMMENT_K, (name, week)
+            values = {n: people(n, week) if week in comment_weeks[n] else 0 for n in org.names}
+            for chosen, left in _subtractions(org, name, values):
                 assert safe(left, COMMENT_K), (name, week, chosen, left)
     # 5. Not vacuous: the whole trust (nothing above it to protect) shows each week's true count
-    # whenever it reaches k, and each theme's true count over the period.
+    # whenever it reaches k, each theme's true count, and comments when COMMENT_K answered.
     root = org.names[0]
-    for monday in truth.week_of_index.values():
-        everyone = sum(truth.answered[t, monday] for t in org.names)
-        assert seen.rounds[root].get(monday) == (everyone if everyone >= K else None)
+    view = reports[root]
+    assert view is not None
+    rounds = {row.week: row.respondents for row in view.rounds}
     bank = load_bank()
-    for theme in bank.themes:
-        weekly = [
-            sum(truth.themes[t, monday, theme.id] for t in org.names)
-            for monday in truth.week_of_index.values()
-        ]
-        expected = sum(n for n in weekly if n >= K)
-        assert seen.theme_totals[root][12].get(theme.name, 0) == expected, theme.id
+    for monday in truth.week_of_index.values():
+        everyone = people(root, monday)
+        assert rounds.get(monday) == (everyone if everyone >= K else None), monday
+        assert (monday in comment_weeks[root]) == (everyone >= COMMENT_K), monday
+        for theme in [*bank.themes, None]:
+            theme_id = theme.id if theme else "advocacy"
+            count = sum(truth.themes[t, monday, theme_id] for t in org.names)
+            assert shown.cells.get((root, monday, theme_id), 0) == (count if count >= K else 0)
 
 
 async def _scenario(org: Org, directory: Path) -> None:
@@ -489,10 +535,12 @@ async def _scenario(org: Org, directory: Path) -> None:
     try:
         truth = await _play(org, db, config, clock)
         clock.now = START + timedelta(weeks=2, days=5)
-        seen = await _read_reports(org, db, config, clock)
+        reports, exports = await _read_reports(org, db, config, clock)
+        shown = await _published(db)
     finally:
         await db.dispose()
-    _check(org, truth, seen)
+    _check_exports(org, exports, shown)
+    _check(org, truth, reports, shown)
 
 
 @settings(

@@ -1,0 +1,169 @@
+"""Bolt's ``AsyncApp`` on the project's aiohttp server: ``POST /slack/events``.
+
+Before Bolt sees a request, the gate here
+
+1. verifies the signature (slack_sdk's ``SignatureVerifier``: HMAC-SHA256 over the raw body, a
+   5-minute replay window): a bad or stale one gets 401 and nothing runs;
+2. checks the payload's shape: a body that is not a slash command, an interaction (``payload=``
+   JSON of a known type) or an Events API envelope gets 400, never a 500;
+3. drops an event it has already seen (Slack redelivers with ``X-Slack-Retry-Num`` when an ack is
+   slow or lost): the ``event_id``s of recent events are kept, and a repeat is acked with 200.
+
+The Web API client waits out 429s (``Retry-After``) and can be pointed elsewhere with
+``SLACK_API_URL``.  Bolt calls ``auth.test`` lazily, on the first request, through that client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+INTERACTIONS = {
+    "block_actions",
+    "block_suggestion",
+    "view_submission",
+    "view_closed",
+    "shortcut",
+    "message_action",
+}
+ENVELOPES = {"url_verification", "event_callback", "app_rate_limited"}
+SEEN_EVENTS = 10_000
+
+
+def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
+    base_url = settings.slack_api_url
+    if not base_url.endswith("/"):
+        base_url += "/"
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
+    return AsyncApp(  # the token is the client's (giving both makes Bolt warn)
+        signing_secret=settings.slack_signing_secret,
+        client=client,
+        logger=logging.getLogger("slack_bolt.AsyncApp"),
+        process_before_response=False,
+    )
+
+
+class BadRequest(Exception):
+    pass
+
+
+def payload_of(body: str, content_type: str) -> dict[str, Any]:
+    """The request's payload, or ``BadRequest`` with a reason (the same parsing rules as Bolt)."""
+    if content_type == "application/json" or body.startswith("{"):
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(envelope, dict) or envelope.get("type") not in ENVELOPES:
+            raise BadRequest("not a Slack Events API request")
+        if envelope["type"] == "event_callback" and not isinstance(envelope.get("event"), dict):
+            raise BadRequest("an event_callback needs an event")
+        return envelope
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    if "payload" in body:  # Bolt reads any body mentioning "payload" as an interaction
+        try:
+            payload = json.loads(form.get("payload", ""))
+        except ValueError:
+            raise BadRequest("payload is not valid JSON") from None
+        if not isinstance(payload, dict) or payload.get("type") not in INTERACTIONS:
+            raise BadRequest("not a Slack interaction payload")
+        if not isinstance(payload.get("user"), dict):
+            raise BadRequest("an interaction payload needs a user")
+        return payload
+    if form.get("ssl_check"):
+        return form
+    if not form.get("command", "").startswith("/") or not form.get("user_id"):
+        raise BadRequest("not a Slack slash command")
+    return form
+
+
+class RecentEvents:
+    """The ``event_id``s of recent events (bounded): a redelivered event is handled once."""
+
+    def __init__(self, capacity: int = SEEN_EVENTS) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            self._seen.move_to_end(event_id)
+            return False
+        self._seen[event_id] = None
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+class SlackGate:
+    """The aiohttp handler for ``POST /slack/events``."""
+
+    def __init__(self, bolt: AsyncApp, signing_secret: str) -> None:
+        self.bolt = bolt
+        self.verifier = SignatureVerifier(signing_secret)
+        self.recent = RecentEvents()
+
+    def verified(self, body: str, request: web.Request) -> bool:
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not timestamp.isdigit() or not signature:
+            return False
+        return self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(400, "the body is not UTF-8")
+        if not self.verified(body, request):
+            return _error(401, "invalid request")
+        try:
+            payload = payload_of(body, request.content_type)
+        except BadRequest as error:
+            return _error(400, str(error))
+        event_id = payload.get("event_id")
+        if (
+            payload.get("type") == "event_callback"
+            and isinstance(event_id, str)
+            and not self.recent.first_time(event_id)
+        ):
+            retry = request.headers.get("X-Slack-Retry-Num", "0")
+            log.info("Slack event redelivered (retry %s); already handled", retry[:3])
+            return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        if bolt_response.status == 404 and payload.get("type") in ENVELOPES:
+            # an event nobody listens to: ack it so Slack doesn't redeliver it
+            return web.Response(status=200)
+        return await to_aiohttp_response(bolt_response)

@@ -1,0 +1,225 @@
+"""A local stand-in for the Slack Web API (aiohttp on 127.0.0.1, a random port).
+
+It speaks the documented wire format of the methods the adapter calls, records every call, answers
+a queued 429 (with ``Retry-After``) or error on demand, serves the file upload URL it hands out, and
+is the ``response_url`` endpoint of slash commands and actions.  Tests wait on conditions
+(``wait_for``), never on the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    body: bytes = b""
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Canned:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, str] = {}  # user id -> email
+        self.queued: defaultdict[str, deque[Canned]] = defaultdict(deque)
+        self.url = ""
+        self._changed = asyncio.Condition()
+        self._ts = itertools.count(1)
+        self._files = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    # -- set-up ------------------------------------------------------------------------------
+    def add_user(self, user_id: str, email: str) -> None:
+        self.users[user_id] = email
+
+    def user_id(self, email: str) -> str:
+        return next(uid for uid, known in self.users.items() if known == email)
+
+    def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
+        self.queued[method].append(
+            Canned(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+        )
+
+    def fail_next(self, method: str, error: str = "internal_error") -> None:
+        self.queued[method].append(Canned(200, {"ok": False, "error": error}))
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/respond/{name}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{name}", self._respond)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- what happened -------------------------------------------------------------------------
+    def called(self, method: str, **match: Any) -> list[Call]:
+        return [
+            call
+            for call in self.calls
+            if call.method == method
+            and call.status == 200
+            and all(call.params.get(k) == v for k, v in match.items())
+        ]
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] = lambda _call: True,
+        count: int = 1,
+        timeout: float = 15,
+    ) -> list[Call]:
+        """The successful calls of ``method`` matching ``predicate`` once there are ``count``."""
+
+        def found() -> list[Call]:
+            return [c for c in self.called(method) if predicate(c)]
+
+        async def wait() -> list[Call]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(found()) >= count)
+            return found()
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            seen = [c.method for c in self.calls]
+            raise AssertionError(
+                f"no {count} x {method} within {timeout}s; calls: {seen}"
+            ) from None
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    # -- the API -------------------------------------------------------------------------------
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+            params.update(dict(await request.post()))
+        for key in ("blocks", "view", "files"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            await self._record(Call(method, params, 401))
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self.queued[method]:
+            canned = self.queued[method].popleft()
+            await self._record(Call(method, params, canned.status))
+            return web.json_response(canned.body, status=canned.status, headers=canned.headers)
+        body = self._answer(method, params)
+        await self._record(Call(method, params, 200, answer=body))
+        return web.json_response(body)
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        ts = f"1700000000.{next(self._ts):06d}"
+        match method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "url": "https://test.slack.com/",
+                    "team": "Test Trust",
+                    "user": "teampulse",
+                    "team_id": "T0TEST",
+                    "user_id": "UBOT",
+                    "bot_id": "BBOT",
+                }
+            case "users.info":
+                email = self.users.get(str(params.get("user")))
+                if email is None:
+                    return {"ok": False, "error": "user_not_found"}
+                return {"ok": True, "user": _user(str(params["user"]), email)}
+            case "users.lookupByEmail":
+                for user_id, email in self.users.items():
+                    if email == params.get("email"):
+                        return {"ok": True, "user": _user(user_id, email)}
+                return {"ok": False, "error": "users_not_found"}
+            case "conversations.open":
+                return {"ok": True, "channel": {"id": f"D{params.get('users')}"}}
+            case "chat.postMessage":
+                channel = params.get("channel")
+                return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+            case "chat.update":
+                return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+            case "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts}
+            case "views.open":
+                return {"ok": True, "view": {"id": "V0001", **(params.get("view") or {})}}
+            case "files.getUploadURLExternal":
+                file_id = f"F{next(self._files):04d}"
+                return {
+                    "ok": True,
+                    "upload_url": f"{self.url}/upload/{file_id}",
+                    "file_id": file_id,
+                }
+            case "files.completeUploadExternal":
+                files = params.get("files") or []
+                return {
+                    "ok": True,
+                    "files": [{"id": f["id"], "title": f.get("title")} for f in files],
+                }
+            case _:
+                return {"ok": False, "error": "unknown_method"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        await self._record(Call("upload", {"file_id": request.match_info["file_id"]}, body=body))
+        return web.Response(text=f"OK - {len(body)}")
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        params["name"] = request.match_info["name"]
+        await self._record(Call("response_url", params))
+        return web.Response(text="ok")
+
+
+def _user(user_id: str, email: str) -> dict[str, Any]:
+    name = email.split("@")[0]
+    return {
+        "id": user_id,
+        "name": name,
+        "deleted": False,
+        "is_bot": False,
+        "profile": {"email": email, "real_name": name, "display_name": name},
+    }
