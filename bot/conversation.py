@@ -10,8 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import commands
 from bot.charts import alt_text, render_chart
 from bot.help import HELP
+from bot.home import home
 from bot.service import TeamPulse, UnknownPerson
-from bot.views import KudosPost, TextReply, TrendReportView, View
+from bot.views import HomeView, KudosPost, TextReply, TrendReportView, View
 from storage.models import Person, Role, Team
 from surveys import directory, recognition, responses, rounds
 from surveys.trends import FOOTNOTE, team_trend
@@ -29,7 +30,10 @@ class Conversation:
         self.service = service
 
     async def handle(self, email: str, text: str) -> list[View]:
-        command = commands.parse(text)
+        return await self.run(email, commands.parse(text))
+
+    async def run(self, email: str, command: commands.Command) -> list[View]:
+        """A parsed command (platforms with forms, like Slack's kudos shortcut, build one)."""
         try:
             return await self.dispatch(email, command)
         except UnknownPerson:
@@ -55,6 +59,10 @@ class Conversation:
                 return [await self.team_settings(email, command.team)]
             case commands.Unknown():
                 return [self.unknown(command)]
+
+    async def home(self, email: str) -> HomeView:
+        """The person's home page (Slack's App Home tab): shown to them alone."""
+        return await home(self.service, email, NOT_KNOWN)
 
     # -- everyone ------------------------------------------------------------------------------
     def help(self) -> TextReply:

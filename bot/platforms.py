@@ -34,7 +34,7 @@ def enabled_platforms(settings: Settings) -> list[Platform]:
     modules = []
     if settings.local_mode:
         modules.append("adapters.local")
-    if settings.slack_bot_token and settings.slack_signing_secret:
+    if settings.slack_configured:
         modules.append("adapters.slack")
     loaded: list[Platform] = []
     for module in modules:

@@ -81,3 +81,30 @@ class TrendReportView:
 
 
 View = TextReply | PulseCard | Receipt | KudosPost | TrendReportView
+
+
+@dataclass(frozen=True)
+class KudosItem:
+    """A kudos in a person's own history: ``people`` gave it to them, or received it from them."""
+
+    people: tuple[str, ...]
+    message: str
+    value: str
+    day: str
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """A person's home page (Slack's App Home tab; Teams can show the same as a personal tab).
+
+    Shown only to the person themself: their waiting pulses, their participation streak (closed
+    pulses answered in a row), their latest kudos, and for managers a way to ask for trends.
+    """
+
+    name: str
+    pulses: tuple[PulseCard, ...] = ()
+    streak: int = 0
+    kudos_received: tuple[KudosItem, ...] = ()
+    kudos_given: tuple[KudosItem, ...] = ()
+    is_manager: bool = False
+    notice: str = ""  # set when the person isn't in the organisation (the rest is then empty)

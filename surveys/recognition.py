@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -115,3 +115,44 @@ async def counts_by_value(
         .order_by(Recognition.value)
     )
     return [(value, count) for value, count in (await session.exec(query)).all()]
+
+
+@dataclass(frozen=True)
+class KudosLine:
+    """One kudos as a person sees it in their own history: who it was from or to."""
+
+    people: tuple[str, ...]
+    message: str
+    value: str
+    day: date
+
+
+async def recent_for_person(
+    session: AsyncSession, person_id: int, *, given: bool, limit: int = 5
+) -> list[KudosLine]:
+    """The person's latest kudos received (or given), newest first, with the other people."""
+    if given:
+        query = select(Recognition).where(Recognition.giver_id == person_id)
+    else:
+        query = (
+            select(Recognition)
+            .join(
+                RecognitionRecipient,
+                col(RecognitionRecipient.recognition_id) == col(Recognition.id),
+            )
+            .where(RecognitionRecipient.person_id == person_id)
+        )
+    query = query.order_by(col(Recognition.created_at).desc(), col(Recognition.id).desc())
+    lines = []
+    for kudos in (await session.exec(query.limit(limit))).all():
+        if given:
+            others = select(Person.display_name).join(
+                RecognitionRecipient, col(RecognitionRecipient.person_id) == col(Person.id)
+            )
+            others = others.where(RecognitionRecipient.recognition_id == kudos.id)
+            names = tuple((await session.exec(others.order_by(Person.display_name))).all())
+        else:
+            giver = await session.get(Person, kudos.giver_id)
+            names = (giver.display_name,) if giver else ()
+        lines.append(KudosLine(names, kudos.message, kudos.value, kudos.created_on))
+    return lines

@@ -142,3 +142,24 @@ async def _record(
         )
     await session.commit()
     return SubmitResult(SubmitOutcome.ACCEPTED)
+
+
+async def streak(session: AsyncSession, secret: bytes, person_id: int) -> int:
+    """How many of the most recent closed rounds this person was asked, in a row, they answered.
+
+    Only for showing the person themself (their own Home tab): it reads the participation
+    digests, which say whether they answered, never what.
+    """
+    query = (
+        select(PulseRound)
+        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .where(Delivery.person_id == person_id, col(PulseRound.closed).is_(True))
+        .order_by(col(PulseRound.opened_on).desc(), col(PulseRound.id).desc())
+    )
+    count = 0
+    for pulse_round in (await session.exec(query)).all():
+        assert pulse_round.id is not None
+        if not await has_answered(session, secret, pulse_round.id, person_id):
+            break
+        count += 1
+    return count

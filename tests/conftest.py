@@ -14,6 +14,7 @@ import pytest
 from bot.settings import Settings
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 

@@ -9,6 +9,7 @@ is the ``response_url`` endpoint of slash commands and actions.  Tests wait on c
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 from collections import defaultdict, deque
@@ -19,6 +20,8 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = "xoxb-test-token"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
 
 
 @dataclass
@@ -43,6 +46,9 @@ class FakeSlack:
         self.users: dict[str, str] = {}  # user id -> email
         self.queued: defaultdict[str, deque[Canned]] = defaultdict(deque)
         self.url = ""
+        self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
+        self.channel_members: dict[str, list[str]] = {}
+        self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
         self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
@@ -54,6 +60,10 @@ class FakeSlack:
 
     def user_id(self, email: str) -> str:
         return next(uid for uid, known in self.users.items() if known == email)
+
+    def add_install_code(self, code: str, team_id: str, token: str) -> None:
+        """An OAuth ``code`` that ``oauth.v2.access`` exchanges for ``token`` in ``team_id``."""
+        self.codes[code] = (team_id, token)
 
     def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
         self.queued[method].append(
@@ -141,9 +151,16 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        authorization = request.headers.get("Authorization", "")
+        if method == "oauth.v2.access":
+            body = self._oauth(authorization, params)
+            await self._record(Call(method, params, 200, answer=body))
+            return web.json_response(body)
+        token = authorization.removeprefix("Bearer ")
+        if token not in self.tokens:
             await self._record(Call(method, params, 401))
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        params["_token"] = token
         if self.queued[method]:
             canned = self.queued[method].popleft()
             await self._record(Call(method, params, canned.status))
@@ -151,6 +168,32 @@ class FakeSlack:
         body = self._answer(method, params)
         await self._record(Call(method, params, 200, answer=body))
         return web.json_response(body)
+
+    def _oauth(self, authorization: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``oauth.v2.access``: the client's id and secret (HTTP Basic or form) and a code."""
+        client = (params.get("client_id"), params.get("client_secret"))
+        if authorization.startswith("Basic "):
+            decoded = base64.b64decode(authorization.removeprefix("Basic ")).decode()
+            client = tuple(decoded.split(":", 1))  # type: ignore[assignment]
+        if client != (CLIENT_ID, CLIENT_SECRET):
+            return {"ok": False, "error": "invalid_client_id"}
+        found = self.codes.pop(str(params.get("code")), None)
+        if found is None:
+            return {"ok": False, "error": "invalid_code"}
+        team_id, token = found
+        self.tokens[token] = team_id
+        return {
+            "ok": True,
+            "app_id": "A0TEST",
+            "authed_user": {"id": "UINSTALLER"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": "UBOT",
+            "team": {"id": team_id, "name": f"Trust {team_id}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"1700000000.{next(self._ts):06d}"
@@ -161,7 +204,7 @@ class FakeSlack:
                     "url": "https://test.slack.com/",
                     "team": "Test Trust",
                     "user": "teampulse",
-                    "team_id": "T0TEST",
+                    "team_id": self.tokens[params["_token"]],
                     "user_id": "UBOT",
                     "bot_id": "BBOT",
                 }
@@ -184,6 +227,13 @@ class FakeSlack:
                 return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
             case "chat.postEphemeral":
                 return {"ok": True, "message_ts": ts}
+            case "views.publish":
+                return {"ok": True, "view": {"id": "VHOME", **(params.get("view") or {})}}
+            case "conversations.members":
+                members = self.channel_members.get(str(params.get("channel")))
+                if members is None:
+                    return {"ok": False, "error": "channel_not_found"}
+                return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
             case "views.open":
                 return {"ok": True, "view": {"id": "V0001", **(params.get("view") or {})}}
             case "files.getUploadURLExternal":

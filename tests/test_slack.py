@@ -5,162 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 import yaml
-from aiohttp import web
 from click.testing import CliRunner
-from slack_sdk.signature import SignatureVerifier
 from sqlmodel import select
 
-from bot.cli import _serve_app, main
-from bot.server import SERVICE
-from bot.service import TeamPulse
-from bot.settings import Settings
-from storage.models import (
-    ConversationReference,
-    PlatformIdentity,
-    Recognition,
-    Response,
-)
-from surveys.organisation import spec_from_yaml
-from tests.fake_slack import TOKEN, FakeSlack
-from tests.support import ORG_YAML, email
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-ORG = ORG_YAML.replace("  - name: Ward A\n", "  - name: Ward A\n    channel: {slack: CWARDA}\n", 1)
-
-
-def uid(name: str) -> str:
-    return "U" + name.upper().replace(".", "")
-
-
-@dataclass
-class Slack:
-    url: str
-    fake: FakeSlack
-    service: TeamPulse
-    http: aiohttp.ClientSession
-
-    def headers(
-        self, body: str, *, timestamp: int | None = None, secret: str = SECRET
-    ) -> dict[str, str]:
-        ts = str(timestamp if timestamp is not None else int(time.time()))
-        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
-
-    async def post(
-        self,
-        body: str,
-        content_type: str,
-        *,
-        extra: dict[str, str] | None = None,
-        **signing: Any,
-    ) -> aiohttp.ClientResponse:
-        headers = {"Content-Type": content_type, **self.headers(body, **signing), **(extra or {})}
-        response = await self.http.post(
-            self.url + "/slack/events", data=body.encode(), headers=headers
-        )
-        await response.read()
-        return response
-
-    async def command(
-        self, command: str, text: str, user: str, **signing: Any
-    ) -> aiohttp.ClientResponse:
-        body = urlencode(
-            {
-                "token": "deprecated",
-                "team_id": "T0TEST",
-                "team_domain": "test",
-                "channel_id": "CWARDA",
-                "channel_name": "ward-a",
-                "user_id": user,
-                "user_name": "someone",
-                "command": command,
-                "text": text,
-                "api_app_id": "A0TEST",
-                "is_enterprise_install": "false",
-                "response_url": self.fake.response_url(f"{command.lstrip('/')}-{user}"),
-                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-            }
-        )
-        return await self.post(body, "application/x-www-form-urlencoded", **signing)
-
-    async def interaction(self, payload: dict[str, Any]) -> aiohttp.ClientResponse:
-        body = urlencode({"payload": json.dumps(payload)})
-        return await self.post(body, "application/x-www-form-urlencoded")
-
-    async def event(
-        self, event: dict[str, Any], event_id: str, retry: int | None = None
-    ) -> aiohttp.ClientResponse:
-        envelope = {
-            "token": "deprecated",
-            "team_id": "T0TEST",
-            "api_app_id": "A0TEST",
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": "T0TEST", "user_id": "UBOT", "is_bot": True}],
-        }
-        extra = (
-            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-            if retry
-            else None
-        )
-        return await self.post(json.dumps(envelope), "application/json", extra=extra)
-
-
-@pytest.fixture
-async def slack(settings: Settings) -> AsyncIterator[Slack]:
-    fake = FakeSlack()
-    await fake.start()
-    for name in ["director", "manager.a", "manager.b", "manager.t"] + [
-        f"{w}{i}" for w, n in (("a", 12), ("b", 6), ("t", 3)) for i in range(n)
-    ]:
-        fake.add_user(uid(name), email(name))
-    configured = settings.model_copy(
-        update={
-            "slack_bot_token": TOKEN,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
-    )
-    assert not configured.local_mode
-    app = await _serve_app(configured)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    service = app[SERVICE]
-    await service.import_organisation(spec_from_yaml(ORG))
-    async with aiohttp.ClientSession() as http:
-        yield Slack(f"http://{host}:{port}", fake, service, http)
-    await runner.cleanup()
-    await fake.stop()
-
-
-def texts(blocks: Any) -> str:
-    """Every string in a Block Kit structure, joined (what a person could read)."""
-    if isinstance(blocks, str):
-        return blocks
-    if isinstance(blocks, dict):
-        return " ".join(texts(v) for v in blocks.values())
-    if isinstance(blocks, list):
-        return " ".join(texts(v) for v in blocks)
-    return ""
-
-
-async def all_responses(service: TeamPulse) -> list[Response]:
-    async with service.db.session() as session:
-        return list((await session.exec(select(Response))).all())
+from bot.cli import main
+from storage.models import ConversationReference, PlatformIdentity, Recognition
+from tests.slack_support import Slack, all_responses, texts, uid
+from tests.support import email
 
 
 # -- the gate -----------------------------------------------------------------------------------
@@ -210,6 +65,11 @@ async def test_a_bad_signature_gets_401_and_changes_nothing(slack: Slack) -> Non
             "application/x-www-form-urlencoded",
         ),
         ("payload=" + json.dumps(["a", "list"]), "application/x-www-form-urlencoded"),
+        (
+            "payload="
+            + json.dumps({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V"}}),
+            "application/x-www-form-urlencoded",
+        ),
         ("{not json", "application/json"),
         (json.dumps({"type": "nope"}), "application/json"),
         (json.dumps({"type": "event_callback", "event": "x"}), "application/json"),
@@ -511,6 +371,15 @@ def test_manifest_lists_exactly_what_the_bot_uses() -> None:
     }
     assert settings["event_subscriptions"]["request_url"] == url
     assert settings["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["features"]["shortcuts"] == [
+        {
+            "name": "Give kudos",
+            "type": "message",
+            "callback_id": "give_kudos",
+            "description": "Celebrate the colleague who wrote this",
+        }
+    ]
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {"/pulse", "/kudos"}
     assert all(

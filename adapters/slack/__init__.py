@@ -1,38 +1,108 @@
 """The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server.
 
-This version runs a single workspace over HTTP (``SLACK_BOT_TOKEN`` + ``SLACK_SIGNING_SECRET``).
-OAuth distribution, Socket Mode and the App Home tab plug in here later.
+Modes (chosen from the environment):
+
+- **one workspace over HTTP**: ``SLACK_BOT_TOKEN`` + ``SLACK_SIGNING_SECRET``; Slack calls
+  ``POST /slack/events``.
+- **many workspaces (OAuth)**: ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET`` +
+  ``SLACK_SIGNING_SECRET``; adds ``GET /slack/install`` and ``GET /slack/oauth_redirect`` and
+  keeps installations in the project's database (``oauth.py``).
+- **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
+  WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
+  is still served, signature-checked, when a signing secret is set).
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
+from collections.abc import AsyncIterator
 
-from adapters.slack.app import EVENTS_PATH, SlackGate, bolt_app, web_client
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import EVENTS_PATH, SlackGate, bolt_app, client_options, web_client
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.oauth import Installations, WorkspaceClient, bind_workspace, oauth_routes
+from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NEEDS = (
+    "Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (one workspace), SLACK_CLIENT_ID, "
+    "SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET (OAuth), or SLACK_APP_TOKEN and SLACK_BOT_TOKEN "
+    "(Socket Mode)"
+)
+
+
+def slack_mode(settings: Settings) -> str:
+    """``oauth``, ``socket`` or ``http`` (``ValueError`` naming what is missing otherwise)."""
+    if settings.slack_client_id and settings.slack_client_secret and settings.slack_signing_secret:
+        return "oauth"
+    if settings.slack_app_token and settings.slack_bot_token:
+        return "socket"
+    if settings.slack_bot_token and settings.slack_signing_secret:
+        return "http"
+    raise ValueError(NEEDS)
 
 
 class SlackPlatform:
     name = "slack"
 
     def __init__(self, settings: Settings) -> None:
-        if not (settings.slack_bot_token and settings.slack_signing_secret):
-            raise ValueError("Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
         self.settings = settings
-        self.client = web_client(settings, settings.slack_bot_token)
+        self.mode = slack_mode(settings)
+        self.installations: Installations | None = None
+        self.client: AsyncWebClient
+        if self.mode == "oauth":
+            self.client = WorkspaceClient(self._latest_token, **client_options(settings))
+        else:
+            self.client = web_client(settings, settings.slack_bot_token)
         self.directory = SlackDirectory(self.client)
         self.messenger = SlackMessenger(self.client, self.directory)
-        self.bolt = bolt_app(settings, self.client)
-        SlackListeners(self.directory, self.messenger).register(self.bolt)
-        self.gate = SlackGate(self.bolt, settings.slack_signing_secret)
+        self.listeners = SlackListeners(self.directory, self.messenger)
+        self.bolt: AsyncApp | None = None
+        self.socket: AsyncSocketModeHandler | None = None
+
+    async def _latest_token(self) -> str | None:
+        return await self.installations.latest_bot_token() if self.installations else None
 
     def install(self, app: web.Application) -> None:
-        self.directory.bind(app[SERVICE])
-        app.router.add_post(EVENTS_PATH, self.gate.handle)
+        service = app[SERVICE]
+        self.directory.bind(service)
+        oauth = None
+        if self.mode == "oauth":
+            self.installations = Installations(self.settings, service.db.engine)
+            oauth = self.installations.settings(self.settings)
+        self.bolt = bolt_app(self.settings, self.client, oauth)
+        if self.mode == "oauth":
+            self.bolt.middleware(bind_workspace)
+        self.listeners.register(self.bolt)
+        KudosShortcut(self.listeners).register(self.bolt)
+        if self.settings.slack_signing_secret:
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret)
+            app.router.add_post(EVENTS_PATH, gate.handle)
+        if self.mode == "oauth":
+            oauth_routes(app, self.bolt)
+        app.cleanup_ctx.append(self._lifetime)
+
+    async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:
+        """Start-up: the OAuth tables; Socket Mode's connection (closed at shutdown)."""
+        if self.installations is not None:
+            await self.installations.create_tables()
+        if self.mode == "socket":
+            assert self.bolt is not None
+            self.socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
+            await self.socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack Socket Mode connected")
+        yield
+        if self.socket is not None:
+            await self.socket.close_async()  # type: ignore[no-untyped-call]
 
 
 def platform(settings: Settings) -> SlackPlatform:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -48,26 +49,36 @@ ENVELOPES = {"url_verification", "event_callback", "app_rate_limited"}
 SEEN_EVENTS = 10_000
 
 
-def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
+def client_options(settings: Settings) -> dict[str, Any]:
+    """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included) and
+    the retry handlers (connection errors; 429s waited out)."""
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         base_url += "/"
-    return AsyncWebClient(
-        token=token,
-        base_url=base_url,
-        retry_handlers=[
+    return {
+        "base_url": base_url,
+        "retry_handlers": [
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
-    )
+    }
 
 
-def bolt_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
+def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
+    return AsyncWebClient(token=token, **client_options(settings))
+
+
+def bolt_app(
+    settings: Settings, client: AsyncWebClient, oauth: AsyncOAuthSettings | None = None
+) -> AsyncApp:
     return AsyncApp(  # the token is the client's (giving both makes Bolt warn)
         signing_secret=settings.slack_signing_secret,
         client=client,
+        oauth_settings=oauth,
         logger=logging.getLogger("slack_bolt.AsyncApp"),
         process_before_response=False,
+        # the gate checks signatures itself (Socket Mode requests carry none)
+        request_verification_enabled=bool(settings.slack_signing_secret),
     )
 
 
@@ -97,6 +108,11 @@ def payload_of(body: str, content_type: str) -> dict[str, Any]:
             raise BadRequest("not a Slack interaction payload")
         if not isinstance(payload.get("user"), dict):
             raise BadRequest("an interaction payload needs a user")
+        view = payload.get("view")
+        if payload["type"] in {"view_submission", "view_closed"} and not (
+            isinstance(view, dict) and isinstance(view.get("type"), str)
+        ):
+            raise BadRequest("a view payload needs a view with a type")
         return payload
     if form.get("ssl_check"):
         return form

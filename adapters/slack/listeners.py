@@ -27,12 +27,13 @@ from adapters.slack.blocks import (
     read_modal,
     render,
 )
+from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
 from bot import commands
 from bot.conversation import NOT_KNOWN, Conversation
 from bot.service import UnknownPerson
-from bot.views import PulseCard, Receipt, TextReply, TrendReportView, View
+from bot.views import HomeView, PulseCard, Receipt, TextReply, TrendReportView, View
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class SlackListeners:
         bolt.event("message")(self.on_message)
         bolt.event("app_mention")(self.on_mention)
         bolt.event("app_home_opened")(self.on_home_opened)
+        bolt.action(HOME_TRENDS)(ack=self.ack_action, lazy=[self.home_trends])
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
@@ -177,8 +179,31 @@ class SlackListeners:
         rest: list[View] = [view for view in views if not isinstance(view, PulseCard)]
         await self.reply(rest, email, ephemeral=(client, channel, user))
 
-    async def on_home_opened(self) -> None:
-        """Acknowledged (the App Home tab is published in a later version)."""
+    # -- the App Home tab ------------------------------------------------------------------------
+    async def on_home_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        """Publish the person's Home tab (their pulse, streak and kudos) when they open it."""
+        if event.get("tab") != "home":
+            return
+        user = str(event.get("user", ""))
+        if user:
+            await self.publish_home(client, user)
+
+    async def publish_home(self, client: AsyncWebClient, user: str) -> None:
+        email = await self._email(user)
+        home = (
+            await self.conversation.home(email)
+            if email is not None
+            else HomeView(name="", notice=NO_EMAIL)
+        )
+        await client.views_publish(user_id=user, view=home_tab(home))
+
+    async def home_trends(self, body: dict[str, Any]) -> None:
+        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
+        email = await self._email(str((body.get("user") or {}).get("id", "")))
+        if email is None:
+            return
+        views = await self.conversation.handle(email, "pulse trends")
+        await self.reply(views, email, dm_channel=await self.directory.dm_channel_for(email))
 
     # -- the pulse -----------------------------------------------------------------------------
     async def ack_action(self, ack: AsyncAck) -> None:
@@ -214,7 +239,9 @@ class SlackListeners:
             return
         container = body.get("container") or {}
         metadata: dict[str, Any] = {"r": round_id, "q": [q.id for q in card.questions]}
-        if container.get("is_ephemeral"):
+        if container.get("type") == "view":  # the Home tab: re-published after the answer
+            metadata["h"] = 1
+        elif container.get("is_ephemeral"):
             metadata["u"] = body.get("response_url")
         else:
             metadata["c"] = container.get("channel_id")
@@ -257,6 +284,8 @@ class SlackListeners:
             return
         await ack()
         await self._show_receipt(metadata, result, client)
+        if metadata.get("h"):
+            await self.publish_home(client, user)
 
     async def _show_receipt(
         self, metadata: dict[str, Any], receipt: Receipt, client: AsyncWebClient

@@ -11,8 +11,8 @@ EVENTS_PATH = "/slack/events"
 # Each scope is here for a call or an event the adapter makes or handles.
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
-    "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral
-    "commands",  # /pulse and /kudos
+    "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral (views.* need no scope)
+    "commands",  # /pulse, /kudos and the "Give kudos" message shortcut
     "files:write",  # files.getUploadURLExternal + files.completeUploadExternal (trend charts)
     "im:history",  # message.im events (talking to the bot in its DM)
     "im:write",  # conversations.open (the DM a pulse is sent to)
@@ -42,11 +42,19 @@ def manifest(
         },
         "features": {
             "app_home": {
-                "home_tab_enabled": False,  # the App Home tab comes in a later version
+                "home_tab_enabled": True,
                 "messages_tab_enabled": True,
                 "messages_tab_read_only_enabled": False,
             },
             "bot_user": {"display_name": name, "always_online": True},
+            "shortcuts": [
+                {
+                    "name": "Give kudos",
+                    "type": "message",
+                    "callback_id": "give_kudos",
+                    "description": "Celebrate the colleague who wrote this",
+                }
+            ],
             "slash_commands": [
                 {
                     "command": "/pulse",

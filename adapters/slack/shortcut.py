@@ -1,0 +1,151 @@
+"""The "Give kudos" message shortcut: a modal (recipients, message, value) that runs the same kudos
+path as ``/kudos`` (saved, posted to the recipients' team channels, sent to each recipient).
+
+The shortcut's form is checked before its ack (missing recipients, message or value are shown on
+the form); the kudos itself runs after the ack, and the giver is told the outcome in our DM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import notice_modal, plain
+from adapters.slack.listeners import NO_EMAIL, SlackListeners
+from bot import commands
+from bot.views import View
+from surveys.recognition import MAX_MESSAGE
+
+GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
+SUBMIT_KUDOS = "give_kudos_submit"  # callback_id of its modal
+TO_BLOCK, TO = "kudos_to", "users"
+MESSAGE_BLOCK, MESSAGE = "kudos_message", "text"
+VALUE_BLOCK, VALUE = "kudos_value", "value"
+QUOTE = 200
+
+
+def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[str, Any]:
+    """Recipients (prefilled with the message's author), a message quoting it, and a value."""
+    users: dict[str, Any] = {
+        "type": "multi_users_select",
+        "action_id": TO,
+        "max_selected_items": 10,
+    }
+    if author:
+        users["initial_users"] = [author]
+    message: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": MESSAGE,
+        "multiline": True,
+        "max_length": MAX_MESSAGE,
+    }
+    if quote:
+        snippet = quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…"
+        message["initial_value"] = f"Thank you for “{snippet}”"[:MAX_MESSAGE]
+    options = [
+        {"text": plain(f"#{tag} · {label}", 75), "value": tag} for tag, label in values.items()
+    ][:100]
+    return {
+        "type": "modal",
+        "callback_id": SUBMIT_KUDOS,
+        "title": plain("Give kudos", 24),
+        "submit": plain("Send kudos", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {"type": "input", "block_id": TO_BLOCK, "label": plain("Who?"), "element": users},
+            {
+                "type": "input",
+                "block_id": MESSAGE_BLOCK,
+                "label": plain("Your message"),
+                "element": message,
+            },
+            {
+                "type": "input",
+                "block_id": VALUE_BLOCK,
+                "label": plain("Which of our values?"),
+                "element": {"type": "static_select", "action_id": VALUE, "options": options},
+            },
+        ],
+    }
+
+
+def read_kudos(
+    state_values: Any, values: dict[str, str]
+) -> tuple[list[str], str, str, dict[str, str]]:
+    """Recipients, message, value and any errors (by block id) of a submitted kudos modal."""
+    state = state_values if isinstance(state_values, dict) else {}
+
+    def field(block: str, action: str) -> dict[str, Any]:
+        found = (state.get(block) or {}).get(action) if isinstance(state.get(block), dict) else None
+        return found if isinstance(found, dict) else {}
+
+    chosen = field(TO_BLOCK, TO).get("selected_users")
+    users = [u for u in chosen if isinstance(u, str) and u] if isinstance(chosen, list) else []
+    text = field(MESSAGE_BLOCK, MESSAGE).get("value")
+    message = " ".join(text.split()) if isinstance(text, str) else ""
+    option = field(VALUE_BLOCK, VALUE).get("selected_option")
+    picked = option.get("value") if isinstance(option, dict) else None
+    value = picked if isinstance(picked, str) else ""
+    errors = {}
+    if not users:
+        errors[TO_BLOCK] = "Choose at least one colleague."
+    if not message:
+        errors[MESSAGE_BLOCK] = "Say what you'd like to thank them for."
+    elif len(message) > MAX_MESSAGE:
+        errors[MESSAGE_BLOCK] = f"Kudos messages are limited to {MAX_MESSAGE} characters."
+    if value not in values:
+        errors[VALUE_BLOCK] = "Pick one of our values."
+    return users, message, value, errors
+
+
+class KudosShortcut:
+    def __init__(self, listeners: SlackListeners) -> None:
+        self.listeners = listeners
+
+    @property
+    def values(self) -> dict[str, str]:
+        return self.listeners.directory.service.settings.kudos_values
+
+    def register(self, bolt: AsyncApp) -> None:
+        bolt.shortcut(GIVE_KUDOS)(ack=self.ack, lazy=[self.open])
+        bolt.view(SUBMIT_KUDOS)(self.submit)
+
+    async def ack(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def open(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        trigger_id = body.get("trigger_id")
+        if not isinstance(trigger_id, str):
+            return
+        found = body.get("message")
+        message: dict[str, Any] = found if isinstance(found, dict) else {}
+        clicker = str((body.get("user") or {}).get("id", ""))
+        author = message.get("user")
+        author = author if isinstance(author, str) and author and author != clicker else None
+        quote = await self.listeners.plain_text(str(message.get("text") or ""))
+        view = kudos_modal(self.values, " ".join(quote.split()), author)
+        await client.views_open(trigger_id=trigger_id, view=view)
+
+    async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        users, message, value, errors = read_kudos(
+            (view.get("state") or {}).get("values"), self.values
+        )
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        email = await self.listeners.directory.email_of(user) if user else None
+        if email is None:
+            await ack(response_action="update", view=notice_modal(NO_EMAIL))
+            return
+        await ack()
+        mentions: list[str] = []
+        for recipient in users:
+            found = await self.listeners.directory.email_of(recipient)
+            mentions.append(found or recipient)  # an unknown id is reported by the kudos path
+        kudos = commands.Kudos(mentions=tuple(mentions), message=message, value=value)
+        views: list[View] = await self.listeners.conversation.run(email, kudos)
+        channel = await self.listeners.directory.dm_channel_for(email)
+        await self.listeners.reply(views, email, dm_channel=channel)

@@ -1,0 +1,130 @@
+"""Slack over OAuth (many workspaces) and Socket Mode wiring, against the fake Slack Web API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import text
+
+from adapters.slack import slack_mode
+from bot.cli import _serve_app
+from bot.platforms import enabled_platforms
+from bot.server import SERVICE
+from bot.settings import Settings
+from surveys.organisation import spec_from_yaml
+from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
+from tests.slack_support import ORG, SECRET, Slack, texts, uid
+from tests.support import email
+
+
+@pytest.fixture
+async def oauth_slack(settings: Settings) -> AsyncIterator[Slack]:
+    fake = FakeSlack()
+    await fake.start()
+    fake.add_user(uid("a0"), email("a0"))
+    configured = settings.model_copy(
+        update={
+            "slack_client_id": CLIENT_ID,
+            "slack_client_secret": CLIENT_SECRET,
+            "slack_signing_secret": SECRET,
+            "slack_api_url": fake.api_url,
+            "local_chat": None,
+        }
+    )
+    app = await _serve_app(configured)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    await app[SERVICE].import_organisation(spec_from_yaml(ORG))
+    async with aiohttp.ClientSession() as http:
+        yield Slack(f"http://{host}:{port}", fake, app[SERVICE], http)
+    await runner.cleanup()
+    await fake.stop()
+
+
+async def test_install_over_oauth_then_requests_use_the_stored_token(oauth_slack: Slack) -> None:
+    slack, fake = oauth_slack, oauth_slack.fake
+    page = await slack.http.get(slack.url + "/slack/install", allow_redirects=False)
+    assert page.status == 200
+    link = re.search(r'https://slack\.com/oauth/v2/authorize\?[^"\']+', await page.text())
+    assert link is not None
+    query = parse_qs(urlparse(link.group(0).replace("&amp;", "&")).query)
+    assert query["client_id"] == [CLIENT_ID] and "chat:write" in query["scope"][0]
+    [state] = query["state"]
+    cookie = "; ".join(f"{k}={v.value}" for k, v in page.cookies.items())
+
+    bad = await slack.http.get(
+        slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c1", "state": "forged"}),
+        headers={"Cookie": cookie},
+    )
+    assert 400 <= bad.status < 500
+    assert fake.called("oauth.v2.access") == []
+
+    fake.add_install_code("c1", "T0NEW", "xoxb-new-workspace")
+    done = await slack.http.get(
+        slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c1", "state": state}),
+        headers={"Cookie": cookie},
+        allow_redirects=False,
+    )
+    assert done.status == 200, await done.text()
+    [exchange] = fake.called("oauth.v2.access")
+    assert exchange.params["code"] == "c1"
+    async with slack.service.db.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT team_id, bot_token FROM slack_bots"))).all()
+    assert [tuple(row) for row in rows] == [("T0NEW", "xoxb-new-workspace")]
+    # the state is single-use
+    again = await slack.http.get(
+        slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c1", "state": state}),
+        headers={"Cookie": cookie},
+    )
+    assert 400 <= again.status < 500
+
+    body = urlencode(
+        {
+            "team_id": "T0NEW",
+            "channel_id": "C1",
+            "user_id": uid("a0"),
+            "command": "/pulse",
+            "text": "help",
+            "api_app_id": "A0TEST",
+            "response_url": fake.response_url("oauth-help"),
+            "trigger_id": "1.2.3",
+        }
+    )
+    response = await slack.post(body, "application/x-www-form-urlencoded")
+    assert response.status == 200
+    [reply] = await fake.wait_for("response_url")
+    assert "kudos" in texts(reply.params)
+    [lookup] = await fake.wait_for("users.info")
+    assert lookup.params["_token"] == "xoxb-new-workspace"
+    assert all(call.params.get("_token") != TOKEN for call in fake.calls)
+
+    # a workspace that never installed the app is not served
+    seen = len(fake.calls)
+    stranger = body.replace("T0NEW", "T0OTHER")
+    refused = await slack.post(stranger, "application/x-www-form-urlencoded")
+    assert refused.status < 500
+    await fake.wait_for("response_url", lambda c: "install" in texts(c.params))
+    assert [c.method for c in fake.calls[seen:]] == ["response_url"]  # no Web API call
+
+
+def test_socket_mode_is_chosen_with_an_app_token_and_needs_no_events_url(
+    settings: Settings,
+) -> None:
+    socket = settings.model_copy(
+        update={"slack_app_token": "xapp-1-A0-1-abc", "slack_bot_token": TOKEN, "local_chat": None}
+    )
+    assert slack_mode(socket) == "socket" and not socket.local_mode
+    [platform] = enabled_platforms(socket)
+    assert platform.name == "slack" and getattr(platform, "mode", None) == "socket"
+    http = settings.model_copy(update={"slack_bot_token": TOKEN, "slack_signing_secret": SECRET})
+    assert slack_mode(http) == "http"
+    with pytest.raises(ValueError, match="SLACK_APP_TOKEN"):
+        slack_mode(settings.model_copy(update={"slack_app_token": "xapp-1"}))
