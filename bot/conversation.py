@@ -196,6 +196,17 @@ class Conversation:
         )
 
     # -- managers ------------------------------------------------------------------------------
+    async def settings_team(self, email: str, name: str | None) -> str | TextReply:
+        """The team whose settings this person may change (one they manage; named, or their
+        first), or the reason they may not."""
+        try:
+            async with self.service.db.session() as session:
+                person = await self.service.person(session, email)
+                team = await self._managed_team(session, person, name, below=False)
+        except UnknownPerson:
+            return TextReply(NOT_KNOWN, kind="error")
+        return team if isinstance(team, TextReply) else team.name
+
     async def _managed_team(
         self, session: AsyncSession, person: Person, name: str | None, *, below: bool
     ) -> Team | TextReply:

@@ -332,10 +332,11 @@ class _History:
         service, rng = self.service, self.rng
         clock = _Clock(monday)
         past = TeamPulse(service.db, service.settings, service.messenger, clock=clock)
-        for unit in _WARDS:
-            clock.now = monday
+        clock.now = monday
+        for unit in _WARDS:  # every ward's pulse opens on the Monday, as scheduled
             await past.open_round(unit.name)
             await _mark_sent(service, unit.name, monday)
+        for unit in _WARDS:
             members = [email_of(name) for name in unit.members]
             rate = rng.uniform(0.65, 0.9)
             for email in rng.sample(members, max(1, round(rate * len(members)))):
@@ -346,7 +347,8 @@ class _History:
                 reply = await past.submit_pulse(email, card.round_id, answers, comments)
                 if not isinstance(reply, Receipt):
                     raise RuntimeError(f"a demo pulse for {unit.name} was refused: {reply}")
-            clock.now = monday + timedelta(days=4, hours=7)
+        clock.now = monday + timedelta(days=4, hours=7)
+        for unit in _WARDS:  # the week's results are cut when the last of them closes
             await past.close_round(unit.name)
 
     async def kudos(self, mondays: list[datetime]) -> None:

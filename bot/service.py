@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -141,6 +141,10 @@ class TeamPulse:
         async with self.db.session() as session:
             person = await self.person(session, email)
             assert person.id is not None
+            # the team's name for the receipt, read in the submit's own transaction (``submit``
+            # finds the round in the session) rather than in a second one after the commit
+            pulse_round = await session.get(PulseRound, round_id)
+            team = await session.get(Team, pulse_round.team_id) if pulse_round else None
             result = await responses.submit(
                 session, self.secret, person.id, submission, self.today()
             )
@@ -151,9 +155,6 @@ class TeamPulse:
                     else "error"
                 )
                 return TextReply(result.reason, kind=kind)
-            pulse_round = await session.get(PulseRound, round_id)
-            assert pulse_round is not None
-            team = await session.get(Team, pulse_round.team_id)
             assert team is not None
         log.info("pulse answer recorded", extra={"round_id": round_id})
         self.metrics.answers.inc()
@@ -169,9 +170,7 @@ class TeamPulse:
             team = await directory.team_by_name(session, team_name)
             if team is None:
                 raise rounds.RoundError(f"There is no team called “{team_name}”.")
-            opened = await rounds.open_round(
-                session, team, self.today(), self.settings.round_days, self.settings.min_group
-            )
+            opened = await rounds.open_round(session, team, self.today(), self.settings.round_days)
             await session.commit()
             closes = opened.round.closes_on
         return (
@@ -185,14 +184,19 @@ class TeamPulse:
             if team is None:
                 raise rounds.RoundError(f"There is no team called “{team_name}”.")
             closed = await rounds.close_round(session, team)
-            await rollup.rebuild_weeks(session, {closed.opened_on}, self.thresholds)
+            await rollup.rebuild_weeks(
+                session, {closed.report_week or closed.opened_on}, self.thresholds
+            )
             await session.commit()
-        return f"Closed pulse #{closed.sequence} for {team.name}; its results are now in trends."
+        return (
+            f"Closed pulse #{closed.sequence} for {team.name}. Its results show in trends once "
+            "every pulse of that week has closed (and never change after that)."
+        )
 
     async def close_due_rounds(self) -> int:
         async with self.db.session() as session:
             closed = await rounds.close_due_rounds(session, self.today())
-            weeks = {pulse_round.opened_on for pulse_round in closed}
+            weeks = {r.report_week or r.opened_on for r in closed}
             await rollup.rebuild_weeks(session, weeks, self.thresholds)
             await session.commit()
         return len(closed)
@@ -205,6 +209,19 @@ class TeamPulse:
             await rollup.rebuild_all(session, self.thresholds)
             await session.commit()
         return summary
+
+    async def set_members(self, team_name: str, emails: Iterable[str]) -> tuple[int, int]:
+        """Replace a team's members (role member) with these people, matched by email or added
+        to the organisation; its managers are untouched.  Returns (added, removed).  Whoever
+        calls this has checked that the person asking manages the team."""
+        async with self.db.session() as session:
+            team = await directory.team_by_name(session, team_name)
+            if team is None:
+                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            added, removed = await directory.replace_members(session, team, emails)
+            await session.commit()
+        log.info("team members replaced", extra={"added": added, "removed": removed})
+        return added, removed
 
     async def export_csv(self, team_name: str, weeks: int) -> str:
         """The admin export: published cells only, the same rules as the reports."""

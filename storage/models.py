@@ -106,6 +106,9 @@ class PulseRound(SQLModel, table=True):
     closed: bool = False
     # reminders are recorded per round, never per person: who was reminded is who had not answered
     reminded: bool = False
+    # the week whose results this round counts in: the week it opened, or the next one when that
+    # week's results were already out (published figures never change afterwards)
+    report_week: date | None = None
     # JSON list of question-id lists, one per question group (each group >= the anonymity threshold)
     plan: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -210,6 +213,15 @@ class RollupCell(SQLModel, table=True):
     favourable: int
     unfavourable: int
     published: bool
+
+
+class RollupCut(SQLModel, table=True):
+    """A week whose results are out: cut once every round counted in it had closed, never
+    re-cut (except when the hierarchy changes), so no figure shown can change and be subtracted."""
+
+    __tablename__ = "rollup_cut"
+
+    week: date = Field(primary_key=True)
 
 
 class RollupWeek(SQLModel, table=True):

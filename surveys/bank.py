@@ -4,9 +4,9 @@ Planning rules:
 
 * each team cycles through its question set in order, so a person sees every question before any
   repeats;
-* a team large enough to form two or more groups of at least ``min_group`` people is split into
-  question groups that get different questions in the same round.  Groups are never smaller than
-  the anonymity threshold, so a (round, question) pair never narrows an answer to fewer people.
+* everyone in a team gets the same statements in a round (one group).  ``plan_round`` can plan
+  several groups, but a card's statements would then tell its group, and with the participation
+  record a group's few respondents could be told apart, so the service asks for one.
 """
 
 from __future__ import annotations
@@ -70,10 +70,6 @@ class RoundPlan:
     """Question ids per group for one round; ``groups[i]`` is asked of question group ``i``."""
 
     groups: list[list[str]]
-
-
-def group_count(team_size: int, min_group: int) -> int:
-    return max(1, team_size // min_group)
 
 
 def plan_round(cycle: list[str], sequence: int, per_pulse: int, groups: int) -> RoundPlan:

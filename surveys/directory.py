@@ -78,3 +78,52 @@ async def manageable_team_ids(session: AsyncSession, person_id: int) -> set[int]
         assert team.id is not None
         visible.update(descendants(teams, team.id))
     return visible
+
+
+async def replace_members(
+    session: AsyncSession, team: Team, emails: Iterable[str]
+) -> tuple[int, int]:
+    """Make ``emails`` the team's members (role member): people are matched by email in the
+    team's organisation, or created; the team's managers are neither added as members nor
+    touched.  Returns (added, removed); the caller commits."""
+    assert team.id is not None
+    wanted = {email.strip().lower() for email in emails if email and "@" in email}
+    managers = {person.email for person in await members(session, team.id, Role.MANAGER)}
+    wanted -= managers
+    current = {
+        membership.person_id: membership
+        for membership in (
+            await session.exec(
+                select(Membership).where(
+                    Membership.team_id == team.id, Membership.role == Role.MEMBER
+                )
+            )
+        ).all()
+    }
+    people = {
+        person.email: person
+        for person in (
+            await session.exec(select(Person).where(col(Person.email).in_(sorted(wanted))))
+        ).all()
+    }
+    added = 0
+    keep: set[int] = set()
+    for email in sorted(wanted):
+        person = people.get(email)
+        if person is None:
+            person = Person(
+                organisation_id=team.organisation_id, email=email, display_name=email.split("@")[0]
+            )
+            session.add(person)
+            await session.flush()
+        assert person.id is not None
+        keep.add(person.id)
+        if person.id not in current:
+            session.add(Membership(team_id=team.id, person_id=person.id, role=Role.MEMBER))
+            added += 1
+    removed = 0
+    for person_id, membership in current.items():
+        if person_id not in keep:
+            await session.delete(membership)
+            removed += 1
+    return added, removed

@@ -11,7 +11,8 @@ total leaves exactly the remainder, so a remainder of 1 to k-1 would expose a sm
 remainder is too small, the smallest published total below it is withheld too (as Viva Glint hides
 the next-smallest group), which grows the remainder, until the rule holds.  Because the published
 totals form a nested family, every difference an observer can take is a sum of remainders and
-published leaves, each empty or at least ``k``.
+published leaves, each empty or at least ``k``.  A total withheld for a team above that is then
+itself withheld further up may no longer need hiding: it is shown again when both rules still hold.
 
 The decision is taken over the *whole* tree, so that every report (a ward's, its directorate's, the
 trust's) is cut from one consistent set of published totals.
@@ -75,6 +76,48 @@ def _maximal_published_below(tree: Hierarchy, team: int, published: set[int]) ->
     return found
 
 
+def _remainder(tree: Hierarchy, team: int, published: set[int], totals: Mapping[int, int]) -> int:
+    below = _maximal_published_below(tree, team, published)
+    return totals[team] - sum(totals[d] for d in below)
+
+
+def _nearest_published_above(tree: Hierarchy, team: int, published: set[int]) -> int | None:
+    parent = tree.parents[team]
+    while parent is not None and parent in tree.parents:
+        if parent in published:
+            return parent
+        parent = tree.parents[parent]
+    return None
+
+
+def _restore(tree: Hierarchy, totals: Mapping[int, int], published: set[int], k: int) -> None:
+    """Show again the withheld totals that nothing needs hidden any more (e.g. a ward withheld for
+    its unit's sake, when the unit is then withheld for the directorate's).  Showing a team changes
+    two remainders only: its own, and the nearest published team's above it (which loses exactly
+    the team's remainder); it is shown when both stay empty or at least ``k``."""
+
+    def safe(count: int) -> bool:
+        return count == 0 or count >= k
+
+    remainder = {team: _remainder(tree, team, published, totals) for team in published}
+    withheld = [t for t in reversed(tree.post_order) if t not in published and totals[t] >= k]
+    changed = True
+    while changed:
+        changed = False
+        for team in withheld:
+            if team in published:
+                continue
+            left = _remainder(tree, team, published, totals)
+            above = _nearest_published_above(tree, team, published)
+            if not safe(left) or (above is not None and not safe(remainder[above] - left)):
+                continue
+            published.add(team)
+            remainder[team] = left
+            if above is not None:
+                remainder[above] -= left
+            changed = True
+
+
 def publishable(tree: Hierarchy, own: Mapping[int, int], k: int) -> tuple[set[int], dict[int, int]]:
     """The teams whose subtree totals may be shown, and every team's subtree total."""
     totals = tree.totals(own)
@@ -88,4 +131,5 @@ def publishable(tree: Hierarchy, own: Mapping[int, int], k: int) -> tuple[set[in
             if remainder == 0 or remainder >= k or not below:
                 break
             published.discard(min(below, key=lambda d: (totals[d], d)))
+    _restore(tree, totals, published, k)
     return published, totals

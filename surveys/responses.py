@@ -114,6 +114,13 @@ async def _record(
     today: date,
 ) -> SubmitResult:
     assert pulse_round.id is not None
+    # the comment's polarity is worked out before the round's participation row is locked, so
+    # TextBlob's time is not spent while other people's answers to the round wait
+    comments = {
+        question_id: (submission.comments.get(question_id) or "").strip() or None
+        for question_id in submission.answers
+    }
+    moods = {qid: sentiment_of(text) for qid, text in comments.items() if text}
     locked = select(Participation).where(Participation.round_id == pulse_round.id).with_for_update()
     participation = (await session.exec(locked)).one()
     digests = parse_digests(participation.digests)
@@ -127,7 +134,6 @@ async def _record(
     session.add(participation)
     submission_id = random_id()
     for question_id, score in submission.answers.items():
-        comment = (submission.comments.get(question_id) or "").strip() or None
         session.add(
             Response(
                 submission_id=submission_id,
@@ -135,8 +141,8 @@ async def _record(
                 team_id=pulse_round.team_id,
                 question_id=question_id,
                 score=score,
-                comment=comment,
-                sentiment=sentiment_of(comment) if comment else None,
+                comment=comments[question_id],
+                sentiment=moods.get(question_id),
                 day=today,
             )
         )

@@ -34,6 +34,7 @@ from storage.models import (
     Question,
     Response,
     RollupCell,
+    RollupCut,
     RollupWeek,
     Team,
 )
@@ -60,12 +61,32 @@ async def hierarchy(session: AsyncSession) -> Hierarchy:
     return Hierarchy({team: parent for team, parent in rows})
 
 
-def _in_week(week: date) -> Any:
+def counted_week() -> Any:
+    """The day a round's results count from: its report week, else the day it opened."""
+    return func.coalesce(col(PulseRound.report_week), col(PulseRound.opened_on))
+
+
+def _in_week(week: date, *, closed: bool = True) -> Any:
     return (
-        col(PulseRound.closed).is_(True),
-        col(PulseRound.opened_on) >= week,
-        col(PulseRound.opened_on) < week + timedelta(days=7),
+        col(PulseRound.closed).is_(closed),
+        counted_week() >= week,
+        counted_week() < week + timedelta(days=7),
     )
+
+
+async def _is_cut(session: AsyncSession, week: date) -> bool:
+    return await session.get(RollupCut, week) is not None
+
+
+async def _all_closed(session: AsyncSession, week: date) -> bool:
+    still_open = select(func.count(col(PulseRound.id))).where(*_in_week(week, closed=False))
+    return int((await _run(session, still_open)).scalar_one()) == 0
+
+
+async def report_week_for(session: AsyncSession, today: date) -> date:
+    """The week a round opened today counts in: this week, or the next if this one is cut."""
+    week = week_of(today)
+    return week + timedelta(days=7) if await _is_cut(session, week) else week
 
 
 def _week_rounds(week: date) -> Select[Any]:
@@ -107,7 +128,12 @@ def _cells_query(week: date, advocacy: bool) -> Select[Any]:
         .where(col(Response.round_id).in_(_week_rounds(week)))
     )
     if advocacy:
-        return query.where(col(Question.advocacy)).group_by(col(Response.team_id))
+        # As an IN on the answer's question (not a filter on the joined question), so only the
+        # advocacy answers are read, through ix_response_round_question (round_id, question_id).
+        advocacy_ids = select(col(Question.id)).where(col(Question.advocacy))
+        return query.where(col(Response.question_id).in_(advocacy_ids)).group_by(
+            col(Response.team_id)
+        )
     return query.group_by(col(Response.team_id), col(Question.theme))
 
 
@@ -159,10 +185,20 @@ async def _insert(session: AsyncSession, statement: Insert, rows: list[dict[str,
         await connection.execute(statement, rows)
 
 
-async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds) -> None:
-    """Recompute one week's published aggregates for every team (the caller commits)."""
+async def rebuild_week(
+    session: AsyncSession, week: date, thresholds: Thresholds, *, recut: bool = False
+) -> bool:
+    """Cut one week's published aggregates for every team (the caller commits).
+
+    A week is cut once, when every round counted in it has closed: a figure shown early and then
+    changed by a later round would let anyone subtract the two readings.  ``recut`` is for a
+    changed hierarchy only.  Returns whether the week was (re)cut.
+    """
     week = week_of(week)
+    await session.flush()  # the closing round must be seen closed by the Core queries below
     await _lock_week(session, week)
+    if not await _all_closed(session, week) or (await _is_cut(session, week) and not recut):
+        return False
     tree = await hierarchy(session)
     await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
     await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
@@ -206,16 +242,22 @@ async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds
         if invited[team] > 0
     ]
     await _insert(session, insert(RollupWeek), weeks)
+    if not await _is_cut(session, week):
+        session.add(RollupCut(week=week))
+        await session.flush()
+    return True
 
 
-async def rebuild_weeks(session: AsyncSession, weeks: set[date], thresholds: Thresholds) -> None:
+async def rebuild_weeks(
+    session: AsyncSession, weeks: set[date], thresholds: Thresholds, *, recut: bool = False
+) -> None:
     for week in sorted({week_of(w) for w in weeks}):
-        await rebuild_week(session, week, thresholds)
+        await rebuild_week(session, week, thresholds, recut=recut)
 
 
 async def rebuild_all(session: AsyncSession, thresholds: Thresholds) -> int:
     """After the hierarchy changes (an organisation import): every week with closed rounds."""
-    query = select(col(PulseRound.opened_on)).where(col(PulseRound.closed).is_(True)).distinct()
+    query = select(counted_week()).where(col(PulseRound.closed).is_(True)).distinct()
     weeks = {week_of(day) for (day,) in (await _run(session, query)).all()}
-    await rebuild_weeks(session, weeks, thresholds)
+    await rebuild_weeks(session, weeks, thresholds, recut=True)
     return len(weeks)

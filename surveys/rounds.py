@@ -11,8 +11,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Delivery, DeliveryStatus, Participation, PulseRound, Question, Team
-from surveys import directory
-from surveys.bank import group_count, interleave_by_theme, load_bank, plan_round
+from surveys import directory, rollup
+from surveys.bank import interleave_by_theme, load_bank, plan_round
 
 
 class RoundError(Exception):
@@ -42,7 +42,7 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 
 
 async def open_round(
-    session: AsyncSession, team: Team, today: date, round_days: int, min_group: int
+    session: AsyncSession, team: Team, today: date, round_days: int
 ) -> OpenedRound:
     """Open a round for a team and queue one outbox row per member (committed by the caller)."""
     assert team.id is not None
@@ -55,13 +55,18 @@ async def open_round(
         select(func.max(PulseRound.sequence)).where(PulseRound.team_id == team.id)
     )
     sequence = (last.first() or 0) + 1
-    groups = group_count(len(people), min_group)
+    # One question set per team and round.  Splitting a team into question groups would give
+    # variety within a round, but the statements on a card would then tell its group, and with the
+    # participation record (who answered) a group's few respondents could be told apart: see
+    # docs/anonymity.md.  Variety comes across rounds instead.
+    groups = 1
     plan = plan_round(await team_cycle(session), sequence, team.questions_per_pulse, groups)
     pulse_round = PulseRound(
         team_id=team.id,
         sequence=sequence,
         opened_on=today,
         closes_on=today + timedelta(days=round_days),
+        report_week=await rollup.report_week_for(session, today),
         plan=json.dumps(plan.groups),
     )
     session.add(pulse_round)

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import PulseRound, Question, Response, RollupCell, RollupWeek, Team
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
-from surveys.rollup import ADVOCACY, week_of
+from surveys.rollup import ADVOCACY, counted_week, week_of
 
 SIGNIFICANCE = 0.05
 FOOTNOTE = (
@@ -221,7 +221,7 @@ async def _comments(
         return [], None
     query = (
         select_columns(
-            col(PulseRound.opened_on),
+            counted_week(),
             col(Question.theme),
             col(Response.comment),
             col(Response.sentiment),

@@ -48,6 +48,7 @@ class FakeSlack:
         self.url = ""
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
         self.channel_members: dict[str, list[str]] = {}
+        self.page_size = 100  # conversations.members per page (tests lower it to paginate)
         self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
         self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
@@ -233,7 +234,13 @@ class FakeSlack:
                 members = self.channel_members.get(str(params.get("channel")))
                 if members is None:
                     return {"ok": False, "error": "channel_not_found"}
-                return {"ok": True, "members": members, "response_metadata": {"next_cursor": ""}}
+                # cursor pagination, ``self.page_size`` at most per page (Slack's limit applies too)
+                start = int(str(params.get("cursor") or "0").removeprefix("page-") or 0)
+                size = min(int(params.get("limit") or 100), self.page_size)
+                page = members[start : start + size]
+                more = start + size < len(members)
+                cursor = f"page-{start + size}" if more else ""
+                return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
             case "views.open":
                 return {"ok": True, "view": {"id": "V0001", **(params.get("view") or {})}}
             case "files.getUploadURLExternal":

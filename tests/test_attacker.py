@@ -9,6 +9,7 @@ which (distinct, recognisable) answers, in a seeded random order.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -21,7 +22,6 @@ import pytest
 from sqlalchemy import text
 
 from bot.logs import configure_logging
-from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import Receipt
 from storage.engine import Database
@@ -89,7 +89,6 @@ class Played:
     before_answers: dict[int, Dump]  # round id -> dump after delivery, before any answer
     after_answers: dict[int, Dump]  # round id -> dump after every answer, before closing
     final: Dump
-    service: TeamPulse
 
 
 def _distinct_answers(question_ids: list[str], index: int) -> dict[str, int]:
@@ -103,7 +102,7 @@ async def play(db: Database, config: Settings) -> Played:
     clock = FixedClock()
     service, _ = await make_service(db, config, clock)
     rng = random.Random(SEED)
-    played = Played([], {}, {}, {}, {}, service)
+    played = Played([], {}, {}, {}, {})
     words = iter(f"{w}-{n}" for n in range(2) for w in WORDS)
     for week in range(2):
         clock.now = FixedClock().now + timedelta(weeks=week)
@@ -161,9 +160,6 @@ class Attacker:
 
     dump: Dump
     secret: bytes
-
-    def people(self) -> dict[int, dict[str, Any]]:
-        return {row["id"]: row for row in self.dump["person"]}
 
     def digests(self, round_id: int) -> dict[str, int]:
         """digest -> person id, for everyone invited to the round."""
@@ -413,3 +409,32 @@ async def test_vi_lining_up_any_order_in_the_dump_does_no_better_than_chance(
         assert all(truth[s] == p for s, p in zip(in_answer_order, known, strict=True))
     for name, hits in scores.items():
         assert hits <= total // 3, (name, hits, total)
+
+
+async def test_with_the_secret_a_card_still_hides_among_at_least_k_people(
+    db: Database, settings: Settings
+) -> None:
+    """Five of Ward A answer.  Were the team split into question groups, a card's statements would
+    tell its group and the attacker could narrow it to that group's respondents (here 4 and 1);
+    with one set of statements per team and round, each card hides among all five."""
+    service, _ = await make_service(db, settings)
+    await service.open_round("Ward A")
+    for name in ("a0", "a2", "a4", "a6", "a1"):
+        [card] = await service.pending_pulses(email(name))
+        await service.submit_pulse(email(name), card.round_id, {q.id: 3 for q in card.questions})
+    attacker = Attacker(await dump(db), settings.hashing_secret())
+    [pulse_round] = attacker.dump["pulse_round"]
+    groups = [set(ids) for ids in json.loads(pulse_round["plan"])]
+    group_of = {
+        d["person_id"]: d["group_index"]
+        for d in attacker.dump["delivery"]
+        if d["round_id"] == pulse_round["id"]
+    }
+    answered = attacker.who_answered(pulse_round["id"])
+    cards: dict[str, set[str]] = {}
+    for row in attacker.dump["response"]:
+        cards.setdefault(row["submission_id"], set()).add(row["question_id"])
+    for questions in cards.values():
+        group = groups.index(questions)
+        candidates = [p for p in answered if group_of[p] == group]
+        assert len(candidates) >= settings.min_group, (group, candidates)

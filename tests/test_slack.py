@@ -362,6 +362,8 @@ def test_manifest_lists_exactly_what_the_bot_uses() -> None:
         "users:read.email",
         "files:write",
         "app_mentions:read",
+        "channels:read",
+        "groups:read",
     }
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {

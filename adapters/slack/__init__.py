@@ -23,6 +23,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import EVENTS_PATH, SlackGate, bolt_app, client_options, web_client
+from adapters.slack.blocks import SUBMIT_PULSE
+from adapters.slack.fastpath import FastSubmit
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.messenger import SlackMessenger
@@ -85,7 +87,10 @@ class SlackPlatform:
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret)
+            fast = None
+            if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
+                fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
             app.router.add_post(EVENTS_PATH, gate.handle)
         if self.mode == "oauth":
             oauth_routes(app, self.bolt)

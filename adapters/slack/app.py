@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.fastpath import FastSubmit
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -145,10 +146,11 @@ def _error(status: int, reason: str) -> web.Response:
 class SlackGate:
     """The aiohttp handler for ``POST /slack/events``."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str) -> None:
+    def __init__(self, bolt: AsyncApp, signing_secret: str, fast: FastSubmit | None = None) -> None:
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
         self.recent = RecentEvents()
+        self.fast = fast  # the pulse form's submission, without Bolt's dispatch
 
     def verified(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -169,6 +171,8 @@ class SlackGate:
             payload = payload_of(body, request.content_type)
         except BadRequest as error:
             return _error(400, str(error))
+        if self.fast is not None and self.fast.takes(payload):
+            return await self.fast.handle(payload)
         event_id = payload.get("event_id")
         if (
             payload.get("type") == "event_callback"

@@ -30,6 +30,7 @@ from adapters.slack.blocks import (
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.sync import ChannelSync, sync_request
 from bot import commands
 from bot.conversation import NOT_KNOWN, Conversation
 from bot.service import UnknownPerson
@@ -57,6 +58,7 @@ class SlackListeners:
     def __init__(self, directory: SlackDirectory, messenger: SlackMessenger) -> None:
         self.directory = directory
         self.messenger = messenger
+        self.sync = ChannelSync(directory)
 
     @property
     def conversation(self) -> Conversation:
@@ -106,7 +108,13 @@ class SlackListeners:
         if email is None:
             await respond(text=NO_EMAIL, response_type="ephemeral")
             return
-        text = await self.plain_text(str(command.get("text", "")))
+        raw = str(command.get("text", ""))
+        sync = sync_request(raw) if name == "pulse" else None
+        if sync is not None:  # Slack-only words: a channel's members become the team's
+            reply = await self.sync.run(self.messenger.client, email, sync)
+            await self.reply([reply], email, respond=respond)
+            return
+        text = await self.plain_text(raw)
         views = await self.conversation.handle(email, f"{name} {text}")
         await self.reply(views, email, respond=respond)
 
@@ -157,7 +165,13 @@ class SlackListeners:
         if email is None:
             await self.messenger.post(channel, TextReply(NO_EMAIL, kind="error"))
             return
-        text = await self.plain_text(str(event.get("text", "")))
+        raw = str(event.get("text", ""))
+        sync = sync_request(raw)
+        if sync is not None:
+            reply = await self.sync.run(self.messenger.client, email, sync)
+            await self.reply([reply], email, dm_channel=channel)
+            return
+        text = await self.plain_text(raw)
         views = await self.conversation.handle(email, text)
         await self.reply(views, email, dm_channel=channel)
 

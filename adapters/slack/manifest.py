@@ -11,9 +11,11 @@ EVENTS_PATH = "/slack/events"
 # Each scope is here for a call or an event the adapter makes or handles.
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
+    "channels:read",  # conversations.members of a public channel (pulse settings … sync)
     "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral (views.* need no scope)
     "commands",  # /pulse, /kudos and the "Give kudos" message shortcut
     "files:write",  # files.getUploadURLExternal + files.completeUploadExternal (trend charts)
+    "groups:read",  # conversations.members of a private channel the bot is in
     "im:history",  # message.im events (talking to the bot in its DM)
     "im:write",  # conversations.open (the DM a pulse is sent to)
     "users:read",  # users.info (who clicked, who was mentioned)

@@ -22,6 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("reminded", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(sa.Column("report_week", sa.Date(), nullable=True))
+    op.create_table(
+        "rollup_cut",
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("week"),
+    )
     op.create_table(
         "rollup_cell",
         sa.Column("team_id", sa.Integer(), nullable=False),
@@ -57,7 +63,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_cut")
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
+        batch_op.drop_column("report_week")
         batch_op.drop_column("reminded")
     op.drop_table("rollup_week")
     op.drop_table("rollup_cell")

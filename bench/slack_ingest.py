@@ -1,0 +1,420 @@
+"""Slack ingest benchmark: signed pulse submissions into the running server on PostgreSQL.
+
+One run, side by side:
+
+* ``app``: the real server (``bot.cli._serve_app``, Slack in one-workspace HTTP mode, the scheduler
+  on) in its own process, on a fresh PostgreSQL database, its Web API pointed (``SLACK_API_URL``)
+  at the tests' fake Slack (``tests/fake_slack.py``) in a third process.  Each request is a signed
+  ``view_submission`` of the pulse modal, exactly as Slack sends it, from a different person, so
+  each one is a real answer recorded (the adapter acks only after the commit; the DM is then
+  ``chat.update``d into the receipt, after the ack, as in production);
+* ``bare``: an aiohttp handler in its own process that only verifies the same requests' signatures
+  (slack_sdk's ``SignatureVerifier``) and answers 200.
+
+Set-up (not timed): an organisation of ``--teams`` teams of ``--people`` members each under one
+trust, a round opened for every team, its outbox marked sent (the pulses were delivered before the
+answers come in), and every person's Slack user id stored as a ``PlatformIdentity`` (as the
+delivery stores it).  Both servers get ``--warmup`` requests first; then the measured requests are
+sent in ``--rounds`` interleaved chunks (app, bare, app, bare…) by ``--concurrency`` client tasks
+over as many keep-alive connections, each request signed when it is sent.
+
+Usage::
+
+    .venv/bin/python bench/slack_ingest.py --teams 100 --people 51 --concurrency 64
+
+``--pg-url`` names the PostgreSQL server (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
+postgres``); a fresh database is created and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402
+from aiohttp import web  # noqa: E402
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+
+SECRET = "bench-signing-secret-8f742231b10e8888"
+DOMAIN = "trust.example"
+
+
+# -- the server processes ----------------------------------------------------------------------
+async def _until_stdin_closes() -> None:
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def _serve(app: web.Application, access_log: bool) -> None:
+    from aiohttp.log import access_logger
+
+    runner = web.AppRunner(app, access_log=access_logger if access_log else None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"READY http://{host}:{port}", flush=True)
+    await _until_stdin_closes()
+    await runner.cleanup()
+
+
+async def run_app() -> None:
+    """The real server, configured from the environment like ``teampulse serve``."""
+    from bot.cli import _serve_app
+    from bot.logs import configure_logging
+    from bot.settings import Settings
+
+    configure_logging(False)
+    await _serve(await _serve_app(Settings()), access_log=True)
+
+
+async def run_bare() -> None:
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+
+    async def handle(request: web.Request) -> web.Response:
+        body = (await request.read()).decode("utf-8")
+        ok = verifier.is_valid(
+            body=body,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+            signature=request.headers.get("X-Slack-Signature", ""),
+        )
+        return web.Response(status=200 if ok else 401)
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handle)
+    await _serve(app, access_log=False)
+
+
+async def run_fake() -> None:
+    from tests.fake_slack import FakeSlack
+
+    fake = FakeSlack()
+    await fake.start()
+    print(f"READY {fake.url}", flush=True)
+    await _until_stdin_closes()
+    await fake.stop()
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def spawn(role: str, env: dict[str, str], log: Path) -> Child:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--role", role],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("READY "):
+        process.kill()
+        raise RuntimeError(f"{role} did not start; see {log}")
+    return Child(role, process, line.removeprefix("READY "))
+
+
+# -- set-up --------------------------------------------------------------------------------------
+def org_yaml(teams: int, people: int) -> str:
+    lines = ["name: Bench Trust", "teams:", "  - name: Trust", f"    managers: [boss@{DOMAIN}]"]
+    for t in range(teams):
+        members = ", ".join(f"p{t * people + i:05d}@{DOMAIN}" for i in range(people))
+        lines += [
+            f"  - name: Ward {t:03d}",
+            "    parent: Trust",
+            f"    managers: [m{t:03d}@{DOMAIN}]",
+            f"    members: [{members}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def user_id(email: str) -> str:
+    return "U" + email.split("@")[0].upper()
+
+
+async def prepare(url: str, teams: int, people: int) -> list[str]:
+    """Organisation, open rounds, delivered outbox, Slack identities; one signed-body-to-be per
+    person (the ``payload=`` form of a ``view_submission``)."""
+    from sqlalchemy import text
+
+    from adapters.slack.blocks import COMMENT, COMMENT_BLOCK, QUESTION_BLOCK, SCORE, SUBMIT_PULSE
+    from bot.service import TeamPulse
+    from bot.settings import Settings
+    from storage.engine import Database
+    from storage.migrate import upgrade
+    from surveys.organisation import spec_from_yaml, sync_questions
+
+    await upgrade(url)
+    settings = Settings(
+        _env_file=None,
+        DATABASE_URL=url,
+        TEAMPULSE_SECRET="bench",
+    )
+    service = TeamPulse(Database(url), settings)
+    async with service.db.session() as session:
+        await sync_questions(session)
+        await session.commit()
+    await service.import_organisation(spec_from_yaml(org_yaml(teams, people)))
+    for t in range(teams):
+        await service.open_round(f"Ward {t:03d}")
+    async with service.db.engine.begin() as connection:
+        await connection.execute(text("UPDATE delivery SET status = 'sent', sent_at = now()"))
+        await connection.execute(
+            text(
+                "INSERT INTO platformidentity (person_id, platform, external_id) "
+                "SELECT id, 'slack', 'U' || upper(split_part(email, '@', 1)) FROM person"
+            )
+        )
+        rows = (
+            await connection.execute(
+                text(
+                    "SELECT p.email, d.round_id, d.group_index, r.plan FROM delivery d "
+                    "JOIN person p ON p.id = d.person_id JOIN pulse_round r ON r.id = d.round_id "
+                    "ORDER BY random()"
+                )
+            )
+        ).all()
+    await service.db.dispose()
+    bodies = []
+    for n, (email, round_id, group_index, plan) in enumerate(rows):
+        groups = json.loads(plan)
+        questions = groups[group_index % len(groups)]
+        uid = user_id(email)
+        channel, ts = f"D{uid}", f"1700000000.{n:06d}"
+        values: dict[str, Any] = {
+            f"{QUESTION_BLOCK}{q}": {
+                SCORE: {"type": "radio_buttons", "selected_option": {"value": str(1 + (n + i) % 5)}}
+            }
+            for i, q in enumerate(questions)
+        }
+        if n % 4 == 0:
+            comment = "Handover ran late again but the team pulled together"
+            values[COMMENT_BLOCK] = {COMMENT: {"type": "plain_text_input", "value": comment}}
+        metadata = {"r": round_id, "q": questions, "c": channel, "t": ts}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0BENCH", "domain": "bench"},
+            "user": {"id": uid, "username": uid.lower(), "team_id": "T0BENCH"},
+            "api_app_id": "A0BENCH",
+            "trigger_id": f"12466734323.{n}.abcdef",
+            "view": {
+                "id": f"V{n:08d}",
+                "type": "modal",
+                "callback_id": SUBMIT_PULSE,
+                "private_metadata": json.dumps(metadata, separators=(",", ":")),
+                "state": {"values": values},
+                "hash": "156772938.1827394",
+            },
+            "response_urls": [],
+        }
+        bodies.append(urlencode({"payload": json.dumps(payload)}))
+    return bodies
+
+
+# -- the load ------------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0  # the server process's CPU seconds (user + system) while measured
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def fire(url: str, bodies: list[str], concurrency: int, sample: Sample) -> None:
+    """Send every body once with ``concurrency`` tasks over as many keep-alive connections."""
+    verifier = SignatureVerifier(SECRET)
+    pending = iter(bodies)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            for body in pending:
+                ts = str(int(time.time()))
+                headers = {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Slack-Request-Timestamp": ts,
+                    "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body) or "",
+                }
+                start = time.perf_counter()
+                async with http.post(url + "/slack/events", data=body, headers=headers) as r:
+                    answer = await r.read()
+                sample.latencies.append(time.perf_counter() - start)
+                ok = r.status == 200 and answer == b""
+                sample.statuses["ok" if ok else f"{r.status} {answer[:60]!r}"] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        sample.seconds += time.perf_counter() - start
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def row(name: str, sample: Sample) -> str:
+    ms = [v * 1000 for v in sample.latencies]
+    n = len(ms)
+    return (
+        f"| {name} | {n} | {n / sample.seconds:,.0f} | {statistics.median(ms):.1f} | "
+        f"{percentile(ms, 95):.1f} | {percentile(ms, 99):.1f} | {max(ms):.1f} | "
+        f"{sample.cpu * 1000 / n:.2f} | {sample.statuses['ok']} |"
+    )
+
+
+def machine(pg_version: str) -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import slack_bolt
+
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python "
+        f"{platform.python_version()}, aiohttp {aiohttp.__version__}, slack-bolt "
+        f"{slack_bolt.version.__version__}, {pg_version}"
+    )
+
+
+async def bench(args: argparse.Namespace) -> None:
+    base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"tp_ingest_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base)
+    pg_version = str(await admin.fetchval("SHOW server_version"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = args.pg_url.rsplit("/", 1)[0] + f"/{name}"
+    logs = Path(tempfile.mkdtemp(prefix="slack_ingest_"))
+    children: list[Child] = []
+    try:
+        started = time.perf_counter()
+        bodies = await prepare(url, args.teams, args.people)
+        print(f"set-up: {len(bodies)} people, {time.perf_counter() - started:.1f} s", flush=True)
+        fake = spawn("fake", {}, logs / "fake.log")
+        children.append(fake)
+        env = {
+            "DATABASE_URL": url,
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.url + "/api/",
+            "TEAMPULSE_SECRET": "bench",
+        }
+        app = spawn("app", env, logs / "app.log")
+        children.append(app)
+        bare = spawn("bare", {"SLACK_SIGNING_SECRET": SECRET}, logs / "bare.log")
+        children.append(bare)
+        if args.pid_file:
+            Path(args.pid_file).write_text(str(app.process.pid))
+        load = os.getloadavg()
+        warm, measured = bodies[: args.warmup], bodies[args.warmup :]
+        await fire(app.url, warm, args.concurrency, Sample())
+        await fire(bare.url, warm, args.concurrency, Sample())
+        results = {"app": Sample(), "bare": Sample()}
+        size = -(-len(measured) // args.rounds)
+        for chunk in (measured[i : i + size] for i in range(0, len(measured), size)):
+            for key, child in (("app", app), ("bare", bare)):
+                before = cpu_seconds(child.process.pid)
+                await fire(child.url, chunk, args.concurrency, results[key])
+                results[key].cpu += cpu_seconds(child.process.pid) - before
+        await asyncio.sleep(2)  # the receipts (chat.update after the ack) finish
+        admin = await asyncpg.connect(base.rsplit("/", 1)[0] + f"/{name}")
+        stored = await admin.fetchval("SELECT count(DISTINCT submission_id) FROM response")
+        respondents = await admin.fetchval("SELECT sum(respondents) FROM participation")
+        await admin.close()
+        app_rate = len(results["app"].latencies) / results["app"].seconds
+        bare_rate = len(results["bare"].latencies) / results["bare"].seconds
+        print()
+        print(f"Machine: {machine('PostgreSQL ' + pg_version)}")
+        print(
+            f"{len(measured)} measured requests per server ({args.warmup} warm-up), "
+            f"{args.concurrency} concurrent, {args.rounds} interleaved chunks; load average "
+            f"before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}"
+        )
+        print()
+        print(
+            "| server | requests | req/s | p50 ms | p95 ms | p99 ms | max ms "
+            "| server CPU ms/req | ok |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(row("app: `/slack/events` → gate → submit (PostgreSQL)", results["app"]))
+        print(row("bare: aiohttp + `SignatureVerifier` only", results["bare"]))
+        print()
+        p99 = percentile(results["app"].latencies, 99) * 1000
+        print(
+            f"app/bare throughput: {app_rate / bare_rate:.2f} (target ≥ 0.50); app p99 "
+            f"{p99:.1f} ms (target < 50 ms); submissions stored: {stored} "
+            f"(participation respondents {respondents}; sent {len(bodies)})"
+        )
+        for key, sample in results.items():
+            bad = {k: v for k, v in sample.statuses.items() if k != "ok"}
+            if bad:
+                print(f"{key} failures: {bad}")
+        print(f"server logs: {logs}")
+    finally:
+        for child in reversed(children):
+            child.stop()
+        admin = await asyncpg.connect(base)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", choices=["bench", "app", "bare", "fake"], default="bench")
+    parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--teams", type=int, default=100)
+    parser.add_argument("--people", type=int, default=51, help="members per team")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved chunks")
+    parser.add_argument("--pid-file", help="write the app server's pid here (for py-spy)")
+    args = parser.parse_args()
+    runners = {"app": run_app, "bare": run_bare, "fake": run_fake}
+    if args.role in runners:
+        asyncio.run(runners[args.role]())
+    else:
+        asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()

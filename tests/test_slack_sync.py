@@ -1,0 +1,99 @@
+"""``/pulse settings [team] sync #channel``: a manager makes a Slack channel's members the team's
+members (paged ``conversations.members``, ``users.info`` emails), managers untouched."""
+
+from __future__ import annotations
+
+from adapters.slack.sync import sync_request
+from storage.models import Role
+from surveys import directory
+from tests.slack_support import Slack, texts, uid
+from tests.support import email
+
+
+async def _members(slack: Slack, team: str, role: Role = Role.MEMBER) -> set[str]:
+    async with slack.service.db.session() as session:
+        found = await directory.team_by_name(session, team)
+        assert found is not None and found.id is not None
+        return {person.email for person in await directory.members(session, found.id, role)}
+
+
+def test_the_words_are_read_before_the_core_parser() -> None:
+    assert sync_request("settings Ward 7 sync <#C0123|ward-7>") == sync_request(
+        "pulse settings Ward 7 sync <#C0123>"
+    )
+    request = sync_request("settings Ward 7 sync <#C0123|ward-7>")
+    assert request is not None and (request.team, request.channel) == ("Ward 7", "C0123")
+    assert sync_request("settings sync <#G0456|private>") is not None
+    assert sync_request("settings Ward 7 questions 4") is None
+    assert sync_request("settings Ward 7 sync ward-7") is None
+
+
+async def test_a_manager_replaces_the_members_with_the_channels(slack: Slack) -> None:
+    fake = slack.fake
+    fake.page_size = 2
+    fake.add_user(uid("newbie"), email("newbie"))
+    fake.channel_members["CWARD7"] = [
+        uid("b0"),
+        uid("b1"),
+        uid("b2"),
+        uid("newbie"),
+        uid("manager.b"),
+        "UBOT",  # Slack has no user (with an email) for it: left out
+    ]
+    before_managers = await _members(slack, "Ward B", Role.MANAGER)
+    response = await slack.command(
+        "/pulse", "settings Ward B sync <#CWARD7|ward-7>", uid("manager.b")
+    )
+    assert response.status == 200
+    [reply] = await fake.wait_for("response_url")
+    shown = texts(reply.params)
+    assert "Ward B: 1 added, 3 removed" in shown and "1 without an email" in shown
+    assert reply.params["response_type"] == "ephemeral"
+
+    pages = fake.called("conversations.members", channel="CWARD7")
+    assert len(pages) == 3 and [p.params.get("cursor") for p in pages][1:] == ["page-2", "page-4"]
+    assert await _members(slack, "Ward B") == {email(n) for n in ("b0", "b1", "b2", "newbie")}
+    assert await _members(slack, "Ward B", Role.MANAGER) == before_managers
+    assert await _members(slack, "Ward A") == {email(f"a{i}") for i in range(12)}
+
+    # the same again changes nothing
+    await slack.command("/pulse", "settings Ward B sync <#CWARD7|ward-7>", uid("manager.b"))
+    [_, again] = await fake.wait_for("response_url", count=2)
+    assert "Ward B: 0 added, 0 removed" in texts(again.params)
+
+
+async def test_only_the_teams_managers_may_sync(slack: Slack) -> None:
+    fake = slack.fake
+    fake.channel_members["CWARD7"] = [uid("a0")]
+    await slack.command("/pulse", "settings Ward A sync <#CWARD7|ward-7>", uid("a3"))
+    await slack.command("/pulse", "settings Ward B sync <#CWARD7|ward-7>", uid("manager.a"))
+    replies = await fake.wait_for("response_url", count=2)
+    shown = " ".join(texts(r.params) for r in replies)
+    assert "for managers" in shown and "isn't one of your teams" in shown
+    assert fake.called("conversations.members") == []
+    assert len(await _members(slack, "Ward B")) == 6 and len(await _members(slack, "Ward A")) == 12
+
+
+async def test_sync_in_the_dm_uses_the_managers_team(slack: Slack) -> None:
+    fake = slack.fake
+    fake.channel_members["GPRIVATE"] = [uid("t0"), uid("t1")]
+    channel = f"D{uid('manager.t')}"
+    message = {
+        "type": "message",
+        "channel": channel,
+        "user": uid("manager.t"),
+        "text": "pulse settings sync <#GPRIVATE|tiny-team>",
+        "ts": "1700000300.000100",
+        "channel_type": "im",
+    }
+    assert (await slack.event(message, "Ev0SYNC")).status == 200
+    [reply] = await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)
+    assert "Tiny: 0 added, 1 removed" in texts(reply.params["blocks"])
+    assert await _members(slack, "Tiny") == {email("t0"), email("t1")}
+    # a channel the bot can't see
+    missing = {**message, "text": "pulse settings sync <#CNOPE|nope>", "ts": "1700000301.000100"}
+    assert (await slack.event(missing, "Ev0SYNC2")).status == 200
+    [_, told] = await fake.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == channel, count=2
+    )
+    assert "Invite me to the channel" in texts(told.params["blocks"])
