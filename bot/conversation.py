@@ -248,10 +248,10 @@ class Conversation:
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
-            small = await self._too_small(session, team)
+            team_ids = directory.descendants(await directory.all_teams(session), team.id)
+            small = await self._too_small(session, team, has_children=len(team_ids) > 1)
             if small is not None:
                 return small
-            team_ids = directory.descendants(await directory.all_teams(session), team.id)
             summary = await team_trend(
                 session, team.id, team_ids, command.weeks, service.today(), service.thresholds
             )
@@ -282,10 +282,11 @@ class Conversation:
             scope=scope,
         )
 
-    async def _too_small(self, session: AsyncSession, team: Team) -> TextReply | None:
+    async def _too_small(
+        self, session: AsyncSession, team: Team, *, has_children: bool
+    ) -> TextReply | None:
         assert team.id is not None
         size = len(await directory.members(session, team.id))
-        has_children = len(directory.descendants(await directory.all_teams(session), team.id)) > 1
         k = self.service.settings.min_group
         if has_children or size >= k:
             return None

@@ -202,6 +202,7 @@ class RollupCell(SQLModel, table=True):
     shown (surveys/disclosure.py).  Rebuilt for a week whenever a round of that week closes."""
 
     __tablename__ = "rollup_cell"
+    __table_args__ = (Index("ix_rollup_cell_week", "week"),)
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
     week: date = Field(primary_key=True)
@@ -228,6 +229,7 @@ class RollupWeek(SQLModel, table=True):
     """Per team subtree and week: participation, and whether it and the comments may be shown."""
 
     __tablename__ = "rollup_week"
+    __table_args__ = (Index("ix_rollup_week_week", "week"),)
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
     week: date = Field(primary_key=True)

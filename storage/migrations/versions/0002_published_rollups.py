@@ -60,6 +60,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("team_id", "week"),
     )
+    # a week's rebuild deletes its rows by week
+    op.create_index("ix_rollup_cell_week", "rollup_cell", ["week"])
+    op.create_index("ix_rollup_week_week", "rollup_week", ["week"])
 
 
 def downgrade() -> None:
@@ -67,5 +70,7 @@ def downgrade() -> None:
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
         batch_op.drop_column("report_week")
         batch_op.drop_column("reminded")
+    op.drop_index("ix_rollup_week_week", table_name="rollup_week")
+    op.drop_index("ix_rollup_cell_week", table_name="rollup_cell")
     op.drop_table("rollup_week")
     op.drop_table("rollup_cell")
