@@ -13,11 +13,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import select
 
-from bot.cli import _serve_app
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -26,7 +24,7 @@ from storage.models import (
 )
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import TOKEN, FakeSlack
-from tests.support import ORG_YAML, email
+from tests.support import ORG_YAML, email, serve
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ORG = ORG_YAML.replace("  - name: Ward A\n", "  - name: Ward A\n    channel: {slack: CWARDA}\n", 1)
@@ -129,16 +127,12 @@ async def slack(settings: Settings) -> AsyncIterator[Slack]:
         }
     )
     assert not configured.local_mode
-    app = await _serve_app(configured)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    running = await serve(configured)
+    app, runner = running.app, running.runner
     service = app[SERVICE]
     await service.import_organisation(spec_from_yaml(ORG))
     async with aiohttp.ClientSession() as http:
-        yield Slack(f"http://{host}:{port}", fake, service, http)
+        yield Slack(running.url, fake, service, http)
     await runner.cleanup()
     await fake.stop()
 

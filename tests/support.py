@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aiohttp import web
+
+from bot.cli import _serve_app
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import View
@@ -15,6 +18,18 @@ from surveys.organisation import import_spec, spec_from_yaml
 from surveys.rollup import rebuild_all
 
 DOMAIN = "trust.example"
+# Invariant 1: every column an answer row may have (nothing about the person who gave it).
+ALLOWED_RESPONSE_COLUMNS = {
+    "id",
+    "submission_id",
+    "round_id",
+    "team_id",
+    "question_id",
+    "score",
+    "comment",
+    "sentiment",
+    "day",
+}
 
 
 def email(name: str) -> str:
@@ -77,3 +92,22 @@ async def make_service(
     await import_org(db)
     messenger = RecordingMessenger()
     return TeamPulse(db, settings, messenger, clock=clock or FixedClock()), messenger
+
+
+@dataclass
+class Running:
+    """The real server, started on a random port of 127.0.0.1."""
+
+    app: web.Application
+    runner: web.AppRunner
+    url: str
+
+
+async def serve(settings: Settings) -> Running:
+    app = await _serve_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return Running(app, runner, f"http://{host}:{port}")

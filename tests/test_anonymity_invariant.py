@@ -12,19 +12,7 @@ from bot.logs import configure_logging
 from bot.settings import Settings
 from storage.engine import Database
 from surveys.anonymity import participation_digest
-from tests.support import email, make_service
-
-ALLOWED_RESPONSE_COLUMNS = {
-    "id",
-    "submission_id",
-    "round_id",
-    "team_id",
-    "question_id",
-    "score",
-    "comment",
-    "sentiment",
-    "day",
-}
+from tests.support import ALLOWED_RESPONSE_COLUMNS, email, make_service
 
 
 async def _rows(db: Database, table: str) -> list[dict[str, Any]]:

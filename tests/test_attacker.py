@@ -27,7 +27,7 @@ from bot.views import Receipt
 from storage.engine import Database
 from surveys.anonymity import participation_digest
 from surveys.responses import sentiment_of
-from tests.support import FixedClock, email, make_service
+from tests.support import ALLOWED_RESPONSE_COLUMNS, FixedClock, email, make_service
 
 SEED = 20261123
 TEAMS = {
@@ -39,17 +39,6 @@ WORDS = [
     "amber", "birch", "cobalt", "delta", "ember", "fjord", "garnet", "harbour", "indigo",
     "juniper", "kestrel", "lagoon", "meadow", "nectar", "onyx", "pebble", "quartz", "russet",
 ]  # fmt: skip
-ALLOWED_RESPONSE_COLUMNS = {
-    "id",
-    "submission_id",
-    "round_id",
-    "team_id",
-    "question_id",
-    "score",
-    "comment",
-    "sentiment",
-    "day",
-}
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 Dump = dict[str, list[dict[str, Any]]]

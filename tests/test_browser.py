@@ -14,9 +14,9 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, async_playwright, expect
 
-import bot.cli
 from bot.demo import DEMO_DIRECTOR, DEMO_MANAGER, DEMO_NURSE, demo_spec
 from bot.settings import Settings
+from tests.support import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -60,16 +60,11 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         SLACK_APP_TOKEN=None,
         MicrosoftAppId=None,
     )
-    app = await bot.cli._serve_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    running = await serve(settings)
     try:
-        yield Server(url=f"http://{host}:{port}", runner=runner)
+        yield Server(url=running.url, runner=running.runner)
     finally:
-        await runner.cleanup()
+        await running.runner.cleanup()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -9,18 +9,13 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.cli import _serve_app
 from bot.settings import Settings
+from tests.support import serve
 
 
 async def start(settings: Settings) -> tuple[web.AppRunner, str]:
-    app = await _serve_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    running = await serve(settings)
+    return running.runner, running.url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -8,18 +8,16 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 
 from adapters.slack import slack_mode
-from bot.cli import _serve_app
 from bot.platforms import enabled_platforms
 from bot.server import SERVICE
 from bot.settings import Settings
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
 from tests.slack_support import ORG, SECRET, Slack, texts, uid
-from tests.support import email
+from tests.support import email, serve
 
 
 @pytest.fixture
@@ -36,15 +34,11 @@ async def oauth_slack(settings: Settings) -> AsyncIterator[Slack]:
             "local_chat": None,
         }
     )
-    app = await _serve_app(configured)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    running = await serve(configured)
+    app, runner = running.app, running.runner
     await app[SERVICE].import_organisation(spec_from_yaml(ORG))
     async with aiohttp.ClientSession() as http:
-        yield Slack(f"http://{host}:{port}", fake, app[SERVICE], http)
+        yield Slack(running.url, fake, app[SERVICE], http)
     await runner.cleanup()
     await fake.stop()
 
