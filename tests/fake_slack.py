@@ -48,6 +48,7 @@ class FakeSlack:
         self.url = ""
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
         self.channel_members: dict[str, list[str]] = {}
+        self.usergroup_members: dict[str, list[str]] = {}  # user group id (S…) -> user ids
         self.page_size = 100  # conversations.members per page (tests lower it to paginate)
         self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
         self._changed = asyncio.Condition()
@@ -241,6 +242,12 @@ class FakeSlack:
                 more = start + size < len(members)
                 cursor = f"page-{start + size}" if more else ""
                 return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
+            case "usergroups.users.list":
+                # one answer, not paged
+                users = self.usergroup_members.get(str(params.get("usergroup")))
+                if users is None:
+                    return {"ok": False, "error": "no_such_subteam"}
+                return {"ok": True, "users": list(users)}
             case "views.open":
                 return {"ok": True, "view": {"id": "V0001", **(params.get("view") or {})}}
             case "files.getUploadURLExternal":

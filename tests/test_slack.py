@@ -364,6 +364,7 @@ def test_manifest_lists_exactly_what_the_bot_uses() -> None:
         "app_mentions:read",
         "channels:read",
         "groups:read",
+        "usergroups:read",
     }
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {

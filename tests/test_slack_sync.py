@@ -1,9 +1,10 @@
-"""``/pulse settings [team] sync #channel``: a manager makes a Slack channel's members the team's
-members (paged ``conversations.members``, ``users.info`` emails), managers untouched."""
+"""``/pulse settings [team] sync #channel`` or ``… sync @group``: a manager makes a Slack channel's
+(paged ``conversations.members``) or user group's (``usergroups.users.list``) members the team's
+members (``users.info`` emails), managers untouched."""
 
 from __future__ import annotations
 
-from adapters.slack.sync import sync_request
+from adapters.slack.sync import SyncRequest, sync_request
 from storage.models import Role
 from surveys import directory
 from tests.slack_support import Slack, texts, uid
@@ -21,11 +22,24 @@ def test_the_words_are_read_before_the_core_parser() -> None:
     assert sync_request("settings Ward 7 sync <#C0123|ward-7>") == sync_request(
         "pulse settings Ward 7 sync <#C0123>"
     )
-    request = sync_request("settings Ward 7 sync <#C0123|ward-7>")
-    assert request is not None and (request.team, request.channel) == ("Ward 7", "C0123")
-    assert sync_request("settings sync <#G0456|private>") is not None
+    assert sync_request("settings Ward 7 sync <#C0123|ward-7>") == SyncRequest(
+        "Ward 7", "channel", "C0123"
+    )
+    assert sync_request("settings sync <#G0456|private>") == SyncRequest(None, "channel", "G0456")
     assert sync_request("settings Ward 7 questions 4") is None
     assert sync_request("settings Ward 7 sync ward-7") is None
+
+
+def test_a_user_group_is_read_with_or_without_its_handle() -> None:
+    named = sync_request("settings Ward 7 sync <!subteam^S0123ABC|@nurses>")
+    assert named == SyncRequest("Ward 7", "usergroup", "S0123ABC")
+    assert sync_request("pulse settings Ward 7 sync <!subteam^S0123ABC>") == named
+    assert sync_request("settings sync <!subteam^S0123ABC|@nurses>") == SyncRequest(
+        None, "usergroup", "S0123ABC"
+    )
+    assert sync_request("settings Ward 7 sync @nurses") is None
+    assert sync_request("settings Ward 7 sync <!here>") is None
+    assert sync_request("settings Ward 7 sync <!subteam^C0123>") is None
 
 
 async def test_a_manager_replaces_the_members_with_the_channels(slack: Slack) -> None:
@@ -97,3 +111,85 @@ async def test_sync_in_the_dm_uses_the_managers_team(slack: Slack) -> None:
         "chat.postMessage", lambda c: c.params["channel"] == channel, count=2
     )
     assert "Invite me to the channel" in texts(told.params["blocks"])
+
+
+async def test_a_manager_replaces_the_members_with_a_user_groups(slack: Slack) -> None:
+    fake = slack.fake
+    fake.add_user(uid("newbie"), email("newbie"))
+    fake.usergroup_members["SNURSES"] = [
+        uid("b0"),
+        uid("b1"),
+        uid("newbie"),
+        uid("manager.b"),
+        "UBOT",  # Slack has no user (with an email) for it: left out
+    ]
+    before_managers = await _members(slack, "Ward B", Role.MANAGER)
+    response = await slack.command(
+        "/pulse", "settings Ward B sync <!subteam^SNURSES|@nurses>", uid("manager.b")
+    )
+    assert response.status == 200
+    [reply] = await fake.wait_for("response_url")
+    shown = texts(reply.params)
+    assert "Ward B: 1 added, 4 removed" in shown and "1 without an email" in shown
+    assert reply.params["response_type"] == "ephemeral"
+
+    [asked] = fake.called("usergroups.users.list")
+    assert asked.params["usergroup"] == "SNURSES" and "include_disabled" not in asked.params
+    assert fake.called("conversations.members") == []
+    assert await _members(slack, "Ward B") == {email(n) for n in ("b0", "b1", "newbie")}
+    assert await _members(slack, "Ward B", Role.MANAGER) == before_managers
+    assert await _members(slack, "Ward A") == {email(f"a{i}") for i in range(12)}
+
+    # the same words in the bot's DM, without the handle, change nothing more
+    channel = f"D{uid('manager.b')}"
+    message = {
+        "type": "message",
+        "channel": channel,
+        "user": uid("manager.b"),
+        "text": "pulse settings sync <!subteam^SNURSES>",
+        "ts": "1700000400.000100",
+        "channel_type": "im",
+    }
+    assert (await slack.event(message, "Ev0GROUP")).status == 200
+    [again] = await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)
+    assert "Ward B: 0 added, 0 removed" in texts(again.params["blocks"])
+    assert len(fake.called("usergroups.users.list", usergroup="SNURSES")) == 2
+
+
+async def test_only_the_teams_managers_may_sync_a_user_group(slack: Slack) -> None:
+    fake = slack.fake
+    fake.usergroup_members["SNURSES"] = [uid("a0")]
+    await slack.command("/pulse", "settings Ward A sync <!subteam^SNURSES|@nurses>", uid("a3"))
+    await slack.command(
+        "/pulse", "settings Ward B sync <!subteam^SNURSES|@nurses>", uid("manager.a")
+    )
+    replies = await fake.wait_for("response_url", count=2)
+    shown = " ".join(texts(r.params) for r in replies)
+    assert "for managers" in shown and "isn't one of your teams" in shown
+    assert fake.called("usergroups.users.list") == []
+    assert len(await _members(slack, "Ward B")) == 6 and len(await _members(slack, "Ward A")) == 12
+
+
+async def test_a_group_slack_refuses_changes_nothing(slack: Slack) -> None:
+    fake = slack.fake
+    fake.usergroup_members["SEMPTY"] = []  # e.g. a group emptied or disabled
+    fake.usergroup_members["SNURSES"] = [uid("a0")]
+    fake.fail_next("usergroups.users.list", "missing_scope")
+    tries = [
+        "<!subteam^SNURSES|@nurses>",  # missing_scope, once
+        "<!subteam^SGONE|@gone>",  # no_such_subteam
+        "<!subteam^SEMPTY|@empty>",
+    ]
+    for n, group in enumerate(tries, start=1):
+        response = await slack.command("/pulse", f"settings Ward A sync {group}", uid("manager.a"))
+        assert response.status == 200
+        await fake.wait_for("response_url", count=n)
+    scope, gone, empty = (texts(r.params) for r in fake.called("response_url"))
+    assert "not allowed to read user groups" in scope and "manifest" in scope
+    assert "can't find that user group" in gone
+    assert "has no members" in empty and "left the team as it is" in empty
+    assert fake.called("usergroups.users.list", usergroup="SGONE")[0].answer == {
+        "ok": False,
+        "error": "no_such_subteam",
+    }
+    assert await _members(slack, "Ward A") == {email(f"a{i}") for i in range(12)}

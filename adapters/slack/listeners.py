@@ -30,7 +30,7 @@ from adapters.slack.blocks import (
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
-from adapters.slack.sync import ChannelSync, sync_request
+from adapters.slack.sync import MemberSync, sync_request
 from bot import commands
 from bot.conversation import NOT_KNOWN, Conversation
 from bot.service import UnknownPerson
@@ -58,7 +58,7 @@ class SlackListeners:
     def __init__(self, directory: SlackDirectory, messenger: SlackMessenger) -> None:
         self.directory = directory
         self.messenger = messenger
-        self.sync = ChannelSync(directory)
+        self.sync = MemberSync(directory)
 
     @property
     def conversation(self) -> Conversation:
@@ -110,7 +110,7 @@ class SlackListeners:
             return
         raw = str(command.get("text", ""))
         sync = sync_request(raw) if name == "pulse" else None
-        if sync is not None:  # Slack-only words: a channel's members become the team's
+        if sync is not None:  # Slack-only words: a channel's or group's members become the team's
             reply = await self.sync.run(self.messenger.client, email, sync)
             await self.reply([reply], email, respond=respond)
             return

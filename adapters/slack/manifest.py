@@ -20,6 +20,7 @@ BOT_SCOPES = (
     "im:write",  # conversations.open (the DM a pulse is sent to)
     "users:read",  # users.info (who clicked, who was mentioned)
     "users:read.email",  # users.info profile.email and users.lookupByEmail
+    "usergroups:read",  # usergroups.users.list (pulse settings … sync @group)
 )
 BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
 
