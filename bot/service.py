@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.batching import GroupCommit
 from bot.metrics import Metrics
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
@@ -49,6 +50,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Card:
+    """A pulse card on its way into the group commit."""
+
+    email: str
+    submission: responses.Submission
+
+
 class UnknownPerson(Exception):
     """The platform user is not in the organisation (shown to them as a friendly message)."""
 
@@ -68,6 +77,7 @@ class TeamPulse:
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
         self.metrics = Metrics()
         self._secret: bytes | None = None
+        self._submissions: GroupCommit[_Card, View] = GroupCommit(self._submit_cards)
 
     # -- time and identity -------------------------------------------------------------------
     @property
@@ -137,32 +147,41 @@ class TeamPulse:
         answers: dict[str, int],
         comments: dict[str, str] | None = None,
     ) -> View:
-        submission = responses.Submission(round_id, answers, comments or {})
+        """Record a card: a ``Receipt`` once it is committed, else a ``TextReply`` saying why not
+        (``UnknownPerson`` for someone outside the organisation).  Cards that arrive together are
+        committed together (``bot.batching``)."""
+        card = _Card(email.strip().lower(), responses.Submission(round_id, answers, comments or {}))
+        view = await self._submissions(card)
+        if isinstance(view, Receipt):
+            log.info("pulse answer recorded", extra={"round_id": round_id})
+            self.metrics.answers.inc()
+        return view
+
+    async def _submit_cards(self, cards: Sequence[_Card]) -> list[View | Exception]:
+        """One transaction for the batch; each card gets the view it would have got alone."""
         async with self.db.session() as session:
-            person = await self.person(session, email)
-            assert person.id is not None
-            # the team's name for the receipt, read in the submit's own transaction (``submit``
-            # finds the round in the session) rather than in a second one after the commit
-            pulse_round = await session.get(PulseRound, round_id)
-            team = await session.get(Team, pulse_round.team_id) if pulse_round else None
-            result = await responses.submit(
-                session, self.secret, person.id, submission, self.today()
+            people = await directory.person_ids_by_email(session, (c.email for c in cards))
+            teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
+            known = [c for c in cards if c.email in people]
+            entries = [responses.Entry(people[c.email], c.submission) for c in known]
+            results = await responses.submit_many(session, self.secret, entries, self.today())
+        by_card = dict(zip(map(id, known), results, strict=True))
+        return [self._card_view(card, by_card.get(id(card)), teams) for card in cards]
+
+    def _card_view(
+        self, card: _Card, result: responses.SubmitResult | None, teams: dict[int, str]
+    ) -> View | Exception:
+        if result is None:
+            return UnknownPerson(card.email)
+        if result.outcome is responses.SubmitOutcome.ACCEPTED:
+            team = teams[card.submission.round_id]
+            return Receipt(
+                round_id=card.submission.round_id,
+                team=team,
+                text=RECEIPT.format(team=team, k=self.settings.min_group),
             )
-            if result.outcome is not responses.SubmitOutcome.ACCEPTED:
-                kind = (
-                    "info"
-                    if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED
-                    else "error"
-                )
-                return TextReply(result.reason, kind=kind)
-            assert team is not None
-        log.info("pulse answer recorded", extra={"round_id": round_id})
-        self.metrics.answers.inc()
-        return Receipt(
-            round_id=round_id,
-            team=team.name,
-            text=RECEIPT.format(team=team.name, k=self.settings.min_group),
-        )
+        kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
+        return TextReply(result.reason, kind=kind)
 
     # -- rounds and the outbox -----------------------------------------------------------------
     async def open_round(self, team_name: str) -> str:

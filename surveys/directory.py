@@ -15,6 +15,15 @@ async def person_by_email(session: AsyncSession, email: str) -> Person | None:
     return result.first()
 
 
+async def person_ids_by_email(session: AsyncSession, emails: Iterable[str]) -> dict[str, int]:
+    """Email (as stored: trimmed, lower case) -> person id, for those in the organisation."""
+    wanted = {email.strip().lower() for email in emails}
+    if not wanted:
+        return {}
+    query = select(Person.email, Person.id).where(col(Person.email).in_(wanted))
+    return {email: person_id for email, person_id in (await session.exec(query)).all() if person_id}
+
+
 async def resolve_mention(session: AsyncSession, handle: str) -> Person | None:
     """``@alice.smith`` or ``@alice.smith@trust.nhs.uk``: a full email or a unique local part."""
     handle = handle.strip().lower()

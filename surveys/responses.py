@@ -1,11 +1,20 @@
-"""Submitting a pulse: one card, all answers, one transaction, no link to the person."""
+"""Submitting a pulse: one card, all answers, one transaction, no link to the person.
+
+Under load, the cards that arrive together are recorded together (``submit_many``, driven by the
+service's group commit): one transaction, one lock per round, one multi-row insert.
+"""
 
 from __future__ import annotations
 
+import random
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from textblob import TextBlob
@@ -82,72 +91,167 @@ def _validate(submission: Submission, asked: list[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One person's card, as handed to ``submit_many``."""
+
+    person_id: int
+    submission: Submission
+
+
 async def submit(
     session: AsyncSession, secret: bytes, person_id: int, submission: Submission, today: date
 ) -> SubmitResult:
-    """Record a pulse.  Commits before returning ACCEPTED, so an acked answer is never lost."""
-    pulse_round = await session.get(PulseRound, submission.round_id)
-    delivery = None
-    if pulse_round is not None:
-        query = select(Delivery).where(
-            Delivery.round_id == submission.round_id, Delivery.person_id == person_id
+    """Record one pulse.  Commits before returning ACCEPTED, so an acked answer is never lost."""
+    [result] = await submit_many(session, secret, [Entry(person_id, submission)], today)
+    return result
+
+
+async def submit_many(
+    session: AsyncSession, secret: bytes, entries: Sequence[Entry], today: date
+) -> list[SubmitResult]:
+    """Record several people's pulses in one transaction (a group commit); one result per entry,
+    each what it would have been alone.  Commits before returning if any was ACCEPTED.
+
+    The rows go in in a random order, so their order on disk (PostgreSQL's heap) does not follow
+    the order the cards arrived in.
+    """
+    invitations = await _invitations(session, entries)
+    results: list[SubmitResult | None] = []
+    for entry in entries:
+        results.append(_check(invitations.get(_key(entry)), entry.submission))
+    valid = [i for i, result in enumerate(results) if result is None]
+    # the comments' polarity is worked out before the participation rows are locked, so TextBlob's
+    # time is not spent while other people's answers to those rounds wait
+    rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
+    digests = await _locked_digests(session, {entries[i].submission.round_id for i in valid})
+    changed: set[int] = set()
+    accepted: list[dict[str, Any]] = []
+    for i in valid:
+        round_id = entries[i].submission.round_id
+        digest = participation_digest(secret, round_id, entries[i].person_id)
+        if digest in digests[round_id]:
+            results[i] = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, ALREADY)
+            continue
+        digests[round_id].add(digest)
+        changed.add(round_id)
+        accepted += rows[i]
+        results[i] = SubmitResult(SubmitOutcome.ACCEPTED)
+    if not accepted:
+        await session.rollback()
+        return [result for result in results if result is not None]
+    await _store(session, accepted, {round_id: digests[round_id] for round_id in changed})
+    await session.commit()
+    return [result for result in results if result is not None]
+
+
+ALREADY = "You have already answered this pulse."
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _key(entry: Entry) -> tuple[int, int]:
+    return entry.submission.round_id, entry.person_id
+
+
+async def _invitations(
+    session: AsyncSession, entries: Sequence[Entry]
+) -> dict[tuple[int, int], tuple[PulseRound, int]]:
+    """(round, person) -> (the round, the person's question group) for each pulse sent."""
+    query = (
+        select(PulseRound, Delivery.person_id, Delivery.group_index)
+        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .where(
+            col(PulseRound.id).in_({e.submission.round_id for e in entries}),
+            col(Delivery.person_id).in_({e.person_id for e in entries}),
         )
-        delivery = (await session.exec(query)).first()
-    if pulse_round is None or delivery is None:
+    )
+    found = {}
+    for pulse_round, person_id, group_index in (await session.exec(query)).all():
+        assert pulse_round.id is not None
+        found[(pulse_round.id, person_id)] = (pulse_round, group_index)
+    return found
+
+
+def _check(
+    invitation: tuple[PulseRound, int] | None, submission: Submission
+) -> SubmitResult | None:
+    """Why the card can't be taken, or None when it can (the digest is checked later)."""
+    if invitation is None:
         return SubmitResult(SubmitOutcome.NOT_INVITED, "This pulse was not sent to you.")
+    pulse_round, group_index = invitation
     if pulse_round.closed:
         return SubmitResult(
             SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
         )
-    problem = _validate(submission, questions_for(pulse_round, delivery.group_index))
-    if problem:
-        return SubmitResult(SubmitOutcome.INVALID, problem)
-    return await _record(session, secret, person_id, pulse_round, submission, today)
+    problem = _validate(submission, questions_for(pulse_round, group_index))
+    return SubmitResult(SubmitOutcome.INVALID, problem) if problem else None
 
 
-async def _record(
-    session: AsyncSession,
-    secret: bytes,
-    person_id: int,
-    pulse_round: PulseRound,
-    submission: Submission,
-    today: date,
-) -> SubmitResult:
-    assert pulse_round.id is not None
-    # the comment's polarity is worked out before the round's participation row is locked, so
-    # TextBlob's time is not spent while other people's answers to the round wait
-    comments = {
-        question_id: (submission.comments.get(question_id) or "").strip() or None
-        for question_id in submission.answers
-    }
-    moods = {qid: sentiment_of(text) for qid, text in comments.items() if text}
-    locked = select(Participation).where(Participation.round_id == pulse_round.id).with_for_update()
-    participation = (await session.exec(locked)).one()
-    digests = parse_digests(participation.digests)
-    digest = participation_digest(secret, pulse_round.id, person_id)
-    if digest in digests:
-        await session.rollback()
-        return SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answered this pulse.")
-    digests.add(digest)
-    participation.digests = format_digests(digests)
-    participation.respondents = len(digests)
-    session.add(participation)
+def _rows(
+    submission: Submission, invitation: tuple[PulseRound, int], today: date
+) -> list[dict[str, Any]]:
+    """The card's response rows: a fresh random submission id, no link to the person."""
+    pulse_round = invitation[0]
     submission_id = random_id()
+    rows = []
     for question_id, score in submission.answers.items():
-        session.add(
-            Response(
-                submission_id=submission_id,
-                round_id=pulse_round.id,
-                team_id=pulse_round.team_id,
-                question_id=question_id,
-                score=score,
-                comment=comments[question_id],
-                sentiment=moods.get(question_id),
-                day=today,
-            )
+        comment = _clean(submission.comments.get(question_id) or "") or None
+        rows.append(
+            {
+                "id": random_id(),
+                "submission_id": submission_id,
+                "round_id": pulse_round.id,
+                "team_id": pulse_round.team_id,
+                "question_id": question_id,
+                "score": score,
+                "comment": comment,
+                "sentiment": sentiment_of(comment) if comment else None,
+                "day": today,
+            }
         )
-    await session.commit()
-    return SubmitResult(SubmitOutcome.ACCEPTED)
+    return rows
+
+
+def _clean(comment: str) -> str:
+    """The comment's words without control characters (PostgreSQL refuses NUL in text, and no
+    one means to write a bell), tabs and line breaks kept."""
+    return _CONTROL.sub("", comment).strip()
+
+
+async def _locked_digests(session: AsyncSession, round_ids: set[int]) -> dict[int, set[str]]:
+    """The rounds' participation digests, their rows locked until the commit (in round order,
+    so two batches never wait for each other in a circle)."""
+    if not round_ids:
+        return {}
+    query = (
+        select(Participation.round_id, Participation.digests)
+        .where(col(Participation.round_id).in_(round_ids))
+        .order_by(col(Participation.round_id))
+        .with_for_update()
+    )
+    return {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
+
+
+async def _store(
+    session: AsyncSession, rows: list[dict[str, Any]], digests: dict[int, set[str]]
+) -> None:
+    """Two executemanys of plain rows: the rounds' new digests, then the answers."""
+    participation = Participation.__table__  # type: ignore[attr-defined]
+    set_digests = (
+        update(participation)
+        .where(participation.c.round_id == bindparam("key"))
+        .values(digests=bindparam("text"), respondents=bindparam("count"))
+    )
+    connection = await session.connection()
+    await connection.execute(
+        set_digests,
+        [
+            {"key": round_id, "text": format_digests(found), "count": len(found)}
+            for round_id, found in digests.items()
+        ],
+    )
+    random.SystemRandom().shuffle(rows)
+    await connection.execute(insert(Response.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def streak(session: AsyncSession, secret: bytes, person_id: int) -> int:

@@ -1,0 +1,87 @@
+"""Group commit: calls that arrive together, or while a batch runs, are run together as one batch.
+
+At a pulse's opening peak hundreds of people press Submit within seconds.  Recorded one by one,
+each answer pays its own transaction: a BEGIN, a lock on its round's participation row, several
+round trips and a commit, and the answers to one round queue behind each other's lock.  Batched,
+the answers that queue up while one transaction runs share the next one: one lock per round, one
+multi-row insert, one commit.
+
+There is no timer and no waiting for a batch to fill: a call that finds nothing running starts a
+batch as soon as the event loop is free (with whatever else was queued in the same tick), so a
+lone person waits no longer than before; batches grow only when calls are already queueing.
+Each call still gets its own result (or exception), as if it had run alone, and a batch that
+fails as a whole is run again one call at a time, so that one bad call cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+BATCH_LIMIT = 256
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Runs ``run(items)`` for the calls waiting, one batch at a time.
+
+    ``run`` returns one outcome per item, in order: a result, or an exception to raise to that
+    item's caller.  An exception raised by ``run`` itself fails the batch, which is then run again
+    one item at a time; ``run`` must therefore leave nothing done when it raises (one transaction).
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]],
+        limit: int = BATCH_LIMIT,
+    ) -> None:
+        self.run = run
+        self.limit = limit
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.limit]
+            del self._waiting[: self.limit]
+            outcomes = await self._outcomes([item for item, _ in batch])
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller went away; its item was still run
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    async def _outcomes(self, items: list[Item]) -> list[Result | Exception]:
+        try:
+            return await self._checked(items)
+        except Exception as error:
+            if len(items) == 1:
+                return [error]
+            log.warning("a batch of %d failed; running them one at a time", len(items))
+        outcomes: list[Result | Exception] = []
+        for item in items:
+            try:
+                outcomes += await self._checked([item])
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    async def _checked(self, items: list[Item]) -> list[Result | Exception]:
+        outcomes = list(await self.run(items))
+        if len(outcomes) != len(items):
+            raise RuntimeError(f"a batch of {len(items)} gave {len(outcomes)} outcomes")
+        return outcomes
