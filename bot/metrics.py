@@ -10,6 +10,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     generate_latest,
 )
 from sqlalchemy import func
@@ -30,6 +31,12 @@ class Metrics:
         )
         self.answers = Counter(
             "teampulse_pulse_submissions", "Pulse cards recorded", registry=self.registry
+        )
+        self.submit_batch = Histogram(
+            "teampulse_pulse_submit_batch_size",
+            "Pulse cards committed together in one transaction (the group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
         )
         self.kudos = Counter("teampulse_kudos", "Kudos given", registry=self.registry)
         self.deliveries = Counter(

@@ -159,6 +159,7 @@ class TeamPulse:
 
     async def _submit_cards(self, cards: Sequence[_Card]) -> list[View | Exception]:
         """One transaction for the batch; each card gets the view it would have got alone."""
+        self.metrics.submit_batch.observe(len(cards))
         async with self.db.session() as session:
             people = await directory.person_ids_by_email(session, (c.email for c in cards))
             teams = await rounds.team_names(session, (c.submission.round_id for c in cards))

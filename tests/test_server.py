@@ -164,6 +164,7 @@ async def test_metrics_count_without_naming_anyone(local_server: str) -> None:
         body = await scrape.text()
     assert scrape.status == 200
     assert "teampulse_pulse_submissions_total 1.0" in body
+    assert "teampulse_pulse_submit_batch_size_count 1.0" in body
     assert 'teampulse_http_requests_total{route="/local/api/pulse",status="200"}' in body
     assert "teampulse_outbox_pending" in body and "teampulse_open_rounds 8.0" in body
     assert "riverside-demo" not in body and "private thoughts" not in body
