@@ -237,3 +237,16 @@ class RollupWeek(SQLModel, table=True):
     respondents: int
     published: bool
     comments_published: bool
+
+
+class InboundEvent(SQLModel, table=True):
+    """A platform event already taken in (Slack's ``event_id``), so a redelivery is handled once
+    by whichever replica got it first.  Only the platform's own event id and when it arrived: no
+    person.  Rows older than an hour are pruned (``storage/inbound.py``)."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (Index("ix_inbound_event_received_at", "received_at"),)
+
+    platform: str = Field(primary_key=True)
+    event_id: str = Field(primary_key=True)
+    received_at: datetime

@@ -44,6 +44,10 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.users: dict[str, str] = {}  # user id -> email
+        # many workspaces: user id / channel id -> the only workspace (team id) that sees it;
+        # a user or channel not listed is seen from every workspace
+        self.user_teams: dict[str, str] = {}
+        self.channel_teams: dict[str, str] = {}
         self.queued: defaultdict[str, deque[Canned]] = defaultdict(deque)
         self.url = ""
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
@@ -57,8 +61,15 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
 
     # -- set-up ------------------------------------------------------------------------------
-    def add_user(self, user_id: str, email: str) -> None:
+    def add_user(self, user_id: str, email: str, team: str | None = None) -> None:
+        """A user; with ``team``, only that workspace's bot token can see them or DM them."""
         self.users[user_id] = email
+        if team is not None:
+            self.user_teams[user_id] = team
+
+    def add_channel(self, channel: str, team: str) -> None:
+        """A channel only ``team``'s bot token can see or post to."""
+        self.channel_teams[channel] = team
 
     def user_id(self, email: str) -> str:
         return next(uid for uid, known in self.users.items() if known == email)
@@ -162,7 +173,7 @@ class FakeSlack:
         if token not in self.tokens:
             await self._record(Call(method, params, 401))
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        params["_token"] = token
+        params["_token"] = token  # the bot token the call was made with (Authorization header)
         if self.queued[method]:
             canned = self.queued[method].popleft()
             await self._record(Call(method, params, canned.status))
@@ -212,18 +223,26 @@ class FakeSlack:
                 }
             case "users.info":
                 email = self.users.get(str(params.get("user")))
-                if email is None:
+                if email is None or not self._sees_user(params, params.get("user")):
                     return {"ok": False, "error": "user_not_found"}
                 return {"ok": True, "user": _user(str(params["user"]), email)}
             case "users.lookupByEmail":
                 for user_id, email in self.users.items():
-                    if email == params.get("email"):
+                    if email == params.get("email") and self._sees_user(params, user_id):
                         return {"ok": True, "user": _user(user_id, email)}
                 return {"ok": False, "error": "users_not_found"}
             case "conversations.open":
+                if not self._sees_user(params, params.get("users")):
+                    return {"ok": False, "error": "user_not_found"}
                 return {"ok": True, "channel": {"id": f"D{params.get('users')}"}}
+            case "conversations.info":
+                if not self._sees_channel(params, params.get("channel")):
+                    return {"ok": False, "error": "channel_not_found"}
+                return {"ok": True, "channel": {"id": params.get("channel")}}
             case "chat.postMessage":
-                channel = params.get("channel")
+                channel = str(params.get("channel"))
+                if not self._sees_channel(params, channel):
+                    return {"ok": False, "error": "channel_not_found"}
                 return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
             case "chat.update":
                 return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
@@ -265,6 +284,19 @@ class FakeSlack:
                 }
             case _:
                 return {"ok": False, "error": "unknown_method"}
+
+    def _sees_user(self, params: dict[str, Any], user_id: Any) -> bool:
+        """Whether the call's bot token (its workspace) may see this user."""
+        team = self.user_teams.get(str(user_id))
+        return team is None or team == self.tokens.get(params["_token"])
+
+    def _sees_channel(self, params: dict[str, Any], channel: Any) -> bool:
+        """Whether the call's bot token may see this channel (a DM: its user)."""
+        channel = str(channel)
+        if channel.startswith("D"):
+            return self._sees_user(params, channel[1:])
+        team = self.channel_teams.get(channel)
+        return team is None or team == self.tokens.get(params["_token"])
 
     async def _upload(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -371,6 +371,8 @@ def test_manifest_lists_exactly_what_the_bot_uses() -> None:
         "app_home_opened",
         "message.im",
         "app_mention",
+        "app_uninstalled",
+        "tokens_revoked",
     }
     assert settings["event_subscriptions"]["request_url"] == url
     assert settings["interactivity"] == {"is_enabled": True, "request_url": url}

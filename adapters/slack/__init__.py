@@ -6,7 +6,8 @@ Modes (chosen from the environment):
   ``POST /slack/events``.
 - **many workspaces (OAuth)**: ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET`` +
   ``SLACK_SIGNING_SECRET``; adds ``GET /slack/install`` and ``GET /slack/oauth_redirect`` and
-  keeps installations in the project's database (``oauth.py``).
+  keeps installations in the project's database (``oauth.py``); whatever is sent about a person
+  or a team channel uses the bot token of the workspace they are in.
 - **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
   WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
   is still served, signature-checked, when a signing secret is set).
@@ -22,16 +23,31 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.app import EVENTS_PATH, SlackGate, bolt_app, client_options, web_client
+from adapters.slack.app import (
+    EVENTS_PATH,
+    RecentEvents,
+    SlackGate,
+    bolt_app,
+    client_options,
+    web_client,
+)
 from adapters.slack.blocks import SUBMIT_PULSE
 from adapters.slack.fastpath import FastSubmit
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.messenger import SlackMessenger
-from adapters.slack.oauth import Installations, WorkspaceClient, bind_workspace, oauth_routes
+from adapters.slack.oauth import (
+    Installations,
+    WorkspaceClient,
+    Workspaces,
+    bind_workspace,
+    forget_uninstalls,
+    oauth_routes,
+)
 from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE
 from bot.settings import Settings
+from storage.inbound import InboundEvents
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +78,7 @@ class SlackPlatform:
         self.installations: Installations | None = None
         self.client: AsyncWebClient
         if self.mode == "oauth":
-            self.client = WorkspaceClient(self._latest_token, **client_options(settings))
+            self.client = WorkspaceClient(**client_options(settings))
         else:
             self.client = web_client(settings, settings.slack_bot_token)
         self.directory = SlackDirectory(self.client)
@@ -71,26 +87,26 @@ class SlackPlatform:
         self.bolt: AsyncApp | None = None
         self.socket: AsyncSocketModeHandler | None = None
 
-    async def _latest_token(self) -> str | None:
-        return await self.installations.latest_bot_token() if self.installations else None
-
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]
         self.directory.bind(service)
         oauth = None
         if self.mode == "oauth":
             self.installations = Installations(self.settings, service.db.engine)
+            self.directory.workspaces = Workspaces(self.installations, service.session)
             oauth = self.installations.settings(self.settings)
         self.bolt = bolt_app(self.settings, self.client, oauth)
-        if self.mode == "oauth":
+        if self.installations is not None:
             self.bolt.middleware(bind_workspace)
+            forget_uninstalls(self.bolt, self.installations)
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:
             fast = None
             if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
+            recent = RecentEvents(InboundEvents(service.db))
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, recent, fast)
             app.router.add_post(EVENTS_PATH, gate.handle)
         if self.mode == "oauth":
             oauth_routes(app, self.bolt)

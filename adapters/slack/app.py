@@ -7,7 +7,8 @@ Before Bolt sees a request, the gate here
 2. checks the payload's shape: a body that is not a slash command, an interaction (``payload=``
    JSON of a known type) or an Events API envelope gets 400, never a 500;
 3. drops an event it has already seen (Slack redelivers with ``X-Slack-Retry-Num`` when an ack is
-   slow or lost): the ``event_id``s of recent events are kept, and a repeat is acked with 200.
+   slow or lost): ``event_id``s are recorded in the database (``inbound_event``, kept an hour), so
+   a repeat is acked with 200 (and ``X-Slack-No-Retry``) by whichever replica it reaches.
 
 The Web API client waits out 429s (``Retry-After``) and can be pointed elsewhere with
 ``SLACK_API_URL``.  Bolt calls ``auth.test`` lazily, on the first request, through that client.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,9 +31,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.slack.fastpath import FastSubmit
 from bot.settings import Settings
+from storage.inbound import InboundEvents
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ INTERACTIONS = {
     "message_action",
 }
 ENVELOPES = {"url_verification", "event_callback", "app_rate_limited"}
-SEEN_EVENTS = 10_000
+PLATFORM = "slack"  # the platform name of its event ids in ``inbound_event``
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -123,20 +125,19 @@ def payload_of(body: str, content_type: str) -> dict[str, Any]:
 
 
 class RecentEvents:
-    """The ``event_id``s of recent events (bounded): a redelivered event is handled once."""
+    """The ``event_id``s of events already taken in, kept in the database (``storage.inbound``)
+    so a redelivered event runs once even when another replica got the first delivery.  When the
+    database can't say, the event is handled: answered twice beats never answered."""
 
-    def __init__(self, capacity: int = SEEN_EVENTS) -> None:
-        self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, events: InboundEvents) -> None:
+        self.events = events
 
-    def first_time(self, event_id: str) -> bool:
-        if event_id in self._seen:
-            self._seen.move_to_end(event_id)
-            return False
-        self._seen[event_id] = None
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        return True
+    async def first_time(self, event_id: str) -> bool:
+        try:
+            return await self.events.first_time(PLATFORM, event_id)
+        except (SQLAlchemyError, OSError):
+            log.warning("could not record a Slack event id; handling the event anyway")
+            return True
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -146,10 +147,16 @@ def _error(status: int, reason: str) -> web.Response:
 class SlackGate:
     """The aiohttp handler for ``POST /slack/events``."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str, fast: FastSubmit | None = None) -> None:
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        signing_secret: str,
+        recent: RecentEvents,
+        fast: FastSubmit | None = None,
+    ) -> None:
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
-        self.recent = RecentEvents()
+        self.recent = recent
         self.fast = fast  # the pulse form's submission, without Bolt's dispatch
 
     def verified(self, body: str, request: web.Request) -> bool:
@@ -177,7 +184,7 @@ class SlackGate:
         if (
             payload.get("type") == "event_callback"
             and isinstance(event_id, str)
-            and not self.recent.first_time(event_id)
+            and not await self.recent.first_time(event_id)
         ):
             retry = request.headers.get("X-Slack-Retry-Num", "0")
             log.info("Slack event redelivered (retry %s); already handled", retry[:3])

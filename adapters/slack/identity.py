@@ -5,6 +5,12 @@
 * person -> Slack user: the stored identity or ``users.lookupByEmail``; their DM channel comes from
   ``conversations.open`` and is kept in a ``ConversationReference`` (with the timestamps of the
   pulse messages sent there, so a reminder can reply in the same thread).
+* many workspaces (OAuth): the reference also holds the person's workspace (``team``) and their
+  user id there (``user``), recorded when a request of theirs is seen or, failing that, found by
+  asking each installed workspace for their email; ``reaching`` binds that workspace's bot token
+  around a send.  A team channel's workspace is found by asking each one about the channel
+  (``conversations.info``) and remembered in this process: the channel comes from the organisation
+  file, which knows no workspace.
 
 Nothing here is written while someone answers a pulse: the submit path reads only.
 """
@@ -14,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.oauth import Workspaces, bound
 from bot.platforms import Unreachable
 from bot.service import TeamPulse
 from storage.models import ConversationReference, Person, PlatformIdentity
@@ -52,6 +61,9 @@ class SlackDirectory:
         self.client = client
         self._service: TeamPulse | None = None
         self._emails = LRU()  # Slack user id -> email
+        self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
+        self._teams = LRU()  # Slack user id -> the workspace recorded for them (by this process)
+        self._channels = LRU()  # channel id -> its workspace
 
     def bind(self, service: TeamPulse) -> None:
         self._service = service
@@ -68,10 +80,21 @@ class SlackDirectory:
 
         ``remember=False`` (the pulse submit path) never writes to the database.
         """
-        if user_id in self._emails:
-            return self._emails[user_id]
+        email = self._emails.get(user_id) or await self._stored_email(user_id)
+        if email is None:
+            email = await self._profile_email(user_id)
+            if email is None:
+                return None
+            if remember:
+                await self._store_identity(email, user_id)
+        self._emails.remember(user_id, email)
+        if remember:
+            await self._note_workspace(user_id, email)
+        return email
+
+    async def _stored_email(self, user_id: str) -> str | None:
         async with self.service.session() as session:
-            stored = (
+            return (
                 await session.exec(
                     select(Person.email)
                     .join(PlatformIdentity, col(PlatformIdentity.person_id) == col(Person.id))
@@ -81,9 +104,8 @@ class SlackDirectory:
                     )
                 )
             ).first()
-        if stored is not None:
-            self._emails.remember(user_id, stored)
-            return stored
+
+    async def _profile_email(self, user_id: str) -> str | None:
         try:
             info = await self.client.users_info(user=user_id)
         except SlackApiError as error:
@@ -94,11 +116,19 @@ class SlackDirectory:
         email = (user.get("profile") or {}).get("email")
         if user.get("is_bot") or user.get("deleted") or not isinstance(email, str) or not email:
             return None
-        email = email.strip().lower()
-        self._emails.remember(user_id, email)
-        if remember:
-            await self._store_identity(email, user_id)
-        return email
+        return email.strip().lower()
+
+    async def _note_workspace(self, user_id: str, email: str) -> None:
+        """Many workspaces: the person asking is in the request's workspace.  Record it (once)
+        so that what is sent to them later goes with that workspace's token."""
+        team = self.workspaces.request_team(user_id) if self.workspaces else None
+        if team is None or self._teams.get(user_id) == team:
+            return
+        async with self.service.session() as session:
+            person = (await session.exec(select(Person).where(Person.email == email))).first()
+        if person is not None:
+            await self._settle(person, team, user_id)
+        self._teams.remember(user_id, team)
 
     async def _store_identity(self, email: str, user_id: str) -> None:
         async with self.service.session() as session:
@@ -118,28 +148,35 @@ class SlackDirectory:
             identity = await _identity(session, person)
             if identity is not None:
                 return identity.external_id
+        user_id = await self._lookup(person.email)
+        if user_id is None:
+            raise Unreachable("no Slack user with this email")
+        await self._add_identity(person, user_id)
+        return user_id
+
+    async def _lookup(self, email: str) -> str | None:
+        """The id of the user with this email in the token's workspace (None when there is none)."""
         try:
-            found = await self.client.users_lookupByEmail(email=person.email)
+            found = await self.client.users_lookupByEmail(email=email)
         except SlackApiError as error:
             if _error_code(error) in NOT_FOUND:
-                raise Unreachable("no Slack user with this email") from None
+                return None
             raise
-        user_id = str((found.get("user") or {}).get("id") or "")
-        if not user_id:
-            raise Unreachable("no Slack user with this email")
+        return str((found.get("user") or {}).get("id") or "") or None
+
+    async def _add_identity(self, person: Person, user_id: str) -> None:
         self._emails.remember(user_id, person.email)
         assert person.id is not None
         async with self.service.session() as session:
             await _add_identity(session, person.id, user_id)
-        return user_id
 
     async def dm_channel(self, person: Person) -> str:
         """The bot's DM channel with the person (``conversations.open`` once, then stored)."""
         async with self.service.session() as session:
-            stored = await _reference(session, person)
-            if stored is not None and stored.get("channel"):
-                return str(stored["channel"])
-        user_id = await self.user_id_of(person)
+            stored = await _reference(session, person) or {}
+        if stored.get("channel"):
+            return str(stored["channel"])
+        user_id = str(stored.get("user") or "") or await self.user_id_of(person)
         opened = await self.client.conversations_open(users=user_id)
         channel = str((opened.get("channel") or {}).get("id") or "")
         if not channel:
@@ -169,6 +206,62 @@ class SlackDirectory:
         pulses[str(round_id)] = ts
         kept = sorted(pulses, key=int)[-PULSES_KEPT:]
         await self._update_reference(person, {"pulses": {key: pulses[key] for key in kept}})
+
+    # -- many workspaces --------------------------------------------------------------------------
+    @asynccontextmanager
+    async def reaching(self, person: Person) -> AsyncIterator[None]:
+        """Slack calls inside go with the bot token of the person's workspace: the one recorded
+        for them, else the first installed workspace that has a user with their email (then
+        recorded).  ``Unreachable`` when no installed workspace has them.  One workspace: as is."""
+        if self.workspaces is None:
+            yield
+            return
+        async with self.service.session() as session:
+            stored = await _reference(session, person) or {}
+        known = stored.get("team")
+        where = await self.workspaces.locate(
+            known if isinstance(known, str) else None, lambda: self._lookup(person.email)
+        )
+        if where.found is not None:
+            await self._add_identity(person, where.found)
+            await self._settle(person, where.team_id, where.found)
+        with bound(where.token):
+            yield
+
+    @asynccontextmanager
+    async def in_channel_workspace(self, channel: str) -> AsyncIterator[None]:
+        """Slack calls inside go with the bot token of the channel's workspace (the first
+        installed one that can see it, remembered in this process).  One workspace: as is."""
+        if self.workspaces is None:
+            yield
+            return
+        where = await self.workspaces.locate(
+            self._channels.get(channel), lambda: self._sees_channel(channel)
+        )
+        self._channels.remember(channel, where.team_id)
+        with bound(where.token):
+            yield
+
+    async def _sees_channel(self, channel: str) -> bool | None:
+        try:
+            await self.client.conversations_info(channel=channel)
+        except SlackApiError as error:
+            if _error_code(error) == "channel_not_found":
+                return None
+            raise
+        return True
+
+    async def _settle(self, person: Person, team: str, user_id: str) -> None:
+        """Record the person's workspace and their user id there; a DM channel stored for another
+        user id (another workspace's account) is dropped, to be opened again."""
+        async with self.service.session() as session:
+            stored = await _reference(session, person) or {}
+        if stored.get("team") == team and stored.get("user") == user_id:
+            return
+        changes: dict[str, Any] = {"team": team, "user": user_id}
+        if stored.get("user") != user_id:
+            changes["channel"] = None
+        await self._update_reference(person, changes)
 
     async def _update_reference(self, person: Person, changes: dict[str, Any]) -> None:
         assert person.id is not None

@@ -11,7 +11,7 @@ EVENTS_PATH = "/slack/events"
 # Each scope is here for a call or an event the adapter makes or handles.
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
-    "channels:read",  # conversations.members of a public channel (pulse settings … sync)
+    "channels:read",  # conversations.members/.info of a public channel (sync; kudos posts)
     "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral (views.* need no scope)
     "commands",  # /pulse, /kudos and the "Give kudos" message shortcut
     "files:write",  # files.getUploadURLExternal + files.completeUploadExternal (trend charts)
@@ -22,7 +22,13 @@ BOT_SCOPES = (
     "users:read.email",  # users.info profile.email and users.lookupByEmail
     "usergroups:read",  # usergroups.users.list (pulse settings … sync @group)
 )
-BOT_EVENTS = ("app_home_opened", "app_mention", "message.im")
+BOT_EVENTS = (
+    "app_home_opened",
+    "app_mention",
+    "message.im",
+    "app_uninstalled",  # many workspaces: forget an uninstalled workspace (no scope needed)
+    "tokens_revoked",
+)
 
 
 def manifest(

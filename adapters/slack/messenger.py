@@ -3,6 +3,8 @@
 Every call goes through one ``AsyncWebClient`` whose ``RateLimitErrorRetryHandler`` waits out a
 429's ``Retry-After`` and sends the same request again (a 429 means Slack posted nothing, so
 nothing is sent twice).  Any other failure raises, and the core's outbox retries the row later.
+With many workspaces (OAuth), a DM goes with the bot token of the person's workspace and a team
+post with the channel's (``SlackDirectory.reaching`` / ``in_channel_workspace``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ class SlackMessenger:
         return await self.directory.knows(person)
 
     async def send_direct(self, person: Person, view: View) -> None:
-        channel = await self.directory.dm_channel(person)
-        thread_ts = None
-        if isinstance(view, PulseCard) and view.reminder:
-            thread_ts = await self.directory.pulse_message(person, view.round_id)
-        ts = await self.post(channel, view, thread_ts=thread_ts)
+        async with self.directory.reaching(person):
+            channel = await self.directory.dm_channel(person)
+            thread_ts = None
+            if isinstance(view, PulseCard) and view.reminder:
+                thread_ts = await self.directory.pulse_message(person, view.round_id)
+            ts = await self.post(channel, view, thread_ts=thread_ts)
         if isinstance(view, PulseCard) and not view.reminder and ts:
             await self.directory.remember_pulse_message(person, view.round_id, ts)
 
@@ -62,4 +65,5 @@ class SlackMessenger:
 
     async def post_to_team(self, team: Team, view: View) -> None:
         if team.slack_channel:
-            await self.post(team.slack_channel, view)
+            async with self.directory.in_channel_workspace(team.slack_channel):
+                await self.post(team.slack_channel, view)

@@ -8,16 +8,26 @@ SQLAlchemy stores on the project's own async engine (tables ``slack_installation
 ``slack_bots``, ``slack_oauth_states``, created at start-up if missing).
 
 Each request is authorised with the bot token stored for its workspace (Bolt's installation-store
-``authorize``).  The adapter's shared client (identity look-ups, DMs, channel posts) takes that same
-token for the request's work; outside a request (the outbox, reminders) it uses the most recently
-installed workspace's bot token.
+``authorize``).  The adapter's shared client (``WorkspaceClient``: identity look-ups, DMs, channel
+posts) takes the bot token bound in this context: the request's (``bind_workspace``), or, around a
+send about one person or one channel, that one's workspace's (``bound``, chosen by ``Workspaces``:
+``identity.py`` records each person's workspace).  A call with no token bound goes out without one
+and Slack refuses it, so no send ever borrows another workspace's token.  An uninstall
+(``app_uninstalled``) or a revoked bot token (``tokens_revoked``) removes the workspace's rows;
+sends to its people then find no workspace (``Unreachable``) and the outbox retries as usual.
+
+Only workspace installs are supported (the manifest has ``org_deploy_enabled: false``): an
+Enterprise Grid org-wide install has no ``team_id`` and is never chosen for a send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from aiohttp.web_response import StreamResponse
@@ -25,45 +35,91 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.manifest import BOT_SCOPES
+from bot.platforms import Unreachable
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_EXPIRY = 600  # seconds an install link stays valid
 
+T = TypeVar("T")
+Probe = Callable[[], Awaitable[T | None]]
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who made the request being handled, and from which workspace."""
+
+    team_id: str
+    user_id: str | None
+
+
 _BOT_TOKEN: ContextVar[str | None] = ContextVar("slack_bot_token", default=None)
+_ASKER: ContextVar[Asker | None] = ContextVar("slack_asker", default=None)
 
 
 class WorkspaceClient(AsyncWebClient):
-    """A client without a fixed token: each call uses the current request's workspace bot token
-    (bound by ``bind_workspace``), or else ``fallback()`` (the latest installation)."""
+    """A client without a fixed token: each call uses the bot token bound in this context (the
+    request's workspace, or the one ``bound`` around a send); a call that brings its own
+    credentials (``oauth.v2.access``'s client id, an explicit ``token=``) keeps them."""
 
-    def __init__(self, fallback: Callable[[], Awaitable[str | None]], **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(token=None, **kwargs)
-        self.fallback = fallback
 
     async def api_call(
         self, api_method: str, *, headers: dict[str, Any] | None = None, **kwargs: Any
     ) -> AsyncSlackResponse:
-        if kwargs.get("auth") is None:  # oauth.v2.access authenticates with the client's id
-            token = _BOT_TOKEN.get() or await self.fallback()
-            if token:
-                headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+        token = _BOT_TOKEN.get()
+        if token and kwargs.get("auth") is None and not _has_token(kwargs):
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         return await super().api_call(api_method, headers=headers, **kwargs)
 
 
+def _has_token(kwargs: dict[str, Any]) -> bool:
+    return any(
+        isinstance(kwargs.get(part), dict) and "token" in kwargs[part]
+        for part in ("params", "json", "data")
+    )
+
+
+@contextmanager
+def bound(token: str) -> Iterator[None]:
+    """Calls on the shared client inside this block use ``token``."""
+    reset = _BOT_TOKEN.set(token)
+    try:
+        yield
+    finally:
+        _BOT_TOKEN.reset(reset)
+
+
 async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
-    """Bolt middleware: this request's work uses its workspace's bot token."""
+    """Bolt middleware: this request's work uses its workspace's bot token, and who asked from
+    which workspace is known (``Workspaces.request_team``)."""
     _BOT_TOKEN.set(context.bot_token)
+    _ASKER.set(Asker(context.team_id, context.user_id) if context.team_id else None)
     return await next()
+
+
+@dataclass(frozen=True)
+class Located(Generic[T]):
+    """The workspace a send goes to, and what the search found there (None when it was known)."""
+
+    team_id: str
+    token: str
+    found: T | None = None
 
 
 class Installations:
@@ -80,11 +136,33 @@ class Installations:
         await self.store.create_tables()  # type: ignore[no-untyped-call]
         await self.states.create_tables()  # type: ignore[no-untyped-call]
 
-    async def latest_bot_token(self) -> str | None:
+    async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
+        """Each installed workspace's bot token (its latest install's), oldest workspace first.
+        Read in ``session``: while the outbox sends, that is its own transaction (on SQLite a
+        second connection would wait for the write lock the outbox holds)."""
         bots = self.store.bots
-        query = select(bots.c.bot_token).order_by(bots.c.installed_at.desc()).limit(1)
-        async with self.store.engine.connect() as connection:
-            return (await connection.execute(query)).scalar()
+        query = (
+            select(bots.c.team_id, bots.c.bot_token)
+            .where(
+                bots.c.client_id == self.store.client_id,
+                bots.c.team_id.is_not(None),
+                bots.c.bot_token.is_not(None),
+            )
+            .order_by(bots.c.installed_at, bots.c.id)
+        )
+        connection = await session.connection()
+        tokens: dict[str, str] = {}
+        for team_id, token in (await connection.execute(query)).all():
+            tokens[str(team_id)] = str(token)  # a reinstall's token, in the first install's place
+        return tokens
+
+    async def uninstalled(self, context: AsyncBoltContext) -> None:
+        """``app_uninstalled``: the workspace's rows go (as Bolt's own listener does), so nothing
+        more is sent there."""
+        await self.store.async_delete_all(
+            enterprise_id=context.enterprise_id, team_id=context.team_id
+        )
+        log.info("Slack app uninstalled; the workspace's installation is removed")
 
     def settings(self, settings: Settings) -> AsyncOAuthSettings:
         return AsyncOAuthSettings(
@@ -97,6 +175,57 @@ class Installations:
             installation_store_bot_only=True,
             state_store=self.states,
         )
+
+
+class Workspaces:
+    """Which installed workspace a send about one person or one channel goes to."""
+
+    def __init__(self, installations: Installations, sessions: Sessions) -> None:
+        self.installations = installations
+        self.sessions = sessions
+
+    def request_team(self, user_id: str) -> str | None:
+        """The workspace of the request being handled, when ``user_id`` is who made it."""
+        asker = _ASKER.get()
+        return asker.team_id if asker is not None and asker.user_id == user_id else None
+
+    async def tokens(self) -> dict[str, str]:
+        """Installed workspaces' bot tokens: the request's workspace first, then by install."""
+        async with self.sessions() as session:
+            tokens = await self.installations.bot_tokens(session)
+        asker = _ASKER.get()
+        if asker is not None and asker.team_id in tokens:
+            tokens = {asker.team_id: tokens[asker.team_id], **tokens}
+        return tokens
+
+    async def locate(self, known: str | None, probe: Probe[T]) -> Located[T]:
+        """``known`` while it is installed; else the first workspace where ``probe`` (run with
+        that workspace's token) finds something.  ``Unreachable`` when none does (so a person
+        whose workspace uninstalled the app is passed on, as one Slack doesn't know); another
+        Slack error met on the way is raised instead, for the outbox to retry."""
+        tokens = await self.tokens()
+        if known is not None and known in tokens:
+            return Located(known, tokens[known])
+        failure: SlackApiError | None = None
+        for team_id, token in tokens.items():
+            try:
+                with bound(token):
+                    found = await probe()
+            except SlackApiError as error:
+                failure = failure or error
+                continue
+            if found is not None:
+                return Located(team_id, token, found)
+        if failure is not None:
+            raise failure
+        raise Unreachable("no installed Slack workspace knows them")
+
+
+def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:
+    """An uninstall or a revoked bot token removes the workspace's rows (Bolt's listener for
+    ``tokens_revoked``; ours, which also logs, for ``app_uninstalled``)."""
+    bolt.event("app_uninstalled")(installations.uninstalled)
+    bolt.event("tokens_revoked")(bolt.default_tokens_revoked_event_listener())
 
 
 def oauth_routes(app: web.Application, bolt: AsyncApp) -> None:
