@@ -16,6 +16,7 @@ fails as a whole is run again one call at a time, so that one bad call cannot fa
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -49,7 +50,11 @@ class GroupCommit(Generic[Item, Result]):
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.ensure_future(self._drain())
+            # a fresh context: the batch serves every caller, so it must not run in (and keep
+            # using) the context variables of whichever caller happened to start it
+            self._worker = asyncio.get_running_loop().create_task(
+                self._drain(), context=contextvars.Context()
+            )
         return await future
 
     async def _drain(self) -> None:

@@ -103,6 +103,11 @@ class TeamPulse:
             yield session
             await session.commit()
 
+    @property
+    def sending(self) -> bool:
+        """True inside the core's sends (outbox, reminders): ``session()`` is then theirs."""
+        return _SENDING_SESSION.get() is not None
+
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
 

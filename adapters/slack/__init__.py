@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -76,16 +77,17 @@ class SlackPlatform:
         self.settings = settings
         self.mode = slack_mode(settings)
         self.installations: Installations | None = None
-        self.client: AsyncWebClient
-        if self.mode == "oauth":
-            self.client = WorkspaceClient(**client_options(settings))
-        else:
-            self.client = web_client(settings, settings.slack_bot_token)
+        self.client = self._new_client()  # the adapter's own calls, over one connection pool
         self.directory = SlackDirectory(self.client)
         self.messenger = SlackMessenger(self.client, self.directory)
         self.listeners = SlackListeners(self.directory, self.messenger)
         self.bolt: AsyncApp | None = None
         self.socket: AsyncSocketModeHandler | None = None
+
+    def _new_client(self) -> AsyncWebClient:
+        if self.mode == "oauth":
+            return WorkspaceClient(**client_options(self.settings))
+        return web_client(self.settings, self.settings.slack_bot_token)
 
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]
@@ -95,7 +97,9 @@ class SlackPlatform:
             self.installations = Installations(self.settings, service.db.engine)
             self.directory.workspaces = Workspaces(self.installations, service.session)
             oauth = self.installations.settings(self.settings)
-        self.bolt = bolt_app(self.settings, self.client, oauth)
+        # Bolt gets a client of its own, without the shared pool: it deep-copies its client into
+        # each lazy listener's request, and a live aiohttp session can't be copied
+        self.bolt = bolt_app(self.settings, self._new_client(), oauth)
         if self.installations is not None:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
@@ -113,7 +117,11 @@ class SlackPlatform:
         app.cleanup_ctx.append(self._lifetime)
 
     async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:
-        """Start-up: the OAuth tables; Socket Mode's connection (closed at shutdown)."""
+        """Start-up: one HTTP connection pool for every Web API call (without it slack_sdk opens,
+        and closes, a new connection per call); the OAuth tables; Socket Mode's connection."""
+        self.client.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.client.timeout)
+        )
         if self.installations is not None:
             await self.installations.create_tables()
         if self.mode == "socket":
@@ -124,6 +132,7 @@ class SlackPlatform:
         yield
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
+        await self.client.session.close()
 
 
 def platform(settings: Settings) -> SlackPlatform:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.oauth import Workspaces, bound
+from bot.batching import GroupCommit
 from bot.platforms import Unreachable
 from bot.service import TeamPulse
 from storage.models import ConversationReference, Person, PlatformIdentity
@@ -39,7 +40,7 @@ from storage.models import ConversationReference, Person, PlatformIdentity
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-CACHE_SIZE = 5000
+CACHE_SIZE = 20_000  # a large trust's staff
 PULSES_KEPT = 8  # pulse message timestamps kept per person (for reminders in the thread)
 NOT_FOUND = {"users_not_found", "user_not_found", "account_inactive", "user_disabled"}
 
@@ -61,6 +62,7 @@ class SlackDirectory:
         self.client = client
         self._service: TeamPulse | None = None
         self._emails = LRU()  # Slack user id -> email
+        self._stored_emails: GroupCommit[str, str | None] = GroupCommit(self._stored_emails_of)
         self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
         self._teams = LRU()  # Slack user id -> the workspace recorded for them (by this process)
         self._channels = LRU()  # channel id -> its workspace
@@ -93,17 +95,25 @@ class SlackDirectory:
         return email
 
     async def _stored_email(self, user_id: str) -> str | None:
+        if self.service.sending:  # inside the core's send: its session, no batch to join
+            [email] = await self._stored_emails_of([user_id])
+            return email
+        return await self._stored_emails(user_id)
+
+    async def _stored_emails_of(self, user_ids: Sequence[str]) -> list[str | None]:
+        """Several Slack users' stored emails in one query: at a pulse's peak many people's first
+        requests arrive together, and ``_stored_emails`` (a ``GroupCommit``) batches them."""
         async with self.service.session() as session:
-            return (
-                await session.exec(
-                    select(Person.email)
-                    .join(PlatformIdentity, col(PlatformIdentity.person_id) == col(Person.id))
-                    .where(
-                        PlatformIdentity.platform == PLATFORM,
-                        PlatformIdentity.external_id == user_id,
-                    )
+            query = (
+                select(PlatformIdentity.external_id, Person.email)
+                .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
+                .where(
+                    PlatformIdentity.platform == PLATFORM,
+                    col(PlatformIdentity.external_id).in_(set(user_ids)),
                 )
-            ).first()
+            )
+            found = dict((await session.exec(query)).all())
+        return [found.get(user_id) for user_id in user_ids]
 
     async def _profile_email(self, user_id: str) -> str | None:
         try:
