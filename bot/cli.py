@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -73,19 +78,83 @@ def serve() -> None:
         settings.hashing_secret()
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None
+    problem = settings.workers_problem()
+    if problem:
+        raise click.ClickException(problem)
+    if settings.workers == 1:
+        _run_server(settings, worker=0)
+        return
+    asyncio.run(_prepare(settings))  # migrations and the question bank once, before any worker
+    sys.exit(_supervise(settings.workers, logging.getLogger().isEnabledFor(logging.DEBUG)))
+
+
+def _supervise(count: int, verbose: bool) -> int:
+    """Start ``count`` worker processes and wait; stop them all on SIGTERM or SIGINT, or when
+    one ends (then exit 1, so the service manager restarts the whole server).  Their Prometheus
+    counts are shared through files (``PROMETHEUS_MULTIPROC_DIR``), so ``/metrics`` from any
+    worker shows the server's totals."""
+    with tempfile.TemporaryDirectory(prefix="teampulse-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by each worker at start
+        spawn = multiprocessing.get_context("spawn")
+        workers = [
+            spawn.Process(target=_worker, args=(index, verbose), name=f"teampulse-worker-{index}")
+            for index in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        log.info("serving with %d worker processes", count)
+        signal.signal(signal.SIGTERM, _stop_on_signal)
+        try:
+            multiprocessing.connection.wait([worker.sentinel for worker in workers])
+            log.error("a worker process ended; stopping the others")
+            status = 1
+        except KeyboardInterrupt:
+            status = 0
+        for worker in workers:
+            worker.terminate()  # SIGTERM: each shuts down as a single server does
+        for worker in workers:
+            worker.join(timeout=30)
+    return status
+
+
+def _stop_on_signal(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_server(settings: Settings, *, worker: int) -> None:
+    """One server process.  With several (``TEAMPULSE_WORKERS``) each binds the same port with
+    SO_REUSEPORT and the kernel spreads connections over them; only worker 0 runs the scheduler
+    (outbox, reminders, closing rounds), so scheduled work runs once.  Requests are safe in any
+    worker: answers lock their round's participation row, the outbox takes rows with SKIP
+    LOCKED, and platform events are deduplicated in the database."""
     web.run_app(
-        _serve_app(settings), host=settings.bind_host, port=settings.port, print=lambda _: None
+        _serve_app(settings, run_scheduler=worker == 0),
+        host=settings.bind_host,
+        port=settings.port,
+        reuse_port=settings.workers > 1 or None,
+        print=lambda _: None,
     )
 
 
-async def _serve_app(settings: Settings) -> web.Application:
+def _worker(index: int, verbose: bool) -> None:
+    """A worker process's entry point (spawned by ``serve``)."""
+    configure_logging(verbose)
+    _run_server(Settings(), worker=index)
+
+
+async def _prepare(settings: Settings) -> None:
+    service = await open_service(settings)
+    await service.db.dispose()
+
+
+async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:
         from bot.demo import ensure_demo
 
         await ensure_demo(service)
-    app = create_app(service, [p.install for p in platforms], run_scheduler=True)
+    app = create_app(service, [p.install for p in platforms], run_scheduler=run_scheduler)
 
     async def close_db(_app: web.Application) -> None:
         await service.db.dispose()

@@ -3,6 +3,8 @@ or an answer, so a metric can never put a person beside an answer."""
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import (
@@ -12,6 +14,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -46,11 +49,18 @@ class Metrics:
             registry=self.registry,
         )
         self.reminders = Counter("teampulse_reminders", "Reminders sent", registry=self.registry)
+        # set from the database at each scrape: with several workers, the latest scrape's value
         self.pending = Gauge(
-            "teampulse_outbox_pending", "Outbox rows waiting to be sent", registry=self.registry
+            "teampulse_outbox_pending",
+            "Outbox rows waiting to be sent",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.open_rounds = Gauge(
-            "teampulse_open_rounds", "Pulse rounds open for answers", registry=self.registry
+            "teampulse_open_rounds",
+            "Pulse rounds open for answers",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
 
 
@@ -80,8 +90,18 @@ async def scrape(request: web.Request) -> web.Response:
             select(func.count(col(PulseRound.id))).where(col(PulseRound.closed).is_(False))
         )
         metrics.open_rounds.set(open_rounds.one())
-    body = generate_latest(metrics.registry)
+    body = generate_latest(_registry(metrics))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _registry(metrics: Metrics) -> CollectorRegistry:
+    """This process's metrics, or every worker's added up when serving with several
+    (``TEAMPULSE_WORKERS``: each writes its counts to ``PROMETHEUS_MULTIPROC_DIR``)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return metrics.registry
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     )
     port: int = Field(default=3978, validation_alias="PORT")
     host: str | None = Field(default=None, validation_alias="TEAMPULSE_HOST")
+    workers: int = Field(default=1, ge=1, le=64, validation_alias="TEAMPULSE_WORKERS")
 
     slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
@@ -108,6 +109,20 @@ class Settings(BaseSettings):
         if self.host:
             return self.host
         return "127.0.0.1" if self.local_mode else "0.0.0.0"
+
+    def workers_problem(self) -> str | None:
+        """Why ``TEAMPULSE_WORKERS`` > 1 can't be used with this configuration, if it can't."""
+        if self.workers == 1:
+            return None
+        if not self.database_url.startswith("postgresql"):
+            return (
+                "TEAMPULSE_WORKERS above 1 needs PostgreSQL (DATABASE_URL=postgresql+asyncpg://…)."
+            )
+        if self.local_mode:
+            return "TEAMPULSE_WORKERS above 1 is for platform mode; the local web chat runs one."
+        if self.slack_app_token:
+            return "TEAMPULSE_WORKERS above 1 is for HTTP; Socket Mode takes no HTTP requests."
+        return None
 
     def hashing_secret(self) -> bytes:
         """The key for participation hashes.

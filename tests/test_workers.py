@@ -1,0 +1,194 @@
+"""``teampulse serve`` with several worker processes (``TEAMPULSE_WORKERS``), as an operator runs
+it: a real child process on a real port, signed Slack requests in, the fake Slack behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func
+from sqlmodel import select
+
+from bot.service import TeamPulse
+from bot.settings import Settings
+from storage.engine import Database
+from storage.models import Participation, Response
+from surveys.organisation import spec_from_yaml
+from tests.conftest import BACKENDS
+from tests.fake_slack import TOKEN, FakeSlack
+from tests.slack_support import ORG, SECRET, uid
+from tests.support import email
+
+TEAMPULSE = Path(sys.executable).parent / "teampulse"
+STARTUP = 90.0  # seconds: each worker imports the whole stack
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_env(settings: Settings, fake: FakeSlack, port: int, workers: int) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "Microsoft"))}
+    return {
+        **keep,
+        "DATABASE_URL": settings.database_url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "TEAMPULSE_SECRET": "test-secret-not-for-production",
+        "TEAMPULSE_HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TEAMPULSE_WORKERS": str(workers),
+    }
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def workers(self) -> list[int]:
+        """The serve process's worker processes (what ``ps`` shows an operator)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        return [pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+async def until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            assert server.process.poll() is None, "teampulse serve exited while starting"
+            try:
+                async with http.get(server.url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.2)  # polling a starting process, not timing a result
+    raise AssertionError("teampulse serve did not become healthy")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    slack = FakeSlack()
+    await slack.start()
+    for i in range(6):
+        slack.add_user(uid(f"b{i}"), email(f"b{i}"))
+    yield slack
+    await slack.stop()
+
+
+def submission(user: str, round_id: int, questions: list[str]) -> str:
+    values = {
+        f"q:{qid}": {"score": {"type": "radio_buttons", "selected_option": {"value": "4"}}}
+        for qid in questions
+    }
+    payload: dict[str, Any] = {
+        "type": "view_submission",
+        "team": {"id": "T0TEST", "domain": "test"},
+        "user": {"id": user, "team_id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "view": {
+            "id": "V0001",
+            "type": "modal",
+            "callback_id": "pulse_submit",
+            "private_metadata": json.dumps({"r": round_id, "q": questions}),
+            "state": {"values": values},
+        },
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def signed(body: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature or "",
+    }
+
+
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+async def test_two_workers_share_the_port_record_each_answer_once_and_stop_together(
+    settings: Settings, fake: FakeSlack
+) -> None:
+    db = Database(settings.database_url)
+    service = TeamPulse(db, settings)
+    await service.import_organisation(spec_from_yaml(ORG))
+    await service.open_round("Ward B")
+    [card] = await service.pending_pulses(email("b0"))
+    questions = [q.id for q in card.questions]
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(TEAMPULSE), "serve"],
+        env=server_env(settings, fake, port, workers=2),
+        cwd=os.getcwd(),  # the test's own folder: no .env
+        stdout=subprocess.DEVNULL,
+        stderr=Path("serve.log").open("wb"),  # in the test's folder, for a failure's story
+    )
+    server = Server(process, f"http://127.0.0.1:{port}")
+    workers: list[int] = []
+    try:
+        await until_healthy(server)
+        workers = server.workers()
+        assert len(workers) == 2
+        bodies = [submission(uid(f"b{i}"), card.round_id, questions) for i in range(6)]
+        bodies.append(bodies[0])  # a double-click, maybe to the other worker
+        async with aiohttp.ClientSession() as http:
+
+            async def send(body: str) -> tuple[int, str]:
+                async with http.post(
+                    server.url + "/slack/events", data=body, headers=signed(body)
+                ) as response:
+                    return response.status, await response.text()
+
+            replies = await asyncio.gather(*(send(body) for body in bodies))
+            async with http.get(server.url + "/metrics") as scrape:
+                metrics = await scrape.text()
+        assert all(status == 200 for status, _ in replies)
+        assert [text for _, text in replies].count("") == 6  # six acks, one "already answered"
+        assert "already answered" in "".join(text for _, text in replies)
+        # whichever worker answered the scrape, it counts every worker's answers
+        assert "teampulse_pulse_submissions_total 6.0" in metrics
+        async with db.session() as session:
+            participation = await session.get(Participation, card.round_id)
+            rows = (await session.exec(select(func.count()).select_from(Response))).one()
+        assert participation is not None and participation.respondents == 6
+        assert rows == 6 * len(questions)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        await db.dispose()
+    assert code == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_several_workers_on_sqlite_are_refused_with_a_reason(
+    settings: Settings, fake: FakeSlack
+) -> None:
+    env = server_env(settings, fake, free_port(), workers=3)
+    done = subprocess.run(
+        [str(TEAMPULSE), "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "TEAMPULSE_WORKERS above 1 needs PostgreSQL" in done.stderr
