@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,23 @@ async def until_healthy(server: Server) -> None:
     raise AssertionError("teampulse serve did not become healthy")
 
 
+@asynccontextmanager
+async def serving(env: dict[str, str]) -> AsyncIterator[Server]:
+    """``teampulse serve`` in the test's folder (no .env; its log in serve.log), healthy; stopped
+    with SIGTERM, as a service manager stops it."""
+    with Path("serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(TEAMPULSE), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        server = Server(process, f"http://127.0.0.1:{env['PORT']}")
+        try:
+            await until_healthy(server)
+            yield server
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     slack = FakeSlack()
@@ -137,18 +155,7 @@ async def test_two_workers_share_the_port_record_each_answer_once_and_stop_toget
     [card] = await service.pending_pulses(email("b0"))
     questions = [q.id for q in card.questions]
 
-    port = free_port()
-    process = subprocess.Popen(
-        [str(TEAMPULSE), "serve"],
-        env=server_env(settings, fake, port, workers=2),
-        cwd=os.getcwd(),  # the test's own folder: no .env
-        stdout=subprocess.DEVNULL,
-        stderr=Path("serve.log").open("wb"),  # in the test's folder, for a failure's story
-    )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    workers: list[int] = []
-    try:
-        await until_healthy(server)
+    async with serving(server_env(settings, fake, free_port(), workers=2)) as server:
         workers = server.workers()
         assert len(workers) == 2
         bodies = [submission(uid(f"b{i}"), card.round_id, questions) for i in range(6)]
@@ -164,22 +171,20 @@ async def test_two_workers_share_the_port_record_each_answer_once_and_stop_toget
             replies = await asyncio.gather(*(send(body) for body in bodies))
             async with http.get(server.url + "/metrics") as scrape:
                 metrics = await scrape.text()
-        assert all(status == 200 for status, _ in replies)
-        assert [text for _, text in replies].count("") == 6  # six acks, one "already answered"
-        assert "already answered" in "".join(text for _, text in replies)
-        # whichever worker answered the scrape, it counts every worker's answers
-        assert "teampulse_pulse_submissions_total 6.0" in metrics
-        async with db.session() as session:
-            participation = await session.get(Participation, card.round_id)
-            rows = (await session.exec(select(func.count()).select_from(Response))).one()
-        assert participation is not None and participation.respondents == 6
-        assert rows == 6 * len(questions)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=60)
-        await db.dispose()
-    assert code == 0
+    assert all(status == 200 for status, _ in replies)
+    assert [text for _, text in replies].count("") == 6  # six acks, one "already answered"
+    assert "already answered" in "".join(text for _, text in replies)
+    # whichever worker answered the scrape, it counts every worker's answers
+    assert "teampulse_pulse_submissions_total 6.0" in metrics
+    async with db.session() as session:
+        participation = await session.get(Participation, card.round_id)
+        rows = (await session.exec(select(func.count()).select_from(Response))).one()
+    assert participation is not None and participation.respondents == 6
+    assert rows == 6 * len(questions)
+    # SIGTERM stopped the server and every worker, cleanly
+    assert server.process.returncode == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    await db.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
