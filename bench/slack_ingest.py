@@ -2,12 +2,13 @@
 
 One run, side by side:
 
-* ``app``: the real server (``bot.cli._serve_app``, Slack in one-workspace HTTP mode, the scheduler
-  on) in its own process, on a fresh PostgreSQL database, its Web API pointed (``SLACK_API_URL``)
-  at the tests' fake Slack (``tests/fake_slack.py``) in a third process.  Each request is a signed
-  ``view_submission`` of the pulse modal, exactly as Slack sends it, from a different person, so
-  each one is a real answer recorded (the adapter acks only after the commit; the DM is then
-  ``chat.update``d into the receipt, after the ack, as in production);
+* ``app``: ``teampulse serve`` itself (Slack in one-workspace HTTP mode, the scheduler and the
+  access log on, ``TEAMPULSE_WORKERS`` from ``--workers``) on a fresh PostgreSQL database, its Web
+  API pointed (``SLACK_API_URL``) at the tests' fake Slack (``tests/fake_slack.py``) in another
+  process.  Each request is a signed ``view_submission`` of the pulse modal, exactly as Slack
+  sends it, from a different person, so each one is a real answer recorded (the adapter acks only
+  after the commit; the DM is then ``chat.update``d into the receipt, after the ack, as in
+  production; the bench waits for those before the next turn and counts their CPU);
 * ``bare``: an aiohttp handler in its own process that only verifies the same requests' signatures
   (slack_sdk's ``SignatureVerifier``) and answers 200.
 
@@ -20,7 +21,7 @@ over as many keep-alive connections, each request signed when it is sent.
 
 Usage::
 
-    .venv/bin/python bench/slack_ingest.py --teams 100 --people 51 --concurrency 64
+    .venv/bin/python bench/slack_ingest.py --teams 100 --people 51 --concurrency 64 --workers 1
 
 ``--pg-url`` names the PostgreSQL server (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
 postgres``); a fresh database is created and dropped at the end.
