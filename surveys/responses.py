@@ -24,6 +24,7 @@ from surveys.anonymity import format_digests, parse_digests, participation_diges
 from surveys.rounds import questions_for
 
 MAX_COMMENT = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are kept
 
 
 class SubmitOutcome(StrEnum):
@@ -38,6 +39,9 @@ class SubmitOutcome(StrEnum):
 class SubmitResult:
     outcome: SubmitOutcome
     reason: str = ""
+
+
+_ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answered this pulse.")
 
 
 @dataclass(frozen=True)
@@ -117,36 +121,36 @@ async def submit_many(
     the order the cards arrived in.
     """
     invitations = await _invitations(session, entries)
-    results: list[SubmitResult | None] = []
-    for entry in entries:
-        results.append(_check(invitations.get(_key(entry)), entry.submission))
+    results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
     valid = [i for i, result in enumerate(results) if result is None]
     # the comments' polarity is worked out before the participation rows are locked, so TextBlob's
     # time is not spent while other people's answers to those rounds wait
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
     digests = await _locked_digests(session, {entries[i].submission.round_id for i in valid})
-    changed: set[int] = set()
-    accepted: list[dict[str, Any]] = []
+    admitted = _admit(secret, [entries[i] for i in valid], digests)
+    first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
     for i in valid:
-        round_id = entries[i].submission.round_id
-        digest = participation_digest(secret, round_id, entries[i].person_id)
-        if digest in digests[round_id]:
-            results[i] = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, ALREADY)
-            continue
-        digests[round_id].add(digest)
-        changed.add(round_id)
-        accepted += rows[i]
-        results[i] = SubmitResult(SubmitOutcome.ACCEPTED)
-    if not accepted:
+        results[i] = SubmitResult(SubmitOutcome.ACCEPTED) if i in first else _ALREADY
+    if first:
+        rounds = {entries[i].submission.round_id for i in first}
+        answers = [row for i in first for row in rows[i]]
+        await _store(session, answers, {round_id: digests[round_id] for round_id in rounds})
+        await session.commit()
+    else:
         await session.rollback()
-        return [result for result in results if result is not None]
-    await _store(session, accepted, {round_id: digests[round_id] for round_id in changed})
-    await session.commit()
     return [result for result in results if result is not None]
 
 
-ALREADY = "You have already answered this pulse."
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+def _admit(secret: bytes, entries: list[Entry], digests: dict[int, set[str]]) -> list[bool]:
+    """Whether each card is its person's first answer to its round, adding the digests of those
+    that are (so a second card from the same person in the same batch is refused too)."""
+    admitted = []
+    for entry in entries:
+        round_id = entry.submission.round_id
+        digest = participation_digest(secret, round_id, entry.person_id)
+        admitted.append(digest not in digests[round_id])
+        digests[round_id].add(digest)
+    return admitted
 
 
 def _key(entry: Entry) -> tuple[int, int]:
