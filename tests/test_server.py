@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from adapters.local import webchat
 from bot.settings import Settings
 from tests.support import serve
 
@@ -107,6 +110,30 @@ async def test_unknown_person_in_inbox_is_a_400(local_server: str) -> None:
             response.status == 400
             and "not in this organisation" in (await response.json())["error"]
         )
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_page_files_are_served_with_their_types(local_server: str) -> None:
+    """The front end is ES modules: a browser runs one only if it comes as JavaScript."""
+    static = Path(webchat.__file__).with_name("static")
+    modules = sorted(p.name for p in static.glob("*.js"))
+    assert "app.js" in modules and len(modules) > 1
+    async with aiohttp.ClientSession() as http:
+        page = await (await http.get(local_server + "/")).text()
+        assert '<script type="module" src="/local/static/app.js">' in page
+        for name in modules:
+            response = await http.get(f"{local_server}/local/static/{name}")
+            assert response.status == 200, name
+            assert response.content_type == "text/javascript", name
+            assert response.charset == "utf-8"
+            assert (await response.read()) == (static / name).read_bytes()
+            for imported in re.findall(r'from "\./([\w.]+)"', (static / name).read_text()):
+                assert imported in modules, f"{name} imports {imported}, which is not there"
+        css = await http.get(local_server + "/local/static/style.css")
+        assert css.status == 200 and css.content_type == "text/css"
+        for missing in ("nope.js", "..%2Fwebchat.py", "%2E%2E", ""):
+            response = await http.get(f"{local_server}/local/static/{missing}")
+            assert response.status == 404, missing
 
 
 async def test_with_a_platform_configured_there_is_no_web_chat_and_no_demo(

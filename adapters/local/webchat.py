@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,14 @@ from bot.views import TextReply, View
 from storage.models import Membership, Organisation, Person, Team
 
 STATIC = Path(__file__).with_name("static")
+# The page's files and their types, named here rather than guessed: the front end is ES modules,
+# which browsers run only when served as JavaScript, and a guess varies (application/javascript on
+# Python 3.11, whatever the registry says on Windows, sometimes text/plain).
+STATIC_TYPES = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+}
 TOKEN: web.AppKey[str] = web.AppKey("local_token", str)
 CHARTS: web.AppKey[ChartStore] = web.AppKey("local_charts", ChartStore)
 MESSENGER: web.AppKey[LocalMessenger] = web.AppKey("local_messenger", LocalMessenger)
@@ -36,7 +45,7 @@ def installer(messenger: LocalMessenger) -> Any:
         app[CHARTS] = ChartStore()
         app[MESSENGER] = messenger
         app.router.add_get("/", index)
-        app.router.add_static("/local/static/", STATIC, name="local-static")
+        app.router.add_get("/local/static/{name}", static_file(), name="local-static")
         app.router.add_get("/local/api/people", people)
         app.router.add_get("/local/api/inbox", inbox)
         app.router.add_get("/local/api/feed", feed)
@@ -58,6 +67,27 @@ async def index(request: web.Request) -> web.Response:
             "Content-Security-Policy": "default-src 'self'; img-src 'self'",
         },
     )
+
+
+def static_file() -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    """Serve the files in ``static/`` by exact name (nothing else, no folders) with their type.
+    ``no-cache`` makes the browser check each one (an ETag round trip) before using its copy, so
+    after an upgrade it never runs old modules beside new ones."""
+    files = {p.name: p for p in STATIC.iterdir() if p.is_file() and p.suffix in STATIC_TYPES}
+
+    async def serve(request: web.Request) -> web.FileResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": f"{STATIC_TYPES[path.suffix]}; charset=utf-8",
+                "Cache-Control": "no-cache",
+            },
+        )
+
+    return serve
 
 
 def _authorise(request: web.Request) -> None:
