@@ -197,3 +197,15 @@ async def test_several_workers_on_sqlite_are_refused_with_a_reason(
     )
     assert done.returncode != 0
     assert "TEAMPULSE_WORKERS above 1 needs PostgreSQL" in done.stderr
+
+
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+async def test_a_worker_that_dies_stops_the_server_for_a_restart(
+    settings: Settings, fake: FakeSlack
+) -> None:
+    async with serving(server_env(settings, fake, free_port(), workers=2)) as server:
+        first, second = server.workers()
+        os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
+        code = await asyncio.get_running_loop().run_in_executor(None, server.process.wait, 60)
+    assert code == 1  # so systemd or the orchestrator starts it again, whole
+    assert not Path(f"/proc/{second}").exists()
