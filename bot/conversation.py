@@ -26,8 +26,11 @@ NOT_KNOWN = (
 
 
 class Conversation:
-    def __init__(self, service: TeamPulse) -> None:
+    def __init__(self, service: TeamPulse, platform_help: str = "") -> None:
+        """``platform_help``: help lines for words only the adapter asking understands (Slack's
+        ``… sync #channel``), shown with the managers' commands; other platforms show none."""
         self.service = service
+        self.platform_help = platform_help
 
     async def handle(self, email: str, text: str) -> list[View]:
         return await self.run(email, commands.parse(text))
@@ -69,7 +72,10 @@ class Conversation:
         values = ", ".join(f"#{tag}" for tag in self.service.settings.kudos_values)
         return TextReply(
             HELP.format(
-                values=values, weeks=commands.DEFAULT_WEEKS, k=self.service.settings.min_group
+                values=values,
+                weeks=commands.DEFAULT_WEEKS,
+                k=self.service.settings.min_group,
+                platform=self.platform_help,
             )
         )
 

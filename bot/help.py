@@ -1,4 +1,5 @@
-"""The help text: every command, in the same words on every platform."""
+"""The help text: every command, in the same words on every platform.  ``{platform}`` is where a
+platform's own words go (lines of the same shape, given by its adapter; empty elsewhere)."""
 
 HELP = """\
 *teampulse* — anonymous pulse check-ins, kudos and team trends.
@@ -15,7 +16,7 @@ comments and kudos, with a chart (default: your team, {weeks} weeks)
 • `pulse send [team]` — send a pulse to your team now
 • `pulse settings [team]` — show the schedule; `pulse settings [team] questions 4`, \
 `… day tue`, `… time 09:30`, `… cadence fortnightly` to change it
-
+{platform}
 *Anonymity*: answers are stored with no link to you and shown only for groups of at least \
 {k} people, after the pulse closes. Nobody, including your manager, can see who answered.\
 """

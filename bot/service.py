@@ -248,6 +248,25 @@ class TeamPulse:
         log.info("team members replaced", extra={"added": added, "removed": removed})
         return added, removed
 
+    async def set_member_source(self, team_name: str, source: str | None) -> str | None:
+        """Remember (``None``: forget) what a team's members are kept in step with: an adapter's
+        opaque id (a Slack channel or user group), stored as ``slack_channel`` is.  Returns the
+        one it replaces.  Whoever calls this has checked that the person asking manages the
+        team."""
+        async with self.db.session() as session:
+            team = await directory.team_by_name(session, team_name)
+            if team is None:
+                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            previous, team.slack_sync = team.slack_sync, source
+            session.add(team)
+            await session.commit()
+        return previous
+
+    async def teams_in_step_with(self, source: str) -> list[str]:
+        """The names of the teams whose members are kept in step with ``source``."""
+        async with self.db.session() as session:
+            return [team.name for team in await directory.teams_synced_from(session, source)]
+
     async def export_csv(self, team_name: str, weeks: int) -> str:
         """The admin export: published cells only, the same rules as the reports."""
         async with self.db.session() as session:

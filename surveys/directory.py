@@ -44,6 +44,12 @@ async def all_teams(session: AsyncSession) -> list[Team]:
     return list((await session.exec(select(Team).order_by(col(Team.name)))).all())
 
 
+async def teams_synced_from(session: AsyncSession, source: str) -> list[Team]:
+    """The teams whose members are kept in step with ``source`` (``Team.slack_sync``)."""
+    query = select(Team).where(Team.slack_sync == source).order_by(col(Team.name))
+    return list((await session.exec(query)).all())
+
+
 async def teams_of(session: AsyncSession, person_id: int, role: Role | None = None) -> list[Team]:
     query = select(Team).join(Membership, col(Membership.team_id) == col(Team.id))
     query = query.where(Membership.person_id == person_id)
@@ -96,6 +102,12 @@ async def replace_members(
     team's organisation, or created; the team's managers are neither added as members nor
     touched.  Returns (added, removed); the caller commits."""
     assert team.id is not None
+    # one replacement of a team's members at a time: on PostgreSQL two (a command and a channel
+    # event, on two replicas) would otherwise both add the same membership.  FOR NO KEY UPDATE
+    # leaves other inserts that merely refer to the team (their foreign key checks) unblocked;
+    # SQLite's writes are serial already (and it has no FOR UPDATE)
+    locked = select(Team.id).where(Team.id == team.id).with_for_update(key_share=True)
+    await session.exec(locked)
     wanted = {email.strip().lower() for email in emails if email and "@" in email}
     managers = {person.email for person in await members(session, team.id, Role.MANAGER)}
     wanted -= managers

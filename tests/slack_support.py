@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,9 +20,8 @@ from sqlmodel import select
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
-from storage.models import (
-    Response,
-)
+from storage.models import Response, Role
+from surveys import directory
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import TOKEN, FakeSlack
 from tests.support import ORG_YAML, email, serve
@@ -151,3 +151,29 @@ def texts(blocks: Any) -> str:
 async def all_responses(service: TeamPulse) -> list[Response]:
     async with service.db.session() as session:
         return list((await session.exec(select(Response))).all())
+
+
+async def members_of(slack: Slack, team: str, role: Role = Role.MEMBER) -> set[str]:
+    """The emails of a team's members (or managers), read from the database."""
+    async with slack.service.db.session() as session:
+        found = await directory.team_by_name(session, team)
+        assert found is not None and found.id is not None
+        return {person.email for person in await directory.members(session, found.id, role)}
+
+
+async def sync_source(slack: Slack, team: str) -> str | None:
+    """The channel or user group the team's members are kept in step with, if any."""
+    async with slack.service.db.session() as session:
+        found = await directory.team_by_name(session, team)
+        assert found is not None
+        return found.slack_sync
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:
+    """Work done after an ack (an event's listener) shows in the database: ``check`` is read
+    again until it holds, and the test fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {timeout}s")
+        await asyncio.sleep(0.01)  # the polling interval, not a guess at how long the work takes

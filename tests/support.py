@@ -104,7 +104,11 @@ class Running:
 
 
 async def serve(settings: Settings) -> Running:
-    app = await _serve_app(settings)
+    """Without the scheduler: its first tick runs at start-up and delivers the outbox, racing the
+    test that opens a round and delivers it itself.  Tests drive the outbox and rounds through
+    the service, and ``tests/test_workers.py`` runs the real ``teampulse serve``, scheduler and
+    all."""
+    app = await _serve_app(settings, run_scheduler=False)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -42,6 +42,7 @@ async def test_help_lists_every_command(db: Database, settings: Settings) -> Non
     reply = text_of(await Conversation(service).handle(email("a0"), "pulse help"))
     for command in ("kudos @name", "pulse trends", "pulse status", "pulse send", "pulse settings"):
         assert command in reply
+    assert "sync" not in reply  # Slack's own words are in Slack's help only
 
 
 async def test_unknown_text_gets_a_helpful_reply(db: Database, settings: Settings) -> None:

@@ -373,6 +373,9 @@ def test_manifest_lists_exactly_what_the_bot_uses() -> None:
         "app_mention",
         "app_uninstalled",
         "tokens_revoked",
+        "member_joined_channel",
+        "member_left_channel",
+        "subteam_members_changed",
     }
     assert settings["event_subscriptions"]["request_url"] == url
     assert settings["interactivity"] == {"is_enabled": True, "request_url": url}

@@ -4,18 +4,14 @@ members (``users.info`` emails), managers untouched."""
 
 from __future__ import annotations
 
-from adapters.slack.sync import SyncRequest, sync_request
+from adapters.slack.sync import StopSync, SyncRequest, changed_source, sync_request
 from storage.models import Role
-from surveys import directory
-from tests.slack_support import Slack, texts, uid
+from tests.slack_support import Slack, members_of, sync_source, texts, uid
 from tests.support import email
 
 
 async def _members(slack: Slack, team: str, role: Role = Role.MEMBER) -> set[str]:
-    async with slack.service.db.session() as session:
-        found = await directory.team_by_name(session, team)
-        assert found is not None and found.id is not None
-        return {person.email for person in await directory.members(session, found.id, role)}
+    return await members_of(slack, team, role)
 
 
 def test_the_words_are_read_before_the_core_parser() -> None:
@@ -40,6 +36,30 @@ def test_a_user_group_is_read_with_or_without_its_handle() -> None:
     assert sync_request("settings Ward 7 sync @nurses") is None
     assert sync_request("settings Ward 7 sync <!here>") is None
     assert sync_request("settings Ward 7 sync <!subteam^C0123>") is None
+
+
+def test_sync_off_and_the_membership_events_are_read() -> None:
+    assert sync_request("settings Ward 7 sync off") == StopSync("Ward 7")
+    assert sync_request("pulse settings sync OFF") == StopSync(None)
+    assert sync_request("settings Ward 7 sync offline") is None
+    labels = [
+        request.label
+        for request in (
+            sync_request("settings sync <#C0123|ward-7>"),
+            sync_request("settings sync <!subteam^S0123ABC|@nurses>"),
+            sync_request("settings sync <!subteam^S0123ABC>"),
+        )
+        if isinstance(request, SyncRequest)
+    ]
+    assert labels == ["<#C0123>", "@nurses", "that user group"]  # never a group mention
+    joined = {"type": "member_joined_channel", "user": "U1", "channel": "C0123"}
+    assert changed_source(joined) == "C0123"
+    assert changed_source({**joined, "type": "member_left_channel", "channel": "G0456"}) == "G0456"
+    group = {"type": "subteam_members_changed", "subteam_id": "S0123ABC", "team_id": "T1"}
+    assert changed_source(group) == "S0123ABC"
+    assert changed_source({**joined, "channel": "D0123"}) is None
+    assert changed_source({**group, "subteam_id": "C0123"}) is None
+    assert changed_source({"type": "member_left_channel"}) is None
 
 
 async def test_a_manager_replaces_the_members_with_the_channels(slack: Slack) -> None:
@@ -193,3 +213,4 @@ async def test_a_group_slack_refuses_changes_nothing(slack: Slack) -> None:
         "error": "no_such_subteam",
     }
     assert await _members(slack, "Ward A") == {email(f"a{i}") for i in range(12)}
+    assert await sync_source(slack, "Ward A") is None  # nothing to keep in step with

@@ -30,6 +30,7 @@ from adapters.slack.blocks import (
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
 from bot import commands
 from bot.conversation import NOT_KNOWN, Conversation
@@ -62,7 +63,7 @@ class SlackListeners:
 
     @property
     def conversation(self) -> Conversation:
-        return Conversation(self.directory.service)
+        return Conversation(self.directory.service, platform_help=SYNC_HELP)
 
     def register(self, bolt: AsyncApp) -> None:
         bolt.command("/pulse")(ack=self.ack_command, lazy=[self.run_command])
@@ -73,6 +74,8 @@ class SlackListeners:
         bolt.event("app_mention")(self.on_mention)
         bolt.event("app_home_opened")(self.on_home_opened)
         bolt.action(HOME_TRENDS)(ack=self.ack_action, lazy=[self.home_trends])
+        # channel and user group membership events keep synced teams in step
+        self.sync.register(bolt, self.messenger.client)
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
@@ -111,6 +114,7 @@ class SlackListeners:
         raw = str(command.get("text", ""))
         sync = sync_request(raw) if name == "pulse" else None
         if sync is not None:  # Slack-only words: a channel's or group's members become the team's
+            # (and stay so), or ``sync off``
             reply = await self.sync.run(self.messenger.client, email, sync)
             await self.reply([reply], email, respond=respond)
             return

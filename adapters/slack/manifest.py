@@ -11,16 +11,19 @@ EVENTS_PATH = "/slack/events"
 # Each scope is here for a call or an event the adapter makes or handles.
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention events
-    "channels:read",  # conversations.members/.info of a public channel (sync; kudos posts)
+    # conversations.members/.info of a public channel (sync; kudos posts); member_*_channel events
+    "channels:read",
     "chat:write",  # chat.postMessage, chat.update, chat.postEphemeral (views.* need no scope)
     "commands",  # /pulse, /kudos and the "Give kudos" message shortcut
     "files:write",  # files.getUploadURLExternal + files.completeUploadExternal (trend charts)
-    "groups:read",  # conversations.members of a private channel the bot is in
+    # conversations.members of a private channel the bot is in, and its member_*_channel events
+    "groups:read",
     "im:history",  # message.im events (talking to the bot in its DM)
     "im:write",  # conversations.open (the DM a pulse is sent to)
     "users:read",  # users.info (who clicked, who was mentioned)
     "users:read.email",  # users.info profile.email and users.lookupByEmail
-    "usergroups:read",  # usergroups.users.list (pulse settings … sync @group)
+    # usergroups.users.list (pulse settings … sync @group) and subteam_members_changed events
+    "usergroups:read",
 )
 BOT_EVENTS = (
     "app_home_opened",
@@ -28,6 +31,11 @@ BOT_EVENTS = (
     "message.im",
     "app_uninstalled",  # many workspaces: forget an uninstalled workspace (no scope needed)
     "tokens_revoked",
+    # teams kept in step with a channel (channels:read, groups:read) or a user group
+    # (usergroups:read): sync again when someone joins or leaves
+    "member_joined_channel",
+    "member_left_channel",
+    "subteam_members_changed",
 )
 
 
