@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel, select
 
 from bot.server import SERVICE
@@ -112,3 +112,25 @@ async def test_a_redelivery_to_another_replica_is_handled_once(
     assert sum("kudos" in texts(c.params["blocks"]) for c in replies) == 1
     assert sum("Your teams" in texts(c.params["blocks"]) for c in replies) == 1
     assert await stored_ids(one.service.db) == {("slack", "Ev0TWICE"), ("slack", "Ev0NEXT")}
+
+
+async def test_an_event_is_still_answered_when_its_id_cannot_be_recorded(
+    replicas: tuple[Slack, Slack], caplog: pytest.LogCaptureFixture
+) -> None:
+    one, _ = replicas
+    async with one.service.db.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE inbound_event"))  # the database misbehaves
+    channel = f"D{uid('a2')}"
+    message = {
+        "type": "message",
+        "channel": channel,
+        "user": uid("a2"),
+        "text": "pulse help",
+        "ts": "1700000200.000100",
+        "channel_type": "im",
+    }
+    response = await one.event(message, "Ev0NOTABLE")
+    assert response.status == 200  # answered twice beats never answered
+    [reply] = await one.fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)
+    assert "kudos" in texts(reply.params["blocks"])
+    assert "could not record a Slack event id" in caplog.text
