@@ -95,15 +95,18 @@ class FakeSlack:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=10 * 1024 * 1024)
-        app.router.add_route("*", "/api/{method}", self._api)
-        app.router.add_post("/upload/{file_id}", self._upload)
-        app.router.add_post("/respond/{name}", self._respond)
+        self.routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{name}", self._respond)
 
     async def stop(self) -> None:
         if self._runner is not None:

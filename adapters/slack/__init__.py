@@ -10,7 +10,8 @@ Modes (chosen from the environment):
   or a team channel uses the bot token of the workspace they are in.
 - **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
   WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
-  is still served, signature-checked, when a signing secret is set).
+  is still served, signature-checked, when a signing secret is set); redelivered events are dropped
+  by a Bolt middleware (``socket_mode_dedupe``) instead of the HTTP gate.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from adapters.slack.app import (
     SlackGate,
     bolt_app,
     client_options,
+    socket_mode_dedupe,
     web_client,
 )
 from adapters.slack.blocks import SUBMIT_PULSE
@@ -103,13 +105,15 @@ class SlackPlatform:
         if self.installations is not None:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
+        recent = RecentEvents(InboundEvents(service.db))  # event ids already taken in
+        if self.mode == "socket":  # (events over HTTP pass the gate, which drops repeats itself)
+            self.bolt.middleware(socket_mode_dedupe(recent))
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:
             fast = None
             if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            recent = RecentEvents(InboundEvents(service.db))
             gate = SlackGate(self.bolt, self.settings.slack_signing_secret, recent, fast)
             app.router.add_post(EVENTS_PATH, gate.handle)
         if self.mode == "oauth":

@@ -10,6 +10,10 @@ Before Bolt sees a request, the gate here
    slow or lost): ``event_id``s are recorded in the database (``inbound_event``, kept an hour), so
    a repeat is acked with 200 (and ``X-Slack-No-Retry``) by whichever replica it reaches.
 
+Socket Mode's events come over the WebSocket straight to Bolt, never through the gate:
+``socket_mode_dedupe`` is a Bolt global middleware asking the same ``RecentEvents``, so an envelope
+Slack redelivers (``retry_attempt`` > 0 after a lost ack) is acked and dropped there too.
+
 The Web API client waits out 429s (``Retry-After``) and can be pointed elsewhere with
 ``SLACK_API_URL``.  Bolt calls ``auth.test`` lazily, on the first request, through that client.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +30,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -138,6 +145,33 @@ class RecentEvents:
         except (SQLAlchemyError, OSError):
             log.warning("could not record a Slack event id; handling the event anyway")
             return True
+
+
+Middleware = Callable[..., Awaitable[BoltResponse | None]]
+
+
+def socket_mode_dedupe(recent: RecentEvents) -> Middleware:
+    """A Bolt global middleware (Socket Mode): an ``event_callback`` already taken in, by this
+    replica or another, is acked with an empty 200 and goes no further.  Bolt returns a middleware's
+    own response quietly when ``next`` isn't called (it warns only when there is none)."""
+
+    async def drop_redelivered_events(
+        body: dict[str, Any], request: AsyncBoltRequest, next_: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if (
+            request.mode == "socket_mode"  # (over HTTP the gate has recorded the id already)
+            and body.get("type") == "event_callback"
+            and isinstance(event_id, str)
+            and not await recent.first_time(event_id)
+        ):
+            retry = request.headers.get("x-slack-retry-num") or ["0"]
+            log.info("Slack event redelivered (retry %s); already handled", str(retry[0])[:3])
+            return BoltResponse(status=200)
+        await next_()
+        return None
+
+    return drop_redelivered_events
 
 
 def _error(status: int, reason: str) -> web.Response:
