@@ -92,22 +92,46 @@ class Slack:
     async def event(
         self, event: dict[str, Any], event_id: str, retry: int | None = None
     ) -> aiohttp.ClientResponse:
-        envelope = {
-            "token": "deprecated",
-            "team_id": "T0TEST",
-            "api_app_id": "A0TEST",
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": "T0TEST", "user_id": "UBOT", "is_bot": True}],
-        }
+        envelope = event_callback(event, event_id)
         extra = (
             {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
             if retry
             else None
         )
         return await self.post(json.dumps(envelope), "application/json", extra=extra)
+
+
+def connected(settings: Settings, fake: FakeSlack, **credentials: str | None) -> Settings:
+    """The test settings with Slack credentials, the Web API at the fake, and no web chat."""
+    return settings.model_copy(
+        update={**credentials, "slack_api_url": fake.api_url, "local_chat": None}
+    )
+
+
+def event_callback(event: dict[str, Any], event_id: str, team: str = "T0TEST") -> dict[str, Any]:
+    """An Events API envelope, as Slack POSTs it to the Request URL (or sends it over a socket)."""
+    return {
+        "token": "deprecated",
+        "team_id": team,
+        "api_app_id": "A0TEST",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
+    }
+
+
+def dm_message(user: str, text: str, ts: str = "1700000100.000100") -> dict[str, Any]:
+    """A ``message`` event: ``user`` (a Slack id) writes ``text`` in their DM with the bot."""
+    return {
+        "type": "message",
+        "channel": f"D{user}",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel_type": "im",
+    }
 
 
 @pytest.fixture
@@ -118,14 +142,7 @@ async def slack(settings: Settings) -> AsyncIterator[Slack]:
         f"{w}{i}" for w, n in (("a", 12), ("b", 6), ("t", 3)) for i in range(n)
     ]:
         fake.add_user(uid(name), email(name))
-    configured = settings.model_copy(
-        update={
-            "slack_bot_token": TOKEN,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
-    )
+    configured = connected(settings, fake, slack_bot_token=TOKEN, slack_signing_secret=SECRET)
     assert not configured.local_mode
     running = await serve(configured)
     app, runner = running.app, running.runner

@@ -10,7 +10,7 @@ from aiohttp import web
 from bot.cli import _serve_app
 from bot.service import TeamPulse
 from bot.settings import Settings
-from bot.views import View
+from bot.views import PulseCard, View
 from storage.engine import Database
 from storage.models import Person, Team
 from surveys.anonymity import Thresholds
@@ -30,6 +30,11 @@ ALLOWED_RESPONSE_COLUMNS = {
     "sentiment",
     "day",
 }
+
+
+def answers_for(card: PulseCard, score: int = 4) -> dict[str, int]:
+    """The same choice for every statement of a pulse card."""
+    return {question.id: score for question in card.questions}
 
 
 def email(name: str) -> str:

@@ -12,14 +12,10 @@ from sqlmodel import select
 from bot.batching import GroupCommit
 from bot.service import UnknownPerson
 from bot.settings import Settings
-from bot.views import PulseCard, Receipt, TextReply
+from bot.views import Receipt, TextReply
 from storage.engine import Database
 from storage.models import Participation, Response
-from tests.support import email, make_service
-
-
-def answers_for(card: PulseCard, score: int = 4) -> dict[str, int]:
-    return {question.id: score for question in card.questions}
+from tests.support import answers_for, email, make_service
 
 
 async def test_a_rush_of_cards_is_recorded_once_each_with_the_right_reply(

@@ -20,7 +20,7 @@ from storage.inbound import KEEP, PRUNE_EVERY, InboundEvents
 from storage.models import InboundEvent
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import TOKEN, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, texts, uid
+from tests.slack_support import ORG, SECRET, Slack, connected, dm_message, texts, uid
 from tests.support import FixedClock, email, serve
 
 
@@ -62,14 +62,7 @@ async def replicas(settings: Settings) -> AsyncIterator[tuple[Slack, Slack]]:
     fake = FakeSlack()
     await fake.start()
     fake.add_user(uid("a2"), email("a2"))
-    configured = settings.model_copy(
-        update={
-            "slack_bot_token": TOKEN,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
-    )
+    configured = connected(settings, fake, slack_bot_token=TOKEN, slack_signing_secret=SECRET)
     one, two = await serve(configured), await serve(configured)
     await one.app[SERVICE].import_organisation(spec_from_yaml(ORG))
     async with aiohttp.ClientSession() as http:
@@ -87,14 +80,7 @@ async def test_a_redelivery_to_another_replica_is_handled_once(
 ) -> None:
     one, two = replicas
     channel = f"D{uid('a2')}"
-    message = {
-        "type": "message",
-        "channel": channel,
-        "user": uid("a2"),
-        "text": "pulse help",
-        "ts": "1700000100.000100",
-        "channel_type": "im",
-    }
+    message = dm_message(uid("a2"), "pulse help")
     # Slack timed out on the first delivery and retried at once: each replica got a copy
     first, retried = await asyncio.gather(
         one.event(message, "Ev0TWICE"), two.event(message, "Ev0TWICE", retry=1)
@@ -121,14 +107,7 @@ async def test_an_event_is_still_answered_when_its_id_cannot_be_recorded(
     async with one.service.db.engine.begin() as connection:
         await connection.execute(text("DROP TABLE inbound_event"))  # the database misbehaves
     channel = f"D{uid('a2')}"
-    message = {
-        "type": "message",
-        "channel": channel,
-        "user": uid("a2"),
-        "text": "pulse help",
-        "ts": "1700000200.000100",
-        "channel_type": "im",
-    }
+    message = dm_message(uid("a2"), "pulse help", "1700000200.000100")
     response = await one.event(message, "Ev0NOTABLE")
     assert response.status == 200  # answered twice beats never answered
     [reply] = await one.fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)

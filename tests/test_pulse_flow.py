@@ -10,11 +10,7 @@ from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply
 from storage.engine import Database
 from surveys.rounds import RoundError
-from tests.support import FixedClock, email, make_service
-
-
-def answers_for(card: PulseCard, score: int = 4) -> dict[str, int]:
-    return {question.id: score for question in card.questions}
+from tests.support import FixedClock, answers_for, email, make_service
 
 
 async def test_round_delivers_one_card_per_member_through_the_outbox(

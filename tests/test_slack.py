@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from bot.cli import main
 from storage.models import ConversationReference, PlatformIdentity, Recognition
-from tests.slack_support import Slack, all_responses, texts, uid
+from tests.slack_support import Slack, all_responses, dm_message, texts, uid
 from tests.support import email
 
 
@@ -296,14 +296,7 @@ async def test_trends_are_refused_to_a_member(slack: Slack) -> None:
 async def test_a_redelivered_event_is_handled_once(slack: Slack) -> None:
     fake = slack.fake
     channel = f"D{uid('a2')}"
-    message = {
-        "type": "message",
-        "channel": channel,
-        "user": uid("a2"),
-        "text": "pulse help",
-        "ts": "1700000100.000100",
-        "channel_type": "im",
-    }
+    message = dm_message(uid("a2"), "pulse help")
     first = await slack.event(message, "Ev0HELP")
     assert first.status == 200
     retried = await slack.event(message, "Ev0HELP", retry=1)

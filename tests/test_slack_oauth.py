@@ -16,7 +16,7 @@ from bot.server import SERVICE
 from bot.settings import Settings
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, texts, uid
+from tests.slack_support import ORG, SECRET, Slack, connected, texts, uid
 from tests.support import email, serve
 
 
@@ -25,14 +25,12 @@ async def oauth_slack(settings: Settings) -> AsyncIterator[Slack]:
     fake = FakeSlack()
     await fake.start()
     fake.add_user(uid("a0"), email("a0"))
-    configured = settings.model_copy(
-        update={
-            "slack_client_id": CLIENT_ID,
-            "slack_client_secret": CLIENT_SECRET,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
+    configured = connected(
+        settings,
+        fake,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_signing_secret=SECRET,
     )
     running = await serve(configured)
     app, runner = running.app, running.runner

@@ -5,7 +5,6 @@ envelopes and waits for their acks; answers go to the fake Web API and ``respons
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,16 @@ from bot.settings import Settings
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import TOKEN
 from tests.fake_socket_mode import APP_TOKEN, FakeSocketMode
-from tests.slack_support import ORG, SECRET, Slack, texts, uid
+from tests.slack_support import (
+    ORG,
+    SECRET,
+    Slack,
+    connected,
+    dm_message,
+    event_callback,
+    texts,
+    uid,
+)
 from tests.support import email, serve
 
 USER = uid("a2")
@@ -45,14 +53,12 @@ class SocketSlack:
 def socket_settings(
     settings: Settings, fake: FakeSocketMode, secret: str | None = None
 ) -> Settings:
-    configured = settings.model_copy(
-        update={
-            "slack_app_token": APP_TOKEN,
-            "slack_bot_token": TOKEN,
-            "slack_signing_secret": secret,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
+    configured = connected(
+        settings,
+        fake,
+        slack_app_token=APP_TOKEN,
+        slack_bot_token=TOKEN,
+        slack_signing_secret=secret,
     )
     assert slack_mode(configured) == "socket"
     return configured
@@ -73,31 +79,6 @@ async def socket_slack(settings: Settings) -> AsyncIterator[SocketSlack]:
     await fake.stop()
 
 
-def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
-    """An Events API envelope's payload: the same JSON Slack POSTs to a Request URL."""
-    return {
-        "token": "deprecated",
-        "team_id": "T0TEST",
-        "api_app_id": "A0TEST",
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "authorizations": [{"team_id": "T0TEST", "user_id": "UBOT", "is_bot": True}],
-    }
-
-
-def dm(text: str, ts: str) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "channel": DM,
-        "user": USER,
-        "text": text,
-        "ts": ts,
-        "channel_type": "im",
-    }
-
-
 def to_dm(call: Any) -> bool:
     return bool(call.params["channel"] == DM)
 
@@ -109,7 +90,7 @@ async def test_a_dm_over_the_socket_is_acked_and_answered(socket_slack: SocketSl
     assert opened.params["_token"] == APP_TOKEN and opened.answer["ok"]
     await fake.wait_for("socket.connect")
 
-    payload = event_callback(dm("pulse help", "1700000100.000100"), "Ev0SOCKHELP")
+    payload = event_callback(dm_message(USER, "pulse help", "1700000100.000100"), "Ev0SOCKHELP")
     ack = await fake.push("events_api", payload)
     assert set(ack) == {"envelope_id"}  # a bare ack: an event's ack carries no answer
     [reply] = await fake.wait_for("chat.postMessage", to_dm)
@@ -148,7 +129,7 @@ async def test_a_redelivered_envelope_is_acked_but_answered_once(
 ) -> None:
     fake = socket_slack.fake
     caplog.set_level(logging.INFO, logger="adapters.slack.app")
-    payload = event_callback(dm("pulse help", "1700000300.000100"), "Ev0SOCKTWICE")
+    payload = event_callback(dm_message(USER, "pulse help", "1700000300.000100"), "Ev0SOCKTWICE")
     await fake.push("events_api", payload)
     await fake.wait_for("chat.postMessage", to_dm)
     # Slack lost the ack and sends the same event again, in a new envelope
@@ -157,7 +138,7 @@ async def test_a_redelivered_envelope_is_acked_but_answered_once(
     assert "Slack event redelivered (retry 1); already handled" in caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     # another event is still handled; the repeat was not
-    status = event_callback(dm("pulse status", "1700000301.000100"), "Ev0SOCKNEXT")
+    status = event_callback(dm_message(USER, "pulse status", "1700000301.000100"), "Ev0SOCKNEXT")
     await fake.push("events_api", status)
     replies = await fake.wait_for("chat.postMessage", to_dm, count=2)
     assert sum("kudos" in texts(c.params["blocks"]) for c in replies) == 1
@@ -189,14 +170,18 @@ async def test_with_a_signing_secret_events_over_http_are_still_answered(
         await running.app[SERVICE].import_organisation(spec_from_yaml(ORG))
         async with aiohttp.ClientSession() as http:
             slack = Slack(running.url, fake, running.app[SERVICE], http)
-            response = await slack.event(dm("pulse help", "1700000400.000100"), "Ev0HTTP")
+            response = await slack.event(
+                dm_message(USER, "pulse help", "1700000400.000100"), "Ev0HTTP"
+            )
             assert response.status == 200 and "X-Slack-No-Retry" not in response.headers
             [reply] = await fake.wait_for("chat.postMessage", to_dm)
             assert "kudos" in texts(reply.params["blocks"])
             # and the same event over the socket afterwards is a repeat
-            again = event_callback(dm("pulse help", "1700000400.000100"), "Ev0HTTP")
+            again = event_callback(dm_message(USER, "pulse help", "1700000400.000100"), "Ev0HTTP")
             await fake.push("events_api", again, retry_attempt=1, retry_reason="timeout")
-            status = event_callback(dm("pulse status", "1700000401.000100"), "Ev0HTTPNEXT")
+            status = event_callback(
+                dm_message(USER, "pulse status", "1700000401.000100"), "Ev0HTTPNEXT"
+            )
             await fake.push("events_api", status)
             replies = await fake.wait_for("chat.postMessage", to_dm, count=2)
             assert sum("kudos" in texts(c.params["blocks"]) for c in replies) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from adapters.slack.sync import StopSync, SyncRequest, changed_source, sync_request
 from storage.models import Role
-from tests.slack_support import Slack, members_of, sync_source, texts, uid
+from tests.slack_support import Slack, dm_message, members_of, sync_source, texts, uid
 from tests.support import email
 
 
@@ -112,14 +112,7 @@ async def test_sync_in_the_dm_uses_the_managers_team(slack: Slack) -> None:
     fake = slack.fake
     fake.channel_members["GPRIVATE"] = [uid("t0"), uid("t1")]
     channel = f"D{uid('manager.t')}"
-    message = {
-        "type": "message",
-        "channel": channel,
-        "user": uid("manager.t"),
-        "text": "pulse settings sync <#GPRIVATE|tiny-team>",
-        "ts": "1700000300.000100",
-        "channel_type": "im",
-    }
+    message = dm_message(uid("manager.t"), "pulse settings sync <#GPRIVATE|tiny-team>")
     assert (await slack.event(message, "Ev0SYNC")).status == 200
     [reply] = await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)
     assert "Tiny: 0 added, 1 removed" in texts(reply.params["blocks"])
@@ -162,14 +155,7 @@ async def test_a_manager_replaces_the_members_with_a_user_groups(slack: Slack) -
 
     # the same words in the bot's DM, without the handle, change nothing more
     channel = f"D{uid('manager.b')}"
-    message = {
-        "type": "message",
-        "channel": channel,
-        "user": uid("manager.b"),
-        "text": "pulse settings sync <!subteam^SNURSES>",
-        "ts": "1700000400.000100",
-        "channel_type": "im",
-    }
+    message = dm_message(uid("manager.b"), "pulse settings sync <!subteam^SNURSES>")
     assert (await slack.event(message, "Ev0GROUP")).status == 200
     [again] = await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == channel)
     assert "Ward B: 0 added, 0 removed" in texts(again.params["blocks"])

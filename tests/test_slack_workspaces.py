@@ -28,7 +28,16 @@ from bot.settings import Settings
 from storage.models import ConversationReference, Delivery, Person, PulseRound
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, Call, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, texts, uid
+from tests.slack_support import (
+    ORG,
+    SECRET,
+    Slack,
+    connected,
+    dm_message,
+    event_callback,
+    texts,
+    uid,
+)
 from tests.support import FixedClock, email, serve
 
 FIRST, SECOND = "T0FIRST", "T0SECOND"  # installed in this order
@@ -74,14 +83,12 @@ async def workspaces(settings: Settings) -> AsyncIterator[Slack]:
         for name in names:
             fake.add_user(uid(name), email(name), team)
     fake.add_channel("CWARDA", FIRST)
-    configured = settings.model_copy(
-        update={
-            "slack_client_id": CLIENT_ID,
-            "slack_client_secret": CLIENT_SECRET,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": fake.api_url,
-            "local_chat": None,
-        }
+    configured = connected(
+        settings,
+        fake,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_signing_secret=SECRET,
     )
     running = await serve(configured)
     service = running.app[SERVICE]
@@ -115,16 +122,7 @@ async def command(slack: Slack, name: str, command: str, text: str) -> aiohttp.C
 async def event(
     slack: Slack, team: str, event: dict[str, Any], event_id: str
 ) -> aiohttp.ClientResponse:
-    envelope = {
-        "token": "deprecated",
-        "team_id": team,
-        "api_app_id": "A0TEST",
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-    }
-    return await slack.post(json.dumps(envelope), "application/json")
+    return await slack.post(json.dumps(event_callback(event, event_id, team)), "application/json")
 
 
 async def reference_of(service: TeamPulse, name: str) -> dict[str, Any]:
@@ -254,14 +252,7 @@ async def test_after_an_uninstall_its_people_are_unreachable_and_stay_in_the_out
 ) -> None:
     slack, fake, service = workspaces, workspaces.fake, workspaces.service
     # b0 talks to the bot from the first workspace, which is recorded with them
-    hello = {
-        "type": "message",
-        "channel": dm("b0"),
-        "user": uid("b0"),
-        "text": "pulse help",
-        "ts": "1700000100.000100",
-        "channel_type": "im",
-    }
+    hello = dm_message(uid("b0"), "pulse help")
     assert (await event(slack, FIRST, hello, "Ev0HELLO")).status == 200
     await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == dm("b0"))
     assert (await reference_of(service, "b0"))["team"] == FIRST
