@@ -35,10 +35,7 @@ import gc
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,124 +51,17 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
-from aiohttp import web  # noqa: E402
+from ingest_processes import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    SECRET,
+    Child,
+    cpu_seconds,
+    spawn,
+    spawn_serve,
+    until_quiet,
+)
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-SECRET = "bench-signing-secret-8f742231b10e8888"
 DOMAIN = "trust.example"
-
-
-# -- the server processes ----------------------------------------------------------------------
-async def _until_stdin_closes() -> None:
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-
-async def _serve(app: web.Application, access_log: bool) -> None:
-    from aiohttp.log import access_logger
-
-    runner = web.AppRunner(app, access_log=access_logger if access_log else None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    print(f"READY http://{host}:{port}", flush=True)
-    await _until_stdin_closes()
-    await runner.cleanup()
-
-
-async def run_bare() -> None:
-    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
-
-    async def handle(request: web.Request) -> web.Response:
-        body = (await request.read()).decode("utf-8")
-        ok = verifier.is_valid(
-            body=body,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-            signature=request.headers.get("X-Slack-Signature", ""),
-        )
-        return web.Response(status=200 if ok else 401)
-
-    app = web.Application()
-    app.router.add_post("/slack/events", handle)
-    await _serve(app, access_log=False)
-
-
-async def run_fake() -> None:
-    from tests.fake_slack import FakeSlack
-
-    fake = FakeSlack()
-    await fake.start()
-    print(f"READY {fake.url}", flush=True)
-    await _until_stdin_closes()
-    await fake.stop()
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[str]
-    url: str
-
-    def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        else:  # teampulse serve: stopped as a service manager stops it
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def spawn(role: str, env: dict[str, str], log: Path) -> Child:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--role", role],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("READY "):
-        process.kill()
-        raise RuntimeError(f"{role} did not start; see {log}")
-    return Child(role, process, line.removeprefix("READY "))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def spawn_serve(env: dict[str, str], log: Path) -> Child:
-    """``teampulse serve`` itself (all its workers, the scheduler, the access log), healthy."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "teampulse"), "serve"],
-        cwd=log.parent,  # no .env
-        env={**os.environ, **env, "PORT": str(port), "TEAMPULSE_HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            if process.poll() is not None:
-                raise RuntimeError(f"teampulse serve ended; see {log}")
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return Child("app", process, url)
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"teampulse serve did not start; see {log}")
 
 
 # -- set-up --------------------------------------------------------------------------------------
@@ -278,30 +168,6 @@ class Sample:
     seconds: float = 0.0
     cpu: float = 0.0  # the server process's CPU seconds (user + system) while measured
     statuses: Counter[str] = field(default_factory=Counter)
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children (``teampulse serve``'s
-    workers)."""
-    total = 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return total
-    return total + sum(cpu_seconds(int(child)) for child in children)
-
-
-async def until_quiet(pid: int) -> None:
-    """Wait until the server has finished its after-the-ack work (the receipts' ``chat.update``)
-    so that it is counted in its CPU and does not run into the next server's turn: less than
-    5 ms of CPU in 200 ms."""
-    for _ in range(300):
-        before = cpu_seconds(pid)
-        await asyncio.sleep(0.2)
-        if cpu_seconds(pid) - before < 0.005:
-            return
 
 
 async def fire(url: str, bodies: list[str], concurrency: int, sample: Sample) -> None:
@@ -452,7 +318,6 @@ async def bench(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--role", choices=["bench", "bare", "fake"], default="bench")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--teams", type=int, default=100)
     parser.add_argument("--people", type=int, default=51, help="members per team")
@@ -464,11 +329,7 @@ def main() -> None:
     )
     parser.add_argument("--pid-file", help="write the app server's pid here (for py-spy)")
     args = parser.parse_args()
-    runners = {"bare": run_bare, "fake": run_fake}
-    if args.role in runners:
-        asyncio.run(runners[args.role]())
-    else:
-        asyncio.run(bench(args))
+    asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

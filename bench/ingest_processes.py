@@ -1,0 +1,171 @@
+"""The processes of the Slack ingest benchmark (``bench/slack_ingest.py``), and their CPU.
+
+* ``teampulse serve`` itself (``spawn_serve``), healthy before it is used, stopped with SIGTERM;
+* the ``bare`` handler (slack_sdk's ``SignatureVerifier`` and a 200) and the tests' fake Slack,
+  each run by this file in its own process (``spawn``: ``python bench/ingest_processes.py bare``),
+  printing ``READY <url>`` and stopping when its stdin closes;
+* ``cpu_seconds`` of a process tree and ``until_quiet``, so that the work a server does after its
+  replies (the receipts) is counted and does not spill into the next server's turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+
+SECRET = "bench-signing-secret-8f742231b10e8888"
+
+
+async def _until_stdin_closes() -> None:
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def run_bare() -> None:
+    """The comparison: an aiohttp handler that checks the signature and answers 200."""
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+
+    async def handle(request: web.Request) -> web.Response:
+        body = (await request.read()).decode("utf-8")
+        ok = verifier.is_valid(
+            body=body,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+            signature=request.headers.get("X-Slack-Signature", ""),
+        )
+        return web.Response(status=200 if ok else 401)
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"READY http://{host}:{port}", flush=True)
+    await _until_stdin_closes()
+    await runner.cleanup()
+
+
+async def run_fake() -> None:
+    from tests.fake_slack import FakeSlack
+
+    fake = FakeSlack()
+    await fake.start()
+    print(f"READY {fake.url}", flush=True)
+    await _until_stdin_closes()
+    await fake.stop()
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        else:  # teampulse serve: stopped as a service manager stops it
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def spawn(role: str, env: dict[str, str], log: Path) -> Child:
+    process = subprocess.Popen(
+        [sys.executable, __file__, role],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("READY "):
+        process.kill()
+        raise RuntimeError(f"{role} did not start; see {log}")
+    return Child(role, process, line.removeprefix("READY "))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def spawn_serve(env: dict[str, str], log: Path) -> Child:
+    """``teampulse serve`` itself (all its workers, the scheduler, the access log), healthy."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "teampulse"), "serve"],
+        cwd=log.parent,  # no .env
+        env={**os.environ, **env, "PORT": str(port), "TEAMPULSE_HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise RuntimeError(f"teampulse serve ended; see {log}")
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return Child("app", process, url)
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"teampulse serve did not start; see {log}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (``teampulse serve``'s
+    workers)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
+async def until_quiet(pid: int) -> None:
+    """Wait until the server has finished its after-the-ack work (the receipts' ``chat.update``)
+    so that it is counted in its CPU and does not run into the next server's turn: less than
+    5 ms of CPU in 200 ms."""
+    for _ in range(300):
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.2)
+        if cpu_seconds(pid) - before < 0.005:
+            return
+
+
+def main() -> None:
+    roles = {"bare": run_bare, "fake": run_fake}
+    if len(sys.argv) != 2 or sys.argv[1] not in roles:
+        sys.exit(f"usage: {sys.argv[0]} bare|fake (started by bench/slack_ingest.py)")
+    asyncio.run(roles[sys.argv[1]]())
+
+
+if __name__ == "__main__":
+    main()
