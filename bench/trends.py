@@ -30,6 +30,10 @@ Usage::
 
     .venv/bin/python bench/trends.py --sizes 100000,1000000 --backends sqlite,postgresql --runs 50
 
+The parts: ``trends_data.py`` (the organisation, its weeks and rows), ``trends_backends.py``
+(SQLite or PostgreSQL, loaded in bulk), ``trends_checks.py`` (the baseline, row counts, rollup
+check, plans), ``trends_report.py`` (the results and their tables); this file builds and times.
+
 PostgreSQL: ``--pg-url`` names the server (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
 postgres``); a fresh database is created for each size and dropped afterwards.
 """
@@ -39,16 +43,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
-import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import bindparam, event, text  # noqa: E402
+from trends_backends import Backend, PostgreSQL, SQLite  # noqa: E402
+from trends_checks import (  # noqa: E402
+    Scope,
+    baseline_sql,
+    check_rollups,
+    count,
+    count_comments,
+    count_in,
+    explain,
+    previous_start,
+)
 from trends_data import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     FIRST_MONDAY,
     MIN_COMMENT_GROUP,
@@ -65,13 +76,19 @@ from trends_data import (  # noqa: E402  (bench/ is on sys.path when run as a sc
     TODAY,
     TRUST_ID,
     WEEKS,
-    Backend,
     Generator,
     Org,
-    PostgreSQL,
-    SQLite,
     org_rows,
     plan_org,
+)
+from trends_report import (  # noqa: E402
+    RunResult,
+    ScopeResult,
+    Timing,
+    jsonable,
+    load_average,
+    machine,
+    tables,
 )
 
 import bot.conversation as conversation_module  # noqa: E402
@@ -85,89 +102,6 @@ from surveys.anonymity import Thresholds  # noqa: E402
 from surveys.organisation import sync_questions  # noqa: E402
 from surveys.rollup import rebuild_weeks, week_of  # noqa: E402
 from surveys.trends import TrendSummary, team_trend  # noqa: E402
-
-
-def baseline_sql(backend: Backend) -> Any:
-    """The hand-written aggregate: a team's responses of the 24 weeks, by week and theme."""
-    week = backend.week_expr("coalesce(pr.report_week, pr.opened_on)")
-    return text(
-        f"""
-        SELECT week, theme,
-               count(DISTINCT submission_id) AS respondents,
-               count(*) AS answers,
-               sum(score) AS total,
-               sum(score * score) AS squares,
-               sum(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS favourable,
-               sum(CASE WHEN score <= 2 THEN 1 ELSE 0 END) AS unfavourable
-        FROM (
-            SELECT {week} AS week, q.theme AS theme, r.submission_id AS submission_id,
-                   CASE WHEN q.reverse THEN 6 - r.score ELSE r.score END AS score
-            FROM response r
-            JOIN question q ON q.id = r.question_id
-            JOIN pulse_round pr ON pr.id = r.round_id
-            WHERE r.team_id IN :teams AND r.day >= :since
-              AND pr.team_id IN :teams AND pr.closed = :closed
-        ) answers
-        GROUP BY week, theme
-        """
-    ).bindparams(bindparam("teams", expanding=True))
-
-
-def previous_start() -> date:
-    return week_of(TODAY) - timedelta(weeks=2 * REPORT_WEEKS - 1)
-
-
-@dataclass
-class Scope:
-    label: str
-    team_id: int
-    subtree: list[int]
-    manager: str
-
-
-@dataclass
-class Timing:
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-@dataclass
-class ScopeResult:
-    scope: str
-    teams: int
-    report: Timing
-    chat: Timing
-    baseline: Timing
-    rollup_rows: int
-    comment_rows: int
-    baseline_rows: int
-    baseline_groups: int
-
-
-@dataclass
-class RunResult:
-    backend: str
-    size: int
-    responses: int
-    deliveries: int
-    rounds: int
-    load_s: float
-    rebuild_s: float
-    rebuild_week_median_s: float
-    rebuild_week_max_s: float
-    db_mb: float
-    chart_ms: float
-    server: str
-    scopes: list[ScopeResult]
-    plans: dict[str, list[str]] = field(default_factory=dict)
 
 
 async def _no_chart(summary: TrendSummary, team: str) -> bytes:
@@ -226,12 +160,6 @@ async def rebuild(db: Database) -> list[float]:
             await session.commit()
         times.append(time.perf_counter() - started)
     return times
-
-
-async def count(db: Database, sql: str, **params: Any) -> int:
-    async with db.session() as session:
-        connection = await session.connection()
-        return int((await connection.execute(text(sql), params)).scalar_one())
 
 
 async def run_scope(
@@ -311,90 +239,6 @@ async def run_scope(
         baseline_rows=await count_in(db, scope.subtree, since),
         baseline_groups=len(groups),
     )
-
-
-async def count_in(db: Database, teams: list[int], since: date) -> int:
-    query = text("SELECT count(*) FROM response WHERE team_id IN :teams AND day >= :since")
-    query = query.bindparams(bindparam("teams", expanding=True))
-    async with db.session() as session:
-        connection = await session.connection()
-        return int((await connection.execute(query, {"teams": teams, "since": since})).scalar_one())
-
-
-async def count_comments(db: Database, scope: Scope, period: date) -> int:
-    """Comment rows the report reads: the subtree's comments in its published comment weeks."""
-    query = text(
-        "SELECT count(*) FROM response r JOIN pulse_round pr ON pr.id = r.round_id "
-        "WHERE r.team_id IN :teams AND r.day >= :since AND r.comment IS NOT NULL "
-        "AND coalesce(pr.report_week, pr.opened_on) IN (SELECT week FROM rollup_week "
-        "WHERE team_id = :team "
-        "AND week >= :since AND comments_published = :yes)"
-    ).bindparams(bindparam("teams", expanding=True))
-    async with db.session() as session:
-        connection = await session.connection()
-        params = {"teams": scope.subtree, "since": period, "team": scope.team_id, "yes": True}
-        return int((await connection.execute(query, params)).scalar_one())
-
-
-async def check_rollups(backend: Backend, db: Database, scope: Scope) -> None:
-    """The rollup cells the report reads agree with the hand-written aggregate."""
-    async with db.session() as session:
-        connection = await session.connection()
-        params = {"teams": scope.subtree, "since": previous_start(), "closed": True}
-        direct = {
-            (str(r[0]), r[1]): tuple(float(v) for v in r[2:])
-            for r in (await connection.execute(baseline_sql(backend), params)).all()
-        }
-        cells = (
-            await connection.execute(
-                text(
-                    "SELECT week, theme, respondents, answers, total, squares, favourable, "
-                    "unfavourable FROM rollup_cell WHERE team_id = :t AND week >= :s "
-                    "AND theme != 'advocacy'"
-                ),
-                {"t": scope.team_id, "s": previous_start()},
-            )
-        ).all()
-    rolled = {(str(r[0]), r[1]): tuple(float(v) for v in r[2:]) for r in cells}
-    if rolled != direct:
-        raise SystemExit(f"rollups disagree with the baseline for {scope.label}")
-
-
-async def explain(backend: Backend, db: Database, scope: Scope) -> list[str]:
-    """The plans of every statement the report runs, and of the baseline."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _m: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with db.session() as session:
-            await team_trend(
-                session,
-                scope.team_id,
-                scope.subtree,
-                REPORT_WEEKS,
-                TODAY,
-                Thresholds(MIN_GROUP, MIN_COMMENT_GROUP),
-            )
-            connection = await session.connection()
-            params = {"teams": scope.subtree, "since": previous_start(), "closed": True}
-            await connection.execute(baseline_sql(backend), params)
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
-    out = []
-    async with db.session() as session:
-        connection = await session.connection()
-        for statement, parameters in statements:
-            if not statement.lstrip().upper().startswith("SELECT"):
-                continue
-            rows = await connection.exec_driver_sql(
-                backend.explain_prefix() + statement, parameters
-            )
-            plan = [" | ".join(str(c) for c in row) for row in rows.all()]
-            out.append(" ".join(statement.split())[:160] + "\n    " + "\n    ".join(plan))
-    return out
 
 
 async def run_one(args: argparse.Namespace, backend: Backend, size: int) -> RunResult:
@@ -482,50 +326,6 @@ async def time_chart(db: Database, team_id: int) -> float:
     return 1000 * statistics.median(samples[1:])
 
 
-# -- output ----------------------------------------------------------------------------------------
-def ms(seconds: float) -> str:
-    return f"{1000 * seconds:.1f}"
-
-
-def tables(results: Sequence[RunResult]) -> Iterator[str]:
-    yield "| backend | responses | scope | report median / p95 (ms) | baseline median / p95 (ms) "
-    yield "| report ÷ baseline | chat median / p95 (ms) | rows read: report (rollup + comments) | "
-    yield "rows read: baseline | runs |\n"
-    yield "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
-    for run in results:
-        for s in run.scopes:
-            yield (
-                f"| {run.backend} | {run.responses:,} | {s.scope} ({s.teams} teams) | "
-                f"{ms(s.report.median)} / {ms(s.report.p95)} | "
-                f"{ms(s.baseline.median)} / {ms(s.baseline.p95)} | "
-                f"{s.report.median / s.baseline.median:.2f} | "
-                f"{ms(s.chat.median)} / {ms(s.chat.p95)} | "
-                f"{s.rollup_rows} + {s.comment_rows:,} | {s.baseline_rows:,} | "
-                f"{len(s.report.samples)} |\n"
-            )
-    yield "\n| backend | responses | deliveries | rounds | load (s) | rebuild 52 weeks (s) | "
-    yield "rebuild one week median / max (s) | database (MB) | chart PNG (ms) |\n"
-    yield "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    for run in results:
-        yield (
-            f"| {run.backend} | {run.responses:,} | {run.deliveries:,} | {run.rounds:,} | "
-            f"{run.load_s:.1f} | {run.rebuild_s:.1f} | {run.rebuild_week_median_s:.2f} / "
-            f"{run.rebuild_week_max_s:.2f} | {run.db_mb:,.0f} | {run.chart_ms:.0f} |\n"
-        )
-
-
-def _load() -> str:
-    return " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {memory:.0f} GiB RAM, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="responses, comma-separated")
@@ -564,14 +364,14 @@ async def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"--backends: unknown {', '.join(sorted(unknown))}")
     started = time.perf_counter()
-    log(f"load average at the start {_load()}")
+    log(f"load average at the start {load_average()}")
     results: list[RunResult] = []
     for name in names:
         for size in sizes:
             backend: Backend = SQLite() if name == "sqlite" else PostgreSQL(args.pg_url)
             results.append(await run_one(args, backend, size))
     servers = ", ".join(sorted({run.server for run in results}))
-    print(f"Machine: {machine()}; {servers}; load average at the end {_load()}\n")
+    print(f"Machine: {machine()}; {servers}; load average at the end {load_average()}\n")
     print("".join(tables(results)))
     for run in results:
         for label, plans in run.plans.items():
@@ -580,23 +380,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
                 print(plan)
     print(f"\nTotal: {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps([_jsonable(r) for r in results], indent=2, default=str))
-
-
-def _jsonable(run: RunResult) -> dict[str, Any]:
-    data = dict(run.__dict__)
-    data["scopes"] = [
-        {
-            **{k: v for k, v in s.__dict__.items() if not isinstance(v, Timing)},
-            **{
-                name: {"median_ms": 1000 * t.median, "p95_ms": 1000 * t.p95, "runs": len(t.samples)}
-                for name, t in s.__dict__.items()
-                if isinstance(t, Timing)
-            },
-        }
-        for s in run.scopes
-    ]
-    return data
+        args.json.write_text(json.dumps([jsonable(r) for r in results], indent=2, default=str))
 
 
 if __name__ == "__main__":
