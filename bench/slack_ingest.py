@@ -106,7 +106,7 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
         await session.commit()
     await service.import_organisation(spec_from_yaml(org_yaml(teams, people)))
     for t in range(teams):
-        await service.open_round(f"Ward {t:03d}")
+        await service.open_round(await service.team_named(f"Ward {t:03d}"))
     async with service.db.engine.begin() as connection:
         await connection.execute(text("UPDATE delivery SET status = 'sent', sent_at = now()"))
         await connection.execute(

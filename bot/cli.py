@@ -24,8 +24,10 @@ from bot.ports import Messenger
 from bot.server import create_app
 from bot.service import TeamPulse
 from bot.settings import Settings
+from bot.team_choice import TeamChoiceError
 from storage.engine import Database
 from storage.migrate import upgrade
+from surveys.directory import TeamRef
 from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
 
@@ -60,7 +62,7 @@ def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except (RoundError, OrgError) as error:
+    except (RoundError, OrgError, TeamChoiceError) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -222,18 +224,33 @@ def pulse() -> None:
     """Pulse rounds."""
 
 
+TEAM_HELP = "Team name (case and spacing don't matter)."
+ORG_HELP = "The team's organisation: needed when teams of several are called NAME."
+
+
+def _on_team(team: str, org: str | None, work: Callable[[TeamPulse, TeamRef], Awaitable[T]]) -> T:
+    """Resolve ``--team`` (within ``--org``) once, then work on that team by its id."""
+
+    async def resolved(service: TeamPulse) -> T:
+        return await work(service, await service.team_named(team, org))
+
+    return _run(resolved)
+
+
 @pulse.command("send")
-@click.option("--team", required=True, help="Team name.")
-def pulse_send(team: str) -> None:
+@click.option("--team", required=True, help=TEAM_HELP)
+@click.option("--org", default=None, metavar="NAME", help=ORG_HELP)
+def pulse_send(team: str, org: str | None) -> None:
     """Open a round for a team now (the running server delivers it)."""
-    click.echo(_run(lambda service: service.open_round(team)))
+    click.echo(_on_team(team, org, lambda service, ref: service.open_round(ref)))
 
 
 @pulse.command("close")
-@click.option("--team", required=True, help="Team name.")
-def pulse_close(team: str) -> None:
+@click.option("--team", required=True, help=TEAM_HELP)
+@click.option("--org", default=None, metavar="NAME", help=ORG_HELP)
+def pulse_close(team: str, org: str | None) -> None:
     """Close a team's open round now, so its results show in trends."""
-    click.echo(_run(lambda service: service.close_round(team)))
+    click.echo(_on_team(team, org, lambda service, ref: service.close_round(ref)))
 
 
 @pulse.command("status")
@@ -244,6 +261,7 @@ def pulse_status() -> None:
 
 @main.command("export")
 @click.option("--team", required=True, help="Team name (its part of the organisation).")
+@click.option("--org", default=None, metavar="NAME", help=ORG_HELP)
 @click.option("--weeks", default=52, show_default=True, type=click.IntRange(1, 260))
 @click.option(
     "--output",
@@ -252,9 +270,9 @@ def pulse_status() -> None:
     default=None,
     help="Write to a file instead of standard output.",
 )
-def export_csv(team: str, weeks: int, output: Path | None) -> None:
+def export_csv(team: str, org: str | None, weeks: int, output: Path | None) -> None:
     """Export a team's published results as CSV (groups below the threshold never appear)."""
-    text = _run(lambda service: service.export_csv(team, weeks))
+    text = _on_team(team, org, lambda service, ref: service.export_csv(ref, weeks))
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -12,9 +12,11 @@ from bot.charts import alt_text, render_chart
 from bot.help import HELP
 from bot.home import home
 from bot.service import TeamPulse, UnknownPerson
+from bot.team_choice import chosen_team
 from bot.views import HomeView, KudosPost, TextReply, TrendReportView, View
 from storage.models import Person, Role, Team
 from surveys import directory, recognition, responses, rounds
+from surveys.directory import TeamRef
 from surveys.trends import FOOTNOTE, team_trend
 
 log = logging.getLogger(__name__)
@@ -202,55 +204,26 @@ class Conversation:
         )
 
     # -- managers ------------------------------------------------------------------------------
-    async def settings_team(self, email: str, name: str | None) -> str | TextReply:
-        """The team whose settings this person may change (one they manage; named, or their
-        first), or the reason they may not."""
+    async def settings_team(self, email: str, name: str | None) -> TeamRef | TextReply:
+        """The team whose settings this person may change (one they manage, in their own
+        organisation; named, or their first), or the reason they may not."""
         try:
             async with self.service.db.session() as session:
                 person = await self.service.person(session, email)
-                team = await self._managed_team(session, person, name, below=False)
+                team = await chosen_team(
+                    session, person, name, below=False, command="pulse settings"
+                )
         except UnknownPerson:
             return TextReply(NOT_KNOWN, kind="error")
-        return team if isinstance(team, TextReply) else team.name
-
-    async def _managed_team(
-        self, session: AsyncSession, person: Person, name: str | None, *, below: bool
-    ) -> Team | TextReply:
-        assert person.id is not None
-        managed = await directory.teams_of(session, person.id, Role.MANAGER)
-        if not managed:
-            return TextReply(
-                "That's for managers: trend reports, sending and settings go to a "
-                "team's managers and the leaders above them.",
-                kind="error",
-            )
-        if name is None:
-            return managed[0]
-        team = await directory.team_by_name(session, name)
-        allowed = (
-            await directory.manageable_team_ids(session, person.id)
-            if below
-            else {t.id for t in managed}
-        )
-        if team is None:
-            return TextReply(
-                f"There is no team called “{name}”. Your teams: "
-                f"{', '.join(t.name for t in managed)}.",
-                kind="error",
-            )
-        if team.id not in allowed:
-            return TextReply(
-                f"Sorry, {team.name} isn't one of your teams, so I can't show that. "
-                "Results go to a team's managers and the leaders above them.",
-                kind="error",
-            )
-        return team
+        return team if isinstance(team, TextReply) else TeamRef.of(team)
 
     async def trends(self, email: str, command: commands.Trends) -> View:
         service = self.service
         async with service.db.session() as session:
             person = await service.person(session, email)
-            team = await self._managed_team(session, person, command.team, below=True)
+            team = await chosen_team(
+                session, person, command.team, below=True, command="pulse trends"
+            )
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
@@ -304,12 +277,16 @@ class Conversation:
         )
 
     async def send(self, email: str, team_name: str | None) -> TextReply:
+        """Open a round now.  A manager of several teams is asked which: a pulse messages a
+        whole team and can't be taken back, so it is never sent to a guessed one."""
         async with self.service.db.session() as session:
             person = await self.service.person(session, email)
-            team = await self._managed_team(session, person, team_name, below=False)
+            team = await chosen_team(
+                session, person, team_name, below=False, command="pulse send", guess=False
+            )
         if isinstance(team, TextReply):
             return team
-        message = await self.service.open_round(team.name)
+        message = await self.service.open_round(TeamRef.of(team))
         await self.service.deliver_outbox()
         return TextReply(message, kind="success")
 
@@ -319,7 +296,7 @@ class Conversation:
         name = " ".join(words[: len(words) - len(change)]) or None
         async with self.service.db.session() as session:
             person = await self.service.person(session, email)
-            team = await self._managed_team(session, person, name, below=False)
+            team = await chosen_team(session, person, name, below=False, command="pulse settings")
             if isinstance(team, TextReply):
                 return team
             if change:

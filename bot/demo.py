@@ -27,8 +27,9 @@ from sqlmodel import col, select
 from bot.service import TeamPulse
 from bot.views import PulseCard, Receipt
 from storage.models import Delivery, DeliveryStatus, Organisation, Person
-from surveys import directory, recognition, rounds
+from surveys import recognition, rounds
 from surveys.bank import load_bank
+from surveys.directory import TeamRef
 from surveys.organisation import OrgSpec, PersonSpec, ScheduleSpec, TeamSpec, import_spec
 
 log = logging.getLogger(__name__)
@@ -295,8 +296,9 @@ class _Clock:
 class _History:
     """Makes past weeks: answers drawn from each team's story, deterministic for a seed."""
 
-    def __init__(self, service: TeamPulse, seed: int) -> None:
+    def __init__(self, service: TeamPulse, seed: int, teams: dict[str, TeamRef]) -> None:
         self.service = service
+        self.teams = teams  # the demo organisation's ward teams, resolved once
         self.rng = random.Random(seed)
         self.bank = load_bank()
         self.comments = _comments()
@@ -334,8 +336,8 @@ class _History:
         past = TeamPulse(service.db, service.settings, service.messenger, clock=clock)
         clock.now = monday
         for unit in _WARDS:  # every ward's pulse opens on the Monday, as scheduled
-            await past.open_round(unit.name)
-            await _mark_sent(service, unit.name, monday)
+            await past.open_round(self.teams[unit.name])
+            await _mark_sent(service, self.teams[unit.name], monday)
         for unit in _WARDS:
             members = [email_of(name) for name in unit.members]
             rate = rng.uniform(0.65, 0.9)
@@ -349,7 +351,7 @@ class _History:
                     raise RuntimeError(f"a demo pulse for {unit.name} was refused: {reply}")
         clock.now = monday + timedelta(days=4, hours=7)
         for unit in _WARDS:  # the week's results are cut when the last of them closes
-            await past.close_round(unit.name)
+            await past.close_round(self.teams[unit.name])
 
     async def kudos(self, mondays: list[datetime]) -> None:
         """About 25 kudos spread over the weeks, mostly within a ward, some across teams."""
@@ -377,11 +379,9 @@ class _History:
                 )
 
 
-async def _mark_sent(service: TeamPulse, team_name: str, when: datetime) -> None:
+async def _mark_sent(service: TeamPulse, team: TeamRef, when: datetime) -> None:
     """History was delivered at the time: keep the outbox from sending it now."""
     async with service.db.session() as session:
-        team = await directory.team_by_name(session, team_name)
-        assert team is not None and team.id is not None
         pulse_round = await rounds.open_round_for(session, team.id)
         assert pulse_round is not None
         query = select(Delivery).where(Delivery.round_id == pulse_round.id)
@@ -401,7 +401,8 @@ async def load_demo(service: TeamPulse, weeks: int = HISTORY_WEEKS, seed: int = 
     """
     async with service.db.session() as session:
         await import_spec(session, demo_spec(), is_demo=True)
-    history = _History(service, seed)
+    teams = {unit.name: await service.team_named(unit.name, ORGANISATION) for unit in _WARDS}
+    history = _History(service, seed, teams)
     this_monday = service.today() - timedelta(days=service.today().weekday())
     mondays = [
         datetime.combine(this_monday - timedelta(weeks=back), time(10, 0), tzinfo=UTC)
@@ -413,7 +414,7 @@ async def load_demo(service: TeamPulse, weeks: int = HISTORY_WEEKS, seed: int = 
         if mondays:
             await history.kudos(mondays)
     for unit in _WARDS:
-        await service.open_round(unit.name)
+        await service.open_round(teams[unit.name])
     await service.deliver_outbox()
 
 

@@ -23,6 +23,7 @@ from sqlmodel import select
 from bot.service import TeamPulse
 from storage.models import PulseRound, Team
 from surveys import directory, rounds
+from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class PulseScheduler:
         for team in await self.due_teams():
             try:
                 log.info("opening scheduled pulse", extra={"team_id": team.id})
-                await self.service.open_round(team.name)
+                await self.service.open_round(TeamRef.of(team))
             except (rounds.RoundError, IntegrityError) as error:
                 log.info("scheduled pulse skipped: %s", error)
         await self.service.deliver_outbox()

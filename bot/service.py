@@ -16,12 +16,14 @@ from bot.batching import GroupCommit
 from bot.metrics import Metrics
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
+from bot.team_choice import operator_team
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
 from surveys import directory, export, responses, rollup, rounds
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
+from surveys.directory import TeamRef
 from surveys.organisation import ImportSummary, OrgSpec, import_spec
 
 log = logging.getLogger(__name__)
@@ -190,11 +192,23 @@ class TeamPulse:
         return TextReply(result.reason, kind=kind)
 
     # -- rounds and the outbox -----------------------------------------------------------------
-    async def open_round(self, team_name: str) -> str:
+    async def team_named(self, name: str, organisation: str | None = None) -> TeamRef:
+        """The team an operator names (the command line has no asker to scope by): in
+        ``organisation`` when given, else a name used in one organisation only.  Raises
+        ``TeamChoiceError``.  Chat commands resolve theirs in the asker's organisation."""
         async with self.db.session() as session:
-            team = await directory.team_by_name(session, team_name)
-            if team is None:
-                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            return await operator_team(session, name, organisation)
+
+    async def _team(self, session: AsyncSession, ref: TeamRef) -> Team:
+        """The resolved team's row, by id (never by name again)."""
+        team = await session.get(Team, ref.id)
+        if team is None:
+            raise rounds.RoundError(f"{ref.name} is no longer a team.")
+        return team
+
+    async def open_round(self, ref: TeamRef) -> str:
+        async with self.db.session() as session:
+            team = await self._team(session, ref)
             opened = await rounds.open_round(session, team, self.today(), self.settings.round_days)
             await session.commit()
             closes = opened.round.closes_on
@@ -203,11 +217,9 @@ class TeamPulse:
             f"will be asked; it closes on {closes:%A %d %B}."
         )
 
-    async def close_round(self, team_name: str) -> str:
+    async def close_round(self, ref: TeamRef) -> str:
         async with self.db.session() as session:
-            team = await directory.team_by_name(session, team_name)
-            if team is None:
-                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            team = await self._team(session, ref)
             closed = await rounds.close_round(session, team)
             await rollup.rebuild_weeks(
                 session, {closed.report_week or closed.opened_on}, self.thresholds
@@ -235,45 +247,39 @@ class TeamPulse:
             await session.commit()
         return summary
 
-    async def set_members(self, team_name: str, emails: Iterable[str]) -> tuple[int, int]:
+    async def set_members(self, ref: TeamRef, emails: Iterable[str]) -> tuple[int, int]:
         """Replace a team's members (role member) with these people, matched by email or added
         to the organisation; its managers are untouched.  Returns (added, removed).  Whoever
         calls this has checked that the person asking manages the team."""
         async with self.db.session() as session:
-            team = await directory.team_by_name(session, team_name)
-            if team is None:
-                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            team = await self._team(session, ref)
             added, removed = await directory.replace_members(session, team, emails)
             await session.commit()
         log.info("team members replaced", extra={"added": added, "removed": removed})
         return added, removed
 
-    async def set_member_source(self, team_name: str, source: str | None) -> str | None:
+    async def set_member_source(self, ref: TeamRef, source: str | None) -> str | None:
         """Remember (``None``: forget) what a team's members are kept in step with: an adapter's
         opaque id (a Slack channel or user group), stored as ``slack_channel`` is.  Returns the
         one it replaces.  Whoever calls this has checked that the person asking manages the
         team."""
         async with self.db.session() as session:
-            team = await directory.team_by_name(session, team_name)
-            if team is None:
-                raise rounds.RoundError(f"There is no team called “{team_name}”.")
+            team = await self._team(session, ref)
             previous, team.slack_sync = team.slack_sync, source
             session.add(team)
             await session.commit()
         return previous
 
-    async def teams_in_step_with(self, source: str) -> list[str]:
-        """The names of the teams whose members are kept in step with ``source``."""
+    async def teams_in_step_with(self, source: str) -> list[TeamRef]:
+        """The teams whose members are kept in step with ``source``."""
         async with self.db.session() as session:
-            return [team.name for team in await directory.teams_synced_from(session, source)]
+            return [TeamRef.of(team) for team in await directory.teams_synced_from(session, source)]
 
-    async def export_csv(self, team_name: str, weeks: int) -> str:
+    async def export_csv(self, ref: TeamRef, weeks: int) -> str:
         """The admin export: published cells only, the same rules as the reports."""
         async with self.db.session() as session:
-            team = await directory.team_by_name(session, team_name)
-            if team is None or team.id is None:
-                raise rounds.RoundError(f"There is no team called “{team_name}”.")
-            return await export.published_csv(session, team.id, team.name, weeks, self.today())
+            team = await self._team(session, ref)
+            return await export.published_csv(session, ref.id, team.name, weeks, self.today())
 
     async def send_reminders(self) -> int:
         """The day before a round closes, remind whoever has not answered.  Only the bot knows

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,10 +35,76 @@ async def resolve_mention(session: AsyncSession, handle: str) -> Person | None:
     return matches[0] if len(matches) == 1 else None
 
 
-async def team_by_name(session: AsyncSession, name: str) -> Team | None:
-    result = await session.exec(select(Team))
-    wanted = name.strip().lower()
-    return next((team for team in result.all() if team.name.lower() == wanted), None)
+def team_key(name: str) -> str:
+    """How team names compare: case and spacing ignored (``Ward  a`` is ``Ward A``).  Names are
+    unique by this key within an organisation (the organisation import refuses otherwise)."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class TeamRef:
+    """A team resolved once (by name, within one organisation): from then on it is its id."""
+
+    id: int
+    name: str
+    organisation_id: int
+
+    @classmethod
+    def of(cls, team: Team) -> TeamRef:
+        assert team.id is not None, "a stored team has an id"
+        return cls(team.id, team.name, team.organisation_id)
+
+
+class TeamNameError(LookupError):
+    """A name that doesn't pick out exactly one team; ``matches`` are the teams it fits."""
+
+    def __init__(self, name: str, matches: Sequence[Team] = ()) -> None:
+        self.name = name
+        self.matches = list(matches)
+        super().__init__(name)
+
+
+class UnknownTeam(TeamNameError):
+    """No team of those asked about has this name."""
+
+
+class AmbiguousTeam(TeamNameError):
+    """Several teams have this name (in several organisations, or differing only by case)."""
+
+
+def pick_team(name: str, candidates: Iterable[Team]) -> Team:
+    """The one team among ``candidates`` that ``name`` means, by :func:`team_key`.  When several
+    fit (teams stored before names were unique by that key) the one spelled exactly so wins;
+    else :class:`AmbiguousTeam`, or :class:`UnknownTeam` when none fits."""
+    matches = [team for team in candidates if team_key(team.name) == team_key(name)]
+    if len(matches) > 1:
+        spelled = " ".join(name.split())
+        exact = [team for team in matches if " ".join(team.name.split()) == spelled]
+        matches = exact if len(exact) == 1 else matches
+    if not matches:
+        raise UnknownTeam(name)
+    if len(matches) > 1:
+        raise AmbiguousTeam(name, matches)
+    return matches[0]
+
+
+async def teams_in(session: AsyncSession, organisation_id: int) -> list[Team]:
+    """One organisation's teams, by name."""
+    query = select(Team).where(Team.organisation_id == organisation_id)
+    return list((await session.exec(query.order_by(col(Team.name)))).all())
+
+
+async def team_named(session: AsyncSession, organisation_id: int, name: str) -> Team:
+    """The team called ``name`` in this organisation (never another's); raises
+    :class:`UnknownTeam` or :class:`AmbiguousTeam`."""
+    return pick_team(name, await teams_in(session, organisation_id))
+
+
+async def teams_named_anywhere(session: AsyncSession, name: str) -> list[Team]:
+    """Every team called ``name`` in any organisation: for the operator's command line, which
+    has no asker (and so no organisation) to scope by, to say which organisations have one."""
+    teams = (await session.exec(select(Team).order_by(col(Team.organisation_id)))).all()
+    return [team for team in teams if team_key(team.name) == team_key(name)]
 
 
 async def all_teams(session: AsyncSession) -> list[Team]:
@@ -84,15 +151,22 @@ def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
     return found
 
 
-async def manageable_team_ids(session: AsyncSession, person_id: int) -> set[int]:
-    """Teams a person may see trends for: those they manage and every team below them."""
-    teams = await all_teams(session)
-    managed = await teams_of(session, person_id, Role.MANAGER)
+async def managed_teams(session: AsyncSession, person: Person) -> list[Team]:
+    """The teams a person manages, in their own organisation only, by name."""
+    assert person.id is not None
+    managed = await teams_of(session, person.id, Role.MANAGER)
+    return [team for team in managed if team.organisation_id == person.organisation_id]
+
+
+async def manageable_teams(session: AsyncSession, person: Person) -> list[Team]:
+    """Teams a person may see trends for: those they manage and every team below them (all in
+    their organisation), by name."""
+    teams = await teams_in(session, person.organisation_id)
     visible: set[int] = set()
-    for team in managed:
+    for team in await managed_teams(session, person):
         assert team.id is not None
         visible.update(descendants(teams, team.id))
-    return visible
+    return [team for team in teams if team.id in visible]
 
 
 async def replace_members(

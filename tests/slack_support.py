@@ -20,7 +20,7 @@ from sqlmodel import select
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
-from storage.models import Response, Role
+from storage.models import Response, Role, Team
 from surveys import directory
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import TOKEN, FakeSlack
@@ -173,15 +173,14 @@ async def all_responses(service: TeamPulse) -> list[Response]:
 async def members_of(slack: Slack, team: str, role: Role = Role.MEMBER) -> set[str]:
     """The emails of a team's members (or managers), read from the database."""
     async with slack.service.db.session() as session:
-        found = await directory.team_by_name(session, team)
-        assert found is not None and found.id is not None
+        found = await slack.service.team_named(team)
         return {person.email for person in await directory.members(session, found.id, role)}
 
 
 async def sync_source(slack: Slack, team: str) -> str | None:
     """The channel or user group the team's members are kept in step with, if any."""
     async with slack.service.db.session() as session:
-        found = await directory.team_by_name(session, team)
+        found = await session.get(Team, (await slack.service.team_named(team)).id)
         assert found is not None
         return found.slack_sync
 

@@ -29,7 +29,7 @@ async def _columns(db: Database, table: str) -> set[str]:
 
 async def _answer_all(db: Database, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     await service.deliver_outbox()
     configure_logging(verbose=True)
     with caplog.at_level(logging.DEBUG):

@@ -96,7 +96,7 @@ async def play(db: Database, config: Settings) -> Played:
     for week in range(2):
         clock.now = FixedClock().now + timedelta(weeks=week)
         for team in TEAMS:
-            await service.open_round(team)
+            await service.open_round(await service.team_named(team))
         await service.deliver_outbox()
         cards = {
             person: card
@@ -128,7 +128,7 @@ async def play(db: Database, config: Settings) -> Played:
             played.before_answers[round_id] = snapshot
             played.after_answers[round_id] = after
         for team in TEAMS:
-            await service.close_round(team)
+            await service.close_round(await service.team_named(team))
     played.final = await dump(db)
     return played
 
@@ -407,7 +407,7 @@ async def test_with_the_secret_a_card_still_hides_among_at_least_k_people(
     tell its group and the attacker could narrow it to that group's respondents (here 4 and 1);
     with one set of statements per team and round, each card hides among all five."""
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     for name in ("a0", "a2", "a4", "a6", "a1"):
         [card] = await service.pending_pulses(email(name))
         await service.submit_pulse(email(name), card.round_id, {q.id: 3 for q in card.questions})

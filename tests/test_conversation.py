@@ -27,13 +27,13 @@ async def run_rounds(
     service: TeamPulse, clock: FixedClock, team: str, members: list[str], weeks: int, score: int = 4
 ) -> None:
     for week in range(weeks):
-        await service.open_round(team)
+        await service.open_round(await service.team_named(team))
         for member in members:
             [card] = await service.pending_pulses(member)
             answers = {q.id: score if week < weeks // 2 else 5 for q in card.questions}
             comments = {card.questions[0].id: "Great support from the team this week"}
             await service.submit_pulse(member, card.round_id, answers, comments)
-        await service.close_round(team)
+        await service.close_round(await service.team_named(team))
         clock.now += timedelta(days=7)
 
 
@@ -61,7 +61,7 @@ async def test_pulse_command_shows_the_waiting_card(db: Database, settings: Sett
     service, _ = await make_service(db, settings)
     chat = Conversation(service)
     assert "No pulse is waiting" in text_of(await chat.handle(email("b1"), "pulse"))
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     assert isinstance(only(await chat.handle(email("b1"), "pulse")), PulseCard)
 
 
@@ -189,13 +189,13 @@ async def test_a_sibling_is_withheld_when_subtraction_would_expose_a_small_team(
     clock.now -= timedelta(days=7)
     service, _ = await make_service(db, settings, clock)
     for team in ("Ward A", "Ward B", "Tiny"):
-        await service.open_round(team)
+        await service.open_round(await service.team_named(team))
     people = [email(f"a{i}") for i in range(12)] + [email(f"b{i}") for i in range(6)]
     for member in [*people, *(email(f"t{i}") for i in range(3))]:
         [card] = await service.pending_pulses(member)
         await service.submit_pulse(member, card.round_id, {q.id: 3 for q in card.questions})
     for team in ("Ward A", "Ward B", "Tiny"):
-        await service.close_round(team)
+        await service.close_round(await service.team_named(team))
     chat = Conversation(service)
     director = only(await chat.handle(email("director"), "pulse trends"))
     ward_b = only(await chat.handle(email("manager.b"), "pulse trends"))
@@ -213,8 +213,8 @@ async def test_admin_export_holds_only_published_cells(db: Database, settings: S
     clock.now -= timedelta(days=7 * 3)
     service, _ = await make_service(db, settings, clock)
     await run_rounds(service, clock, "Ward B", [email(f"b{i}") for i in range(6)], weeks=3)
-    rows = (await service.export_csv("Ward B", 12)).splitlines()
+    rows = (await service.export_csv(await service.team_named("Ward B"), 12)).splitlines()
     assert rows[0].startswith("team,week,theme,respondents,mean")
     assert len(rows) > 1
     assert all(int(row.split(",")[3]) >= settings.min_group for row in rows[1:])
-    assert (await service.export_csv("Tiny", 12)).splitlines() == rows[:1]
+    assert (await service.export_csv(await service.team_named("Tiny"), 12)).splitlines() == rows[:1]

@@ -347,7 +347,7 @@ async def _play(org: Org, db: Database, config: Settings, clock: FixedClock) -> 
         truth.week_of_index[week] = monday
         teams = [name for name in org.names if week in org.weeks[name]]
         for name in teams:
-            await service.open_round(name)
+            await service.open_round(await service.team_named(name))
         for name in teams:
             members = org.members(name)
             for who in rng.sample(range(len(members)), rng.randint(0, len(members))):
@@ -365,7 +365,7 @@ async def _play(org: Org, db: Database, config: Settings, clock: FixedClock) -> 
                     truth.themes[name, monday, theme] += 1
         clock.now += timedelta(days=4)
         for name in rng.sample(teams, len(teams)):  # rounds close in any order
-            await service.close_round(name)
+            await service.close_round(await service.team_named(name))
     return truth
 
 
@@ -402,7 +402,7 @@ async def _read_reports(
     reports: dict[str, TrendReportView | None] = {}
     exports: dict[str, str] = {}
     for name in org.names:
-        exports[name] = await chat.service.export_csv(name, 12)
+        exports[name] = await chat.service.export_csv(await chat.service.team_named(name), 12)
     for name, [view] in zip(org.names, replies, strict=True):
         if isinstance(view, TextReply):
             assert f"fewer than {K} members" in view.text, view.text
@@ -593,7 +593,7 @@ async def test_a_report_read_before_and_after_a_late_round_closes_hides_the_late
     service, _ = await make_service(db, settings, clock)
     chat = Conversation(service)
     for team, people, score in (("Ward B", "b", 5), ("Tiny", "t", 1)):
-        await service.open_round(team)
+        await service.open_round(await service.team_named(team))
         for i in range(6 if team == "Ward B" else 3):
             [card] = await service.pending_pulses(email(f"{people}{i}"))
             answers = {q.id: score for q in card.questions}
@@ -601,7 +601,7 @@ async def test_a_report_read_before_and_after_a_late_round_closes_hides_the_late
     clock.now += timedelta(days=5)
     readings = []
     for team in ("Ward B", "Tiny"):
-        await service.close_round(team)
+        await service.close_round(await service.team_named(team))
         [view] = await chat.handle(email("director"), "pulse trends Medicine 1")
         assert isinstance(view, TrendReportView)
         readings.append(

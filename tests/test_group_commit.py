@@ -22,7 +22,7 @@ async def test_a_rush_of_cards_is_recorded_once_each_with_the_right_reply(
     db: Database, settings: Settings
 ) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     [card] = await service.pending_pulses(email("a0"))
     answers = answers_for(card)
     people = [email(f"a{i}") for i in range(12)]
@@ -63,7 +63,7 @@ async def test_a_comment_keeps_its_words_without_control_characters(
     db: Database, settings: Settings
 ) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     [card] = await service.pending_pulses(email("a2"))
     comment = {card.questions[0].id: "  Short\x00staffed on\tnights\x07 "}
     reply = await service.submit_pulse(email("a2"), card.round_id, answers_for(card), comment)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.settings import Settings
+from bot.team_choice import TeamChoiceError
 from bot.views import PulseCard, Receipt, TextReply
 from storage.engine import Database
 from surveys.rounds import RoundError
@@ -17,7 +18,7 @@ async def test_round_delivers_one_card_per_member_through_the_outbox(
     db: Database, settings: Settings
 ) -> None:
     service, messenger = await make_service(db, settings)
-    message = await service.open_round("Ward A")
+    message = await service.open_round(await service.team_named("Ward A"))
     assert "12 people" in message
     assert await service.deliver_outbox() == 12
     assert await service.deliver_outbox() == 0  # nothing is sent twice
@@ -29,7 +30,7 @@ async def test_round_delivers_one_card_per_member_through_the_outbox(
 async def test_failed_delivery_is_retried_later_not_lost(db: Database, settings: Settings) -> None:
     clock = FixedClock()
     service, messenger = await make_service(db, settings, clock)
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     messenger.fail_for = {email("b0")}
     assert await service.deliver_outbox() == 5
     messenger.fail_for = set()
@@ -43,7 +44,7 @@ async def test_submit_gives_receipt_and_refuses_a_second_answer(
     db: Database, settings: Settings
 ) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     [card] = await service.pending_pulses(email("a1"))
     receipt = await service.submit_pulse(email("a1"), card.round_id, answers_for(card))
     assert isinstance(receipt, Receipt)
@@ -55,7 +56,7 @@ async def test_submit_gives_receipt_and_refuses_a_second_answer(
 
 async def test_invalid_answers_are_refused_with_a_reason(db: Database, settings: Settings) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     [card] = await service.pending_pulses(email("a2"))
     partial = dict(list(answers_for(card).items())[:1])
     reply = await service.submit_pulse(email("a2"), card.round_id, partial)
@@ -71,22 +72,22 @@ async def test_people_outside_the_round_and_closed_rounds_are_refused(
     db: Database, settings: Settings
 ) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     [card] = await service.pending_pulses(email("a3"))
     outsider = await service.submit_pulse(email("b0"), card.round_id, answers_for(card))
     assert isinstance(outsider, TextReply) and "not sent to you" in outsider.text
-    await service.close_round("Ward A")
+    await service.close_round(await service.team_named("Ward A"))
     late = await service.submit_pulse(email("a3"), card.round_id, answers_for(card))
     assert isinstance(late, TextReply) and "closed" in late.text
 
 
 async def test_a_team_cannot_have_two_open_rounds(db: Database, settings: Settings) -> None:
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     with pytest.raises(RoundError, match="already has an open pulse"):
-        await service.open_round("Ward B")
-    with pytest.raises(RoundError, match="no team called"):
-        await service.open_round("Ward Z")
+        await service.open_round(await service.team_named("Ward B"))
+    with pytest.raises(TeamChoiceError, match="no team called"):
+        await service.open_round(await service.team_named("Ward Z"))
 
 
 async def test_everyone_in_a_team_gets_the_same_statements_in_a_round(
@@ -94,7 +95,7 @@ async def test_everyone_in_a_team_gets_the_same_statements_in_a_round(
 ) -> None:
     """A card's statements must not tell which part of a team it came from (docs/anonymity.md)."""
     service, _ = await make_service(db, settings)
-    await service.open_round("Ward A")
+    await service.open_round(await service.team_named("Ward A"))
     question_sets = set()
     for i in range(12):
         [card] = await service.pending_pulses(email(f"a{i}"))
@@ -109,13 +110,13 @@ async def test_each_person_sees_every_question_before_any_repeats(
     service, _ = await make_service(db, settings, clock)
     seen: list[str] = []
     while True:
-        await service.open_round("Ward B")
+        await service.open_round(await service.team_named("Ward B"))
         [card] = await service.pending_pulses(email("b0"))
         new = [q.id for q in card.questions]
         if set(new) & set(seen):
             break
         seen.extend(new)
-        await service.close_round("Ward B")
+        await service.close_round(await service.team_named("Ward B"))
         clock.now += timedelta(days=7)
     async with db.session() as session:
         from sqlmodel import col, select
@@ -134,7 +135,7 @@ async def test_reminders_go_once_to_those_who_have_not_answered(
 ) -> None:
     clock = FixedClock()
     service, messenger = await make_service(db, settings, clock)
-    await service.open_round("Ward B")  # closes in 5 days
+    await service.open_round(await service.team_named("Ward B"))  # closes in 5 days
     await service.deliver_outbox()
     for i in range(4):
         [card] = await service.pending_pulses(email(f"b{i}"))

@@ -86,7 +86,7 @@ async def test_malformed_payloads_are_400_not_500(
 # -- the pulse ----------------------------------------------------------------------------------
 async def test_full_pulse_flow_from_scheduled_dm_to_an_anonymous_answer(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     assert await service.deliver_outbox() == 6
     person = "b0"
     channel = f"D{uid(person)}"
@@ -255,12 +255,12 @@ async def test_kudos_problems_are_told_to_the_giver_only(slack: Slack) -> None:
 
 async def test_trends_ack_at_once_then_dm_the_report_with_the_chart(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     for i in range(6):
         [card] = await service.pending_pulses(email(f"b{i}"))
         answers = {q.id: 1 + (i + n) % 5 for n, q in enumerate(card.questions)}
         await service.submit_pulse(email(f"b{i}"), card.round_id, answers)
-    await service.close_round("Ward B")
+    await service.close_round(await service.team_named("Ward B"))
 
     response = await slack.command("/pulse", "trends", uid("manager.b"))
     assert response.status == 200
@@ -322,7 +322,7 @@ async def test_a_redelivered_event_is_handled_once(slack: Slack) -> None:
 async def test_a_429_is_retried_after_retry_after_and_posted_once(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
     fake.rate_limit_next("chat.postMessage", retry_after=1)
-    await service.open_round("Tiny")
+    await service.open_round(await service.team_named("Tiny"))
     assert await service.deliver_outbox() == 3
     attempts = [c for c in fake.calls if c.method == "chat.postMessage"]
     assert [c.status for c in attempts] == [429, 200, 200, 200]
@@ -333,7 +333,7 @@ async def test_a_429_is_retried_after_retry_after_and_posted_once(slack: Slack) 
 
 async def test_someone_slack_cannot_find_is_left_in_the_outbox(slack: Slack) -> None:
     del slack.fake.users[uid("t1")]
-    await slack.service.open_round("Tiny")
+    await slack.service.open_round(await slack.service.team_named("Tiny"))
     assert await slack.service.deliver_outbox() == 2
     status = await slack.service.status_report()
     assert "1 waiting" in status

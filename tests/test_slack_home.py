@@ -43,10 +43,10 @@ def home_click(user: str, action: dict[str, Any]) -> dict[str, Any]:
 async def test_home_tab_shows_the_pulse_streak_and_kudos_to_the_person_only(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
     for answered in (["b0", "b1", "b2", "b3", "b4"], ["b0", "b2", "b3", "b4", "b5"]):
-        await service.open_round("Ward B")
+        await service.open_round(await service.team_named("Ward B"))
         await answer(service, answered)
-        await service.close_round("Ward B")
-    await service.open_round("Ward B")
+        await service.close_round(await service.team_named("Ward B"))
+    await service.open_round(await service.team_named("Ward B"))
     conversation = Conversation(service)
     await conversation.handle(email("a1"), f"kudos @{email('b0')} covered my shift #teamwork")
     await conversation.handle(email("b0"), f"kudos @{email('a3')} great teaching #learning")
@@ -100,9 +100,9 @@ async def test_home_tab_shows_the_pulse_streak_and_kudos_to_the_person_only(slac
 
 async def test_a_managers_home_tab_sends_the_latest_trends_to_the_dm(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     await answer(service, [f"b{i}" for i in range(6)])
-    await service.close_round("Ward B")
+    await service.close_round(await service.team_named("Ward B"))
     opened = {"type": "app_home_opened", "user": uid("manager.b"), "channel": "D1", "tab": "home"}
     assert (await slack.event(opened, "Ev0HOME3")).status == 200
     [published] = await fake.wait_for("views.publish")

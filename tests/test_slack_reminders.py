@@ -18,7 +18,7 @@ async def test_reminders_reply_in_the_pulse_thread_and_skip_those_who_answered(
     fake, service = slack.fake, slack.service
     clock = FixedClock()
     service.clock = clock
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     assert await service.deliver_outbox() == 6
     pulse_ts = {
         f"b{i}": fake.called("chat.postMessage", channel=f"D{uid(f'b{i}')}")[0].answer["ts"]

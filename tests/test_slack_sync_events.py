@@ -202,6 +202,7 @@ async def test_replacements_of_one_team_at_once_take_turns(slack: Slack) -> None
     """A command and an event (or events on two replicas) replacing one team's members at the same
     moment: each waits for the other, rather than both adding the same membership."""
     wanted = [email("b0"), email("newcomer"), email("t0")]
-    results = await asyncio.gather(*(slack.service.set_members("Ward B", wanted) for _ in range(4)))
+    ward_b = await slack.service.team_named("Ward B")
+    results = await asyncio.gather(*(slack.service.set_members(ward_b, wanted) for _ in range(4)))
     assert sorted(results) == [(0, 0), (0, 0), (0, 0), (2, 5)]
     assert await members_of(slack, "Ward B") == set(wanted)

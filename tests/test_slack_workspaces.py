@@ -152,8 +152,10 @@ async def test_scheduled_pulses_and_reminders_use_each_persons_workspace_token(
     fake, service = workspaces.fake, workspaces.service
     clock = FixedClock()
     service.clock = clock
-    await service.open_round("Ward B")  # its people are in the first-installed workspace
-    await service.open_round("Tiny")  # in the second
+    await service.open_round(
+        await service.team_named("Ward B")
+    )  # its people are in the first-installed workspace
+    await service.open_round(await service.team_named("Tiny"))  # in the second
     assert await service.deliver_outbox() == 9
 
     ward_b = [f"b{i}" for i in range(6)]
@@ -269,8 +271,8 @@ async def test_after_an_uninstall_its_people_are_unreachable_and_stay_in_the_out
     del fake.tokens[TOKENS[FIRST]]  # Slack revokes the workspace's tokens
 
     seen = len(fake.calls)
-    await service.open_round("Ward B")
-    await service.open_round("Tiny")
+    await service.open_round(await service.team_named("Ward B"))
+    await service.open_round(await service.team_named("Tiny"))
     assert await service.deliver_outbox() == 3  # Tiny only
     later = fake.calls[seen:]
     assert all(c.params.get("_token") == TOKENS[SECOND] for c in later)

@@ -151,7 +151,7 @@ async def test_two_workers_share_the_port_record_each_answer_once_and_stop_toget
     db = Database(settings.database_url)
     service = TeamPulse(db, settings)
     await service.import_organisation(spec_from_yaml(ORG))
-    await service.open_round("Ward B")
+    await service.open_round(await service.team_named("Ward B"))
     [card] = await service.pending_pulses(email("b0"))
     questions = [q.id for q in card.questions]
 

@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.identity import SlackDirectory
 from bot.conversation import Conversation
 from bot.views import TextReply
+from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class MemberSync:
             return await self.stop(team)
         return await self.start(client, team, request)
 
-    async def start(self, client: AsyncWebClient, team: str, request: SyncRequest) -> TextReply:
+    async def start(self, client: AsyncWebClient, team: TeamRef, request: SyncRequest) -> TextReply:
         """Make the source's members the team's; only then remember the source."""
         what = _NAMES[request.kind]
         try:
@@ -173,17 +174,17 @@ class MemberSync:
         await service.set_member_source(team, request.source)
         skipped = members.skipped
         note = f" ({skipped} without an email or bots, left out)" if skipped else ""
-        keeping = KEEPING.format(team=team, source=request.label or f"that {what}")
-        text = f"{team}: {added} added, {removed} removed{note}. {keeping}"
+        keeping = KEEPING.format(team=team.name, source=request.label or f"that {what}")
+        text = f"{team.name}: {added} added, {removed} removed{note}. {keeping}"
         return TextReply(text, kind="success")
 
-    async def stop(self, team: str) -> TextReply:
+    async def stop(self, team: TeamRef) -> TextReply:
         """``sync off``: forget the source; the members stay as they are."""
         previous = await self.directory.service.set_member_source(team, None)
         if previous is None:
-            return TextReply(NOT_SYNCED.format(team=team))
+            return TextReply(NOT_SYNCED.format(team=team.name))
         source = f"<#{previous}>" if kind_of(previous) == "channel" else "its user group"
-        return TextReply(STOPPED.format(team=team, source=source), kind="success")
+        return TextReply(STOPPED.format(team=team.name, source=source), kind="success")
 
     # -- events ----------------------------------------------------------------------------------
     def register(self, bolt: AsyncApp, client: AsyncWebClient) -> None:

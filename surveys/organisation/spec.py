@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from surveys.directory import team_key
+
 DEFAULT_ORGANISATION = "Organisation"
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 EMAIL_RE = re.compile(r"^[^@\s,;<>()\[\]]+@[^@\s,;<>()\[\]]+\.[^@\s,;<>()\[\]]+$")
@@ -163,7 +165,9 @@ def display_name_for(email: str) -> str:
 
 
 def _key(name: str) -> str:
-    return name.strip().casefold()
+    """Team names are unique within an organisation by this key (the one chat and the command
+    line look teams up by): case and spacing are ignored."""
+    return team_key(name)
 
 
 def _where(team: TeamSpec, line: int | None) -> str:
