@@ -58,9 +58,8 @@ async def chosen_team(
         return TextReply(_which(managed, command, "You manage several teams."))
     try:
         return directory.pick_team(name, allowed)
-    except AmbiguousTeam as error:
-        names = ", ".join(team.name for team in error.matches)
-        reason = f"Several of your teams are called “{name}” ({names}); write it as shown."
+    except AmbiguousTeam as error:  # teams stored before names were unique by case
+        reason = f"Several of your teams are called “{name}”: write the name as shown here."
         return TextReply(_which(error.matches, command, reason), kind="error")
     except UnknownTeam:
         pass

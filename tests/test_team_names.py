@@ -158,7 +158,8 @@ async def test_teams_stored_differing_only_by_case_are_told_apart_by_spelling(
 
     [which] = await chat.handle(email("manager.a"), "pulse send WARD A")
     assert isinstance(which, TextReply) and which.text.startswith(
-        "Which team? Several of your teams are called “WARD A” (Ward A, ward a)"
+        "Which team? Several of your teams are called “WARD A”: write the name as shown here. "
+        "Your teams: Ward A, ward a."
     )
     [sent] = await chat.handle(email("manager.a"), "pulse send ward a")
     assert isinstance(sent, TextReply) and "for ward a: 1 people" in sent.text
