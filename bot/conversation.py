@@ -116,7 +116,7 @@ class Conversation:
             )
         async with self.service.db.session() as session:
             giver = await self.service.person(session, email)
-            found, missing = await self._resolve(session, command.mentions)
+            found, missing = await self._resolve(session, giver, command.mentions)
             if missing:
                 names = ", ".join(f"@{m}" for m in missing)
                 return TextReply(
@@ -147,12 +147,12 @@ class Conversation:
         return post
 
     async def _resolve(
-        self, session: AsyncSession, mentions: tuple[str, ...]
+        self, session: AsyncSession, giver: Person, mentions: tuple[str, ...]
     ) -> tuple[list[Person], list[str]]:
         found: dict[int, Person] = {}
         missing = []
         for mention in mentions:
-            person = await directory.resolve_mention(session, mention)
+            person = await directory.resolve_mention(session, giver.organisation_id, mention)
             if person is None or person.id is None:
                 missing.append(mention)
             else:

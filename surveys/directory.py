@@ -25,13 +25,18 @@ async def person_ids_by_email(session: AsyncSession, emails: Iterable[str]) -> d
     return {email: person_id for email, person_id in (await session.exec(query)).all() if person_id}
 
 
-async def resolve_mention(session: AsyncSession, handle: str) -> Person | None:
-    """``@alice.smith`` or ``@alice.smith@trust.nhs.uk``: a full email or a unique local part."""
+async def resolve_mention(
+    session: AsyncSession, organisation_id: int, handle: str
+) -> Person | None:
+    """``@alice.smith`` or ``@alice.smith@trust.nhs.uk``: a full email or a unique local part,
+    among the people of one organisation (kudos never reach into another one)."""
     handle = handle.strip().lower()
+    query = select(Person).where(Person.organisation_id == organisation_id)
     if "@" in handle:
-        return await person_by_email(session, handle)
-    result = await session.exec(select(Person).where(col(Person.email).startswith(f"{handle}@")))
-    matches = result.all()
+        query = query.where(Person.email == handle)
+    else:
+        query = query.where(col(Person.email).startswith(f"{handle}@"))
+    matches = (await session.exec(query)).all()
     return matches[0] if len(matches) == 1 else None
 
 
@@ -173,8 +178,9 @@ async def replace_members(
     session: AsyncSession, team: Team, emails: Iterable[str]
 ) -> tuple[int, int]:
     """Make ``emails`` the team's members (role member): people are matched by email in the
-    team's organisation, or created; the team's managers are neither added as members nor
-    touched.  Returns (added, removed); the caller commits."""
+    team's organisation, or created; someone who belongs to another organisation is left out
+    (one deployment may serve several trusts), and the team's managers are neither added as
+    members nor touched.  Returns (added, removed); the caller commits."""
     assert team.id is not None
     # one replacement of a team's members at a time: on PostgreSQL two (a command and a channel
     # event, on two replicas) would otherwise both add the same membership.  FOR NO KEY UPDATE
@@ -205,6 +211,8 @@ async def replace_members(
     keep: set[int] = set()
     for email in sorted(wanted):
         person = people.get(email)
+        if person is not None and person.organisation_id != team.organisation_id:
+            continue
         if person is None:
             person = Person(
                 organisation_id=team.organisation_id, email=email, display_name=email.split("@")[0]

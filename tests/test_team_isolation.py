@@ -282,3 +282,28 @@ async def _until_members(db: Database, organisation: str, team: str, count: int)
         return len(await members_of(db, organisation, team)) == count
 
     await until(check)
+
+
+async def test_kudos_mentions_are_found_in_the_givers_organisation_only(
+    db: Database, settings: Settings
+) -> None:
+    _, messenger, chat = await two_trusts(db, settings)
+    for typed in (f"kudos @{email('a0')} great shift #teamwork", "kudos @a0 great shift #teamwork"):
+        reply = text_of(await chat.handle(other("manager"), typed))
+        assert "couldn't find" in reply
+    reply = text_of(await chat.handle(email("a1"), f"kudos @{other('o0')} thanks #teamwork"))
+    assert "couldn't find" in reply
+    assert not in_test_trust([to for to, _ in messenger.direct])
+    assert all(OTHER_DOMAIN not in to for to, _ in messenger.direct)
+
+
+async def test_a_member_list_never_pulls_in_someone_of_another_organisation(
+    db: Database, settings: Settings
+) -> None:
+    service, _, _ = await two_trusts(db, settings)
+    ward_a = await service.team_named("Ward A", "Test Trust")
+    wanted = [email(f"a{i}") for i in range(12)] + [other("o0"), other("o1")]
+    added, removed = await service.set_members(ward_a, wanted)
+    assert (added, removed) == (0, 0)
+    assert await members_of(db, "Test Trust", "Ward A") == {email(f"a{i}") for i in range(12)}
+    assert await members_of(db, "Other Trust", "ward a") == {other(f"o{i}") for i in range(6)}
