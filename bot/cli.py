@@ -56,6 +56,7 @@ def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
         try:
             return await work(service)
         finally:
+            await service.close()
             await service.db.dispose()
 
     try:
