@@ -28,9 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
 
-_TRY = text(
-    "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_lock(k)"
-)
+_TRY = text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_lock(k)")
 _UNLOCK = text("SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 _HELD = text(
     "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
@@ -138,14 +136,14 @@ class AdvisoryClaims:
     async def _drop(self) -> None:
         if self._connection is not None:
             try:
-                await self._connection.invalidate()
+                await self._connection.invalidate()  # the session, and its locks, end
+                await self._connection.close()
             except Exception:
                 log.debug("the claims connection was already gone")
         self._connection = None
 
     async def close(self) -> None:
-        """Release every claim (closing the connection ends its session and its locks)."""
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
+        """Release every claim: the connection is closed for good, not returned to the pool (a
+        pooled session would keep its locks)."""
         self._held = set()
+        await self._drop()

@@ -130,9 +130,7 @@ async def submit_many(
     results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
     valid = [i for i, result in enumerate(results) if result is None]
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
-    keys: list[Key] = [
-        (entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid
-    ]
+    keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
     for i in valid:

@@ -79,9 +79,7 @@ async def test_a_copy_of_the_sqlite_wal_places_no_answer_among_fewer_than_k(
             round_id: invited - last.digests.get(round_id, frozenset())
             for round_id, invited in scenario.invited.items()
         }
-        assert_hidden(
-            scenario, commits, last.submissions, last.rounds, k, unwritten if mid else {}
-        )
+        assert_hidden(scenario, commits, last.submissions, last.rounds, k, unwritten if mid else {})
         if not mid:
             assert all(last.digests[r] == scenario.invited[r] for r in scenario.invited)
             assert_no_commit_narrows(commits, last.rounds, k)
