@@ -18,7 +18,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot.logs import configure_logging
+from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
 from bot.server import create_app
@@ -135,6 +135,7 @@ def _run_server(settings: Settings, *, worker: int) -> None:
         port=settings.port,
         reuse_port=settings.workers > 1 or None,
         print=lambda _: None,
+        access_log_class=AccessLogger,
     )
 
 
