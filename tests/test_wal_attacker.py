@@ -9,6 +9,7 @@ commit and places each answer's author among the people whose digests the log sh
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _sqlite_commits(states: list[State]) -> list[Commit]:
             answers=diff(by_round(before.rounds), by_round(after.rounds)),
             digests=diff(before.digests, after.digests),
         )
-        for before, after in zip(states, states[1:], strict=False)
+        for before, after in pairwise(states)
     ]
 
 
