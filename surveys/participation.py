@@ -25,9 +25,10 @@ threshold flush of the round, that process kept k pending, so its closing flush 
 If no process ever did, the closing flushes (all after every answer) hold all R respondents.  So
 the people whose digests appear in flushes committed after A number at least min(k, R), and
 nothing committed at or before A names anyone: the best an attacker can say from the order of
-transactions is "one of those people", which the finished round's rows already say.  The same
-holds for an attacker who knows which flush holds the author: each flush of a single process
-holds at least min(k, R) digests.
+transactions is "one of those people", which the finished round's rows already say.  With one
+process, the same holds even for an attacker who knows which flush holds the author: each flush
+holds at least min(k, R) digests (with several, a process's closing flush may hold fewer, and the
+bound is the one above).
 
 Cross-process exclusivity ("already answered" while a digest is pending in another process) is
 the job of ``storage.claims`` (PostgreSQL advisory locks, which live in shared memory and leave no

@@ -39,10 +39,13 @@ async def answer(service: TeamPulse, *names: str) -> int:
     return round_id
 
 
-def second_process(db: Database, settings: Settings) -> tuple[TeamPulse, Database]:
+def second_process(
+    db: Database, settings: Settings, messenger: RecordingMessenger | None = None
+) -> tuple[TeamPulse, Database]:
     """Another server process on the same database: its own engine, its own memory."""
     other = Database(db.url)
-    return TeamPulse(other, settings, RecordingMessenger(), clock=FixedClock()), other
+    clock = FixedClock()
+    return TeamPulse(other, settings, messenger or RecordingMessenger(), clock=clock), other
 
 
 async def test_an_answer_is_written_with_k_others_or_when_its_round_closes(
@@ -110,14 +113,20 @@ async def test_a_second_answer_on_another_process_is_refused_while_the_first_is_
     db: Database, settings: Settings
 ) -> None:
     service, _ = await make_service(db, settings)
-    other, other_db = second_process(db, settings)
+    reminded = RecordingMessenger()
+    other, other_db = second_process(db, settings, reminded)
     await service.open_round("Ward A")
+    await service.deliver_outbox()
     [card] = await other.pending_pulses(email("a0"))
     round_id = await answer(service, "a0")
     assert await written(db, round_id) == set()
     refused = await other.submit_pulse(email("a0"), round_id, answers_for(card))
     assert isinstance(refused, TextReply) and "already answered" in refused.text
     assert await other.pending_pulses(email("a0")) == []
+    # the other process (the one running the scheduler) reminds everyone else, not a0
+    other.clock.now += timedelta(days=4)  # type: ignore[attr-defined]
+    assert await other.send_reminders() == 11
+    assert email("a0") not in {to for to, _ in reminded.direct}
     # others may still answer on either process; once written, a0 is still refused anywhere
     await answer(other, "a1", "a2")
     await answer(service, *(f"a{i}" for i in range(3, 12)))
