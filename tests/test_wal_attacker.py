@@ -34,6 +34,22 @@ from tests.wal_attack import (
 MID_ROUND = 7  # the copy taken after this many answers
 
 
+PERSON_TABLES = (
+    "participation",
+    "delivery",
+    "person",
+    "platformidentity",
+    "conversation_reference",
+    "membership",
+    "recognition",
+)
+
+
+def _names_people(relation: str) -> bool:
+    """A table (or one of its indexes) whose rows name a person or who answered."""
+    return relation.removeprefix("ix_").startswith(PERSON_TABLES)
+
+
 async def _person_ids(db: Database) -> dict[str, int]:
     async with db.session() as session:
         return {p.email: p.id for p in (await session.exec(select(Person))).all() if p.id}
@@ -114,6 +130,8 @@ async def test_pg_waldump_over_the_round_places_no_answer_among_fewer_than_k(
         touching_answers = [t for t in step if t.touches("response")]
         touching_digests = [t for t in step if t.touches("participation")]
         assert len(touching_answers) <= 1 and len(touching_digests) <= 1, step
+        for transaction in touching_answers:  # an answer's transaction names no one
+            assert not {r for r in transaction.relations if _names_people(r)}, transaction
         for transaction in step:
             answers = diff(by_round(before.rounds), by_round(after.rounds))
             digests = diff(before.digests, after.digests)
