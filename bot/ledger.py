@@ -43,7 +43,11 @@ class Participants:
             if not self.ledger.holds(*key) and key not in fresh:
                 fresh.append(key)
         claimed = await self.claims.claim([digest for _, digest in fresh])
-        written = await participation.flushed_digests(session, {r for r, _ in fresh})
+        try:
+            written = await participation.flushed_digests(session, {r for r, _ in fresh})
+        except BaseException:
+            await self.claims.release(claimed)  # or they would read "answered" until a restart
+            raise
         admitted = {key for key in fresh if key[1] in claimed and key[1] not in written[key[0]]}
         await self.claims.release(d for r, d in fresh if d in claimed and (r, d) not in admitted)
         self.ledger.reserve(admitted)
