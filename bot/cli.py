@@ -18,7 +18,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot.logs import configure_logging
+from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
 from bot.server import create_app
@@ -58,6 +58,7 @@ def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
         try:
             return await work(service)
         finally:
+            await service.close()
             await service.db.dispose()
 
     try:
@@ -136,6 +137,7 @@ def _run_server(settings: Settings, *, worker: int) -> None:
         port=settings.port,
         reuse_port=settings.workers > 1 or None,
         print=lambda _: None,
+        access_log_class=AccessLogger,
     )
 
 

@@ -178,7 +178,7 @@ class Conversation:
         async with self.service.db.session() as session:
             person = await self.service.person(session, email)
             assert person.id is not None
-            pending = await responses.pending_rounds(session, self.service.secret, person.id)
+            pending = await responses.pending_rounds(session, person.id, self.service.answered)
             teams = await directory.teams_of(session, person.id)
             managed = await directory.teams_of(session, person.id, Role.MANAGER)
             lines = [f"*Your teams*: {', '.join(t.name for t in teams) or 'none yet'}"]

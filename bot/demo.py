@@ -352,6 +352,7 @@ class _History:
         clock.now = monday + timedelta(days=4, hours=7)
         for unit in _WARDS:  # the week's results are cut when the last of them closes
             await past.close_round(self.teams[unit.name])
+        await past.close()  # who answered is written as each round closes; this lets go the rest
 
     async def kudos(self, mondays: list[datetime]) -> None:
         """About 25 kudos spread over the weeks, mostly within a ward, some across teams."""

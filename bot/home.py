@@ -25,7 +25,7 @@ async def home(service: TeamPulse, email: str, not_known: str) -> HomeView:
     async with service.db.session() as session:
         person = await service.person(session, email)
         assert person.id is not None
-        streak = await responses.streak(session, service.secret, person.id)
+        streak = await responses.streak(session, person.id, service.answered)
         received = await recognition.recent_for_person(
             session, person.id, given=False, limit=RECENT_KUDOS
         )

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
 # The Slack SDKs log whole requests and responses at DEBUG (a user id beside a modal's answers).
 PARAMETER_LOGGERS = (
     "aiosqlite",
@@ -26,3 +29,19 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO: keep the log for what matters.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access log, with the method, the path, the status, the size and the time taken
+    only.  No query string (the local web chat's ``?as=`` names a person, and its requests sit
+    next to pulse submissions), no client address, no referrer, no user agent."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            '"%s %s" %s %s %.3fs',
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -20,6 +22,9 @@ SERVICE: web.AppKey[TeamPulse] = web.AppKey("service", TeamPulse)
 CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation", Conversation)
 
 Installer = Callable[[web.Application], None]
+# how often every server process looks for rounds closed elsewhere (``teampulse pulse close``,
+# another replica) whose answers it holds pending, to write who answered (bot/ledger.py)
+LEDGER_CHECK_SECONDS = 60.0
 
 STATUS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>teampulse</title></head><body style="font-family:sans-serif;max-width:40em;margin:3em auto">
@@ -86,9 +91,31 @@ def create_app(
         install(app)
     if not any(route.resource and route.resource.canonical == "/" for route in app.router.routes()):
         app.router.add_get("/", status_page)
+    app.cleanup_ctx.append(_ledger_context)  # first in, last out: after the scheduler stops
     if run_scheduler:
         app.cleanup_ctx.append(_scheduler_context)
     return app
+
+
+async def _ledger_context(app: web.Application) -> AsyncIterator[None]:
+    """In every process (the scheduler runs in one only): the periodic check for closed rounds,
+    and at shutdown the writing of who answered, where that is safe."""
+    service = app[SERVICE]
+    task = asyncio.get_running_loop().create_task(_check_ledger(service))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await service.close()
+
+
+async def _check_ledger(service: TeamPulse) -> None:
+    while True:
+        await asyncio.sleep(LEDGER_CHECK_SECONDS)
+        try:
+            await service.participants.flush_closed()
+        except Exception:
+            log.warning("the check for closed rounds failed; will try again", exc_info=True)
 
 
 async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:

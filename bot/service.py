@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
+from bot.ledger import Participants
 from bot.metrics import Metrics
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
@@ -80,6 +81,8 @@ class TeamPulse:
         self.metrics = Metrics()
         self._secret: bytes | None = None
         self._submissions: GroupCommit[_Card, View] = GroupCommit(self._submit_cards)
+        # who has answered, held here until written in batches (surveys/participation.py)
+        self.participants = Participants(db, settings.min_group)
 
     # -- time and identity -------------------------------------------------------------------
     @property
@@ -109,6 +112,17 @@ class TeamPulse:
     def sending(self) -> bool:
         """True inside the core's sends (outbox, reminders): ``session()`` is then theirs."""
         return _SENDING_SESSION.get() is not None
+
+    async def answered(
+        self, session: AsyncSession, pairs: Sequence[tuple[int, int]]
+    ) -> set[tuple[int, int]]:
+        """Those (round, person) pairs whose person has answered the round: written, pending
+        here, or (PostgreSQL) pending in another process."""
+        return await self.participants.answered(session, self.secret, pairs)
+
+    async def close(self) -> None:
+        """Stop: write who answered where that is safe (bot/ledger.py), release the claims."""
+        await self.participants.close()
 
     def today(self) -> date:
         return self.clock().astimezone(ZoneInfo(self.settings.timezone)).date()
@@ -140,7 +154,7 @@ class TeamPulse:
             assert person.id is not None
             cards = []
             for pulse_round, question_ids in await responses.pending_rounds(
-                session, self.secret, person.id
+                session, person.id, self.answered
             ):
                 team = await session.get(Team, pulse_round.team_id)
                 assert team is not None
@@ -165,14 +179,20 @@ class TeamPulse:
         return view
 
     async def _submit_cards(self, cards: Sequence[_Card]) -> list[View | Exception]:
-        """One transaction for the batch; each card gets the view it would have got alone."""
+        """One transaction for the batch; each card gets the view it would have got alone.  Who
+        answered is written afterwards, in its own transaction, once a round has enough pending
+        (``bot/ledger.py``)."""
         self.metrics.submit_batch.observe(len(cards))
-        async with self.db.session() as session:
-            people = await directory.person_ids_by_email(session, (c.email for c in cards))
-            teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
-            known = [c for c in cards if c.email in people]
-            entries = [responses.Entry(people[c.email], c.submission) for c in known]
-            results = await responses.submit_many(session, self.secret, entries, self.today())
+        async with self.participants.lock:
+            async with self.db.session() as session:
+                people = await directory.person_ids_by_email(session, (c.email for c in cards))
+                teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
+                known = [c for c in cards if c.email in people]
+                entries = [responses.Entry(people[c.email], c.submission) for c in known]
+                results = await responses.submit_many(
+                    session, self.secret, entries, self.today(), self.participants
+                )
+            await self.participants.flush_due()
         by_card = dict(zip(map(id, known), results, strict=True))
         return [self._card_view(card, by_card.get(id(card)), teams) for card in cards]
 
@@ -225,6 +245,8 @@ class TeamPulse:
                 session, {closed.report_week or closed.opened_on}, self.thresholds
             )
             await session.commit()
+        assert closed.id is not None
+        await self.participants.flush_rounds({closed.id})
         return (
             f"Closed pulse #{closed.sequence} for {team.name}. Its results show in trends once "
             "every pulse of that week has closed (and never change after that)."
@@ -236,6 +258,7 @@ class TeamPulse:
             weeks = {r.report_week or r.opened_on for r in closed}
             await rollup.rebuild_weeks(session, weeks, self.thresholds)
             await session.commit()
+        await self.participants.flush_rounds({r.id for r in closed if r.id is not None})
         return len(closed)
 
     async def import_organisation(self, spec: OrgSpec, *, is_demo: bool = False) -> ImportSummary:
@@ -306,10 +329,10 @@ class TeamPulse:
         team = await session.get(Team, pulse_round.team_id)
         assert team is not None
         sent = 0
-        for delivery in await rounds.sent_deliveries(session, pulse_round.id):
-            if await responses.has_answered(
-                session, self.secret, pulse_round.id, delivery.person_id
-            ):
+        deliveries = await rounds.sent_deliveries(session, pulse_round.id)
+        done = await self.answered(session, [(d.round_id, d.person_id) for d in deliveries])
+        for delivery in deliveries:
+            if (delivery.round_id, delivery.person_id) in done:
                 continue
             person = await session.get(Person, delivery.person_id)
             assert person is not None

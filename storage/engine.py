@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,6 +55,11 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` before the engine goes (a connection held outside the pool)."""
+        self._closers.append(close)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -62,4 +67,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        closers, self._closers = self._closers, []
+        for close in closers:
+            await close()
         await self.engine.dispose()

@@ -6,8 +6,12 @@ Anonymity lives in the shape of these tables (DESIGN.md invariant 1):
   key is random and, on SQLite, the table is ``WITHOUT ROWID`` so the file keeps no insertion order.
 * ``Participation`` is one row per round holding the *sorted set* of keyed hashes of the people who
   have answered.  A set has no order, so nothing in it can be lined up with the order of responses,
-  and it is updated in the same transaction as the responses it admits (answer acked = committed).
-* Nothing else (outbox, conversation references) is touched when someone answers.
+  and it is never written in an answer's transaction: digests are written later, in batches of at
+  least k people or when the round closes (surveys/participation.py), so the database's own log
+  cannot pair an answer with its author.  ``respondents`` is the set's size, written with it; it
+  is not a count to show (counts come from the answers).
+* Nothing else (outbox, conversation references, the participation row) is touched when someone
+  answers.
 """
 
 from __future__ import annotations

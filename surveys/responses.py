@@ -1,7 +1,11 @@
 """Submitting a pulse: one card, all answers, one transaction, no link to the person.
 
+An answer's transaction writes answer rows and nothing else: who answered is admitted by a
+``participation.Gate`` (held in memory, written later in batches of at least k people, so the
+database's own log cannot pair an answer with its author: ``surveys/participation.py``).
+
 Under load, the cards that arrive together are recorded together (``submit_many``, driven by the
-service's group commit): one transaction, one lock per round, one multi-row insert.
+service's group commit): one transaction, one multi-row insert.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from textblob import TextBlob
 
-from storage.models import Delivery, Participation, PulseRound, Response, random_id
-from surveys.anonymity import format_digests, parse_digests, participation_digest
+from storage.models import Delivery, PulseRound, Response, random_id
+from surveys.anonymity import participation_digest
+from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
 MAX_COMMENT = 1000
@@ -56,14 +61,8 @@ def sentiment_of(text: str) -> float:
     return float(TextBlob(text).sentiment.polarity)
 
 
-async def has_answered(session: AsyncSession, secret: bytes, round_id: int, person_id: int) -> bool:
-    participation = await session.get(Participation, round_id)
-    digests = parse_digests(participation.digests) if participation else set()
-    return participation_digest(secret, round_id, person_id) in digests
-
-
 async def pending_rounds(
-    session: AsyncSession, secret: bytes, person_id: int
+    session: AsyncSession, person_id: int, answered: Answered
 ) -> list[tuple[PulseRound, list[str]]]:
     """Open rounds this person was asked and has not answered, with their questions."""
     query = (
@@ -72,12 +71,13 @@ async def pending_rounds(
         .where(Delivery.person_id == person_id, col(PulseRound.closed).is_(False))
         .order_by(col(PulseRound.opened_on))
     )
-    pending = []
-    for pulse_round, delivery in (await session.exec(query)).all():
-        assert pulse_round.id is not None
-        if not await has_answered(session, secret, pulse_round.id, person_id):
-            pending.append((pulse_round, questions_for(pulse_round, delivery.group_index)))
-    return pending
+    found = [(r, d) for r, d in (await session.exec(query)).all() if r.id is not None]
+    done = await answered(session, [(r.id, person_id) for r, _ in found if r.id is not None])
+    return [
+        (pulse_round, questions_for(pulse_round, delivery.group_index))
+        for pulse_round, delivery in found
+        if (pulse_round.id, person_id) not in done
+    ]
 
 
 def _validate(submission: Submission, asked: list[str]) -> str | None:
@@ -104,53 +104,53 @@ class Entry:
 
 
 async def submit(
-    session: AsyncSession, secret: bytes, person_id: int, submission: Submission, today: date
+    session: AsyncSession,
+    secret: bytes,
+    person_id: int,
+    submission: Submission,
+    today: date,
+    gate: Gate,
 ) -> SubmitResult:
     """Record one pulse.  Commits before returning ACCEPTED, so an acked answer is never lost."""
-    [result] = await submit_many(session, secret, [Entry(person_id, submission)], today)
+    [result] = await submit_many(session, secret, [Entry(person_id, submission)], today, gate)
     return result
 
 
 async def submit_many(
-    session: AsyncSession, secret: bytes, entries: Sequence[Entry], today: date
+    session: AsyncSession, secret: bytes, entries: Sequence[Entry], today: date, gate: Gate
 ) -> list[SubmitResult]:
     """Record several people's pulses in one transaction (a group commit); one result per entry,
     each what it would have been alone.  Commits before returning if any was ACCEPTED.
 
-    The rows go in in a random order, so their order on disk (PostgreSQL's heap) does not follow
-    the order the cards arrived in.
+    The transaction inserts answer rows only; ``gate`` decides which cards are first answers
+    and keeps who answered out of it.  The rows go in in a random order, so their order on disk
+    (PostgreSQL's heap) does not follow the order the cards arrived in.
     """
     invitations = await _invitations(session, entries)
     results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
     valid = [i for i, result in enumerate(results) if result is None]
-    # the comments' polarity is worked out before the participation rows are locked, so TextBlob's
-    # time is not spent while other people's answers to those rounds wait
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
-    digests = await _locked_digests(session, {entries[i].submission.round_id for i in valid})
-    admitted = _admit(secret, [entries[i] for i in valid], digests)
+    keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
+    admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
     for i in valid:
         results[i] = SubmitResult(SubmitOutcome.ACCEPTED) if i in first else _ALREADY
-    if first:
-        rounds = {entries[i].submission.round_id for i in first}
-        answers = [row for i in first for row in rows[i]]
-        await _store(session, answers, {round_id: digests[round_id] for round_id in rounds})
-        await session.commit()
-    else:
+    if not first:
         await session.rollback()
+        return [result for result in results if result is not None]
+    taken = [key for key, ok in zip(keys, admitted, strict=True) if ok]
+    try:
+        await _store(session, [row for i in first for row in rows[i]])
+        await session.commit()
+    except BaseException:
+        await gate.settle(taken, committed=False)
+        raise
+    await gate.settle(taken, committed=True)
     return [result for result in results if result is not None]
 
 
-def _admit(secret: bytes, entries: list[Entry], digests: dict[int, set[str]]) -> list[bool]:
-    """Whether each card is its person's first answer to its round, adding the digests of those
-    that are (so a second card from the same person in the same batch is refused too)."""
-    admitted = []
-    for entry in entries:
-        round_id = entry.submission.round_id
-        digest = participation_digest(secret, round_id, entry.person_id)
-        admitted.append(digest not in digests[round_id])
-        digests[round_id].add(digest)
-    return admitted
+def _digest(secret: bytes, entry: Entry) -> str:
+    return participation_digest(secret, entry.submission.round_id, entry.person_id)
 
 
 def _key(entry: Entry) -> tuple[int, int]:
@@ -168,6 +168,9 @@ async def _invitations(
             col(PulseRound.id).in_({e.submission.round_id for e in entries}),
             col(Delivery.person_id).in_({e.person_id for e in entries}),
         )
+        # a round closing waits for the answers being stored to it, and answers wait for a
+        # closing: none is stored to a round after it closed (and after its closing flush)
+        .with_for_update(read=True, of=PulseRound)
     )
     found = {}
     for pulse_round, person_id, group_index in (await session.exec(query)).all():
@@ -222,58 +225,30 @@ def _clean(comment: str) -> str:
     return _CONTROL.sub("", comment).strip()
 
 
-async def _locked_digests(session: AsyncSession, round_ids: set[int]) -> dict[int, set[str]]:
-    """The rounds' participation digests, their rows locked until the commit (in round order,
-    so two batches never wait for each other in a circle)."""
-    if not round_ids:
-        return {}
-    query = (
-        select(Participation.round_id, Participation.digests)
-        .where(col(Participation.round_id).in_(round_ids))
-        .order_by(col(Participation.round_id))
-        .with_for_update()
-    )
-    return {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
-
-
-async def _store(
-    session: AsyncSession, rows: list[dict[str, Any]], digests: dict[int, set[str]]
-) -> None:
-    """Two executemanys of plain rows: the rounds' new digests, then the answers."""
-    participation = Participation.__table__  # type: ignore[attr-defined]
-    set_digests = (
-        update(participation)
-        .where(participation.c.round_id == bindparam("key"))
-        .values(digests=bindparam("text"), respondents=bindparam("count"))
-    )
-    connection = await session.connection()
-    await connection.execute(
-        set_digests,
-        [
-            {"key": round_id, "text": format_digests(found), "count": len(found)}
-            for round_id, found in digests.items()
-        ],
-    )
+async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany of plain rows, in a random order."""
     random.SystemRandom().shuffle(rows)
+    connection = await session.connection()
     await connection.execute(insert(Response.__table__), rows)  # type: ignore[attr-defined]
 
 
-async def streak(session: AsyncSession, secret: bytes, person_id: int) -> int:
+async def streak(session: AsyncSession, person_id: int, answered: Answered) -> int:
     """How many of the most recent closed rounds this person was asked, in a row, they answered.
 
-    Only for showing the person themself (their own Home tab): it reads the participation
-    digests, which say whether they answered, never what.
+    Only for showing the person themself (their own Home tab): it reads who answered (the
+    participation digests, written and pending), which says whether they answered, never what.
     """
     query = (
-        select(PulseRound)
+        select(PulseRound.id)
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
         .where(Delivery.person_id == person_id, col(PulseRound.closed).is_(True))
         .order_by(col(PulseRound.opened_on).desc(), col(PulseRound.id).desc())
     )
+    round_ids = [round_id for round_id in (await session.exec(query)).all() if round_id]
+    done = await answered(session, [(round_id, person_id) for round_id in round_ids])
     count = 0
-    for pulse_round in (await session.exec(query)).all():
-        assert pulse_round.id is not None
-        if not await has_answered(session, secret, pulse_round.id, person_id):
+    for round_id in round_ids:
+        if (round_id, person_id) not in done:
             break
         count += 1
     return count

@@ -29,7 +29,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Delivery,
-    Participation,
     PulseRound,
     Question,
     Response,
@@ -144,11 +143,12 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
         .where(col(PulseRound.id).in_(_week_rounds(week)))
         .group_by(col(PulseRound.team_id))
     )
+    # cards counted from the answers themselves: who answered is written late, in batches
+    # (surveys/participation.py), so Participation.respondents is not a count to rely on
     answered_q = (
-        select(col(PulseRound.team_id), func.sum(col(Participation.respondents)))
-        .join(Participation, col(Participation.round_id) == col(PulseRound.id))
-        .where(col(PulseRound.id).in_(_week_rounds(week)))
-        .group_by(col(PulseRound.team_id))
+        select(col(Response.team_id), func.count(func.distinct(col(Response.submission_id))))
+        .where(col(Response.round_id).in_(_week_rounds(week)))
+        .group_by(col(Response.team_id))
     )
     invited: dict[int, int] = {t: n for t, n in (await _run(session, invited_q)).all()}
     answered: dict[int, int] = {t: n for t, n in (await _run(session, answered_q)).all()}

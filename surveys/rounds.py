@@ -11,7 +11,15 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery, DeliveryStatus, Participation, PulseRound, Question, Team
+from storage.models import (
+    Delivery,
+    DeliveryStatus,
+    Participation,
+    PulseRound,
+    Question,
+    Response,
+    Team,
+)
 from surveys import directory, rollup
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
@@ -134,8 +142,11 @@ async def team_names(session: AsyncSession, round_ids: Iterable[int]) -> dict[in
 
 
 async def respondent_count(session: AsyncSession, round_id: int) -> int:
-    participation = await session.get(Participation, round_id)
-    return participation.respondents if participation else 0
+    """Cards answered, counted from the answers (who answered is written late, in batches)."""
+    query = select(func.count(func.distinct(col(Response.submission_id)))).where(
+        Response.round_id == round_id
+    )
+    return int((await session.exec(query)).one())
 
 
 @dataclass(frozen=True)

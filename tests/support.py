@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bot.cli import _serve_app
+from bot.logs import AccessLogger
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import PulseCard, View
@@ -114,7 +115,7 @@ async def serve(settings: Settings) -> Running:
     the service, and ``tests/test_workers.py`` runs the real ``teampulse serve``, scheduler and
     all."""
     app = await _serve_app(settings, run_scheduler=False)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=AccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -38,6 +38,9 @@ async def _answer_all(db: Database, settings: Settings, caplog: pytest.LogCaptur
             answers = {q.id: 1 + (i % 5) for q in card.questions}
             comment = {card.questions[0].id: f"comment number {i}"}
             await service.submit_pulse(email(f"a{i}"), card.round_id, answers, comment)
+        await service.close_round(
+            await service.team_named("Ward A")
+        )  # who answered is written in full when it closes
 
 
 async def test_response_rows_hold_nothing_about_the_person(

@@ -47,6 +47,10 @@ async def test_a_rush_of_cards_is_recorded_once_each_with_the_right_reply(
     assert isinstance(stranger, UnknownPerson)
     assert isinstance(late_comment, TextReply) and "already answered" in late_comment.text
 
+    assert await service.pending_pulses(email("a5")) == []
+    await service.close_round(
+        await service.team_named("Ward A")
+    )  # who answered is written in full once it closes
     async with db.session() as session:
         participation = await session.get(Participation, card.round_id)
         stored = (await session.exec(select(Response))).all()
@@ -56,7 +60,6 @@ async def test_a_rush_of_cards_is_recorded_once_each_with_the_right_reply(
     assert participation is not None and participation.respondents == 12
     assert len(stored) == 12 * len(card.questions) and submissions == 12
     assert all(row.comment is None for row in stored)
-    assert await service.pending_pulses(email("a5")) == []
 
 
 async def test_a_comment_keeps_its_words_without_control_characters(

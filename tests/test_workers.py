@@ -171,6 +171,9 @@ async def test_two_workers_share_the_port_record_each_answer_once_and_stop_toget
             replies = await asyncio.gather(*(send(body) for body in bodies))
             async with http.get(server.url + "/metrics") as scrape:
                 metrics = await scrape.text()
+        # closed from this process (as `teampulse pulse close` does): each worker writes the
+        # answers it holds pending when it stops, at the latest
+        await service.close_round(await service.team_named("Ward B"))
     assert all(status == 200 for status, _ in replies)
     assert [text for _, text in replies].count("") == 6  # six acks, one "already answered"
     assert "already answered" in "".join(text for _, text in replies)

@@ -58,6 +58,9 @@ async def run_console(settings: Settings, email: str, open_service: OpenService)
             show(await answer_card(service, email, card))
         await _loop(service, conversation, messenger, email)
     finally:
+        # who answered is written if it may be (bot/ledger.py); a lone answer to a round still
+        # open stays unwritten, so the pulse shows again in a later chat
+        await service.close()
         await service.db.dispose()
 
 

@@ -12,7 +12,8 @@
   (``conversations.info``) and remembered in this process: the channel comes from the organisation
   file, which knows no workspace.
 
-Nothing here is written while someone answers a pulse: the submit path reads only.
+Nothing here is written while someone opens or answers a pulse (``remember=False``): a
+person-linked row would sit next to the answer's transaction in the database's log.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class SlackDirectory:
     async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """The email of a Slack user (None for bots, guests without one, or unknown ids).
 
-        ``remember=False`` (the pulse submit path) never writes to the database.
+        ``remember=False`` (the pulse's path: opening, submitting, the Home tab shown again after)
+        never writes to the database.
         """
         email = self._emails.get(user_id) or await self._stored_email(user_id)
         if email is None:

@@ -94,8 +94,11 @@ class SlackListeners:
         text = _SPECIAL.sub("", text)
         return html.unescape(text).strip()
 
-    async def _email(self, user_id: str) -> str | None:
-        return await self.directory.email_of(user_id) if user_id else None
+    async def _email(self, user_id: str, *, remember: bool = True) -> str | None:
+        """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
+        again after): nothing person-linked is written beside an answer, where the database's
+        log would keep it next to the answer's transaction."""
+        return await self.directory.email_of(user_id, remember=remember) if user_id else None
 
     # -- slash commands ------------------------------------------------------------------------
     async def ack_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -206,8 +209,10 @@ class SlackListeners:
         if user:
             await self.publish_home(client, user)
 
-    async def publish_home(self, client: AsyncWebClient, user: str) -> None:
-        email = await self._email(user)
+    async def publish_home(
+        self, client: AsyncWebClient, user: str, *, remember: bool = True
+    ) -> None:
+        email = await self._email(user, remember=remember)
         home = (
             await self.conversation.home(email)
             if email is not None
@@ -236,7 +241,7 @@ class SlackListeners:
         if not isinstance(trigger_id, str) or not value.isdigit():
             return
         round_id = int(value)
-        email = await self._email(user)
+        email = await self._email(user, remember=False)
         card = None
         notice = NO_EMAIL
         if email is not None:
@@ -284,7 +289,7 @@ class SlackListeners:
             await ack(response_action="errors", errors=errors)
             return
         user = str((body.get("user") or {}).get("id", ""))
-        email = await self.directory.email_of(user, remember=False) if user else None
+        email = await self._email(user, remember=False)
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
@@ -303,7 +308,7 @@ class SlackListeners:
         await ack()
         await self._show_receipt(metadata, result, client)
         if metadata.get("h"):
-            await self.publish_home(client, user)
+            await self.publish_home(client, user, remember=False)
 
     async def _show_receipt(
         self, metadata: dict[str, Any], receipt: Receipt, client: AsyncWebClient

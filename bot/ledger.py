@@ -1,0 +1,129 @@
+"""The participation ledger of one process: admits first answers, and writes who answered in
+batches, away from the answers (the reasons and the argument: ``surveys/participation.py``).
+
+Everything that asks "has this person answered this round?" (the pending pulses, ``pulse
+status``, the Home tab's streak, reminders, a second submission) goes through ``answered``:
+digests already written, union this process's pending ones, union (PostgreSQL) those other
+processes hold.  Submissions and flushes of this process take turns (``lock``), so a flush never
+writes a digest whose answer is not committed yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.claims import AdvisoryClaims, Claims, LocalClaims
+from storage.engine import Database, is_sqlite
+from surveys import participation
+from surveys.anonymity import participation_digest
+from surveys.participation import Key, Ledger
+
+log = logging.getLogger(__name__)
+
+
+class Participants:
+    def __init__(self, db: Database, min_group: int) -> None:
+        self.db = db
+        self.ledger = Ledger(min_group)
+        self.claims: Claims = LocalClaims() if is_sqlite(db.url) else AdvisoryClaims(db.engine)
+        db.on_dispose(self.claims.close)
+        self.lock = asyncio.Lock()
+
+    # -- admitting answers (``participation.Gate``) ------------------------------------------
+    async def admit(self, session: AsyncSession, keys: Sequence[Key]) -> list[bool]:
+        """Which keys are first answers, reserving those.  Held here or claimed by another
+        process: answered.  Otherwise claimed first, and only then checked against the digests
+        already written (so a flush committed by another process in between is seen)."""
+        fresh: list[Key] = []
+        for key in keys:
+            if not self.ledger.holds(*key) and key not in fresh:
+                fresh.append(key)
+        claimed = await self.claims.claim([digest for _, digest in fresh])
+        try:
+            written = await participation.flushed_digests(session, {r for r, _ in fresh})
+        except BaseException:
+            await self.claims.release(claimed)  # or they would read "answered" until a restart
+            raise
+        admitted = {key for key in fresh if key[1] in claimed and key[1] not in written[key[0]]}
+        await self.claims.release(d for r, d in fresh if d in claimed and (r, d) not in admitted)
+        self.ledger.reserve(admitted)
+        seen: set[Key] = set()
+        results = []
+        for key in keys:
+            results.append(key in admitted and key not in seen)
+            seen.add(key)
+        return results
+
+    async def settle(self, keys: Sequence[Key], committed: bool) -> None:
+        self.ledger.settle(keys, committed)
+        if not committed:
+            await self.claims.release(digest for _, digest in keys)
+
+    # -- reading ---------------------------------------------------------------------------
+    async def answered(
+        self, session: AsyncSession, secret: bytes, pairs: Sequence[tuple[int, int]]
+    ) -> set[tuple[int, int]]:
+        """Those (round, person) pairs whose person has answered the round."""
+        digests = {pair: participation_digest(secret, *pair) for pair in pairs}
+        found = {pair for pair, digest in digests.items() if self.ledger.holds(pair[0], digest)}
+        rest = {pair: digest for pair, digest in digests.items() if pair not in found}
+        written = await participation.flushed_digests(session, {r for r, _ in rest})
+        found |= {pair for pair, digest in rest.items() if digest in written[pair[0]]}
+        others = {pair: digest for pair, digest in rest.items() if pair not in found}
+        held = await self.claims.held_elsewhere(session, others.values())
+        return found | {pair for pair, digest in others.items() if digest in held}
+
+    # -- writing who answered ----------------------------------------------------------------
+    async def flush_due(self) -> None:
+        """Threshold flushes (a round with 2k pending: its oldest pending - k).  The caller
+        holds ``lock``."""
+        await self._flush(self.ledger.due())
+
+    async def flush_rounds(self, round_ids: set[int]) -> None:
+        """Closing flushes for rounds that have just closed in this process."""
+        async with self.lock:
+            await self._flush(self.ledger.everything(round_ids))
+
+    async def flush_closed(self) -> None:
+        """The periodic check: rounds closed elsewhere (``teampulse pulse close``, another
+        replica) get their pending digests written."""
+        async with self.lock:
+            if not self.ledger.rounds():
+                return
+            async with self.db.session() as session:
+                closed = await participation.closed_rounds(session, self.ledger.rounds())
+            await self._flush(self.ledger.everything(closed))
+
+    async def close(self) -> None:
+        """A graceful stop: flush what may be flushed (a closed round's pending, an open
+        round's when at least k), then let the claims go.  What is left is the crash bound."""
+        async with self.lock:
+            try:
+                async with self.db.session() as session:
+                    closed = await participation.closed_rounds(session, self.ledger.rounds())
+                await self._flush(self.ledger.at_stop(closed))
+            except Exception:
+                log.warning("could not look up rounds at shutdown; pending answers dropped")
+            left = sum(len(self.ledger.pending(r)) for r in self.ledger.rounds())
+            if left:
+                log.info("%d answers of open rounds were pending at shutdown", left)
+            await self.claims.close()
+
+    async def _flush(self, batches: dict[int, list[str]]) -> None:
+        """One transaction for the batches; the claims go once it has committed.  A failure is
+        logged and the digests stay pending (the answers are already safe)."""
+        if not batches:
+            return
+        try:
+            async with self.db.session() as session:
+                await participation.write_digests(session, batches)
+                await session.commit()
+        except Exception:
+            log.warning("participation flush failed; will try again", exc_info=True)
+            return
+        self.ledger.flushed(batches)
+        await self.claims.release(digest for digests in batches.values() for digest in digests)

@@ -1,0 +1,149 @@
+"""Claims on pending participation digests, shared by every process on one PostgreSQL database.
+
+A process that has accepted someone's answer holds their digest pending in memory until it is
+flushed (``surveys/participation.py``).  Meanwhile another process (``TEAMPULSE_WORKERS``, a
+replica) must refuse a second answer from the same person.  Each pending digest is therefore held
+as a session-level advisory lock (``pg_try_advisory_lock``) on one long-lived connection of this
+process: a failed try means another process holds it.  Advisory locks live in the server's shared
+memory: nothing is written to a table, to ``pg_wal`` or to its archive.  A live observer of
+``pg_locks`` who has the secret can see whose answers are pending right now; a copy of the files
+shows nothing of them.
+
+The connection runs in autocommit (no transaction held open, so vacuum is never held back).  If it
+drops, its locks are gone: the next claim opens a new connection and takes them again.
+
+SQLite serves one process (``TEAMPULSE_WORKERS`` refuses it), so its claims are the process's
+memory alone (``LocalClaims``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+_TRY = text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_lock(k)")
+_UNLOCK = text("SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_HELD = text(
+    "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
+    "WHERE locktype = 'advisory' AND objsubid = 1 AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def lock_key(digest: str) -> int:
+    """The advisory lock key of a digest: its first 64 bits, as PostgreSQL's signed bigint."""
+    value = int(digest[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(key: int) -> int:
+    return key & 0xFFFFFFFFFFFFFFFF
+
+
+class Claims(Protocol):
+    async def claim(self, digests: Sequence[str]) -> set[str]:
+        """Claim these digests; returns those claimed (the others are held elsewhere)."""
+        ...
+
+    async def release(self, digests: Iterable[str]) -> None: ...
+
+    async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
+        """Those of these digests that some process holds (this one's included)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LocalClaims:
+    """One process: its ledger is the whole truth."""
+
+    async def claim(self, digests: Sequence[str]) -> set[str]:
+        return set(digests)
+
+    async def release(self, digests: Iterable[str]) -> None:
+        return None
+
+    async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
+        return set()
+
+    async def close(self) -> None:
+        return None
+
+
+class AdvisoryClaims:
+    """Session-level advisory locks on one dedicated autocommit connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+        self._held: set[str] = set()
+
+    async def _ready(self) -> AsyncConnection:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        connection = await self.engine.connect()
+        self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        if self._held:  # a dropped connection took its locks with it: take them again
+            taken = await self._try(self._connection, sorted(self._held))
+            if taken != self._held:
+                log.warning("%d pending claims were lost with a connection", len(self._held))
+            self._held = taken
+        return self._connection
+
+    async def _try(self, connection: AsyncConnection, digests: Sequence[str]) -> set[str]:
+        keys = {lock_key(digest): digest for digest in digests}
+        result = await connection.execute(_TRY, {"keys": list(keys)})
+        return {keys[key] for key in result.scalars()}
+
+    async def claim(self, digests: Sequence[str]) -> set[str]:
+        if not digests:
+            return set()
+        try:
+            taken = await self._try(await self._ready(), digests)
+        except Exception:
+            await self._drop()
+            taken = await self._try(await self._ready(), digests)
+        self._held |= taken
+        return taken
+
+    async def release(self, digests: Iterable[str]) -> None:
+        mine = [digest for digest in digests if digest in self._held]
+        if not mine:
+            return
+        self._held -= set(mine)
+        try:
+            connection = await self._ready()
+            await connection.execute(_UNLOCK, {"keys": [lock_key(d) for d in mine]})
+        except Exception:  # the connection is gone, and its locks with it
+            log.warning("could not release %d claims; dropping their connection", len(mine))
+            await self._drop()
+
+    async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
+        wanted = {_unsigned(lock_key(digest)): digest for digest in digests}
+        if not wanted:
+            return set()
+        connection = await session.connection()
+        held = {_unsigned(key) for key in (await connection.execute(_HELD)).scalars()}
+        return {digest for key, digest in wanted.items() if key in held}
+
+    async def _drop(self) -> None:
+        if self._connection is not None:
+            try:
+                await self._connection.invalidate()  # the session, and its locks, end
+                await self._connection.close()
+            except Exception:
+                log.debug("the claims connection was already gone")
+        self._connection = None
+
+    async def close(self) -> None:
+        """Release every claim: the connection is closed for good, not returned to the pool (a
+        pooled session would keep its locks)."""
+        self._held = set()
+        await self._drop()

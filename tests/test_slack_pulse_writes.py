@@ -1,0 +1,100 @@
+"""Opening and submitting a pulse in Slack writes no row that names a person: at low load the
+database's log would keep such a row next to the answer's own transaction (issue 8, part 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, text
+
+from bot.server import SERVICE
+from storage.models import PlatformIdentity
+from tests.slack_support import Slack, uid
+from tests.support import email, serve
+
+Tables = dict[str, list[tuple[Any, ...]]]
+
+
+async def tables(slack: Slack) -> Tables:
+    """Every table's rows, in a stable order."""
+    db = slack.service.db
+    async with db.engine.connect() as connection:
+        if db.url.startswith("sqlite"):
+            query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        names = sorted((await connection.execute(text(query))).scalars())
+        found: Tables = {}
+        for name in names:
+            rows = await connection.execute(text(f'SELECT * FROM "{name}"'))
+            found[name] = sorted((tuple(map(str, row)) for row in rows), key=repr)
+    return found
+
+
+def click(person: str, round_id: int, channel: str, ts: str) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": uid(person), "team_id": "T0TEST"},
+        "team": {"id": "T0TEST"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "trigger_id": "12466734323.1395872398",
+        "actions": [{"action_id": "pulse_open", "value": str(round_id), "type": "button"}],
+    }
+
+
+def submitted(person: str, modal: dict[str, Any]) -> dict[str, Any]:
+    questions = [b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("q:")]
+    values = {
+        block: {"score": {"type": "radio_buttons", "selected_option": {"value": "4"}}}
+        for block in questions
+    }
+    values["comment"] = {"text": {"type": "plain_text_input", "value": "More hands on nights"}}
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0TEST"},
+        "user": {"id": uid(person), "team_id": "T0TEST"},
+        "view": {
+            "id": "V0001",
+            "type": "modal",
+            "callback_id": modal["callback_id"],
+            "private_metadata": modal["private_metadata"],
+            "state": {"values": values},
+        },
+    }
+
+
+async def test_opening_and_submitting_a_pulse_changes_no_table_but_the_answers(
+    slack: Slack,
+) -> None:
+    await slack.service.open_round(await slack.service.team_named("Ward B"))
+    assert await slack.service.deliver_outbox() == 6
+    [dm] = slack.fake.called("chat.postMessage", channel=f"D{uid('b0')}")
+    [round_id] = [
+        int(element["value"])
+        for block in dm.params["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    # b0's Slack account is not stored (as for someone first reached another way), and this is
+    # a server that has not seen them yet: it has to ask Slack who they are
+    async with slack.service.db.session() as session:
+        await session.exec(
+            delete(PlatformIdentity).where(PlatformIdentity.external_id == uid("b0"))
+        )  # type: ignore[call-overload]
+        await session.commit()
+    fresh = await serve(slack.service.settings)
+    server = Slack(fresh.url, slack.fake, fresh.app[SERVICE], slack.http)
+    before = await tables(slack)
+
+    assert (await server.interaction(click("b0", round_id, dm.params["channel"], "1.1"))).ok
+    [opened] = await slack.fake.wait_for("views.open")
+    reply = await server.interaction(submitted("b0", opened.params["view"]))
+    assert reply.status == 200 and await reply.text() == ""
+    after = await tables(slack)
+    await fresh.runner.cleanup()
+
+    assert slack.fake.called("users.info", user=uid("b0"))  # asked, and not written down
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"response"}, changed
+    assert any("More hands on nights" in str(row) for row in after["response"])
+    assert email("b0") not in str(after["response"])
