@@ -11,7 +11,15 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery, DeliveryStatus, Participation, PulseRound, Question, Team
+from storage.models import (
+    Delivery,
+    DeliveryStatus,
+    Participation,
+    PulseRound,
+    Question,
+    Response,
+    Team,
+)
 from surveys import directory, rollup
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
@@ -45,7 +53,10 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 async def open_round(
     session: AsyncSession, team: Team, today: date, round_days: int
 ) -> OpenedRound:
-    """Open a round for a team and queue one outbox row per member (committed by the caller)."""
+    """Open a round for a team and queue one outbox row per member (committed by the caller).
+
+    It counts in this week (``rollup.report_week_for``), whose results are cut once the week is
+    over and every round counted in it has closed."""
     assert team.id is not None
     if await open_round_for(session, team.id) is not None:
         raise RoundError(f"{team.name} already has an open pulse.")
@@ -134,8 +145,12 @@ async def team_names(session: AsyncSession, round_ids: Iterable[int]) -> dict[in
 
 
 async def respondent_count(session: AsyncSession, round_id: int) -> int:
-    participation = await session.get(Participation, round_id)
-    return participation.respondents if participation else 0
+    """The people who have answered a round: its cards (one per person), counted from the
+    answers themselves."""
+    query = select(func.count(func.distinct(col(Response.submission_id)))).where(
+        col(Response.round_id) == round_id
+    )
+    return int((await session.exec(query)).one())
 
 
 @dataclass(frozen=True)
