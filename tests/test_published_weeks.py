@@ -242,3 +242,26 @@ async def test_a_reimport_that_moves_a_team_changes_no_published_week(
     assert_nothing_shown_changed(medicine, later)
     assert later.weeks[date(2026, 11, 30)] == (22, 22)
     assert sum(later.comments.values()) == 12 + 22
+
+
+async def test_a_round_opened_by_a_replica_whose_clock_lags_counts_in_the_next_uncut_week(
+    db: Database, settings: Settings
+) -> None:
+    """One replica's clock says the week of 23 November is over and cuts it; another's, behind,
+    still says Sunday 29 November and opens Ward B's pulse.  That pulse can't join the cut week: it
+    counts in the next one, published once that is over, and the cut week never changes."""
+    ahead, behind = FixedClock(), FixedClock()
+    service, _ = await make_service(db, settings, ahead)
+    await run_week(service, ahead, {"Ward A": ward_a()})  # cut at Monday 30 November, 09:00
+    first = await read(service, "director", "Medicine")
+    assert first.weeks == {date(2026, 11, 23): (12, 12)}
+    lagging = TeamPulse(db, settings, clock=behind)
+    behind.now = ahead.now - timedelta(hours=12)  # Sunday 29 November, 21:00
+    await lagging.open_round("Ward B")
+    await answer(lagging, [f"b{i}" for i in range(6)])
+    await lagging.close_round("Ward B")
+    assert await read(service, "director", "Medicine") == first
+    await after_the_week(service, ahead)
+    later = await read(service, "director", "Medicine")
+    assert_nothing_shown_changed(first, later)
+    assert later.weeks[date(2026, 11, 30)] == (6, 6)
