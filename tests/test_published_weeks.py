@@ -9,17 +9,22 @@ the same people.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from sqlalchemy import text
 
 from bot.conversation import Conversation
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import TrendReportView
 from storage.engine import Database
+from surveys import directory, rollup, rounds
 from surveys.organisation import spec_from_yaml
+from tests.slack_support import until
 from tests.support import FixedClock, after_the_week, answers_for, email, make_service
 
 LONE = "Only I would say the rota here is unbearable"
@@ -265,3 +270,41 @@ async def test_a_round_opened_by_a_replica_whose_clock_lags_counts_in_the_next_u
     later = await read(service, "director", "Medicine")
     assert_nothing_shown_changed(first, later)
     assert later.weeks[date(2026, 11, 30)] == (6, 6)
+
+
+async def test_a_round_opened_while_its_week_is_being_cut_waits_and_counts_in_the_next(
+    db: Database, settings: Settings
+) -> None:
+    """A replica cuts the week of 23 November while another, whose clock still says Sunday,
+    opens Ward B's pulse.  Opening waits for the cut (PostgreSQL: the week's advisory lock, shared
+    against the cut's exclusive one; SQLite: one writer at a time), then sees the week cut and
+    counts the pulse in the next week, so it can't slip into the week just cut."""
+    ahead, behind = FixedClock(), FixedClock()
+    service, _ = await make_service(db, settings, ahead)
+    await service.open_round("Ward A")
+    await answer(service, ward_a())
+    await service.close_round("Ward A")
+    behind.now = ahead.now + timedelta(days=6, hours=10)  # Sunday 29 November, 20:00
+    lagging = TeamPulse(db, settings, clock=behind)
+    async with db.session() as cutting:
+        assert await rollup.rebuild_week(cutting, date(2026, 11, 23), service.thresholds)
+        opening = asyncio.create_task(lagging.open_round("Ward B"))
+        await until(lambda: waiting_for_the_week(db, opening))
+        await cutting.commit()
+    assert "Opened pulse #1 for Ward B" in await opening
+    async with db.session() as session:
+        team = await directory.team_by_name(session, "Ward B")
+        assert team is not None and team.id is not None
+        pulse = await rounds.open_round_for(session, team.id)
+        assert pulse is not None and pulse.report_week == date(2026, 11, 30)
+
+
+async def waiting_for_the_week(db: Database, opening: asyncio.Task[str]) -> bool:
+    """Whether the opening is queued behind the cut: on PostgreSQL, a session waits for an
+    advisory lock; on SQLite, the opening can't have finished (it needs the write lock)."""
+    assert not opening.done()
+    if not db.url.startswith("postgresql"):
+        return True
+    async with db.engine.connect() as connection:
+        query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        return bool((await connection.execute(text(query))).scalar_one())
