@@ -301,7 +301,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(
             f"app/bare throughput: {app_rate / bare_rate:.2f} (target ≥ 0.50); app p99 "
             f"{p99:.1f} ms (target < 50 ms); submissions stored: {stored} "
-            f"(participation respondents {respondents}; sent {len(bodies)})"
+            f"(who answered, written so far in batches of at least k: {respondents}; "
+            f"sent {len(bodies)})"
         )
         for key, sample in results.items():
             bad = {k: v for k, v in sample.statuses.items() if k != "ok"}

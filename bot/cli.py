@@ -159,6 +159,7 @@ async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.A
         from bot.demo import ensure_demo
 
         await ensure_demo(service)
+    await service.cut_due_weeks()  # weeks that ended while no replica was running
     app = create_app(service, [p.install for p in platforms], run_scheduler=run_scheduler)
 
     async def close_db(_app: web.Application) -> None:
@@ -251,7 +252,7 @@ def pulse_send(team: str, org: str | None) -> None:
 @click.option("--team", required=True, help=TEAM_HELP)
 @click.option("--org", default=None, metavar="NAME", help=ORG_HELP)
 def pulse_close(team: str, org: str | None) -> None:
-    """Close a team's open round now, so its results show in trends."""
+    """Close a team's open round now (results show once its week is over and all closed)."""
     click.echo(_on_team(team, org, lambda service, ref: service.close_round(ref)))
 
 

@@ -350,7 +350,7 @@ class _History:
                 if not isinstance(reply, Receipt):
                     raise RuntimeError(f"a demo pulse for {unit.name} was refused: {reply}")
         clock.now = monday + timedelta(days=4, hours=7)
-        for unit in _WARDS:  # the week's results are cut when the last of them closes
+        for unit in _WARDS:  # the week is cut once it is over (next week's close, or the end)
             await past.close_round(self.teams[unit.name])
         await past.close()  # who answered is written as each round closes; this lets go the rest
 
@@ -416,6 +416,7 @@ async def load_demo(service: TeamPulse, weeks: int = HISTORY_WEEKS, seed: int = 
             await history.kudos(mondays)
     for unit in _WARDS:
         await service.open_round(teams[unit.name])
+    await service.cut_due_weeks()  # the last history week is over: publish it
     await service.deliver_outbox()
 
 

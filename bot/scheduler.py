@@ -1,6 +1,7 @@
 """APScheduler drives time; the database (rounds, outbox) is the truth.
 
-Jobs: deliver the outbox, close rounds whose day has come, and open each team's scheduled pulse.
+Jobs: deliver the outbox, close rounds whose day has come and cut the weeks that are over (every
+tick, so a week is published even when no round closes), and open each team's scheduled pulse.
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
 unique (team, sequence) key stops a second replica opening the same round twice.

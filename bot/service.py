@@ -241,34 +241,47 @@ class TeamPulse:
         async with self.db.session() as session:
             team = await self._team(session, ref)
             closed = await rounds.close_round(session, team)
-            await rollup.rebuild_weeks(
-                session, {closed.report_week or closed.opened_on}, self.thresholds
-            )
+            cut = await rollup.cut_due_weeks(session, self.today(), self.thresholds)
             await session.commit()
         assert closed.id is not None
         await self.participants.flush_rounds({closed.id})
+        week = rollup.week_of(closed.report_week or closed.opened_on)
+        if week in cut:
+            return (
+                f"Closed pulse #{closed.sequence} for {team.name}. Its week (w/c {week:%d %b}) "
+                "is over and all its pulses have closed, so its results are in trends now (and "
+                "never change after that)."
+            )
         return (
-            f"Closed pulse #{closed.sequence} for {team.name}. Its results show in trends once "
-            "every pulse of that week has closed (and never change after that)."
+            f"Closed pulse #{closed.sequence} for {team.name}. Its results appear in trends once "
+            f"its week (w/c {week:%d %b}) is over and all that week's pulses have closed (and "
+            "never change after that)."
         )
 
     async def close_due_rounds(self) -> int:
+        """Close the rounds whose day has come, then cut the weeks that are due (the scheduler's
+        tick: a week is cut once it is over, even when no round closes that day)."""
         async with self.db.session() as session:
             closed = await rounds.close_due_rounds(session, self.today())
-            weeks = {r.report_week or r.opened_on for r in closed}
-            await rollup.rebuild_weeks(session, weeks, self.thresholds)
+            await rollup.cut_due_weeks(session, self.today(), self.thresholds)
             await session.commit()
         await self.participants.flush_rounds({r.id for r in closed if r.id is not None})
         return len(closed)
 
-    async def import_organisation(self, spec: OrgSpec, *, is_demo: bool = False) -> ImportSummary:
-        """Import teams and people (all or nothing), then re-cut the published results for the
-        new hierarchy: who reports to whom decides what may be shown."""
+    async def cut_due_weeks(self) -> list[date]:
+        """Publish every week that is over and whose pulses have all closed (at start-up and after
+        the demo loads); returns the weeks cut."""
         async with self.db.session() as session:
-            summary = await import_spec(session, spec, is_demo=is_demo)
-            await rollup.rebuild_all(session, self.thresholds)
+            cut = await rollup.cut_due_weeks(session, self.today(), self.thresholds)
             await session.commit()
-        return summary
+        return cut
+
+    async def import_organisation(self, spec: OrgSpec, *, is_demo: bool = False) -> ImportSummary:
+        """Import teams and people (all or nothing).  Weeks already cut keep the results (and
+        the hierarchy) they were published with: a changed hierarchy applies to weeks not yet
+        cut, since re-cutting a published week would let a reader subtract the two readings."""
+        async with self.db.session() as session:
+            return await import_spec(session, spec, is_demo=is_demo)
 
     async def set_members(self, ref: TeamRef, emails: Iterable[str]) -> tuple[int, int]:
         """Replace a team's members (role member) with these people, matched by email or added

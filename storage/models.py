@@ -113,9 +113,12 @@ class PulseRound(SQLModel, table=True):
     closed: bool = False
     # reminders are recorded per round, never per person: who was reminded is who had not answered
     reminded: bool = False
-    # the week whose results this round counts in: the week it opened, or the next one when that
-    # week's results were already out (published figures never change afterwards)
+    # the week whose results this round counts in: the week it opened (a week is cut only once
+    # it is over, so it can't already be cut; replicas whose clocks disagree: the next uncut one)
     report_week: date | None = None
+    # the cut week whose published figures counted this round (set by the cut, never changed):
+    # its answers and comments are shown only as part of that week's published results
+    counted_in: date | None = Field(default=None, index=True)
     # JSON list of question-id lists, one per question group (each group >= the anonymity threshold)
     plan: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -206,7 +209,8 @@ class ConversationReference(SQLModel, table=True):
 
 class RollupCell(SQLModel, table=True):
     """Per team subtree, week and theme: the aggregates of closed rounds, and whether they may be
-    shown (surveys/disclosure.py).  Rebuilt for a week whenever a round of that week closes."""
+    shown (surveys/disclosure.py).  Cut once per week (surveys/rollup.py); ``respondents`` are
+    people (the largest round's, per team), not cards."""
 
     __tablename__ = "rollup_cell"
     __table_args__ = (Index("ix_rollup_cell_week", "week"),)
@@ -224,8 +228,9 @@ class RollupCell(SQLModel, table=True):
 
 
 class RollupCut(SQLModel, table=True):
-    """A week whose results are out: cut once every round counted in it had closed, never
-    re-cut (except when the hierarchy changes), so no figure shown can change and be subtracted."""
+    """A week whose results are out: cut once it was over and every round counted in it had
+    closed, and never re-cut (not for a late round, nor a changed hierarchy), so no figure shown
+    can change and be subtracted."""
 
     __tablename__ = "rollup_cut"
 
@@ -240,6 +245,8 @@ class RollupWeek(SQLModel, table=True):
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
     week: date = Field(primary_key=True)
+    # the team's parent when the week was cut: the hierarchy its figures (and comments) follow
+    parent_id: int | None = None
     invited: int
     respondents: int
     published: bool

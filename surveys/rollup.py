@@ -1,8 +1,15 @@
-"""Rebuild the published aggregates of a week (``rollup_cell`` and ``rollup_week``).
+"""Cut the published aggregates of a week (``rollup_cell`` and ``rollup_week``), once.
 
-Runs when rounds close: a closed round never changes again, so its week's aggregates are computed
-once, over the whole organisation, and the disclosure rules are applied to them there.  Reports then
-read a handful of rows for one team instead of scanning answers.
+A round counts in the week it opened.  A week is cut when it is over (today is on or after its
+Sunday's next day) and every round counted in it has closed: its aggregates are computed once, over
+the whole organisation, the disclosure rules applied to them there, and every round counted is
+stamped (``pulse_round.counted_in``).  A cut week is never cut again, whatever happens later (a late
+round, a re-import that moves teams): a figure shown and then changed would let anyone subtract the
+two readings.  Because no round can open in a week that is over, no round can join a cut week.
+
+Respondents are people, not cards: within one team and week they are the largest single round's
+respondents (one card per person per round), a lower bound on the distinct people however many
+rounds the team ran.  Reports then read a handful of rows for one team instead of scanning answers.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    update,
 )
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,7 +82,8 @@ def _in_week(week: date, *, closed: bool = True) -> Any:
 
 
 async def _is_cut(session: AsyncSession, week: date) -> bool:
-    return await session.get(RollupCut, week) is not None
+    query = select(func.count()).select_from(RollupCut).where(col(RollupCut.week) == week)
+    return int((await _run(session, query)).scalar_one()) > 0
 
 
 async def _all_closed(session: AsyncSession, week: date) -> bool:
@@ -83,9 +92,16 @@ async def _all_closed(session: AsyncSession, week: date) -> bool:
 
 
 async def report_week_for(session: AsyncSession, today: date) -> date:
-    """The week a round opened today counts in: this week, or the next if this one is cut."""
+    """The week a round opened today counts in: this week.  This week can't be cut yet (a week is
+    cut only once it is over); should it be anyway (replicas whose clocks disagree), the first
+    uncut week after it.  On PostgreSQL the week is share-locked until the caller commits, so a
+    cut of it (which takes the lock exclusively) waits for the round and then sees it open."""
     week = week_of(today)
-    return week + timedelta(days=7) if await _is_cut(session, week) else week
+    while True:
+        await _lock_week(session, week, shared=True)
+        if not await _is_cut(session, week):
+            return week
+        week += timedelta(days=7)
 
 
 def _week_rounds(week: date) -> Select[Any]:
@@ -98,24 +114,37 @@ ADVOCACY = "advocacy"
 STATS = 6  # respondents, answers, total, squares, favourable, unfavourable
 
 
+def _people_and_sums(per_round: list[list[float]]) -> list[float]:
+    """One team's stats over its rounds of the week: respondents are the largest single round's
+    (a person answers a round once, so that many distinct people at least; the same people
+    answering two rounds must not count twice), the answers' sums are over every round."""
+    respondents = max(stats[0] for stats in per_round)
+    return [respondents, *(sum(stats[i] for stats in per_round) for i in range(1, STATS))]
+
+
 async def _own_cells(session: AsyncSession, week: date) -> dict[str, dict[int, list[float]]]:
     """theme -> team -> stats of the team's own rounds; the advocacy items also count under
     ``advocacy`` (for an eNPS-style score)."""
-    cells: dict[str, dict[int, list[float]]] = defaultdict(dict)
+    rounds: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
     for advocacy in (False, True):
         query = _cells_query(week, advocacy)
-        for team, theme, *stats in (await _run(session, query)).all():
-            cells[theme][team] = [float(v or 0) for v in stats]
+        for team, theme, _round, *stats in (await _run(session, query)).all():
+            rounds[theme, team].append([float(v or 0) for v in stats])
+    cells: dict[str, dict[int, list[float]]] = defaultdict(dict)
+    for (theme, team), per_round in rounds.items():
+        cells[theme][team] = _people_and_sums(per_round)
     return cells
 
 
 def _cells_query(week: date, advocacy: bool) -> Select[Any]:
+    """Per team, theme and round: distinct cards (people) and the answers' sums."""
     score = adjusted_score()
     theme = literal(ADVOCACY) if advocacy else col(Question.theme)
     query = (
         select(
             col(Response.team_id),
             theme,
+            col(Response.round_id),
             func.count(func.distinct(col(Response.submission_id))),
             func.count(),
             func.sum(score),
@@ -131,14 +160,17 @@ def _cells_query(week: date, advocacy: bool) -> Select[Any]:
         # advocacy answers are read, through ix_response_round_question (round_id, question_id).
         advocacy_ids = select(col(Question.id)).where(col(Question.advocacy))
         return query.where(col(Response.question_id).in_(advocacy_ids)).group_by(
-            col(Response.team_id)
+            col(Response.team_id), col(Response.round_id)
         )
-    return query.group_by(col(Response.team_id), col(Question.theme))
+    return query.group_by(col(Response.team_id), col(Question.theme), col(Response.round_id))
 
 
 async def _own_participation(session: AsyncSession, week: date) -> dict[int, tuple[int, int]]:
+    """team -> (people invited to any of its rounds of the week, the largest round's
+    respondents).  Respondents are counted from the answers' cards (one per person and round),
+    never from the participation record."""
     invited_q = (
-        select(col(PulseRound.team_id), func.count(col(Delivery.id)))
+        select(col(PulseRound.team_id), func.count(func.distinct(col(Delivery.person_id))))
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
         .where(col(PulseRound.id).in_(_week_rounds(week)))
         .group_by(col(PulseRound.team_id))
@@ -146,13 +178,19 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
     # cards counted from the answers themselves: who answered is written late, in batches
     # (surveys/participation.py), so Participation.respondents is not a count to rely on
     answered_q = (
-        select(col(Response.team_id), func.count(func.distinct(col(Response.submission_id))))
+        select(
+            col(Response.team_id),
+            col(Response.round_id),
+            func.count(func.distinct(col(Response.submission_id))),
+        )
         .where(col(Response.round_id).in_(_week_rounds(week)))
-        .group_by(col(Response.team_id))
+        .group_by(col(Response.team_id), col(Response.round_id))
     )
     invited: dict[int, int] = {t: n for t, n in (await _run(session, invited_q)).all()}
-    answered: dict[int, int] = {t: n for t, n in (await _run(session, answered_q)).all()}
-    return {team: (int(invited.get(team, 0)), int(answered.get(team) or 0)) for team in invited}
+    answered: dict[int, int] = defaultdict(int)
+    for team, _round, cards in (await _run(session, answered_q)).all():
+        answered[team] = max(answered[team], int(cards))
+    return {team: (int(invited.get(team, 0)), answered.get(team, 0)) for team in invited}
 
 
 def _subtree_sums(tree: Hierarchy, own: dict[int, list[float]]) -> dict[int, list[float]]:
@@ -170,12 +208,13 @@ def _subtree_sums(tree: Hierarchy, own: dict[int, list[float]]) -> dict[int, lis
     return sums
 
 
-async def _lock_week(session: AsyncSession, week: date) -> None:
-    """One rebuild of a week at a time across replicas (SQLite already serialises writers)."""
+async def _lock_week(session: AsyncSession, week: date, *, shared: bool = False) -> None:
+    """Cutting a week (exclusive) excludes other cuts of it and rounds being opened into it
+    (shared), across replicas, until the transaction ends.  SQLite already serialises writers
+    (every transaction begins IMMEDIATE)."""
     if session.bind.dialect.name == "postgresql":
-        await session.exec(
-            text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=week.toordinal())
-        )  # type: ignore[call-overload]
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await session.exec(text(f"SELECT {lock}(:key)").bindparams(key=week.toordinal()))  # type: ignore[call-overload]
 
 
 async def _insert(session: AsyncSession, statement: Insert, rows: list[dict[str, Any]]) -> None:
@@ -185,28 +224,12 @@ async def _insert(session: AsyncSession, statement: Insert, rows: list[dict[str,
         await connection.execute(statement, rows)
 
 
-async def rebuild_week(
-    session: AsyncSession, week: date, thresholds: Thresholds, *, recut: bool = False
-) -> bool:
-    """Cut one week's published aggregates for every team (the caller commits).
-
-    A week is cut once, when every round counted in it has closed: a figure shown early and then
-    changed by a later round would let anyone subtract the two readings.  ``recut`` is for a
-    changed hierarchy only.  Returns whether the week was (re)cut.
-    """
-    week = week_of(week)
-    await session.flush()  # the closing round must be seen closed by the Core queries below
-    await _lock_week(session, week)
-    if not await _all_closed(session, week) or (await _is_cut(session, week) and not recut):
-        return False
-    tree = await hierarchy(session)
-    await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
-    await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
+def _cell_rows(
+    tree: Hierarchy, week: date, own_cells: dict[str, dict[int, list[float]]], k: int
+) -> list[dict[str, Any]]:
     cells: list[dict[str, Any]] = []
-    for theme, own in (await _own_cells(session, week)).items():
-        published, _ = publishable(
-            tree, {t: int(s[0]) for t, s in own.items()}, thresholds.min_group
-        )
+    for theme, own in own_cells.items():
+        published, _ = publishable(tree, {t: int(s[0]) for t, s in own.items()}, k)
         cells.extend(
             {
                 "team_id": team,
@@ -223,16 +246,23 @@ async def rebuild_week(
             for team, stats in _subtree_sums(tree, own).items()
             if stats[0] > 0
         )
-    await _insert(session, insert(RollupCell), cells)
-    participation = await _own_participation(session, week)
+    return cells
+
+
+def _week_rows(
+    tree: Hierarchy, week: date, participation: dict[int, tuple[int, int]], thresholds: Thresholds
+) -> list[dict[str, Any]]:
+    """Participation per team subtree, with each team's parent as cut: a report's comments
+    follow the hierarchy the week's figures were cut with, not today's."""
     answered_own = {team: pair[1] for team, pair in participation.items()}
     shown, answered = publishable(tree, answered_own, thresholds.min_group)
     comments, _ = publishable(tree, answered_own, thresholds.min_comment_group)
     invited = tree.totals({team: pair[0] for team, pair in participation.items()})
-    weeks = [
+    return [
         {
             "team_id": team,
             "week": week,
+            "parent_id": tree.parents[team],
             "invited": invited[team],
             "respondents": count,
             "published": team in shown,
@@ -241,23 +271,48 @@ async def rebuild_week(
         for team, count in answered.items()
         if invited[team] > 0
     ]
-    await _insert(session, insert(RollupWeek), weeks)
-    if not await _is_cut(session, week):
-        session.add(RollupCut(week=week))
-        await session.flush()
+
+
+async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds) -> bool:
+    """Cut one week's published aggregates for every team (the caller commits), if every round
+    counted in it has closed and it is not cut already; returns whether it was cut.
+
+    Call it for weeks that are over only (``cut_due_weeks``): a round opened later in the week
+    would otherwise count in a week already cut and never be shown.
+    """
+    week = week_of(week)
+    await session.flush()  # the closing round must be seen closed by the Core queries below
+    await _lock_week(session, week)
+    if await _is_cut(session, week) or not await _all_closed(session, week):
+        return False
+    tree = await hierarchy(session)
+    await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
+    await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
+    cells = _cell_rows(tree, week, await _own_cells(session, week), thresholds.min_group)
+    await _insert(session, insert(RollupCell), cells)
+    participation = await _own_participation(session, week)
+    await _insert(session, insert(RollupWeek), _week_rows(tree, week, participation, thresholds))
+    stamp = update(PulseRound).where(col(PulseRound.id).in_(_week_rounds(week)))
+    await (await session.connection()).execute(stamp.values(counted_in=week))
+    session.add(RollupCut(week=week))
+    await session.flush()
     return True
 
 
-async def rebuild_weeks(
-    session: AsyncSession, weeks: set[date], thresholds: Thresholds, *, recut: bool = False
-) -> None:
+async def rebuild_weeks(session: AsyncSession, weeks: set[date], thresholds: Thresholds) -> None:
     for week in sorted({week_of(w) for w in weeks}):
-        await rebuild_week(session, week, thresholds, recut=recut)
+        await rebuild_week(session, week, thresholds)
 
 
-async def rebuild_all(session: AsyncSession, thresholds: Thresholds) -> int:
-    """After the hierarchy changes (an organisation import): every week with closed rounds."""
-    query = select(counted_week()).where(col(PulseRound.closed).is_(True)).distinct()
-    weeks = {week_of(day) for (day,) in (await _run(session, query)).all()}
-    await rebuild_weeks(session, weeks, thresholds, recut=True)
-    return len(weeks)
+async def cut_due_weeks(session: AsyncSession, today: date, thresholds: Thresholds) -> list[date]:
+    """Cut every week that is over (before ``today``'s week) whose rounds have all closed and that
+    is not cut yet; returns the weeks cut.  Runs when rounds close, on the scheduler's tick and at
+    start-up (the caller commits)."""
+    await session.flush()
+    query = (
+        select(counted_week())
+        .where(col(PulseRound.counted_in).is_(None), counted_week() < week_of(today))
+        .distinct()
+    )
+    weeks = sorted({week_of(day) for (day,) in (await _run(session, query)).all()})
+    return [week for week in weeks if await rebuild_week(session, week, thresholds)]

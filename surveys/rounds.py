@@ -53,7 +53,10 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 async def open_round(
     session: AsyncSession, team: Team, today: date, round_days: int
 ) -> OpenedRound:
-    """Open a round for a team and queue one outbox row per member (committed by the caller)."""
+    """Open a round for a team and queue one outbox row per member (committed by the caller).
+
+    It counts in this week (``rollup.report_week_for``), whose results are cut once the week is
+    over and every round counted in it has closed."""
     assert team.id is not None
     if await open_round_for(session, team.id) is not None:
         raise RoundError(f"{team.name} already has an open pulse.")
@@ -142,9 +145,10 @@ async def team_names(session: AsyncSession, round_ids: Iterable[int]) -> dict[in
 
 
 async def respondent_count(session: AsyncSession, round_id: int) -> int:
-    """Cards answered, counted from the answers (who answered is written late, in batches)."""
+    """The people who have answered a round: its cards (one per person), counted from the
+    answers themselves."""
     query = select(func.count(func.distinct(col(Response.submission_id)))).where(
-        Response.round_id == round_id
+        col(Response.round_id) == round_id
     )
     return int((await session.exec(query)).one())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import PulseRound, Question, Response, RollupCell, RollupWeek, Team
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
-from surveys.rollup import ADVOCACY, counted_week, week_of
+from surveys.rollup import ADVOCACY, week_of
 
 SIGNIFICANCE = 0.05
 FOOTNOTE = (
@@ -213,31 +214,65 @@ async def _children(session: AsyncSession, team_id: int, since: date) -> list[Ch
     return rows
 
 
+async def _subtrees_as_cut(
+    session: AsyncSession, team_id: int, weeks: set[date]
+) -> dict[date, set[int]]:
+    """Week -> the team and every team below it as that week was cut (``rollup_week.parent_id``):
+    a team moved in since counted elsewhere then, and its comments are not part of this team's
+    published figures for that week."""
+    organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
+    query = select_columns(
+        col(RollupWeek.week), col(RollupWeek.team_id), col(RollupWeek.parent_id)
+    ).where(
+        col(RollupWeek.week).in_(weeks),
+        col(RollupWeek.team_id).in_(
+            select(col(Team.id)).where(
+                col(Team.organisation_id).in_(organisation.scalar_subquery())
+            )
+        ),
+    )
+    children: dict[date, dict[int, list[int]]] = {week: defaultdict(list) for week in weeks}
+    for week, team, parent in (await _run(session, query)).all():
+        if parent is not None:
+            children[week][parent].append(team)
+    subtrees: dict[date, set[int]] = {}
+    for week, below in children.items():
+        found, stack = set(), [team_id]
+        while stack:
+            current = stack.pop()
+            found.add(current)
+            stack.extend(below.get(current, []))
+        subtrees[week] = found
+    return subtrees
+
+
 async def _comments(
-    session: AsyncSession, team_ids: list[int], weeks: set[date]
+    session: AsyncSession, team_id: int, weeks: set[date]
 ) -> tuple[list[tuple[str, str]], float | None]:
-    """Comments from published comment weeks only: shuffled, undated, each with its theme."""
+    """Comments from the team's published comment weeks only, each from a round that week's cut
+    counted in the team's figures (its subtree as cut): shuffled, undated, each with its theme."""
     if not weeks:
         return [], None
+    subtrees = await _subtrees_as_cut(session, team_id, weeks)
+    counted = select(col(PulseRound.id)).where(
+        col(PulseRound.counted_in).in_(weeks),
+        col(PulseRound.team_id).in_(set().union(*subtrees.values())),
+    )
     query = (
         select_columns(
-            counted_week(),
+            col(PulseRound.counted_in),
+            col(PulseRound.team_id),
             col(Question.theme),
             col(Response.comment),
             col(Response.sentiment),
         )
         .join(Question, col(Question.id) == col(Response.question_id))
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .where(
-            col(Response.team_id).in_(team_ids),
-            col(Response.day) >= min(weeks),
-            col(Response.comment).is_not(None),
-            col(PulseRound.closed).is_(True),
-        )
+        .where(col(Response.round_id).in_(counted), col(Response.comment).is_not(None))
     )
-    rows = [r for r in (await _run(session, query)).all() if week_of(r[0]) in weeks]
+    rows = [r for r in (await _run(session, query)).all() if r[1] in subtrees[r[0]]]
     bank = load_bank()
-    comments = [(bank.theme_name(theme), comment or "") for _, theme, comment, _ in rows]
+    comments = [(bank.theme_name(theme), comment or "") for _, _, theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)
     moods = [s for *_, s in rows if s is not None]
     return comments, (sum(moods) / len(moods) if moods else None)
@@ -251,7 +286,8 @@ async def team_trend(
     today: date,
     thresholds: Thresholds,
 ) -> TrendSummary:
-    """``team_id``'s report; ``team_ids`` is its subtree (for comments)."""
+    """``team_id``'s report; ``team_ids`` is its subtree today (comments follow each week's
+    hierarchy as cut)."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
     previous_start = period_start - timedelta(weeks=weeks)
     cells = await _cells(session, team_id, previous_start)
@@ -274,7 +310,7 @@ async def team_trend(
             "closed pulse (and no smaller group could be worked out from them)."
         )
     comment_weeks = {w.week for w in rounds if w.comments_published}
-    summary.comments, summary.mood = await _comments(session, team_ids, comment_weeks)
+    summary.comments, summary.mood = await _comments(session, team_id, comment_weeks)
     if not comment_weeks:
         summary.notes.append(
             f"Comments are shown only for pulses with at least {thresholds.min_comment_group} "

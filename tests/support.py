@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from aiohttp import web
 
@@ -14,9 +14,8 @@ from bot.settings import Settings
 from bot.views import PulseCard, View
 from storage.engine import Database
 from storage.models import Person, Team
-from surveys.anonymity import Thresholds
 from surveys.organisation import import_spec, spec_from_yaml
-from surveys.rollup import rebuild_all
+from surveys.rollup import week_of
 
 DOMAIN = "trust.example"
 # Invariant 1: every column an answer row may have (nothing about the person who gave it).
@@ -85,11 +84,17 @@ class FixedClock:
         return self.now
 
 
+async def after_the_week(service: TeamPulse, clock: FixedClock) -> None:
+    """Move the clock to the next Monday morning and run the scheduler's tick: the weeks that are
+    over and whose pulses have all closed are cut, and their results appear."""
+    monday = week_of(clock.now.date()) + timedelta(days=7)
+    clock.now = datetime.combine(monday, time(9, 0), tzinfo=UTC)
+    await service.close_due_rounds()
+
+
 async def import_org(db: Database, text: str = ORG_YAML) -> None:
     async with db.session() as session:
         await import_spec(session, spec_from_yaml(text))
-        await rebuild_all(session, Thresholds())
-        await session.commit()
 
 
 async def make_service(

@@ -9,7 +9,7 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import KudosPost, PulseCard, TextReply, TrendReportView, View
 from storage.engine import Database
-from tests.support import FixedClock, email, make_service
+from tests.support import FixedClock, after_the_week, email, make_service
 
 
 def only(views: list[View]) -> View:
@@ -35,6 +35,7 @@ async def run_rounds(
             await service.submit_pulse(member, card.round_id, answers, comments)
         await service.close_round(await service.team_named(team))
         clock.now += timedelta(days=7)
+    await service.close_due_rounds()  # the scheduler's tick: the last week is over, so it is cut
 
 
 async def test_help_lists_every_command(db: Database, settings: Settings) -> None:
@@ -196,6 +197,7 @@ async def test_a_sibling_is_withheld_when_subtraction_would_expose_a_small_team(
         await service.submit_pulse(member, card.round_id, {q.id: 3 for q in card.questions})
     for team in ("Ward A", "Ward B", "Tiny"):
         await service.close_round(await service.team_named(team))
+    await after_the_week(service, clock)
     chat = Conversation(service)
     director = only(await chat.handle(email("director"), "pulse trends"))
     ward_b = only(await chat.handle(email("manager.b"), "pulse trends"))

@@ -15,7 +15,7 @@ from sqlmodel import select
 from bot.cli import main
 from storage.models import ConversationReference, PlatformIdentity, Recognition
 from tests.slack_support import Slack, all_responses, dm_message, texts, uid
-from tests.support import email
+from tests.support import FixedClock, after_the_week, email
 
 
 # -- the gate -----------------------------------------------------------------------------------
@@ -255,12 +255,14 @@ async def test_kudos_problems_are_told_to_the_giver_only(slack: Slack) -> None:
 
 async def test_trends_ack_at_once_then_dm_the_report_with_the_chart(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
+    service.clock = clock = FixedClock()
     await service.open_round(await service.team_named("Ward B"))
     for i in range(6):
         [card] = await service.pending_pulses(email(f"b{i}"))
         answers = {q.id: 1 + (i + n) % 5 for n, q in enumerate(card.questions)}
         await service.submit_pulse(email(f"b{i}"), card.round_id, answers)
     await service.close_round(await service.team_named("Ward B"))
+    await after_the_week(service, clock)
 
     response = await slack.command("/pulse", "trends", uid("manager.b"))
     assert response.status == 200

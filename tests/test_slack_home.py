@@ -11,7 +11,7 @@ from bot.conversation import Conversation
 from bot.service import TeamPulse
 from storage.models import Recognition
 from tests.slack_support import Slack, texts, uid
-from tests.support import email
+from tests.support import FixedClock, after_the_week, email
 
 
 async def answer(service: TeamPulse, who: list[str]) -> None:
@@ -100,9 +100,11 @@ async def test_home_tab_shows_the_pulse_streak_and_kudos_to_the_person_only(slac
 
 async def test_a_managers_home_tab_sends_the_latest_trends_to_the_dm(slack: Slack) -> None:
     fake, service = slack.fake, slack.service
+    service.clock = clock = FixedClock()
     await service.open_round(await service.team_named("Ward B"))
     await answer(service, [f"b{i}" for i in range(6)])
     await service.close_round(await service.team_named("Ward B"))
+    await after_the_week(service, clock)
     opened = {"type": "app_home_opened", "user": uid("manager.b"), "channel": "D1", "tab": "home"}
     assert (await slack.event(opened, "Ev0HOME3")).status == 200
     [published] = await fake.wait_for("views.publish")

@@ -9,7 +9,7 @@ Slack endpoint and the database, so these tests show the leak on code that looks
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
@@ -22,7 +22,14 @@ from storage.engine import Database
 from storage.models import Membership, Organisation, Person, PulseRound, Role, Team
 from surveys.organisation import spec_from_yaml
 from tests.slack_support import Slack, texts, uid, until
-from tests.support import FixedClock, RecordingMessenger, email, import_org, make_service
+from tests.support import (
+    FixedClock,
+    RecordingMessenger,
+    after_the_week,
+    email,
+    import_org,
+    make_service,
+)
 
 OTHER_DOMAIN = "other.example"
 SECRET_WORDS = "Ward A's own words, for Test Trust's eyes only"
@@ -203,8 +210,7 @@ async def test_pulse_trends_ward_a_shows_the_askers_team_only(
         await service.submit_pulse(
             address, card.round_id, {q.id: 5 for q in card.questions}, comment
         )
-    clock.now += timedelta(days=settings.round_days + 1)
-    await service.close_due_rounds()
+    await after_the_week(service, clock)  # the pulse has closed and its week is over
     own = await chat.handle(email("manager.a"), "pulse trends")
     assert SECRET_WORDS in repr(_report(own).comments)  # Test Trust's manager sees it
 
