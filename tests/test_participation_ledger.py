@@ -185,3 +185,17 @@ def test_every_write_holds_at_least_min_k_respondents(seed: int) -> None:
     total = sum(len(w) for w in writes)
     assert all(len(w) >= min(k, total) for w in writes), (k, [len(w) for w in writes])
     assert ledger.rounds() == set()
+
+
+def test_a_reservation_is_given_back_whole_at_close_and_less_what_a_stop_drops() -> None:
+    """k = 5: a process can hold up to 2k - 1 = 9 pending per round.  Closing gives back 9; a
+    stop gives back 9 less the digests it drops; rounds whose claims were lost give back 0."""
+    ledger = Ledger(5)
+    ledger.reserved_rounds({1, 2, 3})
+    keys = [(2, "x"), (2, "y"), (3, "z")]
+    ledger.reserve(keys)
+    ledger.settle(keys, committed=True)
+    ledger.keep({3})
+    assert ledger.give_back({1, 2, 3}, closed={1}) == {1: 9, 2: 7}
+    ledger.forget({1, 2, 3})
+    assert ledger.unreserved({1, 2, 3}) == {1, 2, 3}
