@@ -6,13 +6,17 @@ status``, the Home tab's streak, reminders, a second submission) goes through ``
 digests already written, union this process's pending ones, union (PostgreSQL) those other
 processes hold.  Submissions and flushes of this process take turns (``lock``), so a flush never
 writes a digest whose answer is not committed yet.
+
+Before the first answer of a round, ``reserve`` commits the process's reservation on the round's
+``unsure`` count; a closing flush gives it back, a graceful stop gives back all but what it drops,
+a crash or lost claims give back nothing (``surveys/participation.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +36,27 @@ class Participants:
         self.claims: Claims = LocalClaims() if is_sqlite(db.url) else AdvisoryClaims(db.engine)
         db.on_dispose(self.claims.close)
         self.lock = asyncio.Lock()
+        self._losses = 0  # the claims' losses already accounted for
+
+    # -- reservations --------------------------------------------------------------------------
+    async def reserve(self, round_ids: Iterable[int]) -> None:
+        """Before admitting answers to these rounds: reserve, in a short transaction of its own
+        committed before the answers', ``2k - 1`` on each open round this process has no
+        reservation for yet.  The caller holds ``lock``."""
+        wanted = self.ledger.unreserved(round_ids)
+        if not wanted:
+            return
+        async with self.db.session() as session:
+            opened = await participation.reserve(session, wanted, self.ledger.span)
+            await session.commit()
+        self.ledger.reserved_rounds(opened)
+
+    def _note_losses(self) -> None:
+        """Claims lost with a connection: someone pending here may have answered again
+        elsewhere, so the rounds held here keep their reservations."""
+        if self.claims.losses != self._losses:
+            self._losses = self.claims.losses
+            self.ledger.keep(self.ledger.rounds())
 
     # -- admitting answers (``participation.Gate``) ------------------------------------------
     async def admit(self, session: AsyncSession, keys: Sequence[Key]) -> list[bool]:
@@ -43,6 +68,7 @@ class Participants:
             if not self.ledger.holds(*key) and key not in fresh:
                 fresh.append(key)
         claimed = await self.claims.claim([digest for _, digest in fresh])
+        self._note_losses()
         try:
             written = await participation.flushed_digests(session, {r for r, _ in fresh})
         except BaseException:
@@ -86,7 +112,7 @@ class Participants:
     async def flush_rounds(self, round_ids: set[int]) -> None:
         """Closing flushes for rounds that have just closed in this process."""
         async with self.lock:
-            await self._flush(self.ledger.everything(round_ids))
+            await self._close_rounds(round_ids & self.ledger.rounds())
 
     async def flush_closed(self) -> None:
         """The periodic check: rounds closed elsewhere (``teampulse pulse close``, another
@@ -96,16 +122,20 @@ class Participants:
                 return
             async with self.db.session() as session:
                 closed = await participation.closed_rounds(session, self.ledger.rounds())
-            await self._flush(self.ledger.everything(closed))
+            await self._close_rounds(closed)
 
     async def close(self) -> None:
-        """A graceful stop: flush what may be flushed (a closed round's pending, an open
-        round's when at least k), then let the claims go.  What is left is the crash bound."""
+        """A graceful stop: flush closed rounds' pending (an open round's is dropped, never
+        written), give back the reservations but the dropped digests, let the claims go.  What
+        is left is the crash bound."""
         async with self.lock:
             try:
                 async with self.db.session() as session:
                     closed = await participation.closed_rounds(session, self.ledger.rounds())
-                await self._flush(self.ledger.at_stop(closed))
+                await self._close_rounds(closed)
+                await self.claims.check()
+                self._note_losses()
+                await self._give_back(self.ledger.rounds(), closed=set())
             except Exception:
                 log.warning("could not look up rounds at shutdown; pending answers dropped")
             left = sum(len(self.ledger.pending(r)) for r in self.ledger.rounds())
@@ -113,17 +143,70 @@ class Participants:
                 log.info("%d answers of open rounds were pending at shutdown", left)
             await self.claims.close()
 
+    async def _close_rounds(self, closed: set[int]) -> None:
+        """Closing flushes of these closed rounds, giving back their reservations in the same
+        transaction.  The claims are checked before it, and again once it has committed (from
+        then on no process can admit those people again): a drop found only then puts the
+        reservations back, in a transaction of its own (rare: a drop within that moment)."""
+        if not closed:
+            return
+        await self.claims.check()
+        self._note_losses()
+        batches = self.ledger.everything(closed)
+        amounts = self.ledger.give_back(closed, closed)
+        if not await self._write(batches, {r: -n for r, n in amounts.items()}):
+            return
+        self.ledger.forget(closed)
+        await self.claims.check()
+        if self.claims.losses != self._losses:
+            self._note_losses()
+            await self._put_back(amounts)
+        await self._forget_written(batches)
+
+    async def _put_back(self, amounts: dict[int, int]) -> None:
+        try:
+            async with self.db.session() as session:
+                await participation.add_unsure(session, amounts)
+                await session.commit()
+        except Exception:
+            log.warning("could not keep the reservations of rounds whose claims were lost")
+
+    async def _give_back(self, round_ids: set[int], closed: set[int]) -> None:
+        """One transaction giving back these rounds' reservations (or what is left of them)."""
+        amounts = self.ledger.give_back(round_ids, closed)
+        if amounts:
+            try:
+                async with self.db.session() as session:
+                    await participation.add_unsure(session, {r: -n for r, n in amounts.items()})
+                    await session.commit()
+            except Exception:
+                log.warning("could not give back reservations; will try again", exc_info=True)
+                return
+        self.ledger.forget(round_ids)
+
     async def _flush(self, batches: dict[int, list[str]]) -> None:
         """One transaction for the batches; the claims go once it has committed.  A failure is
         logged and the digests stay pending (the answers are already safe)."""
-        if not batches:
-            return
+        if batches and await self._write(batches):
+            await self._forget_written(batches)
+
+    async def _write(
+        self, batches: dict[int, list[str]], unsure: dict[int, int] | None = None
+    ) -> bool:
+        """One transaction: the batches' digests, and changes to rounds' ``unsure`` counts."""
+        if not batches and not unsure:
+            return True
         try:
             async with self.db.session() as session:
                 await participation.write_digests(session, batches)
+                await participation.add_unsure(session, unsure or {})
                 await session.commit()
         except Exception:
             log.warning("participation flush failed; will try again", exc_info=True)
-            return
+            return False
+        return True
+
+    async def _forget_written(self, batches: dict[int, list[str]]) -> None:
         self.ledger.flushed(batches)
         await self.claims.release(digest for digests in batches.values() for digest in digests)
+        self._note_losses()

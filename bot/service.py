@@ -184,6 +184,7 @@ class TeamPulse:
         (``bot/ledger.py``)."""
         self.metrics.submit_batch.observe(len(cards))
         async with self.participants.lock:
+            await self.participants.reserve(c.submission.round_id for c in cards)
             async with self.db.session() as session:
                 people = await directory.person_ids_by_email(session, (c.email for c in cards))
                 teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
@@ -240,11 +241,12 @@ class TeamPulse:
     async def close_round(self, ref: TeamRef) -> str:
         async with self.db.session() as session:
             team = await self._team(session, ref)
-            closed = await rounds.close_round(session, team)
-            cut = await rollup.cut_due_weeks(session, self.today(), self.thresholds)
+            closed = await rounds.close_round(session, team, self.today())
             await session.commit()
         assert closed.id is not None
+        # who answered is written, and this process's reservation given back, before the cut
         await self.participants.flush_rounds({closed.id})
+        cut = await self.cut_due_weeks()
         week = rollup.week_of(closed.report_week or closed.opened_on)
         if week in cut:
             return (
@@ -263,9 +265,10 @@ class TeamPulse:
         tick: a week is cut once it is over, even when no round closes that day)."""
         async with self.db.session() as session:
             closed = await rounds.close_due_rounds(session, self.today())
-            await rollup.cut_due_weeks(session, self.today(), self.thresholds)
             await session.commit()
+        # who answered is written, and this process's reservation given back, before the cut
         await self.participants.flush_rounds({r.id for r in closed if r.id is not None})
+        await self.cut_due_weeks()
         return len(closed)
 
     async def cut_due_weeks(self) -> list[date]:

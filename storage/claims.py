@@ -10,7 +10,10 @@ memory: nothing is written to a table, to ``pg_wal`` or to its archive.  A live 
 shows nothing of them.
 
 The connection runs in autocommit (no transaction held open, so vacuum is never held back).  If it
-drops, its locks are gone: the next claim opens a new connection and takes them again.
+drops, its locks are gone: the next claim opens a new connection and takes them again.  Meanwhile
+another process may have admitted (and even written) a second answer from one of those people, so
+a drop while claims were held counts as a loss (``losses``), whatever the retaking finds: the
+ledger then keeps the rounds' reservations (``surveys/participation.py``).
 
 SQLite serves one process (``TEAMPULSE_WORKERS`` refuses it), so its claims are the process's
 memory alone (``LocalClaims``).
@@ -54,6 +57,15 @@ class Claims(Protocol):
 
     async def release(self, digests: Iterable[str]) -> None: ...
 
+    @property
+    def losses(self) -> int:
+        """How many times claims were lost with a dropped connection (only ever grows)."""
+        ...
+
+    async def check(self) -> None:
+        """Find out now whether the claims held are still held (counted in ``losses``)."""
+        ...
+
     async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
         """Those of these digests that some process holds (this one's included)."""
         ...
@@ -70,6 +82,13 @@ class LocalClaims:
     async def release(self, digests: Iterable[str]) -> None:
         return None
 
+    @property
+    def losses(self) -> int:
+        return 0
+
+    async def check(self) -> None:
+        return None
+
     async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
         return set()
 
@@ -84,6 +103,11 @@ class AdvisoryClaims:
         self.engine = engine
         self._connection: AsyncConnection | None = None
         self._held: set[str] = set()
+        self._losses = 0
+
+    @property
+    def losses(self) -> int:
+        return self._losses
 
     async def _ready(self) -> AsyncConnection:
         if self._connection is not None and not self._connection.closed:
@@ -91,10 +115,7 @@ class AdvisoryClaims:
         connection = await self.engine.connect()
         self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         if self._held:  # a dropped connection took its locks with it: take them again
-            taken = await self._try(self._connection, sorted(self._held))
-            if taken != self._held:
-                log.warning("%d pending claims were lost with a connection", len(self._held))
-            self._held = taken
+            self._held = await self._try(self._connection, sorted(self._held))
         return self._connection
 
     async def _try(self, connection: AsyncConnection, digests: Sequence[str]) -> set[str]:
@@ -108,7 +129,7 @@ class AdvisoryClaims:
         try:
             taken = await self._try(await self._ready(), digests)
         except Exception:
-            await self._drop()
+            await self._lose()
             taken = await self._try(await self._ready(), digests)
         self._held |= taken
         return taken
@@ -123,7 +144,28 @@ class AdvisoryClaims:
             await connection.execute(_UNLOCK, {"keys": [lock_key(d) for d in mine]})
         except Exception:  # the connection is gone, and its locks with it
             log.warning("could not release %d claims; dropping their connection", len(mine))
-            await self._drop()
+            self._held |= set(mine)  # they were lost too, before this release
+            await self._lose()
+            self._held -= set(mine)
+
+    async def check(self) -> None:
+        if not self._held:
+            return
+        try:
+            await (await self._ready()).execute(text("SELECT 1"))
+        except Exception:
+            await self._lose()
+            try:
+                await self._ready()  # take them again now, so others refuse those people
+            except Exception:
+                log.warning("could not reconnect the claims connection; will try again")
+
+    async def _lose(self) -> None:
+        """The connection is gone: if it held claims, they were lost (``losses``)."""
+        if self._held:
+            self._losses += 1
+            log.warning("%d pending claims were lost with a connection", len(self._held))
+        await self._drop()
 
     async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
         wanted = {_unsigned(lock_key(digest)): digest for digest in digests}

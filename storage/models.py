@@ -171,6 +171,8 @@ class Participation(SQLModel, table=True):
     round_id: int = Field(foreign_key="pulse_round.id", primary_key=True)
     digests: str = Field(default="", sa_column=Column(Text, nullable=False))
     respondents: int = 0
+    # answers whose people may have answered twice (surveys/participation.py): a round-level count
+    unsure: int = 0
 
 
 class Recognition(SQLModel, table=True):

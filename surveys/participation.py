@@ -15,8 +15,9 @@ answered is held in this process's memory (``Ledger``), per round, and written t
 * when a round's pending digests reach ``2k`` (k = ``TEAMPULSE_MIN_GROUP``), the oldest
   ``pending - k`` of them are flushed (at least k), and k stay pending;
 * when the round closes (here, or noticed closed by the periodic check), all of its pending
-  digests are flushed; on a graceful stop, a round's pending digests are flushed when the round is
-  closed or they are at least k, else they are dropped (see the crash bound below).
+  digests are flushed; on a graceful stop, a closed round's pending digests are flushed and an
+  open round's are dropped (never written: a later answer in another process would otherwise be
+  alone in the closing flush after them).
 
 The argument.  Take any answer A of a round with R respondents.  A's author's digest is pending
 when A commits and is flushed only after it.  Every flush committed after A either is a
@@ -35,6 +36,17 @@ the job of ``storage.claims`` (PostgreSQL advisory locks, which live in shared m
 trace in any file).  The honest bound: if a process stops while a round is open, the (up to
 2k - 1) people whose digests it held pending may answer that round once more, and their streak
 may miss it.
+
+Such repeated answers must not count as more people (``Participation.unsure``).  Before a process
+admits its first answer of a round it commits, alone, ``unsure += 2k - 1`` (a reservation: the
+most it can ever hold pending for the round, since it flushes at 2k and keeps k).  Its closing
+flush of the round, once committed, gives the reservation back; a graceful stop gives back all of
+it but the n digests it drops; a crash gives back nothing.  If its claims connection dropped while
+it held claims (another process may then have admitted a second answer from one of its pending
+people), it never gives back the reservation of the rounds it held.  The cut counts a round's
+people as its cards minus ``unsure`` (``surveys/rollup.py``): fewer than answered, never more.
+These writes are round-level counts at fixed moments (a process's first answer of a round, the
+round's close, a stop): they carry no digest and say nothing about who answered.
 """
 
 from __future__ import annotations
@@ -76,6 +88,42 @@ class Ledger:
     def __init__(self, min_group: int) -> None:
         self.k = min_group
         self._rounds: dict[int, _Round] = {}
+        self._reservations: set[int] = set()  # rounds whose ``unsure`` holds this process's span
+        self._kept: set[int] = set()  # of those, the ones never to give back (claims were lost)
+
+    @property
+    def span(self) -> int:
+        """The most digests this process can hold pending for one round."""
+        return 2 * self.k - 1
+
+    # -- reservations (``Participation.unsure``) -------------------------------------------
+    def unreserved(self, round_ids: Iterable[int]) -> set[int]:
+        return set(round_ids) - self._reservations
+
+    def reserved_rounds(self, round_ids: Iterable[int]) -> None:
+        self._reservations |= set(round_ids)
+
+    def keep(self, round_ids: Iterable[int]) -> None:
+        """Never give back these rounds' reservations: someone may have answered them twice."""
+        self._kept |= set(round_ids) & self._reservations
+
+    def give_back(self, round_ids: Iterable[int], closed: set[int]) -> dict[int, int]:
+        """What to subtract from ``unsure`` for these rounds: a closed round's whole span (its
+        pending is written), an open one's span less the digests dropped with it."""
+        return {
+            round_id: self.span if round_id in closed else max(0, self.span - self._held(round_id))
+            for round_id in set(round_ids) & self._reservations
+            if round_id not in self._kept
+        }
+
+    def forget(self, round_ids: Iterable[int]) -> None:
+        """The reservations of these rounds are settled (given back, or kept for good)."""
+        self._reservations -= set(round_ids)
+        self._kept -= set(round_ids)
+
+    def _held(self, round_id: int) -> int:
+        found = self._rounds.get(round_id)
+        return len(found.pending) + len(found.reserved) if found else 0
 
     def holds(self, round_id: int, digest: str) -> bool:
         found = self._rounds.get(round_id)
@@ -110,13 +158,10 @@ class Ledger:
         }
 
     def at_stop(self, closed: set[int]) -> dict[int, list[str]]:
-        """What a graceful stop may flush: closed rounds' pending, and open rounds' when at least
-        k (never fewer than k people for a round still open)."""
-        return {
-            round_id: list(found.pending)
-            for round_id, found in self._rounds.items()
-            if found.pending and (round_id in closed or len(found.pending) >= self.k)
-        }
+        """What a graceful stop may flush: closed rounds' pending only.  An open round's are
+        dropped, never written: a later answer in another process could otherwise be the only
+        digest of that round's closing flush."""
+        return self.everything(closed)
 
     def flushed(self, batches: dict[int, list[str]]) -> None:
         """Forget digests once their flush has committed."""
@@ -129,7 +174,8 @@ class Ledger:
             self._forget_if_empty(round_id)
 
     def rounds(self) -> set[int]:
-        return set(self._rounds)
+        """The rounds this process holds digests or a reservation for."""
+        return set(self._rounds) | self._reservations
 
     def pending(self, round_id: int) -> list[str]:
         found = self._rounds.get(round_id)
@@ -179,6 +225,32 @@ async def write_digests(session: AsyncSession, batches: dict[int, list[str]]) ->
         rows.append({"key": round_id, "text": format_digests(merged), "count": len(merged)})
     connection = await session.connection()
     await connection.execute(statement, rows)
+
+
+async def reserve(session: AsyncSession, round_ids: Iterable[int], span: int) -> set[int]:
+    """Add ``span`` to the ``unsure`` count of those of these rounds still open; returns them."""
+    wanted = set(round_ids)
+    if not wanted:
+        return set()
+    query = select(PulseRound.id).where(
+        col(PulseRound.id).in_(wanted), col(PulseRound.closed).is_(False)
+    )
+    found = {round_id for round_id in (await session.exec(query)).all() if round_id is not None}
+    await add_unsure(session, {round_id: span for round_id in found})
+    return found
+
+
+async def add_unsure(session: AsyncSession, amounts: dict[int, int]) -> None:
+    """Change rounds' ``unsure`` counts by these amounts (round-level: no person in it)."""
+    table = Participation.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.round_id == bindparam("key"))
+        .values(unsure=table.c.unsure + bindparam("amount"))
+    )
+    rows = [{"key": r, "amount": n} for r, n in sorted(amounts.items()) if n]
+    if rows:
+        await (await session.connection()).execute(statement, rows)
 
 
 async def closed_rounds(session: AsyncSession, round_ids: Iterable[int]) -> set[int]:

@@ -9,7 +9,11 @@ two readings.  Because no round can open in a week that is over, no round can jo
 
 Respondents are people, not cards: within one team and week they are the largest single round's
 respondents (one card per person per round), a lower bound on the distinct people however many
-rounds the team ran.  Reports then read a handful of rows for one team instead of scanning answers.
+rounds the team ran.  A round's respondents are its cards less its ``unsure`` count (answers that
+may repeat someone's after a process stopped or lost its claims: ``surveys/participation.py``), so
+a repeated answer never counts as one more person.  While a week's rounds have ``unsure`` answers
+it waits until the day after its last round closed, for live processes to give theirs back.
+Reports then read a handful of rows for one team instead of scanning answers.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Delivery,
+    Participation,
     PulseRound,
     Question,
     Response,
@@ -91,6 +96,33 @@ async def _all_closed(session: AsyncSession, week: date) -> bool:
     return int((await _run(session, still_open)).scalar_one()) == 0
 
 
+async def _settled(session: AsyncSession, week: date, today: date | None) -> bool:
+    """Whether the week's reservations are settled enough to cut: none left, or ``today`` is
+    after the week's last close (what remains then is a real loss, and is subtracted)."""
+    if today is None:
+        return True
+    query = (
+        select(func.max(col(PulseRound.closes_on)), func.max(col(Participation.unsure)))
+        .join(Participation, col(Participation.round_id) == col(PulseRound.id))
+        .where(*_in_week(week))
+    )
+    last_close, unsure = (await _run(session, query)).one()
+    return not unsure or last_close is None or today > last_close
+
+
+async def _unsure(session: AsyncSession, week: date) -> dict[int, int]:
+    """round -> answers of it that may repeat someone's (``Participation.unsure``)."""
+    query = select(col(Participation.round_id), col(Participation.unsure)).where(
+        col(Participation.round_id).in_(_week_rounds(week)), col(Participation.unsure) > 0
+    )
+    return {round_id: int(n) for round_id, n in (await _run(session, query)).all()}
+
+
+def _people(cards: Any, unsure: int) -> int:
+    """A round's people: its cards less those that may repeat someone's, never below 0."""
+    return max(0, int(cards or 0) - unsure)
+
+
 async def report_week_for(session: AsyncSession, today: date) -> date:
     """The week a round opened today counts in: this week.  This week can't be cut yet (a week is
     cut only once it is over); should it be anyway (replicas whose clocks disagree), the first
@@ -126,10 +158,12 @@ async def _own_cells(session: AsyncSession, week: date) -> dict[str, dict[int, l
     """theme -> team -> stats of the team's own rounds; the advocacy items also count under
     ``advocacy`` (for an eNPS-style score)."""
     rounds: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    unsure = await _unsure(session, week)
     for advocacy in (False, True):
         query = _cells_query(week, advocacy)
-        for team, theme, _round, *stats in (await _run(session, query)).all():
-            rounds[theme, team].append([float(v or 0) for v in stats])
+        for team, theme, round_id, cards, *stats in (await _run(session, query)).all():
+            people = _people(cards, unsure.get(round_id, 0))
+            rounds[theme, team].append([float(people), *(float(v or 0) for v in stats)])
     cells: dict[str, dict[int, list[float]]] = defaultdict(dict)
     for (theme, team), per_round in rounds.items():
         cells[theme][team] = _people_and_sums(per_round)
@@ -187,9 +221,10 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
         .group_by(col(Response.team_id), col(Response.round_id))
     )
     invited: dict[int, int] = {t: n for t, n in (await _run(session, invited_q)).all()}
+    unsure = await _unsure(session, week)
     answered: dict[int, int] = defaultdict(int)
-    for team, _round, cards in (await _run(session, answered_q)).all():
-        answered[team] = max(answered[team], int(cards))
+    for team, round_id, cards in (await _run(session, answered_q)).all():
+        answered[team] = max(answered[team], _people(cards, unsure.get(round_id, 0)))
     return {team: (int(invited.get(team, 0)), answered.get(team, 0)) for team in invited}
 
 
@@ -273,9 +308,12 @@ def _week_rows(
     ]
 
 
-async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds) -> bool:
+async def rebuild_week(
+    session: AsyncSession, week: date, thresholds: Thresholds, today: date | None = None
+) -> bool:
     """Cut one week's published aggregates for every team (the caller commits), if every round
-    counted in it has closed and it is not cut already; returns whether it was cut.
+    counted in it has closed, it is not cut already and (given ``today``) its reservations are
+    settled (``_settled``); returns whether it was cut.
 
     Call it for weeks that are over only (``cut_due_weeks``): a round opened later in the week
     would otherwise count in a week already cut and never be shown.
@@ -284,6 +322,8 @@ async def rebuild_week(session: AsyncSession, week: date, thresholds: Thresholds
     await session.flush()  # the closing round must be seen closed by the Core queries below
     await _lock_week(session, week)
     if await _is_cut(session, week) or not await _all_closed(session, week):
+        return False
+    if not await _settled(session, week, today):
         return False
     tree = await hierarchy(session)
     await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
@@ -315,4 +355,4 @@ async def cut_due_weeks(session: AsyncSession, today: date, thresholds: Threshol
         .distinct()
     )
     weeks = sorted({week_of(day) for (day,) in (await _run(session, query)).all()})
-    return [week for week in weeks if await rebuild_week(session, week, thresholds)]
+    return [week for week in weeks if await rebuild_week(session, week, thresholds, today)]

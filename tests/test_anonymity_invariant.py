@@ -69,7 +69,7 @@ async def test_participation_is_an_unordered_set_that_joins_to_nothing(
     db: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _answer_all(db, settings, caplog)
-    assert await _columns(db, "participation") == {"round_id", "digests", "respondents"}
+    assert await _columns(db, "participation") == {"round_id", "digests", "respondents", "unsure"}
     [row] = await _rows(db, "participation")
     digests = row["digests"].split(",")
     assert row["respondents"] == 12 and digests == sorted(digests)

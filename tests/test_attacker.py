@@ -294,6 +294,7 @@ async def test_iii_participation_is_a_sorted_set_whatever_the_order_people_answe
         "round_id",
         "digests",
         "respondents",
+        "unsure",
     }  # no timestamps, no order, no person
     by_email = {row["email"]: row["id"] for row in attacker.dump["person"]}
     orders_seen = []
@@ -307,6 +308,7 @@ async def test_iii_participation_is_a_sorted_set_whatever_the_order_people_answe
         assert stored == sorted(stored) == sorted(in_answer_order)
         assert stored != in_answer_order
         assert row["respondents"] == len(answered)
+        assert row["unsure"] == 0  # one process, closing its rounds: its reservations given back
         orders_seen.append(played.order[round_id])
     # The four rounds (two teams, two weeks) were answered in different orders, yet each record
     # has the same form.
@@ -324,7 +326,7 @@ async def test_iv_answering_changes_nothing_but_the_answers_and_the_participatio
         # Participation rows only change their digest set and count; deliveries (the only rows
         # that name a person beside a round) are exactly as they were before anyone answered.
         for row in after["participation"]:
-            assert set(row) == {"round_id", "digests", "respondents"}
+            assert set(row) == {"round_id", "digests", "respondents", "unsure"}
         assert before["delivery"] == after["delivery"]
     # Dump order of the responses against the order people answered in.
     attacker_dump = played.final["response"]

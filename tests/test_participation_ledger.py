@@ -84,28 +84,31 @@ async def test_reminders_skip_those_whose_answers_are_pending(
     assert sorted(to for to, _ in messenger.direct) == [email("b4"), email("b5")]
 
 
-async def test_a_stop_writes_what_it_safely_can_and_a_crash_lets_people_answer_again(
+async def test_a_stop_writes_only_closed_rounds_and_a_crash_lets_people_answer_again(
     db: Database, settings: Settings
 ) -> None:
-    """The honest bound: answers pending in a process that stops while their round is open (fewer
-    than k of them) are kept, but who gave them is forgotten: those people could answer again."""
+    """The honest bound: answers pending in a process that stops while their round is open are
+    kept, but who gave them is forgotten (never written, however many): those people could
+    answer again.  A closed round's pending answers are written at the stop."""
     service, _ = await make_service(db, settings)
     await service.open_round(await service.team_named("Ward A"))
     await service.open_round(await service.team_named("Ward B"))
     ward_a = await answer(service, *(f"a{i}" for i in range(6)))
     ward_b = await answer(service, "b0", "b1")
-    await service.close()  # a graceful stop: Ward A's 6 >= k are written, Ward B's 2 are not
-    assert len(await written(db, ward_a)) == 6 and await written(db, ward_b) == set()
+    cli, cli_db = second_process(db, settings)
+    await cli.close_round(await cli.team_named("Ward B"))  # closed elsewhere, not yet noticed
+    await service.close()  # a graceful stop: Ward B (closed) is written, Ward A (open) is not
+    assert await written(db, ward_a) == set() and len(await written(db, ward_b)) == 2
     restarted, other = second_process(db, settings)
-    assert await restarted.pending_pulses(email("a0")) == []
-    assert len(await restarted.pending_pulses(email("b0"))) == 1
-    assert isinstance(await answer(restarted, "b0"), int)  # b0 answers that round a second time
+    assert len(await restarted.pending_pulses(email("a0"))) == 1
+    assert isinstance(await answer(restarted, "a0"), int)  # a0 answers that round a second time
     # a crash (the process gone, nothing written): the same for everyone pending
     await answer(restarted, "a6")
     await other.dispose()
     crashed_again, third = second_process(db, settings)
     assert isinstance(await answer(crashed_again, "a6"), int)
     await third.dispose()
+    await cli_db.dispose()
 
 
 @pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
@@ -182,3 +185,17 @@ def test_every_write_holds_at_least_min_k_respondents(seed: int) -> None:
     total = sum(len(w) for w in writes)
     assert all(len(w) >= min(k, total) for w in writes), (k, [len(w) for w in writes])
     assert ledger.rounds() == set()
+
+
+def test_a_reservation_is_given_back_whole_at_close_and_less_what_a_stop_drops() -> None:
+    """k = 5: a process can hold up to 2k - 1 = 9 pending per round.  Closing gives back 9; a
+    stop gives back 9 less the digests it drops; rounds whose claims were lost give back 0."""
+    ledger = Ledger(5)
+    ledger.reserved_rounds({1, 2, 3})
+    keys = [(2, "x"), (2, "y"), (3, "z")]
+    ledger.reserve(keys)
+    ledger.settle(keys, committed=True)
+    ledger.keep({3})
+    assert ledger.give_back({1, 2, 3}, closed={1}) == {1: 9, 2: 7}
+    ledger.forget({1, 2, 3})
+    assert ledger.unreserved({1, 2, 3}) == {1, 2, 3}

@@ -95,6 +95,13 @@ async def test_opening_and_submitting_a_pulse_changes_no_table_but_the_answers(
 
     assert slack.fake.called("users.info", user=uid("b0"))  # asked, and not written down
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"response"}, changed
+    assert changed <= {"response", "participation"}, changed
+
+    # participation changes only its round-level count of answers that may repeat someone's
+    # (this server's reservation, taken before its first answer): no digest, no one named
+    def without_count(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [row[:3] for row in rows]
+
+    assert without_count(before["participation"]) == without_count(after["participation"])
     assert any("More hands on nights" in str(row) for row in after["response"])
     assert email("b0") not in str(after["response"])

@@ -53,6 +53,18 @@ def _stamp_rounds() -> None:
         connection.execute(sa.update(_ROUND).where(_ROUND.c.id == round_id).values(**values))
 
 
+def _add_unsure() -> None:
+    """Participation.unsure: how many of a round's answers may repeat someone's (a round-level
+    count; see surveys/participation.py)."""
+    with op.batch_alter_table("participation", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("unsure", sa.Integer(), nullable=False, server_default="0"))
+
+
+def _drop_unsure() -> None:
+    with op.batch_alter_table("participation", schema=None) as batch_op:
+        batch_op.drop_column("unsure")
+
+
 def upgrade() -> None:
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
         batch_op.add_column(sa.Column("counted_in", sa.Date(), nullable=True))
@@ -65,9 +77,11 @@ def upgrade() -> None:
         "UPDATE rollup_week SET parent_id = "
         "(SELECT team.parent_id FROM team WHERE team.id = rollup_week.team_id)"
     )
+    _add_unsure()
 
 
 def downgrade() -> None:
+    _drop_unsure()
     with op.batch_alter_table("rollup_week", schema=None) as batch_op:
         batch_op.drop_column("parent_id")
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
