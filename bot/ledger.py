@@ -154,7 +154,7 @@ class Participants:
         self._note_losses()
         batches = self.ledger.everything(closed)
         amounts = self.ledger.give_back(closed, closed)
-        if not await self._write(batches, {r: -n for r, n in amounts.items()}):
+        if not await self._write(batches, {r: -n for r, n in amounts.items()}, closing=True):
             return
         self.ledger.forget(closed)
         await self.claims.check()
@@ -191,13 +191,20 @@ class Participants:
             await self._forget_written(batches)
 
     async def _write(
-        self, batches: dict[int, list[str]], unsure: dict[int, int] | None = None
+        self,
+        batches: dict[int, list[str]],
+        unsure: dict[int, int] | None = None,
+        *,
+        closing: bool = False,
     ) -> bool:
-        """One transaction: the batches' digests, and changes to rounds' ``unsure`` counts."""
+        """One transaction: the batches' digests, and changes to rounds' ``unsure`` counts.  A
+        closing batch of fewer than k is written only when it is the whole round."""
         if not batches and not unsure:
             return True
         try:
             async with self.db.session() as session:
+                if closing:
+                    batches = await participation.closing_batches(session, batches, self.ledger.k)
                 await participation.write_digests(session, batches)
                 await participation.add_unsure(session, unsure or {})
                 await session.commit()

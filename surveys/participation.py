@@ -15,7 +15,8 @@ answered is held in this process's memory (``Ledger``), per round, and written t
 * when a round's pending digests reach ``2k`` (k = ``TEAMPULSE_MIN_GROUP``), the oldest
   ``pending - k`` of them are flushed (at least k), and k stay pending;
 * when the round closes (here, or noticed closed by the periodic check), all of its pending
-  digests are flushed; on a graceful stop, a closed round's pending digests are flushed and an
+  digests are flushed, if they are at least k or the whole round (every card of it): a smaller
+  closing batch is dropped, never written (``closing_batches``); on a graceful stop, a closed round's pending digests are flushed and an
   open round's are dropped (never written: a later answer in another process would otherwise be
   alone in the closing flush after them).
 
@@ -26,10 +27,10 @@ threshold flush of the round, that process kept k pending, so its closing flush 
 If no process ever did, the closing flushes (all after every answer) hold all R respondents.  So
 the people whose digests appear in flushes committed after A number at least min(k, R), and
 nothing committed at or before A names anyone: the best an attacker can say from the order of
-transactions is "one of those people", which the finished round's rows already say.  With one
-process, the same holds even for an attacker who knows which flush holds the author: each flush
-holds at least min(k, R) digests (with several, a process's closing flush may hold fewer, and the
-bound is the one above).
+transactions is "one of those people", which the finished round's rows already say.  The same
+holds for an attacker who can tell one process's answers and flushes apart from another's (by
+timing: say, the only process after a restart): every batch written is at least k digests or the
+whole round, so a process's few answers are never paired with its few digests.
 
 Cross-process exclusivity ("already answered" while a digest is pending in another process) is
 the job of ``storage.claims`` (PostgreSQL advisory locks, which live in shared memory and leave no
@@ -55,11 +56,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Participation, PulseRound
+from storage.models import Participation, PulseRound, Response
 from surveys.anonymity import format_digests, parse_digests
 
 Key = tuple[int, str]  # (round id, participation digest)
@@ -198,6 +199,30 @@ async def flushed_digests(session: AsyncSession, round_ids: Iterable[int]) -> di
     )
     found = {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
     return {round_id: found.get(round_id, set()) for round_id in wanted}
+
+
+async def closing_batches(
+    session: AsyncSession, batches: dict[int, list[str]], min_group: int
+) -> dict[int, list[str]]:
+    """What a closing flush may write: a batch of at least k, or one holding every card of its
+    round.  A smaller batch is dropped (those people's streak misses the round; the round is
+    closed, so no one can answer it again).  Were it written, an attacker who can tell this
+    process's answers apart (say, the only process after a restart, whose earlier pending people
+    were never written) would pair its few answers with its few digests."""
+    small = {round_id for round_id, digests in batches.items() if len(digests) < min_group}
+    if not small:
+        return batches
+    query = (
+        select(Response.round_id, func.count(func.distinct(col(Response.submission_id))))
+        .where(col(Response.round_id).in_(small))
+        .group_by(col(Response.round_id))
+    )
+    cards = {round_id: int(count) for round_id, count in (await session.exec(query)).all()}
+    return {
+        round_id: digests
+        for round_id, digests in batches.items()
+        if round_id not in small or cards.get(round_id, 0) == len(set(digests))
+    }
 
 
 async def write_digests(session: AsyncSession, batches: dict[int, list[str]]) -> None:
