@@ -16,9 +16,10 @@ answered is held in this process's memory (``Ledger``), per round, and written t
   ``pending - k`` of them are flushed (at least k), and k stay pending;
 * when the round closes (here, or noticed closed by the periodic check), all of its pending
   digests are flushed, if they are at least k or the whole round (every card of it): a smaller
-  closing batch is dropped, never written (``closing_batches``); on a graceful stop, a closed round's pending digests are flushed and an
-  open round's are dropped (never written: a later answer in another process would otherwise be
-  alone in the closing flush after them).
+  closing batch is dropped, never written (``closing_batches``);
+* on a graceful stop, a closed round's pending digests are flushed as at its close, and an open
+  round's are dropped (never written: a later answer in another process would otherwise be alone
+  in the closing flush after them).
 
 The argument.  Take any answer A of a round with R respondents.  A's author's digest is pending
 when A commits and is flushed only after it.  Every flush committed after A either is a
