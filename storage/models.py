@@ -227,6 +227,8 @@ class RollupCell(SQLModel, table=True):
     favourable: int
     unfavourable: int
     published: bool
+    # whether comments on this theme may be shown: at least min_comment_group people answered it
+    comments_published: bool = False
 
 
 class RollupCut(SQLModel, table=True):

@@ -246,11 +246,25 @@ async def _subtrees_as_cut(
     return subtrees
 
 
+async def _comment_themes(
+    session: AsyncSession, team_id: int, weeks: set[date]
+) -> set[tuple[date, str]]:
+    """The (week, theme) cells of the team whose comments are published: rounds rotate
+    statements, so a week with enough people may still have a theme only a few answered."""
+    query = select_columns(col(RollupCell.week), col(RollupCell.theme)).where(
+        col(RollupCell.team_id) == team_id,
+        col(RollupCell.week).in_(weeks),
+        col(RollupCell.comments_published).is_(True),
+    )
+    return {(week, theme) for week, theme in (await _run(session, query)).all()}
+
+
 async def _comments(
     session: AsyncSession, team_id: int, weeks: set[date]
 ) -> tuple[list[tuple[str, str]], float | None]:
     """Comments from the team's published comment weeks only, each from a round that week's cut
-    counted in the team's figures (its subtree as cut): shuffled, undated, each with its theme."""
+    counted in the team's figures (its subtree as cut), and on a theme whose cell publishes
+    comments (enough people answered that theme): shuffled, undated, each with its theme."""
     if not weeks:
         return [], None
     subtrees = await _subtrees_as_cut(session, team_id, weeks)
@@ -270,7 +284,12 @@ async def _comments(
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
         .where(col(Response.round_id).in_(counted), col(Response.comment).is_not(None))
     )
-    rows = [r for r in (await _run(session, query)).all() if r[1] in subtrees[r[0]]]
+    themes = await _comment_themes(session, team_id, weeks)
+    rows = [
+        r
+        for r in (await _run(session, query)).all()
+        if r[1] in subtrees[r[0]] and (r[0], r[2]) in themes
+    ]
     bank = load_bank()
     comments = [(bank.theme_name(theme), comment or "") for _, _, theme, comment, _ in rows]
     random.SystemRandom().shuffle(comments)

@@ -13,7 +13,8 @@ over and every round opened in it has closed).  After every report it checks tha
 * no count, score or comment is shown for fewer than k distinct people, nor can subtracting shown
   counts of teams below isolate fewer than k;
 * a comment is shown only in the report of a team whose published group, as cut, counted its
-  author's round.
+  author's round, and only if at least the comment threshold of people of that group answered
+  the comment's theme that week (rounds rotate statements, so themes differ between rounds).
 """
 
 from __future__ import annotations
@@ -355,7 +356,8 @@ class Run:
 class Report:
     rounds: dict[date, tuple[int | None, int | None]]  # week -> (invited, respondents)
     cells: dict[tuple[date, str], list[str]]  # (week, theme id) -> the export row
-    comments: dict[date, Counter[str]]  # the week of the author's round -> comments
+    # the week of the author's round -> (theme id, comment)s
+    comments: dict[date, Counter[tuple[str, str]]]
 
 
 async def read_report(service: TeamPulse, model: Model, name: str) -> Report:
@@ -367,11 +369,11 @@ async def read_report(service: TeamPulse, model: Model, name: str) -> Report:
         summary = await team_trend(session, team.id, below, 52, service.today(), service.thresholds)
     rows = list(csv.reader(io.StringIO(await service.export_csv(team, 52))))[1:]
     themes = {t.name: t.id for t in load_bank().themes}
-    comments: dict[date, Counter[str]] = defaultdict(Counter)
-    for _theme, text in summary.comments:
+    comments: dict[date, Counter[tuple[str, str]]] = defaultdict(Counter)
+    for theme, text in summary.comments:
         _c, author_team, sequence, _person = text.split(" ")
         [pulse] = [r for r in model.rounds if (r.team, f"r{r.sequence}") == (author_team, sequence)]
-        comments[pulse.week][text] += 1
+        comments[pulse.week][themes[theme], text] += 1
     return Report(
         rounds={row.week: (row.invited, row.respondents) for row in summary.rounds},
         cells={(date.fromisoformat(row[1]), themes.get(row[2], "advocacy")): row for row in rows},
@@ -401,12 +403,16 @@ def check_report(model: Model, team: str, now: Report, before: Report | None) ->
         teams = subtree(model.cut[week], team)
         assert int(row[3]) == model.lower_bound(week, teams, theme) >= K, (team, row)
         assert len(model.people(week, teams, theme)) >= int(row[3])
-    # comments: only from rounds counted in the team's group as cut, of >= COMMENT_K people
+    # comments: only from rounds counted in the team's group as cut, in a (week, theme) group of
+    # >= COMMENT_K people
     for week, comments in now.comments.items():
         assert week in now.rounds, (team, week)
         teams = subtree(model.cut[week], team)
         assert len(model.people(week, teams)) >= COMMENT_K, (team, week)
-        assert all(text.split(" ")[1] in teams for text in comments), (team, week)
+        for theme, text in comments:
+            assert text.split(" ")[1] in teams, (team, week, text)
+            assert model.lower_bound(week, teams, theme) >= COMMENT_K, (team, week, theme)
+            assert len(model.people(week, teams, theme)) >= COMMENT_K, (team, week, theme)
 
 
 def check_subtractions(model: Model, reports: dict[str, Report]) -> None:

@@ -32,9 +32,13 @@ def _week_of(day: date) -> date:
 
 
 def _stamp_rounds() -> None:
-    """Closed rounds of weeks already cut were counted there.  An open round whose week is
-    already cut (a late round: the bug this revision fixes) moves to the first uncut week after,
-    so it will be counted and shown once that week is cut."""
+    """Closed rounds that stayed in their own week, and that week is cut, were counted there:
+    they were open when it was cut, and the old code cut a week only once all its rounds had
+    closed.  A closed round moved to a later week (opened after its week was cut) is left
+    unstamped: that later week may have been cut before it closed, so it may never have been
+    counted, and an unstamped round's comments never show.  An open round whose week is already
+    cut (a late round: the bug this revision fixes) moves to the first uncut week after, so it
+    will be counted and shown once that week is cut."""
     connection = op.get_bind()
     cut = {row.week for row in connection.execute(sa.select(_CUT.c.week))}
     rounds = connection.execute(
@@ -45,6 +49,8 @@ def _stamp_rounds() -> None:
         if week not in cut:
             continue
         if closed:
+            if week != _week_of(opened_on):
+                continue  # bumped to a later week: not provably counted
             values = {"counted_in": week}
         else:
             while week in cut:
@@ -71,6 +77,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_pulse_round_counted_in"), ["counted_in"])
     with op.batch_alter_table("rollup_week", schema=None) as batch_op:
         batch_op.add_column(sa.Column("parent_id", sa.Integer(), nullable=True))
+    # comments published per theme: cells cut before this revision publish none (their themes
+    # were never checked on their own)
+    with op.batch_alter_table("rollup_cell", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("comments_published", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     _stamp_rounds()
     # weeks cut before this revision: the best record of their hierarchy is today's
     op.execute(
@@ -82,6 +94,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _drop_unsure()
+    with op.batch_alter_table("rollup_cell", schema=None) as batch_op:
+        batch_op.drop_column("comments_published")
     with op.batch_alter_table("rollup_week", schema=None) as batch_op:
         batch_op.drop_column("parent_id")
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
