@@ -330,9 +330,9 @@ async def team_trend(
         )
     comment_weeks = {w.week for w in rounds if w.comments_published}
     summary.comments, summary.mood = await _comments(session, team_id, comment_weeks)
-    if not comment_weeks:
+    if not summary.comments:
         summary.notes.append(
-            f"Comments are shown only for pulses with at least {thresholds.min_comment_group} "
-            "respondents."
+            f"Comments are shown only for a theme that at least {thresholds.min_comment_group} "
+            "people answered in a week."
         )
     return summary

@@ -116,7 +116,7 @@ async def test_manager_gets_trends_with_chart_after_rounds_close(
     assert report.rounds[0].rate == 100
     # 36 cards over six weeks, but never 10 people in one pulse: comments stay hidden
     assert report.comments == () and report.mood is None
-    assert any("at least 10 respondents" in note for note in report.notes)
+    assert any("at least 10 people answered" in note for note in report.notes)
 
 
 async def test_comments_show_in_random_order_without_dates_for_big_enough_pulses(
