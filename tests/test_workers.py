@@ -182,7 +182,12 @@ async def test_two_workers_share_the_port_record_each_answer_once_and_stop_toget
     async with db.session() as session:
         participation = await session.get(Participation, card.round_id)
         rows = (await session.exec(select(func.count()).select_from(Response))).one()
-    assert participation is not None and participation.respondents == 6
+    # who answered is written per worker in batches of at least k (5) or the whole round: with
+    # the six answers split 6/0 or 5/1 that is 6 or 5 people, split 4/2 or 3/3 it is none (each
+    # worker's last batch is too small to write); either way no one is counted twice, and each
+    # worker gave back its reservation on the round when it wrote (or dropped) its last batch
+    assert participation is not None and participation.respondents in (0, 5, 6)
+    assert participation.unsure == 0
     assert rows == 6 * len(questions)
     # SIGTERM stopped the server and every worker, cleanly
     assert server.process.returncode == 0
