@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy import text
 
 from storage.engine import Database
-from tests.sqlite_wal import State
+from tests.sqlite_wal import ANSWERS, PARTICIPATION, State
 
 _RECORD = re.compile(
     r"rmgr: (\w+)\s+len \(rec/tot\):\s+\d+/\s*\d+, tx:\s+(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), "
@@ -154,19 +154,6 @@ class WalReader:
 async def participation_state(db: Database) -> State:
     """The answers and the participation rows as they are now (a copy taken at this moment)."""
     async with db.engine.connect() as connection:
-        rows = await connection.execute(
-            text("SELECT submission_id, round_id, comment FROM response")
-        )
-        submissions: dict[str, str | None] = {}
-        rounds: dict[str, int] = {}
-        for submission_id, round_id, comment in rows:
-            rounds[submission_id] = round_id
-            if comment is not None or submission_id not in submissions:
-                submissions[submission_id] = comment
-        digests = {
-            round_id: frozenset(d for d in stored.split(",") if d)
-            for round_id, stored in await connection.execute(
-                text("SELECT round_id, digests FROM participation")
-            )
-        }
-    return State(submissions, rounds, digests)
+        answers = (await connection.execute(text(ANSWERS))).all()
+        participation = (await connection.execute(text(PARTICIPATION))).all()
+    return State.of(answers, participation)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HEADER = 32
 FRAME_HEADER = 24
@@ -64,6 +65,10 @@ def commits(wal: bytes) -> list[Commit]:
     return found
 
 
+ANSWERS = "SELECT submission_id, round_id, comment FROM response"
+PARTICIPATION = "SELECT round_id, digests FROM participation"
+
+
 @dataclass(frozen=True)
 class State:
     """What the attacker reads from the database as it was after one commit."""
@@ -72,21 +77,25 @@ class State:
     rounds: dict[str, int]  # submission id -> round id
     digests: dict[int, frozenset[str]]  # round id -> participation digests
 
-
-def read_state(path: Path) -> State:
-    with closing(sqlite3.connect(path)) as connection:
-        rows = connection.execute("SELECT submission_id, round_id, comment FROM response")
+    @classmethod
+    def of(cls, answers: Iterable[Sequence[Any]], participation: Iterable[Sequence[Any]]) -> State:
+        """From the rows of ``ANSWERS`` and ``PARTICIPATION`` (on either database)."""
         submissions: dict[str, str | None] = {}
         rounds: dict[str, int] = {}
-        for submission_id, round_id, comment in rows:
+        for submission_id, round_id, comment in answers:
             rounds[submission_id] = round_id
             if comment is not None or submission_id not in submissions:
                 submissions[submission_id] = comment
         digests = {
-            round_id: frozenset(d for d in text.split(",") if d)
-            for round_id, text in connection.execute("SELECT round_id, digests FROM participation")
+            round_id: frozenset(d for d in stored.split(",") if d)
+            for round_id, stored in participation
         }
-    return State(submissions, rounds, digests)
+        return cls(submissions, rounds, digests)
+
+
+def read_state(path: Path) -> State:
+    with closing(sqlite3.connect(path)) as connection:
+        return State.of(connection.execute(ANSWERS), connection.execute(PARTICIPATION))
 
 
 def replay(db_file: Path, wal_file: Path, scratch: Path) -> Iterator[State]:
