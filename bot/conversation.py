@@ -82,7 +82,8 @@ class Conversation:
         self, recipients: Sequence[str], message: str, value: str
     ) -> TextReply | None:
         """A kudos form's problems that need no lookup (a platform may show them on the form)."""
-        return kudos_problems(self.service.settings.kudos_values, recipients, message, value)
+        values = self.service.settings.kudos_values
+        return kudos_problems(values, recipients, " ".join(message.split()), value)
 
     async def give_kudos(
         self, email: str, recipient_emails: Sequence[str], message: str, value: str

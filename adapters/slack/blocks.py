@@ -6,10 +6,12 @@ carries every answer; after it, the DM is replaced by a receipt that shows no an
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import forms
+from bot.forms import MAX_COMMENT
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 Block = dict[str, Any]
@@ -20,7 +22,6 @@ SCORE = "score"  # action_id of each question's radio buttons
 COMMENT_BLOCK = "comment"
 COMMENT = "text"
 QUESTION_BLOCK = "q:"  # block_id prefix, followed by the question id
-MAX_COMMENT = 1000
 ICONS = {"info": "", "error": ":warning: ", "success": ":white_check_mark: "}
 
 
@@ -88,7 +89,7 @@ def pulse_message(card: PulseCard) -> Message:
     return Message(f"{title} {card.team} pulse check (closes {card.closes_on})", blocks)
 
 
-def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
+def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
     """The modal: one required radio group per statement and an optional comment."""
     options = [
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
@@ -126,7 +127,7 @@ def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": SUBMIT_PULSE,
-        "private_metadata": json.dumps(metadata, separators=(",", ":")),
+        "private_metadata": metadata,
         "title": plain("Pulse check", 24),
         "submit": plain("Submit", 24),
         "close": plain("Cancel", 24),
@@ -148,17 +149,13 @@ def notice_modal(text: str) -> dict[str, Any]:
 class ModalAnswers:
     answers: dict[str, int]
     comment: str
-    errors: dict[str, str]
 
 
 def read_modal(state_values: Any) -> ModalAnswers:
-    """The answers in a submitted modal's ``view.state.values`` (anything odd is an error)."""
+    """The answers in a submitted modal's ``view.state.values``; the core checks them."""
     answers: dict[str, int] = {}
-    errors: dict[str, str] = {}
     comment = ""
-    if not isinstance(state_values, dict):
-        return ModalAnswers({}, "", {COMMENT_BLOCK: "Something went wrong; please try again."})
-    for block_id, actions in state_values.items():
+    for block_id, actions in (state_values if isinstance(state_values, dict) else {}).items():
         if not isinstance(block_id, str) or not isinstance(actions, dict):
             continue
         if block_id.startswith(QUESTION_BLOCK):
@@ -166,14 +163,19 @@ def read_modal(state_values: Any) -> ModalAnswers:
             value = chosen.get("value") if isinstance(chosen, dict) else None
             if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
                 answers[block_id[len(QUESTION_BLOCK) :]] = int(value)
-            else:
-                errors[block_id] = "Please pick one answer."
         elif block_id == COMMENT_BLOCK:
             value = (actions.get(COMMENT) or {}).get("value")
             comment = value.strip() if isinstance(value, str) else ""
-            if len(comment) > MAX_COMMENT:
-                errors[block_id] = f"Please keep comments under {MAX_COMMENT} characters."
-    return ModalAnswers(answers, comment, errors)
+    return ModalAnswers(answers, comment)
+
+
+def form_errors(
+    problems: Iterable[forms.FieldProblem], blocks: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The core's problems on a form's blocks (``blocks``: field to block id; a pulse card's
+    question ids are ``q:`` blocks and its comment the comment block)."""
+    known = blocks or {forms.COMMENT: COMMENT_BLOCK}
+    return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
 
 
 def receipt(view: Receipt) -> Message:
@@ -216,10 +218,7 @@ def trends(view: TrendReportView) -> Message:
     ]
     fields = []
     for row in view.themes:
-        change = ""
-        if row.change is not None:
-            mark = ("▲" if row.change > 0 else "▼") if row.significant else "·"
-            change = f"\n{mark} {row.change:+.2f}" + ("" if row.significant else " (not real)")
+        change = f"\n{row.change_label}" if row.change_label else ""
         fields.append(
             {"type": "mrkdwn", "text": f"*{row.theme}*\n{_score(row.mean, row.favourable)}{change}"}
         )
