@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import forms
 from bot.forms import MAX_COMMENT
+from bot.report_words import NO_RESULTS, words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 Block = dict[str, Any]
@@ -203,66 +204,30 @@ def kudos(view: KudosPost) -> Message:
 
 
 # -- trends ------------------------------------------------------------------------------------
-def _score(mean: float | None, favourable: float | None) -> str:
-    if mean is None:
-        return "not shown (too few answers)"
-    shown = f"*{mean:.2f}*"
-    return shown + (f" · {favourable:.0f}% favourable" if favourable is not None else "")
-
-
 def trends(view: TrendReportView) -> Message:
-    scope = view.scope or view.team
+    report = words(view)
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"Trends: {view.team}")},
-        context(f"{scope}, last {view.weeks} weeks"),
+        context(f"{view.scope or view.team}, last {view.weeks} weeks"),
     ]
-    fields = []
-    for row in view.themes:
-        change = f"\n{row.change_label}" if row.change_label else ""
-        fields.append(
-            {"type": "mrkdwn", "text": f"*{row.theme}*\n{_score(row.mean, row.favourable)}{change}"}
-        )
+    fields = [
+        {
+            "type": "mrkdwn",
+            "text": f"*{row.theme}*\n{row.score}" + (row.change and f"\n{row.change}"),
+        }
+        for row in report.themes
+    ]
     for start in range(0, len(fields), 10):  # a section holds at most 10 fields
         blocks.append({"type": "section", "fields": fields[start : start + 10]})
-    if not fields:
-        blocks.append(mrkdwn("No results to show yet for this period."))
-    if view.rounds:
-        taking = [
-            f"{r.label}: {r.respondents}/{r.invited} ({r.rate:.0f}%)"
-            if r.respondents is not None and r.rate is not None
-            else f"{r.label}: too few to show"
-            for r in view.rounds
-        ]
-        blocks.append(mrkdwn("*Taking part*\n" + "\n".join(taking)))
-    extra = []
-    if view.advocacy is not None:
-        extra.append(
-            f"*Advocacy* (% agree minus % disagree, would recommend): {view.advocacy:+.0f}"
-        )
-    if view.mood:
-        extra.append(f"*Mood of comments*: {view.mood}")
-    if extra:
-        blocks.append(mrkdwn("\n".join(extra)))
-    if view.comments:
-        quoted = "\n".join(f"> {comment} _({theme})_" for theme, comment in view.comments[:10])
-        blocks.append(mrkdwn("*Comments*\n" + quoted))
-    if view.children:
-        rows = [
-            f"• {c.team}: {c.mean:.2f} (up to {c.respondents} people a week)"
-            if c.mean is not None
-            else f"• {c.team}: included above"
-            for c in view.children
-        ]
-        blocks.append(mrkdwn("*Teams below*\n" + "\n".join(rows)))
-    if view.recognition or view.recognition_given:
-        lines = []
-        if view.recognition:
-            lines.append("Received: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
-        if view.recognition_given:
-            lines.append("Given: " + ", ".join(f"#{v} {n}" for v, n in view.recognition_given))
-        blocks.append(mrkdwn("*Kudos*\n" + "\n".join(lines)))
-    if view.notes:
-        blocks.append(mrkdwn("\n".join(f"_{note}_" for note in view.notes)))
-    blocks.append({"type": "divider"})
-    blocks.append(context(view.footnote))
-    return Message(f"Trends for {scope}, last {view.weeks} weeks", blocks[:50])
+    sections = (
+        ("", () if fields else (NO_RESULTS,)),
+        ("*Taking part*\n", report.taking_part),
+        ("", report.summary),
+        ("*Comments*\n", tuple(f"> {line}" for line in report.comments[:10])),
+        ("*Teams below*\n", tuple(f"• {line}" for line in report.teams_below)),
+        ("*Kudos*\n", report.kudos),
+        ("", tuple(f"_{note}_" for note in view.notes)),
+    )
+    blocks += [mrkdwn(title + "\n".join(lines)) for title, lines in sections if lines]
+    blocks += [{"type": "divider"}, context(view.footnote)]
+    return Message(report.title, blocks[:50])
