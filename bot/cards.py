@@ -3,7 +3,10 @@ the console): the core says whether it may be opened and checks what comes back,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from bot.service import TeamPulse, UnknownPerson
 from bot.views import PulseCard, Receipt, TextReply
@@ -13,6 +16,43 @@ NOT_KNOWN = (
     "I don't know you yet: your email isn't in this organisation's teams. "
     "Ask your manager or the teampulse admin to add you."
 )
+
+
+@dataclass(frozen=True)
+class CardForm:
+    """What a pulse form carries back when it is submitted (Slack's modal metadata, an Adaptive
+    Card's submit data): the round, its questions in order, and where the card was shown, in the
+    platform's own words (``shown_in``: a message's channel and ts, say), to put the receipt
+    there.  Serialised with readable keys."""
+
+    round_id: int
+    questions: tuple[str, ...]
+    shown_in: tuple[tuple[str, str], ...] = ()
+
+    def dumps(self) -> str:
+        data = {"round": self.round_id, "questions": list(self.questions), **dict(self.shown_in)}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: Any, renamed: Mapping[str, str] | None = None) -> CardForm | None:
+        """The form back, or None when it isn't one; ``renamed``: a platform's older key names
+        (a form opened before an upgrade still submits)."""
+        try:
+            data = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        data = {(renamed or {}).get(key, key): value for key, value in data.items()}
+        round_id, questions = data.pop("round", None), data.pop("questions", None)
+        if not isinstance(round_id, int) or not isinstance(questions, list):
+            return None
+        if not all(isinstance(value, str) for value in [*questions, *data.values()]):
+            return None
+        return cls(round_id, tuple(questions), tuple(data.items()))
+
+    def where(self, key: str) -> str | None:
+        return dict(self.shown_in).get(key)
 
 
 def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[str, str]:

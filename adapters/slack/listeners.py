@@ -9,11 +9,9 @@ that it is already in), and the DM is replaced with the receipt after it.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -35,6 +33,7 @@ from adapters.slack.messenger import SlackMessenger
 from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
 from bot import commands
+from bot.cards import CardForm
 from bot.conversation import Conversation
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 
@@ -55,62 +54,32 @@ _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 
 Answer = Callable[[View], Awaitable[None]]  # shows a view to the asker only, where they asked
 # the pulse form's metadata keys before they were named (forms opened before an upgrade)
-_OLD_KEYS = {
-    "r": "round",
-    "q": "questions",
-    "h": "home",
-    "u": "response_url",
-    "c": "channel",
-    "t": "ts",
-}
+_OLD_KEYS = {"r": "round", "q": "questions", "h": "home", "u": "response_url", "c": "channel"}
 
 
-@dataclass(frozen=True)
-class PulseForm:
-    """The pulse modal's private metadata: the round, its questions in order, and where the
-    message that opened it is (the Home tab, an ephemeral's ``response_url``, or a DM message's
-    channel and ts), to replace it with the receipt."""
+def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
+    """The modal's metadata: the card, and where its message is, to show the receipt there (the
+    Home tab, re-published; an ephemeral's ``response_url``; a DM message's channel and ts)."""
+    container = body.get("container") or {}
+    shown_in: dict[str, Any]
+    if container.get("type") == "view":
+        shown_in = {"home": "1"}
+    elif container.get("is_ephemeral"):
+        shown_in = {"response_url": str(body.get("response_url", ""))}
+    else:
+        shown_in = {"channel": container.get("channel_id"), "ts": container.get("message_ts")}
+    where = tuple((key, value) for key, value in shown_in.items() if isinstance(value, str))
+    return CardForm(card.round_id, tuple(q.id for q in card.questions), where)
 
-    round: int
-    questions: tuple[str, ...]
-    home: bool = False
-    response_url: str | None = None
-    channel: str | None = None
-    ts: str | None = None
 
-    @classmethod
-    def opened_from(cls, card: PulseCard, body: dict[str, Any]) -> PulseForm:
-        container = body.get("container") or {}
-        form = cls(card.round_id, tuple(q.id for q in card.questions))
-        if container.get("type") == "view":  # the Home tab: re-published after the answer
-            return cls(form.round, form.questions, home=True)
-        if container.get("is_ephemeral"):
-            return cls(form.round, form.questions, response_url=body.get("response_url"))
-        channel, ts = container.get("channel_id"), container.get("message_ts")
-        return cls(form.round, form.questions, channel=channel, ts=ts)
+def _answer(send: Callable[..., Awaitable[Any]], **where: Any) -> Answer:
+    """Show a view to the asker with one Slack call (``respond``, ``chat_postEphemeral``)."""
 
-    def dumps(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v}, separators=(",", ":"))
+    async def answer(view: View) -> None:
+        message = render(view)
+        await send(text=message.text, blocks=message.blocks, **where)
 
-    @classmethod
-    def loads(cls, text: Any) -> PulseForm | None:
-        """Read back; a form opened before the keys were named (``r``, ``q``, …) still works."""
-        try:
-            value = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
-            return None
-        if not isinstance(value, dict):
-            return None
-        value = {_OLD_KEYS.get(key, key): v for key, v in value.items()}
-        round_id, questions = value.get("round"), value.get("questions")
-        if not isinstance(round_id, int) or not isinstance(questions, list):
-            return None
-        if not all(isinstance(q, str) for q in questions):
-            return None
-        where = {k: v for k, v in value.items() if k in {"response_url", "channel", "ts"}}
-        if not all(isinstance(v, str) for v in where.values()):
-            return None
-        return cls(round_id, tuple(questions), home=bool(value.get("home")), **where)
+    return answer
 
 
 class SlackListeners:
@@ -159,16 +128,19 @@ class SlackListeners:
         return await self.directory.email_of(user_id, remember=remember) if user_id else None
 
     async def converse(
-        self, email: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
+        self, user: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
     ) -> None:
         """Words to the bot: Slack's own ``… sync`` words (a channel's or group's members become
         a team's, or ``sync off``), else the conversation's."""
+        email = await self._email(user)
         request = sync_request(raw) if head in {"", "pulse"} else None
-        if request is not None:
+        if email is None:
+            found = replies([TextReply(NO_EMAIL, kind="error")])
+        elif request is not None:
             found = replies([await self.sync.run(self.messenger.client, email, request)])
         else:
             found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
-        await self.reply(found, email, here=here, dm=dm)
+        await self.reply(found, email or "", here=here, dm=dm)
 
     async def reply(
         self, found: list[Reply], email: str, *, here: Answer | None = None, dm: str | None = None
@@ -194,21 +166,9 @@ class SlackListeners:
             await ack()
 
     async def run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
-        async def here(view: View) -> None:
-            message = render(view)
-            await respond(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="ephemeral",
-                replace_original=False,
-            )
-
-        email = await self._email(str(command.get("user_id", "")))
-        if email is None:
-            await respond(text=NO_EMAIL, response_type="ephemeral")
-            return
-        head = str(command.get("command", "")).lstrip("/")
-        await self.converse(email, str(command.get("text", "")), head=head, here=here)
+        here = _answer(respond, response_type="ephemeral", replace_original=False)
+        user, head = str(command.get("user_id", "")), str(command.get("command", "")).lstrip("/")
+        await self.converse(user, str(command.get("text", "")), head=head, here=here)
 
     # -- events --------------------------------------------------------------------------------
     async def on_message(self, event: dict[str, Any]) -> None:
@@ -216,33 +176,16 @@ class SlackListeners:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
-        if not user or not channel:
-            return
-        email = await self._email(user)
-        if email is None:
-            await self.messenger.post(channel, TextReply(NO_EMAIL, kind="error"))
-            return
-        await self.converse(email, str(event.get("text", "")), here=None, dm=channel)
+        if user and channel:
+            await self.converse(user, str(event.get("text", "")), here=None, dm=channel)
 
     async def on_mention(self, event: dict[str, Any], client: AsyncWebClient) -> None:
         """``@teampulse …`` in a channel: answered only to the person who asked."""
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
-        if not user or not channel:
-            return
-
-        async def here(view: View) -> None:
-            message = render(view)
-            await client.chat_postEphemeral(
-                channel=channel, user=user, text=message.text, blocks=message.blocks
-            )
-
-        email = await self._email(user)
-        if email is None:
-            await client.chat_postEphemeral(channel=channel, user=user, text=NO_EMAIL)
-            return
-        text = _LEADING_MENTION.sub("", str(event.get("text", ""))).strip()
-        found = await self.conversation.ask(email, await self.plain_text(text) or "pulse help")
-        await self.reply(found, email, here=here)
+        if user and channel:
+            here = _answer(client.chat_postEphemeral, channel=channel, user=user)
+            text = _LEADING_MENTION.sub("", str(event.get("text", "")))
+            await self.converse(user, text, here=here)
 
     # -- the App Home tab ------------------------------------------------------------------------
     async def on_home_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
@@ -287,14 +230,14 @@ class SlackListeners:
             notice = card.text if card is not None else NO_EMAIL
             await client.views_open(trigger_id=trigger_id, view=notice_modal(notice))
             return
-        form = PulseForm.opened_from(card, body)
+        form = pulse_form(card, body)
         await client.views_open(trigger_id=trigger_id, view=pulse_modal(card, form.dumps()))
 
     async def submit_pulse(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
-        form = PulseForm.loads(view.get("private_metadata"))
+        form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS | {"t": "ts"})
         if form is None:
             await ack(response_action="update", view=notice_modal(STALE_FORM))
             return
@@ -305,7 +248,7 @@ class SlackListeners:
             return
         parsed = read_modal((view.get("state") or {}).get("values"))
         result = await self.conversation.submit_card(
-            email, form.round, parsed.answers, parsed.comment, None, asked=form.questions
+            email, form.round_id, parsed.answers, parsed.comment, None, asked=form.questions
         )
         if isinstance(result, TextReply) and result.problems:
             await ack(response_action="errors", errors=form_errors(result.problems))
@@ -314,20 +257,19 @@ class SlackListeners:
         else:
             await ack()
             await self._show_receipt(form, result, client)
-            if form.home:
+            if form.where("home"):
                 await self.publish_home(client, user, remember=False)
 
-    async def _show_receipt(
-        self, form: PulseForm, receipt: Receipt, client: AsyncWebClient
-    ) -> None:
+    async def _show_receipt(self, form: CardForm, receipt: Receipt, client: AsyncWebClient) -> None:
         message = render(receipt)
+        channel, ts, url = form.where("channel"), form.where("ts"), form.where("response_url")
         try:
-            if form.channel and form.ts:
+            if channel and ts:
                 await client.chat_update(
-                    channel=form.channel, ts=form.ts, text=message.text, blocks=message.blocks
+                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
                 )
-            elif form.response_url:
-                await AsyncWebhookClient(form.response_url).send(
+            elif url:
+                await AsyncWebhookClient(url).send(
                     text=message.text, blocks=message.blocks, replace_original=True
                 )
         except Exception:  # the answer is stored; only the receipt's display failed
