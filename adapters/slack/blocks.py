@@ -42,6 +42,25 @@ def context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _text(text)}]}
 
 
+def button(action_id: str, text: str, value: str, *, primary: bool = False) -> Block:
+    found = {"type": "button", "action_id": action_id, "text": plain(text), "value": value}
+    return found | ({"style": "primary"} if primary else {})
+
+
+def field_input(block_id: str, label: str, element: Block, **extra: Any) -> Block:
+    """A modal's input block (``extra``: ``hint``, ``optional``)."""
+    found = {"type": "input", "block_id": block_id, "label": plain(label, 2000)}
+    return found | {"element": element} | extra
+
+
+def modal(blocks: list[Block], title: str, close: str = "Cancel", **extra: Any) -> Block:
+    """A modal view (``extra``: ``callback_id``, ``private_metadata``, ``submit``)."""
+    shell = {"type": "modal", "title": plain(title, 24), "close": plain(close, 24)}
+    if "submit" in extra:
+        extra["submit"] = plain(extra["submit"], 24)
+    return shell | extra | {"blocks": blocks}
+
+
 @dataclass(frozen=True)
 class Message:
     """A Slack message: fallback ``text`` (notifications, screen readers) plus ``blocks``."""
@@ -67,23 +86,12 @@ def render(view: View) -> Message:
 # -- pulses ------------------------------------------------------------------------------------
 def pulse_message(card: PulseCard) -> Message:
     statements = "\n".join(f"• {q.text}" for q in card.questions)
+    answer = button(OPEN_PULSE, "Answer the pulse", str(card.round_id), primary=True)
     blocks = [
         {"type": "header", "text": plain(f"{card.team} pulse check")},
         mrkdwn(card.intro),
         mrkdwn(f"*{len(card.questions)} statements* (closes {card.closes_on}):\n{statements}"),
-        {
-            "type": "actions",
-            "block_id": "pulse",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": OPEN_PULSE,
-                    "style": "primary",
-                    "text": plain("Answer the pulse"),
-                    "value": str(card.round_id),
-                }
-            ],
-        },
+        {"type": "actions", "block_id": "pulse", "elements": [answer]},
         context("Anonymous: answers are stored with no link to you and shown only for groups."),
     ]
     title = "Reminder: your" if card.reminder else "Your"
@@ -95,17 +103,11 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
     options = [
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
     ]
+    radios = {"type": "radio_buttons", "action_id": SCORE, "options": options}
     blocks: list[Block] = [mrkdwn(card.intro)]
     for number, question in enumerate(card.questions, 1):
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": f"{QUESTION_BLOCK}{question.id}",
-                "label": plain(f"{number}. {question.text}", 2000),
-                "hint": plain(question.theme, 2000),
-                "element": {"type": "radio_buttons", "action_id": SCORE, "options": options},
-            }
-        )
+        label, hint = f"{number}. {question.text}", plain(question.theme, 2000)
+        blocks.append(field_input(f"{QUESTION_BLOCK}{question.id}", label, radios, hint=hint))
     blocks.append(
         {
             "type": "input",
@@ -125,25 +127,14 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
             },
         }
     )
-    return {
-        "type": "modal",
-        "callback_id": SUBMIT_PULSE,
-        "private_metadata": metadata,
-        "title": plain("Pulse check", 24),
-        "submit": plain("Submit", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal(
+        blocks, "Pulse check", callback_id=SUBMIT_PULSE, private_metadata=metadata, submit="Submit"
+    )
 
 
 def notice_modal(text: str) -> dict[str, Any]:
     """A modal that only says something (already answered, closed, not found)."""
-    return {
-        "type": "modal",
-        "title": plain("Pulse check", 24),
-        "close": plain("Close", 24),
-        "blocks": [mrkdwn(text)],
-    }
+    return modal([mrkdwn(text)], "Pulse check", close="Close")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 
 Answer = Callable[[View], Awaitable[None]]  # shows a view to the asker only, where they asked
 # the pulse form's metadata keys before they were named (forms opened before an upgrade)
-_OLD_KEYS = {"r": "round", "q": "questions", "h": "home", "u": "response_url", "c": "channel"}
+_OLD_KEYS = dict(r="round", q="questions", h="home", u="response_url", c="channel", t="ts")
 
 
 def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
@@ -237,7 +237,7 @@ class SlackListeners:
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
-        form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS | {"t": "ts"})
+        form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS)
         if form is None:
             await ack(response_action="update", view=notice_modal(STALE_FORM))
             return

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import form_errors, notice_modal, plain
+from adapters.slack.blocks import field_input, form_errors, modal, notice_modal, plain
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
 from bot import forms
 from bot.forms import MAX_MESSAGE
@@ -47,28 +47,13 @@ def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[
     options = [
         {"text": plain(f"#{tag} · {label}", 75), "value": tag} for tag, label in values.items()
     ][:100]
-    return {
-        "type": "modal",
-        "callback_id": SUBMIT_KUDOS,
-        "title": plain("Give kudos", 24),
-        "submit": plain("Send kudos", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
-            {"type": "input", "block_id": TO_BLOCK, "label": plain("Who?"), "element": users},
-            {
-                "type": "input",
-                "block_id": MESSAGE_BLOCK,
-                "label": plain("Your message"),
-                "element": message,
-            },
-            {
-                "type": "input",
-                "block_id": VALUE_BLOCK,
-                "label": plain("Which of our values?"),
-                "element": {"type": "static_select", "action_id": VALUE, "options": options},
-            },
-        ],
-    }
+    value = {"type": "static_select", "action_id": VALUE, "options": options}
+    blocks = [
+        field_input(TO_BLOCK, "Who?", users),
+        field_input(MESSAGE_BLOCK, "Your message", message),
+        field_input(VALUE_BLOCK, "Which of our values?", value),
+    ]
+    return modal(blocks, "Give kudos", callback_id=SUBMIT_KUDOS, submit="Send kudos")
 
 
 @dataclass(frozen=True)
