@@ -114,3 +114,15 @@ async def test_kudos_form_problems_are_marked_on_each_field(slack: Slack) -> Non
     assert "500 characters" in refused["errors"]["kudos_message"]
     assert "isn't one of our values" in refused["errors"]["kudos_value"]
     assert slack.fake.called("chat.postMessage") == []
+
+
+async def test_kudos_words_cannot_ping_a_channel_or_disguise_a_link(slack: Slack) -> None:
+    # what Slack sends when someone types these characters (it escapes & < >)
+    typed = "&lt;!channel&gt; see &lt;https://evil.example|the rota&gt; #teamwork"
+    await slack.command("/kudos", f"<@{uid('a1')}|a1> {typed}", uid("a0"))
+    [posted] = await slack.fake.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == "CWARDA"
+    )
+    shown = texts(posted.params["blocks"]) + posted.params["text"]
+    assert "<!channel>" not in shown and "<https://" not in shown
+    assert "&lt;!channel&gt;" in shown

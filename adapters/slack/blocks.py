@@ -181,14 +181,24 @@ def receipt(view: Receipt) -> Message:
 
 
 # -- kudos -------------------------------------------------------------------------------------
+def inert(text: str) -> str:
+    """A person's words, safe in mrkdwn for others to read: every Slack control sequence (a
+    mention, ``<!channel>``, a disguised link) starts with ``<``."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def kudos(view: KudosPost) -> Message:
-    names = ", ".join(view.recipients)
-    text = f"🎉 {view.giver} celebrated {names}: {view.message} #{view.value}"
+    giver, names, message = (
+        inert(view.giver),
+        inert(", ".join(view.recipients)),
+        inert(view.message),
+    )
+    text = f"🎉 {giver} celebrated {names}: {message} #{view.value}"
     return Message(
         text,
         [
-            mrkdwn(f"🎉 *{view.giver}* celebrated *{names}*"),
-            mrkdwn(f"> {view.message}"),
+            mrkdwn(f"🎉 *{giver}* celebrated *{names}*"),
+            mrkdwn(f"> {message}"),
             context(f"*#{view.value}* · {view.value_label} · {view.day}"),
         ],
     )
@@ -214,7 +224,7 @@ def trends(view: TrendReportView) -> Message:
         ("", () if fields else (NO_RESULTS,)),
         ("*Taking part*\n", report.taking_part),
         ("", report.summary),
-        ("*Comments*\n", tuple(f"> {line}" for line in report.comments[:10])),
+        ("*Comments*\n", tuple(f"> {inert(line)}" for line in report.comments[:10])),
         ("*Teams below*\n", tuple(f"• {line}" for line in report.teams_below)),
         ("*Kudos*\n", report.kudos),
         ("", tuple(f"_{note}_" for note in view.notes)),
