@@ -15,6 +15,16 @@ from surveys.forms import MESSAGE, RECIPIENTS, VALUE, FieldProblem
 from surveys.recognition import MAX_MESSAGE
 
 log = logging.getLogger(__name__)
+QUOTE = 200  # characters of a colleague's message quoted in a kudos form's first words
+
+
+def thanks_for(quote: str) -> str:
+    """A kudos form's first words when it is started from a colleague's message ("" for none)."""
+    quote = " ".join(quote.split())
+    if not quote:
+        return ""
+    snippet = quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…"
+    return f"Thank you for “{snippet}”"[:MAX_MESSAGE]
 
 
 def kudos_problems(

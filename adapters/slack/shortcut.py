@@ -17,17 +17,18 @@ from adapters.slack.blocks import field_input, form_errors, modal, notice_modal,
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
 from bot import forms
 from bot.forms import MAX_MESSAGE
+from bot.kudos import thanks_for
 
 GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
 SUBMIT_KUDOS = "give_kudos_submit"  # callback_id of its modal
 TO_BLOCK, TO = "kudos_to", "users"
 MESSAGE_BLOCK, MESSAGE = "kudos_message", "text"
 VALUE_BLOCK, VALUE = "kudos_value", "value"
-QUOTE = 200
 
 
-def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[str, Any]:
-    """Recipients (prefilled with the message's author), a message quoting it, and a value."""
+def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict[str, Any]:
+    """Recipients (prefilled with the message's author), a message (``thanks``: quoting it), and
+    a value."""
     users: dict[str, Any] = {
         "type": "multi_users_select",
         "action_id": TO,
@@ -41,9 +42,8 @@ def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[
         "multiline": True,
         "max_length": MAX_MESSAGE,
     }
-    if quote:
-        snippet = quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…"
-        message["initial_value"] = f"Thank you for “{snippet}”"[:MAX_MESSAGE]
+    if thanks:
+        message["initial_value"] = thanks
     options = [
         {"text": plain(f"#{tag} · {label}", 75), "value": tag} for tag, label in values.items()
     ][:100]
@@ -109,7 +109,7 @@ class KudosShortcut:
         author = message.get("user")
         author = author if isinstance(author, str) and author and author != clicker else None
         quote = await self.listeners.plain_text(str(message.get("text") or ""))
-        view = kudos_modal(self.values, " ".join(quote.split()), author)
+        view = kudos_modal(self.values, thanks_for(quote), author)
         await client.views_open(trigger_id=trigger_id, view=view)
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
