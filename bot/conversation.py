@@ -1,30 +1,37 @@
-"""What the bot says back: one handler per chat command, shared by every platform."""
+"""The one entry for every user action on every platform: words typed to the bot, a pulse card
+opened and submitted, kudos from a form, the home page.  Each is checked once, here, and answered
+with ``Reply`` values that carry their audience (``bot/views.py``), so an adapter only decides
+how, never whether, a reply is private."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
 from datetime import datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import commands
+from bot import cards, commands
+from bot.cards import NOT_KNOWN
 from bot.charts import alt_text, render_chart
 from bot.help import HELP
 from bot.home import home
+from bot.kudos import give_kudos, kudos_problems
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
-from bot.views import HomeView, KudosPost, TextReply, TrendReportView, View
-from storage.models import Person, Role, Team
+from bot.views import (
+    HomeView,
+    PulseCard,
+    Receipt,
+    Reply,
+    TextReply,
+    TrendReportView,
+    View,
+    replies,
+)
+from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
 from surveys.directory import TeamRef
 from surveys.trends import FOOTNOTE, team_trend
-
-log = logging.getLogger(__name__)
-
-NOT_KNOWN = (
-    "I don't know you yet: your email isn't in this organisation's teams. "
-    "Ask your manager or the teampulse admin to add you."
-)
 
 
 class Conversation:
@@ -34,17 +41,56 @@ class Conversation:
         self.service = service
         self.platform_help = platform_help
 
-    async def handle(self, email: str, text: str) -> list[View]:
-        return await self.run(email, commands.parse(text))
+    # -- the entries: every user action on every platform comes in here ----------------------------
+    async def ask(self, email: str, text: str) -> list[Reply]:
+        """Words typed to the bot (a message, a slash command, a mention)."""
+        return await self.command(email, commands.parse(text))
 
-    async def run(self, email: str, command: commands.Command) -> list[View]:
-        """A parsed command (platforms with forms, like Slack's kudos shortcut, build one)."""
+    async def command(self, email: str, command: commands.Command) -> list[Reply]:
         try:
-            return await self.dispatch(email, command)
+            views = await self.dispatch(email, command)
         except UnknownPerson:
-            return [TextReply(NOT_KNOWN, kind="error")]
+            views = [TextReply(NOT_KNOWN, kind="error")]
         except rounds.RoundError as error:
-            return [TextReply(str(error), kind="error")]
+            views = [TextReply(str(error), kind="error")]
+        return replies(views)
+
+    async def handle(self, email: str, text: str) -> list[View]:
+        """The views of ``ask``, for a chat that shows every reply to the asker (the web chat)."""
+        return [reply.view for reply in await self.ask(email, text)]
+
+    async def open_card(self, email: str, round_id: int) -> PulseCard | TextReply:
+        """A pulse form being opened: the card, or a notice why not."""
+        return await cards.open_card(self.service, email, round_id)
+
+    async def submit_card(
+        self,
+        email: str,
+        round_id: int,
+        answers: dict[str, int],
+        comment: str,
+        about: str | None,
+        *,
+        asked: Sequence[str] = (),
+    ) -> Receipt | TextReply:
+        """A pulse form sent back: the receipt, or why not (``problems`` for the form's fields)."""
+        return await cards.submit_card(
+            self.service, email, round_id, answers, comment, about, asked=asked
+        )
+
+    def kudos_problems(
+        self, recipients: Sequence[str], message: str, value: str
+    ) -> TextReply | None:
+        """A kudos form's problems that need no lookup (a platform may show them on the form)."""
+        values = self.service.settings.kudos_values
+        return kudos_problems(values, recipients, " ".join(message.split()), value)
+
+    async def give_kudos(
+        self, email: str, recipient_emails: Sequence[str], message: str, value: str
+    ) -> list[Reply]:
+        """Kudos from a form: the same checks and path as the ``kudos`` command."""
+        command = commands.Kudos(tuple(recipient_emails), " ".join(message.split()), value)
+        return await self.command(email, command)
 
     async def dispatch(self, email: str, command: commands.Command) -> list[View]:
         match command:
@@ -102,77 +148,9 @@ class Conversation:
         return list(cards)
 
     async def kudos(self, email: str, command: commands.Kudos) -> View:
-        values = self.service.settings.kudos_values
-        tags = ", ".join(f"#{tag}" for tag in values)
-        if command.value is None:
-            return TextReply(f"Add a value to your kudos, one of: {tags}.", kind="error")
-        if command.value not in values:
-            return TextReply(
-                f"#{command.value} isn't one of our values. Use one of: {tags}.", kind="error"
-            )
-        if len(command.message) > recognition.MAX_MESSAGE:
-            return TextReply(
-                f"Kudos messages are limited to {recognition.MAX_MESSAGE} characters.", kind="error"
-            )
-        async with self.service.db.session() as session:
-            giver = await self.service.person(session, email)
-            found, missing = await self._resolve(session, giver, command.mentions)
-            if missing:
-                names = ", ".join(f"@{m}" for m in missing)
-                return TextReply(
-                    f"I couldn't find {names}. Mention colleagues by their work email "
-                    "or the part before the @.",
-                    kind="error",
-                )
-            if any(person.id == giver.id for person in found):
-                return TextReply(
-                    "Kudos are for celebrating others, so you can't thank yourself. "
-                    "You're doing great though!",
-                    kind="error",
-                )
-            given = await recognition.give(
-                session, giver, found, command.message, command.value, self.service.clock()
-            )
-        post = KudosPost(
-            giver=giver.display_name,
-            recipients=tuple(p.display_name for p in given.recipients),
-            message=command.message,
-            value=command.value,
-            value_label=values[command.value],
-            teams=tuple(team.name for team in given.teams),
-            day=f"{self.service.today():%d %b %Y}",
+        return await give_kudos(
+            self.service, email, command.mentions, command.message, command.value
         )
-        self.service.metrics.kudos.inc()
-        await self._announce(post, given)
-        return post
-
-    async def _resolve(
-        self, session: AsyncSession, giver: Person, mentions: tuple[str, ...]
-    ) -> tuple[list[Person], list[str]]:
-        found: dict[int, Person] = {}
-        missing = []
-        for mention in mentions:
-            person = await directory.resolve_mention(session, giver.organisation_id, mention)
-            if person is None or person.id is None:
-                missing.append(mention)
-            else:
-                found[person.id] = person
-        return list(found.values()), missing
-
-    async def _announce(self, post: KudosPost, given: recognition.GivenKudos) -> None:
-        """Post to each team's celebration feed and tell each recipient; a platform hiccup here
-        doesn't undo the kudos, which is already saved."""
-        messenger = self.service.messenger
-        for team in given.teams:
-            try:
-                await messenger.post_to_team(team, post)
-            except Exception:
-                log.warning("could not post kudos to a team channel", extra={"team_id": team.id})
-        for person in given.recipients:
-            try:
-                await messenger.send_direct(person, post)
-            except Exception:
-                log.warning("could not tell a kudos recipient", extra={"person_id": person.id})
 
     async def status(self, email: str) -> TextReply:
         async with self.service.db.session() as session:

@@ -149,12 +149,21 @@ class TeamPulse:
         )
 
     async def pending_pulses(self, email: str) -> list[PulseCard]:
+        return await self._pending(email)
+
+    async def pending_pulse(self, email: str, round_id: int) -> PulseCard | None:
+        """The card of one round, if it is still waiting for this person (open, sent to them,
+        not answered); ``UnknownPerson`` for someone outside the organisation."""
+        cards = await self._pending(email, round_id)
+        return cards[0] if cards else None
+
+    async def _pending(self, email: str, round_id: int | None = None) -> list[PulseCard]:
         async with self.db.session() as session:
             person = await self.person(session, email)
             assert person.id is not None
             cards = []
             for pulse_round, question_ids in await responses.pending_rounds(
-                session, person.id, self.answered
+                session, person.id, self.answered, round_id
             ):
                 team = await session.get(Team, pulse_round.team_id)
                 assert team is not None
@@ -210,7 +219,7 @@ class TeamPulse:
                 text=RECEIPT.format(team=team, k=self.settings.min_group),
             )
         kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
-        return TextReply(result.reason, kind=kind)
+        return TextReply(result.reason, kind=kind, problems=result.problems)
 
     # -- rounds and the outbox -----------------------------------------------------------------
     async def team_named(self, name: str, organisation: str | None = None) -> TeamRef:

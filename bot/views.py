@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from surveys.forms import FieldProblem
 from surveys.trends import ChildRow, RoundRow, ThemeRow
 
 SCALE = (
@@ -20,6 +22,8 @@ SCALE = (
 class TextReply:
     text: str
     kind: str = "info"  # info | error | success
+    # a refused form: what is wrong, field by field (a platform marks each of its inputs)
+    problems: tuple[FieldProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,36 @@ class TrendReportView:
 
 
 View = TextReply | PulseCard | Receipt | KudosPost | TrendReportView
+
+
+class Audience(StrEnum):
+    """Who may see a reply, and so where a platform shows it."""
+
+    PRIVATE = "private"  # only in the person's own direct chat, wherever they asked
+    ASKER = "asker"  # the person who asked, where they asked (a Slack ephemeral will do)
+
+
+@dataclass(frozen=True)
+class Reply:
+    view: View
+    audience: Audience
+
+    @property
+    def elsewhere(self) -> str:
+        """What to tell the asker when a private reply went to the direct chat instead."""
+        what = "report" if isinstance(self.view, TrendReportView) else "pulse"
+        return f"Your {what} is in our direct messages."
+
+
+def audience_of(view: View) -> Audience:
+    """The one rule: pulse cards and trend reports are private, always; the rest goes back to
+    the person where they asked."""
+    private = isinstance(view, PulseCard | Receipt | TrendReportView)
+    return Audience.PRIVATE if private else Audience.ASKER
+
+
+def replies(views: list[View]) -> list[Reply]:
+    return [Reply(view, audience_of(view)) for view in views]
 
 
 @dataclass(frozen=True)

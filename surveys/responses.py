@@ -25,6 +25,7 @@ from textblob import TextBlob
 
 from storage.models import Delivery, PulseRound, Response, random_id
 from surveys.anonymity import participation_digest
+from surveys.forms import COMMENT, PICK_ONE, FieldProblem
 from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
@@ -44,6 +45,7 @@ class SubmitOutcome(StrEnum):
 class SubmitResult:
     outcome: SubmitOutcome
     reason: str = ""
+    problems: tuple[FieldProblem, ...] = ()  # INVALID: what is wrong, field by field
 
 
 _ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answered this pulse.")
@@ -62,15 +64,18 @@ def sentiment_of(text: str) -> float:
 
 
 async def pending_rounds(
-    session: AsyncSession, person_id: int, answered: Answered
+    session: AsyncSession, person_id: int, answered: Answered, round_id: int | None = None
 ) -> list[tuple[PulseRound, list[str]]]:
-    """Open rounds this person was asked and has not answered, with their questions."""
+    """Open rounds this person was asked and has not answered (only ``round_id`` when given),
+    with their questions."""
     query = (
         select(PulseRound, Delivery)
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
         .where(Delivery.person_id == person_id, col(PulseRound.closed).is_(False))
         .order_by(col(PulseRound.opened_on))
     )
+    if round_id is not None:
+        query = query.where(PulseRound.id == round_id)
     found = [(r, d) for r, d in (await session.exec(query)).all() if r.id is not None]
     done = await answered(session, [(r.id, person_id) for r, _ in found if r.id is not None])
     return [
@@ -80,18 +85,32 @@ async def pending_rounds(
     ]
 
 
-def _validate(submission: Submission, asked: list[str]) -> str | None:
+def _invalid(reason: str, *problems: FieldProblem) -> SubmitResult:
+    return SubmitResult(SubmitOutcome.INVALID, reason, problems)
+
+
+def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
+    """The one check of a card's answers and comments (every platform's form relies on it)."""
+    missing = [question for question in asked if question not in submission.answers]
+    if missing:
+        return _invalid(
+            f"Please answer all {len(asked)} statements ({len(missing)} left).",
+            *(FieldProblem(question, PICK_ONE) for question in missing),
+        )
     if set(submission.answers) != set(asked):
-        missing = len(set(asked) - set(submission.answers))
-        if missing:
-            return f"Please answer all {len(asked)} statements ({missing} left)."
-        return "That answer does not match the questions you were asked."
-    if any(not isinstance(s, int) or not 1 <= s <= 5 for s in submission.answers.values()):
-        return "Each answer must be one of the five choices (1 to 5)."
+        return _invalid("That answer does not match the questions you were asked.")
+    wrong = [q for q, s in submission.answers.items() if not isinstance(s, int) or not 1 <= s <= 5]
+    if wrong:
+        return _invalid(
+            "Each answer must be one of the five choices (1 to 5).",
+            *(FieldProblem(question, PICK_ONE) for question in wrong),
+        )
     if set(submission.comments) - set(asked):
-        return "A comment must be about one of the statements you were asked."
+        text = "A comment must be about one of the statements you were asked."
+        return _invalid(text, FieldProblem(COMMENT, text))
     if any(len(c) > MAX_COMMENT for c in submission.comments.values()):
-        return f"Comments are limited to {MAX_COMMENT} characters."
+        text = f"Comments are limited to {MAX_COMMENT} characters."
+        return _invalid(text, FieldProblem(COMMENT, text))
     return None
 
 
@@ -190,8 +209,7 @@ def _check(
         return SubmitResult(
             SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
         )
-    problem = _validate(submission, questions_for(pulse_round, group_index))
-    return SubmitResult(SubmitOutcome.INVALID, problem) if problem else None
+    return _validate(submission, questions_for(pulse_round, group_index))
 
 
 def _rows(

@@ -44,6 +44,7 @@ class ThemeRow:
     change: float | None
     significant: bool
     respondents: int
+    change_label: str = ""  # the change as every platform words it (``change_label``)
 
 
 @dataclass(frozen=True)
@@ -144,17 +145,30 @@ def _theme_rows(cells: list[RollupCell], period_start: date) -> list[ThemeRow]:
         if now is None:
             continue
         change = round(now.mean - before.mean, 2) if before else None
+        significant = bool(before and _welch(now, before))
         rows.append(
             ThemeRow(
                 theme=theme.name,
                 mean=round(now.mean, 2),
                 favourable=round(100 * now.favourable / now.answers),
                 change=change,
-                significant=bool(before and _welch(now, before)),
+                significant=significant,
                 respondents=now.respondents,
+                change_label=change_label(change, significant),
             )
         )
     return rows
+
+
+def change_label(change: float | None, significant: bool) -> str:
+    """A theme's change against the previous period, worded once for every platform:
+    "▲ +0.40" or "▼ -0.30" when Welch's test finds it real, "· +0.10 (not a real change)" when
+    not, and nothing when there is no earlier period to compare with."""
+    if change is None:
+        return ""
+    if not significant:
+        return f"· {change:+.2f} (not a real change)"
+    return f"{'▲' if change > 0 else '▼'} {change:+.2f}"
 
 
 def _advocacy(cells: list[RollupCell], period_start: date) -> float | None:

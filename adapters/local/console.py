@@ -22,7 +22,7 @@ async def _ask(prompt: str) -> str:
     return await asyncio.to_thread(input, prompt)
 
 
-async def answer_card(service: TeamPulse, email: str, card: PulseCard) -> View:
+async def answer_card(conversation: Conversation, email: str, card: PulseCard) -> View:
     click.echo(to_text(card))
     answers: dict[str, int] = {}
     for number, question in enumerate(card.questions, 1):
@@ -33,9 +33,9 @@ async def answer_card(service: TeamPulse, email: str, card: PulseCard) -> View:
                 answers[question.id] = int(reply)
                 break
             click.echo("   Please type a number from 1 to 5.")
-    comment = (await _ask("Anything to add? (optional, press Enter to skip) > ")).strip()
-    comments = {card.questions[0].id: comment} if comment else {}
-    return await service.submit_pulse(email, card.round_id, answers, comments)
+    comment = await _ask("Anything to add? (optional, press Enter to skip) > ")
+    asked = [question.id for question in card.questions]
+    return await conversation.submit_card(email, card.round_id, answers, comment, None, asked=asked)
 
 
 def show(view: View) -> None:
@@ -55,8 +55,8 @@ async def run_console(settings: Settings, email: str, open_service: OpenService)
             raise click.ClickException(f"{email} is not in the organisation") from None
         click.echo(f"Chatting as {email}. Type `pulse help` for commands, `quit` to leave.")
         for card in cards:
-            show(await answer_card(service, email, card))
-        await _loop(service, conversation, messenger, email)
+            show(await answer_card(conversation, email, card))
+        await _loop(conversation, messenger, email)
     finally:
         # who answered is written if it may be (bot/ledger.py); a lone answer to a round still
         # open stays unwritten, so the pulse shows again in a later chat
@@ -64,9 +64,9 @@ async def run_console(settings: Settings, email: str, open_service: OpenService)
         await service.db.dispose()
 
 
-async def _loop(
-    service: TeamPulse, conversation: Conversation, messenger: LocalMessenger, email: str
-) -> None:
+async def _loop(conversation: Conversation, messenger: LocalMessenger, email: str) -> None:
+    """Every reply is shown here: the terminal is the person's own chat, private and asker
+    alike."""
     while True:
         try:
             text = (await _ask("you> ")).strip()
@@ -76,10 +76,10 @@ async def _loop(
             return
         if not text:
             continue
-        for view in await conversation.handle(email, text):
-            if isinstance(view, PulseCard):
-                show(await answer_card(service, email, view))
+        for reply in await conversation.ask(email, text):
+            if isinstance(reply.view, PulseCard):
+                show(await answer_card(conversation, email, reply.view))
             else:
-                show(view)
+                show(reply.view)
         for view in messenger.take_inbox(email):
             show(view)

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any
 
+from bot.report_words import words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 JSON = dict[str, Any]
@@ -77,34 +78,13 @@ def to_text(view: View) -> str:
 
 
 def _trends_text(view: TrendReportView) -> str:
-    lines = [f"Trends for {view.scope or view.team}, last {view.weeks} weeks"]
-    for row in view.themes:
-        change = ""
-        if row.change is not None:
-            mark = ("▲" if row.change > 0 else "▼") if row.significant else "·"
-            change = f"  {mark} {row.change:+.2f}{'' if row.significant else ' (not significant)'}"
-        lines.append(f"  {row.theme:<32} {row.mean:.2f}  {row.favourable:.0f}% favourable{change}")
-    for r in view.rounds:
-        taking = (
-            f"{r.respondents}/{r.invited} ({r.rate}%)" if r.respondents is not None else "too few"
-        )
-        lines.append(f"  {r.label}: {taking}")
+    report = words(view)
+    lines = [report.title]
+    lines += [f"  {row.theme:<32} {row.score}  {row.change}".rstrip() for row in report.themes]
+    lines += [f"  {line}" for line in report.taking_part]
     lines += [f"  note: {note}" for note in view.notes]
-    if view.mood:
-        lines.append(f"  Mood of comments: {view.mood}")
-    lines += [f"  “{comment}” [{theme}]" for theme, comment in view.comments]
-    if view.advocacy is not None:
-        lines.append(f"  Advocacy (% agree - % disagree, would recommend): {view.advocacy:+.0f}")
-    for child in view.children:
-        shown = (
-            f"{child.mean:.2f} (up to {child.respondents} people a week)"
-            if child.mean is not None
-            else "included above"
-        )
-        lines.append(f"  below: {child.team}: {shown}")
-    if view.recognition:
-        lines.append("  Kudos received: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
-    if view.recognition_given:
-        lines.append("  Kudos given: " + ", ".join(f"#{v} {n}" for v, n in view.recognition_given))
+    lines += [f"  {line}" for line in (*report.summary, *report.comments)]
+    lines += [f"  below: {line}" for line in report.teams_below]
+    lines += [f"  Kudos {line[0].lower()}{line[1:]}" for line in report.kudos]
     lines.append(f"  {view.footnote}")
     return "\n".join(lines)

@@ -6,10 +6,13 @@ carries every answer; after it, the DM is replaced by a receipt that shows no an
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import forms
+from bot.forms import MAX_COMMENT
+from bot.report_words import NO_RESULTS, words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 Block = dict[str, Any]
@@ -20,7 +23,6 @@ SCORE = "score"  # action_id of each question's radio buttons
 COMMENT_BLOCK = "comment"
 COMMENT = "text"
 QUESTION_BLOCK = "q:"  # block_id prefix, followed by the question id
-MAX_COMMENT = 1000
 ICONS = {"info": "", "error": ":warning: ", "success": ":white_check_mark: "}
 
 
@@ -38,6 +40,25 @@ def plain(text: str, limit: int = 150) -> dict[str, Any]:
 
 def context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _text(text)}]}
+
+
+def button(action_id: str, text: str, value: str, *, primary: bool = False) -> Block:
+    found = {"type": "button", "action_id": action_id, "text": plain(text), "value": value}
+    return found | ({"style": "primary"} if primary else {})
+
+
+def field_input(block_id: str, label: str, element: Block, **extra: Any) -> Block:
+    """A modal's input block (``extra``: ``hint``, ``optional``)."""
+    found = {"type": "input", "block_id": block_id, "label": plain(label, 2000)}
+    return found | {"element": element} | extra
+
+
+def modal(blocks: list[Block], title: str, close: str = "Cancel", **extra: Any) -> Block:
+    """A modal view (``extra``: ``callback_id``, ``private_metadata``, ``submit``)."""
+    shell = {"type": "modal", "title": plain(title, 24), "close": plain(close, 24)}
+    if "submit" in extra:
+        extra["submit"] = plain(extra["submit"], 24)
+    return shell | extra | {"blocks": blocks}
 
 
 @dataclass(frozen=True)
@@ -65,45 +86,28 @@ def render(view: View) -> Message:
 # -- pulses ------------------------------------------------------------------------------------
 def pulse_message(card: PulseCard) -> Message:
     statements = "\n".join(f"• {q.text}" for q in card.questions)
+    answer = button(OPEN_PULSE, "Answer the pulse", str(card.round_id), primary=True)
     blocks = [
         {"type": "header", "text": plain(f"{card.team} pulse check")},
         mrkdwn(card.intro),
         mrkdwn(f"*{len(card.questions)} statements* (closes {card.closes_on}):\n{statements}"),
-        {
-            "type": "actions",
-            "block_id": "pulse",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": OPEN_PULSE,
-                    "style": "primary",
-                    "text": plain("Answer the pulse"),
-                    "value": str(card.round_id),
-                }
-            ],
-        },
+        {"type": "actions", "block_id": "pulse", "elements": [answer]},
         context("Anonymous: answers are stored with no link to you and shown only for groups."),
     ]
     title = "Reminder: your" if card.reminder else "Your"
     return Message(f"{title} {card.team} pulse check (closes {card.closes_on})", blocks)
 
 
-def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
+def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
     """The modal: one required radio group per statement and an optional comment."""
     options = [
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
     ]
+    radios = {"type": "radio_buttons", "action_id": SCORE, "options": options}
     blocks: list[Block] = [mrkdwn(card.intro)]
     for number, question in enumerate(card.questions, 1):
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": f"{QUESTION_BLOCK}{question.id}",
-                "label": plain(f"{number}. {question.text}", 2000),
-                "hint": plain(question.theme, 2000),
-                "element": {"type": "radio_buttons", "action_id": SCORE, "options": options},
-            }
-        )
+        label, hint = f"{number}. {question.text}", plain(question.theme, 2000)
+        blocks.append(field_input(f"{QUESTION_BLOCK}{question.id}", label, radios, hint=hint))
     blocks.append(
         {
             "type": "input",
@@ -123,42 +127,27 @@ def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
             },
         }
     )
-    return {
-        "type": "modal",
-        "callback_id": SUBMIT_PULSE,
-        "private_metadata": json.dumps(metadata, separators=(",", ":")),
-        "title": plain("Pulse check", 24),
-        "submit": plain("Submit", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal(
+        blocks, "Pulse check", callback_id=SUBMIT_PULSE, private_metadata=metadata, submit="Submit"
+    )
 
 
 def notice_modal(text: str) -> dict[str, Any]:
     """A modal that only says something (already answered, closed, not found)."""
-    return {
-        "type": "modal",
-        "title": plain("Pulse check", 24),
-        "close": plain("Close", 24),
-        "blocks": [mrkdwn(text)],
-    }
+    return modal([mrkdwn(text)], "Pulse check", close="Close")
 
 
 @dataclass(frozen=True)
 class ModalAnswers:
     answers: dict[str, int]
     comment: str
-    errors: dict[str, str]
 
 
 def read_modal(state_values: Any) -> ModalAnswers:
-    """The answers in a submitted modal's ``view.state.values`` (anything odd is an error)."""
+    """The answers in a submitted modal's ``view.state.values``; the core checks them."""
     answers: dict[str, int] = {}
-    errors: dict[str, str] = {}
     comment = ""
-    if not isinstance(state_values, dict):
-        return ModalAnswers({}, "", {COMMENT_BLOCK: "Something went wrong; please try again."})
-    for block_id, actions in state_values.items():
+    for block_id, actions in (state_values if isinstance(state_values, dict) else {}).items():
         if not isinstance(block_id, str) or not isinstance(actions, dict):
             continue
         if block_id.startswith(QUESTION_BLOCK):
@@ -166,14 +155,19 @@ def read_modal(state_values: Any) -> ModalAnswers:
             value = chosen.get("value") if isinstance(chosen, dict) else None
             if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
                 answers[block_id[len(QUESTION_BLOCK) :]] = int(value)
-            else:
-                errors[block_id] = "Please pick one answer."
         elif block_id == COMMENT_BLOCK:
             value = (actions.get(COMMENT) or {}).get("value")
             comment = value.strip() if isinstance(value, str) else ""
-            if len(comment) > MAX_COMMENT:
-                errors[block_id] = f"Please keep comments under {MAX_COMMENT} characters."
-    return ModalAnswers(answers, comment, errors)
+    return ModalAnswers(answers, comment)
+
+
+def form_errors(
+    problems: Iterable[forms.FieldProblem], blocks: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The core's problems on a form's blocks (``blocks``: field to block id; a pulse card's
+    question ids are ``q:`` blocks and its comment the comment block)."""
+    known = blocks or {forms.COMMENT: COMMENT_BLOCK}
+    return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
 
 
 def receipt(view: Receipt) -> Message:
@@ -187,83 +181,54 @@ def receipt(view: Receipt) -> Message:
 
 
 # -- kudos -------------------------------------------------------------------------------------
+def inert(text: str) -> str:
+    """A person's words, safe in mrkdwn for others to read: every Slack control sequence (a
+    mention, ``<!channel>``, a disguised link) starts with ``<``."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def kudos(view: KudosPost) -> Message:
-    names = ", ".join(view.recipients)
-    text = f"🎉 {view.giver} celebrated {names}: {view.message} #{view.value}"
+    giver, names, message = (
+        inert(view.giver),
+        inert(", ".join(view.recipients)),
+        inert(view.message),
+    )
+    text = f"🎉 {giver} celebrated {names}: {message} #{view.value}"
     return Message(
         text,
         [
-            mrkdwn(f"🎉 *{view.giver}* celebrated *{names}*"),
-            mrkdwn(f"> {view.message}"),
+            mrkdwn(f"🎉 *{giver}* celebrated *{names}*"),
+            mrkdwn(f"> {message}"),
             context(f"*#{view.value}* · {view.value_label} · {view.day}"),
         ],
     )
 
 
 # -- trends ------------------------------------------------------------------------------------
-def _score(mean: float | None, favourable: float | None) -> str:
-    if mean is None:
-        return "not shown (too few answers)"
-    shown = f"*{mean:.2f}*"
-    return shown + (f" · {favourable:.0f}% favourable" if favourable is not None else "")
-
-
 def trends(view: TrendReportView) -> Message:
-    scope = view.scope or view.team
+    report = words(view)
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"Trends: {view.team}")},
-        context(f"{scope}, last {view.weeks} weeks"),
+        context(f"{view.scope or view.team}, last {view.weeks} weeks"),
     ]
-    fields = []
-    for row in view.themes:
-        change = ""
-        if row.change is not None:
-            mark = ("▲" if row.change > 0 else "▼") if row.significant else "·"
-            change = f"\n{mark} {row.change:+.2f}" + ("" if row.significant else " (not real)")
-        fields.append(
-            {"type": "mrkdwn", "text": f"*{row.theme}*\n{_score(row.mean, row.favourable)}{change}"}
-        )
+    fields = [
+        {
+            "type": "mrkdwn",
+            "text": f"*{row.theme}*\n{row.score}" + (row.change and f"\n{row.change}"),
+        }
+        for row in report.themes
+    ]
     for start in range(0, len(fields), 10):  # a section holds at most 10 fields
         blocks.append({"type": "section", "fields": fields[start : start + 10]})
-    if not fields:
-        blocks.append(mrkdwn("No results to show yet for this period."))
-    if view.rounds:
-        taking = [
-            f"{r.label}: {r.respondents}/{r.invited} ({r.rate:.0f}%)"
-            if r.respondents is not None and r.rate is not None
-            else f"{r.label}: too few to show"
-            for r in view.rounds
-        ]
-        blocks.append(mrkdwn("*Taking part*\n" + "\n".join(taking)))
-    extra = []
-    if view.advocacy is not None:
-        extra.append(
-            f"*Advocacy* (% agree minus % disagree, would recommend): {view.advocacy:+.0f}"
-        )
-    if view.mood:
-        extra.append(f"*Mood of comments*: {view.mood}")
-    if extra:
-        blocks.append(mrkdwn("\n".join(extra)))
-    if view.comments:
-        quoted = "\n".join(f"> {comment} _({theme})_" for theme, comment in view.comments[:10])
-        blocks.append(mrkdwn("*Comments*\n" + quoted))
-    if view.children:
-        rows = [
-            f"• {c.team}: {c.mean:.2f} (up to {c.respondents} people a week)"
-            if c.mean is not None
-            else f"• {c.team}: included above"
-            for c in view.children
-        ]
-        blocks.append(mrkdwn("*Teams below*\n" + "\n".join(rows)))
-    if view.recognition or view.recognition_given:
-        lines = []
-        if view.recognition:
-            lines.append("Received: " + ", ".join(f"#{v} {n}" for v, n in view.recognition))
-        if view.recognition_given:
-            lines.append("Given: " + ", ".join(f"#{v} {n}" for v, n in view.recognition_given))
-        blocks.append(mrkdwn("*Kudos*\n" + "\n".join(lines)))
-    if view.notes:
-        blocks.append(mrkdwn("\n".join(f"_{note}_" for note in view.notes)))
-    blocks.append({"type": "divider"})
-    blocks.append(context(view.footnote))
-    return Message(f"Trends for {scope}, last {view.weeks} weeks", blocks[:50])
+    sections = (
+        ("", () if fields else (NO_RESULTS,)),
+        ("*Taking part*\n", report.taking_part),
+        ("", report.summary),
+        ("*Comments*\n", tuple(f"> {inert(line)}" for line in report.comments[:10])),
+        ("*Teams below*\n", tuple(f"• {line}" for line in report.teams_below)),
+        ("*Kudos*\n", report.kudos),
+        ("", tuple(f"_{note}_" for note in view.notes)),
+    )
+    blocks += [mrkdwn(title + "\n".join(lines)) for title, lines in sections if lines]
+    blocks += [{"type": "divider"}, context(view.footnote)]
+    return Message(report.title, blocks[:50])

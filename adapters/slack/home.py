@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.slack.blocks import OPEN_PULSE, Block, context, mrkdwn, plain
+from adapters.slack.blocks import OPEN_PULSE, Block, button, context, mrkdwn, plain
 from bot.views import HomeView, KudosItem
 
 HOME_TRENDS = "home_trends"  # action_id of the managers' button
@@ -49,13 +49,9 @@ def home_tab(view: HomeView) -> dict[str, Any]:
                     "text": f"*{card.team} pulse check*: {len(card.questions)} statements, "
                     f"closes {card.closes_on}.",
                 },
-                "accessory": {
-                    "type": "button",
-                    "action_id": OPEN_PULSE,
-                    "style": "primary",
-                    "text": plain("Answer the pulse"),
-                    "value": str(card.round_id),
-                },
+                "accessory": button(
+                    OPEN_PULSE, "Answer the pulse", str(card.round_id), primary=True
+                ),
             }
         )
     if not view.pulses:
@@ -78,14 +74,7 @@ def home_tab(view: HomeView) -> dict[str, Any]:
             {
                 "type": "actions",
                 "block_id": "manager",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": HOME_TRENDS,
-                        "text": plain("Latest trends"),
-                        "value": "trends",
-                    }
-                ],
+                "elements": [button(HOME_TRENDS, "Latest trends", "trends")],
             }
         )
         blocks.append(context("The report arrives in our direct messages."))

@@ -1,4 +1,4 @@
-"""Bolt listeners: Slack payloads in, core calls, Block Kit out.
+"""Bolt listeners: Slack payloads in, ``Conversation`` calls, Block Kit out.
 
 Commands and button clicks are acked at once and their work runs after the ack (Bolt's lazy
 listeners); events are acked by Bolt before their listener runs.  A pulse submission is checked and
@@ -9,9 +9,9 @@ that it is already in), and the DM is replaced with the receipt after it.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -20,8 +20,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import (
     OPEN_PULSE,
-    QUESTION_BLOCK,
     SUBMIT_PULSE,
+    form_errors,
     notice_modal,
     pulse_modal,
     read_modal,
@@ -33,15 +33,13 @@ from adapters.slack.messenger import SlackMessenger
 from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
 from bot import commands
-from bot.conversation import NOT_KNOWN, Conversation
-from bot.service import UnknownPerson
-from bot.views import HomeView, PulseCard, Receipt, TextReply, TrendReportView, View
+from bot.cards import CardForm
+from bot.conversation import Conversation
+from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 
 log = logging.getLogger(__name__)
 
 WORKING = "Working on it… I'll send the report to our direct messages."
-REPORT_SENT = "Your report is in our direct messages."
-GONE = "You've already answered this pulse, or it has closed. Thank you!"
 STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
 NO_EMAIL = (
     "I couldn't see an email address on your Slack profile, so I can't match you to your team. "
@@ -53,6 +51,35 @@ _CHANNEL = re.compile(r"<#[CG][A-Z0-9]+(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<![^>]*>")
 _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+
+Answer = Callable[[View], Awaitable[None]]  # shows a view to the asker only, where they asked
+# the pulse form's metadata keys before they were named (forms opened before an upgrade)
+_OLD_KEYS = dict(r="round", q="questions", h="home", u="response_url", c="channel", t="ts")
+
+
+def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
+    """The modal's metadata: the card, and where its message is, to show the receipt there (the
+    Home tab, re-published; an ephemeral's ``response_url``; a DM message's channel and ts)."""
+    container = body.get("container") or {}
+    shown_in: dict[str, Any]
+    if container.get("type") == "view":
+        shown_in = {"home": "1"}
+    elif container.get("is_ephemeral"):
+        shown_in = {"response_url": str(body.get("response_url", ""))}
+    else:
+        shown_in = {"channel": container.get("channel_id"), "ts": container.get("message_ts")}
+    where = tuple((key, value) for key, value in shown_in.items() if isinstance(value, str))
+    return CardForm(card.round_id, tuple(q.id for q in card.questions), where)
+
+
+def _answer(send: Callable[..., Awaitable[Any]], **where: Any) -> Answer:
+    """Show a view to the asker with one Slack call (``respond``, ``chat_postEphemeral``)."""
+
+    async def answer(view: View) -> None:
+        message = render(view)
+        await send(text=message.text, blocks=message.blocks, **where)
+
+    return answer
 
 
 class SlackListeners:
@@ -100,6 +127,36 @@ class SlackListeners:
         log would keep it next to the answer's transaction."""
         return await self.directory.email_of(user_id, remember=remember) if user_id else None
 
+    async def converse(
+        self, user: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
+    ) -> None:
+        """Words to the bot: Slack's own ``… sync`` words (a channel's or group's members become
+        a team's, or ``sync off``), else the conversation's."""
+        email = await self._email(user)
+        request = sync_request(raw) if head in {"", "pulse"} else None
+        if email is None:
+            found = replies([TextReply(NO_EMAIL, kind="error")])
+        elif request is not None:
+            found = replies([await self.sync.run(self.messenger.client, email, request)])
+        else:
+            found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
+        await self.reply(found, email or "", here=here, dm=dm)
+
+    async def reply(
+        self, found: list[Reply], email: str, *, here: Answer | None = None, dm: str | None = None
+    ) -> None:
+        """Private replies go to the person's DM (``dm`` when they are in it), with a word where
+        they asked; the rest go back where they asked (``here``), or to the DM when they asked
+        there (``here=None``)."""
+        for item in found:
+            if here is None or item.audience is Audience.PRIVATE:
+                dm = dm or await self.directory.dm_channel_for(email)
+                await self.messenger.post(dm, item.view)
+                if here is not None:
+                    await here(TextReply(item.elsewhere))
+            else:
+                await here(item.view)
+
     # -- slash commands ------------------------------------------------------------------------
     async def ack_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         words = f"{command.get('command', '')} {command.get('text', '')}"
@@ -109,56 +166,9 @@ class SlackListeners:
             await ack()
 
     async def run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
-        name = str(command.get("command", "")).lstrip("/")
-        email = await self._email(str(command.get("user_id", "")))
-        if email is None:
-            await respond(text=NO_EMAIL, response_type="ephemeral")
-            return
-        raw = str(command.get("text", ""))
-        sync = sync_request(raw) if name == "pulse" else None
-        if sync is not None:  # Slack-only words: a channel's or group's members become the team's
-            # (and stay so), or ``sync off``
-            reply = await self.sync.run(self.messenger.client, email, sync)
-            await self.reply([reply], email, respond=respond)
-            return
-        text = await self.plain_text(raw)
-        views = await self.conversation.handle(email, f"{name} {text}")
-        await self.reply(views, email, respond=respond)
-
-    # -- replies -------------------------------------------------------------------------------
-    async def reply(
-        self,
-        views: list[View],
-        email: str,
-        *,
-        respond: AsyncRespond | None = None,
-        dm_channel: str | None = None,
-        ephemeral: tuple[AsyncWebClient, str, str] | None = None,
-    ) -> None:
-        """Send the core's answer back where the person asked: ephemerally for a slash command
-        or a mention, in the DM for a DM.  Trend reports always go to the DM, with the chart."""
-        for view in views:
-            if isinstance(view, TrendReportView):
-                channel = dm_channel or await self.directory.dm_channel_for(email)
-                await self.messenger.post(channel, view)
-                if respond is not None:
-                    await respond(text=REPORT_SENT, response_type="ephemeral")
-            elif dm_channel is not None:
-                await self.messenger.post(dm_channel, view)
-            elif respond is not None:
-                message = render(view)
-                await respond(
-                    text=message.text,
-                    blocks=message.blocks,
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
-            elif ephemeral is not None:
-                client, channel, user = ephemeral
-                message = render(view)
-                await client.chat_postEphemeral(
-                    channel=channel, user=user, text=message.text, blocks=message.blocks
-                )
+        here = _answer(respond, response_type="ephemeral", replace_original=False)
+        user, head = str(command.get("user_id", "")), str(command.get("command", "")).lstrip("/")
+        await self.converse(user, str(command.get("text", "")), head=head, here=here)
 
     # -- events --------------------------------------------------------------------------------
     async def on_message(self, event: dict[str, Any]) -> None:
@@ -166,39 +176,16 @@ class SlackListeners:
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
             return
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
-        if not user or not channel:
-            return
-        email = await self._email(user)
-        if email is None:
-            await self.messenger.post(channel, TextReply(NO_EMAIL, kind="error"))
-            return
-        raw = str(event.get("text", ""))
-        sync = sync_request(raw)
-        if sync is not None:
-            reply = await self.sync.run(self.messenger.client, email, sync)
-            await self.reply([reply], email, dm_channel=channel)
-            return
-        text = await self.plain_text(raw)
-        views = await self.conversation.handle(email, text)
-        await self.reply(views, email, dm_channel=channel)
+        if user and channel:
+            await self.converse(user, str(event.get("text", "")), here=None, dm=channel)
 
     async def on_mention(self, event: dict[str, Any], client: AsyncWebClient) -> None:
         """``@teampulse …`` in a channel: answered only to the person who asked."""
         user, channel = str(event.get("user", "")), str(event.get("channel", ""))
-        if not user or not channel:
-            return
-        email = await self._email(user)
-        if email is None:
-            await client.chat_postEphemeral(channel=channel, user=user, text=NO_EMAIL)
-            return
-        text = await self.plain_text(_LEADING_MENTION.sub("", str(event.get("text", ""))))
-        views = await self.conversation.handle(email, text or "pulse help")
-        cards = [view for view in views if isinstance(view, PulseCard)]
-        if cards:  # a pulse is answered in private
-            channel_dm = await self.directory.dm_channel_for(email)
-            await self.reply(list(cards), email, dm_channel=channel_dm)
-        rest: list[View] = [view for view in views if not isinstance(view, PulseCard)]
-        await self.reply(rest, email, ephemeral=(client, channel, user))
+        if user and channel:
+            here = _answer(client.chat_postEphemeral, channel=channel, user=user)
+            text = _LEADING_MENTION.sub("", str(event.get("text", "")))
+            await self.converse(user, text, here=here)
 
     # -- the App Home tab ------------------------------------------------------------------------
     async def on_home_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
@@ -223,10 +210,8 @@ class SlackListeners:
     async def home_trends(self, body: dict[str, Any]) -> None:
         """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
         email = await self._email(str((body.get("user") or {}).get("id", "")))
-        if email is None:
-            return
-        views = await self.conversation.handle(email, "pulse trends")
-        await self.reply(views, email, dm_channel=await self.directory.dm_channel_for(email))
+        if email is not None:
+            await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
     # -- the pulse -----------------------------------------------------------------------------
     async def ack_action(self, ack: AsyncAck) -> None:
@@ -235,110 +220,57 @@ class SlackListeners:
     async def open_pulse(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The DM's "Answer the pulse" button: open the modal with every statement."""
         trigger_id = body.get("trigger_id")
-        user = str((body.get("user") or {}).get("id", ""))
         actions = body.get("actions") or [{}]
         value = str(actions[0].get("value", "")) if isinstance(actions[0], dict) else ""
         if not isinstance(trigger_id, str) or not value.isdigit():
             return
-        round_id = int(value)
-        email = await self._email(user, remember=False)
-        card = None
-        notice = NO_EMAIL
-        if email is not None:
-            try:
-                card = next(
-                    (
-                        c
-                        for c in await self.directory.service.pending_pulses(email)
-                        if c.round_id == round_id
-                    ),
-                    None,
-                )
-                notice = GONE
-            except UnknownPerson:
-                notice = NOT_KNOWN
-        if card is None:
+        email = await self._email(str((body.get("user") or {}).get("id", "")), remember=False)
+        card = await self.conversation.open_card(email, int(value)) if email else None
+        if not isinstance(card, PulseCard):
+            notice = card.text if card is not None else NO_EMAIL
             await client.views_open(trigger_id=trigger_id, view=notice_modal(notice))
             return
-        container = body.get("container") or {}
-        metadata: dict[str, Any] = {"r": round_id, "q": [q.id for q in card.questions]}
-        if container.get("type") == "view":  # the Home tab: re-published after the answer
-            metadata["h"] = 1
-        elif container.get("is_ephemeral"):
-            metadata["u"] = body.get("response_url")
-        else:
-            metadata["c"] = container.get("channel_id")
-            metadata["t"] = container.get("message_ts")
-        await client.views_open(trigger_id=trigger_id, view=pulse_modal(card, metadata))
+        form = pulse_form(card, body)
+        await client.views_open(trigger_id=trigger_id, view=pulse_modal(card, form.dumps()))
 
     async def submit_pulse(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
-        metadata = _metadata(view.get("private_metadata"))
-        if metadata is None:
+        form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS)
+        if form is None:
             await ack(response_action="update", view=notice_modal(STALE_FORM))
-            return
-        questions: list[str] = metadata["q"]
-        parsed = read_modal((view.get("state") or {}).get("values"))
-        errors = dict(parsed.errors)
-        for question_id in questions:
-            if question_id not in parsed.answers:
-                errors[f"{QUESTION_BLOCK}{question_id}"] = "Please pick one answer."
-        if errors:
-            await ack(response_action="errors", errors=errors)
             return
         user = str((body.get("user") or {}).get("id", ""))
         email = await self._email(user, remember=False)
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
-        comments = {questions[0]: parsed.comment} if parsed.comment and questions else {}
-        try:
-            result = await self.directory.service.submit_pulse(
-                email, metadata["r"], parsed.answers, comments
-            )
-        except UnknownPerson:
-            await ack(response_action="update", view=notice_modal(NOT_KNOWN))
-            return
-        if not isinstance(result, Receipt):
-            text = result.text if isinstance(result, TextReply) else GONE
-            await ack(response_action="update", view=notice_modal(text))
-            return
-        await ack()
-        await self._show_receipt(metadata, result, client)
-        if metadata.get("h"):
-            await self.publish_home(client, user, remember=False)
+        parsed = read_modal((view.get("state") or {}).get("values"))
+        result = await self.conversation.submit_card(
+            email, form.round_id, parsed.answers, parsed.comment, None, asked=form.questions
+        )
+        if isinstance(result, TextReply) and result.problems:
+            await ack(response_action="errors", errors=form_errors(result.problems))
+        elif isinstance(result, TextReply):
+            await ack(response_action="update", view=notice_modal(result.text))
+        else:
+            await ack()
+            await self._show_receipt(form, result, client)
+            if form.where("home"):
+                await self.publish_home(client, user, remember=False)
 
-    async def _show_receipt(
-        self, metadata: dict[str, Any], receipt: Receipt, client: AsyncWebClient
-    ) -> None:
+    async def _show_receipt(self, form: CardForm, receipt: Receipt, client: AsyncWebClient) -> None:
         message = render(receipt)
+        channel, ts, url = form.where("channel"), form.where("ts"), form.where("response_url")
         try:
-            if metadata.get("c") and metadata.get("t"):
+            if channel and ts:
                 await client.chat_update(
-                    channel=metadata["c"],
-                    ts=metadata["t"],
-                    text=message.text,
-                    blocks=message.blocks,
+                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
                 )
-            elif metadata.get("u"):
-                await AsyncWebhookClient(metadata["u"]).send(
+            elif url:
+                await AsyncWebhookClient(url).send(
                     text=message.text, blocks=message.blocks, replace_original=True
                 )
         except Exception:  # the answer is stored; only the receipt's display failed
             log.warning("could not replace a pulse message with its receipt")
-
-
-def _metadata(text: Any) -> dict[str, Any] | None:
-    """The modal's private metadata: round id, question ids, and where the DM message is."""
-    try:
-        value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("r"), int):
-        return None
-    questions = value.get("q")
-    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-        return None
-    return value

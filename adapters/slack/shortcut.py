@@ -1,33 +1,34 @@
 """The "Give kudos" message shortcut: a modal (recipients, message, value) that runs the same kudos
 path as ``/kudos`` (saved, posted to the recipients' team channels, sent to each recipient).
 
-The shortcut's form is checked before its ack (missing recipients, message or value are shown on
-the form); the kudos itself runs after the ack, and the giver is told the outcome in our DM.
+The core checks the form before its ack (its problems, say a missing value, are shown on the
+form); the kudos itself runs after the ack, and the giver is told the outcome in our DM.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import notice_modal, plain
+from adapters.slack.blocks import field_input, form_errors, modal, notice_modal, plain
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
-from bot import commands
-from bot.views import View
-from surveys.recognition import MAX_MESSAGE
+from bot import forms
+from bot.forms import MAX_MESSAGE
+from bot.kudos import thanks_for
 
 GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
 SUBMIT_KUDOS = "give_kudos_submit"  # callback_id of its modal
 TO_BLOCK, TO = "kudos_to", "users"
 MESSAGE_BLOCK, MESSAGE = "kudos_message", "text"
 VALUE_BLOCK, VALUE = "kudos_value", "value"
-QUOTE = 200
 
 
-def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[str, Any]:
-    """Recipients (prefilled with the message's author), a message quoting it, and a value."""
+def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict[str, Any]:
+    """Recipients (prefilled with the message's author), a message (``thanks``: quoting it), and
+    a value."""
     users: dict[str, Any] = {
         "type": "multi_users_select",
         "action_id": TO,
@@ -41,40 +42,32 @@ def kudos_modal(values: dict[str, str], quote: str, author: str | None) -> dict[
         "multiline": True,
         "max_length": MAX_MESSAGE,
     }
-    if quote:
-        snippet = quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…"
-        message["initial_value"] = f"Thank you for “{snippet}”"[:MAX_MESSAGE]
+    if thanks:
+        message["initial_value"] = thanks
     options = [
         {"text": plain(f"#{tag} · {label}", 75), "value": tag} for tag, label in values.items()
     ][:100]
-    return {
-        "type": "modal",
-        "callback_id": SUBMIT_KUDOS,
-        "title": plain("Give kudos", 24),
-        "submit": plain("Send kudos", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
-            {"type": "input", "block_id": TO_BLOCK, "label": plain("Who?"), "element": users},
-            {
-                "type": "input",
-                "block_id": MESSAGE_BLOCK,
-                "label": plain("Your message"),
-                "element": message,
-            },
-            {
-                "type": "input",
-                "block_id": VALUE_BLOCK,
-                "label": plain("Which of our values?"),
-                "element": {"type": "static_select", "action_id": VALUE, "options": options},
-            },
-        ],
-    }
+    value = {"type": "static_select", "action_id": VALUE, "options": options}
+    blocks = [
+        field_input(TO_BLOCK, "Who?", users),
+        field_input(MESSAGE_BLOCK, "Your message", message),
+        field_input(VALUE_BLOCK, "Which of our values?", value),
+    ]
+    return modal(blocks, "Give kudos", callback_id=SUBMIT_KUDOS, submit="Send kudos")
 
 
-def read_kudos(
-    state_values: Any, values: dict[str, str]
-) -> tuple[list[str], str, str, dict[str, str]]:
-    """Recipients, message, value and any errors (by block id) of a submitted kudos modal."""
+@dataclass(frozen=True)
+class KudosForm:
+    recipients: list[str]  # Slack user ids
+    message: str
+    value: str
+
+
+BLOCKS = {forms.RECIPIENTS: TO_BLOCK, forms.MESSAGE: MESSAGE_BLOCK, forms.VALUE: VALUE_BLOCK}
+
+
+def read_kudos(state_values: Any) -> KudosForm:
+    """Recipients, message and value of a submitted kudos modal; the core checks them."""
     state = state_values if isinstance(state_values, dict) else {}
 
     def field(block: str, action: str) -> dict[str, Any]:
@@ -84,20 +77,11 @@ def read_kudos(
     chosen = field(TO_BLOCK, TO).get("selected_users")
     users = [u for u in chosen if isinstance(u, str) and u] if isinstance(chosen, list) else []
     text = field(MESSAGE_BLOCK, MESSAGE).get("value")
-    message = " ".join(text.split()) if isinstance(text, str) else ""
     option = field(VALUE_BLOCK, VALUE).get("selected_option")
     picked = option.get("value") if isinstance(option, dict) else None
-    value = picked if isinstance(picked, str) else ""
-    errors = {}
-    if not users:
-        errors[TO_BLOCK] = "Choose at least one colleague."
-    if not message:
-        errors[MESSAGE_BLOCK] = "Say what you'd like to thank them for."
-    elif len(message) > MAX_MESSAGE:
-        errors[MESSAGE_BLOCK] = f"Kudos messages are limited to {MAX_MESSAGE} characters."
-    if value not in values:
-        errors[VALUE_BLOCK] = "Pick one of our values."
-    return users, message, value, errors
+    return KudosForm(
+        users, text if isinstance(text, str) else "", picked if isinstance(picked, str) else ""
+    )
 
 
 class KudosShortcut:
@@ -125,15 +109,15 @@ class KudosShortcut:
         author = message.get("user")
         author = author if isinstance(author, str) and author and author != clicker else None
         quote = await self.listeners.plain_text(str(message.get("text") or ""))
-        view = kudos_modal(self.values, " ".join(quote.split()), author)
+        view = kudos_modal(self.values, thanks_for(quote), author)
         await client.views_open(trigger_id=trigger_id, view=view)
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        users, message, value, errors = read_kudos(
-            (view.get("state") or {}).get("values"), self.values
-        )
-        if errors:
-            await ack(response_action="errors", errors=errors)
+        form = read_kudos((view.get("state") or {}).get("values"))
+        conversation = self.listeners.conversation
+        problem = conversation.kudos_problems(form.recipients, form.message, form.value)
+        if problem is not None:
+            await ack(response_action="errors", errors=form_errors(problem.problems, BLOCKS))
             return
         user = str((body.get("user") or {}).get("id", ""))
         email = await self.listeners.directory.email_of(user) if user else None
@@ -141,11 +125,7 @@ class KudosShortcut:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
         await ack()
-        mentions: list[str] = []
-        for recipient in users:
-            found = await self.listeners.directory.email_of(recipient)
-            mentions.append(found or recipient)  # an unknown id is reported by the kudos path
-        kudos = commands.Kudos(mentions=tuple(mentions), message=message, value=value)
-        views: list[View] = await self.listeners.conversation.run(email, kudos)
-        channel = await self.listeners.directory.dm_channel_for(email)
-        await self.listeners.reply(views, email, dm_channel=channel)
+        # an id Slack can't match to an email is reported by the kudos path
+        recipients = [await self.listeners.directory.email_of(r) or r for r in form.recipients]
+        found = await conversation.give_kudos(email, recipients, form.message, form.value)
+        await self.listeners.reply(found, email)

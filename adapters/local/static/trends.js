@@ -9,22 +9,15 @@ function minGroupFrom(footnote) {
 }
 
 function changeCell(row) {
+  // the wording is the core's (row.change_label), the same on every platform; only the colour is ours
   var cell = el("td", "num change");
-  if (row.change === null || row.change === undefined) {
+  if (!row.change_label) {
     cell.textContent = "—";
     cell.title = "No earlier period to compare with";
     return cell;
   }
-  var signed = (row.change > 0 ? "+" : "") + Number(row.change).toFixed(2);
-  if (row.significant) {
-    var up = row.change > 0;
-    cell.classList.add(up ? "change-up" : "change-down");
-    append(cell, el("span", "arrow", up ? "▲" : "▼"), " " + signed);
-    cell.appendChild(el("span", "visually-hidden", up ? " (a real rise)" : " (a real fall)"));
-  } else {
-    cell.classList.add("change-flat");
-    append(cell, el("span", null, "no real change"), el("span", "change-small", " (" + signed + ")"));
-  }
+  cell.classList.add(!row.significant ? "change-flat" : row.change > 0 ? "change-up" : "change-down");
+  cell.textContent = row.change_label;
   return cell;
 }
 

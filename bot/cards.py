@@ -1,0 +1,102 @@
+"""A pulse card opened and submitted from a platform's form (a Slack modal, an Adaptive Card,
+the console): the core says whether it may be opened and checks what comes back, once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.service import TeamPulse, UnknownPerson
+from bot.views import PulseCard, Receipt, TextReply
+
+GONE = "You've already answered this pulse, or it has closed. Thank you!"
+NOT_KNOWN = (
+    "I don't know you yet: your email isn't in this organisation's teams. "
+    "Ask your manager or the teampulse admin to add you."
+)
+
+
+@dataclass(frozen=True)
+class CardForm:
+    """What a pulse form carries back when it is submitted (Slack's modal metadata, an Adaptive
+    Card's submit data): the round, its questions in order, and where the card was shown, in the
+    platform's own words (``shown_in``: a message's channel and ts, say), to put the receipt
+    there.  Serialised with readable keys."""
+
+    round_id: int
+    questions: tuple[str, ...]
+    shown_in: tuple[tuple[str, str], ...] = ()
+
+    def dumps(self) -> str:
+        data = {"round": self.round_id, "questions": list(self.questions), **dict(self.shown_in)}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: Any, renamed: Mapping[str, str] | None = None) -> CardForm | None:
+        """The form back, or None when it isn't one; ``renamed``: a platform's older key names
+        (a form opened before an upgrade still submits)."""
+        try:
+            data = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        data = {(renamed or {}).get(key, key): value for key, value in data.items()}
+        round_id, questions = data.pop("round", None), data.pop("questions", None)
+        if not isinstance(round_id, int) or not isinstance(questions, list):
+            return None
+        if not all(isinstance(value, str) for value in [*questions, *data.values()]):
+            return None
+        return cls(round_id, tuple(questions), tuple(data.items()))
+
+    def where(self, key: str) -> str | None:
+        return dict(self.shown_in).get(key)
+
+
+def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[str, str]:
+    """Where a card's one comment is filed: under the statement ``about`` (a question id) names,
+    its theme's; ``about=None`` files it under the first statement asked, as every platform has
+    so far (the one place that decides this)."""
+    comment = comment.strip()
+    if not comment:
+        return {}
+    if about is not None:
+        return {about: comment}
+    return {asked[0]: comment} if asked else {}
+
+
+async def open_card(service: TeamPulse, email: str, round_id: int) -> PulseCard | TextReply:
+    """The card of one round waiting for this person, or a notice saying why there is none."""
+    try:
+        card = await service.pending_pulse(email, round_id)
+    except UnknownPerson:
+        return TextReply(NOT_KNOWN, kind="error")
+    return card if card is not None else TextReply(GONE)
+
+
+async def submit_card(
+    service: TeamPulse,
+    email: str,
+    round_id: int,
+    answers: dict[str, int],
+    comment: str,
+    about: str | None,
+    *,
+    asked: Sequence[str] = (),
+) -> Receipt | TextReply:
+    """Record a card: a ``Receipt``, or a ``TextReply`` saying why not (with ``problems`` field
+    by field when the form itself needs changing).  ``asked``: the card's question ids in order,
+    when the form carries them; otherwise the card is looked up if a comment needs them."""
+    try:
+        if comment.strip() and about is None and not asked:
+            card = await service.pending_pulse(email, round_id)
+            asked = [question.id for question in card.questions] if card else []
+        comments = comments_for(comment, about, asked)
+        view = await service.submit_pulse(email, round_id, answers, comments)
+    except UnknownPerson:
+        return TextReply(NOT_KNOWN, kind="error")
+    if isinstance(view, Receipt | TextReply):
+        return view
+    return TextReply(GONE)

@@ -1,0 +1,19 @@
+"""What a platform's forms need from the core: the limits its inputs state (a Slack input's
+``max_length``), so the form and the core's one check agree, and the names of the fields the
+core's ``FieldProblem`` values point at.  Adapters read them here, never from ``surveys/``."""
+
+from __future__ import annotations
+
+from surveys.forms import COMMENT, MESSAGE, RECIPIENTS, VALUE, FieldProblem
+from surveys.recognition import MAX_MESSAGE
+from surveys.responses import MAX_COMMENT
+
+__all__ = [
+    "COMMENT",
+    "MAX_COMMENT",
+    "MAX_MESSAGE",
+    "MESSAGE",
+    "RECIPIENTS",
+    "VALUE",
+    "FieldProblem",
+]
