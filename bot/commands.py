@@ -11,7 +11,7 @@ MAX_WEEKS = 104
 
 @dataclass(frozen=True)
 class Help:
-    topic: str | None = None
+    pass
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _parse_pulse(rest: str) -> Command:
         return Pulse()
     sub, args = words[0].lower(), " ".join(words[1:]).strip()
     if sub == "help":
-        return Help(topic=args or None)
+        return Help()
     if sub == "trends":
         return parse_trends(args)
     if sub == "status":
