@@ -112,10 +112,19 @@ def free_port() -> int:
 async def spawn_serve(env: dict[str, str], log: Path) -> Child:
     """``teampulse serve`` itself (all its workers, the scheduler, the access log), healthy."""
     port = free_port()
+    # this checkout's code first: the server runs in another directory (no .env there), where a
+    # relative PYTHONPATH (``PYTHONPATH=.``) would reach the installed copy instead
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "teampulse"), "serve"],
         cwd=log.parent,  # no .env
-        env={**os.environ, **env, "PORT": str(port), "TEAMPULSE_HOST": "127.0.0.1"},
+        env={
+            **os.environ,
+            **env,
+            "PYTHONPATH": path,
+            "PORT": str(port),
+            "TEAMPULSE_HOST": "127.0.0.1",
+        },
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
         text=True,

@@ -29,9 +29,3 @@ def format_digests(digests: set[str]) -> str:
 class Thresholds:
     min_group: int = 5
     min_comment_group: int = 10
-
-    def scores_visible(self, respondents: int) -> bool:
-        return respondents >= self.min_group
-
-    def comments_visible(self, respondents: int) -> bool:
-        return respondents >= self.min_comment_group

@@ -76,19 +76,6 @@ async def give(
     return GivenKudos(recognition=recognition, recipients=recipients, teams=list(teams.values()))
 
 
-async def recent_for_team(
-    session: AsyncSession, team_id: int, limit: int = 20
-) -> list[Recognition]:
-    query = (
-        select(Recognition)
-        .join(RecognitionRecipient, col(RecognitionRecipient.recognition_id) == col(Recognition.id))
-        .where(RecognitionRecipient.team_id == team_id)
-        .order_by(col(Recognition.created_at).desc())
-        .limit(limit)
-    )
-    return list({r.id: r for r in (await session.exec(query)).all()}.values())
-
-
 async def counts_by_value(
     session: AsyncSession, team_ids: list[int], since: datetime, *, given: bool = False
 ) -> list[tuple[str, int]]:

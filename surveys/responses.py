@@ -122,19 +122,6 @@ class Entry:
     submission: Submission
 
 
-async def submit(
-    session: AsyncSession,
-    secret: bytes,
-    person_id: int,
-    submission: Submission,
-    today: date,
-    gate: Gate,
-) -> SubmitResult:
-    """Record one pulse.  Commits before returning ACCEPTED, so an acked answer is never lost."""
-    [result] = await submit_many(session, secret, [Entry(person_id, submission)], today, gate)
-    return result
-
-
 async def submit_many(
     session: AsyncSession, secret: bytes, entries: Sequence[Entry], today: date, gate: Gate
 ) -> list[SubmitResult]:

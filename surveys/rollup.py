@@ -19,6 +19,7 @@ Reports then read a handful of rows for one team instead of scanning answers.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -143,28 +144,59 @@ def _week_rounds(week: date) -> Select[Any]:
 
 
 ADVOCACY = "advocacy"
-STATS = 6  # respondents, answers, total, squares, favourable, unfavourable
 
 
-def _people_and_sums(per_round: list[list[float]]) -> list[float]:
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A cell's figures: its people, then its answers' count and sums (scores reverse-scored)."""
+
+    respondents: int
+    answers: int
+    total: float
+    squares: float
+    favourable: int
+    unfavourable: int
+
+    def __add__(self, other: Stats) -> Stats:
+        """Two disjoint sets of answers (a parent's subtree: its own and a child's)."""
+        return Stats(
+            self.respondents + other.respondents,
+            self.answers + other.answers,
+            self.total + other.total,
+            self.squares + other.squares,
+            self.favourable + other.favourable,
+            self.unfavourable + other.unfavourable,
+        )
+
+
+def _people_and_sums(per_round: list[Stats]) -> Stats:
     """One team's stats over its rounds of the week: respondents are the largest single round's
     (a person answers a round once, so that many distinct people at least; the same people
     answering two rounds must not count twice), the answers' sums are over every round."""
-    respondents = max(stats[0] for stats in per_round)
-    return [respondents, *(sum(stats[i] for stats in per_round) for i in range(1, STATS))]
+    summed = sum(per_round[1:], start=per_round[0])
+    return replace(summed, respondents=max(stats.respondents for stats in per_round))
 
 
-async def _own_cells(session: AsyncSession, week: date) -> dict[str, dict[int, list[float]]]:
+async def _own_cells(session: AsyncSession, week: date) -> dict[str, dict[int, Stats]]:
     """theme -> team -> stats of the team's own rounds; the advocacy items also count under
     ``advocacy`` (for an eNPS-style score)."""
-    rounds: dict[tuple[str, int], list[list[float]]] = defaultdict(list)
+    rounds: dict[tuple[str, int], list[Stats]] = defaultdict(list)
     unsure = await _unsure(session, week)
     for advocacy in (False, True):
         query = _cells_query(week, advocacy)
-        for team, theme, round_id, cards, *stats in (await _run(session, query)).all():
-            people = _people(cards, unsure.get(round_id, 0))
-            rounds[theme, team].append([float(people), *(float(v or 0) for v in stats)])
-    cells: dict[str, dict[int, list[float]]] = defaultdict(dict)
+        for row in (await _run(session, query)).all():
+            team, theme, round_id, cards, answers, total, squares, good, bad = row
+            rounds[theme, team].append(
+                Stats(
+                    respondents=_people(cards, unsure.get(round_id, 0)),
+                    answers=int(answers or 0),
+                    total=float(total or 0),
+                    squares=float(squares or 0),
+                    favourable=int(good or 0),
+                    unfavourable=int(bad or 0),
+                )
+            )
+    cells: dict[str, dict[int, Stats]] = defaultdict(dict)
     for (theme, team), per_round in rounds.items():
         cells[theme][team] = _people_and_sums(per_round)
     return cells
@@ -228,18 +260,16 @@ async def _own_participation(session: AsyncSession, week: date) -> dict[int, tup
     return {team: (int(invited.get(team, 0)), answered.get(team, 0)) for team in invited}
 
 
-def _subtree_sums(tree: Hierarchy, own: dict[int, list[float]]) -> dict[int, list[float]]:
+def _subtree_sums(tree: Hierarchy, own: dict[int, Stats]) -> dict[int, Stats]:
     """Each team's subtree sums, for the teams with answers in their subtree (the others' are
     all zero and left out)."""
-    sums = {team: list(stats) for team, stats in own.items() if team in tree.parents}
+    sums = {team: stats for team, stats in own.items() if team in tree.parents}
     for team in tree.post_order:
         stats, parent = sums.get(team), tree.parents[team]
         if stats is None or parent is None or parent not in tree.parents:
             continue
         above = sums.get(parent)
-        sums[parent] = (
-            list(stats) if above is None else [a + b for a, b in zip(above, stats, strict=True)]
-        )
+        sums[parent] = stats if above is None else above + stats
     return sums
 
 
@@ -262,14 +292,14 @@ async def _insert(session: AsyncSession, statement: Insert, rows: list[dict[str,
 def _cell_rows(
     tree: Hierarchy,
     week: date,
-    own_cells: dict[str, dict[int, list[float]]],
+    own_cells: dict[str, dict[int, Stats]],
     thresholds: Thresholds,
 ) -> list[dict[str, Any]]:
     """Each (team subtree, theme) cell; its comments are published on their own test: rounds
     rotate statements, so a theme's comments may come from fewer people than the week's."""
     cells: list[dict[str, Any]] = []
     for theme, own in own_cells.items():
-        own_people = {t: int(s[0]) for t, s in own.items()}
+        own_people = {t: s.respondents for t, s in own.items()}
         published, _ = publishable(tree, own_people, thresholds.min_group)
         comments, _ = publishable(tree, own_people, thresholds.min_comment_group)
         cells.extend(
@@ -277,17 +307,17 @@ def _cell_rows(
                 "team_id": team,
                 "week": week,
                 "theme": theme,
-                "respondents": int(stats[0]),
-                "answers": int(stats[1]),
-                "total": stats[2],
-                "squares": stats[3],
-                "favourable": int(stats[4]),
-                "unfavourable": int(stats[5]),
+                "respondents": stats.respondents,
+                "answers": stats.answers,
+                "total": stats.total,
+                "squares": stats.squares,
+                "favourable": stats.favourable,
+                "unfavourable": stats.unfavourable,
                 "published": team in published,
                 "comments_published": team in comments,
             }
             for team, stats in _subtree_sums(tree, own).items()
-            if stats[0] > 0
+            if stats.respondents > 0
         )
     return cells
 

@@ -1,64 +1,45 @@
-"""A local stand-in for the Slack Web API (aiohttp on 127.0.0.1, a random port).
+"""A local stand-in for the Slack Web API, on the fake-platform harness (``tests/fake_platform.py``:
+aiohttp on 127.0.0.1 and a random port, every call recorded, queued 429s and errors, latency on
+demand, ``wait_for`` conditions rather than the clock).
 
-It speaks the documented wire format of the methods the adapter calls, records every call, answers
-a queued 429 (with ``Retry-After``) or error on demand, serves the file upload URL it hands out, and
-is the ``response_url`` endpoint of slash commands and actions.  Tests wait on conditions
-(``wait_for``), never on the clock.
+It speaks the documented wire format of the methods the adapter calls, checks the bot token of
+each call (and the workspace it belongs to), serves the file upload URL it hands out, and is the
+``response_url`` endpoint of slash commands and actions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
-from collections import defaultdict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fake_platform import Call, Canned, FakePlatform
+
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "TOKEN", "Call", "Canned", "FakeSlack"]
 
 TOKEN = "xoxb-test-token"
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "fake-client-secret"
 
 
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    status: int = 200
-    body: bytes = b""
-    answer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Canned:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class FakeSlack:
+class FakeSlack(FakePlatform):
     def __init__(self) -> None:
-        self.calls: list[Call] = []
+        super().__init__()
         self.users: dict[str, str] = {}  # user id -> email
         # many workspaces: user id / channel id -> the only workspace (team id) that sees it;
         # a user or channel not listed is seen from every workspace
         self.user_teams: dict[str, str] = {}
         self.channel_teams: dict[str, str] = {}
-        self.queued: defaultdict[str, deque[Canned]] = defaultdict(deque)
-        self.url = ""
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
         self.channel_members: dict[str, list[str]] = {}
         self.usergroup_members: dict[str, list[str]] = {}  # user group id (S…) -> user ids
         self.page_size = 100  # conversations.members per page (tests lower it to paginate)
         self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
-        self._changed = asyncio.Condition()
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
-        self._runner: web.AppRunner | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def add_user(self, user_id: str, email: str, team: str | None = None) -> None:
@@ -78,13 +59,12 @@ class FakeSlack:
         """An OAuth ``code`` that ``oauth.v2.access`` exchanges for ``token`` in ``team_id``."""
         self.codes[code] = (team_id, token)
 
-    def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
-        self.queued[method].append(
-            Canned(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
-        )
+    def rate_limited_body(self) -> dict[str, Any]:
+        return {"ok": False, "error": "ratelimited"}
 
     def fail_next(self, method: str, error: str = "internal_error") -> None:
-        self.queued[method].append(Canned(200, {"ok": False, "error": error}))
+        """The next call of ``method`` gets Slack's refusal: a 200 with ``ok: false``."""
+        self.queue(method, Canned(200, {"ok": False, "error": error}))
 
     @property
     def api_url(self) -> str:
@@ -93,64 +73,10 @@ class FakeSlack:
     def response_url(self, name: str) -> str:
         return f"{self.url}/respond/{name}"
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=10 * 1024 * 1024)
-        self.routes(app)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    # -- what happened -------------------------------------------------------------------------
-    def called(self, method: str, **match: Any) -> list[Call]:
-        return [
-            call
-            for call in self.calls
-            if call.method == method
-            and call.status == 200
-            and all(call.params.get(k) == v for k, v in match.items())
-        ]
-
-    async def wait_for(
-        self,
-        method: str,
-        predicate: Callable[[Call], bool] = lambda _call: True,
-        count: int = 1,
-        timeout: float = 15,
-    ) -> list[Call]:
-        """The successful calls of ``method`` matching ``predicate`` once there are ``count``."""
-
-        def found() -> list[Call]:
-            return [c for c in self.called(method) if predicate(c)]
-
-        async def wait() -> list[Call]:
-            async with self._changed:
-                await self._changed.wait_for(lambda: len(found()) >= count)
-            return found()
-
-        try:
-            return await asyncio.wait_for(wait(), timeout)
-        except TimeoutError:
-            seen = [c.method for c in self.calls]
-            raise AssertionError(
-                f"no {count} x {method} within {timeout}s; calls: {seen}"
-            ) from None
-
-    async def _record(self, call: Call) -> None:
-        async with self._changed:
-            self.calls.append(call)
-            self._changed.notify_all()
 
     # -- the API -------------------------------------------------------------------------------
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -170,20 +96,14 @@ class FakeSlack:
         authorization = request.headers.get("Authorization", "")
         if method == "oauth.v2.access":
             body = self._oauth(authorization, params)
-            await self._record(Call(method, params, 200, answer=body))
+            await self.record(Call(method, params, 200, answer=body))
             return web.json_response(body)
         token = authorization.removeprefix("Bearer ")
         if token not in self.tokens:
-            await self._record(Call(method, params, 401))
+            await self.record(Call(method, params, 401))
             return web.json_response({"ok": False, "error": "invalid_auth"})
         params["_token"] = token  # the bot token the call was made with (Authorization header)
-        if self.queued[method]:
-            canned = self.queued[method].popleft()
-            await self._record(Call(method, params, canned.status))
-            return web.json_response(canned.body, status=canned.status, headers=canned.headers)
-        body = self._answer(method, params)
-        await self._record(Call(method, params, 200, answer=body))
-        return web.json_response(body)
+        return await self.answer(method, params, lambda: self._answer(method, params))
 
     def _oauth(self, authorization: str, params: dict[str, Any]) -> dict[str, Any]:
         """``oauth.v2.access``: the client's id and secret (HTTP Basic or form) and a code."""
@@ -303,13 +223,13 @@ class FakeSlack:
 
     async def _upload(self, request: web.Request) -> web.Response:
         body = await request.read()
-        await self._record(Call("upload", {"file_id": request.match_info["file_id"]}, body=body))
+        await self.record(Call("upload", {"file_id": request.match_info["file_id"]}, body=body))
         return web.Response(text=f"OK - {len(body)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         params["name"] = request.match_info["name"]
-        await self._record(Call("response_url", params))
+        await self.record(Call("response_url", params))
         return web.Response(text="ok")
 
 

@@ -79,7 +79,7 @@ class FakeSocketMode(FakeSlack):
         else:  # (Slack's answer to a bot token here: not_allowed_token_type)
             error = "not_allowed_token_type" if token in self.tokens else "invalid_auth"
             body = {"ok": False, "error": error}
-        await self._record(Call("apps.connections.open", {"_token": token}, answer=body))
+        await self.record(Call("apps.connections.open", {"_token": token}, answer=body))
         return web.json_response(body)
 
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
@@ -87,9 +87,9 @@ class FakeSocketMode(FakeSlack):
         await socket.prepare(request)
         await socket.send_json(HELLO)
         self.socket = socket
-        await self._record(Call("socket.connect", {}))
+        await self.record(Call("socket.connect", {}))
         async for message in socket:
             if message.type == WSMsgType.TEXT:
-                await self._record(Call("socket.ack", json.loads(message.data)))
-        await self._record(Call("socket.close", {"code": socket.close_code}))
+                await self.record(Call("socket.ack", json.loads(message.data)))
+        await self.record(Call("socket.close", {"code": socket.close_code}))
         return socket

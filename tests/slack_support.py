@@ -101,6 +101,94 @@ class Slack:
         return await self.post(json.dumps(envelope), "application/json", extra=extra)
 
 
+# -- payloads, as Slack sends them ---------------------------------------------------------------
+def question_blocks(modal: dict[str, Any]) -> list[str]:
+    """The block ids of a pulse modal's questions (``q:…``), in order."""
+    return [b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("q:")]
+
+
+def scores(blocks: list[str], score: int | Callable[[int], int]) -> dict[str, Any]:
+    """A modal's ``state.values`` with a radio button picked in each question block: ``score``,
+    or ``score(n)`` for the n-th block."""
+    return {
+        block: {
+            "score": {
+                "type": "radio_buttons",
+                "selected_option": {"value": str(score(n) if callable(score) else score)},
+            }
+        }
+        for n, block in enumerate(blocks)
+    }
+
+
+def comment(text: str) -> dict[str, Any]:
+    """The pulse modal's comment box, filled in (to merge into ``state.values``)."""
+    return {"comment": {"text": {"type": "plain_text_input", "value": text}}}
+
+
+def view_submission(
+    user: str, modal: dict[str, Any], values: dict[str, Any], view_id: str = "V0001"
+) -> dict[str, Any]:
+    """``user`` submits ``modal`` (the view as ``views.open`` got it) with ``values``."""
+    view: dict[str, Any] = {
+        "id": view_id,
+        "type": "modal",
+        "callback_id": modal["callback_id"],
+        "state": {"values": values},
+        "hash": "156772938.1827394",
+    }
+    if "private_metadata" in modal:
+        view["private_metadata"] = modal["private_metadata"]
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0TEST", "domain": "test"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "trigger_id": "12466734323.1395872399",
+        "view": view,
+        "response_urls": [],
+    }
+
+
+def block_actions(
+    user: str,
+    action: dict[str, Any],
+    container: dict[str, Any],
+    trigger_id: str = "12466734323.1395872398",
+    **more: Any,
+) -> dict[str, Any]:
+    """``user`` clicks a button (``action``: its ``action_id`` and ``value``) in ``container``."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "team": {"id": "T0TEST", "domain": "test"},
+        "container": container,
+        "trigger_id": trigger_id,
+        "actions": [{"block_id": "x", "type": "button", "action_ts": "1700000001.2", **action}],
+        **more,
+    }
+
+
+def pulse_click(user: str, round_id: int, channel_id: str, ts: str, **more: Any) -> dict[str, Any]:
+    """``user`` clicks the pulse button of the DM message ``ts`` in ``channel_id``."""
+    container = {
+        "type": "message",
+        "message_ts": ts,
+        "channel_id": channel_id,
+        "is_ephemeral": False,
+    }
+    action = {"action_id": "pulse_open", "block_id": "pulse", "value": str(round_id)}
+    return block_actions(user, action, container, **more)
+
+
+def home_click(user: str, action: dict[str, Any]) -> dict[str, Any]:
+    """``user`` clicks a button (``action``) on their Home tab."""
+    container = {"type": "view", "view_id": "VHOME"}
+    home = {"id": "VHOME", "type": "home"}
+    return block_actions(user, action, container, "12466734323.1395872401", view=home)
+
+
 def connected(settings: Settings, fake: FakeSlack, **credentials: str | None) -> Settings:
     """The test settings with Slack credentials, the Web API at the fake, and no web chat."""
     return settings.model_copy(

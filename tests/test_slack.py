@@ -14,7 +14,18 @@ from sqlmodel import select
 
 from bot.cli import main
 from storage.models import ConversationReference, PlatformIdentity, Recognition
-from tests.slack_support import Slack, all_responses, dm_message, texts, uid
+from tests.slack_support import (
+    Slack,
+    all_responses,
+    comment,
+    dm_message,
+    pulse_click,
+    question_blocks,
+    scores,
+    texts,
+    uid,
+    view_submission,
+)
 from tests.support import FixedClock, after_the_week, email
 
 
@@ -104,71 +115,34 @@ async def test_full_pulse_flow_from_scheduled_dm_to_an_anonymous_answer(slack: S
     ts = dm.answer["ts"]
 
     clicked = await slack.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": uid(person), "username": person, "team_id": "T0TEST"},
-            "api_app_id": "A0TEST",
-            "team": {"id": "T0TEST", "domain": "test"},
-            "container": {
-                "type": "message",
-                "message_ts": ts,
-                "channel_id": channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": "12466734323.1395872398",
-            "channel": {"id": channel, "name": "directmessage"},
-            "message": {"ts": ts, "blocks": dm.params["blocks"]},
-            "response_url": fake.response_url("action"),
-            "actions": [
-                {
-                    "action_id": "pulse_open",
-                    "block_id": "pulse",
-                    "value": str(round_id),
-                    "type": "button",
-                    "action_ts": "1700000001.1",
-                }
-            ],
-        }
+        pulse_click(
+            uid(person),
+            round_id,
+            channel,
+            ts,
+            channel={"id": channel, "name": "directmessage"},
+            message={"ts": ts, "blocks": dm.params["blocks"]},
+            response_url=fake.response_url("action"),
+        )
     )
     assert clicked.status == 200
     [opened] = await fake.wait_for("views.open")
     modal = opened.params["view"]
     assert opened.params["trigger_id"] == "12466734323.1395872398"
-    questions = [b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("q:")]
+    questions = question_blocks(modal)
     assert 2 <= len(questions) <= 5
 
     def submission(values: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "view_submission",
-            "team": {"id": "T0TEST", "domain": "test"},
-            "user": {"id": uid(person), "username": person, "team_id": "T0TEST"},
-            "api_app_id": "A0TEST",
-            "trigger_id": "12466734323.1395872399",
-            "view": {
-                "id": "V0001",
-                "type": "modal",
-                "callback_id": modal["callback_id"],
-                "private_metadata": modal["private_metadata"],
-                "state": {"values": values},
-                "hash": "156772938.1827394",
-            },
-            "response_urls": [],
-        }
+        return view_submission(uid(person), modal, values)
 
-    partial = {
-        questions[0]: {"score": {"type": "radio_buttons", "selected_option": {"value": "4"}}}
-    }
+    partial = scores(questions[:1], 4)
     refused = await slack.interaction(submission(partial))
     assert refused.status == 200
     errors = await refused.json()
     assert errors["response_action"] == "errors" and set(errors["errors"]) == set(questions[1:])
     assert await all_responses(service) == []
 
-    values: dict[str, Any] = {
-        block: {"score": {"type": "radio_buttons", "selected_option": {"value": str(2 + n % 3)}}}
-        for n, block in enumerate(questions)
-    }
-    values["comment"] = {"text": {"type": "plain_text_input", "value": "Handover ran late again"}}
+    values = scores(questions, lambda n: 2 + n % 3) | comment("Handover ran late again")
     accepted = await slack.interaction(submission(values))
     assert accepted.status == 200 and (await accepted.text()) == ""
 
@@ -195,26 +169,7 @@ async def test_full_pulse_flow_from_scheduled_dm_to_an_anonymous_answer(slack: S
 
     # the button again: a polite notice, not a second modal of questions
     await slack.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": uid(person)},
-            "team": {"id": "T0TEST"},
-            "container": {
-                "type": "message",
-                "message_ts": ts,
-                "channel_id": channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": "12466734323.1395872400",
-            "actions": [
-                {
-                    "action_id": "pulse_open",
-                    "block_id": "pulse",
-                    "value": str(round_id),
-                    "type": "button",
-                }
-            ],
-        }
+        pulse_click(uid(person), round_id, channel, ts, trigger_id="12466734323.1395872400")
     )
     [_, notice] = await fake.wait_for("views.open", count=2)
     assert "already answered" in texts(notice.params["view"])

@@ -10,7 +10,15 @@ from sqlmodel import select
 from bot.conversation import Conversation
 from bot.service import TeamPulse
 from storage.models import Recognition
-from tests.slack_support import Slack, texts, uid
+from tests.slack_support import (
+    Slack,
+    home_click,
+    question_blocks,
+    scores,
+    texts,
+    uid,
+    view_submission,
+)
 from tests.support import FixedClock, after_the_week, email
 
 
@@ -25,19 +33,6 @@ def buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
     found = [b["accessory"] for b in view["blocks"] if b.get("accessory")]
     found += [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
     return found
-
-
-def home_click(user: str, action: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "user": {"id": user, "team_id": "T0TEST"},
-        "api_app_id": "A0TEST",
-        "team": {"id": "T0TEST", "domain": "test"},
-        "container": {"type": "view", "view_id": "VHOME"},
-        "trigger_id": "12466734323.1395872401",
-        "view": {"id": "VHOME", "type": "home"},
-        "actions": [{**action, "block_id": "x", "type": "button", "action_ts": "1700000001.2"}],
-    }
 
 
 async def test_home_tab_shows_the_pulse_streak_and_kudos_to_the_person_only(slack: Slack) -> None:
@@ -74,20 +69,7 @@ async def test_home_tab_shows_the_pulse_streak_and_kudos_to_the_person_only(slac
     assert (await slack.interaction(click)).status == 200
     [modal_call] = await fake.wait_for("views.open")
     modal = modal_call.params["view"]
-    questions = [b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("q:")]
-    values = {q: {"score": {"selected_option": {"value": "5"}}} for q in questions}
-    submitted = {
-        "type": "view_submission",
-        "user": {"id": uid("b0")},
-        "team": {"id": "T0TEST"},
-        "view": {
-            "id": "V0001",
-            "type": "modal",
-            "callback_id": modal["callback_id"],
-            "private_metadata": modal["private_metadata"],
-            "state": {"values": values},
-        },
-    }
+    submitted = view_submission(uid("b0"), modal, scores(question_blocks(modal), 5))
     assert (await slack.interaction(submitted)).status == 200
     [_, again] = await fake.wait_for("views.publish", count=2)
     assert "No pulse is waiting" in texts(again.params["view"])
@@ -148,17 +130,7 @@ async def test_the_give_kudos_shortcut_runs_the_kudos_path(slack: Slack) -> None
     assert tags == list(service.settings.kudos_values)
 
     def submission(values: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "view_submission",
-            "user": {"id": uid("a0")},
-            "team": {"id": "T0TEST"},
-            "view": {
-                "id": "V0002",
-                "type": "modal",
-                "callback_id": modal["callback_id"],
-                "state": {"values": values},
-            },
-        }
+        return view_submission(uid("a0"), modal, values, view_id="V0002")
 
     chosen = {
         "kudos_to": {"users": {"type": "multi_users_select", "selected_users": [uid("a1")]}},

@@ -9,7 +9,15 @@ from sqlalchemy import delete, text
 
 from bot.server import SERVICE
 from storage.models import PlatformIdentity
-from tests.slack_support import Slack, uid
+from tests.slack_support import (
+    Slack,
+    comment,
+    pulse_click,
+    question_blocks,
+    scores,
+    uid,
+    view_submission,
+)
 from tests.support import email, serve
 
 Tables = dict[str, list[tuple[Any, ...]]]
@@ -29,38 +37,6 @@ async def tables(slack: Slack) -> Tables:
             rows = await connection.execute(text(f'SELECT * FROM "{name}"'))
             found[name] = sorted((tuple(map(str, row)) for row in rows), key=repr)
     return found
-
-
-def click(person: str, round_id: int, channel: str, ts: str) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "user": {"id": uid(person), "team_id": "T0TEST"},
-        "team": {"id": "T0TEST"},
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
-        "trigger_id": "12466734323.1395872398",
-        "actions": [{"action_id": "pulse_open", "value": str(round_id), "type": "button"}],
-    }
-
-
-def submitted(person: str, modal: dict[str, Any]) -> dict[str, Any]:
-    questions = [b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("q:")]
-    values = {
-        block: {"score": {"type": "radio_buttons", "selected_option": {"value": "4"}}}
-        for block in questions
-    }
-    values["comment"] = {"text": {"type": "plain_text_input", "value": "More hands on nights"}}
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0TEST"},
-        "user": {"id": uid(person), "team_id": "T0TEST"},
-        "view": {
-            "id": "V0001",
-            "type": "modal",
-            "callback_id": modal["callback_id"],
-            "private_metadata": modal["private_metadata"],
-            "state": {"values": values},
-        },
-    }
 
 
 async def test_opening_and_submitting_a_pulse_changes_no_table_but_the_answers(
@@ -86,9 +62,12 @@ async def test_opening_and_submitting_a_pulse_changes_no_table_but_the_answers(
     server = Slack(fresh.url, slack.fake, fresh.app[SERVICE], slack.http)
     before = await tables(slack)
 
-    assert (await server.interaction(click("b0", round_id, dm.params["channel"], "1.1"))).ok
+    clicked = pulse_click(uid("b0"), round_id, dm.params["channel"], "1.1")
+    assert (await server.interaction(clicked)).ok
     [opened] = await slack.fake.wait_for("views.open")
-    reply = await server.interaction(submitted("b0", opened.params["view"]))
+    modal = opened.params["view"]
+    values = scores(question_blocks(modal), 4) | comment("More hands on nights")
+    reply = await server.interaction(view_submission(uid("b0"), modal, values))
     assert reply.status == 200 and await reply.text() == ""
     after = await tables(slack)
     await fresh.runner.cleanup()

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -31,7 +30,7 @@ from storage.models import Participation, Response
 from surveys.organisation import spec_from_yaml
 from tests.conftest import BACKENDS
 from tests.fake_slack import TOKEN, FakeSlack
-from tests.slack_support import ORG, SECRET, uid
+from tests.slack_support import ORG, SECRET, scores, uid, view_submission
 from tests.support import email
 
 TEAMPULSE = Path(sys.executable).parent / "teampulse"
@@ -114,23 +113,12 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 
 def submission(user: str, round_id: int, questions: list[str]) -> str:
-    values = {
-        f"q:{qid}": {"score": {"type": "radio_buttons", "selected_option": {"value": "4"}}}
-        for qid in questions
+    """The signed-body-to-be of ``user``'s pulse form for ``round_id`` (every question: 4)."""
+    modal = {
+        "callback_id": "pulse_submit",
+        "private_metadata": json.dumps({"r": round_id, "q": questions}),
     }
-    payload: dict[str, Any] = {
-        "type": "view_submission",
-        "team": {"id": "T0TEST", "domain": "test"},
-        "user": {"id": user, "team_id": "T0TEST"},
-        "api_app_id": "A0TEST",
-        "view": {
-            "id": "V0001",
-            "type": "modal",
-            "callback_id": "pulse_submit",
-            "private_metadata": json.dumps({"r": round_id, "q": questions}),
-            "state": {"values": values},
-        },
-    }
+    payload = view_submission(user, modal, scores([f"q:{qid}" for qid in questions], 4))
     return urlencode({"payload": json.dumps(payload)})
 
 

@@ -3,7 +3,8 @@
 Before Bolt sees a request, the gate here
 
 1. verifies the signature (slack_sdk's ``SignatureVerifier``: HMAC-SHA256 over the raw body, a
-   5-minute replay window): a bad or stale one gets 401 and nothing runs;
+   5-minute replay window): a bad or stale one gets 401 and nothing runs.  This is the only check
+   (Bolt's own ``RequestVerification`` is off, see ``bolt_app``);
 2. checks the payload's shape: a body that is not a slash command, an interaction (``payload=``
    JSON of a known type) or an Events API envelope gets 400, never a 500;
 3. drops an event it has already seen (Slack redelivers with ``X-Slack-Retry-Num`` when an ack is
@@ -81,14 +82,17 @@ def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
 def bolt_app(
     settings: Settings, client: AsyncWebClient, oauth: AsyncOAuthSettings | None = None
 ) -> AsyncApp:
+    """Bolt without its own signature check: every HTTP request reaches Bolt through the gate,
+    which has verified it; Socket Mode's come over a WebSocket opened with the app token, and
+    the OAuth pages (``oauth_routes``) call Bolt's OAuth flow directly (browser redirects, unsigned;
+    the callback is checked by its ``state``)."""
     return AsyncApp(  # the token is the client's (giving both makes Bolt warn)
         signing_secret=settings.slack_signing_secret,
         client=client,
         oauth_settings=oauth,
         logger=logging.getLogger("slack_bolt.AsyncApp"),
         process_before_response=False,
-        # the gate checks signatures itself (Socket Mode requests carry none)
-        request_verification_enabled=bool(settings.slack_signing_secret),
+        request_verification_enabled=False,
     )
 
 
