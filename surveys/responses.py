@@ -6,6 +6,10 @@ database's own log cannot pair an answer with its author: ``surveys/participatio
 
 Under load, the cards that arrive together are recorded together (``submit_many``, driven by the
 service's group commit): one transaction, one multi-row insert.
+
+A card's comment is either tied to one of its statements (stored on that answer's row, and shown
+under that statement's theme) or general (a ``general_comment`` row holding only its round and its
+words, shown under "General").  Both are written in the answers' own transaction and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from textblob import TextBlob
 
-from storage.models import Delivery, PulseRound, Response, random_id
+from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
 from surveys.anonymity import participation_digest
 from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
 MAX_COMMENT = 1000
+# The ``comments`` key of a comment about the card as a whole, tied to no statement (no question
+# id is empty): what a platform sends when the person leaves "about" on General.
+GENERAL = ""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are kept
 
 
@@ -51,9 +58,23 @@ _ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answer
 
 @dataclass(frozen=True)
 class Submission:
+    """One card: its answers (question id -> 1..5), its comments on statements (question id ->
+    words; ``GENERAL`` -> a general comment) and ``general_comment`` (the same, as an argument).
+    """
+
     round_id: int
     answers: dict[str, int]
     comments: dict[str, str]
+    general_comment: str = ""
+
+    @property
+    def general(self) -> str:
+        """The card's general comment, however it was given ("" when none)."""
+        return self.general_comment or self.comments.get(GENERAL) or ""
+
+    def tied(self) -> dict[str, str]:
+        """The comments tied to a statement: question id -> words."""
+        return {about: words for about, words in self.comments.items() if about != GENERAL}
 
 
 def sentiment_of(text: str) -> float:
@@ -88,9 +109,17 @@ def _validate(submission: Submission, asked: list[str]) -> str | None:
         return "That answer does not match the questions you were asked."
     if any(not isinstance(s, int) or not 1 <= s <= 5 for s in submission.answers.values()):
         return "Each answer must be one of the five choices (1 to 5)."
-    if set(submission.comments) - set(asked):
-        return "A comment must be about one of the statements you were asked."
-    if any(len(c) > MAX_COMMENT for c in submission.comments.values()):
+    return _comment_problem(submission, asked)
+
+
+def _comment_problem(submission: Submission, asked: list[str]) -> str | None:
+    tied = submission.tied()
+    if set(tied) - set(asked):
+        return "A comment must be about one of the statements you were asked, or general."
+    if submission.general_comment.strip() and (submission.comments.get(GENERAL) or "").strip():
+        return "Please send one general comment."
+    words = [*tied.values(), submission.general]
+    if any(len(c) > MAX_COMMENT for c in words):
         return f"Comments are limited to {MAX_COMMENT} characters."
     return None
 
@@ -130,6 +159,7 @@ async def submit_many(
     results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
     valid = [i for i, result in enumerate(results) if result is None]
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
+    general = {i: _general_row(entries[i].submission, invitations[_key(entries[i])]) for i in valid}
     keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
@@ -141,6 +171,7 @@ async def submit_many(
     taken = [key for key, ok in zip(keys, admitted, strict=True) if ok]
     try:
         await _store(session, [row for i in first for row in rows[i]])
+        await _store_general(session, [row for i in first if (row := general[i]) is not None])
         await session.commit()
     except BaseException:
         await gate.settle(taken, committed=False)
@@ -201,8 +232,9 @@ def _rows(
     pulse_round = invitation[0]
     submission_id = random_id()
     rows = []
+    tied = submission.tied()
     for question_id, score in submission.answers.items():
-        comment = _clean(submission.comments.get(question_id) or "") or None
+        comment = _clean(tied.get(question_id) or "") or None
         rows.append(
             {
                 "id": random_id(),
@@ -219,6 +251,22 @@ def _rows(
     return rows
 
 
+def _general_row(
+    submission: Submission, invitation: tuple[PulseRound, int]
+) -> dict[str, Any] | None:
+    """The card's general comment row, if it has one: its round and its words, nothing that
+    joins it to the card's answers (no card id, score or day)."""
+    comment = _clean(submission.general)
+    if not comment:
+        return None
+    return {
+        "id": random_id(),
+        "round_id": invitation[0].id,
+        "comment": comment,
+        "sentiment": sentiment_of(comment),
+    }
+
+
 def _clean(comment: str) -> str:
     """The comment's words without control characters (PostgreSQL refuses NUL in text, and no
     one means to write a bell), tabs and line breaks kept."""
@@ -230,6 +278,14 @@ async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     random.SystemRandom().shuffle(rows)
     connection = await session.connection()
     await connection.execute(insert(Response.__table__), rows)  # type: ignore[attr-defined]
+
+
+async def _store_general(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The batch's general comments, in a random order (not the order the cards arrived in)."""
+    if rows:
+        random.SystemRandom().shuffle(rows)
+        connection = await session.connection()
+        await connection.execute(insert(GeneralComment.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def streak(session: AsyncSession, person_id: int, answered: Answered) -> int:

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.service import GENERAL_COMMENT
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 Block = dict[str, Any]
@@ -19,6 +20,9 @@ SUBMIT_PULSE = "pulse_submit"  # callback_id of the modal
 SCORE = "score"  # action_id of each question's radio buttons
 COMMENT_BLOCK = "comment"
 COMMENT = "text"
+ABOUT_BLOCK = "about"  # block_id of the comment's "About" select (General or one statement)
+ABOUT = "choice"  # its action_id
+ABOUT_GENERAL = "general"  # its first option's value (an option's value can't be empty)
 QUESTION_BLOCK = "q:"  # block_id prefix, followed by the question id
 MAX_COMMENT = 1000
 ICONS = {"info": "", "error": ":warning: ", "success": ":white_check_mark: "}
@@ -88,8 +92,39 @@ def pulse_message(card: PulseCard) -> Message:
     return Message(f"{title} {card.team} pulse check (closes {card.closes_on})", blocks)
 
 
+def about_choices(card: PulseCard) -> list[tuple[str, str]]:
+    """(value, label) of what a comment may be about: General first (the default), then each
+    statement by its theme, numbered when two share one (as the web chat labels them)."""
+    themes = [question.theme for question in card.questions]
+    return [(ABOUT_GENERAL, "General")] + [
+        (
+            f"{QUESTION_BLOCK}{question.id}",
+            question.theme + (f" ({number})" if themes[: number - 1].count(question.theme) else ""),
+        )
+        for number, question in enumerate(card.questions, 1)
+    ]
+
+
+def _about_select(card: PulseCard) -> Block:
+    options = [{"text": plain(label, 75), "value": value} for value, label in about_choices(card)]
+    return {
+        "type": "input",
+        "block_id": ABOUT_BLOCK,
+        "optional": True,
+        "label": plain("About"),
+        "hint": plain("General, or the statement your comment is about.", 2000),
+        "element": {
+            "type": "static_select",
+            "action_id": ABOUT,
+            "options": options,
+            "initial_option": options[0],
+        },
+    }
+
+
 def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
-    """The modal: one required radio group per statement and an optional comment."""
+    """The modal: one required radio group per statement, an optional comment and what it is
+    about (General unless the person picks a statement)."""
     options = [
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
     ]
@@ -123,6 +158,7 @@ def pulse_modal(card: PulseCard, metadata: dict[str, Any]) -> dict[str, Any]:
             },
         }
     )
+    blocks.append(_about_select(card))
     return {
         "type": "modal",
         "callback_id": SUBMIT_PULSE,
@@ -149,6 +185,16 @@ class ModalAnswers:
     answers: dict[str, int]
     comment: str
     errors: dict[str, str]
+    # the statement (question id) the comment is about, GENERAL_COMMENT for General, or None
+    # when the form had no "About" select (one opened before it existed)
+    about: str | None = None
+
+    def comments(self, questions: list[str]) -> dict[str, str]:
+        """The comment as the core takes it: keyed by its statement, or GENERAL_COMMENT.  A form
+        without the select keeps what such a form did: the first statement."""
+        if not self.comment or not questions:
+            return {}
+        return {questions[0] if self.about is None else self.about: self.comment}
 
 
 def read_modal(state_values: Any) -> ModalAnswers:
@@ -156,6 +202,7 @@ def read_modal(state_values: Any) -> ModalAnswers:
     answers: dict[str, int] = {}
     errors: dict[str, str] = {}
     comment = ""
+    about: str | None = None
     if not isinstance(state_values, dict):
         return ModalAnswers({}, "", {COMMENT_BLOCK: "Something went wrong; please try again."})
     for block_id, actions in state_values.items():
@@ -173,7 +220,23 @@ def read_modal(state_values: Any) -> ModalAnswers:
             comment = value.strip() if isinstance(value, str) else ""
             if len(comment) > MAX_COMMENT:
                 errors[block_id] = f"Please keep comments under {MAX_COMMENT} characters."
-    return ModalAnswers(answers, comment, errors)
+        elif block_id == ABOUT_BLOCK:
+            about = _about(actions.get(ABOUT))
+            if about is None:
+                errors[block_id] = "Please pick General or one of the statements."
+    return ModalAnswers(answers, comment, errors, about)
+
+
+def _about(action: Any) -> str | None:
+    """The "About" select's choice: GENERAL_COMMENT, a question id, or None when it is odd.
+    No choice (a cleared select) is General."""
+    chosen = action.get("selected_option") if isinstance(action, dict) else None
+    value = chosen.get("value") if isinstance(chosen, dict) else None
+    if chosen is None or value == ABOUT_GENERAL:
+        return GENERAL_COMMENT
+    if isinstance(value, str) and value.startswith(QUESTION_BLOCK):
+        return value[len(QUESTION_BLOCK) :]
+    return None
 
 
 def receipt(view: Receipt) -> Message:

@@ -293,7 +293,7 @@ class SlackListeners:
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
-        comments = {questions[0]: parsed.comment} if parsed.comment and questions else {}
+        comments = parsed.comments(questions)
         try:
             result = await self.directory.service.submit_pulse(
                 email, metadata["r"], parsed.answers, comments
