@@ -70,7 +70,9 @@ class Submission:
     @property
     def general(self) -> str:
         """The card's general comment, however it was given ("" when none)."""
-        return self.general_comment or self.comments.get(GENERAL) or ""
+        if self.general_comment.strip():
+            return self.general_comment
+        return self.comments.get(GENERAL) or ""
 
     def tied(self) -> dict[str, str]:
         """The comments tied to a statement: question id -> words."""

@@ -105,11 +105,13 @@ async def test_the_general_key_of_comments_is_the_same_as_general_comment(
     card = await card_of(service, "a1")
     said = {GENERAL_COMMENT: "Good week", card.questions[1].id: "Handover ran late"}
     assert isinstance(
-        await service.submit_pulse(email("a1"), card.round_id, answers_for(card), said),
+        await service.submit_pulse(
+            email("a1"), card.round_id, answers_for(card), said, general_comment="  "
+        ),
         Receipt,
     )
     [general] = await rows(db, "general_comment")
-    assert general["comment"] == "Good week"
+    assert general["comment"] == "Good week"  # general_comment="" (blank) leaves it as it is
     tied = {r["question_id"]: r["comment"] for r in await rows(db, "response") if r["comment"]}
     assert tied == {card.questions[1].id: "Handover ran late"}
 
