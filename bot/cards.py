@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.service import TeamPulse, UnknownPerson
+from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import PulseCard, Receipt, TextReply
 
 GONE = "You've already answered this pulse, or it has closed. Thank you!"
@@ -56,15 +56,16 @@ class CardForm:
 
 
 def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[str, str]:
-    """Where a card's one comment is filed: under the statement ``about`` (a question id) names,
-    its theme's; ``about=None`` files it under the first statement asked, as every platform has
-    so far (the one place that decides this)."""
+    """Where a card's one comment is filed (the one place that decides this): under the
+    statement ``about`` names (its theme's), or ``GENERAL_COMMENT`` for a general comment, the
+    default every platform offers.  ``about=None``: the form offered no choice (a Slack modal
+    opened before it did), so the comment goes under the first statement, as such forms did."""
     comment = comment.strip()
     if not comment:
         return {}
     if about is not None:
         return {about: comment}
-    return {asked[0]: comment} if asked else {}
+    return {asked[0]: comment} if asked else {GENERAL_COMMENT: comment}
 
 
 async def open_card(service: TeamPulse, email: str, round_id: int) -> PulseCard | TextReply:

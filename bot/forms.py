@@ -4,12 +4,15 @@ core's ``FieldProblem`` values point at.  Adapters read them here, never from ``
 
 from __future__ import annotations
 
-from surveys.forms import COMMENT, MESSAGE, RECIPIENTS, VALUE, FieldProblem
+from surveys.forms import ABOUT, COMMENT, MESSAGE, RECIPIENTS, VALUE, FieldProblem
 from surveys.recognition import MAX_MESSAGE
+from surveys.responses import GENERAL as GENERAL_COMMENT
 from surveys.responses import MAX_COMMENT
 
 __all__ = [
+    "ABOUT",
     "COMMENT",
+    "GENERAL_COMMENT",
     "MAX_COMMENT",
     "MAX_MESSAGE",
     "MESSAGE",

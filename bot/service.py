@@ -29,6 +29,8 @@ from surveys.organisation import ImportSummary, OrgSpec, import_spec
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
+# the ``comments`` key of a comment about the whole card, tied to no statement ("General")
+GENERAL_COMMENT = responses.GENERAL
 
 RECEIPT = (
     "Thank you, your answers to the {team} pulse are in. They are stored with no link to you: "
@@ -176,11 +178,17 @@ class TeamPulse:
         round_id: int,
         answers: dict[str, int],
         comments: dict[str, str] | None = None,
+        general_comment: str = "",
     ) -> View:
         """Record a card: a ``Receipt`` once it is committed, else a ``TextReply`` saying why not
         (``UnknownPerson`` for someone outside the organisation).  Cards that arrive together are
-        committed together (``bot.batching``)."""
-        card = _Card(email.strip().lower(), responses.Submission(round_id, answers, comments or {}))
+        committed together (``bot.batching``).
+
+        ``comments`` maps a statement's question id to a comment tied to it (shown under its
+        theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
+        the card as a whole (shown under "General"), the default on every platform."""
+        submission = responses.Submission(round_id, answers, comments or {}, general_comment)
+        card = _Card(email.strip().lower(), submission)
         view = await self._submissions(card)
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})

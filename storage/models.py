@@ -4,6 +4,8 @@ Anonymity lives in the shape of these tables (DESIGN.md invariant 1):
 
 * ``Response`` rows hold round, question, team, score, comment and the *day* only.  Their primary
   key is random and, on SQLite, the table is ``WITHOUT ROWID`` so the file keeps no insertion order.
+* ``GeneralComment`` rows hold a comment about a card as a whole (tied to no statement): its round,
+  the words and their mood, nothing else (no card id, score or day), on the same terms.
 * ``Participation`` is one row per round holding the *sorted set* of keyed hashes of the people who
   have answered.  A set has no order, so nothing in it can be lined up with the order of responses,
   and it is never written in an answer's transaction: digests are written later, in batches of at
@@ -163,6 +165,26 @@ class Response(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     sentiment: float | None = None
     day: date
+
+
+class GeneralComment(SQLModel, table=True):
+    """A comment about a pulse card as a whole, tied to no statement.
+
+    Written in its card's answer transaction and nowhere else.  Like an answer it carries no
+    person; unlike a comment on a statement it carries no card id, score or day either, so
+    nothing in the row joins it to the card's answers.  Its team is its round's.
+    """
+
+    __tablename__ = "general_comment"
+    __table_args__ = (
+        Index("ix_general_comment_round", "round_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: str = Field(default_factory=random_id, primary_key=True)
+    round_id: int = Field(foreign_key="pulse_round.id")
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    sentiment: float | None = None
 
 
 class Participation(SQLModel, table=True):

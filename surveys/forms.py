@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 # field names of a pulse card besides its question ids, and of the kudos form
 COMMENT = "comment"
+ABOUT = "about"  # which statement the comment is about (or General)
 RECIPIENTS = "recipients"
 MESSAGE = "message"
 VALUE = "value"

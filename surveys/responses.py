@@ -6,6 +6,10 @@ database's own log cannot pair an answer with its author: ``surveys/participatio
 
 Under load, the cards that arrive together are recorded together (``submit_many``, driven by the
 service's group commit): one transaction, one multi-row insert.
+
+A card's comment is either tied to one of its statements (stored on that answer's row, and shown
+under that statement's theme) or general (a ``general_comment`` row holding only its round and its
+words, shown under "General").  Both are written in the answers' own transaction and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from textblob import TextBlob
 
-from storage.models import Delivery, PulseRound, Response, random_id
+from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
 from surveys.anonymity import participation_digest
-from surveys.forms import COMMENT, PICK_ONE, FieldProblem
+from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
 from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
 MAX_COMMENT = 1000
+# The ``comments`` key of a comment about the card as a whole, tied to no statement (no question
+# id is empty): what a platform sends when the person leaves "about" on General.
+GENERAL = ""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are kept
 
 
@@ -53,9 +60,25 @@ _ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answer
 
 @dataclass(frozen=True)
 class Submission:
+    """One card: its answers (question id -> 1..5), its comments on statements (question id ->
+    words; ``GENERAL`` -> a general comment) and ``general_comment`` (the same, as an argument).
+    """
+
     round_id: int
     answers: dict[str, int]
     comments: dict[str, str]
+    general_comment: str = ""
+
+    @property
+    def general(self) -> str:
+        """The card's general comment, however it was given ("" when none)."""
+        if self.general_comment.strip():
+            return self.general_comment
+        return self.comments.get(GENERAL) or ""
+
+    def tied(self) -> dict[str, str]:
+        """The comments tied to a statement: question id -> words."""
+        return {about: words for about, words in self.comments.items() if about != GENERAL}
 
 
 def sentiment_of(text: str) -> float:
@@ -105,12 +128,20 @@ def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
             "Each answer must be one of the five choices (1 to 5).",
             *(FieldProblem(question, PICK_ONE) for question in wrong),
         )
-    if set(submission.comments) - set(asked):
-        text = "A comment must be about one of the statements you were asked."
-        return _invalid(text, FieldProblem(COMMENT, text))
-    if any(len(c) > MAX_COMMENT for c in submission.comments.values()):
-        text = f"Comments are limited to {MAX_COMMENT} characters."
-        return _invalid(text, FieldProblem(COMMENT, text))
+    if set(submission.tied()) - set(asked):
+        text = "A comment must be about one of the statements you were asked, or general."
+        return _invalid(text, FieldProblem(ABOUT, text))
+    problem = _comment_problem(submission)
+    return _invalid(problem, FieldProblem(COMMENT, problem)) if problem else None
+
+
+def _comment_problem(submission: Submission) -> str | None:
+    tied = submission.tied()
+    if submission.general_comment.strip() and (submission.comments.get(GENERAL) or "").strip():
+        return "Please send one general comment."
+    words = [*tied.values(), submission.general]
+    if any(len(c) > MAX_COMMENT for c in words):
+        return f"Comments are limited to {MAX_COMMENT} characters."
     return None
 
 
@@ -136,6 +167,7 @@ async def submit_many(
     results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
     valid = [i for i, result in enumerate(results) if result is None]
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
+    general = {i: _general_row(entries[i].submission, invitations[_key(entries[i])]) for i in valid}
     keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
@@ -147,6 +179,7 @@ async def submit_many(
     taken = [key for key, ok in zip(keys, admitted, strict=True) if ok]
     try:
         await _store(session, [row for i in first for row in rows[i]])
+        await _store_general(session, [row for i in first if (row := general[i]) is not None])
         await session.commit()
     except BaseException:
         await gate.settle(taken, committed=False)
@@ -206,8 +239,9 @@ def _rows(
     pulse_round = invitation[0]
     submission_id = random_id()
     rows = []
+    tied = submission.tied()
     for question_id, score in submission.answers.items():
-        comment = _clean(submission.comments.get(question_id) or "") or None
+        comment = _clean(tied.get(question_id) or "") or None
         rows.append(
             {
                 "id": random_id(),
@@ -224,6 +258,22 @@ def _rows(
     return rows
 
 
+def _general_row(
+    submission: Submission, invitation: tuple[PulseRound, int]
+) -> dict[str, Any] | None:
+    """The card's general comment row, if it has one: its round and its words, nothing that
+    joins it to the card's answers (no card id, score or day)."""
+    comment = _clean(submission.general)
+    if not comment:
+        return None
+    return {
+        "id": random_id(),
+        "round_id": invitation[0].id,
+        "comment": comment,
+        "sentiment": sentiment_of(comment),
+    }
+
+
 def _clean(comment: str) -> str:
     """The comment's words without control characters (PostgreSQL refuses NUL in text, and no
     one means to write a bell), tabs and line breaks kept."""
@@ -235,6 +285,14 @@ async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     random.SystemRandom().shuffle(rows)
     connection = await session.connection()
     await connection.execute(insert(Response.__table__), rows)  # type: ignore[attr-defined]
+
+
+async def _store_general(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The batch's general comments, in a random order (not the order the cards arrived in)."""
+    if rows:
+        random.SystemRandom().shuffle(rows)
+        connection = await session.connection()
+        await connection.execute(insert(GeneralComment.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def streak(session: AsyncSession, person_id: int, answered: Answered) -> int:

@@ -20,12 +20,21 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import PulseRound, Question, Response, RollupCell, RollupWeek, Team
+from storage.models import (
+    GeneralComment,
+    PulseRound,
+    Question,
+    Response,
+    RollupCell,
+    RollupWeek,
+    Team,
+)
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
 from surveys.rollup import ADVOCACY, week_of
 
 SIGNIFICANCE = 0.05
+GENERAL = "General"  # the label of comments tied to no statement
 FOOTNOTE = (
     "Scores: mean of 1 (strongly disagree) to 5 (strongly agree), negatively worded statements "
     "reversed; favourable = agree or strongly agree; advocacy = % agree minus % disagree on the "
@@ -273,12 +282,18 @@ async def _comment_themes(
     return {(week, theme) for week, theme in (await _run(session, query)).all()}
 
 
+# a comment's week and team (as counted), theme (None: general), words and mood
+_Found = tuple[date, int, str | None, str, float | None]
+
+
 async def _comments(
     session: AsyncSession, team_id: int, weeks: set[date]
 ) -> tuple[list[tuple[str, str]], float | None]:
-    """Comments from the team's published comment weeks only, each from a round that week's cut
-    counted in the team's figures (its subtree as cut), and on a theme whose cell publishes
-    comments (enough people answered that theme): shuffled, undated, each with its theme."""
+    """Comments from the team's published comment weeks only (enough people answered that week),
+    each from a round that week's cut counted in the team's figures (its subtree as cut):
+    general ones as they are, and ones on a statement only where its theme's cell publishes
+    comments (enough people answered that theme).  Shuffled together, undated, each with its
+    theme or "General"; the mood is over all of them."""
     if not weeks:
         return [], None
     subtrees = await _subtrees_as_cut(session, team_id, weeks)
@@ -286,6 +301,24 @@ async def _comments(
         col(PulseRound.counted_in).in_(weeks),
         col(PulseRound.team_id).in_(set().union(*subtrees.values())),
     )
+    themes = await _comment_themes(session, team_id, weeks)
+    found = [
+        row
+        for row in await _tied(session, counted) + await _general(session, counted)
+        if row[1] in subtrees[row[0]] and (row[2] is None or (row[0], row[2]) in themes)
+    ]
+    bank = load_bank()
+    comments = [
+        (GENERAL if theme is None else bank.theme_name(theme), words)
+        for _, _, theme, words, _ in found
+    ]
+    random.SystemRandom().shuffle(comments)
+    moods = [mood for *_, mood in found if mood is not None]
+    return comments, (sum(moods) / len(moods) if moods else None)
+
+
+async def _tied(session: AsyncSession, counted: Select[Any]) -> list[_Found]:
+    """Comments on a statement, from the counted rounds, with the statement's theme."""
     query = (
         select_columns(
             col(PulseRound.counted_in),
@@ -298,17 +331,28 @@ async def _comments(
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
         .where(col(Response.round_id).in_(counted), col(Response.comment).is_not(None))
     )
-    themes = await _comment_themes(session, team_id, weeks)
-    rows = [
-        r
-        for r in (await _run(session, query)).all()
-        if r[1] in subtrees[r[0]] and (r[0], r[2]) in themes
+    return [
+        (week, team, theme, words or "", mood)
+        for week, team, theme, words, mood in (await _run(session, query)).all()
     ]
-    bank = load_bank()
-    comments = [(bank.theme_name(theme), comment or "") for _, _, theme, comment, _ in rows]
-    random.SystemRandom().shuffle(comments)
-    moods = [s for *_, s in rows if s is not None]
-    return comments, (sum(moods) / len(moods) if moods else None)
+
+
+async def _general(session: AsyncSession, counted: Select[Any]) -> list[_Found]:
+    """Comments about a card as a whole, from the counted rounds (no theme)."""
+    query = (
+        select_columns(
+            col(PulseRound.counted_in),
+            col(PulseRound.team_id),
+            col(GeneralComment.comment),
+            col(GeneralComment.sentiment),
+        )
+        .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
+        .where(col(GeneralComment.round_id).in_(counted))
+    )
+    return [
+        (week, team, None, words, mood)
+        for week, team, words, mood in (await _run(session, query)).all()
+    ]
 
 
 async def team_trend(
@@ -346,7 +390,8 @@ async def team_trend(
     summary.comments, summary.mood = await _comments(session, team_id, comment_weeks)
     if not summary.comments:
         summary.notes.append(
-            f"Comments are shown only for a theme that at least {thresholds.min_comment_group} "
-            "people answered in a week."
+            f"Comments are shown only where at least {thresholds.min_comment_group} people "
+            "answered in a week: a comment on a statement, for its theme; a general one, for the "
+            "week."
         )
     return summary

@@ -4,7 +4,9 @@ SQLite file) over real HTTP.  What is checked is what a user notices on the page
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path("/tmp")
+HUDDLE = "The new huddle has really helped."
 # How many statements the demo nurse's ward asks each week (3 in the brief; the demo decides).
 QUESTIONS = next(t.questions_per_pulse for t in demo_spec().teams if t.name == "Ward 7 Respiratory")
 
@@ -42,6 +45,7 @@ pytestmark = [
 class Server:
     url: str
     runner: web.AppRunner
+    database: Path
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -62,7 +66,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     )
     running = await serve(settings)
     try:
-        yield Server(url=running.url, runner=running.runner)
+        yield Server(url=running.url, runner=running.runner, database=folder / "browser.db")
     finally:
         await running.runner.cleanup()
 
@@ -154,7 +158,7 @@ async def test_page_shows_demo_banner_and_people(page: Page) -> None:
     await expect(page.get_by_label("Message", exact=True)).to_be_disabled()
 
 
-async def test_nurse_answers_her_pulse_once(page: Page) -> None:
+async def test_nurse_answers_her_pulse_once(page: Page, server: Server) -> None:
     await page.get_by_role("button", name=re.compile("Try as nurse: Amara Okafor")).click()
     await expect(page.locator("#log")).to_have_attribute("data-inbox", "loaded")
     await expect(page.locator("#who")).to_have_value(DEMO_NURSE)
@@ -183,10 +187,15 @@ async def test_nurse_answers_her_pulse_once(page: Page) -> None:
     await questions.last.get_by_role("radio", name="Agree", exact=True).check()
     await expect(submit).to_be_enabled()
 
-    await card.get_by_label("Comment (optional)").fill("The new huddle has really helped.")
+    await card.get_by_label("Comment (optional)").fill(HUDDLE)
     about = card.get_by_label("about:")
-    await expect(about.locator("option")).to_have_count(QUESTIONS)
+    # General first, and chosen unless she picks a statement; then each statement by its theme
+    await expect(about.locator("option")).to_have_count(QUESTIONS + 1)
+    await expect(about.locator("option").first).to_have_text("General")
+    await expect(about).to_have_value("")
     await about.select_option(index=1)
+    await expect(about).not_to_have_value("")
+    await about.select_option(label="General")
     await page.screenshot(path=str(SCREENSHOTS / "webchat-page.png"), animations="disabled")
     await page.set_viewport_size({"width": 1366, "height": 1800})  # the whole card in view
     await card.screenshot(path=str(SCREENSHOTS / "webchat-pulse.png"), animations="disabled")
@@ -197,6 +206,13 @@ async def test_nurse_answers_her_pulse_once(page: Page) -> None:
     await expect(receipt).to_be_visible()
     await expect(receipt).to_contain_text("Your answers can't be changed")
     await expect(pulse_cards(page)).to_have_count(0)
+    # her comment is general: tied to none of the statements
+    with closing(sqlite3.connect(server.database)) as connection:
+        general = connection.execute("SELECT comment FROM general_comment").fetchall()
+        tied = connection.execute(
+            "SELECT count(*) FROM response WHERE comment = ?", (HUDDLE,)
+        ).fetchone()
+    assert general == [(HUDDLE,)] and tied == (0,)
 
     # Reload: the page remembers her, and picking her again shows no pulse: it is answered.
     await page.reload()

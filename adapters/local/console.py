@@ -11,7 +11,7 @@ from adapters.local.messenger import LocalMessenger
 from adapters.local.render import to_text
 from bot.conversation import Conversation
 from bot.ports import Messenger
-from bot.service import TeamPulse, UnknownPerson
+from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.settings import Settings
 from bot.views import PulseCard, TrendReportView, View
 
@@ -34,8 +34,26 @@ async def answer_card(conversation: Conversation, email: str, card: PulseCard) -
                 break
             click.echo("   Please type a number from 1 to 5.")
     comment = await _ask("Anything to add? (optional, press Enter to skip) > ")
+    about = await _about(card) if comment.strip() else GENERAL_COMMENT
     asked = [question.id for question in card.questions]
-    return await conversation.submit_card(email, card.round_id, answers, comment, None, asked=asked)
+    return await conversation.submit_card(
+        email, card.round_id, answers, comment, about, asked=asked
+    )
+
+
+async def _about(card: PulseCard) -> str:
+    """What the comment is about: a statement's question id, or (Enter) General."""
+    by_number = {str(n): question.id for n, question in enumerate(card.questions, 1)}
+    numbers = ", ".join(by_number)
+    while True:
+        reply = (
+            await _ask(f"   About which statement ({numbers})? Press Enter for general > ")
+        ).strip()
+        if not reply:
+            return GENERAL_COMMENT
+        if reply in by_number:
+            return by_number[reply]
+        click.echo(f"   Please type one of {numbers}, or press Enter for general.")
 
 
 def show(view: View) -> None:

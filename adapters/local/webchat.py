@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from adapters.local.messenger import LocalMessenger
 from adapters.local.render import ChartStore, to_json
 from bot.server import CONVERSATION, SERVICE
-from bot.service import TeamPulse, UnknownPerson
+from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import TextReply, View
 from storage.models import Membership, Organisation, Person, Team
 
@@ -193,6 +193,9 @@ async def message(request: web.Request) -> web.Response:
 
 
 async def pulse(request: web.Request) -> web.Response:
+    """A pulse card's answers: ``{"as", "round_id", "answers": {question: 1-5}, "comments":
+    {about: text}}``, where ``about`` is the statement's question id, or ``""`` for a general
+    comment (the card's default)."""
     _authorise(request)
     body = await _body(request)
     round_id, answers, comments = (
@@ -206,10 +209,12 @@ async def pulse(request: web.Request) -> web.Response:
         or not isinstance(comments, dict)
     ):
         raise _bad_request("send round_id (number), answers ({question: 1-5}) and comments ({})")
-    if not all(isinstance(v, int) for v in answers.values()) or not all(
-        isinstance(v, str) for v in comments.values()
-    ):
-        raise _bad_request("answers must be numbers 1-5 and comments text")
+    if not all(isinstance(v, int) for v in answers.values()):
+        raise _bad_request("answers must be numbers 1-5")
+    if not isinstance(comments.get(GENERAL_COMMENT, ""), str):
+        raise _bad_request('a general comment (comments[""]) must be text')
+    if not all(isinstance(v, str) for v in comments.values()):
+        raise _bad_request('comments must be text, each about a statement\'s id or "" (general)')
     service: TeamPulse = request.app[SERVICE]
     try:
         view = await service.submit_pulse(body["as"], round_id, answers, comments)

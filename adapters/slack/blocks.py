@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import forms
-from bot.forms import MAX_COMMENT
+from bot.forms import GENERAL_COMMENT, MAX_COMMENT
 from bot.report_words import NO_RESULTS, words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
@@ -22,6 +22,9 @@ SUBMIT_PULSE = "pulse_submit"  # callback_id of the modal
 SCORE = "score"  # action_id of each question's radio buttons
 COMMENT_BLOCK = "comment"
 COMMENT = "text"
+ABOUT_BLOCK = "about"  # block_id of the comment's "About" select (General or one statement)
+ABOUT = "choice"  # its action_id
+ABOUT_GENERAL = "general"  # its first option's value (the core's key, "", is no option value)
 QUESTION_BLOCK = "q:"  # block_id prefix, followed by the question id
 ICONS = {"info": "", "error": ":warning: ", "success": ":white_check_mark: "}
 
@@ -98,8 +101,39 @@ def pulse_message(card: PulseCard) -> Message:
     return Message(f"{title} {card.team} pulse check (closes {card.closes_on})", blocks)
 
 
+def about_choices(card: PulseCard) -> list[tuple[str, str]]:
+    """(value, label) of what a comment may be about: General first (the default), then each
+    statement by its theme, numbered when two share one (as the web chat labels them)."""
+    themes = [question.theme for question in card.questions]
+    return [(ABOUT_GENERAL, "General")] + [
+        (
+            f"{QUESTION_BLOCK}{question.id}",
+            question.theme + (f" ({number})" if themes[: number - 1].count(question.theme) else ""),
+        )
+        for number, question in enumerate(card.questions, 1)
+    ]
+
+
+def _about_select(card: PulseCard) -> Block:
+    options = [{"text": plain(label, 75), "value": value} for value, label in about_choices(card)]
+    return {
+        "type": "input",
+        "block_id": ABOUT_BLOCK,
+        "optional": True,
+        "label": plain("About"),
+        "hint": plain("General, or the statement your comment is about.", 2000),
+        "element": {
+            "type": "static_select",
+            "action_id": ABOUT,
+            "options": options,
+            "initial_option": options[0],
+        },
+    }
+
+
 def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
-    """The modal: one required radio group per statement and an optional comment."""
+    """The modal: one required radio group per statement, an optional comment and what it is
+    about (General unless the person picks a statement)."""
     options = [
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
     ]
@@ -127,6 +161,7 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
             },
         }
     )
+    blocks.append(_about_select(card))
     return modal(
         blocks, "Pulse check", callback_id=SUBMIT_PULSE, private_metadata=metadata, submit="Submit"
     )
@@ -141,12 +176,16 @@ def notice_modal(text: str) -> dict[str, Any]:
 class ModalAnswers:
     answers: dict[str, int]
     comment: str
+    # the statement (question id) the comment is about, GENERAL_COMMENT for General, or None
+    # when the form had no "About" select (one opened before it existed)
+    about: str | None = None
 
 
 def read_modal(state_values: Any) -> ModalAnswers:
     """The answers in a submitted modal's ``view.state.values``; the core checks them."""
     answers: dict[str, int] = {}
     comment = ""
+    about: str | None = None
     for block_id, actions in (state_values if isinstance(state_values, dict) else {}).items():
         if not isinstance(block_id, str) or not isinstance(actions, dict):
             continue
@@ -158,7 +197,9 @@ def read_modal(state_values: Any) -> ModalAnswers:
         elif block_id == COMMENT_BLOCK:
             value = (actions.get(COMMENT) or {}).get("value")
             comment = value.strip() if isinstance(value, str) else ""
-    return ModalAnswers(answers, comment)
+        elif block_id == ABOUT_BLOCK:
+            about = _about(actions.get(ABOUT))
+    return ModalAnswers(answers, comment, about)
 
 
 def form_errors(
@@ -166,8 +207,18 @@ def form_errors(
 ) -> dict[str, str]:
     """The core's problems on a form's blocks (``blocks``: field to block id; a pulse card's
     question ids are ``q:`` blocks and its comment the comment block)."""
-    known = blocks or {forms.COMMENT: COMMENT_BLOCK}
+    known = blocks or {forms.COMMENT: COMMENT_BLOCK, forms.ABOUT: ABOUT_BLOCK}
     return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
+
+
+def _about(action: Any) -> str:
+    """The "About" select's choice: GENERAL_COMMENT (General, or a cleared select) or a question
+    id; any other value is passed on as it is, for the core to refuse."""
+    chosen = action.get("selected_option") if isinstance(action, dict) else None
+    value = chosen.get("value") if isinstance(chosen, dict) else None
+    if not isinstance(value, str) or value == ABOUT_GENERAL:
+        return GENERAL_COMMENT
+    return value.removeprefix(QUESTION_BLOCK)
 
 
 def receipt(view: Receipt) -> Message:

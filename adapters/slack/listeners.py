@@ -248,7 +248,7 @@ class SlackListeners:
             return
         parsed = read_modal((view.get("state") or {}).get("values"))
         result = await self.conversation.submit_card(
-            email, form.round_id, parsed.answers, parsed.comment, None, asked=form.questions
+            email, form.round_id, parsed.answers, parsed.comment, parsed.about, asked=form.questions
         )
         if isinstance(result, TextReply) and result.problems:
             await ack(response_action="errors", errors=form_errors(result.problems))

@@ -53,7 +53,7 @@ export function pulseCard(reply, renderReply) {
     form.appendChild(fieldset);
   });
 
-  // One optional comment, about one of the card's questions.
+  // One optional comment: general (the default), or about one of the card's statements.
   var commentBox = el("div", "comment-box");
   var commentId = "pulse-comment-" + round;
   var aboutId = "pulse-about-" + round;
@@ -65,6 +65,10 @@ export function pulseCard(reply, renderReply) {
   aboutLabel.htmlFor = aboutId;
   var aboutSelect = el("select", "about-select");
   aboutSelect.id = aboutId;
+  var general = el("option", null, "General");
+  general.value = "";  // the server's key for a comment tied to no statement
+  general.title = "The pulse as a whole, not one statement";
+  aboutSelect.appendChild(general);
   var seen = {};
   questions.forEach(function (question, index) {
     seen[question.theme] = (seen[question.theme] || 0) + 1;
