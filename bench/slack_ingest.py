@@ -87,7 +87,16 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
     person (the ``payload=`` form of a ``view_submission``)."""
     from sqlalchemy import text
 
-    from adapters.slack.blocks import COMMENT, COMMENT_BLOCK, QUESTION_BLOCK, SCORE, SUBMIT_PULSE
+    from adapters.slack.blocks import (
+        ABOUT,
+        ABOUT_BLOCK,
+        ABOUT_GENERAL,
+        COMMENT,
+        COMMENT_BLOCK,
+        QUESTION_BLOCK,
+        SCORE,
+        SUBMIT_PULSE,
+    )
     from bot.service import TeamPulse
     from bot.settings import Settings
     from storage.engine import Database
@@ -140,7 +149,9 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
         if n % 4 == 0:
             comment = "Handover ran late again but the team pulled together"
             values[COMMENT_BLOCK] = {COMMENT: {"type": "plain_text_input", "value": comment}}
-        metadata = {"r": round_id, "q": questions, "c": channel, "t": ts}
+        general = {"text": {"type": "plain_text", "text": "General"}, "value": ABOUT_GENERAL}
+        values[ABOUT_BLOCK] = {ABOUT: {"type": "static_select", "selected_option": general}}
+        metadata = {"round": round_id, "questions": questions, "channel": channel, "ts": ts}
         payload = {
             "type": "view_submission",
             "team": {"id": "T0BENCH", "domain": "bench"},

@@ -116,7 +116,7 @@ def submission(user: str, round_id: int, questions: list[str]) -> str:
     """The signed-body-to-be of ``user``'s pulse form for ``round_id`` (every question: 4)."""
     modal = {
         "callback_id": "pulse_submit",
-        "private_metadata": json.dumps({"r": round_id, "q": questions}),
+        "private_metadata": json.dumps({"round": round_id, "questions": questions}),
     }
     payload = view_submission(user, modal, scores([f"q:{qid}" for qid in questions], 4))
     return urlencode({"payload": json.dumps(payload)})
