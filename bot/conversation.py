@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import commands
 from bot.charts import alt_text, render_chart
 from bot.help import HELP
+from bot.ports import Recipient, TeamTarget
 from bot.home import home
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
@@ -165,12 +166,12 @@ class Conversation:
         messenger = self.service.messenger
         for team in given.teams:
             try:
-                await messenger.post_to_team(team, post)
+                await messenger.post_to_team(TeamTarget.of(team), post)
             except Exception:
                 log.warning("could not post kudos to a team channel", extra={"team_id": team.id})
         for person in given.recipients:
             try:
-                await messenger.send_direct(person, post)
+                await messenger.send_direct(Recipient.of(person), post)
             except Exception:
                 log.warning("could not tell a kudos recipient", extra={"person_id": person.id})
 

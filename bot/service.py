@@ -13,13 +13,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
+from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.metrics import Metrics
-from bot.ports import Messenger, NullMessenger
+from bot.ports import Messenger, NullMessenger, Recipient
 from bot.settings import Settings
 from bot.team_choice import operator_team
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.engine import Database
+from storage.inbound import InboundEvents
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
 from surveys import directory, export, responses, rollup, rounds
 from surveys.anonymity import Thresholds
@@ -83,6 +85,9 @@ class TeamPulse:
         self._submissions: GroupCommit[_Card, View] = GroupCommit(self._submit_cards)
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
+        # platform accounts and references, and inbound event ids: the adapters' only way in
+        self.identities = Identities(self.session, lambda: self.sending)
+        self.inbound = Inbound(InboundEvents(db))
 
     # -- time and identity -------------------------------------------------------------------
     @property
@@ -171,7 +176,8 @@ class TeamPulse:
         """Record a card: a ``Receipt`` once it is committed, else a ``TextReply`` saying why not
         (``UnknownPerson`` for someone outside the organisation).  Cards that arrive together are
         committed together (``bot.batching``)."""
-        card = _Card(email.strip().lower(), responses.Submission(round_id, answers, comments or {}))
+        submission = responses.Submission(round_id, answers, comments or {})
+        card = _Card(directory.normalise_email(email), submission)
         view = await self._submissions(card)
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})
@@ -357,7 +363,7 @@ class TeamPulse:
             )
             reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
             try:
-                await self.messenger.send_direct(person, reminder)
+                await self.messenger.send_direct(Recipient.of(person), reminder)
                 self.metrics.reminders.inc()
                 sent += 1
             except Exception:  # a missed reminder is logged, not retried
@@ -396,7 +402,7 @@ class TeamPulse:
             return 0
         card = self.card(pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index))
         try:
-            await self.messenger.send_direct(person, card)
+            await self.messenger.send_direct(Recipient.of(person), card)
         except Exception as error:
             self.metrics.deliveries.labels("failed").inc()
             delivery.attempts += 1

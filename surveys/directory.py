@@ -11,14 +11,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import Membership, Person, Role, Team
 
 
+def normalise_email(email: str) -> str:
+    """How every email is stored and compared: trimmed and in lower case (platforms, the
+    organisation file and people typing may each spell it differently)."""
+    return email.strip().lower()
+
+
 async def person_by_email(session: AsyncSession, email: str) -> Person | None:
-    result = await session.exec(select(Person).where(Person.email == email.strip().lower()))
+    result = await session.exec(select(Person).where(Person.email == normalise_email(email)))
     return result.first()
 
 
 async def person_ids_by_email(session: AsyncSession, emails: Iterable[str]) -> dict[str, int]:
     """Email (as stored: trimmed, lower case) -> person id, for those in the organisation."""
-    wanted = {email.strip().lower() for email in emails}
+    wanted = {normalise_email(email) for email in emails}
     if not wanted:
         return {}
     query = select(Person.email, Person.id).where(col(Person.email).in_(wanted))
@@ -188,7 +194,7 @@ async def replace_members(
     # SQLite's writes are serial already (and it has no FOR UPDATE)
     locked = select(Team.id).where(Team.id == team.id).with_for_update(key_share=True)
     await session.exec(locked)
-    wanted = {email.strip().lower() for email in emails if email and "@" in email}
+    wanted = {normalise_email(email) for email in emails if email and "@" in email}
     managers = {person.email for person in await members(session, team.id, Role.MANAGER)}
     wanted -= managers
     current = {

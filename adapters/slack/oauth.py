@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.manifest import BOT_SCOPES
-from bot.platforms import Unreachable
+from bot.ports import Unreachable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
