@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import commands
 from bot.charts import alt_text, render_chart
 from bot.help import HELP
-from bot.ports import Recipient, TeamTarget
 from bot.home import home
+from bot.ports import Recipient, TeamTarget
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
 from bot.views import HomeView, KudosPost, TextReply, TrendReportView, View

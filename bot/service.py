@@ -304,13 +304,13 @@ class TeamPulse:
         return added, removed
 
     async def set_member_source(self, ref: TeamRef, source: str | None) -> str | None:
-        """Remember (``None``: forget) what a team's members are kept in step with: an adapter's
-        opaque id (a Slack channel or user group), stored as ``slack_channel`` is.  Returns the
-        one it replaces.  Whoever calls this has checked that the person asking manages the
-        team."""
+        """Remember (``None``: forget) what a team's members are kept in step with: a platform's
+        group as ``<platform>:<its id>`` (``slack:C…``), opaque to the core beyond that prefix.
+        Returns the one it replaces.  Whoever calls this has checked that the person asking
+        manages the team."""
         async with self.db.session() as session:
             team = await self._team(session, ref)
-            previous, team.slack_sync = team.slack_sync, source
+            previous, team.member_source = team.member_source, source
             session.add(team)
             await session.commit()
         return previous

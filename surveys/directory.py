@@ -123,8 +123,8 @@ async def all_teams(session: AsyncSession) -> list[Team]:
 
 
 async def teams_synced_from(session: AsyncSession, source: str) -> list[Team]:
-    """The teams whose members are kept in step with ``source`` (``Team.slack_sync``)."""
-    query = select(Team).where(Team.slack_sync == source).order_by(col(Team.name))
+    """The teams whose members are kept in step with ``source`` (``Team.member_source``)."""
+    query = select(Team).where(Team.member_source == source).order_by(col(Team.name))
     return list((await session.exec(query)).all())
 
 
