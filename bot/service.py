@@ -138,6 +138,18 @@ class TeamPulse:
             raise UnknownPerson(email)
         return person
 
+    async def roster(self) -> tuple[bool, list[directory.RosterEntry]]:
+        """Whether the demo is loaded, and everyone in a team with their teams (by name)."""
+        async with self.db.session() as session:
+            return await directory.has_demo(session), await directory.roster(session)
+
+    async def team_names_of(self, email: str) -> list[str]:
+        """The names of the teams this person belongs to (any role); ``UnknownPerson``."""
+        async with self.db.session() as session:
+            person = await self.person(session, email)
+            assert person.id is not None
+            return sorted({team.name for team in await directory.teams_of(session, person.id)})
+
     # -- pulses ------------------------------------------------------------------------------
     def card(self, pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
         bank = load_bank()

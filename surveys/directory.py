@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Membership, Person, Role, Team
+from storage.models import Membership, Organisation, Person, Role, Team
 
 
 def normalise_email(email: str) -> str:
@@ -126,6 +126,39 @@ async def teams_synced_from(session: AsyncSession, source: str) -> list[Team]:
     """The teams whose members are kept in step with ``source`` (``Team.member_source``)."""
     query = select(Team).where(Team.member_source == source).order_by(col(Team.name))
     return list((await session.exec(query)).all())
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """A person and the teams they belong to, as a picker of who to act as shows them."""
+
+    email: str
+    name: str
+    teams: list[str]  # as a member
+    manages: list[str]
+
+
+async def roster(session: AsyncSession) -> list[RosterEntry]:
+    """Everyone in a team, by name, with their teams (the local web chat's people picker)."""
+    query = (
+        select(Person, Team.name, Membership.role)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .join(Team, col(Team.id) == col(Membership.team_id))
+        .order_by(col(Person.display_name))
+    )
+    found: dict[str, RosterEntry] = {}
+    for person, team, role in (await session.exec(query)).all():
+        entry = found.setdefault(
+            person.email, RosterEntry(person.email, person.display_name, [], [])
+        )
+        (entry.manages if role == Role.MANAGER else entry.teams).append(team)
+    return list(found.values())
+
+
+async def has_demo(session: AsyncSession) -> bool:
+    """Whether the demo organisation is loaded."""
+    query = select(Organisation.id).where(col(Organisation.is_demo))
+    return (await session.exec(query)).first() is not None
 
 
 async def teams_of(session: AsyncSession, person_id: int, role: Role | None = None) -> list[Team]:
