@@ -12,6 +12,7 @@ words the platform's own refusals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ Fetch = Callable[[], Awaitable[Members | TextReply]]
 class MemberSources:
     def __init__(self, service: TeamPulse) -> None:
         self.service = service
+        self._one_at_a_time = asyncio.Lock()
+        self._waiting: set[str] = set()  # sources whose sync waits for the lock
 
     async def sync(
         self, email: str, team_name: str | None, source: Source, fetch: Fetch
@@ -111,9 +114,23 @@ class MemberSources:
         return TextReply(text, kind="success")
 
     async def follow(self, source_key: str, fetch: Callable[[], Awaitable[Members | None]]) -> None:
-        """The group changed: sync again every team kept in step with it (none: ``fetch`` is not
-        called).  When the platform won't list it (``None``) or it is empty the teams are left as
-        they are, and still kept in step.  Counts only in logs."""
+        """The group changed: sync again every team kept in step with it.  One sync at a time in
+        this process (the platform's rate limits; no two replacements of one team racing); a
+        change that arrives while a sync of the same source still waits its turn is left to that
+        one, which reads the members after it."""
+        if source_key in self._waiting:
+            return
+        self._waiting.add(source_key)
+        async with self._one_at_a_time:
+            self._waiting.discard(source_key)
+            await self._resync(source_key, fetch)
+
+    async def _resync(
+        self, source_key: str, fetch: Callable[[], Awaitable[Members | None]]
+    ) -> None:
+        """Every team kept in step with the source (none: ``fetch`` is not called).  When the
+        platform won't list it (``None``) or it is empty the teams are left as they are, and
+        still kept in step.  Counts only in logs."""
         teams = await self.service.teams_in_step_with(source_key)
         if not teams:
             return

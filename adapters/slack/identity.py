@@ -14,7 +14,8 @@ Nothing is written while someone opens or answers a pulse (``remember=False``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -42,7 +43,6 @@ class SlackDirectory:
         self._service: TeamPulse | None = None
         self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
         self._teams: LRU[str, str] = LRU()  # Slack user id -> the workspace recorded for them
-        self._channels: LRU[str, str] = LRU()  # channel id -> its workspace
 
     def bind(self, service: TeamPulse) -> None:
         self._service = service
@@ -77,12 +77,12 @@ class SlackDirectory:
             return None
         return normalise_email(email)
 
-    async def _ask(self, method: str, **params: Any) -> Any:
-        """A Slack call whose "no such user" answer is None."""
+    async def _ask(self, method: str, missing: set[str] = NOT_FOUND, **params: Any) -> Any:
+        """A Slack call whose "there is no such user (or channel)" answer is None."""
         try:
             return await getattr(self.client, method)(**params)
         except SlackApiError as error:
-            if error_code(error) in NOT_FOUND:
+            if error_code(error) in missing:
                 return None
             raise
 
@@ -96,9 +96,6 @@ class SlackDirectory:
         if recipient is not None:
             await self._settle(recipient, team, user_id)
         self._teams.remember(user_id, team)
-
-    async def knows(self, recipient: Recipient) -> bool:
-        return await self.identities.knows(PLATFORM, recipient)
 
     async def user_id_of(self, recipient: Recipient) -> str:
         """The person's Slack user id; ``Unreachable`` when Slack has no user with their email."""
@@ -130,6 +127,7 @@ class SlackDirectory:
         return channel
 
     async def dm_channel_for(self, email: str) -> str:
+        """The DM channel of the person with this email (``Unreachable`` if there is none)."""
         recipient = await self.identities.recipient(email)
         if recipient is None:
             raise Unreachable("not in the organisation")
@@ -153,28 +151,12 @@ class SlackDirectory:
         with bound(where.token):
             yield
 
-    @asynccontextmanager
-    async def in_channel_workspace(self, channel: str) -> AsyncIterator[None]:
-        """Slack calls inside go with the bot token of the channel's workspace (the first
-        installed one that can see it, remembered in this process).  One workspace: as is."""
-        if self.workspaces is None:
-            yield
-            return
-        where = await self.workspaces.locate(
-            self._channels.get(channel), lambda: self._sees_channel(channel)
-        )
-        self._channels.remember(channel, where.team_id)
-        with bound(where.token):
-            yield
-
-    async def _sees_channel(self, channel: str) -> bool | None:
-        try:
-            await self.client.conversations_info(channel=channel)
-        except SlackApiError as error:
-            if error_code(error) == "channel_not_found":
-                return None
-            raise
-        return True
+    def in_channel_workspace(self, channel: str) -> AbstractAsyncContextManager[None]:
+        """Slack calls inside go with the bot token of the channel's workspace."""
+        if self.workspaces is None:  # one workspace: as is
+            return nullcontext()
+        sees = partial(self._ask, "conversations_info", {"channel_not_found"}, channel=channel)
+        return self.workspaces.in_channel(channel, sees)
 
     async def _settle(self, recipient: Recipient, team: str, user_id: str) -> None:
         """Record the person's workspace and their user id there; a DM channel stored for another

@@ -30,7 +30,7 @@ class SlackMessenger:
 
     async def knows(self, recipient: Recipient) -> bool:
         """True when the person's Slack account is already known (the router asks first)."""
-        return await self.directory.knows(recipient)
+        return await self.directory.identities.knows(PLATFORM, recipient)
 
     async def send_direct(self, recipient: Recipient, view: View) -> None:
         """A reminder replies in the thread of the round's pulse message (its ``ts`` kept)."""

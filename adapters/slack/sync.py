@@ -1,10 +1,9 @@
 """``pulse settings [team] sync #channel`` or ``… sync @group``: a manager makes a Slack channel's
 or user group's members the team's, and the team is then kept in step with it.
 
-Slack-only words (channels and user groups are Slack things), so the adapter reads them before the
-core's parser: the reference must be Slack's own escaping, ``<#C…|name>`` for a channel and
-``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group, as a slash command with
-``should_escape`` and a message both carry it; ``… sync off`` stops keeping the team in step.
+Slack-only words, read before the core's parser, in Slack's own escaping (a slash command with
+``should_escape`` and a message both carry it): ``<#C…|name>`` for a channel,
+``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group; ``… sync off`` stops it.
 The policy (who may, the change, remembering ``slack:<id>`` as the team's member source, the
 replies) is the core's (``bot.member_sync``); this module turns the source into emails
 (``conversations.members`` page by page for a channel, ``usergroups.users.list`` for a user group,
@@ -13,17 +12,15 @@ refusals (not in the channel, no such group, a missing scope).
 
 Keeping in step: ``member_joined_channel`` / ``member_left_channel`` (a channel) and
 ``subteam_members_changed`` (a user group) make every team kept in step with that source sync
-again, in full (``MemberSources.follow``).  A whole sync, rather than the event's delta, is
-idempotent and heals whatever was missed while the app was down; in one process the syncs run one
-at a time, and changes that arrive while one waits are folded into it.
+again, in full, one at a time (``MemberSources.follow``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
@@ -107,7 +104,7 @@ def sync_request(text: str) -> SyncRequest | StopSync | None:
 
 def kind_of(source: str) -> Kind:
     """A Slack id (``S…``, ``C…``), bare or as stored (``slack:S…``)."""
-    bare = split_source(source)[1] if ":" in source else source
+    bare = source.removeprefix(f"{PLATFORM}:")
     return "usergroup" if _USERGROUP_ID.fullmatch(bare) else "channel"
 
 
@@ -133,11 +130,9 @@ class MemberSync:
 
     def __init__(self, directory: SlackDirectory) -> None:
         self.directory = directory
-        self._one_at_a_time = asyncio.Lock()
-        self._waiting: set[str] = set()  # sources whose sync waits for the lock
 
-    @property
-    def sources(self) -> MemberSources:
+    @cached_property
+    def sources(self) -> MemberSources:  # (the service is there once the adapter is installed)
         return MemberSources(self.directory.service)
 
     async def run(
@@ -145,8 +140,7 @@ class MemberSync:
     ) -> TextReply:
         if isinstance(request, StopSync):
             return await self.sources.stop(email, request.team, stopped_label)
-        what = _NAMES[request.kind]
-        source = Source(PLATFORM, request.source, what, request.label)
+        source = Source(PLATFORM, request.source, _NAMES[request.kind], request.label)
 
         async def fetch() -> Members | TextReply:
             try:
@@ -168,24 +162,15 @@ class MemberSync:
             bolt.event(name)(changed)
 
     async def follow(self, client: AsyncWebClient, source: str) -> None:
-        """One sync at a time in this process (Slack's rate limits; no two replacements of one
-        team racing); a change that arrives while a sync of the same source is still waiting its
-        turn is left to that one, which reads the members after it."""
-        if source in self._waiting:
-            return
-        self._waiting.add(source)
-        async with self._one_at_a_time:
-            self._waiting.discard(source)
+        async def fetch() -> Members | None:
+            try:
+                return await self.members(client, source)
+            except SlackApiError as error:
+                what, code = _NAMES[kind_of(source)], error_code(error)
+                log.warning("Slack refused a synced %s's members (%s)", what, code)
+                return None
 
-            async def fetch() -> Members | None:
-                try:
-                    return await self.members(client, source)
-                except SlackApiError as error:
-                    what, code = _NAMES[kind_of(source)], error_code(error)
-                    log.warning("Slack refused a synced %s's members (%s)", what, code)
-                    return None
-
-            await self.sources.follow(source_key(PLATFORM, source), fetch)
+        await self.sources.follow(source_key(PLATFORM, source), fetch)
 
     async def members(self, client: AsyncWebClient, source: str) -> Members:
         """The source's members as emails; SlackApiError when Slack won't say."""
@@ -193,11 +178,8 @@ class MemberSync:
             user_ids = await self.channel_members(client, source)
         else:
             user_ids = await self.usergroup_members(client, source)
-        emails: list[str] = []
-        for user_id in user_ids:
-            found = await self.directory.email_of(user_id)
-            if found is not None:
-                emails.append(found)
+        found = [await self.directory.email_of(user_id) for user_id in user_ids]
+        emails = [email for email in found if email is not None]
         return Members(emails, skipped=len(user_ids) - len(emails))
 
     async def channel_members(self, client: AsyncWebClient, channel: str) -> list[str]:
@@ -224,8 +206,5 @@ def _refusal(kind: Kind, error: SlackApiError) -> str:
         return NO_SCOPE.format(what=_NAMES[kind])
     if kind == "channel":
         return NO_CHANNEL
-    if code == "no_such_subteam":
-        return NO_GROUP
-    if code == "plan_upgrade_required":
-        return NO_PLAN
-    return REFUSED.format(what=_NAMES[kind], error=code)
+    groups = {"no_such_subteam": NO_GROUP, "plan_upgrade_required": NO_PLAN}
+    return groups.get(code) or REFUSED.format(what=_NAMES[kind], error=code)
