@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -11,14 +10,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from adapters.slack.sync import kind_of, stopped_label
 from bot.member_sync import source_key, split_source
 from storage.engine import Database
-from storage.migrate import alembic_config, upgrade
+from storage.migrate import downgrade, upgrade
 
 TEAMS = {"Ward A": "CWARD7", "Ward B": "SNURSES", "Tiny": None}
 
@@ -67,6 +65,14 @@ async def _teams_at_0005(url: str) -> None:
             name=name,
             synced=synced,
         )
+    # rows that refer to the teams: the rename must not copy the table out from under them
+    await _sql(
+        url,
+        "INSERT INTO person (id, organisation_id, email, display_name) "
+        "VALUES (1, 1, 'a0@trust.nhs.uk', 'a0')",
+    )
+    await _sql(url, "INSERT INTO membership (team_id, person_id, role) VALUES (1, 1, 'member')")
+    await _sql(url, "UPDATE team SET parent_id = 2 WHERE id = 3")
 
 
 async def _indexes(url: str) -> set[str]:
@@ -93,11 +99,12 @@ async def test_the_sources_gain_their_platform_and_lose_it_again(url_at_0005: st
     # a source of another platform (stored by a later version) has no place in the old column
     await _sql(url, "UPDATE team SET member_source = 'teams:19:abc' WHERE name = 'Tiny'")
 
-    await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
+    await downgrade(url, "0005")
     rows = await _sql(url, "SELECT name, slack_sync FROM team ORDER BY id")
     assert dict(rows) == {"Ward A": "CWARD7", "Ward B": "SNURSES", "Tiny": None}
     assert "ix_team_slack_sync" in await _indexes(url)
     assert "ix_team_member_source" not in await _indexes(url)
+    assert await _sql(url, "SELECT team_id, person_id FROM membership") == [(1, 1)]
 
 
 def test_a_slack_source_is_read_bare_or_stored() -> None:

@@ -23,12 +23,12 @@ def _team(column: str) -> sa.TableClause:
 
 
 def _rename(old: str, new: str) -> None:
-    """Rename the column and its index (a membership event looks teams up by their source)."""
-    with op.batch_alter_table("team", schema=None) as batch_op:
-        batch_op.drop_index(f"ix_team_{old}")
-        batch_op.alter_column(old, new_column_name=new)
-    with op.batch_alter_table("team", schema=None) as batch_op:
-        batch_op.create_index(f"ix_team_{new}", [new], unique=False)
+    """Rename the column and its index (a membership event looks teams up by their source).
+    ``RENAME COLUMN`` in place (SQLite 3.25+, PostgreSQL): a batch copy of ``team`` would drop
+    the table that memberships, rounds and people's teams refer to."""
+    op.drop_index(f"ix_team_{old}", table_name="team")
+    op.execute(f"ALTER TABLE team RENAME COLUMN {old} TO {new}")
+    op.create_index(f"ix_team_{new}", "team", [new], unique=False)
 
 
 def upgrade() -> None:
