@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.ports import Recipient, TeamTarget
 from bot.service import TeamPulse
 from bot.views import KudosPost, TextReply, View
 from storage.models import Person
@@ -115,11 +116,11 @@ async def _announce(service: TeamPulse, post: KudosPost, given: recognition.Give
     messenger = service.messenger
     for team in given.teams:
         try:
-            await messenger.post_to_team(team, post)
+            await messenger.post_to_team(TeamTarget.of(team), post)
         except Exception:
             log.warning("could not post kudos to a team channel", extra={"team_id": team.id})
     for person in given.recipients:
         try:
-            await messenger.send_direct(person, post)
+            await messenger.send_direct(Recipient.of(person), post)
         except Exception:
             log.warning("could not tell a kudos recipient", extra={"person_id": person.id})

@@ -11,10 +11,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.ports import Messenger
+from bot.ports import Messenger, Recipient, TeamTarget, Unreachable
 from bot.settings import Settings
 from bot.views import View
-from storage.models import Person, Team
 
 
 class Platform(Protocol):
@@ -42,10 +41,6 @@ def enabled_platforms(settings: Settings) -> list[Platform]:
     return loaded
 
 
-class Unreachable(Exception):
-    """A platform has no account for this person (its messenger raises this to pass them on)."""
-
-
 class IdentityRouter:
     """Sends to a person through the platform where they have an identity.
 
@@ -56,34 +51,38 @@ class IdentityRouter:
     posts where the team has a channel there).
     """
 
+    reaches_everyone = False  # (each of its platforms answers for itself in ``_order``)
+
     def __init__(self, platforms: list[Platform]) -> None:
         self.platforms = platforms
 
-    async def _order(self, person: Person) -> list[Platform]:
+    async def _order(self, recipient: Recipient) -> list[Platform]:
         known: list[Platform] = []
         unknown: list[Platform] = []
         everyone: list[Platform] = []
         for platform in self.platforms:
-            knows = getattr(platform.messenger, "knows", None)
-            if knows is None:
-                everyone.append(platform)
-            elif await knows(person):
+            if await platform.messenger.knows(recipient):
                 known.append(platform)
+            elif platform.messenger.reaches_everyone:
+                everyone.append(platform)
             else:
                 unknown.append(platform)
         return known + unknown + everyone
 
-    async def send_direct(self, person: Person, view: View) -> None:
+    async def knows(self, recipient: Recipient) -> bool:
+        return any([await p.messenger.knows(recipient) for p in self.platforms])
+
+    async def send_direct(self, recipient: Recipient, view: View) -> None:
         if not self.platforms:
             raise RuntimeError("no platform is connected")
-        for platform in await self._order(person):
+        for platform in await self._order(recipient):
             try:
-                await platform.messenger.send_direct(person, view)
+                await platform.messenger.send_direct(recipient, view)
             except Unreachable:
                 continue
             return
         raise Unreachable("no connected platform has an account for this person")
 
-    async def post_to_team(self, team: Team, view: View) -> None:
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
         for platform in self.platforms:
             await platform.messenger.post_to_team(team, view)

@@ -1,28 +1,96 @@
-"""The seam between the core and the platforms: adapters implement ``Messenger``."""
+"""The seam between the core and the platforms: adapters implement ``Messenger``.
+
+A messenger is given small frozen values (``Recipient``, ``TeamTarget``), never the database's
+rows: what it may know of a person is their id, email and name, and of a team its name and the
+channel it has on each platform.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from bot.views import View
 from storage.models import Person, Team
 
 
+class Unreachable(Exception):
+    """A platform has no account for this person (its messenger raises this to pass them on)."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom a direct message is for."""
+
+    person_id: int
+    email: str
+    display_name: str
+
+    @classmethod
+    def of(cls, person: Person) -> Recipient:
+        assert person.id is not None, "a stored person has an id"
+        return cls(person.id, person.email, person.display_name)
+
+
+def _no_channels() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class TeamTarget:
+    """Where a team's posts go: its channel on each platform that has one
+    (``{"slack": "C…", "teams": "19:…"}``)."""
+
+    team_id: int
+    name: str
+    channels: Mapping[str, str] = field(default_factory=_no_channels)
+
+    def channel(self, platform: str) -> str | None:
+        return self.channels.get(platform)
+
+    @classmethod
+    def of(cls, team: Team) -> TeamTarget:
+        assert team.id is not None, "a stored team has an id"
+        found = {"slack": team.slack_channel, "teams": team.teams_channel}
+        channels = {platform: channel for platform, channel in found.items() if channel}
+        return cls(team.id, team.name, MappingProxyType(channels))
+
+
 class Messenger(Protocol):
-    """Pushes views to people and team channels (scheduled pulses, kudos, reports)."""
+    """Pushes views to people and team channels (scheduled pulses, kudos, reports).
 
-    async def send_direct(self, person: Person, view: View) -> None:
-        """Send a direct message.  Raise to have the outbox retry later."""
+    ``reaches_everyone``: the platform has no accounts of its own and takes anyone (the local
+    web chat); the router tries it last, after every platform that may find the person.
+    """
 
-    async def post_to_team(self, team: Team, view: View) -> None:
-        """Post to the team's celebration channel (a no-op when the team has none)."""
+    reaches_everyone: bool
+
+    async def knows(self, recipient: Recipient) -> bool:
+        """Whether this platform already has an account for the person: the router tries the
+        platforms that know someone first.  A messenger that reaches everyone (the local web
+        chat, the null messenger) answers by its own rule and says so."""
+
+    async def send_direct(self, recipient: Recipient, view: View) -> None:
+        """Send a direct message.  Raise ``Unreachable`` when this platform has no account for
+        the person (the next platform is tried); raise anything else to have the outbox retry."""
+
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
+        """Post to the team's celebration channel (a no-op when the team has none here)."""
 
 
 class NullMessenger:
     """Used by the CLI when no platform is running: the outbox keeps rows for the server."""
 
-    async def send_direct(self, person: Person, view: View) -> None:
+    reaches_everyone = False
+
+    async def knows(self, recipient: Recipient) -> bool:
+        """Nobody: it reaches no one."""
+        return False
+
+    async def send_direct(self, recipient: Recipient, view: View) -> None:
         raise RuntimeError("no platform is connected in this process")
 
-    async def post_to_team(self, team: Team, view: View) -> None:
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
         return None

@@ -13,13 +13,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
+from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.metrics import Metrics
-from bot.ports import Messenger, NullMessenger
+from bot.ports import Messenger, NullMessenger, Recipient
 from bot.settings import Settings
 from bot.team_choice import operator_team
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.engine import Database
+from storage.inbound import InboundEvents
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
 from surveys import directory, export, responses, rollup, rounds
 from surveys.anonymity import Thresholds
@@ -85,6 +87,9 @@ class TeamPulse:
         self._submissions: GroupCommit[_Card, View] = GroupCommit(self._submit_cards)
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
+        # platform accounts and references, and inbound event ids: the adapters' only way in
+        self.identities = Identities(self.session, lambda: self.sending)
+        self.inbound = Inbound(InboundEvents(db))
 
     # -- time and identity -------------------------------------------------------------------
     @property
@@ -134,6 +139,18 @@ class TeamPulse:
         if person is None:
             raise UnknownPerson(email)
         return person
+
+    async def roster(self) -> tuple[bool, list[directory.RosterEntry]]:
+        """Whether the demo is loaded, and everyone in a team with their teams (by name)."""
+        async with self.db.session() as session:
+            return await directory.has_demo(session), await directory.roster(session)
+
+    async def team_names_of(self, email: str) -> list[str]:
+        """The names of the teams this person belongs to (any role); ``UnknownPerson``."""
+        async with self.db.session() as session:
+            person = await self.person(session, email)
+            assert person.id is not None
+            return sorted({team.name for team in await directory.teams_of(session, person.id)})
 
     # -- pulses ------------------------------------------------------------------------------
     def card(self, pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
@@ -188,7 +205,7 @@ class TeamPulse:
         theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
         the card as a whole (shown under "General"), the default on every platform."""
         submission = responses.Submission(round_id, answers, comments or {}, general_comment)
-        card = _Card(email.strip().lower(), submission)
+        card = _Card(directory.normalise_email(email), submission)
         view = await self._submissions(card)
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})
@@ -315,13 +332,13 @@ class TeamPulse:
         return added, removed
 
     async def set_member_source(self, ref: TeamRef, source: str | None) -> str | None:
-        """Remember (``None``: forget) what a team's members are kept in step with: an adapter's
-        opaque id (a Slack channel or user group), stored as ``slack_channel`` is.  Returns the
-        one it replaces.  Whoever calls this has checked that the person asking manages the
-        team."""
+        """Remember (``None``: forget) what a team's members are kept in step with: a platform's
+        group as ``<platform>:<its id>`` (``slack:C…``), opaque to the core beyond that prefix.
+        Returns the one it replaces.  Whoever calls this has checked that the person asking
+        manages the team."""
         async with self.db.session() as session:
             team = await self._team(session, ref)
-            previous, team.slack_sync = team.slack_sync, source
+            previous, team.member_source = team.member_source, source
             session.add(team)
             await session.commit()
         return previous
@@ -374,7 +391,7 @@ class TeamPulse:
             )
             reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
             try:
-                await self.messenger.send_direct(person, reminder)
+                await self.messenger.send_direct(Recipient.of(person), reminder)
                 self.metrics.reminders.inc()
                 sent += 1
             except Exception:  # a missed reminder is logged, not retried
@@ -413,7 +430,7 @@ class TeamPulse:
             return 0
         card = self.card(pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index))
         try:
-            await self.messenger.send_direct(person, card)
+            await self.messenger.send_direct(Recipient.of(person), card)
         except Exception as error:
             self.metrics.deliveries.labels("failed").inc()
             delivery.attempts += 1

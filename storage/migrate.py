@@ -25,3 +25,8 @@ def upgrade_sync(database_url: str, revision: str = "head") -> None:
 async def upgrade(database_url: str, revision: str = "head") -> None:
     """Upgrade from async code: Alembic's env runs its own event loop, so use a thread."""
     await asyncio.to_thread(upgrade_sync, database_url, revision)
+
+
+async def downgrade(database_url: str, revision: str) -> None:
+    """Back to ``revision`` (tests of a migration's way down; data the schema keeps is kept)."""
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), revision)

@@ -56,9 +56,9 @@ class Team(SQLModel, table=True):
     name: str
     parent_id: int | None = Field(default=None, foreign_key="team.id", index=True)
     slack_channel: str | None = None
-    # the Slack channel (C…/G…) or user group (S…) whose members the team's are kept in step with
-    # (``pulse settings [team] sync …``); an opaque string to the core, like ``slack_channel``
-    slack_sync: str | None = Field(default=None, index=True)
+    # what the team's members are kept in step with (``pulse settings [team] sync …``): a
+    # platform's group, ``<platform>:<its id>`` (``slack:C…`` a channel, ``slack:S…`` a user group)
+    member_source: str | None = Field(default=None, index=True)
     teams_channel: str | None = None
     cadence: str = "weekly"
     schedule_day: str = "mon"

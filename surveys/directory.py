@@ -8,17 +8,23 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Membership, Person, Role, Team
+from storage.models import Membership, Organisation, Person, Role, Team
+
+
+def normalise_email(email: str) -> str:
+    """How every email is stored and compared: trimmed and in lower case (platforms, the
+    organisation file and people typing may each spell it differently)."""
+    return email.strip().lower()
 
 
 async def person_by_email(session: AsyncSession, email: str) -> Person | None:
-    result = await session.exec(select(Person).where(Person.email == email.strip().lower()))
+    result = await session.exec(select(Person).where(Person.email == normalise_email(email)))
     return result.first()
 
 
 async def person_ids_by_email(session: AsyncSession, emails: Iterable[str]) -> dict[str, int]:
     """Email (as stored: trimmed, lower case) -> person id, for those in the organisation."""
-    wanted = {email.strip().lower() for email in emails}
+    wanted = {normalise_email(email) for email in emails}
     if not wanted:
         return {}
     query = select(Person.email, Person.id).where(col(Person.email).in_(wanted))
@@ -117,9 +123,42 @@ async def all_teams(session: AsyncSession) -> list[Team]:
 
 
 async def teams_synced_from(session: AsyncSession, source: str) -> list[Team]:
-    """The teams whose members are kept in step with ``source`` (``Team.slack_sync``)."""
-    query = select(Team).where(Team.slack_sync == source).order_by(col(Team.name))
+    """The teams whose members are kept in step with ``source`` (``Team.member_source``)."""
+    query = select(Team).where(Team.member_source == source).order_by(col(Team.name))
     return list((await session.exec(query)).all())
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """A person and the teams they belong to, as a picker of who to act as shows them."""
+
+    email: str
+    name: str
+    teams: list[str]  # as a member
+    manages: list[str]
+
+
+async def roster(session: AsyncSession) -> list[RosterEntry]:
+    """Everyone in a team, by name, with their teams (the local web chat's people picker)."""
+    query = (
+        select(Person, Team.name, Membership.role)
+        .join(Membership, col(Membership.person_id) == col(Person.id))
+        .join(Team, col(Team.id) == col(Membership.team_id))
+        .order_by(col(Person.display_name))
+    )
+    found: dict[str, RosterEntry] = {}
+    for person, team, role in (await session.exec(query)).all():
+        entry = found.setdefault(
+            person.email, RosterEntry(person.email, person.display_name, [], [])
+        )
+        (entry.manages if role == Role.MANAGER else entry.teams).append(team)
+    return list(found.values())
+
+
+async def has_demo(session: AsyncSession) -> bool:
+    """Whether the demo organisation is loaded."""
+    query = select(Organisation.id).where(col(Organisation.is_demo))
+    return (await session.exec(query)).first() is not None
 
 
 async def teams_of(session: AsyncSession, person_id: int, role: Role | None = None) -> list[Team]:
@@ -188,7 +227,7 @@ async def replace_members(
     # SQLite's writes are serial already (and it has no FOR UPDATE)
     locked = select(Team.id).where(Team.id == team.id).with_for_update(key_share=True)
     await session.exec(locked)
-    wanted = {email.strip().lower() for email in emails if email and "@" in email}
+    wanted = {normalise_email(email) for email in emails if email and "@" in email}
     managers = {person.email for person in await members(session, team.id, Role.MANAGER)}
     wanted -= managers
     current = {

@@ -266,11 +266,16 @@ async def members_of(slack: Slack, team: str, role: Role = Role.MEMBER) -> set[s
 
 
 async def sync_source(slack: Slack, team: str) -> str | None:
-    """The channel or user group the team's members are kept in step with, if any."""
+    """The channel or user group the team's members are kept in step with, if any, as Slack names
+    it (the stored member source is ``slack:<that id>``)."""
     async with slack.service.db.session() as session:
         found = await session.get(Team, (await slack.service.team_named(team)).id)
         assert found is not None
-        return found.slack_sync
+    if found.member_source is None:
+        return None
+    platform, _, source = found.member_source.partition(":")
+    assert platform == "slack", found.member_source
+    return source
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from bot.cli import _serve_app
 from bot.logs import AccessLogger
+from bot.ports import Recipient, TeamTarget
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import PulseCard, View
 from storage.engine import Database
-from storage.models import Person, Team
 from surveys.organisation import import_spec, spec_from_yaml
 from surveys.rollup import week_of
 
@@ -67,12 +67,12 @@ class RecordingMessenger:
     channel: list[tuple[str, View]] = field(default_factory=list)
     fail_for: set[str] = field(default_factory=set)
 
-    async def send_direct(self, person: Person, view: View) -> None:
+    async def send_direct(self, person: Recipient, view: View) -> None:
         if person.email in self.fail_for:
             raise ConnectionError("platform unavailable")
         self.direct.append((person.email, view))
 
-    async def post_to_team(self, team: Team, view: View) -> None:
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.channel.append((team.name, view))
 
 

@@ -45,3 +45,25 @@ def test_the_check_catches_a_platform_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("from slack_sdk.web import WebClient\nimport botbuilder.core\n")
     assert {"slack_sdk.web", "botbuilder.core"} <= imported_modules(sample)
+
+
+def adapter_files() -> list[Path]:
+    return sorted((ROOT / "adapters").rglob("*.py"))
+
+
+def storage_imports(path: Path) -> set[str]:
+    return {m for m in imported_modules(path) if m.split(".")[0] == "storage"}
+
+
+@pytest.mark.parametrize("path", adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_adapters_never_import_storage(path: Path) -> None:
+    """Adapters reach the core through bot/ (the service, identities, conversation) only."""
+    assert storage_imports(path) == set(), f"{path} imports storage"
+
+
+def test_the_check_catches_a_storage_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import storage.engine\nfrom storage.models import Person\nfrom storage import inbound\n"
+    )
+    assert storage_imports(sample) == {"storage.engine", "storage.models", "storage"}

@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.demo import DEMO_DIRECTOR, DEMO_MANAGER, DEMO_NURSE, WARD_TEAMS, demo_spec, ensure_demo
+from bot.ports import Recipient, TeamTarget
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import PulseCard, View
@@ -22,7 +23,6 @@ from storage.models import (
     Recognition,
     Response,
     Role,
-    Team,
 )
 from surveys import directory
 from surveys.anonymity import Thresholds
@@ -36,10 +36,10 @@ class RecordingMessenger:
         self.direct: list[tuple[str, View]] = []
         self.posts: list[tuple[str, View]] = []
 
-    async def send_direct(self, person: Person, view: View) -> None:
+    async def send_direct(self, person: Recipient, view: View) -> None:
         self.direct.append((person.email, view))
 
-    async def post_to_team(self, team: Team, view: View) -> None:
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.posts.append((team.name, view))
 
 

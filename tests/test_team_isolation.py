@@ -280,7 +280,7 @@ async def test_slack_sync_replaces_the_askers_team_only(slack: Slack) -> None:
     assert (await slack.event(joined, "Ev0OTHER1")).status == 200
     await _until_members(db, "Other Trust", "ward a", 3)
     assert await members_of(db, "Test Trust", "Ward A") == TEST_TRUST_WARD_A
-    assert (await _team(db, "Test Trust", "Ward A")).slack_sync is None
+    assert (await _team(db, "Test Trust", "Ward A")).member_source is None
 
 
 async def _until_members(db: Database, organisation: str, team: str, count: int) -> None:

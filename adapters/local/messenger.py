@@ -8,32 +8,39 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 
+from bot.ports import Recipient, TeamTarget
 from bot.views import PulseCard, TextReply, View
-from storage.models import Person, Team
 
 FEED_SIZE = 50
 
 
 class LocalMessenger:
+    # the web chat has no accounts: anyone in the organisation can open it as themselves, so it
+    # reaches everyone and is tried after the platforms that may know them (``knows``: never)
+    reaches_everyone = True
+
     def __init__(self) -> None:
         self.inbox: defaultdict[str, deque[View]] = defaultdict(lambda: deque(maxlen=FEED_SIZE))
         self.feeds: defaultdict[str, deque[View]] = defaultdict(lambda: deque(maxlen=FEED_SIZE))
         self.delivered_pulses: defaultdict[str, set[int]] = defaultdict(set)
 
-    async def send_direct(self, person: Person, view: View) -> None:
+    async def knows(self, recipient: Recipient) -> bool:
+        return False
+
+    async def send_direct(self, recipient: Recipient, view: View) -> None:
         if isinstance(view, PulseCard):
-            self.delivered_pulses[person.email].add(view.round_id)
+            self.delivered_pulses[recipient.email].add(view.round_id)
             if view.reminder:
-                self.inbox[person.email].append(
+                self.inbox[recipient.email].append(
                     TextReply(
                         f"Reminder: your {view.team} pulse closes on {view.closes_on}. "
                         "Say `pulse` to answer it (it takes under a minute)."
                     )
                 )
             return
-        self.inbox[person.email].append(view)
+        self.inbox[recipient.email].append(view)
 
-    async def post_to_team(self, team: Team, view: View) -> None:
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.feeds[team.name].append(view)
 
     def take_inbox(self, email: str) -> list[View]:

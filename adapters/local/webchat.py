@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlmodel import col, select
 
 from adapters.local.messenger import LocalMessenger
 from adapters.local.render import ChartStore, to_json
 from bot.server import CONVERSATION, SERVICE
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import TextReply, View
-from storage.models import Membership, Organisation, Person, Team
+from surveys.directory import normalise_email
 
 STATIC = Path(__file__).with_name("static")
 # The page's files and their types, named here rather than guessed: the front end is ES modules,
@@ -110,7 +109,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise _bad_request("the body must be JSON") from error
     if not isinstance(body, dict) or not isinstance(body.get("as"), str):
         raise _bad_request('say who you are with "as": an email')
-    return body
+    return {**body, "as": normalise_email(body["as"])}
 
 
 def _replies(request: web.Request, views: list[View]) -> web.Response:
@@ -120,31 +119,17 @@ def _replies(request: web.Request, views: list[View]) -> web.Response:
 
 async def people(request: web.Request) -> web.Response:
     _authorise(request)
-    service = request.app[SERVICE]
-    async with service.db.session() as session:
-        demo = (await session.exec(select(Organisation).where(col(Organisation.is_demo)))).first()
-        rows = (
-            await session.exec(
-                select(Person, Team.name, Membership.role)
-                .join(Membership, col(Membership.person_id) == col(Person.id))
-                .join(Team, col(Team.id) == col(Membership.team_id))
-                .order_by(col(Person.display_name))
-            )
-        ).all()
-    found: dict[str, dict[str, Any]] = {}
-    for person, team, role in rows:
-        entry = found.setdefault(
-            person.email,
-            {"email": person.email, "name": person.display_name, "teams": [], "manages": []},
-        )
-        (entry["manages"] if role == "manager" else entry["teams"]).append(team)
-    return web.json_response({"demo": demo is not None, "people": list(found.values())})
+    demo, roster = await request.app[SERVICE].roster()
+    found = [
+        {"email": p.email, "name": p.name, "teams": p.teams, "manages": p.manages} for p in roster
+    ]
+    return web.json_response({"demo": demo, "people": found})
 
 
 async def inbox(request: web.Request) -> web.Response:
     """Messages pushed to this person since they last looked, plus their waiting pulses."""
     _authorise(request)
-    email = request.query.get("as", "")
+    email = normalise_email(request.query.get("as", ""))
     service: TeamPulse = request.app[SERVICE]
     try:
         cards = await service.pending_pulses(email)
@@ -157,24 +142,15 @@ async def inbox(request: web.Request) -> web.Response:
 async def feed(request: web.Request) -> web.Response:
     """The celebration feeds of the teams this person belongs to."""
     _authorise(request)
-    email = request.query.get("as", "")
+    email = normalise_email(request.query.get("as", ""))
     service: TeamPulse = request.app[SERVICE]
-    async with service.db.session() as session:
-        person = (await session.exec(select(Person).where(Person.email == email))).first()
-        if person is None:
-            raise _bad_request(f"{email or 'nobody'} is not in this organisation")
-        teams = (
-            await session.exec(
-                select(Team.name)
-                .join(Membership, col(Membership.team_id) == col(Team.id))
-                .where(Membership.person_id == person.id)
-            )
-        ).all()
+    try:
+        teams = await service.team_names_of(email)
+    except UnknownPerson:
+        raise _bad_request(f"{email or 'nobody'} is not in this organisation") from None
     feeds = request.app[MESSENGER].feeds
     charts = request.app[CHARTS]
-    return web.json_response(
-        {"teams": {t: [to_json(v, charts) for v in feeds[t]] for t in sorted(set(teams))}}
-    )
+    return web.json_response({"teams": {t: [to_json(v, charts) for v in feeds[t]] for t in teams}})
 
 
 async def message(request: web.Request) -> web.Response:

@@ -10,8 +10,9 @@ Modes (chosen from the environment):
   or a team channel uses the bot token of the workspace they are in.
 - **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
   WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
-  is still served, signature-checked, when a signing secret is set); redelivered events are dropped
-  by a Bolt middleware (``socket_mode_dedupe``) instead of the HTTP gate.
+  is still served, signature-checked, when a signing secret is set).
+
+In every mode a redelivered event is dropped by one Bolt middleware (``app.dedupe``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import (
     EVENTS_PATH,
-    RecentEvents,
     SlackGate,
     bolt_app,
     client_options,
-    socket_mode_dedupe,
+    dedupe,
     web_client,
 )
 from adapters.slack.blocks import SUBMIT_PULSE
@@ -50,7 +50,6 @@ from adapters.slack.oauth import (
 from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE
 from bot.settings import Settings
-from storage.inbound import InboundEvents
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +104,14 @@ class SlackPlatform:
         if self.installations is not None:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
-        recent = RecentEvents(InboundEvents(service.db))  # event ids already taken in
-        if self.mode == "socket":  # (events over HTTP pass the gate, which drops repeats itself)
-            self.bolt.middleware(socket_mode_dedupe(recent))
+        self.bolt.middleware(dedupe(service.inbound))  # event ids already taken in
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:
             fast = None
             if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, recent, fast)
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
             app.router.add_post(EVENTS_PATH, gate.handle)
         if self.mode == "oauth":
             oauth_routes(app, self.bolt)

@@ -7,13 +7,11 @@ Before Bolt sees a request, the gate here
    (Bolt's own ``RequestVerification`` is off, see ``bolt_app``);
 2. checks the payload's shape: a body that is not a slash command, an interaction (``payload=``
    JSON of a known type) or an Events API envelope gets 400, never a 500;
-3. drops an event it has already seen (Slack redelivers with ``X-Slack-Retry-Num`` when an ack is
-   slow or lost): ``event_id``s are recorded in the database (``inbound_event``, kept an hour), so
-   a repeat is acked with 200 (and ``X-Slack-No-Retry``) by whichever replica it reaches.
 
-Socket Mode's events come over the WebSocket straight to Bolt, never through the gate:
-``socket_mode_dedupe`` is a Bolt global middleware asking the same ``RecentEvents``, so an envelope
-Slack redelivers (``retry_attempt`` > 0 after a lost ack) is acked and dropped there too.
+An event Slack has already delivered (it redelivers when an ack is slow or lost: over HTTP with
+``X-Slack-Retry-Num``, in Socket Mode with ``retry_attempt``) is dropped by one Bolt middleware for
+both modes (``dedupe``): ``event_id``s are recorded in the database (``service.inbound``, kept an
+hour), so a repeat is acked with 200 (and ``X-Slack-No-Retry``) by whichever replica it reaches.
 
 The Web API client waits out 429s (``Retry-After``) and can be pointed elsewhere with
 ``SLACK_API_URL``.  Bolt calls ``auth.test`` lazily, on the first request, through that client.
@@ -39,11 +37,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.slack.fastpath import FastSubmit
+from bot.identities import Inbound
 from bot.settings import Settings
-from storage.inbound import InboundEvents
 
 log = logging.getLogger(__name__)
 
@@ -135,43 +132,26 @@ def payload_of(body: str, content_type: str) -> dict[str, Any]:
     return form
 
 
-class RecentEvents:
-    """The ``event_id``s of events already taken in, kept in the database (``storage.inbound``)
-    so a redelivered event runs once even when another replica got the first delivery.  When the
-    database can't say, the event is handled: answered twice beats never answered."""
-
-    def __init__(self, events: InboundEvents) -> None:
-        self.events = events
-
-    async def first_time(self, event_id: str) -> bool:
-        try:
-            return await self.events.first_time(PLATFORM, event_id)
-        except (SQLAlchemyError, OSError):
-            log.warning("could not record a Slack event id; handling the event anyway")
-            return True
-
-
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
 
-def socket_mode_dedupe(recent: RecentEvents) -> Middleware:
-    """A Bolt global middleware (Socket Mode): an ``event_callback`` already taken in, by this
-    replica or another, is acked with an empty 200 and goes no further.  Bolt returns a middleware's
-    own response quietly when ``next`` isn't called (it warns only when there is none)."""
+def dedupe(inbound: Inbound) -> Middleware:
+    """A Bolt global middleware, over HTTP and Socket Mode alike: an ``event_callback`` already
+    taken in, by this replica or another, is acked with 200 and ``X-Slack-No-Retry`` and goes no
+    further (Bolt returns a middleware's own response quietly when ``next`` isn't called)."""
 
     async def drop_redelivered_events(
         body: dict[str, Any], request: AsyncBoltRequest, next_: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         event_id = body.get("event_id")
         if (
-            request.mode == "socket_mode"  # (over HTTP the gate has recorded the id already)
-            and body.get("type") == "event_callback"
+            body.get("type") == "event_callback"
             and isinstance(event_id, str)
-            and not await recent.first_time(event_id)
+            and not await inbound.first_time(PLATFORM, event_id)
         ):
             retry = request.headers.get("x-slack-retry-num") or ["0"]
             log.info("Slack event redelivered (retry %s); already handled", str(retry[0])[:3])
-            return BoltResponse(status=200)
+            return BoltResponse(status=200, headers={"X-Slack-No-Retry": "1"})
         await next_()
         return None
 
@@ -185,16 +165,9 @@ def _error(status: int, reason: str) -> web.Response:
 class SlackGate:
     """The aiohttp handler for ``POST /slack/events``."""
 
-    def __init__(
-        self,
-        bolt: AsyncApp,
-        signing_secret: str,
-        recent: RecentEvents,
-        fast: FastSubmit | None = None,
-    ) -> None:
+    def __init__(self, bolt: AsyncApp, signing_secret: str, fast: FastSubmit | None = None) -> None:
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
-        self.recent = recent
         self.fast = fast  # the pulse form's submission, without Bolt's dispatch
 
     def verified(self, body: str, request: web.Request) -> bool:
@@ -218,15 +191,6 @@ class SlackGate:
             return _error(400, str(error))
         if self.fast is not None and self.fast.takes(payload):
             return await self.fast.handle(payload)
-        event_id = payload.get("event_id")
-        if (
-            payload.get("type") == "event_callback"
-            and isinstance(event_id, str)
-            and not await self.recent.first_time(event_id)
-        ):
-            retry = request.headers.get("X-Slack-Retry-Num", "0")
-            log.info("Slack event redelivered (retry %s); already handled", retry[:3])
-            return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
         bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
         if bolt_response.status == 404 and payload.get("type") in ENVELOPES:
             # an event nobody listens to: ack it so Slack doesn't redeliver it

@@ -14,31 +14,35 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import render
-from adapters.slack.identity import SlackDirectory
+from adapters.slack.identity import PLATFORM, SlackDirectory
+from bot.ports import Recipient, TeamTarget
 from bot.views import PulseCard, TrendReportView, View
-from storage.models import Person, Team
 
 log = logging.getLogger(__name__)
 
 
 class SlackMessenger:
+    reaches_everyone = False  # only people with a Slack account (found by email)
+
     def __init__(self, client: AsyncWebClient, directory: SlackDirectory) -> None:
         self.client = client
         self.directory = directory
 
-    async def knows(self, person: Person) -> bool:
+    async def knows(self, recipient: Recipient) -> bool:
         """True when the person's Slack account is already known (the router asks first)."""
-        return await self.directory.knows(person)
+        return await self.directory.identities.knows(PLATFORM, recipient)
 
-    async def send_direct(self, person: Person, view: View) -> None:
-        async with self.directory.reaching(person):
-            channel = await self.directory.dm_channel(person)
+    async def send_direct(self, recipient: Recipient, view: View) -> None:
+        """A reminder replies in the thread of the round's pulse message (its ``ts`` kept)."""
+        identities = self.directory.identities
+        async with self.directory.reaching(recipient):
+            channel = await self.directory.dm_channel(recipient)
             thread_ts = None
             if isinstance(view, PulseCard) and view.reminder:
-                thread_ts = await self.directory.pulse_message(person, view.round_id)
+                thread_ts = await identities.pulse_message(PLATFORM, recipient, view.round_id)
             ts = await self.post(channel, view, thread_ts=thread_ts)
         if isinstance(view, PulseCard) and not view.reminder and ts:
-            await self.directory.remember_pulse_message(person, view.round_id, ts)
+            await identities.remember_pulse_message(PLATFORM, recipient, view.round_id, ts)
 
     async def post(self, channel: str, view: View, *, thread_ts: str | None = None) -> str | None:
         """Post a view to a channel (DM or team channel); the chart of a report is uploaded
@@ -63,7 +67,8 @@ class SlackMessenger:
             )
         return ts if isinstance(ts, str) else None
 
-    async def post_to_team(self, team: Team, view: View) -> None:
-        if team.slack_channel:
-            async with self.directory.in_channel_workspace(team.slack_channel):
-                await self.post(team.slack_channel, view)
+    async def post_to_team(self, team: TeamTarget, view: View) -> None:
+        channel = team.channel(PLATFORM)
+        if channel:
+            async with self.directory.in_channel_workspace(channel):
+                await self.post(channel, view)

@@ -23,8 +23,8 @@ Enterprise Grid org-wide install has no ``team_id`` and is never chosen for a se
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -45,7 +45,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.manifest import BOT_SCOPES
-from bot.platforms import Unreachable
+from bot.identities import LRU
+from bot.ports import Unreachable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,17 @@ class Workspaces:
     def __init__(self, installations: Installations, sessions: Sessions) -> None:
         self.installations = installations
         self.sessions = sessions
+        self._channels: LRU[str, str] = LRU()  # channel id -> its workspace
+
+    @asynccontextmanager
+    async def in_channel(self, channel: str, sees: Probe[Any]) -> AsyncIterator[None]:
+        """Calls inside go with the bot token of the channel's workspace: the first installed
+        one where ``sees`` finds it, remembered in this process (the channel comes from the
+        organisation file, which knows no workspace)."""
+        where = await self.locate(self._channels.get(channel), sees)
+        self._channels.remember(channel, where.team_id)
+        with bound(where.token):
+            yield
 
     def request_team(self, user_id: str) -> str | None:
         """The workspace of the request being handled, when ``user_id`` is who made it."""

@@ -1,42 +1,35 @@
 """``pulse settings [team] sync #channel`` or ``… sync @group``: a manager makes a Slack channel's
 or user group's members the team's, and the team is then kept in step with it.
 
-Slack-only words (channels and user groups are Slack things), so the adapter reads them before the
-core's parser: the reference must be Slack's own escaping, ``<#C…|name>`` for a channel and
-``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group, as a slash command with
-``should_escape`` and a message both carry it; ``… sync off`` stops keeping the team in step.  The
-core decides who may (the team's managers, as for any ``pulse settings``), does the change
-(``TeamPulse.set_members``, in emails) and remembers the source (``TeamPulse.set_member_source``,
-an opaque id to it); this module only turns the source into emails: ``conversations.members`` page
-by page for a channel, ``usergroups.users.list`` (one answer; no ``include_disabled``) for a user
-group, then each member's email (``users.info``, remembered).  Bots and accounts without an email
-are left out.  When Slack refuses (not in the channel, no such group, a missing scope) or there are
-no members, the manager is told why and the team is left as it is (and no source is remembered).
+Slack-only words, read before the core's parser, in Slack's own escaping (a slash command with
+``should_escape`` and a message both carry it): ``<#C…|name>`` for a channel,
+``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group; ``… sync off`` stops it.
+The policy (who may, the change, remembering ``slack:<id>`` as the team's member source, the
+replies) is the core's (``bot.member_sync``); this module turns the source into emails
+(``conversations.members`` page by page for a channel, ``usergroups.users.list`` for a user group,
+then each member's ``users.info``; bots and accounts without an email left out) and words Slack's
+refusals (not in the channel, no such group, a missing scope).
 
 Keeping in step: ``member_joined_channel`` / ``member_left_channel`` (a channel) and
 ``subteam_members_changed`` (a user group) make every team kept in step with that source sync
-again, in full, the same way as the command (minus the manager check: the manager allowed it when
-they turned it on).  A whole sync, rather than the event's delta, is idempotent and heals whatever
-was missed while the app was down; in one process the syncs run one at a time, and changes that
-arrive while one waits are folded into it.
+again, in full, one at a time (``MemberSources.follow``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.identity import SlackDirectory
-from bot.conversation import Conversation
+from adapters.slack.identity import PLATFORM, SlackDirectory, error_code
+from bot.member_sync import Members, MemberSources, Source, source_key, split_source
 from bot.views import TextReply
-from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +53,12 @@ NO_GROUP = (
     "I can't find that user group: it may have been deleted or disabled. "
     "Check it in Slack and try again."
 )
-EMPTY = "That {what} has no members, so I've left the team as it is."
 NO_SCOPE = (
     "I'm not allowed to read {what}s yet. Ask the teampulse admin to reinstall the app from the "
     "current manifest (`teampulse manifest slack`)."
 )
 NO_PLAN = "User groups need a paid Slack plan, so I can't read one here. Try a channel instead."
 REFUSED = "Slack wouldn't tell me that {what}'s members ({error}). Please try again later."
-KEEPING = (
-    "I'll keep {team} in step with {source} as people join and leave "
-    "(`/pulse settings {team} sync off` stops it)."
-)
-STOPPED = (
-    "I've stopped keeping {team} in step with {source}. Its members stay as they are now; "
-    "`/pulse settings {team} sync #channel` (or `@group`) starts again."
-)
-NOT_SYNCED = (
-    "{team} isn't kept in step with a Slack channel or user group, so there was nothing to stop."
-)
 _NAMES: dict[Kind, str] = {"channel": "channel", "usergroup": "user group"}
 # Slack's own lines of ``pulse help`` (the core's help, in its shape)
 HELP = (
@@ -104,12 +85,6 @@ class StopSync:
     team: str | None
 
 
-@dataclass(frozen=True)
-class Members:
-    emails: list[str]
-    skipped: int  # bots and accounts without an email, left out
-
-
 def sync_request(text: str) -> SyncRequest | StopSync | None:
     """``settings [team] sync <#C…|name>``, ``… sync <!subteam^S…|@handle>`` or ``… sync off``
     (with or without a leading ``pulse``), else None."""
@@ -128,7 +103,17 @@ def sync_request(text: str) -> SyncRequest | StopSync | None:
 
 
 def kind_of(source: str) -> Kind:
-    return "usergroup" if _USERGROUP_ID.fullmatch(source) else "channel"
+    """A Slack id (``S…``, ``C…``), bare or as stored (``slack:S…``)."""
+    bare = source.removeprefix(f"{PLATFORM}:")
+    return "usergroup" if _USERGROUP_ID.fullmatch(bare) else "channel"
+
+
+def stopped_label(stored: str) -> str:
+    """How ``sync off`` names the source it forgets: a channel link, else "its user group"."""
+    platform, source = split_source(stored)
+    if platform != PLATFORM:
+        return "its member source"
+    return f"<#{source}>" if kind_of(source) == "channel" else "its user group"
 
 
 def changed_source(event: dict[str, Any]) -> str | None:
@@ -141,52 +126,30 @@ def changed_source(event: dict[str, Any]) -> str | None:
 
 
 class MemberSync:
-    """Replaces a team's members with a channel's or a user group's, and keeps them in step."""
+    """Lists a channel's or a user group's members for the core's ``MemberSources``."""
 
     def __init__(self, directory: SlackDirectory) -> None:
         self.directory = directory
-        self._one_at_a_time = asyncio.Lock()
-        self._waiting: set[str] = set()  # sources whose sync waits for the lock
 
-    # -- the command -----------------------------------------------------------------------------
+    @cached_property
+    def sources(self) -> MemberSources:  # (the service is there once the adapter is installed)
+        return MemberSources(self.directory.service)
+
     async def run(
         self, client: AsyncWebClient, email: str, request: SyncRequest | StopSync
     ) -> TextReply:
-        conversation = Conversation(self.directory.service)
-        team = await conversation.settings_team(email, request.team)
-        if isinstance(team, TextReply):
-            return team
         if isinstance(request, StopSync):
-            return await self.stop(team)
-        return await self.start(client, team, request)
+            return await self.sources.stop(email, request.team, stopped_label)
+        source = Source(PLATFORM, request.source, _NAMES[request.kind], request.label)
 
-    async def start(self, client: AsyncWebClient, team: TeamRef, request: SyncRequest) -> TextReply:
-        """Make the source's members the team's; only then remember the source."""
-        what = _NAMES[request.kind]
-        try:
-            members = await self.members(client, request.source)
-        except SlackApiError as error:
-            return TextReply(_refusal(request.kind, error), kind="error")
-        if not members.emails:  # a disabled group, say: never empty a team by accident
-            return TextReply(EMPTY.format(what=what), kind="error")
-        service = self.directory.service
-        added, removed = await service.set_members(team, members.emails)
-        await service.set_member_source(team, request.source)
-        skipped = members.skipped
-        note = f" ({skipped} without an email or bots, left out)" if skipped else ""
-        keeping = KEEPING.format(team=team.name, source=request.label or f"that {what}")
-        text = f"{team.name}: {added} added, {removed} removed{note}. {keeping}"
-        return TextReply(text, kind="success")
+        async def fetch() -> Members | TextReply:
+            try:
+                return await self.members(client, request.source)
+            except SlackApiError as error:
+                return TextReply(_refusal(request.kind, error), kind="error")
 
-    async def stop(self, team: TeamRef) -> TextReply:
-        """``sync off``: forget the source; the members stay as they are."""
-        previous = await self.directory.service.set_member_source(team, None)
-        if previous is None:
-            return TextReply(NOT_SYNCED.format(team=team.name))
-        source = f"<#{previous}>" if kind_of(previous) == "channel" else "its user group"
-        return TextReply(STOPPED.format(team=team.name, source=source), kind="success")
+        return await self.sources.sync(email, request.team, source, fetch)
 
-    # -- events ----------------------------------------------------------------------------------
     def register(self, bolt: AsyncApp, client: AsyncWebClient) -> None:
         """Membership events (acked by Bolt before this runs) sync the teams kept in step."""
 
@@ -199,60 +162,28 @@ class MemberSync:
             bolt.event(name)(changed)
 
     async def follow(self, client: AsyncWebClient, source: str) -> None:
-        """Sync again every team kept in step with ``source``.  One sync at a time in this
-        process (Slack's rate limits; no two replacements of one team racing); a change that
-        arrives while a sync of the same source is still waiting its turn is left to that one,
-        which reads the members after it."""
-        if source in self._waiting:
-            return
-        self._waiting.add(source)
-        async with self._one_at_a_time:
-            self._waiting.discard(source)
-            await self.resync(client, source)
+        async def fetch() -> Members | None:
+            try:
+                return await self.members(client, source)
+            except SlackApiError as error:
+                what, code = _NAMES[kind_of(source)], error_code(error)
+                log.warning("Slack refused a synced %s's members (%s)", what, code)
+                return None
 
-    async def resync(self, client: AsyncWebClient, source: str) -> None:
-        """The command's sync, for each team kept in step with ``source`` (none: no Slack call).
-        When Slack refuses or the source is empty the teams are left as they are, and still kept
-        in step: the next change, or the command again, brings them back.  Counts only in logs."""
-        service = self.directory.service
-        teams = await service.teams_in_step_with(source)
-        if not teams:
-            return
-        kind = kind_of(source)
-        try:
-            members = await self.members(client, source)
-        except SlackApiError as error:
-            code = _error_code(error)
-            log.warning("Slack refused a synced %s's members (%s)", _NAMES[kind], code)
-            return
-        if not members.emails:
-            log.warning("a synced %s has no members; teams left as they are", _NAMES[kind])
-            return
-        for team in teams:
-            await service.set_members(team, members.emails)
-        log.info(
-            "teams kept in step with a Slack %s",
-            _NAMES[kind],
-            extra={"teams": len(teams), "members": len(members.emails)},
-        )
+        await self.sources.follow(source_key(PLATFORM, source), fetch)
 
-    # -- Slack -----------------------------------------------------------------------------------
     async def members(self, client: AsyncWebClient, source: str) -> Members:
         """The source's members as emails; SlackApiError when Slack won't say."""
         if kind_of(source) == "channel":
             user_ids = await self.channel_members(client, source)
         else:
             user_ids = await self.usergroup_members(client, source)
-        emails: list[str] = []
-        for user_id in user_ids:
-            found = await self.directory.email_of(user_id)
-            if found is not None:
-                emails.append(found)
+        found = [await self.directory.email_of(user_id) for user_id in user_ids]
+        emails = [email for email in found if email is not None]
         return Members(emails, skipped=len(user_ids) - len(emails))
 
     async def channel_members(self, client: AsyncWebClient, channel: str) -> list[str]:
-        """Every member of the channel (``conversations.members``, following ``next_cursor``);
-        SlackApiError when Slack won't say (not in the channel, no such channel)."""
+        """Every member (``conversations.members``, following ``next_cursor``)."""
         members: list[str] = []
         cursor: str | None = None
         while True:
@@ -263,25 +194,17 @@ class MemberSync:
                 return members
 
     async def usergroup_members(self, client: AsyncWebClient, usergroup: str) -> list[str]:
-        """Every member of the user group (``usergroups.users.list``, not paged; a disabled group
-        is not asked for); SlackApiError when Slack won't say (no such group, no scope)."""
+        """Every member (``usergroups.users.list``, not paged; a disabled group not asked for)."""
         answer = await client.usergroups_users_list(usergroup=usergroup)
         return [str(m) for m in answer.get("users") or []]
 
 
-def _error_code(error: SlackApiError) -> str:
-    return str(error.response.get("error") or "unknown_error")
-
-
 def _refusal(kind: Kind, error: SlackApiError) -> str:
     """What to tell the manager when Slack refuses to list the members."""
-    code = _error_code(error)
+    code = error_code(error)
     if code == "missing_scope":
         return NO_SCOPE.format(what=_NAMES[kind])
     if kind == "channel":
         return NO_CHANNEL
-    if code == "no_such_subteam":
-        return NO_GROUP
-    if code == "plan_upgrade_required":
-        return NO_PLAN
-    return REFUSED.format(what=_NAMES[kind], error=code)
+    groups = {"no_such_subteam": NO_GROUP, "plan_upgrade_required": NO_PLAN}
+    return groups.get(code) or REFUSED.format(what=_NAMES[kind], error=code)

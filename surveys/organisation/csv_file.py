@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.models import Role
+from surveys.directory import normalise_email
 from surveys.organisation.spec import (
     EMAIL_RE,
     OrgError,
@@ -70,7 +71,7 @@ def _row_errors(line: int, row: Mapping[str | None, Any]) -> list[str]:
 def _parse_row(line: int, row: Mapping[str | None, Any]) -> _CsvRow:
     return _CsvRow(
         line=line,
-        email=_cell(row, "email").lower(),
+        email=normalise_email(_cell(row, "email")),
         team=_cell(row, "team"),
         parent=_cell(row, "parent_team") or None,
         role=_cell(row, "role").lower(),

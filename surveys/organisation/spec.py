@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from surveys.directory import team_key
+from surveys.directory import normalise_email, team_key
 
 DEFAULT_ORGANISATION = "Organisation"
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -32,7 +32,7 @@ class OrgError(Exception):
 
 
 def _email(value: str) -> str:
-    email = value.strip().lower()
+    email = normalise_email(value)
     if not EMAIL_RE.match(email):
         raise ValueError(f"'{value}' is not an email address")
     return email

@@ -1,0 +1,227 @@
+"""Who a platform's accounts are, for every platform: the adapters ask here, never the database.
+
+* ``PlatformIdentity`` (platform, external id <-> person): a platform user's email is looked up
+  once and then kept, so the next request needs no platform API call; kept in this process too
+  (an LRU), and the stored lookups of requests that arrive together share one query.
+* ``ConversationReference``: a JSON dict per person and platform, where the platform keeps what it
+  needs to reach the person proactively (a DM channel, a Bot Framework reference, the message of
+  the pulse sent for a round so a reminder can answer in its thread).
+* ``Inbound``: the fail-open "first delivery?" of a platform's event ids (``storage.inbound``).
+
+Nothing person-linked is written on the pulse's path: the adapters pass ``remember=False`` there,
+and then only this process's cache learns the email (a row would sit next to the answer's
+transaction in the database's log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.batching import GroupCommit
+from bot.ports import Recipient
+from storage.inbound import InboundEvents
+from storage.models import ConversationReference, Person, PlatformIdentity
+from surveys.directory import normalise_email, person_by_email
+
+log = logging.getLogger(__name__)
+
+CACHE_SIZE = 20_000  # a large trust's staff
+PULSES_KEPT = 8  # pulse messages kept per person and platform (for reminders in the thread)
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+Account = tuple[str, str]  # (platform, external id)
+
+
+class LRU(OrderedDict[Key, Value]):
+    """A dict that forgets its least recently remembered entries beyond ``capacity``."""
+
+    def __init__(self, capacity: int = CACHE_SIZE) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def remember(self, key: Key, value: Value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class Identities:
+    """Platform accounts and conversation references.  ``session`` is the service's unit of work
+    (a savepoint in the core's own session while it sends); ``sending`` tells when it is one."""
+
+    def __init__(self, session: Sessions, sending: Callable[[], bool]) -> None:
+        self.session = session
+        self.sending = sending
+        self._emails: LRU[Account, str] = LRU()
+        self._stored: GroupCommit[Account, str | None] = GroupCommit(self._stored_emails)
+
+    async def recipient(self, email: str) -> Recipient | None:
+        """The person with this email, if they are in an organisation."""
+        async with self.session() as session:
+            person = await person_by_email(session, email)
+        return Recipient.of(person) if person is not None else None
+
+    # -- platform account -> email -----------------------------------------------------------
+    async def email_of(self, platform: str, external_id: str) -> str | None:
+        """The email of a platform account this process or the database already knows."""
+        account = (platform, external_id)
+        email = self._emails.get(account)
+        if email is None:
+            # inside the core's send the lookup joins its session: no batch to wait for
+            batched = not self.sending()
+            email = await (self._stored if batched else self._stored_one)(account)
+        if email is not None:
+            self._emails.remember(account, email)
+        return email
+
+    async def _stored_one(self, account: Account) -> str | None:
+        [email] = await self._stored_emails([account])
+        return email
+
+    async def _stored_emails(self, accounts: Sequence[Account]) -> list[str | None]:
+        """Several accounts' stored emails in one query: at a pulse's peak many people's first
+        requests arrive together."""
+        async with self.session() as session:
+            query = (
+                select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
+                .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
+                .where(
+                    col(PlatformIdentity.platform).in_({platform for platform, _ in accounts}),
+                    col(PlatformIdentity.external_id).in_({external for _, external in accounts}),
+                )
+            )
+            found = {(p, e): email for p, e, email in (await session.exec(query)).all()}
+        return [found.get(account) for account in accounts]
+
+    async def learned(
+        self, platform: str, external_id: str, email: str, *, remember: bool = True
+    ) -> None:
+        """The platform told us this account's email: kept in this process, and stored for the
+        person with that email unless ``remember=False`` (the pulse's path)."""
+        email = normalise_email(email)
+        self._emails.remember((platform, external_id), email)
+        if remember:
+            recipient = await self.recipient(email)
+            if recipient is not None:
+                await self._store(platform, recipient.person_id, external_id)
+
+    # -- person -> platform account -----------------------------------------------------------
+    async def external_id(self, platform: str, recipient: Recipient) -> str | None:
+        async with self.session() as session:
+            query = select(PlatformIdentity.external_id).where(
+                PlatformIdentity.person_id == recipient.person_id,
+                PlatformIdentity.platform == platform,
+            )
+            return (await session.exec(query)).first()
+
+    async def knows(self, platform: str, recipient: Recipient) -> bool:
+        return await self.external_id(platform, recipient) is not None
+
+    async def link(self, platform: str, recipient: Recipient, external_id: str) -> None:
+        """Store person <-> account (found by the platform from their email)."""
+        self._emails.remember((platform, external_id), recipient.email)
+        await self._store(platform, recipient.person_id, external_id)
+
+    async def _store(self, platform: str, person_id: int, external_id: str) -> None:
+        """Once (a concurrent insert by another worker is fine)."""
+        async with self.session() as session:
+            existing = await session.exec(
+                select(PlatformIdentity.id).where(
+                    PlatformIdentity.platform == platform,
+                    PlatformIdentity.external_id == external_id,
+                )
+            )
+            if existing.first() is not None:
+                return
+            try:
+                async with session.begin_nested():
+                    session.add(
+                        PlatformIdentity(
+                            person_id=person_id, platform=platform, external_id=external_id
+                        )
+                    )
+            except IntegrityError:
+                log.info("%s identity already stored", platform)
+
+    # -- conversation references ---------------------------------------------------------------
+    async def reference(self, platform: str, recipient: Recipient) -> dict[str, Any]:
+        """What the platform keeps to reach the person (empty when nothing is)."""
+        async with self.session() as session:
+            query = select(ConversationReference.reference).where(
+                ConversationReference.person_id == recipient.person_id,
+                ConversationReference.platform == platform,
+            )
+            text = (await session.exec(query)).first()
+        return _load(text) if text is not None else {}
+
+    async def update_reference(
+        self, platform: str, recipient: Recipient, changes: dict[str, Any]
+    ) -> None:
+        """Merge ``changes`` into the person's reference on this platform (created if need be)."""
+        now = datetime.now(UTC)
+        try:
+            async with self.session() as session:
+                query = select(ConversationReference).where(
+                    ConversationReference.person_id == recipient.person_id,
+                    ConversationReference.platform == platform,
+                )
+                row = (await session.exec(query)).first() or ConversationReference(
+                    person_id=recipient.person_id, platform=platform, reference="{}", updated_at=now
+                )
+                reference = {**_load(row.reference), **changes}
+                row.reference = json.dumps(reference, separators=(",", ":"))
+                row.updated_at = now
+                session.add(row)
+        except IntegrityError:  # another worker stored it first; theirs is as good
+            log.info("%s conversation reference already stored", platform)
+
+    async def pulse_message(self, platform: str, recipient: Recipient, round_id: int) -> str | None:
+        """The platform's id of the pulse message sent to this person for this round, if known."""
+        pulses = (await self.reference(platform, recipient)).get("pulses")
+        found = pulses.get(str(round_id)) if isinstance(pulses, dict) else None
+        return found if isinstance(found, str) else None
+
+    async def remember_pulse_message(
+        self, platform: str, recipient: Recipient, round_id: int, message_id: str
+    ) -> None:
+        pulses = dict((await self.reference(platform, recipient)).get("pulses") or {})
+        pulses[str(round_id)] = message_id
+        kept = sorted(pulses, key=int)[-PULSES_KEPT:]
+        await self.update_reference(platform, recipient, {"pulses": {k: pulses[k] for k in kept}})
+
+
+class Inbound:
+    """Platform events already taken in, by this replica or another, so a redelivered event runs
+    once.  When the database can't say, the event is handled: answered twice beats never."""
+
+    def __init__(self, events: InboundEvents) -> None:
+        self.events = events
+
+    async def first_time(self, platform: str, event_id: str) -> bool:
+        try:
+            return await self.events.first_time(platform, event_id)
+        except (SQLAlchemyError, OSError):
+            name = platform.capitalize()
+            log.warning("could not record a %s event id; handling the event anyway", name)
+            return True
+
+
+def _load(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
