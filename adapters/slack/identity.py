@@ -22,10 +22,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.oauth import Workspaces, bound
-from bot.identities import LRU, Identities
+from bot.identities import LRU, Identities, normalise_email
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
-from surveys.directory import normalise_email
 
 PLATFORM = "slack"
 NOT_FOUND = {"users_not_found", "user_not_found", "account_inactive", "user_disabled"}
