@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from bot import demo_text
 from bot.demo_trust import DOMAIN, WARDS, email_of
-from bot.service import TeamPulse
+from bot.service import GENERAL_COMMENT, TeamPulse
 from bot.views import PulseCard, Receipt
 from storage.models import Delivery, DeliveryStatus, Person
 from surveys import recognition, rounds
@@ -59,6 +59,7 @@ _STORIES: dict[tuple[str, str], tuple[float, float]] = {
 ANSWER_SPREAD = 0.6  # standard deviation of one answer around the team's mean
 PERSON_SPREAD = 0.25  # how much more (or less) positive than their team a person is
 COMMENT_RATE = 0.15  # share of submitted cards with a comment
+GENERAL_SHARE = 1 / 3  # share of those comments about the card as a whole ("General")
 
 
 def _expected(team: str, theme: str, week: int) -> float:
@@ -97,13 +98,18 @@ class History:
         self.rng = random.Random(seed)
         self.bank = load_bank()
         self.comments = demo_text.comments()
+        self.general = demo_text.general_comments()
+        # Which comments are general is drawn from a stream of its own, so the answers (and the
+        # stories the default seed shows) are the same draws as before general comments existed.
+        self.general_rng = random.Random(f"general comments {seed}")
         everyone = sorted({email_of(name) for unit in WARDS for name in unit.members})
         self.leaning = {email: self.rng.gauss(0.0, PERSON_SPREAD) for email in everyone}
 
     def card_answers(
         self, team: str, week: int, email: str, card: PulseCard
     ) -> tuple[dict[str, int], dict[str, str]]:
-        """One person's answers (1..5 as asked) and, sometimes, a comment."""
+        """One person's answers (1..5 as asked) and, sometimes, a comment: on the statement they
+        feel most strongly about, or (about a third of them) general, keyed ``GENERAL_COMMENT``."""
         rng = self.rng
         answers: dict[str, int] = {}
         feeling: dict[str, int] = {}  # favourable direction: 5 is best
@@ -122,7 +128,16 @@ class History:
                 comments[qid] = rng.choice(good + bad)
             else:
                 comments[qid] = rng.choice(good if feeling[qid] > 3 else bad)
+            if self.general_rng.random() < GENERAL_SHARE:
+                comments = {GENERAL_COMMENT: self._general_comment(feeling)}
         return answers, comments
+
+    def _general_comment(self, feeling: dict[str, int]) -> str:
+        """A line about the card as a whole, in the mood of its answers."""
+        good, bad = self.general
+        balance = sum(value - 3 for value in feeling.values())
+        lines = good if balance > 0 else bad if balance < 0 else good + bad
+        return self.general_rng.choice(lines)
 
     async def week(self, week: int, monday: datetime) -> None:
         """One past week: open, answer and close a round for every ward team."""

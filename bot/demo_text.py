@@ -63,12 +63,20 @@ _GENERAL_LINES = """
 + Busy but well run, and people look out for each other.
 + Good to be asked how things are going.
 + A good place to work, I would recommend it to a friend.
++ Tiring but rewarding, I am proud of this team.
++ Feels like we are finally getting on top of things.
++ Small things are improving and it shows.
++ Happy here overall, the people make it.
 - Everything feels stretched at the moment.
 - Hard few weeks, morale is low.
 - We keep being asked for feedback but nothing seems to change.
 - Too much paperwork and not enough time with patients.
 - Staffing is behind most of our problems.
 - Feels like we are just getting through each shift.
+- Not sure anyone above the ward reads these.
+- Some weeks are fine, others are a real struggle.
+- Too many changes at once, it is hard to keep up.
+- Could be a great place to work with a few more staff.
 """
 
 # Kudos: "value: message" (values are keys of recognition.DEFAULT_VALUES).  No names.
