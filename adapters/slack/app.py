@@ -39,12 +39,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.fastpath import FastSubmit
+from adapters.slack.manifest import EVENTS_PATH
 from bot.identities import Inbound
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENTS_PATH = "/slack/events"
 INTERACTIONS = {
     "block_actions",
     "block_suggestion",
