@@ -27,7 +27,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import (
-    EVENTS_PATH,
     SlackGate,
     bolt_app,
     client_options,
@@ -38,6 +37,7 @@ from adapters.slack.blocks import SUBMIT_PULSE
 from adapters.slack.fastpath import FastSubmit
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.listeners import SlackListeners
+from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
     Installations,

@@ -39,7 +39,6 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.fastpath import FastSubmit
-from adapters.slack.manifest import EVENTS_PATH
 from bot.identities import Inbound
 from bot.settings import Settings
 

@@ -32,15 +32,13 @@ from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
-from bot import commands
+from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 
 log = logging.getLogger(__name__)
 
-WORKING = "Working on it… I'll send the report to our direct messages."
-STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
 NO_EMAIL = (
     "I couldn't see an email address on your Slack profile, so I can't match you to your team. "
     "Ask the teampulse admin to check that the app may read email addresses."
@@ -159,11 +157,10 @@ class SlackListeners:
 
     # -- slash commands ------------------------------------------------------------------------
     async def ack_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        words = f"{command.get('command', '')} {command.get('text', '')}"
-        if isinstance(commands.parse(words), commands.Trends):
-            await ack(text=WORKING)
-        else:
-            await ack()
+        """A trend report takes a while: say so in the ack (``""`` is Bolt's empty ack)."""
+        said = f"{command.get('command', '')} {command.get('text', '')}"
+        slow = isinstance(commands.parse(said), commands.Trends)
+        await ack(text=words.WORKING if slow else "")
 
     async def run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         here = _answer(respond, response_type="ephemeral", replace_original=False)
@@ -239,7 +236,7 @@ class SlackListeners:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
         form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS)
         if form is None:
-            await ack(response_action="update", view=notice_modal(STALE_FORM))
+            await ack(response_action="update", view=notice_modal(words.STALE_FORM))
             return
         user = str((body.get("user") or {}).get("id", ""))
         email = await self._email(user, remember=False)

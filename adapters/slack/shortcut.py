@@ -13,9 +13,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import field_input, form_errors, modal, notice_modal, plain
+from adapters.slack.blocks import field_input, form_errors, modal, notice_modal, plain, text_input
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
-from bot import forms
+from bot import forms, words
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
 
@@ -36,12 +36,7 @@ def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict
     }
     if author:
         users["initial_users"] = [author]
-    message: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": MESSAGE,
-        "multiline": True,
-        "max_length": MAX_MESSAGE,
-    }
+    message = text_input(MESSAGE, MAX_MESSAGE)
     if thanks:
         message["initial_value"] = thanks
     options = [
@@ -49,11 +44,11 @@ def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict
     ][:100]
     value = {"type": "static_select", "action_id": VALUE, "options": options}
     blocks = [
-        field_input(TO_BLOCK, "Who?", users),
-        field_input(MESSAGE_BLOCK, "Your message", message),
-        field_input(VALUE_BLOCK, "Which of our values?", value),
+        field_input(TO_BLOCK, words.KUDOS_TO, users),
+        field_input(MESSAGE_BLOCK, words.KUDOS_MESSAGE, message),
+        field_input(VALUE_BLOCK, words.KUDOS_VALUE, value),
     ]
-    return modal(blocks, "Give kudos", callback_id=SUBMIT_KUDOS, submit="Send kudos")
+    return modal(blocks, words.KUDOS_FORM, callback_id=SUBMIT_KUDOS, submit=words.KUDOS_SEND)
 
 
 @dataclass(frozen=True)
