@@ -1,19 +1,6 @@
-"""The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server.
-
-Modes (chosen from the environment):
-
-- **one workspace over HTTP**: ``SLACK_BOT_TOKEN`` + ``SLACK_SIGNING_SECRET``; Slack calls
-  ``POST /slack/events``.
-- **many workspaces (OAuth)**: ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET`` +
-  ``SLACK_SIGNING_SECRET``; adds ``GET /slack/install`` and ``GET /slack/oauth_redirect`` and
-  keeps installations in the project's database (``oauth.py``); whatever is sent about a person
-  or a team channel uses the bot token of the workspace they are in.
-- **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
-  WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
-  is still served, signature-checked, when a signing secret is set).
-
-In every mode a redelivered event is dropped by one Bolt middleware (``app.dedupe``).
-"""
+"""The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server, in the mode the
+environment chooses (one workspace over HTTP, many over OAuth, or Socket Mode; see
+docs/architecture.md)."""
 
 from __future__ import annotations
 

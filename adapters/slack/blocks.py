@@ -1,8 +1,5 @@
-"""Render the core's views as Block Kit (messages and the pulse modal).
-
-A pulse is answered in a modal opened from the DM's "Answer the pulse" button, so one submission
-carries every answer; after it, the DM is replaced by a receipt that shows no answers.
-"""
+"""The core's views as Block Kit.  A pulse is answered in a modal, so one submission carries every
+answer; its DM is then replaced by a receipt that shows none."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""Slack users <-> people of the organisation, matched by email; what is kept about them (and its
-cache) is the core's (``service.identities``), this module only asks Slack.
-
-* Slack user id -> email: ``users.info`` (``profile.email``, scope ``users:read.email``).
-* person -> Slack user: ``users.lookupByEmail``; their DM channel: ``conversations.open``.
-* many workspaces (OAuth): the person's reference also holds their workspace (``team``) and user
-  id there (``user``), recorded when a request of theirs is seen or found by asking each installed
-  workspace for their email; ``reaching`` binds that workspace's bot token around a send.  A team
-  channel's workspace is the first one whose ``conversations.info`` sees it (kept in process).
-
-Nothing is written while someone opens or answers a pulse (``remember=False``).
-"""
+"""Slack users <-> people of the organisation, matched by email; what is kept about them is the
+core's (``service.identities``), this module only asks Slack.  Nothing is written while someone
+opens or answers a pulse (``remember=False``)."""
 
 from __future__ import annotations
 

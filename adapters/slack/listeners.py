@@ -1,10 +1,6 @@
-"""Bolt listeners: Slack payloads in, ``Conversation`` calls, Block Kit out.
-
-Commands and button clicks are acked at once and their work runs after the ack (Bolt's lazy
-listeners); events are acked by Bolt before their listener runs.  A pulse submission is checked and
-committed *before* its ack (so an acked answer is stored, and a second submission is told politely
-that it is already in), and the DM is replaced with the receipt after it.
-"""
+"""Bolt listeners: Slack payloads in, ``Conversation`` calls, Block Kit out.  Commands and clicks
+are acked at once and run after; a pulse submission is committed *before* its ack (an acked answer
+is stored), and its receipt replaces the DM after it."""
 
 from __future__ import annotations
 

@@ -1,24 +1,6 @@
-"""Installing to many workspaces (``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET``).
-
-Bolt's OAuth flow serves ``GET /slack/install`` (a page linking to Slack's authorize URL, with a
-one-time ``state``) and ``GET /slack/oauth_redirect`` (exchanges the ``code`` at
-``oauth.v2.access``, through the same Web API base as everything else, ``SLACK_API_URL``).
-Installations and OAuth states are kept **in the project's database**, by slack_sdk's async
-SQLAlchemy stores on the project's own async engine (tables ``slack_installations``,
-``slack_bots``, ``slack_oauth_states``, created at start-up if missing).
-
-Each request is authorised with the bot token stored for its workspace (Bolt's installation-store
-``authorize``).  The adapter's shared client (``WorkspaceClient``: identity look-ups, DMs, channel
-posts) takes the bot token bound in this context: the request's (``bind_workspace``), or, around a
-send about one person or one channel, that one's workspace's (``bound``, chosen by ``Workspaces``:
-``identity.py`` records each person's workspace).  A call with no token bound goes out without one
-and Slack refuses it, so no send ever borrows another workspace's token.  An uninstall
-(``app_uninstalled``) or a revoked bot token (``tokens_revoked``) removes the workspace's rows;
-sends to its people then find no workspace (``Unreachable``) and the outbox retries as usual.
-
-Only workspace installs are supported (the manifest has ``org_deploy_enabled: false``): an
-Enterprise Grid org-wide install has no ``team_id`` and is never chosen for a send.
-"""
+"""Many workspaces (OAuth): Bolt's install flow and installation store on the project's database,
+and a shared client whose calls carry the bot token bound in this context.  With none bound a call
+has no token and Slack refuses it, so no send ever borrows another workspace's token."""
 
 from __future__ import annotations
 

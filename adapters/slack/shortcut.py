@@ -1,9 +1,5 @@
-"""The "Give kudos" message shortcut: a modal (recipients, message, value) that runs the same kudos
-path as ``/kudos`` (saved, posted to the recipients' team channels, sent to each recipient).
-
-The core checks the form before its ack (its problems, say a missing value, are shown on the
-form); the kudos itself runs after the ack, and the giver is told the outcome in our DM.
-"""
+"""The "Give kudos" message shortcut: a modal whose form the core checks before the ack; the kudos
+then runs the ``/kudos`` path and the giver is told the outcome in our DM."""
 
 from __future__ import annotations
 

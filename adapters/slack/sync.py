@@ -1,19 +1,6 @@
-"""``pulse settings [team] sync #channel`` or ``… sync @group``: a manager makes a Slack channel's
-or user group's members the team's, and the team is then kept in step with it.
-
-Slack-only words, read before the core's parser, in Slack's own escaping (a slash command with
-``should_escape`` and a message both carry it): ``<#C…|name>`` for a channel,
-``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group; ``… sync off`` stops it.
-The policy (who may, the change, remembering ``slack:<id>`` as the team's member source, the
-replies) is the core's (``bot.member_sync``); this module turns the source into emails
-(``conversations.members`` page by page for a channel, ``usergroups.users.list`` for a user group,
-then each member's ``users.info``; bots and accounts without an email left out) and words Slack's
-refusals (not in the channel, no such group, a missing scope).
-
-Keeping in step: ``member_joined_channel`` / ``member_left_channel`` (a channel) and
-``subteam_members_changed`` (a user group) make every team kept in step with that source sync
-again, in full, one at a time (``MemberSources.follow``).
-"""
+"""``pulse settings [team] sync #channel`` / ``… sync @group`` / ``… sync off``: Slack's own words,
+read before the core's parser in Slack's escaping.  The policy is the core's (``bot.member_sync``);
+here, a channel's or user group's members as emails, and Slack's refusals worded."""
 
 from __future__ import annotations
 
