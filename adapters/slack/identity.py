@@ -138,8 +138,8 @@ class SlackDirectory:
         )
         if where.found is not None:
             await self.identities.link(PLATFORM, recipient, where.found)
-            await self._settle(recipient, where.team_id, where.found)
-        with bound(where.token):
+            await self._settle(recipient, where.tenant, where.found)
+        with bound(where.credential):
             yield
 
     def in_channel_workspace(self, channel: str) -> AbstractAsyncContextManager[None]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_response import StreamResponse
@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.manifest import BOT_SCOPES
-from bot.identities import LRU
-from bot.ports import Unreachable
 from bot.settings import Settings
+from bot.tenants import Probe, Tenants
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,6 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_EXPIRY = 600  # seconds an install link stays valid
 
-T = TypeVar("T")
-Probe = Callable[[], Awaitable[T | None]]
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -96,15 +93,6 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
     return await next()
 
 
-@dataclass(frozen=True)
-class Located(Generic[T]):
-    """The workspace a send goes to, and what the search found there (None when it was known)."""
-
-    team_id: str
-    token: str
-    found: T | None = None
-
-
 class Installations:
     """The installation and state stores on the project's engine."""
 
@@ -160,22 +148,18 @@ class Installations:
         )
 
 
-class Workspaces:
-    """Which installed workspace a send about one person or one channel goes to."""
+class Workspaces(Tenants):
+    """Which installed workspace a send about one person or one channel goes to (``locate``)."""
 
     def __init__(self, installations: Installations, sessions: Sessions) -> None:
+        super().__init__(self.tokens, bound, SlackApiError)
         self.installations = installations
         self.sessions = sessions
-        self._channels: LRU[str, str] = LRU()  # channel id -> its workspace
 
     @asynccontextmanager
     async def in_channel(self, channel: str, sees: Probe[Any]) -> AsyncIterator[None]:
-        """Calls inside go with the bot token of the channel's workspace: the first installed
-        one where ``sees`` finds it, remembered in this process (the channel comes from the
-        organisation file, which knows no workspace)."""
-        where = await self.locate(self._channels.get(channel), sees)
-        self._channels.remember(channel, where.team_id)
-        with bound(where.token):
+        """Calls inside go with the bot token of the channel's workspace."""
+        with bound((await self.of_channel(channel, sees)).credential):
             yield
 
     def request_team(self, user_id: str) -> str | None:
@@ -191,28 +175,6 @@ class Workspaces:
         if asker is not None and asker.team_id in tokens:
             tokens = {asker.team_id: tokens[asker.team_id], **tokens}
         return tokens
-
-    async def locate(self, known: str | None, probe: Probe[T]) -> Located[T]:
-        """``known`` while it is installed; else the first workspace where ``probe`` (run with
-        that workspace's token) finds something.  ``Unreachable`` when none does (so a person
-        whose workspace uninstalled the app is passed on, as one Slack doesn't know); another
-        Slack error met on the way is raised instead, for the outbox to retry."""
-        tokens = await self.tokens()
-        if known is not None and known in tokens:
-            return Located(known, tokens[known])
-        failure: SlackApiError | None = None
-        for team_id, token in tokens.items():
-            try:
-                with bound(token):
-                    found = await probe()
-            except SlackApiError as error:
-                failure = failure or error
-                continue
-            if found is not None:
-                return Located(team_id, token, found)
-        if failure is not None:
-            raise failure
-        raise Unreachable("no installed Slack workspace knows them")
 
 
 def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:
