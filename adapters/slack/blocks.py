@@ -174,23 +174,36 @@ class ModalAnswers:
 
 def read_modal(state_values: Any) -> ModalAnswers:
     """The answers in a submitted modal's ``view.state.values``; the core checks them."""
+    state = state_values if isinstance(state_values, dict) else {}
     answers: dict[str, int] = {}
-    comment = ""
-    about: str | None = None
-    for block_id, actions in (state_values if isinstance(state_values, dict) else {}).items():
-        if not isinstance(block_id, str) or not isinstance(actions, dict):
-            continue
-        if block_id.startswith(QUESTION_BLOCK):
-            chosen = (actions.get(SCORE) or {}).get("selected_option") or {}
-            value = chosen.get("value") if isinstance(chosen, dict) else None
-            if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
-                answers[block_id[len(QUESTION_BLOCK) :]] = int(value)
-        elif block_id == COMMENT_BLOCK:
-            value = (actions.get(COMMENT) or {}).get("value")
-            comment = value.strip() if isinstance(value, str) else ""
-        elif block_id == ABOUT_BLOCK:
-            about = _about(actions.get(ABOUT))
+    for block_id in state:
+        score = selected(input_state(state, block_id, SCORE))
+        if str(block_id).startswith(QUESTION_BLOCK) and score in {"1", "2", "3", "4", "5"}:
+            answers[str(block_id).removeprefix(QUESTION_BLOCK)] = int(str(score))
+    comment = text_of(input_state(state, COMMENT_BLOCK, COMMENT)).strip()
+    has_about = isinstance(state.get(ABOUT_BLOCK), dict)
+    about = _about(selected(input_state(state, ABOUT_BLOCK, ABOUT))) if has_about else None
     return ModalAnswers(answers, comment, about)
+
+
+def input_state(state_values: Any, block_id: str, action_id: str) -> dict[str, Any]:
+    """One input of a submitted modal's ``view.state.values`` (``{}`` when missing)."""
+    state = state_values if isinstance(state_values, dict) else {}
+    block = state.get(block_id)
+    found = block.get(action_id) if isinstance(block, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def selected(found: dict[str, Any]) -> str | None:
+    """The value chosen in a select or a radio group."""
+    option = found.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def text_of(found: dict[str, Any]) -> str:
+    value = found.get("value")
+    return value if isinstance(value, str) else ""
 
 
 def form_errors(
@@ -202,12 +215,10 @@ def form_errors(
     return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
 
 
-def _about(action: Any) -> str:
+def _about(value: str | None) -> str:
     """The "About" select's choice: GENERAL_COMMENT (General, or a cleared select) or a question
     id; any other value is passed on as it is, for the core to refuse."""
-    chosen = action.get("selected_option") if isinstance(action, dict) else None
-    value = chosen.get("value") if isinstance(chosen, dict) else None
-    if not isinstance(value, str) or value == ABOUT_GENERAL:
+    if value is None or value == ABOUT_GENERAL:
         return GENERAL_COMMENT
     return value.removeprefix(QUESTION_BLOCK)
 

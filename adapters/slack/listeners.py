@@ -66,6 +66,11 @@ def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
     return CardForm(card.round_id, tuple(q.id for q in card.questions), where)
 
 
+def user_of(body: dict[str, Any]) -> str:
+    """Who clicked or submitted (an interaction payload's ``user.id``)."""
+    return str((body.get("user") or {}).get("id", ""))
+
+
 def _answer(send: Callable[..., Awaitable[Any]], **where: Any) -> Answer:
     """Show a view to the asker with one Slack call (``respond``, ``chat_postEphemeral``)."""
 
@@ -115,7 +120,7 @@ class SlackListeners:
         text = _SPECIAL.sub("", text)
         return html.unescape(text).strip()
 
-    async def _email(self, user_id: str, *, remember: bool = True) -> str | None:
+    async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
         again after): nothing person-linked is written beside an answer, where the database's
         log would keep it next to the answer's transaction."""
@@ -126,7 +131,7 @@ class SlackListeners:
     ) -> None:
         """Words to the bot: Slack's own ``… sync`` words (a channel's or group's members become
         a team's, or ``sync off``), else the conversation's."""
-        email = await self._email(user)
+        email = await self.email_of(user)
         request = sync_request(raw) if head in {"", "pulse"} else None
         if email is None:
             found = replies([TextReply(NO_EMAIL, kind="error")])
@@ -192,7 +197,7 @@ class SlackListeners:
     async def publish_home(
         self, client: AsyncWebClient, user: str, *, remember: bool = True
     ) -> None:
-        email = await self._email(user, remember=remember)
+        email = await self.email_of(user, remember=remember)
         home = (
             await self.conversation.home(email)
             if email is not None
@@ -202,7 +207,7 @@ class SlackListeners:
 
     async def home_trends(self, body: dict[str, Any]) -> None:
         """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
-        email = await self._email(str((body.get("user") or {}).get("id", "")))
+        email = await self.email_of(user_of(body))
         if email is not None:
             await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
@@ -217,7 +222,7 @@ class SlackListeners:
         value = str(actions[0].get("value", "")) if isinstance(actions[0], dict) else ""
         if not isinstance(trigger_id, str) or not value.isdigit():
             return
-        email = await self._email(str((body.get("user") or {}).get("id", "")), remember=False)
+        email = await self.email_of(user_of(body), remember=False)
         card = await self.conversation.open_card(email, int(value)) if email else None
         if not isinstance(card, PulseCard):
             notice = card.text if card is not None else NO_EMAIL
@@ -234,8 +239,8 @@ class SlackListeners:
         if form is None:
             await ack(response_action="update", view=notice_modal(words.STALE_FORM))
             return
-        user = str((body.get("user") or {}).get("id", ""))
-        email = await self._email(user, remember=False)
+        user = user_of(body)
+        email = await self.email_of(user, remember=False)
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
