@@ -83,7 +83,9 @@ class SlackPlatform:
         oauth = None
         if self.mode == "oauth":
             self.installations = Installations(self.settings, service.db.engine)
-            self.directory.workspaces = Workspaces(self.installations, service.session)
+            self.directory.workspaces = Workspaces(
+                self.installations, service.session, service.identities
+            )
             oauth = self.installations.settings(self.settings)
         # Bolt gets a client of its own, without the shared pool: it deep-copies its client into
         # each lazy listener's request, and a live aiohttp session can't be copied

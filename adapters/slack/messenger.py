@@ -7,8 +7,9 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.app import PLATFORM
 from adapters.slack.blocks import render
-from adapters.slack.identity import PLATFORM, SlackDirectory
+from adapters.slack.identity import SlackDirectory
 from bot.ports import Recipient, TeamTarget
 from bot.views import PulseCard, TrendReportView, View
 

@@ -26,7 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
+from bot.identities import Identities
 from bot.settings import Settings
 from bot.tenants import Probe, Tenants
 
@@ -87,7 +89,7 @@ def bound(token: str) -> Iterator[None]:
 
 async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
     """Bolt middleware: this request's work uses its workspace's bot token, and who asked from
-    which workspace is known (``Workspaces.request_team``)."""
+    which workspace is known (``Workspaces.asker_seen``)."""
     _BOT_TOKEN.set(context.bot_token)
     _ASKER.set(Asker(context.team_id, context.user_id) if context.team_id else None)
     return await next()
@@ -151,8 +153,10 @@ class Installations:
 class Workspaces(Tenants):
     """Which installed workspace a send about one person or one channel goes to (``locate``)."""
 
-    def __init__(self, installations: Installations, sessions: Sessions) -> None:
-        super().__init__(self.tokens, bound, SlackApiError)
+    def __init__(
+        self, installations: Installations, sessions: Sessions, identities: Identities
+    ) -> None:
+        super().__init__(self.tokens, bound, SlackApiError, identities, PLATFORM)
         self.installations = installations
         self.sessions = sessions
 
@@ -162,10 +166,11 @@ class Workspaces(Tenants):
         with bound((await self.of_channel(channel, sees)).credential):
             yield
 
-    def request_team(self, user_id: str) -> str | None:
-        """The workspace of the request being handled, when ``user_id`` is who made it."""
+    async def asker_seen(self, user_id: str, email: str) -> None:
+        """When ``user_id`` made the request being handled, they are in its workspace."""
         asker = _ASKER.get()
-        return asker.team_id if asker is not None and asker.user_id == user_id else None
+        if asker is not None and asker.user_id == user_id:
+            await self.asked_from(asker.team_id, user_id, email)
 
     async def tokens(self) -> dict[str, str]:
         """Installed workspaces' bot tokens: the request's workspace first, then by install."""

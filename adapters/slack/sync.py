@@ -14,7 +14,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.identity import PLATFORM, SlackDirectory, error_code
+from adapters.slack.app import PLATFORM
+from adapters.slack.identity import SlackDirectory, error_code
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
 from bot.views import TextReply
 
