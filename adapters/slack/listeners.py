@@ -101,7 +101,7 @@ class SlackListeners:
         bolt.event("app_home_opened")(self.on_home_opened)
         bolt.action(HOME_TRENDS)(ack=self.ack_action, lazy=[self.home_trends])
         # channel and user group membership events keep synced teams in step
-        self.sync.register(bolt, self.messenger.client)
+        self.sync.register(bolt)
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
@@ -136,7 +136,7 @@ class SlackListeners:
         if email is None:
             found = replies([TextReply(NO_EMAIL, kind="error")])
         elif request is not None:
-            found = replies([await self.sync.run(self.messenger.client, email, request)])
+            found = replies([await self.sync.run(email, request)])
         else:
             found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
         await self.reply(found, email or "", here=here, dm=dm)

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM
 from adapters.slack.identity import SlackDirectory, error_code
@@ -118,41 +117,40 @@ class MemberSync:
 
     def __init__(self, directory: SlackDirectory) -> None:
         self.directory = directory
+        self.client = directory.client  # the adapter's shared client
 
     @cached_property
     def sources(self) -> MemberSources:  # (the service is there once the adapter is installed)
         return MemberSources(self.directory.service)
 
-    async def run(
-        self, client: AsyncWebClient, email: str, request: SyncRequest | StopSync
-    ) -> TextReply:
+    async def run(self, email: str, request: SyncRequest | StopSync) -> TextReply:
         if isinstance(request, StopSync):
             return await self.sources.stop(email, request.team, stopped_label)
         source = Source(PLATFORM, request.source, _NAMES[request.kind], request.label)
 
         async def fetch() -> Members | TextReply:
             try:
-                return await self.members(client, request.source)
+                return await self.members(request.source)
             except SlackApiError as error:
                 return TextReply(_refusal(request.kind, error), kind="error")
 
         return await self.sources.sync(email, request.team, source, fetch)
 
-    def register(self, bolt: AsyncApp, client: AsyncWebClient) -> None:
+    def register(self, bolt: AsyncApp) -> None:
         """Membership events (acked by Bolt before this runs) sync the teams kept in step."""
 
         async def changed(event: dict[str, Any]) -> None:
             source = changed_source(event)
             if source is not None:
-                await self.follow(client, source)
+                await self.follow(source)
 
         for name in (*CHANNEL_EVENTS, USERGROUP_EVENT):
             bolt.event(name)(changed)
 
-    async def follow(self, client: AsyncWebClient, source: str) -> None:
+    async def follow(self, source: str) -> None:
         async def fetch() -> Members | None:
             try:
-                return await self.members(client, source)
+                return await self.members(source)
             except SlackApiError as error:
                 what, code = _NAMES[kind_of(source)], error_code(error)
                 log.warning("Slack refused a synced %s's members (%s)", what, code)
@@ -160,30 +158,32 @@ class MemberSync:
 
         await self.sources.follow(source_key(PLATFORM, source), fetch)
 
-    async def members(self, client: AsyncWebClient, source: str) -> Members:
+    async def members(self, source: str) -> Members:
         """The source's members as emails; SlackApiError when Slack won't say."""
         if kind_of(source) == "channel":
-            user_ids = await self.channel_members(client, source)
+            user_ids = await self.channel_members(source)
         else:
-            user_ids = await self.usergroup_members(client, source)
+            user_ids = await self.usergroup_members(source)
         found = [await self.directory.email_of(user_id) for user_id in user_ids]
         emails = [email for email in found if email is not None]
         return Members(emails, skipped=len(user_ids) - len(emails))
 
-    async def channel_members(self, client: AsyncWebClient, channel: str) -> list[str]:
+    async def channel_members(self, channel: str) -> list[str]:
         """Every member (``conversations.members``, following ``next_cursor``)."""
         members: list[str] = []
         cursor: str | None = None
         while True:
-            page = await client.conversations_members(channel=channel, limit=PAGE, cursor=cursor)
+            page = await self.client.conversations_members(
+                channel=channel, limit=PAGE, cursor=cursor
+            )
             members += [str(m) for m in page.get("members") or []]
             cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:
                 return members
 
-    async def usergroup_members(self, client: AsyncWebClient, usergroup: str) -> list[str]:
+    async def usergroup_members(self, usergroup: str) -> list[str]:
         """Every member (``usergroups.users.list``, not paged; a disabled group not asked for)."""
-        answer = await client.usergroups_users_list(usergroup=usergroup)
+        answer = await self.client.usergroups_users_list(usergroup=usergroup)
         return [str(m) for m in answer.get("users") or []]
 
 
