@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.slack.blocks import OPEN_PULSE, Block, button, context, header, mrkdwn, strong
+from adapters.slack.blocks import OPEN_PULSE, Block, button, context, header, inert, mrkdwn, strong
 from bot import words
 from bot.views import HomeView, KudosItem, PulseCard
 
@@ -14,7 +14,7 @@ HOME_TRENDS = "home_trends"  # action_id of the managers' button
 
 def _kudos_lines(items: tuple[KudosItem, ...], *, given: bool) -> str:
     lines = [words.kudos_item(item, given=given, strong=strong) for item in items]
-    return "\n".join(f"• {head}\n> {message}" for head, message in lines)
+    return "\n".join(f"• {inert(head)}\n> {inert(message)}" for head, message in lines)
 
 
 def _pulse(card: PulseCard) -> Block:
