@@ -5,7 +5,7 @@ how, never whether, a reply is private."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from bot.charts import alt_text, render_chart
 from bot.help import HELP
 from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
+from bot.member_sync import Fetch, MemberSources, Source
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
 from bot.views import (
@@ -91,6 +92,24 @@ class Conversation:
         """Kudos from a form: the same checks and path as the ``kudos`` command."""
         command = commands.Kudos(tuple(recipient_emails), " ".join(message.split()), value)
         return await self.command(email, command)
+
+    async def sync_members(
+        self, email: str, team_name: str | None, source: Source, fetch: Fetch
+    ) -> list[Reply]:
+        """A manager ties a team's members to a group on the platform (``fetch`` lists it)."""
+        team = await self.settings_team(email, team_name)
+        if isinstance(team, TeamRef):
+            return replies([await MemberSources(self.service).sync(team, source, fetch)])
+        return replies([team])
+
+    async def stop_sync(
+        self, email: str, team_name: str | None, label_of: Callable[[str], str]
+    ) -> list[Reply]:
+        """``… sync off``: the team stops following its group; its members stay."""
+        team = await self.settings_team(email, team_name)
+        if isinstance(team, TeamRef):
+            return replies([await MemberSources(self.service).stop(team, label_of)])
+        return replies([team])
 
     async def dispatch(self, email: str, command: commands.Command) -> list[View]:
         match command:

@@ -6,7 +6,8 @@ managers untouched) and only then is the source remembered (``set_member_source`
 ``<platform>:<its id>``); a group the platform won't list, or one with no members, leaves the team
 as it is.  When the group changes, every team kept in step with it is synced again in full.
 
-The adapter reads its own words for a group, lists the group's members as emails (``fetch``) and
+The ``Conversation`` is the entry (``sync_members``, ``stop_sync``).  The adapter reads its own
+words for a group, lists the group's members as emails (``fetch``) and
 words the platform's own refusals.
 """
 
@@ -17,9 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.conversation import Conversation
 from bot.service import TeamPulse
 from bot.views import TextReply
+from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,7 @@ STOPPED = (
     "I've stopped keeping {team} in step with {source}. Its members stay as they are now; "
     "`/pulse settings {team} sync #channel` (or `@group`) starts again."
 )
-NOT_SYNCED = (
-    "{team} isn't kept in step with a Slack channel or user group, so there was nothing to stop."
-)
+NOT_SYNCED = "{team} isn't kept in step with a channel or group, so there was nothing to stop."
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,9 @@ class MemberSources:
         self._one_at_a_time = asyncio.Lock()
         self._waiting: set[str] = set()  # sources whose sync waits for the lock
 
-    async def sync(
-        self, email: str, team_name: str | None, source: Source, fetch: Fetch
-    ) -> TextReply:
-        """A manager makes the group's members the team's, and the team is kept in step."""
-        team = await Conversation(self.service).settings_team(email, team_name)
-        if isinstance(team, TextReply):
-            return team
+    async def sync(self, team: TeamRef, source: Source, fetch: Fetch) -> TextReply:
+        """The group's members become the team's, and the team is kept in step (the
+        ``Conversation`` has checked that the asker manages the team)."""
         members = await fetch()
         if isinstance(members, TextReply):
             return members
@@ -99,14 +94,9 @@ class MemberSources:
             f"{team.name}: {added} added, {removed} removed{note}. {keeping}", "success"
         )
 
-    async def stop(
-        self, email: str, team_name: str | None, label_of: Callable[[str], str]
-    ) -> TextReply:
+    async def stop(self, team: TeamRef, label_of: Callable[[str], str]) -> TextReply:
         """``sync off``: forget the source (``label_of`` names the stored one); the members stay
         as they are."""
-        team = await Conversation(self.service).settings_team(email, team_name)
-        if isinstance(team, TextReply):
-            return team
         previous = await self.service.set_member_source(team, None)
         if previous is None:
             return TextReply(NOT_SYNCED.format(team=team.name))

@@ -136,7 +136,7 @@ class SlackListeners:
         if email is None:
             found = replies([TextReply(NO_EMAIL, kind="error")])
         elif request is not None:
-            found = replies([await self.sync.run(email, request)])
+            found = await self.sync.run(email, request)
         else:
             found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
         await self.reply(found, email or "", here=here, dm=dm)

@@ -15,8 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.app import PLATFORM
 from adapters.slack.identity import SlackDirectory, error_code
+from bot.conversation import Conversation
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
-from bot.views import TextReply
+from bot.views import Reply, TextReply
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,10 @@ class MemberSync:
     def sources(self) -> MemberSources:  # (the service is there once the adapter is installed)
         return MemberSources(self.directory.service)
 
-    async def run(self, email: str, request: SyncRequest | StopSync) -> TextReply:
+    async def run(self, email: str, request: SyncRequest | StopSync) -> list[Reply]:
+        conversation = Conversation(self.directory.service)
         if isinstance(request, StopSync):
-            return await self.sources.stop(email, request.team, stopped_label)
+            return await conversation.stop_sync(email, request.team, stopped_label)
         source = Source(PLATFORM, request.source, _NAMES[request.kind], request.label)
 
         async def fetch() -> Members | TextReply:
@@ -134,7 +136,7 @@ class MemberSync:
             except SlackApiError as error:
                 return TextReply(_refusal(request.kind, error), kind="error")
 
-        return await self.sources.sync(email, request.team, source, fetch)
+        return await conversation.sync_members(email, request.team, source, fetch)
 
     def register(self, bolt: AsyncApp) -> None:
         """Membership events (acked by Bolt before this runs) sync the teams kept in step."""
