@@ -1,0 +1,69 @@
+"""Attacks on the conversation's entries through Slack's real signed requests: a pulse form with
+an odd round, odd fields or an older shape, and kudos words with control characters, each get a
+clear answer (never a 5xx, never silence) and store nothing they shouldn't."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.slack_support import Slack, all_responses, texts, uid
+from tests.support import email
+
+
+def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0TEST", "domain": "test"},
+        "user": {"id": uid(person), "team_id": "T0TEST"},
+        "view": {
+            "id": "V0009",
+            "type": "modal",
+            "callback_id": "pulse_submit",
+            "private_metadata": metadata,
+            "state": {"values": values},
+        },
+    }
+
+
+def picked(questions: list[str]) -> dict[str, Any]:
+    return {f"q:{q}": {"score": {"selected_option": {"value": "4"}}} for q in questions}
+
+
+async def _questions(slack: Slack, person: str) -> tuple[int, list[str]]:
+    service = slack.service
+    await service.open_round(await service.team_named("Ward B"))
+    [card] = await service.pending_pulses(email(person))
+    return card.round_id, [q.id for q in card.questions]
+
+
+async def test_a_form_whose_round_is_beyond_any_id_is_out_of_date_not_a_500(slack: Slack) -> None:
+    _, questions = await _questions(slack, "b3")
+    for round_id in (2**31, 10**20, -(2**63), 0, True):
+        metadata = json.dumps({"round": round_id, "questions": questions})
+        response = await slack.interaction(submission("b3", metadata, picked(questions)))
+        assert response.status == 200, round_id
+        reply = await response.json()
+        assert reply["response_action"] == "update" and "out of date" in texts(reply["view"])
+    assert await all_responses(slack.service) == []
+
+
+async def test_a_form_opened_from_the_home_tab_before_the_upgrade_still_submits(
+    slack: Slack,
+) -> None:
+    # forms opened before the upgrade said "from the Home tab" with the number 1
+    round_id, questions = await _questions(slack, "b2")
+    old = json.dumps({"r": round_id, "q": questions, "h": 1})
+    response = await slack.interaction(submission("b2", old, picked(questions)))
+    assert response.status == 200 and await response.text() == ""
+    assert len(await all_responses(slack.service)) == len(questions)
+    [home] = await slack.fake.wait_for("views.publish")
+    assert home.params["user_id"] == uid("b2")
+
+
+async def test_a_form_without_a_place_for_its_receipt_still_submits(slack: Slack) -> None:
+    round_id, questions = await _questions(slack, "b4")
+    old = json.dumps({"r": round_id, "q": questions, "u": None})
+    response = await slack.interaction(submission("b4", old, picked(questions)))
+    assert response.status == 200 and await response.text() == ""
+    assert len(await all_responses(slack.service)) == len(questions)
