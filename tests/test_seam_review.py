@@ -48,6 +48,47 @@ async def test_a_form_whose_round_is_beyond_any_id_is_out_of_date_not_a_500(slac
     assert await all_responses(slack.service) == []
 
 
+async def test_a_form_with_odd_fields_is_refused_on_the_form_not_a_500(slack: Slack) -> None:
+    round_id, questions = await _questions(slack, "b3")
+    metadata = json.dumps({"round": round_id, "questions": questions})
+    first = f"q:{questions[0]}"
+    odd: list[dict[str, Any]] = [
+        {first: {"score": "4"}},
+        {first: {"score": {"selected_option": "4"}}},
+        {first: []},
+        {"comment": {"text": "a comment"}},
+        {"comment_about": {"about": "q:" + questions[0]}},
+    ]
+    for values in odd:
+        response = await slack.interaction(submission("b3", metadata, values))
+        assert response.status == 200, values
+        assert (await response.json())["response_action"] == "errors", values
+    for state in (["values"], "values", {"values": ["x"]}):
+        payload = submission("b3", metadata, {})
+        payload["view"]["state"] = state
+        response = await slack.interaction(payload)
+        assert response.status == 200, state
+        assert (await response.json())["response_action"] == "errors", state
+    assert await all_responses(slack.service) == []
+
+
+async def test_a_kudos_form_with_an_odd_state_is_refused_on_the_form_not_a_500(
+    slack: Slack,
+) -> None:
+    for state in (["values"], {"values": ["x"]}, {"values": {"kudos_to": "x"}}):
+        payload = {
+            "type": "view_submission",
+            "user": {"id": uid("a0")},
+            "team": {"id": "T0TEST"},
+            "view": {"id": "V0010", "type": "modal", "callback_id": "give_kudos_submit"}
+            | {"state": state},
+        }
+        response = await slack.interaction(payload)
+        assert response.status == 200, state
+        assert (await response.json())["response_action"] == "errors", state
+    assert slack.fake.called("chat.postMessage") == []
+
+
 async def test_a_form_opened_from_the_home_tab_before_the_upgrade_still_submits(
     slack: Slack,
 ) -> None:

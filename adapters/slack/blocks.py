@@ -190,12 +190,12 @@ def read_modal(state_values: Any) -> ModalAnswers:
         if not isinstance(block_id, str) or not isinstance(actions, dict):
             continue
         if block_id.startswith(QUESTION_BLOCK):
-            chosen = (actions.get(SCORE) or {}).get("selected_option") or {}
-            value = chosen.get("value") if isinstance(chosen, dict) else None
+            value = _option(actions.get(SCORE))
             if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
                 answers[block_id[len(QUESTION_BLOCK) :]] = int(value)
         elif block_id == COMMENT_BLOCK:
-            value = (actions.get(COMMENT) or {}).get("value")
+            typed = actions.get(COMMENT)
+            value = typed.get("value") if isinstance(typed, dict) else None
             comment = value.strip() if isinstance(value, str) else ""
         elif block_id == ABOUT_BLOCK:
             about = _about(actions.get(ABOUT))
@@ -211,11 +211,22 @@ def form_errors(
     return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
 
 
+def state_values(view: dict[str, Any]) -> Any:
+    """A submitted view's ``state.values`` (None when the view has none)."""
+    state = view.get("state")
+    return state.get("values") if isinstance(state, dict) else None
+
+
+def _option(action: Any) -> Any:
+    """The value of a select's or radio buttons' chosen option (None when there is none)."""
+    chosen = action.get("selected_option") if isinstance(action, dict) else None
+    return chosen.get("value") if isinstance(chosen, dict) else None
+
+
 def _about(action: Any) -> str:
     """The "About" select's choice: GENERAL_COMMENT (General, or a cleared select) or a question
     id; any other value is passed on as it is, for the core to refuse."""
-    chosen = action.get("selected_option") if isinstance(action, dict) else None
-    value = chosen.get("value") if isinstance(chosen, dict) else None
+    value = _option(action)
     if not isinstance(value, str) or value == ABOUT_GENERAL:
         return GENERAL_COMMENT
     return value.removeprefix(QUESTION_BLOCK)

@@ -13,7 +13,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import field_input, form_errors, modal, notice_modal, plain
+from adapters.slack.blocks import (
+    field_input,
+    form_errors,
+    modal,
+    notice_modal,
+    plain,
+    state_values,
+)
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
 from bot import forms
 from bot.forms import MAX_MESSAGE
@@ -113,7 +120,7 @@ class KudosShortcut:
         await client.views_open(trigger_id=trigger_id, view=view)
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = read_kudos((view.get("state") or {}).get("values"))
+        form = read_kudos(state_values(view))
         conversation = self.listeners.conversation
         problem = conversation.kudos_problems(form.recipients, form.message, form.value)
         if problem is not None:
