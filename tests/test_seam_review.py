@@ -108,3 +108,30 @@ async def test_a_form_without_a_place_for_its_receipt_still_submits(slack: Slack
     response = await slack.interaction(submission("b4", old, picked(questions)))
     assert response.status == 200 and await response.text() == ""
     assert len(await all_responses(slack.service)) == len(questions)
+
+
+async def test_kudos_words_with_a_nul_are_given_without_it_not_lost(slack: Slack) -> None:
+    # PostgreSQL refuses NUL in text: the form was accepted, then the kudos failed unseen
+    payload = {
+        "type": "view_submission",
+        "user": {"id": uid("a0")},
+        "team": {"id": "T0TEST"},
+        "view": {
+            "id": "V0010",
+            "type": "modal",
+            "callback_id": "give_kudos_submit",
+            "state": {
+                "values": {
+                    "kudos_to": {"users": {"selected_users": [uid("a1")]}},
+                    "kudos_message": {"text": {"value": "thanks\x00 for the\x07 cover"}},
+                    "kudos_value": {"value": {"selected_option": {"value": "teamwork"}}},
+                }
+            },
+        },
+    }
+    response = await slack.interaction(payload)
+    assert response.status == 200 and await response.text() == ""
+    giver = f"D{uid('a0')}"
+    [told] = await slack.fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == giver)
+    assert "thanks for the cover" in texts(told.params)
+    assert "\x00" not in texts(told.params)
