@@ -135,3 +135,32 @@ async def test_kudos_words_with_a_nul_are_given_without_it_not_lost(slack: Slack
     [told] = await slack.fake.wait_for("chat.postMessage", lambda c: c.params["channel"] == giver)
     assert "thanks for the cover" in texts(told.params)
     assert "\x00" not in texts(told.params)
+
+
+async def test_a_report_or_card_asked_for_by_a_mention_in_a_channel_goes_to_the_dm(
+    slack: Slack,
+) -> None:
+    service = slack.service
+    await service.open_round(await service.team_named("Ward A"))
+    for n, (person, words) in enumerate((("manager.a", "pulse trends"), ("a5", "pulse"))):
+        mention = {
+            "type": "app_mention",
+            "channel": "CWARDA",
+            "user": uid(person),
+            "text": f"<@UBOT> {words}",
+            "ts": f"1700000200.00010{n}",
+        }
+        assert (await slack.event(mention, f"Ev0AUDIENCE{n}")).status == 200
+        who = uid(person)
+        dm = f"D{who}"
+        await slack.fake.wait_for("chat.postMessage", lambda c, dm=dm: c.params["channel"] == dm)
+        [told] = await slack.fake.wait_for(
+            "chat.postEphemeral", lambda c, who=who: c.params["user"] == who
+        )
+        assert "direct messages" in texts(told.params)
+    # nothing reached the channel but the two words to each asker alone
+    assert [c.params["channel"] for c in slack.fake.called("chat.postMessage")] == [
+        f"D{uid('manager.a')}",
+        f"D{uid('a5')}",
+    ]
+    assert slack.fake.called("files.completeUploadExternal", channel_id="CWARDA") == []
