@@ -41,7 +41,7 @@ async def resolve_mention(
     if "@" in handle:
         query = query.where(Person.email == handle)
     else:
-        query = query.where(col(Person.email).startswith(f"{handle}@"))
+        query = query.where(col(Person.email).startswith(f"{handle}@", autoescape=True))
     matches = (await session.exec(query)).all()
     return matches[0] if len(matches) == 1 else None
 

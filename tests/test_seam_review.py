@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.conversation import Conversation
+from bot.settings import Settings
+from bot.views import TextReply
+from storage.engine import Database
 from tests.slack_support import Slack, all_responses, texts, uid
-from tests.support import email
+from tests.support import email, make_service
 
 
 def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -164,3 +168,18 @@ async def test_a_report_or_card_asked_for_by_a_mention_in_a_channel_goes_to_the_
         f"D{uid('a5')}",
     ]
     assert slack.fake.called("files.completeUploadExternal", channel_id="CWARDA") == []
+
+
+async def test_a_mention_with_an_underscore_thanks_no_one_it_only_resembles(
+    db: Database, settings: Settings
+) -> None:
+    # "_" is a LIKE wildcard: "@manager_a" matched manager.a, who was then sent the kudos
+    service, messenger = await make_service(db, settings)
+    chat = Conversation(service)
+    for handle in ("manager_a", "directo_"):
+        reply = await chat.handle(email("a0"), f"kudos @{handle} thanks for the cover #teamwork")
+        assert [v.text for v in reply if isinstance(v, TextReply)] == [
+            f"I couldn't find @{handle}. Mention colleagues by their work email "
+            "or the part before the @."
+        ]
+    assert messenger.direct == [] and messenger.channel == []
