@@ -10,9 +10,9 @@ from typing import Any
 
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import PulseCard, Receipt, TextReply
+from surveys.rounds import is_round_id
 
 GONE = "You've already answered this pulse, or it has closed. Thank you!"
-MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
 NOT_KNOWN = (
     "I don't know you yet: your email isn't in this organisation's teams. "
     "Ask your manager or the teampulse admin to add you."
@@ -61,12 +61,6 @@ class CardForm:
 
     def where(self, key: str) -> str | None:
         return dict(self.shown_in).get(key)
-
-
-def is_round_id(value: Any) -> bool:
-    """Whether a form's round could be one: a positive id within the database's integer range
-    (a larger one would fail in the driver, not be refused)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[str, str]:

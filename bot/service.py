@@ -177,6 +177,8 @@ class TeamPulse:
         return cards[0] if cards else None
 
     async def _pending(self, email: str, round_id: int | None = None) -> list[PulseCard]:
+        if round_id is not None and not rounds.is_round_id(round_id):
+            return []
         async with self.db.session() as session:
             person = await self.person(session, email)
             assert person.id is not None
@@ -204,6 +206,8 @@ class TeamPulse:
         ``comments`` maps a statement's question id to a comment tied to it (shown under its
         theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
         the card as a whole (shown under "General"), the default on every platform."""
+        if not rounds.is_round_id(round_id):
+            return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments or {}, general_comment)
         card = _Card(directory.normalise_email(email), submission)
         view = await self._submissions(card)

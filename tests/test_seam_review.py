@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
+
 from bot.conversation import Conversation
+from bot.server import SERVICE
 from bot.settings import Settings
 from bot.views import TextReply
 from storage.engine import Database
 from tests.slack_support import Slack, all_responses, texts, uid
-from tests.support import email, make_service
+from tests.support import email, import_org, make_service, serve
 
 
 def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -183,3 +186,35 @@ async def test_a_mention_with_an_underscore_thanks_no_one_it_only_resembles(
             "or the part before the @."
         ]
     assert messenger.direct == [] and messenger.channel == []
+
+
+async def test_the_web_chat_answers_an_odd_round_or_score_without_a_500(
+    db: Database, settings: Settings
+) -> None:
+    await import_org(db)
+    running = await serve(settings.model_copy(update={"local_chat": "on"}))
+    service = running.app[SERVICE]
+    await service.open_round(await service.team_named("Ward B"))
+    [card] = await service.pending_pulses(email("b0"))
+    answers = {q.id: 4 for q in card.questions}
+    async with aiohttp.ClientSession() as http:
+        page = await (await http.get(running.url + "/")).text()
+        token = page.split('name="teampulse-token" content="', 1)[1].split('"', 1)[0]
+        odd: list[dict[str, Any]] = [
+            {"round_id": 2**31, "answers": answers},
+            {"round_id": -(10**20), "answers": answers},
+            {"round_id": True, "answers": answers},
+            {"round_id": card.round_id, "answers": {q: True for q in answers}},
+        ]
+        for body in odd:
+            response = await http.post(
+                running.url + "/local/api/pulse",
+                json={"as": email("b0"), "comments": {}, **body},
+                headers={"X-Teampulse-Token": token},
+            )
+            assert response.status in {200, 400}, body
+            if response.status == 200:
+                [reply] = (await response.json())["replies"]
+                assert reply["type"] == "text" and reply["kind"] in {"error", "info"}, body
+    await running.runner.cleanup()
+    assert await service.pending_pulses(email("b0")) != []
