@@ -5,7 +5,9 @@ clear answer (never a 5xx, never silence) and store nothing they shouldn't."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -218,3 +220,25 @@ async def test_the_web_chat_answers_an_odd_round_or_score_without_a_500(
                 assert reply["type"] == "text" and reply["kind"] in {"error", "info"}, body
     await running.runner.cleanup()
     assert await service.pending_pulses(email("b0")) != []
+
+
+async def test_a_pulse_answer_badly_signed_or_replayed_gets_401_and_stores_nothing(
+    slack: Slack,
+) -> None:
+    # the pulse form's answers skip Bolt's dispatch (the fast path): the gate's check is the one
+    round_id, questions = await _questions(slack, "b5")
+    metadata = json.dumps({"round": round_id, "questions": questions})
+    body = urlencode({"payload": json.dumps(submission("b5", metadata, picked(questions)))})
+    form = "application/x-www-form-urlencoded"
+    for signing in (
+        {"secret": "not-the-secret"},
+        {"timestamp": int(time.time()) - 360},
+        {"timestamp": int(time.time()) + 360},
+    ):
+        assert (await slack.post(body, form, **signing)).status == 401, signing
+    unsigned = await slack.http.post(
+        slack.url + "/slack/events", data=body, headers={"Content-Type": form}
+    )
+    assert unsigned.status == 401
+    assert await all_responses(slack.service) == []
+    assert await slack.service.pending_pulses(email("b5")) != []
