@@ -242,3 +242,30 @@ async def test_a_pulse_answer_badly_signed_or_replayed_gets_401_and_stores_nothi
     assert unsigned.status == 401
     assert await all_responses(slack.service) == []
     assert await slack.service.pending_pulses(email("b5")) != []
+
+
+async def test_kudos_from_someone_outside_the_organisation_tells_them_why(slack: Slack) -> None:
+    # the form was acked, then the "I don't know you" reply had no DM to go to: silence
+    slack.fake.add_user("USTRANGER", "stranger@elsewhere.example")
+    payload = {
+        "type": "view_submission",
+        "user": {"id": "USTRANGER"},
+        "team": {"id": "T0TEST"},
+        "view": {
+            "id": "V0011",
+            "type": "modal",
+            "callback_id": "give_kudos_submit",
+            "state": {
+                "values": {
+                    "kudos_to": {"users": {"selected_users": [uid("a1")]}},
+                    "kudos_message": {"text": {"value": "thanks for the cover"}},
+                    "kudos_value": {"value": {"selected_option": {"value": "teamwork"}}},
+                }
+            },
+        },
+    }
+    response = await slack.interaction(payload)
+    assert response.status == 200
+    reply = await response.json()
+    assert reply["response_action"] == "update" and "don't know you" in texts(reply["view"])
+    assert slack.fake.called("chat.postMessage") == []

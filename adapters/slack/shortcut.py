@@ -23,6 +23,7 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.listeners import NO_EMAIL, SlackListeners
 from bot import forms
+from bot.cards import NOT_KNOWN
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
 
@@ -130,6 +131,10 @@ class KudosShortcut:
         email = await self.listeners.directory.email_of(user) if user else None
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
+            return
+        if await self.listeners.directory.identities.recipient(email) is None:
+            # told on the form: after the ack the reply would have no DM to go to
+            await ack(response_action="update", view=notice_modal(NOT_KNOWN))
             return
         await ack()
         # an id Slack can't match to an email is reported by the kudos path
