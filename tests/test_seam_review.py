@@ -269,3 +269,23 @@ async def test_kudos_from_someone_outside_the_organisation_tells_them_why(slack:
     reply = await response.json()
     assert reply["response_action"] == "update" and "don't know you" in texts(reply["view"])
     assert slack.fake.called("chat.postMessage") == []
+
+
+async def test_a_web_chat_email_with_a_nul_is_an_answer_not_a_500(
+    db: Database, settings: Settings
+) -> None:
+    # PostgreSQL refuses NUL in a query's text: the person's lookup failed with a 500
+    await import_org(db)
+    running = await serve(settings.model_copy(update={"local_chat": "on"}))
+    async with aiohttp.ClientSession() as http:
+        page = await (await http.get(running.url + "/")).text()
+        token = page.split('name="teampulse-token" content="', 1)[1].split('"', 1)[0]
+        response = await http.post(
+            running.url + "/local/api/message",
+            json={"as": "nobody\x00@elsewhere.example", "text": "pulse status"},
+            headers={"X-Teampulse-Token": token},
+        )
+        assert response.status == 200
+        [reply] = (await response.json())["replies"]
+        assert reply["kind"] == "error" and "don't know you" in reply["text"]
+    await running.runner.cleanup()
