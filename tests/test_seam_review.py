@@ -10,14 +10,27 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+from sqlalchemy import delete
 
 from bot.conversation import Conversation
 from bot.server import SERVICE
 from bot.settings import Settings
 from bot.views import TextReply
 from storage.engine import Database
-from tests.slack_support import Slack, all_responses, texts, uid
+from storage.models import PlatformIdentity
+from tests.slack_support import (
+    Slack,
+    all_responses,
+    comment,
+    home_click,
+    question_blocks,
+    scores,
+    texts,
+    uid,
+    view_submission,
+)
 from tests.support import email, import_org, make_service, serve
+from tests.test_slack_pulse_writes import tables
 
 
 def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -289,3 +302,40 @@ async def test_a_web_chat_email_with_a_nul_is_an_answer_not_a_500(
         [reply] = (await response.json())["replies"]
         assert reply["kind"] == "error" and "don't know you" in reply["text"]
     await running.runner.cleanup()
+
+
+async def test_a_general_comment_from_the_home_tab_names_no_one_and_the_tab_is_shown_again(
+    slack: Slack,
+) -> None:
+    # the Home tab's path: opened there, a general comment, the tab published again after
+    service = slack.service
+    await service.open_round(await service.team_named("Ward B"))
+    await service.deliver_outbox()
+    [card] = await service.pending_pulses(email("b1"))
+    async with service.db.session() as session:
+        await session.exec(
+            delete(PlatformIdentity).where(PlatformIdentity.external_id == uid("b1"))
+        )  # type: ignore[call-overload]
+        await session.commit()
+    fresh = await serve(service.settings)
+    server = Slack(fresh.url, slack.fake, fresh.app[SERVICE], slack.http)
+    before = await tables(slack)
+
+    action = {"action_id": "pulse_open", "block_id": "pulse", "value": str(card.round_id)}
+    assert (await server.interaction(home_click(uid("b1"), action))).ok
+    [opened] = await slack.fake.wait_for("views.open")
+    modal = opened.params["view"]
+    about = {"about": {"choice": {"selected_option": {"value": "general"}}}}
+    values = scores(question_blocks(modal), 3) | comment("Rota is fairer now") | about
+    reply = await server.interaction(view_submission(uid("b1"), modal, values))
+    assert reply.status == 200 and await reply.text() == ""
+    [home] = await slack.fake.wait_for("views.publish")
+    assert home.params["user_id"] == uid("b1")
+    after = await tables(slack)
+    await fresh.runner.cleanup()
+
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed <= {"response", "participation", "general_comment"}, changed
+    assert [row[2] for row in after["general_comment"]] == ["Rota is fairer now"]
+    assert not any(row for row in after["response"] if "Rota" in str(row))
+    assert email("b1") not in str({name: after[name] for name in changed})
