@@ -33,6 +33,8 @@ from storage.inbound import InboundEvents
 from storage.models import ConversationReference, Person, PlatformIdentity
 from surveys.directory import normalise_email, person_by_email
 
+__all__ = ["Identities", "Inbound", "normalise_email"]
+
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 20_000  # a large trust's staff

@@ -51,19 +51,26 @@ def adapter_files() -> list[Path]:
     return sorted((ROOT / "adapters").rglob("*.py"))
 
 
-def storage_imports(path: Path) -> set[str]:
-    return {m for m in imported_modules(path) if m.split(".")[0] == "storage"}
+def beneath_bot(path: Path) -> set[str]:
+    """The modules of the layers below ``bot/`` that a file imports."""
+    return {m for m in imported_modules(path) if m.split(".")[0] in {"storage", "surveys"}}
 
 
 @pytest.mark.parametrize("path", adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_adapters_never_import_storage(path: Path) -> None:
+def test_adapters_never_import_storage_or_surveys(path: Path) -> None:
     """Adapters reach the core through bot/ (the service, identities, conversation) only."""
-    assert storage_imports(path) == set(), f"{path} imports storage"
+    assert beneath_bot(path) == set(), f"{path} reaches below bot/"
 
 
-def test_the_check_catches_a_storage_import(tmp_path: Path) -> None:
+def test_the_check_catches_a_storage_or_surveys_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import storage.engine\nfrom storage.models import Person\nfrom storage import inbound\n"
+        "def later() -> None:\n    from surveys.directory import normalise_email\n"
     )
-    assert storage_imports(sample) == {"storage.engine", "storage.models", "storage"}
+    assert beneath_bot(sample) == {
+        "storage.engine",
+        "storage.models",
+        "storage",
+        "surveys.directory",
+    }

@@ -147,6 +147,10 @@ async def test_demo_loads_once_with_history_and_current_pulses(
             session, medicine.id, medicine_ids, 12, service.today(), thresholds
         )
         assert rollup.comments
+        # about a third of the demo's comments are about the card as a whole: a new user sees
+        # "General" beside the themed ones in the directorate's report
+        about = {theme for theme, _ in rollup.comments}
+        assert "General" in about and about - {"General"}
         assert len(summary.rounds) == 8
         assert sum(1 for row in summary.rounds if row.respondents) >= 6
         oldest = min(row.week for row in summary.rounds)

@@ -162,3 +162,16 @@ async def test_the_give_kudos_shortcut_runs_the_kudos_path(slack: Slack) -> None
     )
     assert "can't thank yourself" in texts(refusal.params["blocks"])
     assert json.dumps(refusal.params).count("trolley") == 0
+
+
+async def test_a_kudos_on_the_home_tab_is_inert(slack: Slack) -> None:
+    """Someone else's words on the tab can't become a disguised link or a mention."""
+    disguised = "see <https://evil.example|your rota> and <!channel>"
+    await Conversation(slack.service).handle(
+        email("a1"), f"kudos @{email('b0')} thanks, {disguised} #teamwork"
+    )
+    opened = {"type": "app_home_opened", "user": uid("b0"), "channel": "DB0", "tab": "home"}
+    assert (await slack.event(opened, "Ev0HOMEX")).status == 200
+    [published] = await slack.fake.wait_for("views.publish")
+    shown = texts(published.params["view"])
+    assert "your rota" in shown and "<https://" not in shown and "<!channel>" not in shown

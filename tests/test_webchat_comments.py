@@ -97,6 +97,7 @@ async def test_a_general_comment_shows_under_general_and_a_tied_one_under_its_th
         ({"": ["a", "list"]}, "general comment"),
         ({"": None}, "general comment"),
         ({"q": 7}, "comments must be text"),
+        ({"": "one", "q": "two"}, "a card has one comment"),
     ],
 )
 async def test_a_bad_general_comment_is_a_400_with_a_reason(

@@ -7,7 +7,8 @@ from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any
 
-from bot.report_words import words
+from bot import words
+from bot.report_words import words as report_words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 JSON = dict[str, Any]
@@ -65,20 +66,18 @@ def to_text(view: View) -> str:
         case TextReply() | Receipt():
             return view.text
         case PulseCard():
-            lines = [f"Pulse for {view.team} (closes {view.closes_on})", view.intro]
+            lines = [f"{words.pulse_title(view)} (closes {view.closes_on})", view.intro]
             lines += [f"  {i}. {q.text}  [{q.theme}]" for i, q in enumerate(view.questions, 1)]
             return "\n".join(lines)
         case KudosPost():
-            return (
-                f"🎉 {view.giver} → {', '.join(view.recipients)}: {view.message} "
-                f"#{view.value} ({view.value_label})"
-            )
+            headline = words.celebrated(view.giver, ", ".join(view.recipients))
+            return f"{headline}: {view.message} #{view.value} ({view.value_label})"
         case TrendReportView():
             return _trends_text(view)
 
 
 def _trends_text(view: TrendReportView) -> str:
-    report = words(view)
+    report = report_words(view)
     lines = [report.title]
     lines += [f"  {row.theme:<32} {row.score}  {row.change}".rstrip() for row in report.themes]
     lines += [f"  {line}" for line in report.taking_part]

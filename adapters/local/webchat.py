@@ -18,10 +18,11 @@ from aiohttp import web
 
 from adapters.local.messenger import LocalMessenger
 from adapters.local.render import ChartStore, to_json
+from bot.forms import GENERAL_COMMENT
+from bot.identities import normalise_email
 from bot.server import CONVERSATION, SERVICE
-from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
+from bot.service import TeamPulse, UnknownPerson
 from bot.views import TextReply, View
-from surveys.directory import normalise_email
 
 STATIC = Path(__file__).with_name("static")
 # The page's files and their types, named here rather than guessed: the front end is ES modules,
@@ -170,8 +171,8 @@ async def message(request: web.Request) -> web.Response:
 
 async def pulse(request: web.Request) -> web.Response:
     """A pulse card's answers: ``{"as", "round_id", "answers": {question: 1-5}, "comments":
-    {about: text}}``, where ``about`` is the statement's question id, or ``""`` for a general
-    comment (the card's default)."""
+    {about: text}}``: at most one comment, where ``about`` is the statement's question id, or
+    ``""`` for a general comment (the card's default)."""
     _authorise(request)
     body = await _body(request)
     round_id, answers, comments = (
@@ -191,11 +192,12 @@ async def pulse(request: web.Request) -> web.Response:
         raise _bad_request('a general comment (comments[""]) must be text')
     if not all(isinstance(v, str) for v in comments.values()):
         raise _bad_request('comments must be text, each about a statement\'s id or "" (general)')
-    service: TeamPulse = request.app[SERVICE]
-    try:
-        view = await service.submit_pulse(body["as"], round_id, answers, comments)
-    except UnknownPerson:
-        view = TextReply("You're not in this organisation, so there's no pulse for you.", "error")
+    if len(comments) > 1:
+        raise _bad_request("a card has one comment: about one statement, or general")
+    [(about, comment)] = comments.items() or [(GENERAL_COMMENT, "")]
+    view = await request.app[CONVERSATION].submit_card(
+        body["as"], round_id, answers, comment, about
+    )
     return _replies(request, [view])
 
 

@@ -1,19 +1,6 @@
-"""The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server.
-
-Modes (chosen from the environment):
-
-- **one workspace over HTTP**: ``SLACK_BOT_TOKEN`` + ``SLACK_SIGNING_SECRET``; Slack calls
-  ``POST /slack/events``.
-- **many workspaces (OAuth)**: ``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET`` +
-  ``SLACK_SIGNING_SECRET``; adds ``GET /slack/install`` and ``GET /slack/oauth_redirect`` and
-  keeps installations in the project's database (``oauth.py``); whatever is sent about a person
-  or a team channel uses the bot token of the workspace they are in.
-- **Socket Mode**: ``SLACK_APP_TOKEN`` (``xapp-``) + ``SLACK_BOT_TOKEN``; the bot opens a
-  WebSocket to Slack when the server starts (no public URL, no ``/slack/events`` needed; the route
-  is still served, signature-checked, when a signing secret is set).
-
-In every mode a redelivered event is dropped by one Bolt middleware (``app.dedupe``).
-"""
+"""The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server, in the mode the
+environment chooses (one workspace over HTTP, many over OAuth, or Socket Mode; see
+docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +14,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import (
-    EVENTS_PATH,
     SlackGate,
     bolt_app,
     client_options,
@@ -38,6 +24,7 @@ from adapters.slack.blocks import SUBMIT_PULSE
 from adapters.slack.fastpath import FastSubmit
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.listeners import SlackListeners
+from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import (
     Installations,
@@ -96,7 +83,9 @@ class SlackPlatform:
         oauth = None
         if self.mode == "oauth":
             self.installations = Installations(self.settings, service.db.engine)
-            self.directory.workspaces = Workspaces(self.installations, service.session)
+            self.directory.workspaces = Workspaces(
+                self.installations, service.session, service.identities
+            )
             oauth = self.installations.settings(self.settings)
         # Bolt gets a client of its own, without the shared pool: it deep-copies its client into
         # each lazy listener's request, and a live aiohttp session can't be copied

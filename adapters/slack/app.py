@@ -1,21 +1,6 @@
-"""Bolt's ``AsyncApp`` on the project's aiohttp server: ``POST /slack/events``.
-
-Before Bolt sees a request, the gate here
-
-1. verifies the signature (slack_sdk's ``SignatureVerifier``: HMAC-SHA256 over the raw body, a
-   5-minute replay window): a bad or stale one gets 401 and nothing runs.  This is the only check
-   (Bolt's own ``RequestVerification`` is off, see ``bolt_app``);
-2. checks the payload's shape: a body that is not a slash command, an interaction (``payload=``
-   JSON of a known type) or an Events API envelope gets 400, never a 500;
-
-An event Slack has already delivered (it redelivers when an ack is slow or lost: over HTTP with
-``X-Slack-Retry-Num``, in Socket Mode with ``retry_attempt``) is dropped by one Bolt middleware for
-both modes (``dedupe``): ``event_id``s are recorded in the database (``service.inbound``, kept an
-hour), so a repeat is acked with 200 (and ``X-Slack-No-Retry``) by whichever replica it reaches.
-
-The Web API client waits out 429s (``Retry-After``) and can be pointed elsewhere with
-``SLACK_API_URL``.  Bolt calls ``auth.test`` lazily, on the first request, through that client.
-"""
+"""The gate in front of Bolt on ``POST /slack/events``: the one signature check and a payload shape
+check (a bad request gets 401 or 400, never a 500, and nothing runs); the Web API client; and the
+one dedupe of redelivered events, for HTTP and Socket Mode alike."""
 
 from __future__ import annotations
 
@@ -44,7 +29,6 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENTS_PATH = "/slack/events"
 INTERACTIONS = {
     "block_actions",
     "block_suggestion",

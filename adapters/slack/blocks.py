@@ -1,8 +1,5 @@
-"""Render the core's views as Block Kit (messages and the pulse modal).
-
-A pulse is answered in a modal opened from the DM's "Answer the pulse" button, so one submission
-carries every answer; after it, the DM is replaced by a receipt that shows no answers.
-"""
+"""The core's views as Block Kit.  A pulse is answered in a modal, so one submission carries every
+answer; its DM is then replaced by a receipt that shows none."""
 
 from __future__ import annotations
 
@@ -10,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot import forms
+from bot import forms, report_words, words
 from bot.forms import GENERAL_COMMENT, MAX_COMMENT
-from bot.report_words import NO_RESULTS, words
+from bot.report_words import NO_RESULTS
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 Block = dict[str, Any]
@@ -33,12 +30,21 @@ def _text(text: str, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mrkdwn(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _text(text)}}
+def mrkdwn(text: str, **extra: Any) -> Block:
+    """A section of mrkdwn text (``extra``: ``block_id``)."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _text(text)}} | extra
+
+
+def strong(text: str) -> str:
+    return f"*{text}*"
 
 
 def plain(text: str, limit: int = 150) -> dict[str, Any]:
     return {"type": "plain_text", "text": _text(text, limit), "emoji": True}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text)}
 
 
 def context(text: str) -> Block:
@@ -89,46 +95,32 @@ def render(view: View) -> Message:
 # -- pulses ------------------------------------------------------------------------------------
 def pulse_message(card: PulseCard) -> Message:
     statements = "\n".join(f"• {q.text}" for q in card.questions)
-    answer = button(OPEN_PULSE, "Answer the pulse", str(card.round_id), primary=True)
+    answer = button(OPEN_PULSE, words.ANSWER_PULSE, str(card.round_id), primary=True)
     blocks = [
-        {"type": "header", "text": plain(f"{card.team} pulse check")},
+        header(words.pulse_title(card)),
         mrkdwn(card.intro),
-        mrkdwn(f"*{len(card.questions)} statements* (closes {card.closes_on}):\n{statements}"),
+        mrkdwn(f"{words.statements(card, strong)}:\n{statements}"),
         {"type": "actions", "block_id": "pulse", "elements": [answer]},
-        context("Anonymous: answers are stored with no link to you and shown only for groups."),
+        context(words.ANONYMOUS),
     ]
-    title = "Reminder: your" if card.reminder else "Your"
-    return Message(f"{title} {card.team} pulse check (closes {card.closes_on})", blocks)
-
-
-def about_choices(card: PulseCard) -> list[tuple[str, str]]:
-    """(value, label) of what a comment may be about: General first (the default), then each
-    statement by its theme, numbered when two share one (as the web chat labels them)."""
-    themes = [question.theme for question in card.questions]
-    return [(ABOUT_GENERAL, "General")] + [
-        (
-            f"{QUESTION_BLOCK}{question.id}",
-            question.theme + (f" ({number})" if themes[: number - 1].count(question.theme) else ""),
-        )
-        for number, question in enumerate(card.questions, 1)
-    ]
+    return Message(words.pulse_notification(card), blocks)
 
 
 def _about_select(card: PulseCard) -> Block:
-    options = [{"text": plain(label, 75), "value": value} for value, label in about_choices(card)]
-    return {
-        "type": "input",
-        "block_id": ABOUT_BLOCK,
-        "optional": True,
-        "label": plain("About"),
-        "hint": plain("General, or the statement your comment is about.", 2000),
-        "element": {
-            "type": "static_select",
-            "action_id": ABOUT,
-            "options": options,
-            "initial_option": options[0],
-        },
-    }
+    """The core's choices, keyed by block (the core's General key, "", is no option value)."""
+    options = [
+        {"text": plain(label, 75), "value": f"{QUESTION_BLOCK}{key}" if key else ABOUT_GENERAL}
+        for key, label in words.about_choices(card)
+    ]
+    select = {"type": "static_select", "action_id": ABOUT, "options": options}
+    hint = plain(words.ABOUT_HINT, 2000)
+    return field_input(
+        ABOUT_BLOCK,
+        words.ABOUT_LABEL,
+        select | {"initial_option": options[0]},
+        optional=True,
+        hint=hint,
+    )
 
 
 def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
@@ -142,34 +134,33 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
     for number, question in enumerate(card.questions, 1):
         label, hint = f"{number}. {question.text}", plain(question.theme, 2000)
         blocks.append(field_input(f"{QUESTION_BLOCK}{question.id}", label, radios, hint=hint))
+    hint = plain(words.COMMENT_HINT, 2000)
+    comment = text_input(COMMENT, MAX_COMMENT)
     blocks.append(
-        {
-            "type": "input",
-            "block_id": COMMENT_BLOCK,
-            "optional": True,
-            "label": plain("Anything to add? (optional)"),
-            "hint": plain(
-                "Comments are shown to managers only for large groups, with no names, dates or "
-                "order. Please don't name yourself or others.",
-                2000,
-            ),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": COMMENT,
-                "multiline": True,
-                "max_length": MAX_COMMENT,
-            },
-        }
+        field_input(COMMENT_BLOCK, words.COMMENT_LABEL, comment, optional=True, hint=hint)
     )
     blocks.append(_about_select(card))
     return modal(
-        blocks, "Pulse check", callback_id=SUBMIT_PULSE, private_metadata=metadata, submit="Submit"
+        blocks,
+        words.PULSE_FORM,
+        callback_id=SUBMIT_PULSE,
+        private_metadata=metadata,
+        submit="Submit",
     )
+
+
+def text_input(action_id: str, max_length: int) -> Block:
+    return {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": True,
+        "max_length": max_length,
+    }
 
 
 def notice_modal(text: str) -> dict[str, Any]:
     """A modal that only says something (already answered, closed, not found)."""
-    return modal([mrkdwn(text)], "Pulse check", close="Close")
+    return modal([mrkdwn(text)], words.PULSE_FORM, close="Close")
 
 
 @dataclass(frozen=True)
@@ -183,23 +174,36 @@ class ModalAnswers:
 
 def read_modal(state_values: Any) -> ModalAnswers:
     """The answers in a submitted modal's ``view.state.values``; the core checks them."""
+    state = state_values if isinstance(state_values, dict) else {}
     answers: dict[str, int] = {}
-    comment = ""
-    about: str | None = None
-    for block_id, actions in (state_values if isinstance(state_values, dict) else {}).items():
-        if not isinstance(block_id, str) or not isinstance(actions, dict):
-            continue
-        if block_id.startswith(QUESTION_BLOCK):
-            value = _option(actions.get(SCORE))
-            if isinstance(value, str) and value in {"1", "2", "3", "4", "5"}:
-                answers[block_id[len(QUESTION_BLOCK) :]] = int(value)
-        elif block_id == COMMENT_BLOCK:
-            typed = actions.get(COMMENT)
-            value = typed.get("value") if isinstance(typed, dict) else None
-            comment = value.strip() if isinstance(value, str) else ""
-        elif block_id == ABOUT_BLOCK:
-            about = _about(actions.get(ABOUT))
+    for block_id in state:
+        score = selected(input_state(state, block_id, SCORE))
+        if str(block_id).startswith(QUESTION_BLOCK) and score in {"1", "2", "3", "4", "5"}:
+            answers[str(block_id).removeprefix(QUESTION_BLOCK)] = int(str(score))
+    comment = text_of(input_state(state, COMMENT_BLOCK, COMMENT)).strip()
+    has_about = isinstance(state.get(ABOUT_BLOCK), dict)
+    about = _about(selected(input_state(state, ABOUT_BLOCK, ABOUT))) if has_about else None
     return ModalAnswers(answers, comment, about)
+
+
+def input_state(state_values: Any, block_id: str, action_id: str) -> dict[str, Any]:
+    """One input of a submitted modal's ``view.state.values`` (``{}`` when missing)."""
+    state = state_values if isinstance(state_values, dict) else {}
+    block = state.get(block_id)
+    found = block.get(action_id) if isinstance(block, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def selected(found: dict[str, Any]) -> str | None:
+    """The value chosen in a select or a radio group."""
+    option = found.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def text_of(found: dict[str, Any]) -> str:
+    value = found.get("value")
+    return value if isinstance(value, str) else ""
 
 
 def form_errors(
@@ -212,34 +216,22 @@ def form_errors(
 
 
 def state_values(view: dict[str, Any]) -> Any:
-    """A submitted view's ``state.values`` (None when the view has none)."""
+    """A submitted view's ``state.values`` (None when the view has none, or it isn't an object)."""
     state = view.get("state")
     return state.get("values") if isinstance(state, dict) else None
 
 
-def _option(action: Any) -> Any:
-    """The value of a select's or radio buttons' chosen option (None when there is none)."""
-    chosen = action.get("selected_option") if isinstance(action, dict) else None
-    return chosen.get("value") if isinstance(chosen, dict) else None
-
-
-def _about(action: Any) -> str:
+def _about(value: str | None) -> str:
     """The "About" select's choice: GENERAL_COMMENT (General, or a cleared select) or a question
     id; any other value is passed on as it is, for the core to refuse."""
-    value = _option(action)
-    if not isinstance(value, str) or value == ABOUT_GENERAL:
+    if value is None or value == ABOUT_GENERAL:
         return GENERAL_COMMENT
     return value.removeprefix(QUESTION_BLOCK)
 
 
 def receipt(view: Receipt) -> Message:
-    return Message(
-        f"Thank you, your {view.team} pulse is in.",
-        [
-            mrkdwn(f":white_check_mark: *{view.team} pulse: answered*"),
-            mrkdwn(view.text),
-        ],
-    )
+    heading = mrkdwn(f":white_check_mark: {strong(words.receipt_title(view))}")
+    return Message(words.receipt_notification(view), [heading, mrkdwn(view.text)])
 
 
 # -- kudos -------------------------------------------------------------------------------------
@@ -255,22 +247,20 @@ def kudos(view: KudosPost) -> Message:
         inert(", ".join(view.recipients)),
         inert(view.message),
     )
-    text = f"🎉 {giver} celebrated {names}: {message} #{view.value}"
-    return Message(
-        text,
-        [
-            mrkdwn(f"🎉 *{giver}* celebrated *{names}*"),
-            mrkdwn(f"> {message}"),
-            context(f"*#{view.value}* · {view.value_label} · {view.day}"),
-        ],
-    )
+    text = f"{words.celebrated(giver, names)}: {message} #{view.value}"
+    blocks = [
+        mrkdwn(words.celebrated(giver, names, strong)),
+        mrkdwn(f"> {message}"),
+        context(words.kudos_tag(view, strong)),
+    ]
+    return Message(text, blocks)
 
 
 # -- trends ------------------------------------------------------------------------------------
 def trends(view: TrendReportView) -> Message:
-    report = words(view)
+    report = report_words.words(view)
     blocks: list[Block] = [
-        {"type": "header", "text": plain(f"Trends: {view.team}")},
+        header(f"Trends: {view.team}"),
         context(f"{view.scope or view.team}, last {view.weeks} weeks"),
     ]
     fields = [

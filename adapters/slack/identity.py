@@ -1,15 +1,6 @@
-"""Slack users <-> people of the organisation, matched by email; what is kept about them (and its
-cache) is the core's (``service.identities``), this module only asks Slack.
-
-* Slack user id -> email: ``users.info`` (``profile.email``, scope ``users:read.email``).
-* person -> Slack user: ``users.lookupByEmail``; their DM channel: ``conversations.open``.
-* many workspaces (OAuth): the person's reference also holds their workspace (``team``) and user
-  id there (``user``), recorded when a request of theirs is seen or found by asking each installed
-  workspace for their email; ``reaching`` binds that workspace's bot token around a send.  A team
-  channel's workspace is the first one whose ``conversations.info`` sees it (kept in process).
-
-Nothing is written while someone opens or answers a pulse (``remember=False``).
-"""
+"""Slack users <-> people of the organisation, matched by email; what is kept about them is the
+core's (``service.identities``), this module only asks Slack.  Nothing is written while someone
+opens or answers a pulse (``remember=False``)."""
 
 from __future__ import annotations
 
@@ -21,13 +12,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.app import PLATFORM
 from adapters.slack.oauth import Workspaces, bound
-from bot.identities import LRU, Identities
+from bot.identities import Identities, normalise_email
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
-from surveys.directory import normalise_email
 
-PLATFORM = "slack"
 NOT_FOUND = {"users_not_found", "user_not_found", "account_inactive", "user_disabled"}
 
 
@@ -42,7 +32,6 @@ class SlackDirectory:
         self.client = client
         self._service: TeamPulse | None = None
         self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
-        self._teams: LRU[str, str] = LRU()  # Slack user id -> the workspace recorded for them
 
     def bind(self, service: TeamPulse) -> None:
         self._service = service
@@ -66,8 +55,8 @@ class SlackDirectory:
             if email is None:
                 return None
             await self.identities.learned(PLATFORM, user_id, email, remember=remember)
-        if remember:
-            await self._note_workspace(user_id, email)
+        if remember and self.workspaces is not None:  # many workspaces: note the asker's
+            await self.workspaces.asker_seen(user_id, email)
         return email
 
     async def _profile_email(self, user_id: str) -> str | None:
@@ -85,17 +74,6 @@ class SlackDirectory:
             if error_code(error) in missing:
                 return None
             raise
-
-    async def _note_workspace(self, user_id: str, email: str) -> None:
-        """Many workspaces: the person asking is in the request's workspace; record it (once)
-        so that what is sent to them later goes with that workspace's token."""
-        team = self.workspaces.request_team(user_id) if self.workspaces else None
-        if team is None or self._teams.get(user_id) == team:
-            return
-        recipient = await self.identities.recipient(email)
-        if recipient is not None:
-            await self._settle(recipient, team, user_id)
-        self._teams.remember(user_id, team)
 
     async def user_id_of(self, recipient: Recipient) -> str:
         """The person's Slack user id; ``Unreachable`` when Slack has no user with their email."""
@@ -135,20 +113,12 @@ class SlackDirectory:
 
     @asynccontextmanager
     async def reaching(self, recipient: Recipient) -> AsyncIterator[None]:
-        """Slack calls inside go with the bot token of the person's workspace: the one recorded
-        for them, else the first installed one with a user with their email (then recorded).
-        ``Unreachable`` when no installed workspace has them.  One workspace: as is."""
+        """Slack calls inside go with the bot token of the person's workspace (``Tenants.reach``;
+        ``Unreachable`` when no installed workspace has them).  One workspace: as is."""
         if self.workspaces is None:
             yield
             return
-        known = (await self.identities.reference(PLATFORM, recipient)).get("team")
-        where = await self.workspaces.locate(
-            known if isinstance(known, str) else None, lambda: self._lookup(recipient.email)
-        )
-        if where.found is not None:
-            await self.identities.link(PLATFORM, recipient, where.found)
-            await self._settle(recipient, where.team_id, where.found)
-        with bound(where.token):
+        with bound(await self.workspaces.reach(recipient, lambda: self._lookup(recipient.email))):
             yield
 
     def in_channel_workspace(self, channel: str) -> AbstractAsyncContextManager[None]:
@@ -157,14 +127,3 @@ class SlackDirectory:
             return nullcontext()
         sees = partial(self._ask, "conversations_info", {"channel_not_found"}, channel=channel)
         return self.workspaces.in_channel(channel, sees)
-
-    async def _settle(self, recipient: Recipient, team: str, user_id: str) -> None:
-        """Record the person's workspace and their user id there; a DM channel stored for another
-        user id (another workspace's account) is dropped, to be opened again."""
-        stored = await self.identities.reference(PLATFORM, recipient)
-        if stored.get("team") == team and stored.get("user") == user_id:
-            return
-        changes: dict[str, Any] = {"team": team, "user": user_id}
-        if stored.get("user") != user_id:
-            changes["channel"] = None
-        await self.identities.update_reference(PLATFORM, recipient, changes)

@@ -1,10 +1,6 @@
-"""Bolt listeners: Slack payloads in, ``Conversation`` calls, Block Kit out.
-
-Commands and button clicks are acked at once and their work runs after the ack (Bolt's lazy
-listeners); events are acked by Bolt before their listener runs.  A pulse submission is checked and
-committed *before* its ack (so an acked answer is stored, and a second submission is told politely
-that it is already in), and the DM is replaced with the receipt after it.
-"""
+"""Bolt listeners: Slack payloads in, ``Conversation`` calls, Block Kit out.  Commands and clicks
+are acked at once and run after; a pulse submission is committed *before* its ack (an acked answer
+is stored), and its receipt replaces the DM after it."""
 
 from __future__ import annotations
 
@@ -33,15 +29,13 @@ from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
-from bot import commands
+from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 
 log = logging.getLogger(__name__)
 
-WORKING = "Working on it… I'll send the report to our direct messages."
-STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
 NO_EMAIL = (
     "I couldn't see an email address on your Slack profile, so I can't match you to your team. "
     "Ask the teampulse admin to check that the app may read email addresses."
@@ -71,6 +65,11 @@ def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
         shown_in = {"channel": container.get("channel_id"), "ts": container.get("message_ts")}
     where = tuple((key, value) for key, value in shown_in.items() if isinstance(value, str))
     return CardForm(card.round_id, tuple(q.id for q in card.questions), where)
+
+
+def user_of(body: dict[str, Any]) -> str:
+    """Who clicked or submitted (an interaction payload's ``user.id``)."""
+    return str((body.get("user") or {}).get("id", ""))
 
 
 def _answer(send: Callable[..., Awaitable[Any]], **where: Any) -> Answer:
@@ -103,7 +102,7 @@ class SlackListeners:
         bolt.event("app_home_opened")(self.on_home_opened)
         bolt.action(HOME_TRENDS)(ack=self.ack_action, lazy=[self.home_trends])
         # channel and user group membership events keep synced teams in step
-        self.sync.register(bolt, self.messenger.client)
+        self.sync.register(bolt)
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
@@ -122,7 +121,7 @@ class SlackListeners:
         text = _SPECIAL.sub("", text)
         return html.unescape(text).strip()
 
-    async def _email(self, user_id: str, *, remember: bool = True) -> str | None:
+    async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
         again after): nothing person-linked is written beside an answer, where the database's
         log would keep it next to the answer's transaction."""
@@ -133,12 +132,12 @@ class SlackListeners:
     ) -> None:
         """Words to the bot: Slack's own ``… sync`` words (a channel's or group's members become
         a team's, or ``sync off``), else the conversation's."""
-        email = await self._email(user)
+        email = await self.email_of(user)
         request = sync_request(raw) if head in {"", "pulse"} else None
         if email is None:
             found = replies([TextReply(NO_EMAIL, kind="error")])
         elif request is not None:
-            found = replies([await self.sync.run(self.messenger.client, email, request)])
+            found = replies([await self.sync.run(email, request)])
         else:
             found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
         await self.reply(found, email or "", here=here, dm=dm)
@@ -160,11 +159,10 @@ class SlackListeners:
 
     # -- slash commands ------------------------------------------------------------------------
     async def ack_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        words = f"{command.get('command', '')} {command.get('text', '')}"
-        if isinstance(commands.parse(words), commands.Trends):
-            await ack(text=WORKING)
-        else:
-            await ack()
+        """A trend report takes a while: say so in the ack (``""`` is Bolt's empty ack)."""
+        said = f"{command.get('command', '')} {command.get('text', '')}"
+        slow = isinstance(commands.parse(said), commands.Trends)
+        await ack(text=words.WORKING if slow else "")
 
     async def run_command(self, command: dict[str, Any], respond: AsyncRespond) -> None:
         here = _answer(respond, response_type="ephemeral", replace_original=False)
@@ -200,7 +198,7 @@ class SlackListeners:
     async def publish_home(
         self, client: AsyncWebClient, user: str, *, remember: bool = True
     ) -> None:
-        email = await self._email(user, remember=remember)
+        email = await self.email_of(user, remember=remember)
         home = (
             await self.conversation.home(email)
             if email is not None
@@ -210,7 +208,7 @@ class SlackListeners:
 
     async def home_trends(self, body: dict[str, Any]) -> None:
         """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
-        email = await self._email(str((body.get("user") or {}).get("id", "")))
+        email = await self.email_of(user_of(body))
         if email is not None:
             await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
@@ -225,7 +223,7 @@ class SlackListeners:
         value = str(actions[0].get("value", "")) if isinstance(actions[0], dict) else ""
         if not isinstance(trigger_id, str) or not value.isdigit():
             return
-        email = await self._email(str((body.get("user") or {}).get("id", "")), remember=False)
+        email = await self.email_of(user_of(body), remember=False)
         card = await self.conversation.open_card(email, int(value)) if email else None
         if not isinstance(card, PulseCard):
             notice = card.text if card is not None else NO_EMAIL
@@ -240,10 +238,10 @@ class SlackListeners:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
         form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS)
         if form is None:
-            await ack(response_action="update", view=notice_modal(STALE_FORM))
+            await ack(response_action="update", view=notice_modal(words.STALE_FORM))
             return
-        user = str((body.get("user") or {}).get("id", ""))
-        email = await self._email(user, remember=False)
+        user = user_of(body)
+        email = await self.email_of(user, remember=False)
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return

@@ -1,11 +1,5 @@
-"""``SlackMessenger``: the core's ``Messenger`` over the Slack Web API.
-
-Every call goes through one ``AsyncWebClient`` whose ``RateLimitErrorRetryHandler`` waits out a
-429's ``Retry-After`` and sends the same request again (a 429 means Slack posted nothing, so
-nothing is sent twice).  Any other failure raises, and the core's outbox retries the row later.
-With many workspaces (OAuth), a DM goes with the bot token of the person's workspace and a team
-post with the channel's (``SlackDirectory.reaching`` / ``in_channel_workspace``).
-"""
+"""The core's ``Messenger`` over the Web API.  A 429 is waited out and sent again (Slack posted
+nothing, so nothing is sent twice); any other failure raises, for the outbox to retry."""
 
 from __future__ import annotations
 
@@ -13,8 +7,9 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.app import PLATFORM
 from adapters.slack.blocks import render
-from adapters.slack.identity import PLATFORM, SlackDirectory
+from adapters.slack.identity import SlackDirectory
 from bot.ports import Recipient, TeamTarget
 from bot.views import PulseCard, TrendReportView, View
 

@@ -1,24 +1,6 @@
-"""Installing to many workspaces (``SLACK_CLIENT_ID`` + ``SLACK_CLIENT_SECRET``).
-
-Bolt's OAuth flow serves ``GET /slack/install`` (a page linking to Slack's authorize URL, with a
-one-time ``state``) and ``GET /slack/oauth_redirect`` (exchanges the ``code`` at
-``oauth.v2.access``, through the same Web API base as everything else, ``SLACK_API_URL``).
-Installations and OAuth states are kept **in the project's database**, by slack_sdk's async
-SQLAlchemy stores on the project's own async engine (tables ``slack_installations``,
-``slack_bots``, ``slack_oauth_states``, created at start-up if missing).
-
-Each request is authorised with the bot token stored for its workspace (Bolt's installation-store
-``authorize``).  The adapter's shared client (``WorkspaceClient``: identity look-ups, DMs, channel
-posts) takes the bot token bound in this context: the request's (``bind_workspace``), or, around a
-send about one person or one channel, that one's workspace's (``bound``, chosen by ``Workspaces``:
-``identity.py`` records each person's workspace).  A call with no token bound goes out without one
-and Slack refuses it, so no send ever borrows another workspace's token.  An uninstall
-(``app_uninstalled``) or a revoked bot token (``tokens_revoked``) removes the workspace's rows;
-sends to its people then find no workspace (``Unreachable``) and the outbox retries as usual.
-
-Only workspace installs are supported (the manifest has ``org_deploy_enabled: false``): an
-Enterprise Grid org-wide install has no ``team_id`` and is never chosen for a send.
-"""
+"""Many workspaces (OAuth): Bolt's install flow and installation store on the project's database,
+and a shared client whose calls carry the bot token bound in this context.  With none bound a call
+has no token and Slack refuses it, so no send ever borrows another workspace's token."""
 
 from __future__ import annotations
 
@@ -27,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_response import StreamResponse
@@ -44,10 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
-from bot.identities import LRU
-from bot.ports import Unreachable
+from bot.identities import Identities
 from bot.settings import Settings
+from bot.tenants import Probe, Tenants
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +38,6 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_EXPIRY = 600  # seconds an install link stays valid
 
-T = TypeVar("T")
-Probe = Callable[[], Awaitable[T | None]]
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -108,19 +89,10 @@ def bound(token: str) -> Iterator[None]:
 
 async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
     """Bolt middleware: this request's work uses its workspace's bot token, and who asked from
-    which workspace is known (``Workspaces.request_team``)."""
+    which workspace is known (``Workspaces.asker_seen``)."""
     _BOT_TOKEN.set(context.bot_token)
     _ASKER.set(Asker(context.team_id, context.user_id) if context.team_id else None)
     return await next()
-
-
-@dataclass(frozen=True)
-class Located(Generic[T]):
-    """The workspace a send goes to, and what the search found there (None when it was known)."""
-
-    team_id: str
-    token: str
-    found: T | None = None
 
 
 class Installations:
@@ -178,28 +150,27 @@ class Installations:
         )
 
 
-class Workspaces:
-    """Which installed workspace a send about one person or one channel goes to."""
+class Workspaces(Tenants):
+    """Which installed workspace a send about one person or one channel goes to (``locate``)."""
 
-    def __init__(self, installations: Installations, sessions: Sessions) -> None:
+    def __init__(
+        self, installations: Installations, sessions: Sessions, identities: Identities
+    ) -> None:
+        super().__init__(self.tokens, bound, SlackApiError, identities, PLATFORM)
         self.installations = installations
         self.sessions = sessions
-        self._channels: LRU[str, str] = LRU()  # channel id -> its workspace
 
     @asynccontextmanager
     async def in_channel(self, channel: str, sees: Probe[Any]) -> AsyncIterator[None]:
-        """Calls inside go with the bot token of the channel's workspace: the first installed
-        one where ``sees`` finds it, remembered in this process (the channel comes from the
-        organisation file, which knows no workspace)."""
-        where = await self.locate(self._channels.get(channel), sees)
-        self._channels.remember(channel, where.team_id)
-        with bound(where.token):
+        """Calls inside go with the bot token of the channel's workspace."""
+        with bound((await self.of_channel(channel, sees)).credential):
             yield
 
-    def request_team(self, user_id: str) -> str | None:
-        """The workspace of the request being handled, when ``user_id`` is who made it."""
+    async def asker_seen(self, user_id: str, email: str) -> None:
+        """When ``user_id`` made the request being handled, they are in its workspace."""
         asker = _ASKER.get()
-        return asker.team_id if asker is not None and asker.user_id == user_id else None
+        if asker is not None and asker.user_id == user_id:
+            await self.asked_from(asker.team_id, user_id, email)
 
     async def tokens(self) -> dict[str, str]:
         """Installed workspaces' bot tokens: the request's workspace first, then by install."""
@@ -209,28 +180,6 @@ class Workspaces:
         if asker is not None and asker.team_id in tokens:
             tokens = {asker.team_id: tokens[asker.team_id], **tokens}
         return tokens
-
-    async def locate(self, known: str | None, probe: Probe[T]) -> Located[T]:
-        """``known`` while it is installed; else the first workspace where ``probe`` (run with
-        that workspace's token) finds something.  ``Unreachable`` when none does (so a person
-        whose workspace uninstalled the app is passed on, as one Slack doesn't know); another
-        Slack error met on the way is raised instead, for the outbox to retry."""
-        tokens = await self.tokens()
-        if known is not None and known in tokens:
-            return Located(known, tokens[known])
-        failure: SlackApiError | None = None
-        for team_id, token in tokens.items():
-            try:
-                with bound(token):
-                    found = await probe()
-            except SlackApiError as error:
-                failure = failure or error
-                continue
-            if found is not None:
-                return Located(team_id, token, found)
-        if failure is not None:
-            raise failure
-        raise Unreachable("no installed Slack workspace knows them")
 
 
 def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:

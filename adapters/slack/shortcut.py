@@ -1,9 +1,5 @@
-"""The "Give kudos" message shortcut: a modal (recipients, message, value) that runs the same kudos
-path as ``/kudos`` (saved, posted to the recipients' team channels, sent to each recipient).
-
-The core checks the form before its ack (its problems, say a missing value, are shown on the
-form); the kudos itself runs after the ack, and the giver is told the outcome in our DM.
-"""
+"""The "Give kudos" message shortcut: a modal whose form the core checks before the ack; the kudos
+then runs the ``/kudos`` path and the giver is told the outcome in our DM."""
 
 from __future__ import annotations
 
@@ -16,13 +12,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.blocks import (
     field_input,
     form_errors,
+    input_state,
     modal,
     notice_modal,
     plain,
+    selected,
     state_values,
+    text_input,
+    text_of,
 )
-from adapters.slack.listeners import NO_EMAIL, SlackListeners
-from bot import forms
+from adapters.slack.listeners import NO_EMAIL, SlackListeners, user_of
+from bot import forms, words
 from bot.cards import NOT_KNOWN
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
@@ -44,12 +44,7 @@ def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict
     }
     if author:
         users["initial_users"] = [author]
-    message: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": MESSAGE,
-        "multiline": True,
-        "max_length": MAX_MESSAGE,
-    }
+    message = text_input(MESSAGE, MAX_MESSAGE)
     if thanks:
         message["initial_value"] = thanks
     options = [
@@ -57,11 +52,11 @@ def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict
     ][:100]
     value = {"type": "static_select", "action_id": VALUE, "options": options}
     blocks = [
-        field_input(TO_BLOCK, "Who?", users),
-        field_input(MESSAGE_BLOCK, "Your message", message),
-        field_input(VALUE_BLOCK, "Which of our values?", value),
+        field_input(TO_BLOCK, words.KUDOS_TO, users),
+        field_input(MESSAGE_BLOCK, words.KUDOS_MESSAGE, message),
+        field_input(VALUE_BLOCK, words.KUDOS_VALUE, value),
     ]
-    return modal(blocks, "Give kudos", callback_id=SUBMIT_KUDOS, submit="Send kudos")
+    return modal(blocks, words.KUDOS_FORM, callback_id=SUBMIT_KUDOS, submit=words.KUDOS_SEND)
 
 
 @dataclass(frozen=True)
@@ -76,20 +71,10 @@ BLOCKS = {forms.RECIPIENTS: TO_BLOCK, forms.MESSAGE: MESSAGE_BLOCK, forms.VALUE:
 
 def read_kudos(state_values: Any) -> KudosForm:
     """Recipients, message and value of a submitted kudos modal; the core checks them."""
-    state = state_values if isinstance(state_values, dict) else {}
-
-    def field(block: str, action: str) -> dict[str, Any]:
-        found = (state.get(block) or {}).get(action) if isinstance(state.get(block), dict) else None
-        return found if isinstance(found, dict) else {}
-
-    chosen = field(TO_BLOCK, TO).get("selected_users")
-    users = [u for u in chosen if isinstance(u, str) and u] if isinstance(chosen, list) else []
-    text = field(MESSAGE_BLOCK, MESSAGE).get("value")
-    option = field(VALUE_BLOCK, VALUE).get("selected_option")
-    picked = option.get("value") if isinstance(option, dict) else None
-    return KudosForm(
-        users, text if isinstance(text, str) else "", picked if isinstance(picked, str) else ""
-    )
+    users = input_state(state_values, TO_BLOCK, TO).get("selected_users")
+    chosen = [u for u in users if isinstance(u, str) and u] if isinstance(users, list) else []
+    message = text_of(input_state(state_values, MESSAGE_BLOCK, MESSAGE))
+    return KudosForm(chosen, message, selected(input_state(state_values, VALUE_BLOCK, VALUE)) or "")
 
 
 class KudosShortcut:
@@ -101,11 +86,8 @@ class KudosShortcut:
         return self.listeners.directory.service.settings.kudos_values
 
     def register(self, bolt: AsyncApp) -> None:
-        bolt.shortcut(GIVE_KUDOS)(ack=self.ack, lazy=[self.open])
+        bolt.shortcut(GIVE_KUDOS)(ack=self.listeners.ack_action, lazy=[self.open])
         bolt.view(SUBMIT_KUDOS)(self.submit)
-
-    async def ack(self, ack: AsyncAck) -> None:
-        await ack()
 
     async def open(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         trigger_id = body.get("trigger_id")
@@ -113,7 +95,7 @@ class KudosShortcut:
             return
         found = body.get("message")
         message: dict[str, Any] = found if isinstance(found, dict) else {}
-        clicker = str((body.get("user") or {}).get("id", ""))
+        clicker = user_of(body)
         author = message.get("user")
         author = author if isinstance(author, str) and author and author != clicker else None
         quote = await self.listeners.plain_text(str(message.get("text") or ""))
@@ -127,8 +109,7 @@ class KudosShortcut:
         if problem is not None:
             await ack(response_action="errors", errors=form_errors(problem.problems, BLOCKS))
             return
-        user = str((body.get("user") or {}).get("id", ""))
-        email = await self.listeners.directory.email_of(user) if user else None
+        email = await self.listeners.email_of(user_of(body))
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return

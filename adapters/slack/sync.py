@@ -1,19 +1,6 @@
-"""``pulse settings [team] sync #channel`` or ``… sync @group``: a manager makes a Slack channel's
-or user group's members the team's, and the team is then kept in step with it.
-
-Slack-only words, read before the core's parser, in Slack's own escaping (a slash command with
-``should_escape`` and a message both carry it): ``<#C…|name>`` for a channel,
-``<!subteam^S…|@handle>`` (or ``<!subteam^S…>``) for a user group; ``… sync off`` stops it.
-The policy (who may, the change, remembering ``slack:<id>`` as the team's member source, the
-replies) is the core's (``bot.member_sync``); this module turns the source into emails
-(``conversations.members`` page by page for a channel, ``usergroups.users.list`` for a user group,
-then each member's ``users.info``; bots and accounts without an email left out) and words Slack's
-refusals (not in the channel, no such group, a missing scope).
-
-Keeping in step: ``member_joined_channel`` / ``member_left_channel`` (a channel) and
-``subteam_members_changed`` (a user group) make every team kept in step with that source sync
-again, in full, one at a time (``MemberSources.follow``).
-"""
+"""``pulse settings [team] sync #channel`` / ``… sync @group`` / ``… sync off``: Slack's own words,
+read before the core's parser in Slack's escaping.  The policy is the core's (``bot.member_sync``);
+here, a channel's or user group's members as emails, and Slack's refusals worded."""
 
 from __future__ import annotations
 
@@ -25,9 +12,9 @@ from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.identity import PLATFORM, SlackDirectory, error_code
+from adapters.slack.app import PLATFORM
+from adapters.slack.identity import SlackDirectory, error_code
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
 from bot.views import TextReply
 
@@ -130,41 +117,40 @@ class MemberSync:
 
     def __init__(self, directory: SlackDirectory) -> None:
         self.directory = directory
+        self.client = directory.client  # the adapter's shared client
 
     @cached_property
     def sources(self) -> MemberSources:  # (the service is there once the adapter is installed)
         return MemberSources(self.directory.service)
 
-    async def run(
-        self, client: AsyncWebClient, email: str, request: SyncRequest | StopSync
-    ) -> TextReply:
+    async def run(self, email: str, request: SyncRequest | StopSync) -> TextReply:
         if isinstance(request, StopSync):
             return await self.sources.stop(email, request.team, stopped_label)
         source = Source(PLATFORM, request.source, _NAMES[request.kind], request.label)
 
         async def fetch() -> Members | TextReply:
             try:
-                return await self.members(client, request.source)
+                return await self.members(request.source)
             except SlackApiError as error:
                 return TextReply(_refusal(request.kind, error), kind="error")
 
         return await self.sources.sync(email, request.team, source, fetch)
 
-    def register(self, bolt: AsyncApp, client: AsyncWebClient) -> None:
+    def register(self, bolt: AsyncApp) -> None:
         """Membership events (acked by Bolt before this runs) sync the teams kept in step."""
 
         async def changed(event: dict[str, Any]) -> None:
             source = changed_source(event)
             if source is not None:
-                await self.follow(client, source)
+                await self.follow(source)
 
         for name in (*CHANNEL_EVENTS, USERGROUP_EVENT):
             bolt.event(name)(changed)
 
-    async def follow(self, client: AsyncWebClient, source: str) -> None:
+    async def follow(self, source: str) -> None:
         async def fetch() -> Members | None:
             try:
-                return await self.members(client, source)
+                return await self.members(source)
             except SlackApiError as error:
                 what, code = _NAMES[kind_of(source)], error_code(error)
                 log.warning("Slack refused a synced %s's members (%s)", what, code)
@@ -172,30 +158,32 @@ class MemberSync:
 
         await self.sources.follow(source_key(PLATFORM, source), fetch)
 
-    async def members(self, client: AsyncWebClient, source: str) -> Members:
+    async def members(self, source: str) -> Members:
         """The source's members as emails; SlackApiError when Slack won't say."""
         if kind_of(source) == "channel":
-            user_ids = await self.channel_members(client, source)
+            user_ids = await self.channel_members(source)
         else:
-            user_ids = await self.usergroup_members(client, source)
+            user_ids = await self.usergroup_members(source)
         found = [await self.directory.email_of(user_id) for user_id in user_ids]
         emails = [email for email in found if email is not None]
         return Members(emails, skipped=len(user_ids) - len(emails))
 
-    async def channel_members(self, client: AsyncWebClient, channel: str) -> list[str]:
+    async def channel_members(self, channel: str) -> list[str]:
         """Every member (``conversations.members``, following ``next_cursor``)."""
         members: list[str] = []
         cursor: str | None = None
         while True:
-            page = await client.conversations_members(channel=channel, limit=PAGE, cursor=cursor)
+            page = await self.client.conversations_members(
+                channel=channel, limit=PAGE, cursor=cursor
+            )
             members += [str(m) for m in page.get("members") or []]
             cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:
                 return members
 
-    async def usergroup_members(self, client: AsyncWebClient, usergroup: str) -> list[str]:
+    async def usergroup_members(self, usergroup: str) -> list[str]:
         """Every member (``usergroups.users.list``, not paged; a disabled group not asked for)."""
-        answer = await client.usergroups_users_list(usergroup=usergroup)
+        answer = await self.client.usergroups_users_list(usergroup=usergroup)
         return [str(m) for m in answer.get("users") or []]
 
 
