@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import PulseCard, Receipt, TextReply
+from surveys.rounds import is_round_id
 
 GONE = "You've already answered this pulse, or it has closed. Thank you!"
 NOT_KNOWN = (
@@ -45,11 +46,18 @@ class CardForm:
             return None
         data = {(renamed or {}).get(key, key): value for key, value in data.items()}
         round_id, questions = data.pop("round", None), data.pop("questions", None)
-        if not isinstance(round_id, int) or not isinstance(questions, list):
+        if not is_round_id(round_id) or not isinstance(questions, list):
             return None
-        if not all(isinstance(value, str) for value in [*questions, *data.values()]):
+        if not all(isinstance(question, str) for question in questions):
             return None
-        return cls(round_id, tuple(questions), tuple(data.items()))
+        # where the card was shown only places the receipt: an older form's flag (``1``) is
+        # read as text, a missing place (``null``) as none, and neither refuses the answers
+        shown_in = tuple(
+            (key, str(value))
+            for key, value in data.items()
+            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+        )
+        return cls(round_id, tuple(questions), shown_in)
 
     def where(self, key: str) -> str | None:
         return dict(self.shown_in).get(key)
@@ -70,6 +78,8 @@ def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[
 
 async def open_card(service: TeamPulse, email: str, round_id: int) -> PulseCard | TextReply:
     """The card of one round waiting for this person, or a notice saying why there is none."""
+    if not is_round_id(round_id):
+        return TextReply(GONE)
     try:
         card = await service.pending_pulse(email, round_id)
     except UnknownPerson:
@@ -90,6 +100,8 @@ async def submit_card(
     """Record a card: a ``Receipt``, or a ``TextReply`` saying why not (with ``problems`` field
     by field when the form itself needs changing).  ``asked``: the card's question ids in order,
     when the form carries them; otherwise the card is looked up if a comment needs them."""
+    if not is_round_id(round_id):
+        return TextReply(GONE)
     try:
         if comment.strip() and about is None and not asked:
             card = await service.pending_pulse(email, round_id)

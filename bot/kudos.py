@@ -12,7 +12,7 @@ from bot.service import TeamPulse
 from bot.views import KudosPost, TextReply, View
 from storage.models import Person
 from surveys import directory, recognition
-from surveys.forms import MESSAGE, RECIPIENTS, VALUE, FieldProblem
+from surveys.forms import MESSAGE, RECIPIENTS, VALUE, FieldProblem, without_control
 from surveys.recognition import MAX_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def kudos_problems(
     """What is wrong with a kudos before anyone is looked up (every field, for a form; the
     first one's words for a chat), or None."""
     tags = ", ".join(f"#{tag}" for tag in values)
+    message = without_control(message).strip()
     problems = []
     if not recipients:
         problems.append(
@@ -61,6 +62,8 @@ async def give_kudos(
 ) -> View:
     """Check, save and announce one kudos; the giver's view of it, or why not.  ``mentions`` are
     emails or the part before the @ (``UnknownPerson`` for a giver outside the organisation)."""
+    message = without_control(message).strip()
+    mentions = [without_control(mention) for mention in mentions]
     problem = kudos_problems(service.settings.kudos_values, mentions, message, value)
     if problem is not None:
         return problem

@@ -51,6 +51,8 @@ def card(pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseC
 async def pending(service: TeamPulse, email: str, round_id: int | None = None) -> list[PulseCard]:
     """The cards waiting for this person (open, sent to them, not answered), or that of one
     round; ``UnknownPerson`` for someone outside the organisation."""
+    if round_id is not None and not rounds.is_round_id(round_id):
+        return []
     async with service.db.session() as session:
         person = await service.person(session, email)
         assert person.id is not None

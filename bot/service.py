@@ -23,11 +23,11 @@ from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
-from bot.views import PulseCard, Receipt, View
+from bot.views import PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.inbound import InboundEvents
 from storage.models import Person, PulseRound, Team
-from surveys import directory, responses
+from surveys import directory, responses, rounds
 from surveys.anonymity import Thresholds
 from surveys.directory import TeamRef
 from surveys.organisation import ImportSummary, OrgSpec
@@ -169,6 +169,8 @@ class TeamPulse:
         ``comments`` maps a statement's question id to a comment tied to it (shown under its
         theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
         the card as a whole (shown under "General"), the default on every platform."""
+        if not rounds.is_round_id(round_id):
+            return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments or {}, general_comment)
         card = pulses.SubmittedCard(directory.normalise_email(email), submission)
         view = await self._submissions(card)

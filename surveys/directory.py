@@ -9,12 +9,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Membership, Organisation, Person, Role, Team
+from surveys.forms import without_control
 
 
 def normalise_email(email: str) -> str:
     """How every email is stored and compared: trimmed and in lower case (platforms, the
-    organisation file and people typing may each spell it differently)."""
-    return email.strip().lower()
+    organisation file and people typing may each spell it differently), without control
+    characters (no email has one, and PostgreSQL refuses a NUL in a query)."""
+    return without_control(email).strip().lower()
 
 
 async def person_by_email(session: AsyncSession, email: str) -> Person | None:
@@ -41,7 +43,7 @@ async def resolve_mention(
     if "@" in handle:
         query = query.where(Person.email == handle)
     else:
-        query = query.where(col(Person.email).startswith(f"{handle}@"))
+        query = query.where(col(Person.email).startswith(f"{handle}@", autoescape=True))
     matches = (await session.exec(query)).all()
     return matches[0] if len(matches) == 1 else None
 

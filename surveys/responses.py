@@ -34,6 +34,7 @@ from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
 MAX_COMMENT = 1000
+NOT_SENT = "This pulse was not sent to you."
 # The ``comments`` key of a comment about the card as a whole, tied to no statement (no question
 # id is empty): what a platform sends when the person leaves "about" on General.
 GENERAL = ""
@@ -122,7 +123,7 @@ def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
         )
     if set(submission.answers) != set(asked):
         return _invalid("That answer does not match the questions you were asked.")
-    wrong = [q for q, s in submission.answers.items() if not isinstance(s, int) or not 1 <= s <= 5]
+    wrong = [q for q, s in submission.answers.items() if not _is_score(s)]
     if wrong:
         return _invalid(
             "Each answer must be one of the five choices (1 to 5).",
@@ -133,6 +134,11 @@ def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
         return _invalid(text, FieldProblem(ABOUT, text))
     problem = _comment_problem(submission)
     return _invalid(problem, FieldProblem(COMMENT, problem)) if problem else None
+
+
+def _is_score(value: object) -> bool:
+    """1 to 5, as a number (``true`` is not one, though Python counts it as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
 
 
 def _comment_problem(submission: Submission) -> str | None:
@@ -223,7 +229,7 @@ def _check(
 ) -> SubmitResult | None:
     """Why the card can't be taken, or None when it can (the digest is checked later)."""
     if invitation is None:
-        return SubmitResult(SubmitOutcome.NOT_INVITED, "This pulse was not sent to you.")
+        return SubmitResult(SubmitOutcome.NOT_INVITED, NOT_SENT)
     pulse_round, group_index = invitation
     if pulse_round.closed:
         return SubmitResult(

@@ -23,6 +23,14 @@ from storage.models import (
 from surveys import directory, rollup
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
+MAX_ROUND_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
+
+
+def is_round_id(value: object) -> bool:
+    """Whether a value sent back by a form could be a round's id: a positive int within the
+    database's integer range (a larger one would fail in the driver rather than be refused)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROUND_ID
+
 
 class RoundError(Exception):
     """A round cannot be opened or closed; the message is shown to the user."""

@@ -215,6 +215,12 @@ def form_errors(
     return {known.get(p.field, f"{QUESTION_BLOCK}{p.field}"): p.text for p in problems}
 
 
+def state_values(view: dict[str, Any]) -> Any:
+    """A submitted view's ``state.values`` (None when the view has none, or it isn't an object)."""
+    state = view.get("state")
+    return state.get("values") if isinstance(state, dict) else None
+
+
 def _about(value: str | None) -> str:
     """The "About" select's choice: GENERAL_COMMENT (General, or a cleared select) or a question
     id; any other value is passed on as it is, for the core to refuse."""

@@ -22,6 +22,7 @@ from adapters.slack.blocks import (
     pulse_modal,
     read_modal,
     render,
+    state_values,
 )
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
@@ -244,7 +245,7 @@ class SlackListeners:
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
-        parsed = read_modal((view.get("state") or {}).get("values"))
+        parsed = read_modal(state_values(view))
         result = await self.conversation.submit_card(
             email, form.round_id, parsed.answers, parsed.comment, parsed.about, asked=form.questions
         )

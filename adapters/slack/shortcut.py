@@ -17,11 +17,13 @@ from adapters.slack.blocks import (
     notice_modal,
     plain,
     selected,
+    state_values,
     text_input,
     text_of,
 )
 from adapters.slack.listeners import NO_EMAIL, SlackListeners, user_of
 from bot import forms, words
+from bot.cards import NOT_KNOWN
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
 
@@ -101,7 +103,7 @@ class KudosShortcut:
         await client.views_open(trigger_id=trigger_id, view=view)
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = read_kudos((view.get("state") or {}).get("values"))
+        form = read_kudos(state_values(view))
         conversation = self.listeners.conversation
         problem = conversation.kudos_problems(form.recipients, form.message, form.value)
         if problem is not None:
@@ -110,6 +112,10 @@ class KudosShortcut:
         email = await self.listeners.email_of(user_of(body))
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
+            return
+        if await self.listeners.directory.identities.recipient(email) is None:
+            # told on the form: after the ack the reply would have no DM to go to
+            await ack(response_action="update", view=notice_modal(NOT_KNOWN))
             return
         await ack()
         # an id Slack can't match to an email is reported by the kudos path
