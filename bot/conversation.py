@@ -316,7 +316,7 @@ def apply_setting(team: Team, key: str, value: str) -> str | None:
     """Change one schedule setting; returns a friendly problem or None."""
     value = value.strip().lower()
     if key == "questions":
-        if not value.isdigit() or not 2 <= int(value) <= 5:
+        if not value.isdecimal() or not 2 <= int(value) <= 5:
             return "A pulse has between 2 and 5 questions."
         team.questions_per_pulse = int(value)
     elif key == "day":

@@ -177,6 +177,8 @@ async def test_manager_can_send_a_pulse_and_change_settings(
     assert "4 questions" in changed
     bad = text_of(await chat.handle(email("manager.b"), "pulse settings questions 9"))
     assert "between 2 and 5" in bad
+    superscript = text_of(await chat.handle(email("manager.b"), "pulse settings questions \u00b2"))
+    assert "between 2 and 5" in superscript  # a digit to str.isdigit, not to int()
     status = text_of(await chat.handle(email("manager.b"), "pulse status"))
     assert "Ward B: pulse #1 open" in status and "fewer than 5 answered" in status
 

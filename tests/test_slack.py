@@ -61,6 +61,12 @@ async def test_a_bad_signature_gets_401_and_changes_nothing(slack: Slack) -> Non
         headers={"X-Slack-Request-Timestamp": "yesterday", "X-Slack-Signature": "v0=00"},
     )
     assert garbled.status == 401
+    superscript = await slack.http.post(  # a digit to str.isdigit, not to int()
+        slack.url + "/slack/events",
+        data="command=/kudos",
+        headers={"X-Slack-Request-Timestamp": "\u00b2", "X-Slack-Signature": "v0=00"},
+    )
+    assert superscript.status == 401
     assert slack.fake.calls == []
     async with slack.service.db.session() as session:
         assert (await session.exec(select(Recognition))).all() == []

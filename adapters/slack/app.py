@@ -157,7 +157,7 @@ class SlackGate:
     def verified(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not timestamp.isdigit() or not signature:
+        if not (timestamp.isascii() and timestamp.isdigit()) or not signature:
             return False
         return self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
 

@@ -221,7 +221,7 @@ class SlackListeners:
         trigger_id = body.get("trigger_id")
         actions = body.get("actions") or [{}]
         value = str(actions[0].get("value", "")) if isinstance(actions[0], dict) else ""
-        if not isinstance(trigger_id, str) or not value.isdigit():
+        if not isinstance(trigger_id, str) or not value.isdecimal():
             return
         email = await self.email_of(user_of(body), remember=False)
         card = await self.conversation.open_card(email, int(value)) if email else None
