@@ -150,6 +150,13 @@ def view_submission(
     }
 
 
+def form_submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``person`` submits a pulse form carrying ``metadata`` as its ``private_metadata`` (a form
+    as an earlier version, or an attacker, built it)."""
+    modal = {"callback_id": "pulse_submit", "private_metadata": metadata}
+    return view_submission(uid(person), modal, values, view_id="V0009")
+
+
 def block_actions(
     user: str,
     action: dict[str, Any],

@@ -22,6 +22,7 @@ from tests.slack_support import (
     Slack,
     all_responses,
     comment,
+    form_submission,
     home_click,
     question_blocks,
     scores,
@@ -31,21 +32,6 @@ from tests.slack_support import (
 )
 from tests.support import email, import_org, make_service, serve
 from tests.test_slack_pulse_writes import tables
-
-
-def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0TEST", "domain": "test"},
-        "user": {"id": uid(person), "team_id": "T0TEST"},
-        "view": {
-            "id": "V0009",
-            "type": "modal",
-            "callback_id": "pulse_submit",
-            "private_metadata": metadata,
-            "state": {"values": values},
-        },
-    }
 
 
 def picked(questions: list[str]) -> dict[str, Any]:
@@ -63,7 +49,7 @@ async def test_a_form_whose_round_is_beyond_any_id_is_out_of_date_not_a_500(slac
     _, questions = await _questions(slack, "b3")
     for round_id in (2**31, 10**20, -(2**63), 0, True):
         metadata = json.dumps({"round": round_id, "questions": questions})
-        response = await slack.interaction(submission("b3", metadata, picked(questions)))
+        response = await slack.interaction(form_submission("b3", metadata, picked(questions)))
         assert response.status == 200, round_id
         reply = await response.json()
         assert reply["response_action"] == "update" and "out of date" in texts(reply["view"])
@@ -82,11 +68,11 @@ async def test_a_form_with_odd_fields_is_refused_on_the_form_not_a_500(slack: Sl
         {"comment_about": {"about": "q:" + questions[0]}},
     ]
     for values in odd:
-        response = await slack.interaction(submission("b3", metadata, values))
+        response = await slack.interaction(form_submission("b3", metadata, values))
         assert response.status == 200, values
         assert (await response.json())["response_action"] == "errors", values
     for state in (["values"], "values", {"values": ["x"]}):
-        payload = submission("b3", metadata, {})
+        payload = form_submission("b3", metadata, {})
         payload["view"]["state"] = state
         response = await slack.interaction(payload)
         assert response.status == 200, state
@@ -117,7 +103,7 @@ async def test_a_form_opened_from_the_home_tab_before_the_upgrade_still_submits(
     # forms opened before the upgrade said "from the Home tab" with the number 1
     round_id, questions = await _questions(slack, "b2")
     old = json.dumps({"r": round_id, "q": questions, "h": 1})
-    response = await slack.interaction(submission("b2", old, picked(questions)))
+    response = await slack.interaction(form_submission("b2", old, picked(questions)))
     assert response.status == 200 and await response.text() == ""
     assert len(await all_responses(slack.service)) == len(questions)
     [home] = await slack.fake.wait_for("views.publish")
@@ -127,7 +113,7 @@ async def test_a_form_opened_from_the_home_tab_before_the_upgrade_still_submits(
 async def test_a_form_without_a_place_for_its_receipt_still_submits(slack: Slack) -> None:
     round_id, questions = await _questions(slack, "b4")
     old = json.dumps({"r": round_id, "q": questions, "u": None})
-    response = await slack.interaction(submission("b4", old, picked(questions)))
+    response = await slack.interaction(form_submission("b4", old, picked(questions)))
     assert response.status == 200 and await response.text() == ""
     assert len(await all_responses(slack.service)) == len(questions)
 
@@ -241,7 +227,7 @@ async def test_a_pulse_answer_badly_signed_or_replayed_gets_401_and_stores_nothi
     # the pulse form's answers skip Bolt's dispatch (the fast path): the gate's check is the one
     round_id, questions = await _questions(slack, "b5")
     metadata = json.dumps({"round": round_id, "questions": questions})
-    body = urlencode({"payload": json.dumps(submission("b5", metadata, picked(questions)))})
+    body = urlencode({"payload": json.dumps(form_submission("b5", metadata, picked(questions)))})
     form = "application/x-www-form-urlencoded"
     for signing in (
         {"secret": "not-the-secret"},

@@ -7,23 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.slack_support import Slack, all_responses, texts, uid
+from tests.slack_support import Slack, all_responses, form_submission, texts, uid
 from tests.support import email
-
-
-def submission(person: str, metadata: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0TEST", "domain": "test"},
-        "user": {"id": uid(person), "team_id": "T0TEST"},
-        "view": {
-            "id": "V0009",
-            "type": "modal",
-            "callback_id": "pulse_submit",
-            "private_metadata": metadata,
-            "state": {"values": values},
-        },
-    }
 
 
 def picked(questions: list[str], comment: str = "") -> dict[str, Any]:
@@ -57,12 +42,14 @@ async def test_a_form_opened_before_the_upgrade_still_submits(slack: Slack) -> N
     questions = [q.id for q in card.questions]
     old = json.dumps({"r": card.round_id, "q": questions, "c": channel, "t": dm.answer["ts"]})
 
-    partial = await slack.interaction(submission("b2", old, picked(questions[:1])))
+    partial = await slack.interaction(form_submission("b2", old, picked(questions[:1])))
     refused = await partial.json()
     assert refused["response_action"] == "errors"
     assert set(refused["errors"]) == {f"q:{q}" for q in questions[1:]}
 
-    accepted = await slack.interaction(submission("b2", old, picked(questions, "Short staffed")))
+    accepted = await slack.interaction(
+        form_submission("b2", old, picked(questions, "Short staffed"))
+    )
     assert accepted.status == 200 and await accepted.text() == ""
     rows = await all_responses(service)
     assert sorted(r.question_id for r in rows) == sorted(questions)
@@ -81,12 +68,14 @@ async def test_pulse_form_problems_come_back_on_the_form(slack: Slack) -> None:
     questions = [q.id for q in card.questions]
     metadata = json.dumps({"round": card.round_id, "questions": questions})
 
-    too_long = await slack.interaction(submission("b3", metadata, picked(questions, "x" * 1001)))
+    too_long = await slack.interaction(
+        form_submission("b3", metadata, picked(questions, "x" * 1001))
+    )
     reply = await too_long.json()
     assert reply["response_action"] == "errors" and set(reply["errors"]) == {"comment"}
     assert "1000 characters" in reply["errors"]["comment"]
 
-    stale = await slack.interaction(submission("b3", "{not json", picked(questions)))
+    stale = await slack.interaction(form_submission("b3", "{not json", picked(questions)))
     reply = await stale.json()
     assert reply["response_action"] == "update" and "out of date" in texts(reply["view"])
     assert await all_responses(service) == []
