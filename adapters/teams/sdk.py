@@ -17,16 +17,15 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from azure.core.exceptions import DeserializationError
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity, CallerIdConstants, TextFormatTypes
-from botbuilder.schema import ErrorResponseException
+from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
 from botframework.connector.auth import AuthenticationConstants
-from msrest.exceptions import DeserializationError
 
 from bot.settings import Settings
 
