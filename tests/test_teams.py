@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from sqlmodel import select
 
+from adapters.teams.render import to_markdown
 from bot.cards import NOT_KNOWN
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
+from bot.views import KudosPost
 from storage.models import ConversationReference, InboundEvent, PlatformIdentity
 from surveys.organisation import spec_from_yaml
 from tests.fake_teams import FakeTeams, Member
@@ -311,3 +313,42 @@ async def test_a_valid_token_is_accepted(secured: Teams, key_server: KeyServer) 
     header = {"Authorization": f"Bearer {token(key_server.trusted, 'trusted', url)}"}
     response = await secured.post(activity, header)
     assert response.status == 201
+
+
+async def test_without_an_app_id_the_route_answers_nobody(
+    settings: Settings, fake: FakeTeams
+) -> None:
+    """Authentication on (the default) and no app id: Teams is not connected, and an activity
+    POSTed anyway reaches nothing."""
+    server = await serve(settings)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            activity = personal_message(member("a1"), "pulse help", fake.service_url)
+            response = await http.post(server.url + "/api/messages", json=activity)
+            assert response.status in {401, 404, 405}
+    finally:
+        await server.runner.cleanup()
+    assert fake.calls == []
+
+
+def test_words_people_wrote_cannot_become_links_or_formatting() -> None:
+    post = KudosPost(
+        giver="Ann",
+        recipients=("Bo",),
+        message="[urgent](https://evil.example) **read** <at>everyone</at>",
+        value="teamwork",
+        value_label="Teamwork",
+        teams=("Ward A",),
+        day="2026-11-30",
+    )
+    text = to_markdown(post)
+    assert "\\[urgent\\](https://evil.example)" in text
+    assert "\\*\\*read\\*\\*" in text and "\\<at\\>" in text
+
+
+async def test_a_trend_report_arrives_as_readable_text(teams: Teams) -> None:
+    manager = member("manager.a")
+    await teams.say(manager, "pulse trends")
+    [text] = teams.fake.sent_texts(conversation_of(manager))
+    assert text.startswith("Trends for Ward A")
+    assert "Not enough answers yet" in text

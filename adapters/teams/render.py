@@ -14,12 +14,13 @@ from bot import words
 from bot.report_words import words as report_words
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
-MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#|~!])")
+MARKDOWN = re.compile(r"([\\`*_\[\]<>~|])")  # (no brackets, no link: parentheses may stay)
 
 
 def inert(text: str) -> str:
-    """``text`` with every Markdown character escaped (shown as typed)."""
-    return MARKDOWN.sub(r"\\\1", text)
+    """``text`` with its Markdown characters escaped (shown as typed), a leading ``#`` too."""
+    escaped = MARKDOWN.sub(r"\\\1", text)
+    return "\\" + escaped if escaped.startswith("#") else escaped
 
 
 def to_markdown(view: View) -> str:
