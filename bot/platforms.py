@@ -35,6 +35,8 @@ def enabled_platforms(settings: Settings) -> list[Platform]:
         modules.append("adapters.local")
     if settings.slack_configured:
         modules.append("adapters.slack")
+    if settings.teams_configured:
+        modules.append("adapters.teams")
     loaded: list[Platform] = []
     for module in modules:
         loaded.append(adapter_entry(module, "platform")(settings))

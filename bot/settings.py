@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=None, validation_alias="TEAMPULSE_LOCAL_CHAT"
     )
     teams_auth: Literal["on", "off"] = Field(default="on", validation_alias="TEAMPULSE_TEAMS_AUTH")
+    # where Bot Framework tokens' signing keys are published (botbuilder's default when unset;
+    # a sovereign cloud, or a test's local key server, sets its own)
+    teams_openid_metadata_url: str | None = Field(
+        default=None, validation_alias="TEAMPULSE_TEAMS_OPENID_METADATA_URL"
+    )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 
@@ -95,7 +100,8 @@ class Settings(BaseSettings):
 
     @property
     def teams_configured(self) -> bool:
-        return bool(self.microsoft_app_id)
+        """An app id, or ``TEAMPULSE_TEAMS_AUTH=off`` on purpose (local tests without one)."""
+        return bool(self.microsoft_app_id) or self.teams_auth == "off"
 
     @property
     def local_mode(self) -> bool:

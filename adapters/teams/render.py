@@ -1,0 +1,54 @@
+"""The core's views as Teams message text.
+
+A ``TextReply`` is the core's own words and goes as Markdown.  Every other view is, in this first
+step, a readable text fallback (Adaptive Cards come next); it carries words other people wrote
+(kudos messages, comments, names), so its Markdown characters are escaped: nobody's text can
+become a link or formatting in someone else's chat.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import words
+from bot.report_words import words as report_words
+from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
+
+MARKDOWN = re.compile(r"([\\`*_\[\]<>~|])")  # (no brackets, no link: parentheses may stay)
+
+
+def inert(text: str) -> str:
+    """``text`` with its Markdown characters escaped (shown as typed), a leading ``#`` too."""
+    escaped = MARKDOWN.sub(r"\\\1", text)
+    return "\\" + escaped if escaped.startswith("#") else escaped
+
+
+def to_markdown(view: View) -> str:
+    if isinstance(view, TextReply):
+        return view.text
+    return "\n\n".join(inert(line) for line in fallback_lines(view))
+
+
+def fallback_lines(view: View) -> list[str]:
+    match view:
+        case TextReply() | Receipt():
+            return [view.text]
+        case PulseCard():
+            lines = [f"{words.pulse_title(view)} (closes {view.closes_on})", view.intro]
+            return lines + [f"{i}. {q.text} [{q.theme}]" for i, q in enumerate(view.questions, 1)]
+        case KudosPost():
+            headline = words.celebrated(view.giver, ", ".join(view.recipients))
+            return [f"{headline}: {view.message} #{view.value} ({view.value_label})"]
+        case TrendReportView():
+            return trend_lines(view)
+
+
+def trend_lines(view: TrendReportView) -> list[str]:
+    report = report_words(view)
+    lines = [report.title]
+    lines += [f"{row.theme}: {row.score} {row.change}".rstrip() for row in report.themes]
+    lines += [*report.taking_part, *(f"Note: {note}" for note in view.notes)]
+    lines += [*report.summary, *report.comments]
+    lines += [f"Below: {line}" for line in report.teams_below]
+    lines += [f"Kudos {line[0].lower()}{line[1:]}" for line in report.kudos]
+    return [*lines, view.footnote]

@@ -1,0 +1,223 @@
+"""The Bot Framework SDK boundary: every ``botbuilder`` / ``botframework`` import of the project is
+in this module.
+
+It does two things: an inbound HTTP request becomes an authenticated ``Turn`` (or a 401 / 400
+response), and a ``Turn`` sends a reply in its conversation.  The rest of the Teams adapter sees
+only ``Turn``, plain strings and JSON dicts.  The Python Bot Framework SDK is archived; swapping it
+(for the Microsoft 365 Agents SDK) means rewriting this module, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jwt
+from aiohttp import web
+from azure.core.exceptions import DeserializationError
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
+from botframework.connector.auth import AuthenticationConstants
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HANDLED = 201  # what CloudAdapter answers for an activity that is no invoke
+
+
+@dataclass(frozen=True)
+class SdkConfiguration:
+    """The configuration object botbuilder reads (its own attribute names)."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+    # set together or not at all: botbuilder reads any one of them as "every endpoint is given"
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None = None
+    TO_BOT_FROM_CHANNEL_TOKEN_ISSUER: str | None = None
+    TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL: str | None = None
+    TO_CHANNEL_FROM_BOT_LOGIN_URL: str | None = None
+    TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str | None = None
+    OAUTH_URL: str | None = None
+    CALLER_ID: str | None = None
+
+
+def configuration(settings: Settings) -> SdkConfiguration:
+    """An empty app id turns botbuilder's authentication off: only ``TEAMPULSE_TEAMS_AUTH=off``
+    without an app id gets there (with an app id, every request is authenticated).
+
+    ``TEAMPULSE_TEAMS_OPENID_METADATA_URL`` moves only where the channel's signing keys are
+    fetched; every other endpoint stays the public cloud's."""
+    app = SdkConfiguration(
+        APP_ID=settings.microsoft_app_id or "",
+        APP_PASSWORD=settings.microsoft_app_password or "",
+        APP_TYPE=settings.microsoft_app_type,
+        APP_TENANTID=settings.microsoft_app_tenant_id or "",
+    )
+    if not settings.teams_openid_metadata_url:
+        return app
+    return replace(
+        app,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.teams_openid_metadata_url,
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+        TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=(
+            AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+        ),
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL,
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
+        OAUTH_URL=AuthenticationConstants.OAUTH_URL,
+        CALLER_ID=CallerIdConstants.public_azure_channel,
+    )
+
+
+class Turn:
+    """One inbound activity, as the adapter sees it."""
+
+    def __init__(self, context: TurnContext) -> None:
+        self._context = context
+        self._activity: Activity = context.activity
+
+    @property
+    def activity_id(self) -> str:
+        return str(self._activity.id)
+
+    @property
+    def is_message(self) -> bool:
+        return bool(self._activity.type == "message")
+
+    @property
+    def is_personal(self) -> bool:
+        """In the person's 1:1 chat with the bot (not a group chat or a team's channel)."""
+        conversation = self._activity.conversation
+        return getattr(conversation, "conversation_type", None) == "personal"
+
+    @property
+    def account(self) -> str:
+        """The sender's Teams account id (``29:…``)."""
+        return str(self._activity.from_property.id)
+
+    @property
+    def text(self) -> str:
+        """The message's words, without the ``<at>bot</at>`` mention of a channel message."""
+        stripped = TurnContext.remove_recipient_mention(self._activity)
+        return str(stripped or self._activity.text or "").strip()
+
+    def reference(self) -> dict[str, Any]:
+        """The conversation reference, as plain JSON (what a proactive send needs later; no
+        activity id, which changes with every message)."""
+        reference = TurnContext.get_conversation_reference(self._activity)
+        reference.activity_id = None
+        serialised: dict[str, Any] = reference.serialize()
+        return serialised
+
+    async def member_email(self) -> str | None:
+        """The sender's email (or user principal name) from the Bot Connector's member lookup;
+        None when the connector has no such member."""
+        member_id = self._activity.from_property.aad_object_id or self.account
+        try:
+            member = await TeamsInfo.get_member(self._context, member_id)
+        except ErrorResponseException as error:
+            if error.response is not None and error.response.status_code == 404:
+                return None
+            raise
+        email = member.email or member.user_principal_name
+        return str(email) if email else None
+
+    async def send_text(self, markdown: str) -> None:
+        reply = MessageFactory.text(markdown)
+        reply.text_format = TextFormatTypes.markdown
+        await self._context.send_activity(reply)
+
+
+Handler = Callable[[Turn], Awaitable[None]]
+
+
+class BotFrameworkEndpoint:
+    """``POST /api/messages``: authenticate, parse, then run ``handler`` on the turn.
+
+    botbuilder's own ``CloudAdapter.process`` answers a malformed bearer token (and a token whose
+    key can't be found) with a 500, so this endpoint authenticates the request itself first and
+    answers every failure with 401; only an authenticated activity reaches ``process_activity``.
+    """
+
+    def __init__(self, settings: Settings, handler: Handler) -> None:
+        self.app_id = settings.microsoft_app_id or ""
+        self.auth_required = bool(self.app_id) or settings.teams_auth != "off"
+        self.auth = ConfigurationBotFrameworkAuthentication(configuration(settings))
+        self.adapter = CloudAdapter(self.auth)
+        self.handler = handler
+
+    async def handle(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        if self.auth_required and not (self.app_id and well_formed_bearer(header)):
+            return unauthorised()  # (without an app id there is nothing to check a token against)
+        activity = await parsed_activity(request)
+        try:
+            result = await self.auth.authenticate_request(activity, header)
+        except Exception as error:  # botbuilder raises PermissionError, jwt and key errors alike
+            log.info("Teams request refused: %s", type(error).__name__)
+            return unauthorised()
+        problem = message_problem(activity)
+        if problem:
+            raise web.HTTPBadRequest(text=problem)
+
+        async def logic(context: TurnContext) -> None:
+            await self.handler(Turn(context))
+
+        await self.adapter.process_activity(result, activity, logic)
+        return web.Response(status=HANDLED)
+
+
+def unauthorised() -> web.Response:
+    return web.json_response({"error": "unauthorised"}, status=401)
+
+
+def well_formed_bearer(header: str) -> bool:
+    """``Bearer <a JWT>`` that decodes (its signature is checked later, by botbuilder)."""
+    scheme, _, token = header.partition(" ")
+    if scheme != "Bearer" or not token:
+        return False
+    try:
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+async def parsed_activity(request: web.Request) -> Activity:
+    """The body as an activity; a 400 with the reason when it is not one."""
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+        raise web.HTTPBadRequest(text="the body is not an activity (no type)")
+    try:
+        activity: Activity = Activity().deserialize(body)
+    except (DeserializationError, TypeError, ValueError, AttributeError):
+        raise web.HTTPBadRequest(text="the body is not an activity") from None
+    return activity
+
+
+def message_problem(activity: Activity) -> str | None:
+    """What a message activity lacks that the adapter needs (None when nothing)."""
+    if activity.type != "message":
+        return None
+    needed = {
+        "id": activity.id,
+        "serviceUrl": activity.service_url,
+        "conversation.id": getattr(activity.conversation, "id", None),
+        "from.id": getattr(activity.from_property, "id", None),
+    }
+    missing = [name for name, value in needed.items() if not isinstance(value, str) or not value]
+    return f"a message activity needs {', '.join(missing)}" if missing else None
