@@ -17,7 +17,7 @@ from adapters.teams.render import to_markdown
 from adapters.teams.sdk import Turn
 from bot.cards import NOT_KNOWN
 from bot.conversation import Conversation
-from bot.identities import Identities
+from bot.identities import LRU, Identities
 from bot.service import TeamPulse
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ class TeamsChat:
     def __init__(self, service: TeamPulse) -> None:
         self.service = service
         self.conversation = Conversation(service)
-        self._references: dict[str, str] = {}  # account -> the reference last stored (JSON)
+        # account -> the reference last stored (JSON), for a large trust's staff at most
+        self._references: LRU[str, str] = LRU()
 
     @property
     def identities(self) -> Identities:
@@ -70,4 +71,4 @@ class TeamsChat:
         if self._references.get(turn.account) == text:
             return
         await self.identities.update_reference(PLATFORM, recipient, {"conversation": reference})
-        self._references[turn.account] = text
+        self._references.remember(turn.account, text)
