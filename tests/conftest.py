@@ -4,44 +4,24 @@ set (CI sets it), on PostgreSQL too."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.settings import Settings
 from storage.engine import Database
-from storage.migrate import upgrade
+from tests.databases import scratch_database
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database: a SQLite file, or a throwaway PostgreSQL schema-less database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        await upgrade(url)
+    """A fresh, migrated database: a SQLite file, or a throwaway PostgreSQL database."""
+    async with scratch_database(request.param, tmp_path) as url:
         yield url
-        return
-    base = os.environ["TEST_DATABASE_URL"]
-    name = f"tp_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(base))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    await upgrade(url)
-    yield url
-    admin = await asyncpg.connect(_asyncpg_dsn(base))
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 @pytest.fixture

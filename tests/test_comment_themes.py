@@ -9,13 +9,10 @@ its comments hidden after migration 0005.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -26,6 +23,7 @@ from bot.views import TrendReportView
 from storage.engine import Database
 from storage.migrate import downgrade, upgrade
 from surveys import rollup
+from tests.databases import backend_of, scratch_database
 from tests.support import (
     FixedClock,
     RecordingMessenger,
@@ -105,23 +103,8 @@ WEEK_1, WEEK_2 = date(2026, 11, 9), date(2026, 11, 16)
 async def old_database_url(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
     """A fresh database migrated to revision 0004 only (the schema before per-round counting),
     on the same backend as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        await upgrade(url, "0004")
+    async with scratch_database(backend_of(database_url), tmp_path, "0004", "old") as url:
         yield url
-        return
-    base = os.environ["TEST_DATABASE_URL"]
-    name = f"tp_old_{uuid.uuid4().hex[:12]}"
-    dsn = base.replace("postgresql+asyncpg://", "postgresql://")
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    await upgrade(url, "0004")
-    yield url
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def _old_rounds(db: Database) -> None:

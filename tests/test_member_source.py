@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
@@ -17,6 +14,7 @@ from adapters.slack.sync import kind_of, stopped_label
 from bot.member_sync import source_key, split_source
 from storage.engine import Database
 from storage.migrate import downgrade, upgrade
+from tests.databases import backend_of, scratch_database
 
 TEAMS = {"Ward A": "CWARD7", "Ward B": "SNURSES", "Tiny": None}
 
@@ -24,23 +22,8 @@ TEAMS = {"Ward A": "CWARD7", "Ward B": "SNURSES", "Tiny": None}
 @pytest.fixture
 async def url_at_0005(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
     """A fresh database migrated to 0005 only, on the same backend as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        await upgrade(url, "0005")
+    async with scratch_database(backend_of(database_url), tmp_path, "0005", "src") as url:
         yield url
-        return
-    base = os.environ["TEST_DATABASE_URL"]
-    name = f"tp_src_{uuid.uuid4().hex[:12]}"
-    dsn = base.replace("postgresql+asyncpg://", "postgresql://")
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    await upgrade(url, "0005")
-    yield url
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def _sql(url: str, statement: str, **params: object) -> list[tuple[object, ...]]:
