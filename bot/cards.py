@@ -78,8 +78,6 @@ def comments_for(comment: str, about: str | None, asked: Sequence[str]) -> dict[
 
 async def open_card(service: TeamPulse, email: str, round_id: int) -> PulseCard | TextReply:
     """The card of one round waiting for this person, or a notice saying why there is none."""
-    if not is_round_id(round_id):
-        return TextReply(GONE)
     try:
         card = await service.pending_pulse(email, round_id)
     except UnknownPerson:
@@ -100,8 +98,6 @@ async def submit_card(
     """Record a card: a ``Receipt``, or a ``TextReply`` saying why not (with ``problems`` field
     by field when the form itself needs changing).  ``asked``: the card's question ids in order,
     when the form carries them; otherwise the card is looked up if a comment needs them."""
-    if not is_round_id(round_id):
-        return TextReply(GONE)
     try:
         if comment.strip() and about is None and not asked:
             card = await service.pending_pulse(email, round_id)
