@@ -10,13 +10,8 @@ from typing import Any
 
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.views import PulseCard, Receipt, TextReply
+from bot.words import GONE, NOT_KNOWN
 from surveys.rounds import is_round_id
-
-GONE = "You've already answered this pulse, or it has closed. Thank you!"
-NOT_KNOWN = (
-    "I don't know you yet: your email isn't in this organisation's teams. "
-    "Ask your manager or the teampulse admin to add you."
-)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from datetime import datetime, time
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import cards, commands
-from bot.cards import NOT_KNOWN
 from bot.charts import alt_text, render_chart
 from bot.help import HELP
 from bot.home import home
@@ -29,6 +28,7 @@ from bot.views import (
     View,
     replies,
 )
+from bot.words import NOT_KNOWN
 from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
 from surveys.directory import TeamRef

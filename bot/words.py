@@ -11,6 +11,11 @@ from bot.views import HomeView, KudosItem, KudosPost, PulseCard, Receipt
 
 Strong = Callable[[str], str]
 
+GONE = "You've already answered this pulse, or it has closed. Thank you!"
+NOT_KNOWN = (
+    "I don't know you yet: your email isn't in this organisation's teams. "
+    "Ask your manager or the teampulse admin to add you."
+)
 STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
 WORKING = "Working on it… I'll send the report to our direct messages."
 

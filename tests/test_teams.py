@@ -21,11 +21,11 @@ from jwt.algorithms import RSAAlgorithm
 from sqlmodel import select
 
 from adapters.teams.render import to_markdown
-from bot.cards import NOT_KNOWN
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import KudosPost
+from bot.words import NOT_KNOWN
 from storage.models import ConversationReference, InboundEvent, PlatformIdentity
 from surveys.organisation import spec_from_yaml
 from tests.fake_teams import FakeTeams, Member

@@ -23,9 +23,9 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.listeners import NO_EMAIL, SlackListeners, user_of
 from bot import forms, words
-from bot.cards import NOT_KNOWN
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
+from bot.words import NOT_KNOWN
 
 GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
 SUBMIT_KUDOS = "give_kudos_submit"  # callback_id of its modal

@@ -15,10 +15,10 @@ from typing import Any
 
 from adapters.teams.render import to_markdown
 from adapters.teams.sdk import Turn
-from bot.cards import NOT_KNOWN
 from bot.conversation import Conversation
 from bot.identities import LRU, Identities
 from bot.service import TeamPulse
+from bot.words import NOT_KNOWN
 
 log = logging.getLogger(__name__)
 
