@@ -14,6 +14,18 @@ from storage.engine import Database
 from tests.databases import scratch_database
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 
+# every variable that turns a platform on (and so the local web chat off)
+PLATFORM_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "MicrosoftAppId",
+    "MicrosoftAppPassword",
+    "TEAMPULSE_TEAMS_AUTH",
+    "TEAMPULSE_LOCAL_CHAT",
+)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
@@ -36,7 +48,7 @@ def settings(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
     """Local-mode settings with a known secret; no .env file or platform credentials leak in."""
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "MicrosoftAppId"):
+    for name in PLATFORM_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     yield Settings(
