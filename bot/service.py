@@ -21,6 +21,7 @@ from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
+from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply, View
@@ -62,6 +63,7 @@ class TeamPulse:
         # platform accounts and references, and inbound event ids: the adapters' only way in
         self.identities = Identities(self.session, lambda: self.sending)
         self.inbound = Inbound(InboundEvents(db))
+        self.places = Places(self.session)
 
     # -- time and identity -------------------------------------------------------------------
     @property

@@ -290,3 +290,16 @@ class InboundEvent(SQLModel, table=True):
     platform: str = Field(primary_key=True)
     event_id: str = Field(primary_key=True)
     received_at: datetime
+
+
+class PlatformPlace(SQLModel, table=True):
+    """A place on a platform where the bot is installed or has been spoken to (a Teams tenant, a
+    team, a channel), with what a proactive send needs to reach it there (a service URL, a tenant
+    id, a conversation reference) as JSON.  Places only: no person is ever stored here."""
+
+    __tablename__ = "platform_place"
+
+    platform: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)  # the platform's own naming, e.g. ``channel:19:…``
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime

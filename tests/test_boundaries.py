@@ -74,3 +74,16 @@ def test_the_check_catches_a_storage_or_surveys_import(tmp_path: Path) -> None:
         "storage",
         "surveys.directory",
     }
+
+
+BOT_FRAMEWORK = {"botbuilder", "botframework", "msrest"}
+SDK_BOUNDARY = ROOT / "adapters" / "teams" / "sdk"
+
+
+@pytest.mark.parametrize("path", adapter_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_teams_sdk_package_imports_the_bot_framework(path: Path) -> None:
+    """Swapping the archived Bot Framework SDK means rewriting ``adapters/teams/sdk/`` alone."""
+    if SDK_BOUNDARY in path.parents:
+        return
+    used = {m.split(".")[0] for m in imported_modules(path)} & BOT_FRAMEWORK
+    assert used == set(), f"{path} imports {used}"

@@ -1,5 +1,5 @@
 """The Microsoft Teams platform: the Bot Framework's ``POST /api/messages`` on the project's
-aiohttp server (``adapters/teams/sdk.py`` is the one module that knows botbuilder)."""
+aiohttp server (``adapters/teams/sdk/`` is the one package that knows botbuilder)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The Bot Framework SDK boundary: every ``botbuilder`` / ``botframework`` import of the project is
-in this module.
-
-It does two things: an inbound HTTP request becomes an authenticated ``Turn`` (or a 401 / 400
-response), and a ``Turn`` sends a reply in its conversation.  The rest of the Teams adapter sees
-only ``Turn``, plain strings and JSON dicts.  The Python Bot Framework SDK is archived; swapping it
-(for the Microsoft 365 Agents SDK) means rewriting this module, and nothing else.
-"""
+"""Inbound, at the SDK boundary: an HTTP request becomes an authenticated ``Turn`` (or a 401 / 400
+response), and a ``Turn`` answers in its conversation."""
 
 from __future__ import annotations
 

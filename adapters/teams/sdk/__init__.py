@@ -1,0 +1,16 @@
+"""The Bot Framework SDK boundary: every ``botbuilder`` / ``botframework`` / ``msrest`` import of
+the project is in this package, and the rest of the Teams adapter sees only ``Turn``, plain strings
+and JSON dicts.
+
+* ``inbound``: an HTTP request becomes an authenticated ``Turn`` (or a 401 / 400 response), and a
+  ``Turn`` answers in its conversation.
+* ``outbound``: proactive sends (continue a stored conversation, open a 1:1 chat, update a message,
+  read a team's roster) from plain-JSON conversation references.
+
+The Python Bot Framework SDK is archived; swapping it (for the Microsoft 365 Agents SDK) means
+rewriting this package, and nothing else.
+"""
+
+from adapters.teams.sdk.inbound import BotFrameworkEndpoint, Turn, configuration
+
+__all__ = ["BotFrameworkEndpoint", "Turn", "configuration"]
