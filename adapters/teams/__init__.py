@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.teams.chat import PLATFORM, TeamsChat
 from adapters.teams.messenger import TeamsMessenger
+from adapters.teams.references import PLATFORM
 from adapters.teams.sdk import BotFrameworkEndpoint
+from adapters.teams.turns import TeamsBot
 from bot.server import SERVICE
 from bot.settings import Settings
 
@@ -22,8 +23,8 @@ class TeamsPlatform:
         self.messenger = TeamsMessenger()
 
     def install(self, app: web.Application) -> None:
-        chat = TeamsChat(app[SERVICE])
-        endpoint = BotFrameworkEndpoint(self.settings, chat.on_turn)
+        bot = TeamsBot(app[SERVICE], self.messenger)
+        endpoint = BotFrameworkEndpoint(self.settings, bot.on_turn)
         app.router.add_post(MESSAGES_PATH, endpoint.handle)
 
 

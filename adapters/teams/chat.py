@@ -1,10 +1,17 @@
-"""Teams messages in, ``Conversation`` replies out: the person is found by email (the Bot
-Connector's member lookup, once per account, then ``service.identities``), and their conversation
-reference is kept for later proactive sends.
+"""Teams activities in, ``Conversation`` replies out.
 
-This step answers the person's 1:1 chat with the bot.  In a group chat or a channel every reply
-would be seen by everyone there (Teams has no message only the asker sees), and private replies
-need a proactive 1:1 send; both come with the next steps, so such messages are not answered yet.
+* A message in the person's 1:1 chat is answered there: cards as Adaptive Cards, words as
+  Markdown.  ``home`` (or a first install) shows the home card.
+* A message in a team's channel or a group chat (where the bot is ``@mentioned``) is seen by
+  everyone there and Teams has no message only the asker sees, so every reply goes to the
+  person's 1:1 chat, with one line in the channel saying so; a kudos celebration is posted to the
+  team's channel by the core, as on every platform.  ``settings [team] sync`` in a channel ties
+  a teampulse team to the Teams team's roster (``adapters/teams/sync.py``).
+* An Adaptive Card's action (``Action.Execute`` invoke, or its ``Action.Submit`` fallback) goes
+  to ``adapters/teams/card_actions.py``; installs and roster changes to ``installs.py``.
+
+The person is found by email (the Bot Connector's member lookup, once per account, then
+``service.identities``); their conversation reference is kept for later proactive sends.
 """
 
 from __future__ import annotations
@@ -13,22 +20,36 @@ import json
 import logging
 from typing import Any
 
-from adapters.teams.render import to_markdown
+from adapters.teams.activity import Activity, words
+from adapters.teams.messenger import TeamsMessenger
+from adapters.teams.references import PLATFORM, person_reference
+from adapters.teams.render import message
 from adapters.teams.sdk import Turn
+from adapters.teams.sync import HELP as SYNC_HELP
+from adapters.teams.sync import TeamsSync, sync_request
 from bot.conversation import Conversation
 from bot.identities import LRU, Identities
+from bot.ports import Unreachable
 from bot.service import TeamPulse
+from bot.views import Reply, View
 from bot.words import NOT_KNOWN
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "teams"
+HOME_WORDS = {"home", "start", "hi", "hello"}
+ANSWERED_PRIVATELY = "I've answered you in our personal chat."
+CANNOT_REACH = (
+    "I couldn't reach you in a personal chat, so I haven't answered here (everyone in this "
+    "conversation would see it). Open teampulse from your Teams apps and ask me there."
+)
 
 
 class TeamsChat:
-    def __init__(self, service: TeamPulse) -> None:
+    def __init__(self, service: TeamPulse, messenger: TeamsMessenger) -> None:
         self.service = service
-        self.conversation = Conversation(service)
+        self.messenger = messenger
+        self.conversation = Conversation(service, platform_help=SYNC_HELP)
+        self.sync = TeamsSync(self)
         # account -> the reference last stored (JSON), for a large trust's staff at most
         self._references: LRU[str, str] = LRU()
 
@@ -36,39 +57,109 @@ class TeamsChat:
     def identities(self) -> Identities:
         return self.service.identities
 
-    async def on_turn(self, turn: Turn) -> None:
-        if not turn.is_message or not turn.text:
-            return  # (installs, card submits and the rest come with the next steps)
-        if not turn.is_personal:
-            log.info("Teams message outside a personal chat left unanswered")
+    async def on_message(self, turn: Turn) -> None:
+        activity = turn.activity
+        if not activity.text and not activity.mentions:
             return
-        if not await self.service.inbound.first_time(PLATFORM, turn.activity_id):
-            return
+        if not await self.service.inbound.first_time(PLATFORM, activity.id):
+            return  # (a redelivered activity: answered once)
         email = await self.email_of(turn)
         if email is None:  # (a guest or a bot without an email: not someone the core can know)
             await turn.send_text(NOT_KNOWN)
             return
-        for reply in await self.conversation.ask(email, turn.text):
-            await turn.send_text(to_markdown(reply.view))
         await self.keep_reference(turn, email)
+        if activity.is_personal and activity.text.lower() in HOME_WORDS:
+            await turn.send(message(await self.conversation.home(email)))
+            return
+        await self.reply(turn, email, await self.answer(turn, email))
 
-    async def email_of(self, turn: Turn) -> str | None:
-        email = await self.identities.email_of(PLATFORM, turn.account)
+    async def answer(self, turn: Turn, email: str) -> list[Reply]:
+        activity = turn.activity
+        request = sync_request(activity.text)
+        if request is not None:
+            return await self.sync.run(turn, email, request)
+        return await self.conversation.ask(email, await self.core_words(turn))
+
+    async def core_words(self, turn: Turn) -> str:
+        """The message as the core's words: each ``<at>`` mention of a colleague becomes their
+        email (known accounts from ``identities``, the rest from the Bot Connector, then kept)."""
+        activity = turn.activity
+        emails: dict[str, str] = {}
+        for mention in activity.mentions:
+            if mention.account == activity.bot_account:
+                continue
+            email = await self.identities.email_of(PLATFORM, mention.account)
+            if email is None:
+                email = await self.looked_up(turn, mention.account)
+            if email is not None:
+                emails[mention.text] = email
+        return words(activity.text, emails)
+
+    async def reply(self, turn: Turn, email: str, found: list[Reply]) -> None:
+        """In the 1:1 chat, here; elsewhere, each reply to the 1:1 chat and one line here."""
+        if turn.activity.is_personal:
+            for item in found:
+                await turn.send(message(item.view))
+            return
+        reached = [await self.to_person(email, item.view) for item in found]
+        if found:
+            await turn.send_text(ANSWERED_PRIVATELY if all(reached) else CANNOT_REACH)
+
+    async def to_person(self, email: str, view: View) -> bool:
+        """Send to the person's 1:1 chat with the bot; False when Teams can't reach them."""
+        recipient = await self.identities.recipient(email)
+        if recipient is None:
+            return False
+        try:
+            await self.messenger.send_direct(recipient, view)
+        except Unreachable:
+            return False
+        return True
+
+    # -- who is asking ----------------------------------------------------------------------------
+    async def email_of(self, turn: Turn, *, remember: bool = True) -> str | None:
+        """``remember=False`` on the pulse's own path: nothing person-linked is written beside an
+        answer (only this process learns the account's email)."""
+        account = turn.activity.account
+        email = await self.identities.email_of(PLATFORM, account)
         if email is None:
             email = await turn.member_email()
             if email is None:
                 return None
-            await self.identities.learned(PLATFORM, turn.account, email)
+            await self.identities.learned(PLATFORM, account, email, remember=remember)
+        return email
+
+    async def looked_up(self, turn: Turn, account: str) -> str | None:
+        member = await turn.member(account)
+        email = (member or {}).get("email") or (member or {}).get("userPrincipalName")
+        if not isinstance(email, str) or not email:
+            return None
+        await self.identities.learned(PLATFORM, account, email)
         return email
 
     async def keep_reference(self, turn: Turn, email: str) -> None:
-        """Store the person's conversation reference when it is new or changed."""
+        """Store the person's 1:1 conversation reference (and tenant, account) when it is new or
+        changed; a channel's reference is a place, kept by ``installs``."""
+        activity = turn.activity
+        if not activity.is_personal:
+            return
         recipient = await self.identities.recipient(email)
         if recipient is None:
             return
-        reference: dict[str, Any] = turn.reference()
+        reference: dict[str, Any] = person_reference(
+            turn.reference(), activity.account, activity.aad_object_id, activity.tenant
+        )
         text = json.dumps(reference, sort_keys=True)
-        if self._references.get(turn.account) == text:
+        if self._references.get(activity.account) == text:
             return
-        await self.identities.update_reference(PLATFORM, recipient, {"conversation": reference})
-        self._references.remember(turn.account, text)
+        await self.identities.update_reference(PLATFORM, recipient, reference)
+        self._references.remember(activity.account, text)
+
+    def forget_reference(self, account: str) -> None:
+        self._references.pop(account, None)
+
+
+def is_card_submission(activity: Activity) -> bool:
+    """An ``Action.Submit`` (the fallback of a card's ``Action.Execute``) arrives as a message
+    whose ``value`` is the card's data and inputs, with no text."""
+    return activity.type == "message" and bool(activity.value) and not activity.text

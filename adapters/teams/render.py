@@ -1,18 +1,21 @@
-"""The core's views as Teams message text.
+"""The core's views as Teams messages: an Adaptive Card (``adapters/teams/cards.py``) where the
+view has one, else Markdown text.
 
-A ``TextReply`` is the core's own words and goes as Markdown.  Every other view is, in this first
-step, a readable text fallback (Adaptive Cards come next); it carries words other people wrote
-(kudos messages, comments, names), so its Markdown characters are escaped: nobody's text can
-become a link or formatting in someone else's chat.
+A ``TextReply`` is the core's own words and goes as Markdown.  The text fallback of the other
+views (a card's ``summary``, a notification's words) carries words other people wrote (kudos
+messages, comments, names), so its Markdown characters are escaped: nobody's text can become a
+link or formatting in someone else's chat.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from adapters.teams.cards import attachment, card_for
 from bot import words
 from bot.report_words import words as report_words
-from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
+from bot.views import HomeView, KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
 MARKDOWN = re.compile(r"([\\`*_\[\]<>~|])")  # (no brackets, no link: parentheses may stay)
 
@@ -21,6 +24,33 @@ def inert(text: str) -> str:
     """``text`` with its Markdown characters escaped (shown as typed), a leading ``#`` too."""
     escaped = MARKDOWN.sub(r"\\\1", text)
     return "\\" + escaped if escaped.startswith("#") else escaped
+
+
+def message(view: View | HomeView) -> dict[str, Any]:
+    """The message activity (plain JSON) that shows ``view``."""
+    card = card_for(view)
+    if card is None:
+        assert not isinstance(view, HomeView), "a home view always has its card"
+        return {"type": "message", "text": to_markdown(view), "textFormat": "markdown"}
+    return {"type": "message", "summary": summary(view), "attachments": [attachment(card)]}
+
+
+def summary(view: View | HomeView) -> str:
+    """What a notification shows for a card (the first line of its text fallback)."""
+    if isinstance(view, HomeView):
+        return "Your teampulse home"
+    return fallback_lines(view)[0][:200]
+
+
+def text_card(view: View) -> dict[str, Any]:
+    """An Adaptive Card with the view's words only (a notice in place of a clicked card)."""
+    text = to_markdown(view)
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [{"type": "TextBlock", "text": text, "wrap": True}],
+    }
 
 
 def to_markdown(view: View) -> str:

@@ -21,6 +21,7 @@ from botbuilder.integration.aiohttp import (
 from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
 from botframework.connector.auth import AuthenticationConstants
 
+from adapters.teams.activity import Activity as InboundActivity
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,62 +76,57 @@ def configuration(settings: Settings) -> SdkConfiguration:
 
 
 class Turn:
-    """One inbound activity, as the adapter sees it."""
+    """One inbound activity, as the adapter sees it: the activity's JSON (``activity``), and what
+    can be done in its conversation (reply, replace a message, look a member up, answer an
+    invoke)."""
 
-    def __init__(self, context: TurnContext) -> None:
+    def __init__(self, context: TurnContext, body: dict[str, Any]) -> None:
         self._context = context
-        self._activity: Activity = context.activity
-
-    @property
-    def activity_id(self) -> str:
-        return str(self._activity.id)
-
-    @property
-    def is_message(self) -> bool:
-        return bool(self._activity.type == "message")
-
-    @property
-    def is_personal(self) -> bool:
-        """In the person's 1:1 chat with the bot (not a group chat or a team's channel)."""
-        conversation = self._activity.conversation
-        return getattr(conversation, "conversation_type", None) == "personal"
-
-    @property
-    def account(self) -> str:
-        """The sender's Teams account id (``29:…``)."""
-        return str(self._activity.from_property.id)
-
-    @property
-    def text(self) -> str:
-        """The message's words, without the ``<at>bot</at>`` mention of a channel message."""
-        stripped = TurnContext.remove_recipient_mention(self._activity)
-        return str(stripped or self._activity.text or "").strip()
+        self.activity = InboundActivity(body)
+        self.invoke_response: dict[str, Any] | None = None  # an invoke's answer, set by the bot
 
     def reference(self) -> dict[str, Any]:
         """The conversation reference, as plain JSON (what a proactive send needs later; no
         activity id, which changes with every message)."""
-        reference = TurnContext.get_conversation_reference(self._activity)
+        reference = TurnContext.get_conversation_reference(self._context.activity)
         reference.activity_id = None
         serialised: dict[str, Any] = reference.serialize()
         return serialised
 
-    async def member_email(self) -> str | None:
-        """The sender's email (or user principal name) from the Bot Connector's member lookup;
-        None when the connector has no such member."""
-        member_id = self._activity.from_property.aad_object_id or self.account
+    async def member(self, account: str) -> dict[str, Any] | None:
+        """A member of this conversation (``email``, ``userPrincipalName``, ``aadObjectId``, …)
+        from the Bot Connector; None when it has no such member."""
         try:
-            member = await TeamsInfo.get_member(self._context, member_id)
+            member = await TeamsInfo.get_member(self._context, account)
         except ErrorResponseException as error:
             if error.response is not None and error.response.status_code == 404:
                 return None
             raise
-        email = member.email or member.user_principal_name
+        found: dict[str, Any] = member.serialize()
+        return found
+
+    async def member_email(self) -> str | None:
+        """The sender's email (or user principal name); None when the connector has no such
+        member or it has neither."""
+        member = await self.member(self.activity.aad_object_id or self.activity.account)
+        email = (member or {}).get("email") or (member or {}).get("userPrincipalName")
         return str(email) if email else None
+
+    async def send(self, activity: dict[str, Any]) -> str | None:
+        """Send an activity (plain JSON) in this conversation; the new message's id."""
+        sent = await self._context.send_activity(Activity().deserialize(activity))
+        return str(sent.id) if sent is not None and sent.id else None
 
     async def send_text(self, markdown: str) -> None:
         reply = MessageFactory.text(markdown)
         reply.text_format = TextFormatTypes.markdown
         await self._context.send_activity(reply)
+
+    async def update(self, message_id: str, activity: dict[str, Any]) -> None:
+        """Replace one of the bot's messages in this conversation (a card by its receipt)."""
+        replacement = Activity().deserialize(activity)
+        replacement.id = message_id
+        await self._context.update_activity(replacement)
 
 
 Handler = Callable[[Turn], Awaitable[None]]
@@ -155,21 +151,30 @@ class BotFrameworkEndpoint:
         header = request.headers.get("Authorization", "")
         if self.auth_required and not (self.app_id and well_formed_bearer(header)):
             return unauthorised()  # (without an app id there is nothing to check a token against)
-        activity = await parsed_activity(request)
+        body, activity = await parsed_activity(request)
         try:
             result = await self.auth.authenticate_request(activity, header)
         except Exception as error:  # botbuilder raises PermissionError, jwt and key errors alike
             log.info("Teams request refused: %s", type(error).__name__)
             return unauthorised()
-        problem = message_problem(activity)
+        problem = activity_problem(activity)
         if problem:
             raise web.HTTPBadRequest(text=problem)
 
+        turns: list[Turn] = []
+
         async def logic(context: TurnContext) -> None:
-            await self.handler(Turn(context))
+            turns.append(Turn(context, body))
+            await self.handler(turns[-1])
 
         await self.adapter.process_activity(result, activity, logic)
-        return web.Response(status=HANDLED)
+        if activity.type != "invoke":
+            return web.Response(status=HANDLED)
+        answer = turns[0].invoke_response if turns else None
+        if answer is None:
+            reason = f"teampulse answers no {activity.name or 'unnamed'} invoke"
+            return web.json_response({"error": reason}, status=400)
+        return web.json_response(answer, status=200)
 
 
 def unauthorised() -> web.Response:
@@ -188,7 +193,7 @@ def well_formed_bearer(header: str) -> bool:
     return True
 
 
-async def parsed_activity(request: web.Request) -> Activity:
+async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activity]:
     """The body as an activity; a 400 with the reason when it is not one."""
     try:
         body = json.loads(await request.text())
@@ -200,18 +205,22 @@ async def parsed_activity(request: web.Request) -> Activity:
         activity: Activity = Activity().deserialize(body)
     except (DeserializationError, TypeError, ValueError, AttributeError):
         raise web.HTTPBadRequest(text="the body is not an activity") from None
-    return activity
+    return body, activity
 
 
-def message_problem(activity: Activity) -> str | None:
-    """What a message activity lacks that the adapter needs (None when nothing)."""
-    if activity.type != "message":
+HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
+
+
+def activity_problem(activity: Activity) -> str | None:
+    """What an activity the adapter handles lacks that it needs (None when nothing)."""
+    if activity.type not in HANDLED_TYPES:
         return None
     needed = {
-        "id": activity.id,
         "serviceUrl": activity.service_url,
         "conversation.id": getattr(activity.conversation, "id", None),
         "from.id": getattr(activity.from_property, "id", None),
     }
+    if activity.type in {"message", "invoke"}:
+        needed["id"] = activity.id
     missing = [name for name, value in needed.items() if not isinstance(value, str) or not value]
-    return f"a message activity needs {', '.join(missing)}" if missing else None
+    return f"a {activity.type} activity needs {', '.join(missing)}" if missing else None

@@ -1,0 +1,112 @@
+"""An Adaptive Card's buttons: ``Action.Execute`` (an ``adaptiveCard/action`` invoke, answered
+with the card that replaces the one clicked) and its ``Action.Submit`` fallback for older clients
+(a message whose ``value`` is the card's data; the answer replaces the card's message).
+
+* ``pulse.submit``: the answers go to ``Conversation.submit_card``; the card becomes a receipt
+  that shows no answer, or shows each refused field's problem beside it, with what was chosen
+  kept.  A double click or a retried activity is recorded once: the core refuses a second card
+  from the same person for a round, and the card then says the answers are already in.
+* ``pulse.open`` (the home card's "Answer"): the pulse card in place of the home card.
+* ``trends`` (the home card, for managers): the report is sent below; the home card stays.
+
+The pulse's path writes nothing that names the person (``remember=False``; no reference kept),
+and is not de-duplicated by activity id (that would be a row written beside the answer).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from adapters.teams.cards import PulseSubmission, card_for, read_pulse_submission
+from adapters.teams.render import message, text_card
+from adapters.teams.sdk import Turn
+from bot.views import HomeView, PulseCard, TextReply, View
+from bot.words import NOT_KNOWN
+
+if TYPE_CHECKING:
+    from adapters.teams.chat import TeamsChat
+
+CARD = "application/vnd.microsoft.card.adaptive"
+SUBMIT, OPEN, TRENDS = "pulse.submit", "pulse.open", "trends"
+ACTION = "adaptiveCard/action"
+UNKNOWN_ACTION = "That button isn't one I know any more. Say `home` for your current card."
+
+
+class CardActions:
+    def __init__(self, chat: TeamsChat) -> None:
+        self.chat = chat
+
+    async def on_invoke(self, turn: Turn) -> None:
+        """Answer an ``Action.Execute`` with the card that replaces the clicked one."""
+        if turn.activity.name != ACTION:
+            return  # (the endpoint answers 400: teampulse answers no other invoke)
+        action = turn.activity.value.get("action")
+        action = action if isinstance(action, dict) else {}
+        data = action.get("data")
+        verb = action.get("verb")
+        card = await self.act(
+            turn, verb if isinstance(verb, str) else "", data if isinstance(data, dict) else {}
+        )
+        turn.invoke_response = {"statusCode": 200, "type": CARD, "value": card}
+
+    async def on_submit(self, turn: Turn) -> None:
+        """The ``Action.Submit`` fallback: the same actions; the answer replaces the card."""
+        value = turn.activity.value
+        verb = {"pulse": SUBMIT, "open": OPEN, "trends": TRENDS}.get(str(value.get("teampulse")))
+        card = await self.act(turn, verb or "", value)
+        replacement = {"type": "message", "attachments": [attachment_of(card)]}
+        if turn.activity.reply_to_id:
+            await turn.update(turn.activity.reply_to_id, replacement)
+        else:
+            await turn.send(replacement)
+
+    async def act(self, turn: Turn, verb: str, data: dict[str, Any]) -> dict[str, Any]:
+        on_pulse = verb in {SUBMIT, OPEN}
+        email = await self.chat.email_of(turn, remember=not on_pulse)
+        if email is None:
+            return text_card(TextReply(NOT_KNOWN, kind="error"))
+        if verb == SUBMIT:
+            return await self.submit(email, data)
+        if verb == OPEN:
+            return await self.open(email, data.get("round"))
+        if verb == TRENDS:
+            return await self.trends(turn, email)
+        return text_card(TextReply(UNKNOWN_ACTION))
+
+    async def submit(self, email: str, data: dict[str, Any]) -> dict[str, Any]:
+        form = read_pulse_submission(data)
+        if isinstance(form, TextReply):
+            return text_card(form)
+        done = await self.chat.conversation.submit_card(
+            email, form.round_id, form.answers, form.comment, form.about, asked=form.asked
+        )
+        if isinstance(done, TextReply) and done.problems:
+            return await self.refused(email, form, done)
+        return card_of(done)
+
+    async def refused(self, email: str, form: PulseSubmission, done: TextReply) -> dict[str, Any]:
+        """The pulse card again, each problem beside its field, with what was chosen kept."""
+        card = await self.chat.conversation.open_card(email, form.round_id)
+        if not isinstance(card, PulseCard):
+            return text_card(card)
+        found = card_for(card, problems=done.problems, values=form.values)
+        return found if found is not None else text_card(done)
+
+    async def open(self, email: str, round_id: Any) -> dict[str, Any]:
+        if not isinstance(round_id, int) or isinstance(round_id, bool):
+            return text_card(TextReply(UNKNOWN_ACTION))
+        return card_of(await self.chat.conversation.open_card(email, round_id))
+
+    async def trends(self, turn: Turn, email: str) -> dict[str, Any]:
+        for reply in await self.chat.conversation.ask(email, "trends"):
+            await turn.send(message(reply.view))
+        return card_of(await self.chat.conversation.home(email))
+
+
+def card_of(view: View | HomeView) -> dict[str, Any]:
+    found = card_for(view)
+    return found if found is not None else text_card(view)  # type: ignore[arg-type]
+
+
+def attachment_of(card: dict[str, Any]) -> dict[str, Any]:
+    return {"contentType": CARD, "content": card}
