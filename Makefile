@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the Adaptive Card checker the Teams card tests run (Node.js: Microsoft's own card library)
+CARD_CHECK := tests/adaptive_cards
+CARD_STAMP := $(CARD_CHECK)/node_modules/.installed
 
 .PHONY: run test lint typecheck check bench clean
 
@@ -16,7 +19,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/teampulse serve
 
-test: $(STAMP)
+$(CARD_STAMP): $(CARD_CHECK)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "Node.js 20 and npm are needed (the Teams card tests)"; exit 1; }
+	npm ci --prefix $(CARD_CHECK) --no-audit --no-fund --loglevel=error
+	touch $(CARD_STAMP)
+
+test: $(STAMP) $(CARD_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -28,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/trends.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache $(CARD_CHECK)/node_modules

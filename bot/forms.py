@@ -4,7 +4,7 @@ core's ``FieldProblem`` values point at.  Adapters read them here, never from ``
 
 from __future__ import annotations
 
-from surveys.forms import ABOUT, COMMENT, MESSAGE, RECIPIENTS, VALUE, FieldProblem
+from surveys.forms import ABOUT, COMMENT, MESSAGE, PICK_ONE, RECIPIENTS, VALUE, FieldProblem
 from surveys.recognition import MAX_MESSAGE
 from surveys.responses import GENERAL as GENERAL_COMMENT
 from surveys.responses import MAX_COMMENT
@@ -16,6 +16,7 @@ __all__ = [
     "MAX_COMMENT",
     "MAX_MESSAGE",
     "MESSAGE",
+    "PICK_ONE",
     "RECIPIENTS",
     "VALUE",
     "FieldProblem",
