@@ -13,6 +13,7 @@ from bot.settings import Settings
 from storage.engine import Database
 from tests.databases import scratch_database
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
+from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)
 
 # every variable that turns a platform on (and so the local web chat off)
 PLATFORM_VARIABLES = (

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -18,112 +17,25 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sqlmodel import select
 
 from adapters.teams.render import to_markdown
-from bot.server import SERVICE
-from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import KudosPost
 from bot.words import NOT_KNOWN
-from storage.models import ConversationReference, InboundEvent, PlatformIdentity
-from surveys.organisation import spec_from_yaml
-from tests.fake_teams import FakeTeams, Member
-from tests.support import ORG_YAML, email, serve
-
-APP_ID = "00000000-0000-0000-0000-00000000a99"
-STRANGER = Member("29:stranger", "aad-stranger", "Sam Stranger", "sam@elsewhere.example")
-_ids = itertools.count(1)
-
-
-def member(name: str) -> Member:
-    return Member(f"29:{name}", f"aad-{name}", name.title(), email(name))
-
-
-def personal_message(who: Member, text: str, service_url: str, **more: Any) -> dict[str, Any]:
-    """A ``message`` activity in the person's 1:1 chat with the bot, as Teams POSTs it."""
-    return {
-        "type": "message",
-        "id": f"17000000000{next(_ids):02d}",
-        "timestamp": "2026-11-30T00:30:00.000Z",
-        "serviceUrl": service_url,
-        "channelId": "msteams",
-        "from": {"id": who.account, "name": who.name, "aadObjectId": who.aad_object_id},
-        "recipient": {"id": f"28:{APP_ID}", "name": "teampulse"},
-        "conversation": {
-            "id": f"a:personal-{who.aad_object_id}",
-            "conversationType": "personal",
-            "tenantId": "tenant-test",
-        },
-        "text": text,
-        "textFormat": "plain",
-        "locale": "en-GB",
-        "entities": [{"type": "clientInfo", "locale": "en-GB"}],
-        "channelData": {"tenant": {"id": "tenant-test"}},
-        **more,
-    }
-
-
-def conversation_of(who: Member) -> str:
-    return f"a:personal-{who.aad_object_id}"
-
-
-@dataclass
-class Teams:
-    url: str
-    fake: FakeTeams
-    service: TeamPulse
-    http: aiohttp.ClientSession
-
-    async def post(
-        self, body: dict[str, Any] | str, headers: dict[str, str] | None = None
-    ) -> aiohttp.ClientResponse:
-        data = body if isinstance(body, str) else json.dumps(body)
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        response = await self.http.post(self.url + "/api/messages", data=data, headers=sent)
-        await response.read()
-        return response
-
-    async def say(self, who: Member, text: str) -> aiohttp.ClientResponse:
-        return await self.post(personal_message(who, text, self.fake.service_url))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTeams]:
-    fake = FakeTeams()
-    await fake.start()
-    for name in ("a1", "a2", "manager.a"):
-        fake.add_member(member(name))
-    fake.add_member(STRANGER)
-    yield fake
-    await fake.stop()
-
-
-async def running(settings: Settings, fake: FakeTeams) -> AsyncIterator[Teams]:
-    configured = settings.model_copy(update={"local_chat": None})
-    assert configured.teams_configured and not configured.local_mode
-    server = await serve(configured)
-    service = server.app[SERVICE]
-    await service.import_organisation(spec_from_yaml(ORG_YAML))
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        yield Teams(server.url, fake, service, http)
-    await server.runner.cleanup()
-
-
-@pytest.fixture
-async def teams(settings: Settings, fake: FakeTeams) -> AsyncIterator[Teams]:
-    """The server with Teams authentication off on purpose (no app id)."""
-    async for teams in running(settings.model_copy(update={"teams_auth": "off"}), fake):
-        yield teams
-
-
-async def stored(service: TeamPulse) -> list[Any]:
-    """Everything a Teams request could have written about someone."""
-    async with service.db.session() as session:
-        rows: list[Any] = []
-        for model in (PlatformIdentity, ConversationReference, InboundEvent):
-            rows += (await session.exec(select(model))).all()
-        return rows
+from storage.models import InboundEvent
+from tests.fake_teams import FakeTeams
+from tests.support import serve
+from tests.teams_support import (
+    APP_ID,
+    STRANGER,
+    Teams,
+    conversation_of,
+    member,
+    personal_message,
+    running,
+    shown,
+    stored,
+)
 
 
 # -- with authentication off ---------------------------------------------------------------------
@@ -140,7 +52,8 @@ async def test_help_comes_back_in_the_personal_chat(teams: Teams) -> None:
 
 async def test_a_stranger_is_told_they_are_not_known(teams: Teams) -> None:
     await teams.say(STRANGER, "pulse status")
-    assert teams.fake.sent_texts(conversation_of(STRANGER)) == [NOT_KNOWN]
+    [said] = shown(teams.fake, conversation_of(STRANGER))
+    assert NOT_KNOWN in said
     assert await stored(teams.service) == [
         row for row in await stored(teams.service) if isinstance(row, InboundEvent)
     ], "nothing is kept about someone outside the organisation"
@@ -346,9 +259,9 @@ def test_words_people_wrote_cannot_become_links_or_formatting() -> None:
     assert "\\*\\*read\\*\\*" in text and "\\<at\\>" in text
 
 
-async def test_a_trend_report_arrives_as_readable_text(teams: Teams) -> None:
+async def test_a_trend_report_arrives_as_a_readable_card(teams: Teams) -> None:
     manager = member("manager.a")
     await teams.say(manager, "pulse trends")
-    [text] = teams.fake.sent_texts(conversation_of(manager))
-    assert text.startswith("Trends for Ward A")
+    [text] = shown(teams.fake, conversation_of(manager))
+    assert text.startswith("Trends: Ward A")
     assert "Not enough answers yet" in text

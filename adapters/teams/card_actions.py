@@ -17,8 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from adapters.teams.cards import PulseSubmission, card_for, read_pulse_submission
-from adapters.teams.render import message, text_card
+from adapters.teams.cards import (
+    PulseSubmission,
+    attachment,
+    card_for,
+    notice_card,
+    read_pulse_submission,
+)
+from adapters.teams.render import message
 from adapters.teams.sdk import Turn
 from bot.views import HomeView, PulseCard, TextReply, View
 from bot.words import NOT_KNOWN
@@ -54,7 +60,7 @@ class CardActions:
         value = turn.activity.value
         verb = {"pulse": SUBMIT, "open": OPEN, "trends": TRENDS}.get(str(value.get("teampulse")))
         card = await self.act(turn, verb or "", value)
-        replacement = {"type": "message", "attachments": [attachment_of(card)]}
+        replacement = {"type": "message", "attachments": [attachment(card)]}
         if turn.activity.reply_to_id:
             await turn.update(turn.activity.reply_to_id, replacement)
         else:
@@ -64,19 +70,19 @@ class CardActions:
         on_pulse = verb in {SUBMIT, OPEN}
         email = await self.chat.email_of(turn, remember=not on_pulse)
         if email is None:
-            return text_card(TextReply(NOT_KNOWN, kind="error"))
+            return notice_card(TextReply(NOT_KNOWN, kind="error"))
         if verb == SUBMIT:
             return await self.submit(email, data)
         if verb == OPEN:
             return await self.open(email, data.get("round"))
         if verb == TRENDS:
             return await self.trends(turn, email)
-        return text_card(TextReply(UNKNOWN_ACTION))
+        return notice_card(TextReply(UNKNOWN_ACTION))
 
     async def submit(self, email: str, data: dict[str, Any]) -> dict[str, Any]:
         form = read_pulse_submission(data)
         if isinstance(form, TextReply):
-            return text_card(form)
+            return notice_card(form)
         done = await self.chat.conversation.submit_card(
             email, form.round_id, form.answers, form.comment, form.about, asked=form.asked
         )
@@ -88,13 +94,13 @@ class CardActions:
         """The pulse card again, each problem beside its field, with what was chosen kept."""
         card = await self.chat.conversation.open_card(email, form.round_id)
         if not isinstance(card, PulseCard):
-            return text_card(card)
+            return notice_card(card)
         found = card_for(card, problems=done.problems, values=form.values)
-        return found if found is not None else text_card(done)
+        return found if found is not None else notice_card(done)
 
     async def open(self, email: str, round_id: Any) -> dict[str, Any]:
         if not isinstance(round_id, int) or isinstance(round_id, bool):
-            return text_card(TextReply(UNKNOWN_ACTION))
+            return notice_card(TextReply(UNKNOWN_ACTION))
         return card_of(await self.chat.conversation.open_card(email, round_id))
 
     async def trends(self, turn: Turn, email: str) -> dict[str, Any]:
@@ -104,9 +110,9 @@ class CardActions:
 
 
 def card_of(view: View | HomeView) -> dict[str, Any]:
+    """The card that shows ``view`` in place of a clicked one (a notice for plain words)."""
     found = card_for(view)
-    return found if found is not None else text_card(view)  # type: ignore[arg-type]
-
-
-def attachment_of(card: dict[str, Any]) -> dict[str, Any]:
-    return {"contentType": CARD, "content": card}
+    if found is None:
+        assert isinstance(view, TextReply), "every other view has its card"
+        return notice_card(view)
+    return found

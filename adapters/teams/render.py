@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from adapters.teams.cards import attachment, card_for
+from adapters.teams.cards import attachment, card_for, summary
 from bot import words
 from bot.report_words import words as report_words
 from bot.views import HomeView, KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
@@ -33,24 +33,6 @@ def message(view: View | HomeView) -> dict[str, Any]:
         assert not isinstance(view, HomeView), "a home view always has its card"
         return {"type": "message", "text": to_markdown(view), "textFormat": "markdown"}
     return {"type": "message", "summary": summary(view), "attachments": [attachment(card)]}
-
-
-def summary(view: View | HomeView) -> str:
-    """What a notification shows for a card (the first line of its text fallback)."""
-    if isinstance(view, HomeView):
-        return "Your teampulse home"
-    return fallback_lines(view)[0][:200]
-
-
-def text_card(view: View) -> dict[str, Any]:
-    """An Adaptive Card with the view's words only (a notice in place of a clicked card)."""
-    text = to_markdown(view)
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "body": [{"type": "TextBlock", "text": text, "wrap": True}],
-    }
 
 
 def to_markdown(view: View) -> str:
