@@ -1,5 +1,6 @@
 """The Microsoft Teams platform: the Bot Framework's ``POST /api/messages`` on the project's
-aiohttp server (``adapters/teams/sdk/`` is the one package that knows botbuilder)."""
+aiohttp server, and proactive sends to the Bot Connector, both on one ``CloudAdapter``
+(``adapters/teams/sdk/`` is the one package that knows botbuilder)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from aiohttp import web
 
 from adapters.teams.chat import PLATFORM, TeamsChat
 from adapters.teams.messenger import TeamsMessenger
-from adapters.teams.sdk import BotFrameworkEndpoint
+from adapters.teams.pacing import Paced
+from adapters.teams.sdk import BotFrameworkEndpoint, Connector, Turn
 from bot.server import SERVICE
 from bot.settings import Settings
 
@@ -19,12 +21,21 @@ class TeamsPlatform:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.messenger = TeamsMessenger()
+        self.chat: TeamsChat | None = None
+        self.endpoint = BotFrameworkEndpoint(settings, self._on_turn)
+        # the proactive side shares the endpoint's CloudAdapter (its credentials and tokens)
+        self.outbound = Paced(Connector.of(self.endpoint), settings.teams_tenant_rps)
+        self.messenger = TeamsMessenger(self.outbound)
 
     def install(self, app: web.Application) -> None:
-        chat = TeamsChat(app[SERVICE])
-        endpoint = BotFrameworkEndpoint(self.settings, chat.on_turn)
-        app.router.add_post(MESSAGES_PATH, endpoint.handle)
+        service = app[SERVICE]
+        self.chat = TeamsChat(service)
+        self.messenger.bind(service)
+        app.router.add_post(MESSAGES_PATH, self.endpoint.handle)
+
+    async def _on_turn(self, turn: Turn) -> None:
+        assert self.chat is not None, "installed before the route is served"
+        await self.chat.on_turn(turn)
 
 
 def platform(settings: Settings) -> TeamsPlatform:
