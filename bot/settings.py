@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     teams_openid_metadata_url: str | None = Field(
         default=None, validation_alias="TEAMPULSE_TEAMS_OPENID_METADATA_URL"
     )
+    # Teams' per-app, per-tenant budget of Bot Connector calls a second (its docs say 30)
+    teams_tenant_rps: float = Field(
+        default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"
+    )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 

@@ -55,26 +55,6 @@ def personal_message(who: Member, text: str, service_url: str, **more: Any) -> d
     }
 
 
-def card_texts(element: Any) -> list[str]:
-    """The words of every TextBlock in an Adaptive Card, in order."""
-    if isinstance(element, list):
-        return [text for item in element for text in card_texts(item)]
-    if not isinstance(element, dict):
-        return []
-    own = [str(element["text"])] if element.get("type") == "TextBlock" else []
-    return own + [text for value in element.values() for text in card_texts(value)]
-
-
-def shown(fake: FakeTeams, conversation: str) -> list[str]:
-    """What each message the bot sent in ``conversation`` shows: its text, or its cards' words."""
-    found = []
-    for call in fake.called("send", conversation=conversation):
-        activity = call.params["activity"]
-        cards = [item.get("content") for item in activity.get("attachments") or []]
-        found.append(" ".join(card_texts(cards)) if cards else str(activity.get("text") or ""))
-    return found
-
-
 def conversation_of(who: Member) -> str:
     return f"a:personal-{who.aad_object_id}"
 

@@ -33,7 +33,6 @@ from tests.teams_support import (
     member,
     personal_message,
     running,
-    shown,
     stored,
 )
 
@@ -52,7 +51,7 @@ async def test_help_comes_back_in_the_personal_chat(teams: Teams) -> None:
 
 async def test_a_stranger_is_told_they_are_not_known(teams: Teams) -> None:
     await teams.say(STRANGER, "pulse status")
-    [said] = shown(teams.fake, conversation_of(STRANGER))
+    [said] = teams.fake.sent_texts(conversation_of(STRANGER))
     assert NOT_KNOWN in said
     assert await stored(teams.service) == [
         row for row in await stored(teams.service) if isinstance(row, InboundEvent)
@@ -262,6 +261,6 @@ def test_words_people_wrote_cannot_become_links_or_formatting() -> None:
 async def test_a_trend_report_arrives_as_a_readable_card(teams: Teams) -> None:
     manager = member("manager.a")
     await teams.say(manager, "pulse trends")
-    [text] = shown(teams.fake, conversation_of(manager))
+    [text] = teams.fake.sent_texts(conversation_of(manager))
     assert text.startswith("Trends: Ward A")
     assert "Not enough answers yet" in text

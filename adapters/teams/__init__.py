@@ -1,13 +1,15 @@
 """The Microsoft Teams platform: the Bot Framework's ``POST /api/messages`` on the project's
-aiohttp server (``adapters/teams/sdk/`` is the one package that knows botbuilder)."""
+aiohttp server, and proactive sends to the Bot Connector, both on one ``CloudAdapter``
+(``adapters/teams/sdk/`` is the one package that knows botbuilder)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from adapters.teams.messenger import TeamsMessenger
+from adapters.teams.pacing import Paced
 from adapters.teams.references import PLATFORM
-from adapters.teams.sdk import BotFrameworkEndpoint
+from adapters.teams.sdk import BotFrameworkEndpoint, Connector, Turn
 from adapters.teams.turns import TeamsBot
 from bot.server import SERVICE
 from bot.settings import Settings
@@ -20,12 +22,21 @@ class TeamsPlatform:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.messenger = TeamsMessenger()
+        self.bot: TeamsBot | None = None
+        self.endpoint = BotFrameworkEndpoint(settings, self._on_turn)
+        # the proactive side shares the endpoint's CloudAdapter (its credentials and tokens)
+        self.outbound = Paced(Connector.of(self.endpoint), settings.teams_tenant_rps)
+        self.messenger = TeamsMessenger(self.outbound)
 
     def install(self, app: web.Application) -> None:
-        bot = TeamsBot(app[SERVICE], self.messenger)
-        endpoint = BotFrameworkEndpoint(self.settings, bot.on_turn)
-        app.router.add_post(MESSAGES_PATH, endpoint.handle)
+        service = app[SERVICE]
+        self.bot = TeamsBot(service, self.messenger)
+        self.messenger.bind(service)
+        app.router.add_post(MESSAGES_PATH, self.endpoint.handle)
+
+    async def _on_turn(self, turn: Turn) -> None:
+        assert self.bot is not None, "installed before the route is served"
+        await self.bot.on_turn(turn)
 
 
 def platform(settings: Settings) -> TeamsPlatform:

@@ -16,7 +16,6 @@ The person is found by email (the Bot Connector's member lookup, once per accoun
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -28,7 +27,7 @@ from adapters.teams.sdk import Turn
 from adapters.teams.sync import HELP as SYNC_HELP
 from adapters.teams.sync import TeamsSync, sync_request
 from bot.conversation import Conversation
-from bot.identities import LRU, Identities
+from bot.identities import Identities
 from bot.ports import Unreachable
 from bot.service import TeamPulse
 from bot.views import Reply, View
@@ -50,8 +49,6 @@ class TeamsChat:
         self.messenger = messenger
         self.conversation = Conversation(service, platform_help=SYNC_HELP)
         self.sync = TeamsSync(self)
-        # account -> the reference last stored (JSON), for a large trust's staff at most
-        self._references: LRU[str, str] = LRU()
 
     @property
     def identities(self) -> Identities:
@@ -139,7 +136,8 @@ class TeamsChat:
 
     async def keep_reference(self, turn: Turn, email: str) -> None:
         """Store the person's 1:1 conversation reference (and tenant, account) when it is new or
-        changed; a channel's reference is a place, kept by ``installs``."""
+        changed (compared with the stored one: another replica's messenger may have dropped it
+        since); a channel's reference is a place, kept by ``installs``."""
         activity = turn.activity
         if not activity.is_personal:
             return
@@ -149,14 +147,9 @@ class TeamsChat:
         reference: dict[str, Any] = person_reference(
             turn.reference(), activity.account, activity.aad_object_id, activity.tenant
         )
-        text = json.dumps(reference, sort_keys=True)
-        if self._references.get(activity.account) == text:
-            return
-        await self.identities.update_reference(PLATFORM, recipient, reference)
-        self._references.remember(activity.account, text)
-
-    def forget_reference(self, account: str) -> None:
-        self._references.pop(account, None)
+        stored = await self.identities.reference(PLATFORM, recipient)
+        if any(stored.get(key) != value for key, value in reference.items()):
+            await self.identities.update_reference(PLATFORM, recipient, reference)
 
 
 def is_card_submission(activity: Activity) -> bool:

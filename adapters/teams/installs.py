@@ -15,7 +15,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from adapters.teams.references import (
-    CONVERSATION,
     NAME,
     PLATFORM,
     REFERENCE,
@@ -25,6 +24,7 @@ from adapters.teams.references import (
     channel_key,
     team_key,
     tenant_key,
+    without_conversation,
 )
 from adapters.teams.render import message
 from adapters.teams.sdk import Turn
@@ -97,9 +97,8 @@ class Installs:
         account = turn.activity.account
         email = await self.chat.identities.email_of(PLATFORM, account)
         recipient = await self.chat.identities.recipient(email) if email else None
-        self.chat.forget_reference(account)
         if recipient is not None:
-            await self.chat.identities.update_reference(PLATFORM, recipient, {CONVERSATION: None})
+            await self.chat.identities.update_reference(PLATFORM, recipient, without_conversation())
 
     async def keep_place(self, turn: Turn) -> None:
         """The tenant's service URL; a team's name and General channel; the channel spoken in."""

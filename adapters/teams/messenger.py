@@ -1,21 +1,118 @@
-"""What the core sends through Teams.  Proactive messages (scheduled pulses, kudos posts) come
-with a later step; until then Teams reaches nobody on its own and the router tries the next
-platform."""
+"""What the core sends through Teams, proactively: scheduled pulses and reminders to a person's
+1:1 chat with the bot, kudos posts to a team's channel.
+
+A person is reached through the 1:1 chat reference kept when they last chatted with the bot;
+someone known only from a team's roster gets that chat opened first (and kept).  When Teams
+answers 403 (the app was uninstalled or blocked) or 404 (the chat is gone), the kept chat is
+dropped and the person is ``Unreachable`` here, so the router tries their next platform:
+uninstalling the app stops deliveries on Teams.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from adapters.teams import references
+from adapters.teams.pacing import Paced
+from adapters.teams.references import PLATFORM, Json
+from adapters.teams.render import message
+from adapters.teams.sdk import ConnectorError
+from bot.identities import Identities
 from bot.ports import Recipient, TeamTarget, Unreachable
-from bot.views import View
+from bot.service import TeamPulse
+from bot.views import PulseCard, View
+
+log = logging.getLogger(__name__)
+
+GONE = frozenset({403, 404})  # the app is not (or no more) in the conversation; it is gone
+NO_CHAT = GONE | {400}  # opening a chat: the app is not installed for them, or no such account
 
 
 class TeamsMessenger:
-    reaches_everyone = False
+    reaches_everyone = False  # only people with a Teams account
+
+    def __init__(self, outbound: Paced) -> None:
+        self.outbound = outbound
+        self._service: TeamPulse | None = None
+
+    def bind(self, service: TeamPulse) -> None:
+        self._service = service
+
+    @property
+    def service(self) -> TeamPulse:
+        if self._service is None:
+            raise RuntimeError("the Teams adapter is not installed in a server yet")
+        return self._service
+
+    @property
+    def identities(self) -> Identities:
+        return self.service.identities
 
     async def knows(self, recipient: Recipient) -> bool:
-        return False
+        """True when the person's Teams account is known (the router asks first)."""
+        return await self.identities.knows(PLATFORM, recipient)
 
     async def send_direct(self, recipient: Recipient, view: View) -> None:
-        raise Unreachable("Teams sends no proactive messages yet")
+        chat = await self.personal_chat(recipient)
+        try:
+            message_id = await self.outbound.send(chat, message(view))
+        except ConnectorError as error:
+            if error.status in GONE:
+                await self.identities.update_reference(
+                    PLATFORM, recipient, references.without_conversation()
+                )
+                raise Unreachable(f"Teams answered {error.status}; the chat is forgotten") from None
+            raise
+        if isinstance(view, PulseCard) and not view.reminder and message_id:
+            await self.identities.remember_pulse_message(
+                PLATFORM, recipient, view.round_id, message_id
+            )
+
+    async def personal_chat(self, recipient: Recipient) -> Json:
+        """The person's 1:1 chat reference: the kept one, else a chat opened (and kept) from
+        what their team's roster said; ``Unreachable`` when neither can be had."""
+        stored = await self.identities.reference(PLATFORM, recipient)
+        chat = references.conversation(stored)
+        if chat is not None:
+            return chat
+        tenant = stored.get(references.TENANT)
+        tenant_url = None
+        if isinstance(tenant, str) and tenant:
+            tenant_url = await references.tenant_service_url(self.service.places, tenant)
+        opening = references.opening(stored, tenant_url)
+        if opening is None:
+            raise Unreachable("no Teams chat or account for this person")
+        try:
+            chat = await self.outbound.open_personal_chat(
+                opening.service_url, opening.tenant, opening.account
+            )
+        except ConnectorError as error:
+            if error.status in NO_CHAT:
+                raise Unreachable(f"Teams refused a chat ({error.status})") from None
+            raise
+        await self.identities.update_reference(
+            PLATFORM, recipient, references.with_conversation(chat)
+        )
+        return chat
+
+    async def roster(self, reference: Json, team: str | None = None) -> list[Json]:
+        """A team's members (every page), from a reference to one of its channels."""
+        return await self.outbound.roster(reference, team)
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
-        return None
+        """Post in the team's Teams channel, when it has one and the bot is in it.  A failure is
+        logged, not raised: the other platforms still post, and kudos are already saved."""
+        channel = team.channel(PLATFORM)
+        if not channel:
+            return
+        places = self.service.places
+        reference = await references.channel_reference(places, channel)
+        if reference is None:
+            log.info("Teams channel of team %s unknown to the bot; post skipped", team.team_id)
+            return
+        try:
+            await self.outbound.send(reference, message(view))
+        except ConnectorError as error:
+            log.warning("Teams post to team %s failed: %s", team.team_id, error)
+            if error.status in GONE:
+                await references.forget_channel_reference(places, channel)

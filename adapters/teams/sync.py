@@ -88,7 +88,8 @@ class TeamsSync:
         reference = turn.reference()
 
         async def fetch() -> Members | TextReply:
-            return await self.members(reference) or TextReply(NO_ROSTER, kind="error")
+            found = await self.members(reference, activity.team_id)
+            return found or TextReply(NO_ROSTER, kind="error")
 
         return await conversation.sync_members(email, request.team, source, fetch)
 
@@ -100,14 +101,15 @@ class TeamsSync:
             return
 
         async def fetch() -> Members | None:
-            return await self.members(reference)
+            return await self.members(reference, team_id)
 
         await self.sources.follow(source_key(PLATFORM, team_id), fetch)
 
-    async def members(self, reference: dict[str, Any]) -> Members | None:
+    async def members(self, reference: dict[str, Any], team_id: str) -> Members | None:
         """The roster as emails (None when Teams refuses); each member's account remembered."""
+        service_url = reference.get("serviceUrl")
         try:
-            roster = await self.chat.messenger.roster(reference)
+            roster = await self.chat.messenger.roster(reference, team_id)
         except Exception as error:  # the connector's refusal, whatever its type: not a 500
             log.warning("Teams refused a team's roster (%s)", type(error).__name__)
             return None
@@ -116,7 +118,7 @@ class TeamsSync:
             email = member.get("email")
             if isinstance(email, str) and email:
                 emails.append(email)
-                await self.remember(member, email)
+                await self.remember({**member, SERVICE_URL: service_url}, email)
         return Members(emails, skipped=len(roster) - len(emails))
 
     async def remember(self, member: dict[str, Any], email: str) -> None:

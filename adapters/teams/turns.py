@@ -24,6 +24,8 @@ class TeamsBot:
             case "message" if is_card_submission(activity):
                 await self.cards.on_submit(turn)
             case "message":
+                if activity.team_id:  # (spoken to in a team's channel: the place is kept)
+                    await self.installs.keep_place(turn)
                 await self.chat.on_message(turn)
             case "invoke":
                 await self.cards.on_invoke(turn)

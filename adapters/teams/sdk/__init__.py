@@ -5,12 +5,21 @@ and JSON dicts.
 * ``inbound``: an HTTP request becomes an authenticated ``Turn`` (or a 401 / 400 response), and a
   ``Turn`` answers in its conversation.
 * ``outbound``: proactive sends (continue a stored conversation, open a 1:1 chat, update a message,
-  read a team's roster) from plain-JSON conversation references.
+  read a team's roster) from plain-JSON conversation references, on the inbound endpoint's own
+  ``CloudAdapter``; a refusal is a ``ConnectorError`` (HTTP status, ``Retry-After``).
 
 The Python Bot Framework SDK is archived; swapping it (for the Microsoft 365 Agents SDK) means
 rewriting this package, and nothing else.
 """
 
 from adapters.teams.sdk.inbound import BotFrameworkEndpoint, Turn, configuration
+from adapters.teams.sdk.outbound import Connector, ConnectorError, RosterPage
 
-__all__ = ["BotFrameworkEndpoint", "Turn", "configuration"]
+__all__ = [
+    "BotFrameworkEndpoint",
+    "Connector",
+    "ConnectorError",
+    "RosterPage",
+    "Turn",
+    "configuration",
+]
