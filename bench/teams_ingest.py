@@ -46,12 +46,9 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,62 +57,14 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
-import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from ingest_processes import Child, cpu_seconds, spawn, spawn_serve, until_quiet  # noqa: E402
-from jwt.algorithms import RSAAlgorithm  # noqa: E402
 from slack_ingest import Sample, org_yaml, percentile, row  # noqa: E402
-from teams_processes import TABLE  # noqa: E402
+from teams_processes import APP_ID, TABLE, channel_token, key_server  # noqa: E402
 
 DEFAULT_ACTIVITY = "text"  # "invoke" once the Teams adapter answers adaptiveCard/action
-APP_ID = "6b0f7c4e-2d1a-4f3b-9c8e-5a7d1e2f3b4c"
-KID = "bench"
 PROCESSES = str(Path(__file__).with_name("teams_processes.py"))
 TOKEN_SHIM = str(Path(__file__).with_name("teams_token"))
-
-
-# -- the Bot Framework's keys, served from a thread ------------------------------------------------
-@contextmanager
-def key_server(key: rsa.RSAPrivateKey) -> Iterator[str]:
-    """OpenID metadata at ``<url>/openid`` and its JWKS at ``<url>/keys``; yields the base URL."""
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-    documents: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = documents.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body or b"{}")
-
-        def log_message(self, *_args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    documents["/openid"] = json.dumps({"jwks_uri": f"{base}/keys"}).encode()
-    keys = [{**jwk, "kid": KID, "use": "sig", "endorsements": ["msteams"]}]
-    documents["/keys"] = json.dumps({"keys": keys}).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def channel_token(key: rsa.RSAPrivateKey, service_url: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "https://api.botframework.com",
-        "aud": APP_ID,
-        "serviceurl": service_url,
-        "nbf": now - 60,
-        "exp": now + 3600,
-    }
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
 
 
 # -- set-up ----------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ and stopping when its stdin closes:
 * ``bare``: the yardstick, an aiohttp handler that checks the same Bot Framework token as the app
   (PyJWT, the key from the same JWKS, issuer, audience, expiry and the ``serviceurl`` claim) and
   commits each body with one INSERT through an asyncpg pool.
+
+Also the Bot Framework's side of the tokens both servers check: ``key_server`` (OpenID metadata
+and a JWKS for a local RSA key, served from a thread) and ``channel_token``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ import asyncio
 import json
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -22,10 +31,58 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 import jwt  # noqa: E402
 from aiohttp import web  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from jwt.algorithms import RSAAlgorithm  # noqa: E402
 
 ISSUER = "https://api.botframework.com"
 LEEWAY = 300  # botbuilder's clock tolerance (5 minutes)
 TABLE = "bench_activity"
+APP_ID = "6b0f7c4e-2d1a-4f3b-9c8e-5a7d1e2f3b4c"
+KID = "bench"
+
+
+# -- the Bot Framework's keys, served from a thread ------------------------------------------------
+@contextmanager
+def key_server(key: rsa.RSAPrivateKey) -> Iterator[str]:
+    """OpenID metadata at ``<url>/openid`` and its JWKS at ``<url>/keys``; yields the base URL."""
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    documents: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body or b"{}")
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    documents["/openid"] = json.dumps({"jwks_uri": f"{base}/keys"}).encode()
+    keys = [{**jwk, "kid": KID, "use": "sig", "endorsements": ["msteams"]}]
+    documents["/keys"] = json.dumps({"keys": keys}).encode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def channel_token(key: rsa.RSAPrivateKey, service_url: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": APP_ID,
+        "serviceurl": service_url,
+        "nbf": now - 60,
+        "exp": now + 3600,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
 
 
 async def _until_stdin_closes() -> None:
