@@ -85,9 +85,10 @@ class Child:
             self.process.kill()
 
 
-def spawn(role: str, env: dict[str, str], log: Path) -> Child:
+def spawn(role: str, env: dict[str, str], log: Path, script: str = __file__) -> Child:
+    """``python SCRIPT ROLE`` (this file's roles by default), once it has printed its URL."""
     process = subprocess.Popen(
-        [sys.executable, __file__, role],
+        [sys.executable, script, role],
         cwd=ROOT,
         env={**os.environ, **env},
         stdin=subprocess.PIPE,
@@ -109,12 +110,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def spawn_serve(env: dict[str, str], log: Path) -> Child:
-    """``teampulse serve`` itself (all its workers, the scheduler, the access log), healthy."""
+async def spawn_serve(env: dict[str, str], log: Path, python_path: tuple[str, ...] = ()) -> Child:
+    """``teampulse serve`` itself (all its workers, the scheduler, the access log), healthy;
+    ``python_path``: directories put before everything else on its ``PYTHONPATH``."""
     port = free_port()
     # this checkout's code first: the server runs in another directory (no .env there), where a
     # relative PYTHONPATH (``PYTHONPATH=.``) would reach the installed copy instead
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(
+        p for p in (*python_path, str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "teampulse"), "serve"],
         cwd=log.parent,  # no .env

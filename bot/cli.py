@@ -320,9 +320,58 @@ def manifest_slack(url: str, name: str) -> None:
 
 
 @manifest.command("teams")
-def manifest_teams() -> None:
-    """Write the Teams app package."""
-    raise click.ClickException("the Teams adapter is not in this version yet")
+@click.option(
+    "--url",
+    required=True,
+    help="Public https:// base URL of this server (its host becomes the app's valid domain).",
+)
+@click.option(
+    "--app-id",
+    default=None,
+    metavar="GUID",
+    help="The Azure Bot's Microsoft app id [default: MicrosoftAppId].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("teampulse-teams.zip"),
+    show_default=True,
+    help="Where to write the package.",
+)
+@click.option("--name", default="teampulse", show_default=True, help="The app's name in Teams.")
+@click.option("--app-version", default=None, help="The app's version [default: teampulse's].")
+@click.option("--developer", default="teampulse", show_default=True, help="Publisher's name.")
+@click.option("--privacy-url", default=None, help="Privacy notice (https) [default: --url].")
+@click.option("--terms-url", default=None, help="Terms of use (https) [default: --url].")
+def manifest_teams(
+    url: str,
+    app_id: str | None,
+    out: Path,
+    name: str,
+    app_version: str | None,
+    developer: str,
+    privacy_url: str | None,
+    terms_url: str | None,
+) -> None:
+    """Write the Teams app package (manifest.json and icons, zipped): upload it in the Teams
+    admin center > Teams apps > Manage apps."""
+    app_info = adapter_entry("adapters.teams.manifest", "AppInfo")
+    write_package = adapter_entry("adapters.teams.manifest", "write_package")
+    info = app_info(
+        app_id=app_id or _settings().microsoft_app_id,
+        url=url,
+        name=name,
+        app_version=app_version,
+        developer=developer,
+        privacy_url=privacy_url,
+        terms_url=terms_url,
+    )
+    try:
+        click.echo(write_package(out, info))
+    except ValueError as error:  # the package module's PackageError names the option
+        raise click.BadParameter(str(error), param_hint=getattr(error, "option", None)) from None
+    except OSError as error:
+        raise click.ClickException(f"could not write {out}: {error.strerror}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

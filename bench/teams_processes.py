@@ -1,0 +1,166 @@
+"""The processes of the Teams ingest benchmark (``bench/teams_ingest.py``), each started by
+``ingest_processes.spawn`` as ``python bench/teams_processes.py ROLE``, printing ``READY <url>``
+and stopping when its stdin closes:
+
+* ``fake``: the tests' fake Bot Connector (``tests/fake_teams.py``), where replies go;
+* ``bare``: the yardstick, an aiohttp handler that checks the same Bot Framework token as the app
+  (PyJWT, the key from the same JWKS, issuer, audience, expiry and the ``serviceurl`` claim) and
+  commits each body with one INSERT through an asyncpg pool.
+
+Also the Bot Framework's side of the tokens both servers check: ``key_server`` (OpenID metadata
+and a JWKS for a local RSA key, served from a thread) and ``channel_token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402
+import jwt  # noqa: E402
+from aiohttp import web  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from jwt.algorithms import RSAAlgorithm  # noqa: E402
+
+ISSUER = "https://api.botframework.com"
+LEEWAY = 300  # botbuilder's clock tolerance (5 minutes)
+TABLE = "bench_activity"
+APP_ID = "6b0f7c4e-2d1a-4f3b-9c8e-5a7d1e2f3b4c"
+KID = "bench"
+
+
+# -- the Bot Framework's keys, served from a thread ------------------------------------------------
+@contextmanager
+def key_server(key: rsa.RSAPrivateKey) -> Iterator[str]:
+    """OpenID metadata at ``<url>/openid`` and its JWKS at ``<url>/keys``; yields the base URL."""
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    documents: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = documents.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body or b"{}")
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    documents["/openid"] = json.dumps({"jwks_uri": f"{base}/keys"}).encode()
+    keys = [{**jwk, "kid": KID, "use": "sig", "endorsements": ["msteams"]}]
+    documents["/keys"] = json.dumps({"keys": keys}).encode()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def channel_token(key: rsa.RSAPrivateKey, service_url: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": APP_ID,
+        "serviceurl": service_url,
+        "nbf": now - 60,
+        "exp": now + 3600,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
+
+
+async def _until_stdin_closes() -> None:
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+async def _serve(app: web.Application) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"READY http://{host}:{port}", flush=True)
+    await _until_stdin_closes()
+    await runner.cleanup()
+
+
+async def run_bare() -> None:
+    """``POST /api/messages``: a valid token, then one INSERT of the body, committed; 401 for a
+    bad token.  An invoke gets 200 and a small invoke response, anything else 201 (as the app)."""
+    app_id = os.environ["BENCH_APP_ID"]
+    keys = jwt.PyJWKClient(os.environ["BENCH_JWKS_URL"])  # fetched once, then cached
+    keys.get_signing_keys()
+    pool = await asyncpg.create_pool(os.environ["BENCH_PG_DSN"], min_size=10, max_size=10)
+    insert = f"INSERT INTO {TABLE} (body) VALUES ($1)"
+    invoke_answer = json.dumps(
+        {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "ok"}
+    )
+
+    async def handle(request: web.Request) -> web.Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        body = await request.text()
+        try:
+            activity = json.loads(body)
+            key = keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=app_id,
+                issuer=ISSUER,
+                leeway=LEEWAY,
+                options={"require": ["exp", "nbf"]},
+            )
+        except (ValueError, jwt.PyJWTError):
+            return web.json_response({"error": "unauthorised"}, status=401)
+        if scheme != "Bearer" or claims.get("serviceurl") != activity.get("serviceUrl"):
+            return web.json_response({"error": "unauthorised"}, status=401)
+        await pool.execute(insert, body)  # its own transaction: committed when it returns
+        if activity.get("type") == "invoke":
+            return web.Response(text=invoke_answer, content_type="application/json")
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/messages", handle)
+    try:
+        await _serve(app)
+    finally:
+        await pool.close()
+
+
+async def run_fake() -> None:
+    from tests.fake_teams import FakeTeams
+
+    fake = FakeTeams()
+    await fake.start()
+    print(f"READY {fake.url}", flush=True)
+    await _until_stdin_closes()
+    print(f"calls {len(fake.calls)}", file=sys.stderr, flush=True)
+    await fake.stop()
+
+
+def main() -> None:
+    roles = {"bare": run_bare, "fake": run_fake}
+    if len(sys.argv) != 2 or sys.argv[1] not in roles:
+        sys.exit(f"usage: {sys.argv[0]} bare|fake (started by bench/teams_ingest.py)")
+    asyncio.run(roles[sys.argv[1]]())
+
+
+if __name__ == "__main__":
+    main()
