@@ -8,8 +8,9 @@ upload is allowed).  What is in the manifest, and why:
 * ``bots[0].scopes``: ``personal`` (the 1:1 chat the pulses arrive in), ``team`` and ``groupChat``
   (so the app can be added where kudos are posted and rosters read).  The schema's enum is
   case-sensitive: ``groupChat``, not ``groupchat``.
-* ``commandLists``: the chat commands (``bot/help.py``), offered in the personal chat only, the one
-  place the bot answers them.
+* ``commandLists``: the chat commands (``bot/help.py``) in the personal chat; in a team's channel
+  or a group chat (where the bot is ``@mentioned`` and answers in the person's 1:1 chat) the ones
+  that belong there: kudos, a roster sync, and the rest.
 * ``validDomains``: the server's host.  ``webApplicationInfo``: the app id, with
   ``api://<host>/<app id>`` as its resource; installing the app for people through Microsoft
   Graph (so pulses can reach someone who never opened the app) needs it.
@@ -49,6 +50,15 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("pulse trends", "Managers: team trends, e.g. pulse trends Ward 7 12"),
     ("pulse send", "Managers: send a pulse to your team now"),
     ("pulse settings", "Managers: show or change your team's pulse schedule"),
+    ("home", "Your waiting pulse, streak and recent kudos"),
+)
+# in a team's channel or a group chat: answered in the person's 1:1 chat, kudos celebrated here
+SHARED_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("kudos", "Celebrate colleagues: kudos @name what they did #value"),
+    ("settings sync", "Managers: keep a team in step with this Teams team's members"),
+    ("pulse status", "Your open pulses and your teams (answered in your chat)"),
+    ("pulse trends", "Managers: team trends (sent to your chat)"),
+    ("pulse help", "Every command, and how your answers stay anonymous"),
 )
 
 SHORT_DESCRIPTION = "Anonymous pulse check-ins, kudos and team trends"
@@ -130,10 +140,8 @@ def manifest(info: AppInfo) -> dict[str, Any]:
         "isNotificationOnly": False,
         "supportsFiles": False,
         "commandLists": [
-            {
-                "scopes": ["personal"],
-                "commands": [{"title": t, "description": d} for t, d in COMMANDS],
-            }
+            {"scopes": ["personal"], "commands": _commands(COMMANDS)},
+            {"scopes": ["team", "groupChat"], "commands": _commands(SHARED_COMMANDS)},
         ],
     }
     return {
@@ -184,3 +192,7 @@ def write_package(out: Path, info: AppInfo) -> str:
         f"{len(data):,} bytes). Upload it in the Teams admin center: Teams apps > Manage apps > "
         "Upload new app."
     )
+
+
+def _commands(commands: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"title": title, "description": description} for title, description in commands]
