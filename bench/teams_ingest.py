@@ -15,12 +15,14 @@ One run, interleaved (baseline, app, baseline, app, baseline with the default tw
 
 What the app is sent (``--activity``):
 
-* ``invoke``: a pulse card's submission, as Teams sends an ``Action.Execute``: an ``invoke``
-  named ``adaptiveCard/action`` whose ``value.action`` has verb ``pulse.submit`` and data = the
-  card's form (``bot.cards.CardForm``) merged with the chosen answers, the comment and "About".
-  Answered in the HTTP response (200 and an invoke response), nothing sent to the connector;
-* ``text``: what exists today: the person types ``pulse`` in their 1:1 chat (a ``message``
-  activity) and the pulse comes back through the Bot Connector; 201 once it was sent.  The path:
+* ``invoke`` (the default: the hot path when a pulse opens): a pulse card's submission, as Teams
+  sends an ``Action.Execute``: an ``invoke`` named ``adaptiveCard/action`` whose ``value.action``
+  has verb ``pulse.submit`` and data = the card's form (``bot.cards.CardForm``) merged with the
+  chosen answers, the comment and "About".  Handled when the answer is 200 with the receipt card
+  ("<team> pulse: answered") in the invoke response; nothing is sent to the connector, and the
+  bench counts the submissions stored at the end;
+* ``text``: the person types ``pulse`` in their 1:1 chat (a ``message`` activity) and the pulse
+  comes back through the Bot Connector; 201 once it was sent.  The path:
   the token, the activity recorded once (an INSERT), the person's account looked up, the pulse
   read, the reply sent, the conversation reference stored (an UPSERT).
 
@@ -28,12 +30,15 @@ Set-up (not timed): an organisation of ``--teams`` teams of ``--people`` members
 a round opened for every team, its outbox marked sent, each person's Teams account stored as a
 ``PlatformIdentity`` (as the delivery stores it), so no member lookup is needed.  One channel
 token goes with every request (a channel reuses its token until it expires).  The bot's own token
-for its replies comes from ``bench/teams_token/sitecustomize.py`` (Azure AD is out of reach).
+for its replies comes from the tests' fake Azure AD token service (``tests/fake_aad.py``, over
+TLS), which this process serves: the app is pointed at it by configuration
+(``TEAMPULSE_TEAMS_LOGIN_URL``, and ``REQUESTS_CA_BUNDLE`` for its certificate), and the bench
+reports how many tokens it issued.
 
 Usage::
 
-    .venv/bin/python bench/teams_ingest.py                   # the default activity (below)
-    .venv/bin/python bench/teams_ingest.py --activity text   # or invoke
+    .venv/bin/python bench/teams_ingest.py                   # card submissions (invoke)
+    .venv/bin/python bench/teams_ingest.py --activity text   # typed messages, replies sent
 """
 
 from __future__ import annotations
@@ -62,9 +67,11 @@ from ingest_processes import Child, cpu_seconds, spawn, spawn_serve, until_quiet
 from slack_ingest import Sample, org_yaml, percentile, row  # noqa: E402
 from teams_processes import APP_ID, TABLE, channel_token, key_server  # noqa: E402
 
-DEFAULT_ACTIVITY = "text"  # "invoke" once the Teams adapter answers adaptiveCard/action
+from tests.fake_aad import FakeAzureAD  # noqa: E402
+
+DEFAULT_ACTIVITY = "invoke"  # the card's submission: the hot path when a pulse opens
 PROCESSES = str(Path(__file__).with_name("teams_processes.py"))
-TOKEN_SHIM = str(Path(__file__).with_name("teams_token"))
+APP_SECRET = "bench-not-a-secret"
 
 
 # -- set-up ----------------------------------------------------------------------------------------
@@ -169,14 +176,25 @@ def card_invoke(n: int, email: str, round_id: int, questions: list[str], url: st
     )
 
 
+def is_receipt(body: bytes) -> bool:
+    """An invoke response whose card is the receipt ("<team> pulse: answered")."""
+    answer = json.loads(body or b"{}")
+    card = answer.get("value")
+    if not isinstance(card, dict) or not card.get("body"):
+        return False
+    first = card["body"][0]
+    return (
+        answer.get("statusCode") == 200
+        and answer.get("type") == "application/vnd.microsoft.card.adaptive"
+        and str(first.get("text", "")).endswith("pulse: answered")
+    )
+
+
 Build = Callable[[int, str, int, list[str], str], str]
 ACTIVITIES: dict[str, tuple[Build, Callable[[int, bytes], bool]]] = {
     # how each is built, and the app's answer that means it was handled
     "text": (text_message, lambda status, body: status == 201 and body == b""),
-    "invoke": (
-        card_invoke,
-        lambda status, body: status == 200 and json.loads(body or b"{}").get("statusCode") == 200,
-    ),
+    "invoke": (card_invoke, lambda status, body: status == 200 and is_receipt(body)),
 }
 
 
@@ -227,17 +245,6 @@ def machine(pg_version: str) -> str:
     )
 
 
-def token_counts(log: Path) -> str:
-    """What the app's processes wrote at exit (``bench/teams_token/sitecustomize.py``)."""
-    requests = credentials = 0
-    for file in log.parent.glob(log.name + ".*"):
-        asked, made = file.read_text().split()
-        requests, credentials = requests + int(asked), credentials + int(made)
-    return (
-        f"the app asked for its own token {requests} times, from {credentials} credential objects"
-    )
-
-
 def report(args: argparse.Namespace, results: dict[str, Sample], pg: str, load: float) -> None:
     app, bare = results["app"], results["bare"]
     print()
@@ -270,7 +277,9 @@ def report(args: argparse.Namespace, results: dict[str, Sample], pg: str, load: 
 
 
 async def bench(args: argparse.Namespace) -> None:
-    build, ok = ACTIVITIES[args.activity]
+    build, app_ok = ACTIVITIES[args.activity]
+    bare_status = 200 if args.activity == "invoke" else 201  # (its answer has no card)
+    oks = {"app": app_ok, "bare": lambda status, _body: status == bare_status}
     base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
     name = f"tp_teams_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
@@ -282,6 +291,7 @@ async def bench(args: argparse.Namespace) -> None:
     logs = Path(tempfile.mkdtemp(prefix="teams_ingest_"))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     children: list[Child] = []
+    aad = FakeAzureAD(APP_ID, APP_SECRET)  # the app's own token, from this process
     try:
         started = time.perf_counter()
         people = await prepare(url, args.teams, args.people)
@@ -291,18 +301,19 @@ async def bench(args: argparse.Namespace) -> None:
             children.append(fake)
             service_url = fake.url + "/"
             bodies = [build(n, *person, service_url) for n, person in enumerate(people)]
+            await aad.start()
             env = {
                 "DATABASE_URL": url,
                 "MicrosoftAppId": APP_ID,
-                "MicrosoftAppPassword": "bench-not-a-secret",
+                "MicrosoftAppPassword": APP_SECRET,
                 "TEAMPULSE_TEAMS_OPENID_METADATA_URL": keys + "/openid",
+                "TEAMPULSE_TEAMS_LOGIN_URL": aad.authority,
+                "REQUESTS_CA_BUNDLE": aad.ca_file,
                 "TEAMPULSE_SECRET": "bench",
-                "TEAMPULSE_BENCH_APP_TOKEN": "bench-app-token",
-                "TEAMPULSE_BENCH_TOKEN_LOG": str(logs / "tokens"),
             }
             if args.workers > 1:
                 env["TEAMPULSE_WORKERS"] = str(args.workers)
-            app = await spawn_serve(env, logs / "app.log", python_path=(TOKEN_SHIM,))
+            app = await spawn_serve(env, logs / "app.log")
             children.append(app)
             bare_env = {
                 "BENCH_APP_ID": APP_ID,
@@ -319,8 +330,8 @@ async def bench(args: argparse.Namespace) -> None:
                 Path(args.pid_file).write_text(str(app.process.pid))
             load = os.getloadavg()[0]
             warm, measured = bodies[: args.warmup], bodies[args.warmup :]
-            for child in (app, bare):
-                await fire(child.url, warm, args.concurrency, Sample(), token, ok)
+            for key_name, child in servers.items():
+                await fire(child.url, warm, args.concurrency, Sample(), token, oks[key_name])
             results = {"app": Sample(), "bare": Sample()}
             size = -(-len(measured) // args.rounds)
             chunks = [measured[i : i + size] for i in range(0, len(measured), size)]
@@ -335,7 +346,8 @@ async def bench(args: argparse.Namespace) -> None:
             for key_name, chunk in turns:
                 child = servers[key_name]
                 before = cpu_seconds(child.process.pid)
-                await fire(child.url, chunk, args.concurrency, results[key_name], token, ok)
+                sample = results[key_name]
+                await fire(child.url, chunk, args.concurrency, sample, token, oks[key_name])
                 await until_quiet(child.process.pid)
                 results[key_name].cpu += cpu_seconds(child.process.pid) - before
             report(args, results, pg_version, load)
@@ -351,10 +363,14 @@ async def bench(args: argparse.Namespace) -> None:
     finally:
         for child in reversed(children):
             child.stop()
+        await aad.stop()
         admin = await asyncpg.connect(base)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    print(token_counts(logs / "tokens"))
+    print(
+        f"the app asked Azure AD for its own token {len(aad.calls)} times "
+        f"({len(aad.tokens_issued)} issued)"
+    )
     print(f"server logs: {logs}")
 
 

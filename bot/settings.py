@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     teams_openid_metadata_url: str | None = Field(
         default=None, validation_alias="TEAMPULSE_TEAMS_OPENID_METADATA_URL"
     )
+    # where the bot asks Azure AD for its own token (an https authority; botbuilder's default,
+    # login.microsoftonline.com, when unset; a private cloud, or a test's local one, sets its own)
+    teams_login_url: str | None = Field(default=None, validation_alias="TEAMPULSE_TEAMS_LOGIN_URL")
     # Teams' per-app, per-tenant budget of Bot Connector calls a second (its docs say 30)
     teams_tenant_rps: float = Field(
         default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"

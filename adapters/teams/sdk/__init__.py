@@ -7,6 +7,8 @@ and JSON dicts.
 * ``outbound``: proactive sends (continue a stored conversation, open a 1:1 chat, update a message,
   read a team's roster) from plain-JSON conversation references, on the inbound endpoint's own
   ``CloudAdapter``; a refusal is a ``ConnectorError`` (HTTP status, ``Retry-After``).
+* ``auth``: botbuilder's authentication, with the bot's credentials and Azure AD token (fetched
+  off the event loop), its Bot Connector clients and a channel token's check kept between turns.
 
 The Python Bot Framework SDK is archived; swapping it (for the Microsoft 365 Agents SDK) means
 rewriting this package, and nothing else.

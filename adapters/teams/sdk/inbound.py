@@ -3,6 +3,7 @@ response), and a ``Turn`` answers in its conversation."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,14 +15,12 @@ from aiohttp import web
 from azure.core.exceptions import DeserializationError
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
-from botbuilder.integration.aiohttp import (
-    CloudAdapter,
-    ConfigurationBotFrameworkAuthentication,
-)
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
 from botframework.connector.auth import AuthenticationConstants
 
 from adapters.teams.activity import Activity as InboundActivity
+from adapters.teams.sdk.auth import Authentication
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +44,7 @@ class SdkConfiguration:
     TO_CHANNEL_FROM_BOT_OAUTH_SCOPE: str | None = None
     OAUTH_URL: str | None = None
     CALLER_ID: str | None = None
+    VALIDATE_AUTHORITY: bool = True
 
 
 def configuration(settings: Settings) -> SdkConfiguration:
@@ -52,26 +52,34 @@ def configuration(settings: Settings) -> SdkConfiguration:
     without an app id gets there (with an app id, every request is authenticated).
 
     ``TEAMPULSE_TEAMS_OPENID_METADATA_URL`` moves only where the channel's signing keys are
-    fetched; every other endpoint stays the public cloud's."""
+    fetched, ``TEAMPULSE_TEAMS_LOGIN_URL`` only where the bot asks for its own token (an
+    authority of one's own, which Azure AD's instance discovery would not know: it is not
+    validated there); every other endpoint stays the public cloud's."""
     app = SdkConfiguration(
         APP_ID=settings.microsoft_app_id or "",
         APP_PASSWORD=settings.microsoft_app_password or "",
         APP_TYPE=settings.microsoft_app_type,
         APP_TENANTID=settings.microsoft_app_tenant_id or "",
     )
-    if not settings.teams_openid_metadata_url:
+    if not (settings.teams_openid_metadata_url or settings.teams_login_url):
         return app
+    constants = AuthenticationConstants
     return replace(
         app,
-        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.teams_openid_metadata_url,
-        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
-        TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=(
-            AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=(
+            settings.teams_openid_metadata_url or constants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
         ),
-        TO_CHANNEL_FROM_BOT_LOGIN_URL=AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL,
-        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
-        OAUTH_URL=AuthenticationConstants.OAUTH_URL,
+        TO_BOT_FROM_CHANNEL_TOKEN_ISSUER=constants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+        TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL=(
+            constants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+        ),
+        TO_CHANNEL_FROM_BOT_LOGIN_URL=(
+            settings.teams_login_url or constants.TO_CHANNEL_FROM_BOT_LOGIN_URL
+        ),
+        TO_CHANNEL_FROM_BOT_OAUTH_SCOPE=constants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
+        OAUTH_URL=constants.OAUTH_URL,
         CALLER_ID=CallerIdConstants.public_azure_channel,
+        VALIDATE_AUTHORITY=not settings.teams_login_url,
     )
 
 
@@ -143,7 +151,7 @@ class BotFrameworkEndpoint:
     def __init__(self, settings: Settings, handler: Handler) -> None:
         self.app_id = settings.microsoft_app_id or ""
         self.auth_required = bool(self.app_id) or settings.teams_auth != "off"
-        self.auth = ConfigurationBotFrameworkAuthentication(configuration(settings))
+        self.auth = Authentication(configuration(settings))  # (credentials and clients kept)
         self.adapter = CloudAdapter(self.auth)
         self.handler = handler
 
@@ -181,6 +189,7 @@ def unauthorised() -> web.Response:
     return web.json_response({"error": "unauthorised"}, status=401)
 
 
+@functools.lru_cache(maxsize=256)  # (a channel sends one token with every activity for an hour)
 def well_formed_bearer(header: str) -> bool:
     """``Bearer <a JWT>`` that decodes (its signature is checked later, by botbuilder)."""
     scheme, _, token = header.partition(" ")

@@ -4,8 +4,8 @@ references, on the same ``CloudAdapter`` (and so the same app credentials) as th
 Every call runs in a turn of its own (``continue_conversation`` / ``create_conversation``) and
 answers plain JSON; a refusal surfaces as ``ConnectorError`` with the HTTP status and the
 ``Retry-After`` the connector gave.  Retrying and pacing are the caller's
-(``adapters/teams/pacing.py``): the SDK's own HTTP layer is told not to retry, so one call here is
-one request.
+(``adapters/teams/pacing.py``): the connector clients of proactive calls are built not to retry
+(``adapters/teams/sdk/auth.py``), so one call here is one request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from botbuilder.core import BotAdapter, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import (
@@ -168,7 +168,6 @@ class Connector:
         self, reference: Json, logic: Callable[[TurnContext], Awaitable[None]]
     ) -> None:
         async def turn(context: TurnContext) -> None:
-            _one_request_per_call(context)
             context.activity.id = None  # a new message, not a reply to the continuation event
             await logic(context)
 
@@ -194,20 +193,6 @@ def _member(account: Any, tenant: str | None) -> Json:
         "upn": upn,
         "tenant": getattr(account, "tenant_id", None) or tenant,
     }
-
-
-def _one_request_per_call(context: TurnContext) -> None:
-    """msrest retries some statuses itself (502s of GETs and PUTs, and any 429 with a
-    ``Retry-After``, sleeping in a thread): the caller's retries, paced and bounded, are the only
-    ones.  The client's HTTP session already holds its urllib3 ``Retry``, so it is changed in
-    place (``retries`` is msrest's own setting; the status list is urllib3's)."""
-    client = context.turn_state.get(BotAdapter.BOT_CONNECTOR_CLIENT_KEY)
-    policy = getattr(getattr(client, "config", None), "retry_policy", None)
-    if policy is not None:
-        policy.retries = 0
-        policy.policy.status_forcelist = None
-        policy.policy.respect_retry_after_header = False
-        policy.policy.raise_on_status = False
 
 
 async def _translated(call: Awaitable[Any]) -> None:
