@@ -76,7 +76,7 @@ def test_the_check_catches_a_storage_or_surveys_import(tmp_path: Path) -> None:
     }
 
 
-BOT_FRAMEWORK = {"botbuilder", "botframework", "msrest"}
+BOT_FRAMEWORK = {"botbuilder", "botframework", "msrest", "msal"}
 SDK_BOUNDARY = ROOT / "adapters" / "teams" / "sdk"
 
 
