@@ -1,0 +1,252 @@
+"""Attacks on the Teams adapter, each as Teams-shaped activities POSTed to the real server (the
+Bot Connector is the local fake): forged and replayed card data, cards clicked where others see
+the answer, odd and hostile JSON, forged mentions, and what the pulse's path writes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from adapters.teams.card_actions import PERSONAL_ONLY
+from adapters.teams.cards import card_for
+from storage.models import PlatformPlace
+from surveys.organisation import spec_from_yaml
+from tests.fake_teams import TENANT, Member, card_texts
+from tests.support import email
+from tests.teams_support import APP_ID, Teams, conversation_of, member, personal_message, stored
+from tests.test_teams_chat import (
+    execute,
+    open_pulse,
+    person_rows,
+    responses,
+    submit_action,
+    texts,
+    walk,
+)
+
+BOT = {"id": f"28:{APP_ID}", "name": "teampulse"}
+GROUP_CHAT = "19:group-chat-a@thread.v2"
+TEAM_ID = "19:team-ward-a@thread.tacv2"
+_ids = itertools.count(1)
+PERSONAL_ONLY_SHOWN = f"⚠️ {PERSONAL_ONLY}"
+
+OTHER_ORG = f"""
+name: Other Trust
+teams:
+  - name: Ward Z
+    managers: [{email("manager.z")}]
+    members: [{", ".join(email(f"z{i}") for i in range(6))}]
+"""
+
+
+def in_group_chat(activity: dict[str, Any]) -> dict[str, Any]:
+    """The same activity, in a group chat several people see."""
+    conversation = {"id": GROUP_CHAT, "conversationType": "groupChat", "tenantId": TENANT}
+    return {**activity, "conversation": conversation}
+
+
+def in_channel(activity: dict[str, Any]) -> dict[str, Any]:
+    """The same activity, in a channel of a Teams team."""
+    conversation = {
+        "id": f"{TEAM_ID};messageid=17{next(_ids)}",
+        "conversationType": "channel",
+        "isGroup": True,
+        "tenantId": TENANT,
+    }
+    channel_data = {
+        "team": {"id": TEAM_ID, "name": "Ward A team"},
+        "channel": {"id": TEAM_ID},
+        "tenant": {"id": TENANT},
+    }
+    return {**activity, "conversation": conversation, "channelData": channel_data}
+
+
+def answers_for(card: dict[str, Any], score: str = "4") -> dict[str, Any]:
+    choices = [e for e in walk(card) if e.get("type") == "Input.ChoiceSet" and e["id"] != "about"]
+    return {choice["id"]: score for choice in choices}
+
+
+def shown_elsewhere(teams: Teams, conversation: str) -> list[str]:
+    """What every message the bot sent or replaced outside ``conversation`` shows."""
+    return [
+        " ".join(card_texts(call.params["activity"].get("attachments")))
+        or str(call.params["activity"].get("text"))
+        for call in teams.fake.calls
+        if call.method in {"send", "update"} and call.params.get("conversation") != conversation
+    ]
+
+
+async def known(teams: Teams, *who: Member) -> None:
+    for person in who:
+        teams.fake.add_member(person)
+        await teams.say(person, "pulse help")
+
+
+# -- cards clicked where others see them ---------------------------------------------------------
+async def test_a_pulse_refused_in_a_group_chat_never_shows_the_chosen_answers_there(
+    teams: Teams,
+) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    _, *rest = answers_for(card, "1")
+    data = {**submit_action(card)["data"], **{key: "1" for key in rest}, "comment": "Bullied"}
+    clicked = in_group_chat(execute(a1, teams.fake.service_url, "pulse.submit", data))
+
+    response = await teams.post(clicked)
+
+    assert response.status == 200
+    shown = (await response.json())["value"]
+    assert not any(e.get("value") == "1" for e in walk(shown)), "no score shown to the chat"
+    assert "Bullied" not in json.dumps(shown)
+    assert await responses(teams.service) == 0
+    assert texts(shown) == PERSONAL_ONLY_SHOWN
+
+
+async def test_a_pulse_card_submitted_in_a_group_chat_is_not_recorded_there(teams: Teams) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    data = {**submit_action(card)["data"], **answers_for(card), "about": "general"}
+    clicked = in_group_chat(execute(a1, teams.fake.service_url, "pulse.submit", data))
+    response = await teams.post(clicked)
+    assert response.status == 200
+    assert await responses(teams.service) == 0, "answered only in the personal chat"
+
+
+async def test_trends_clicked_in_a_channel_go_nowhere_but_the_personal_chat(teams: Teams) -> None:
+    manager = member("manager.a")
+    await known(teams, manager)
+    value = {"teampulse": "trends"}
+    for build in (in_channel, in_group_chat):
+        clicked = build(personal_message(manager, "", teams.fake.service_url, value=value))
+        assert (await teams.post(clicked)).status == 201
+        invoke = build(execute(manager, teams.fake.service_url, "trends", value))
+        assert (await teams.post(invoke)).status == 200
+    elsewhere = shown_elsewhere(teams, conversation_of(manager))
+    assert elsewhere == [PERSONAL_ONLY_SHOWN] * 2, "only the notice, in the channel and the chat"
+
+
+async def test_the_pulse_card_opened_in_a_channel_is_not_posted_there(teams: Teams) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    form = json.loads(submit_action(card)["data"]["form"])
+    value = {"teampulse": "open", "round": form["round"]}
+    clicked = in_channel(personal_message(a1, "", teams.fake.service_url, value=value))
+    assert (await teams.post(clicked)).status == 201
+    assert shown_elsewhere(teams, conversation_of(a1)) == [PERSONAL_ONLY_SHOWN]
+
+
+# -- forged and replayed card data ---------------------------------------------------------------
+async def test_a_round_of_another_team_or_organisation_takes_no_answer(teams: Teams) -> None:
+    await teams.service.import_organisation(spec_from_yaml(OTHER_ORG))
+    a1, b1, z1 = member("a1"), member("b1"), member("z1")
+    await known(teams, a1, b1, z1)
+    card = await open_pulse(teams, a1)  # Ward A's round, a1's card
+    data = {**submit_action(card)["data"], **answers_for(card), "about": "general"}
+    await teams.service.open_round(await teams.service.team_named("Ward Z", "Other Trust"))
+    for outsider in (b1, z1):  # another team of the trust, another organisation
+        response = await teams.post(execute(outsider, teams.fake.service_url, "pulse.submit", data))
+        assert response.status == 200
+        assert "Thank" not in texts((await response.json())["value"])
+    assert await responses(teams.service) == 0
+
+
+async def test_the_same_card_clicked_twice_at_once_is_recorded_once(teams: Teams) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    data = {**submit_action(card)["data"], **answers_for(card), "about": "general"}
+    clicks = [execute(a1, teams.fake.service_url, "pulse.submit", data) for _ in range(4)]
+    found = await asyncio.gather(*(teams.post(click) for click in clicks))
+    assert [response.status for response in found] == [200] * 4
+    assert await responses(teams.service) == len(answers_for(card))
+
+
+@pytest.mark.parametrize("score", ["0", "6", "-1", "4.0", " 4", "", None, True, [4], {"x": 4}])
+async def test_answers_outside_one_to_five_are_not_stored(teams: Teams, score: Any) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    data = {**submit_action(card)["data"], **{k: score for k in answers_for(card)}}
+    response = await teams.post(execute(a1, teams.fake.service_url, "pulse.submit", data))
+    assert response.status == 200
+    assert await responses(teams.service) == 0
+
+
+async def test_a_stale_form_naming_other_statements_takes_no_answer(teams: Teams) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    form = json.loads(submit_action(card)["data"]["form"])
+    form["questions"] = ["made_up", *form["questions"][1:]]
+    data = {"teampulse": "pulse", "form": json.dumps(form), "q:made_up": "5"}
+    data |= {key: "5" for key in answers_for(card)}
+    response = await teams.post(execute(a1, teams.fake.service_url, "pulse.submit", data))
+    assert response.status == 200
+    assert await responses(teams.service) == 0
+
+
+# -- what the pulse's path writes ----------------------------------------------------------------
+async def person_linked(teams: Teams) -> list[Any]:
+    async with teams.service.db.session() as session:
+        places = [row.model_dump() for row in (await session.exec(select(PlatformPlace))).all()]
+    inbound = [row.model_dump() for row in await stored(teams.service)]
+    return [*await person_rows(teams.service), *places, *inbound]
+
+
+async def test_a_card_from_someone_this_process_never_saw_writes_nobody(teams: Teams) -> None:
+    a3 = member("a3")
+    teams.fake.add_member(a3)
+    await teams.service.open_round(await teams.service.team_named("Ward A"))
+    [card] = await teams.service.pending_pulses(a3.email)
+    shown = card_for(card) or {}
+    data = {**submit_action(shown)["data"], **answers_for(shown), "about": "general"}
+    before = await person_linked(teams)
+
+    response = await teams.post(execute(a3, teams.fake.service_url, "pulse.submit", data))
+
+    assert response.status == 200 and "Thank" in texts((await response.json())["value"])
+    assert await responses(teams.service) == len(answers_for(shown))
+    assert await person_linked(teams) == before
+
+
+# -- odd and hostile JSON ------------------------------------------------------------------------
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"entities": [1, "x", None, {"type": "mention"}]},
+        {"entities": {"type": "mention"}},
+        {"membersAdded": [1, "x", None, {"id": 5}]},
+        {"timestamp": "yesterday"},
+        {"from": ["29:a1"]},
+        {"from": {"id": 5}},
+        {"recipient": None},
+        {"conversation": "a:personal"},
+        {"conversation": {"id": ["x"]}},
+        {"channelData": "tenant"},
+        {"channelData": {"tenant": "x", "team": ["y"], "channel": 5}},
+        {"attachments": [{"contentType": 5, "content": nested(50)}]},
+        {"value": nested(500)},
+        {"value": {"teampulse": "pulse", "form": {"round": 1}}},
+        {"value": {"teampulse": "open", "round": 10**30}},
+        {"value": {"teampulse": "open", "round": -1}},
+        {"text": "x" * 200_000},
+        {"serviceUrl": 5},
+        {"serviceUrl": "not a url"},
+        {"replyToId": {"id": 1}},
+        {"locale": 7},
+    ],
+)
+# -- mentions ------------------------------------------------------------------------------------
+# -- hostile names -------------------------------------------------------------------------------
