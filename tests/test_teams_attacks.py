@@ -222,6 +222,14 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+async def test_deeply_nested_json_gets_a_400_not_a_500(teams: Teams) -> None:
+    a1 = member("a1")
+    base = json.dumps(personal_message(a1, "pulse help", teams.fake.service_url))
+    deep = base[:-1] + f', "value": {nested(100_000)}}}'
+    response = await teams.post(deep)
+    assert 400 <= response.status < 500
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -248,5 +256,21 @@ def nested(depth: int) -> str:
         {"locale": 7},
     ],
 )
+async def test_odd_fields_get_a_4xx_or_are_handled_never_a_5xx(
+    teams: Teams, change: dict[str, Any]
+) -> None:
+    a1 = member("a1")
+    for kind in ("message", "invoke", "conversationUpdate", "installationUpdate"):
+        activity = {
+            **personal_message(a1, "pulse help", teams.fake.service_url),
+            "type": kind,
+            "name": "adaptiveCard/action",
+            "action": "add",
+            **change,
+        }
+        response = await teams.post(activity)
+        assert response.status < 500, (kind, change, await response.text())
+
+
 # -- mentions ------------------------------------------------------------------------------------
 # -- hostile names -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from aiohttp import web
@@ -157,7 +158,7 @@ class BotFrameworkEndpoint:
         except Exception as error:  # botbuilder raises PermissionError, jwt and key errors alike
             log.info("Teams request refused: %s", type(error).__name__)
             return unauthorised()
-        problem = activity_problem(activity)
+        problem = activity_problem(body)
         if problem:
             raise web.HTTPBadRequest(text=problem)
 
@@ -197,7 +198,7 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
     """The body as an activity; a 400 with the reason when it is not one."""
     try:
         body = json.loads(await request.text())
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: JSON nested too deep to read)
         raise web.HTTPBadRequest(text="the body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
         raise web.HTTPBadRequest(text="the body is not an activity (no type)")
@@ -209,18 +210,48 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
 
 
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
+CHANNEL_DATA_PARTS = ("tenant", "team", "channel")
 
 
-def activity_problem(activity: Activity) -> str | None:
-    """What an activity the adapter handles lacks that it needs (None when nothing)."""
+def activity_problem(body: dict[str, Any]) -> str | None:
+    """What an activity the adapter handles lacks, read from its JSON as the adapter reads it
+    (None when nothing): the ids it acts on as strings (botbuilder would turn ``5`` into
+    ``"5"``), a service URL that is an http(s) address, and ``channelData`` parts as objects
+    (botbuilder's ``TeamsInfo`` indexes them and raises otherwise)."""
+    activity = InboundActivity(body)
     if activity.type not in HANDLED_TYPES:
         return None
     needed = {
-        "serviceUrl": activity.service_url,
-        "conversation.id": getattr(activity.conversation, "id", None),
-        "from.id": getattr(activity.from_property, "id", None),
+        "serviceUrl": is_web_address(activity.service_url),
+        "conversation.id": bool(activity.conversation_id),
+        "from.id": bool(activity.account),
     }
     if activity.type in {"message", "invoke"}:
-        needed["id"] = activity.id
-    missing = [name for name, value in needed.items() if not isinstance(value, str) or not value]
-    return f"a {activity.type} activity needs {', '.join(missing)}" if missing else None
+        needed["id"] = bool(activity.id)
+    missing = [name for name, present in needed.items() if not present]
+    if missing:
+        return f"a {activity.type} activity needs {', '.join(missing)}"
+    return channel_data_problem(body.get("channelData"))
+
+
+def is_web_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in {"http", "https"} and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def channel_data_problem(channel_data: Any) -> str | None:
+    if channel_data is None:
+        return None
+    if not isinstance(channel_data, dict):
+        return "channelData is not an object"
+    for part in CHANNEL_DATA_PARTS:
+        value = channel_data.get(part)
+        if value is not None and not isinstance(value, dict):
+            return f"channelData.{part} is not an object"
+    team = channel_data.get("team")
+    if team and not isinstance(team.get("id"), str):
+        return "channelData.team has no id"
+    return None
