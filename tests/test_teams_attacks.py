@@ -273,4 +273,14 @@ async def test_odd_fields_get_a_4xx_or_are_handled_never_a_5xx(
 
 
 # -- mentions ------------------------------------------------------------------------------------
+async def test_a_mention_entity_that_is_no_at_tag_rewrites_nothing(teams: Teams) -> None:
+    a1, a2 = member("a1"), member("a2")
+    await known(teams, a1, a2)
+    forged = {"type": "mention", "text": "status", "mentioned": {"id": a2.account, "name": "x"}}
+    activity = personal_message(a1, "pulse status", teams.fake.service_url, entities=[forged])
+    assert (await teams.post(activity)).status == 201
+    said = teams.fake.sent_texts(conversation_of(a1))[-1]
+    assert "Your teams" in said, said
+
+
 # -- hostile names -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
 _AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_ONE_AT = re.compile(r"<at>[^<>]*</at>", re.IGNORECASE)  # (Teams writes a name's < as &lt;)
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,16 @@ class Activity:
 
     @property
     def mentions(self) -> list[Mention]:
+        """The ``mention`` entities whose text is an ``<at>…</at>`` of the message, as Teams
+        writes them: an entity is the sender's client's to write, and one whose text is other
+        words (``status``, ``#teamwork``) would otherwise have those words rewritten."""
         entities = self.body.get("entities")
         found: list[Mention] = []
         for entity in entities if isinstance(entities, list) else []:
             entity = _dict(entity)
             mentioned = _dict(entity.get("mentioned"))
             text, account = _text(entity.get("text")), _text(mentioned.get("id"))
-            if entity.get("type") == "mention" and text and account:
+            if entity.get("type") == "mention" and _ONE_AT.fullmatch(text) and account:
                 found.append(Mention(text, account, _text(mentioned.get("name"))))
         return found
 
