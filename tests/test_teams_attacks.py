@@ -284,3 +284,13 @@ async def test_a_mention_entity_that_is_no_at_tag_rewrites_nothing(teams: Teams)
 
 
 # -- hostile names -------------------------------------------------------------------------------
+async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> None:
+    manager, a1 = member("manager.a"), member("a1")
+    await known(teams, manager, a1)
+    teams.fake.rosters[TEAM_ID] = [a1, manager]
+    activity = in_channel(personal_message(manager, "settings Ward A sync", teams.fake.service_url))
+    activity["channelData"]["team"]["name"] = "[Reset your password](https://evil.example)"
+    assert (await teams.post(activity)).status == 201
+    said = teams.fake.called("send", conversation=conversation_of(manager))[-1]
+    shown = json.dumps(said.params["activity"])
+    assert "](https://evil.example)" not in shown and "](" not in shown.replace("\\\\](", "")
