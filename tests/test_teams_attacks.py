@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,11 +15,20 @@ from sqlmodel import select
 
 from adapters.teams.card_actions import PERSONAL_ONLY
 from adapters.teams.cards import card_for
+from bot.settings import Settings
 from storage.models import PlatformPlace
 from surveys.organisation import spec_from_yaml
-from tests.fake_teams import TENANT, Member, card_texts
+from tests.fake_teams import TENANT, FakeTeams, Member, card_texts
 from tests.support import email
-from tests.teams_support import APP_ID, Teams, conversation_of, member, personal_message, stored
+from tests.teams_support import (
+    APP_ID,
+    Teams,
+    conversation_of,
+    member,
+    personal_message,
+    running,
+    stored,
+)
 from tests.test_teams_chat import (
     execute,
     open_pulse,
@@ -294,3 +304,45 @@ async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> 
     said = teams.fake.called("send", conversation=conversation_of(manager))[-1]
     shown = json.dumps(said.params["activity"])
     assert "](https://evil.example)" not in shown and "](" not in shown.replace("\\\\](", "")
+
+
+# -- other organisations and tenants -------------------------------------------------------------
+async def test_kudos_to_someone_in_another_organisation_reach_nobody_there(teams: Teams) -> None:
+    await teams.service.import_organisation(spec_from_yaml(OTHER_ORG))
+    a1, z1 = member("a1"), member("z1")
+    await known(teams, a1, z1)
+    at_z1 = {"type": "mention", "text": "<at>Zed</at>", "mentioned": {"id": z1.account}}
+    text = "kudos <at>Zed</at> thanks for the cover #teamwork"
+    activity = personal_message(a1, text, teams.fake.service_url, entities=[at_z1])
+    assert (await teams.post(activity)).status == 201
+    assert not any("the cover" in said for said in teams.fake.sent_texts(conversation_of(z1)))
+    assert "thanks for the cover" not in " ".join(shown_elsewhere(teams, conversation_of(a1)))
+
+
+@pytest.fixture
+async def one_tenant(settings: Settings, fake: FakeTeams) -> AsyncIterator[Teams]:
+    """The server serving the organisation's own tenant only (authentication off on purpose)."""
+    served = {"teams_auth": "off", "teams_tenants_raw": f" {TENANT} ,"}
+    async for teams in running(settings.model_copy(update=served), fake):
+        yield teams
+
+
+async def test_an_account_of_another_tenant_claiming_a_managers_email_gets_nothing(
+    one_tenant: Teams,
+) -> None:
+    """Another Microsoft 365 tenant can add the bot and give its own accounts any ``mail``."""
+    teams, manager = one_tenant, member("manager.a")
+    impostor = Member("29:impostor", "aad-impostor", "Manager A", manager.email)
+    teams.fake.add_member(impostor)
+    asked = personal_message(impostor, "pulse trends", teams.fake.service_url)
+    asked["channelData"] = {"tenant": {"id": "tenant-elsewhere"}}
+    asked["conversation"]["tenantId"] = "tenant-elsewhere"
+    untold = {**asked, "channelData": {}, "conversation": {"id": "a:x"}}
+
+    for activity in (asked, untold):
+        response = await teams.post(activity)
+        assert response.status == 403 and "tenant" in await response.text()
+    assert teams.fake.calls == [] and await stored(teams.service) == []
+
+    assert (await teams.say(manager, "pulse trends")).status == 201  # the tenant served
+    assert "Ward A" in teams.fake.sent_texts(conversation_of(manager))[-1]
