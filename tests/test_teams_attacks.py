@@ -1,6 +1,8 @@
 """Attacks on the Teams adapter, each as Teams-shaped activities POSTed to the real server (the
-Bot Connector is the local fake): forged and replayed card data, cards clicked where others see
-the answer, odd and hostile JSON, forged mentions, and what the pulse's path writes."""
+Bot Connector is the local fake): forged, replayed and concurrent card data, cards clicked and
+replies asked for where others see them, what the pulse's path writes and logs, and other
+organisations and tenants.  What a sender's client writes is attacked in
+``tests/test_teams_attack_input.py``."""
 
 from __future__ import annotations
 
@@ -203,6 +205,48 @@ async def test_a_stale_form_naming_other_statements_takes_no_answer(teams: Teams
     assert await responses(teams.service) == 0
 
 
+async def test_a_round_of_another_team_is_not_opened(teams: Teams) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    await teams.service.open_round(await teams.service.team_named("Ward B"))
+    [card] = await teams.service.pending_pulses(member("b1").email)
+    value = {"teampulse": "open", "round": card.round_id}
+    response = await teams.post(execute(a1, teams.fake.service_url, "pulse.open", value))
+    shown = (await response.json())["value"]
+    assert response.status == 200 and submit_actions(shown) == []
+
+
+async def test_a_comment_too_long_or_about_no_statement_of_the_card_is_not_stored(
+    teams: Teams,
+) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    card = await open_pulse(teams, a1)
+    data = {**submit_action(card)["data"], **answers_for(card)}
+    for odd in ({"comment": "x" * 100_000}, {"comment": "Rota", "about": "q:made_up"}):
+        response = await teams.post(execute(a1, teams.fake.service_url, "pulse.submit", data | odd))
+        assert response.status == 200
+        assert "Thank" not in texts((await response.json())["value"])
+    assert await responses(teams.service) == 0
+
+
+def submit_actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in walk(card) if e.get("verb") == "pulse.submit"]
+
+
+# -- private replies asked for in a group chat ---------------------------------------------------
+@pytest.mark.parametrize("text", ["pulse", "pulse trends", "pulse status", "kudos @nobody hi #x"])
+async def test_a_reply_asked_for_in_a_group_chat_goes_to_the_personal_chat(
+    teams: Teams, text: str
+) -> None:
+    manager = member("manager.a")
+    await known(teams, manager)
+    await teams.service.open_round(await teams.service.team_named("Ward A"))
+    asked = in_group_chat(personal_message(manager, text, teams.fake.service_url))
+    assert (await teams.post(asked)).status == 201
+    assert teams.fake.sent_texts(GROUP_CHAT) == ["I've answered you in our personal chat."]
+
+
 # -- what the pulse's path writes ----------------------------------------------------------------
 async def person_linked(teams: Teams) -> list[Any]:
     async with teams.service.db.session() as session:
@@ -211,99 +255,35 @@ async def person_linked(teams: Teams) -> list[Any]:
     return [*await person_rows(teams.service), *places, *inbound]
 
 
-async def test_a_card_from_someone_this_process_never_saw_writes_nobody(teams: Teams) -> None:
+@pytest.mark.parametrize("fallback", [False, True], ids=["Action.Execute", "Action.Submit"])
+@pytest.mark.parametrize("seen", [False, True], ids=["new to the process", "known"])
+async def test_a_pulse_submitted_writes_and_logs_nobody(
+    teams: Teams, caplog: pytest.LogCaptureFixture, fallback: bool, seen: bool
+) -> None:
     a3 = member("a3")
     teams.fake.add_member(a3)
+    if seen:
+        await teams.say(a3, "pulse help")
     await teams.service.open_round(await teams.service.team_named("Ward A"))
     [card] = await teams.service.pending_pulses(a3.email)
     shown = card_for(card) or {}
     data = {**submit_action(shown)["data"], **answers_for(shown), "about": "general"}
+    url = teams.fake.service_url
+    submit = (
+        personal_message(a3, "", url, value=data)
+        if fallback
+        else execute(a3, url, "pulse.submit", data)
+    )
     before = await person_linked(teams)
+    caplog.clear()
 
-    response = await teams.post(execute(a3, teams.fake.service_url, "pulse.submit", data))
+    assert (await teams.post(submit)).status < 300
 
-    assert response.status == 200 and "Thank" in texts((await response.json())["value"])
     assert await responses(teams.service) == len(answers_for(shown))
     assert await person_linked(teams) == before
-
-
-# -- odd and hostile JSON ------------------------------------------------------------------------
-def nested(depth: int) -> str:
-    return "[" * depth + "]" * depth
-
-
-async def test_deeply_nested_json_gets_a_400_not_a_500(teams: Teams) -> None:
-    a1 = member("a1")
-    base = json.dumps(personal_message(a1, "pulse help", teams.fake.service_url))
-    deep = base[:-1] + f', "value": {nested(100_000)}}}'
-    response = await teams.post(deep)
-    assert 400 <= response.status < 500
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"entities": [1, "x", None, {"type": "mention"}]},
-        {"entities": {"type": "mention"}},
-        {"membersAdded": [1, "x", None, {"id": 5}]},
-        {"timestamp": "yesterday"},
-        {"from": ["29:a1"]},
-        {"from": {"id": 5}},
-        {"recipient": None},
-        {"conversation": "a:personal"},
-        {"conversation": {"id": ["x"]}},
-        {"channelData": "tenant"},
-        {"channelData": {"tenant": "x", "team": ["y"], "channel": 5}},
-        {"attachments": [{"contentType": 5, "content": nested(50)}]},
-        {"value": nested(500)},
-        {"value": {"teampulse": "pulse", "form": {"round": 1}}},
-        {"value": {"teampulse": "open", "round": 10**30}},
-        {"value": {"teampulse": "open", "round": -1}},
-        {"text": "x" * 200_000},
-        {"serviceUrl": 5},
-        {"serviceUrl": "not a url"},
-        {"replyToId": {"id": 1}},
-        {"locale": 7},
-    ],
-)
-async def test_odd_fields_get_a_4xx_or_are_handled_never_a_5xx(
-    teams: Teams, change: dict[str, Any]
-) -> None:
-    a1 = member("a1")
-    for kind in ("message", "invoke", "conversationUpdate", "installationUpdate"):
-        activity = {
-            **personal_message(a1, "pulse help", teams.fake.service_url),
-            "type": kind,
-            "name": "adaptiveCard/action",
-            "action": "add",
-            **change,
-        }
-        response = await teams.post(activity)
-        assert response.status < 500, (kind, change, await response.text())
-
-
-# -- mentions ------------------------------------------------------------------------------------
-async def test_a_mention_entity_that_is_no_at_tag_rewrites_nothing(teams: Teams) -> None:
-    a1, a2 = member("a1"), member("a2")
-    await known(teams, a1, a2)
-    forged = {"type": "mention", "text": "status", "mentioned": {"id": a2.account, "name": "x"}}
-    activity = personal_message(a1, "pulse status", teams.fake.service_url, entities=[forged])
-    assert (await teams.post(activity)).status == 201
-    said = teams.fake.sent_texts(conversation_of(a1))[-1]
-    assert "Your teams" in said, said
-
-
-# -- hostile names -------------------------------------------------------------------------------
-async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> None:
-    manager, a1 = member("manager.a"), member("a1")
-    await known(teams, manager, a1)
-    teams.fake.rosters[TEAM_ID] = [a1, manager]
-    activity = in_channel(personal_message(manager, "settings Ward A sync", teams.fake.service_url))
-    activity["channelData"]["team"]["name"] = "[Reset your password](https://evil.example)"
-    assert (await teams.post(activity)).status == 201
-    said = teams.fake.called("send", conversation=conversation_of(manager))[-1]
-    shown = json.dumps(said.params["activity"])
-    assert "](https://evil.example)" not in shown and "](" not in shown.replace("\\\\](", "")
+    logged = " ".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    for trace in (a3.email, a3.account, a3.aad_object_id, conversation_of(a3)):
+        assert trace not in logged
 
 
 # -- other organisations and tenants -------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
 _AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+MAX_MENTIONS = 20  # colleagues' accounts looked up for one message (entities are the sender's)
 _ONE_AT = re.compile(r"<at>[^<>]*</at>", re.IGNORECASE)  # (Teams writes a name's < as &lt;)
 
 

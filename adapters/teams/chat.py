@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from adapters.teams.activity import Activity, words
+from adapters.teams.activity import MAX_MENTIONS, Activity, words
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.references import PLATFORM, person_reference
 from adapters.teams.render import message
@@ -79,18 +79,28 @@ class TeamsChat:
 
     async def core_words(self, turn: Turn) -> str:
         """The message as the core's words: each ``<at>`` mention of a colleague becomes their
-        email (known accounts from ``identities``, the rest from the Bot Connector, then kept)."""
+        email (known accounts from ``identities``, the rest from the Bot Connector, then kept).
+        The entities are the sender's client's to write: each account is looked up once, and
+        only the first ``MAX_MENTIONS`` (the rest stay as typed), so one message can't spend
+        the tenant's Bot Connector budget."""
         activity = turn.activity
         emails: dict[str, str] = {}
+        found: dict[str, str | None] = {}
         for mention in activity.mentions:
             if mention.account == activity.bot_account:
                 continue
-            email = await self.identities.email_of(PLATFORM, mention.account)
-            if email is None:
-                email = await self.looked_up(turn, mention.account)
+            if mention.account not in found:
+                if len(found) == MAX_MENTIONS:
+                    break
+                found[mention.account] = await self.email_of_mentioned(turn, mention.account)
+            email = found[mention.account]
             if email is not None:
                 emails[mention.text] = email
         return words(activity.text, emails)
+
+    async def email_of_mentioned(self, turn: Turn, account: str) -> str | None:
+        email = await self.identities.email_of(PLATFORM, account)
+        return email if email is not None else await self.looked_up(turn, account)
 
     async def reply(self, turn: Turn, email: str, found: list[Reply]) -> None:
         """In the 1:1 chat, here; elsewhere, each reply to the 1:1 chat and one line here."""

@@ -1,0 +1,116 @@
+"""Attacks on the Teams adapter through what a sender's client writes, each as Teams-shaped
+activities POSTed to the real server (the Bot Connector is the local fake): odd and hostile JSON,
+forged ``<at>`` mention entities, and names other people chose shown in someone's chat."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from adapters.teams.activity import MAX_MENTIONS
+from tests.teams_support import Teams, conversation_of, member, personal_message
+from tests.test_teams_attacks import TEAM_ID, in_channel, known
+
+
+# -- odd and hostile JSON ------------------------------------------------------------------------
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_deeply_nested_json_gets_a_400_not_a_500(teams: Teams) -> None:
+    a1 = member("a1")
+    base = json.dumps(personal_message(a1, "pulse help", teams.fake.service_url))
+    deep = base[:-1] + f', "value": {nested(100_000)}}}'
+    response = await teams.post(deep)
+    assert 400 <= response.status < 500
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"entities": [1, "x", None, {"type": "mention"}]},
+        {"entities": {"type": "mention"}},
+        {"membersAdded": [1, "x", None, {"id": 5}]},
+        {"timestamp": "yesterday"},
+        {"from": ["29:a1"]},
+        {"from": {"id": 5}},
+        {"recipient": None},
+        {"conversation": "a:personal"},
+        {"conversation": {"id": ["x"]}},
+        {"channelData": "tenant"},
+        {"channelData": {"tenant": "x", "team": ["y"], "channel": 5}},
+        {"attachments": [{"contentType": 5, "content": nested(50)}]},
+        {"value": nested(500)},
+        {"value": {"teampulse": "pulse", "form": {"round": 1}}},
+        {"value": {"teampulse": "open", "round": 10**30}},
+        {"value": {"teampulse": "open", "round": -1}},
+        {"text": "x" * 200_000},
+        {"serviceUrl": 5},
+        {"serviceUrl": "not a url"},
+        {"replyToId": {"id": 1}},
+        {"locale": 7},
+    ],
+)
+async def test_odd_fields_get_a_4xx_or_are_handled_never_a_5xx(
+    teams: Teams, change: dict[str, Any]
+) -> None:
+    a1 = member("a1")
+    for kind in ("message", "invoke", "conversationUpdate", "installationUpdate"):
+        activity = {
+            **personal_message(a1, "pulse help", teams.fake.service_url),
+            "type": kind,
+            "name": "adaptiveCard/action",
+            "action": "add",
+            **change,
+        }
+        response = await teams.post(activity)
+        assert response.status < 500, (kind, change, await response.text())
+
+
+# -- mentions ------------------------------------------------------------------------------------
+async def test_a_mention_entity_that_is_no_at_tag_rewrites_nothing(teams: Teams) -> None:
+    a1, a2 = member("a1"), member("a2")
+    await known(teams, a1, a2)
+    forged = {"type": "mention", "text": "status", "mentioned": {"id": a2.account, "name": "x"}}
+    activity = personal_message(a1, "pulse status", teams.fake.service_url, entities=[forged])
+    assert (await teams.post(activity)).status == 201
+    said = teams.fake.sent_texts(conversation_of(a1))[-1]
+    assert "Your teams" in said, said
+
+
+# -- hostile names -------------------------------------------------------------------------------
+async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> None:
+    manager, a1 = member("manager.a"), member("a1")
+    await known(teams, manager, a1)
+    teams.fake.rosters[TEAM_ID] = [a1, manager]
+    activity = in_channel(personal_message(manager, "settings Ward A sync", teams.fake.service_url))
+    activity["channelData"]["team"]["name"] = "[Reset your password](https://evil.example)"
+    assert (await teams.post(activity)).status == 201
+    said = teams.fake.called("send", conversation=conversation_of(manager))[-1]
+    shown = json.dumps(said.params["activity"])
+    assert "](https://evil.example)" not in shown and "](" not in shown.replace("\\\\](", "")
+
+
+async def test_a_message_full_of_mentions_asks_teams_about_a_few_accounts_only(
+    teams: Teams,
+) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    many = [
+        {"type": "mention", "text": f"<at>P{n}</at>", "mentioned": {"id": f"29:nobody-{n}"}}
+        for n in range(400)
+    ]
+    repeated = [{**many[0], "text": "<at>Again</at>"}] * 400
+    for entities in (many, repeated):
+        text = "kudos " + " ".join(str(entity["text"]) for entity in entities) + " thanks #teamwork"
+        lookups = member_lookups(teams)
+        activity = personal_message(a1, text, teams.fake.service_url, entities=entities)
+        assert (await teams.post(activity)).status == 201
+        assert member_lookups(teams) - lookups <= MAX_MENTIONS
+
+
+def member_lookups(teams: Teams) -> int:
+    """Every member lookup the bot made, answered or not."""
+    return sum(call.method == "get_member" for call in teams.fake.calls)
