@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jwt
 import pytest
 
 from adapters.teams.activity import MAX_MENTIONS
-from tests.teams_support import Teams, conversation_of, member, personal_message
+from storage.models import InboundEvent
+from tests import test_teams
+from tests.teams_support import Teams, conversation_of, member, personal_message, stored
 from tests.test_teams_attacks import TEAM_ID, in_channel, known
 
 
@@ -114,3 +117,42 @@ async def test_a_message_full_of_mentions_asks_teams_about_a_few_accounts_only(
 def member_lookups(teams: Teams) -> int:
     """Every member lookup the bot made, answered or not."""
     return sum(call.method == "get_member" for call in teams.fake.calls)
+
+
+# -- with authentication on ----------------------------------------------------------------------
+key_server, secured = test_teams.key_server, test_teams.secured  # (the fixtures)
+
+
+async def test_a_token_that_names_no_service_url_or_another_gets_401_and_reaches_nobody(
+    secured: Teams, key_server: test_teams.KeyServer
+) -> None:
+    """The bot's own token would go to the activity's ``serviceUrl``: the channel's token must
+    name that very address (a token taken from one request, replayed with an address the
+    attacker chose, or a token that names none)."""
+    elsewhere = "http://127.0.0.1:9/"
+    genuine = test_teams.token(key_server.trusted, "trusted", secured.fake.service_url)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    del claims["serviceurl"]
+    unnamed = jwt.encode(claims, key_server.trusted, algorithm="RS256", headers={"kid": "trusted"})
+    for signed in (genuine, unnamed):
+        activity = personal_message(member("a1"), "pulse help", elsewhere)
+        response = await secured.post(activity, {"Authorization": f"Bearer {signed}"})
+        assert response.status == 401
+    assert secured.fake.calls == []
+
+
+# -- activity ids --------------------------------------------------------------------------------
+async def test_two_peoples_messages_of_the_same_millisecond_are_both_answered_once(
+    teams: Teams,
+) -> None:
+    """Teams' message id is the message's time in milliseconds, unique within its conversation
+    only."""
+    a1, a2 = member("a1"), member("a2")
+    for who in (a1, a2, a1):
+        activity = personal_message(who, "pulse help", teams.fake.service_url)
+        assert (await teams.post({**activity, "id": "1732912345678"})).status == 201
+    assert len(teams.fake.sent_texts(conversation_of(a1))) == 1, "a redelivery: answered once"
+    assert len(teams.fake.sent_texts(conversation_of(a2))) == 1
+    events = [row for row in await stored(teams.service) if isinstance(row, InboundEvent)]
+    kept = json.dumps([row.model_dump(mode="json") for row in events])
+    assert len(events) == 2 and conversation_of(a1) not in kept and a1.account not in kept

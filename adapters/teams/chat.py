@@ -16,6 +16,7 @@ The person is found by email (the Bot Connector's member lookup, once per accoun
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -58,7 +59,7 @@ class TeamsChat:
         activity = turn.activity
         if not activity.text and not activity.mentions:
             return
-        if not await self.service.inbound.first_time(PLATFORM, activity.id):
+        if not await self.service.inbound.first_time(PLATFORM, self.delivery(activity)):
             return  # (a redelivered activity: answered once)
         email = await self.email_of(turn)
         if email is None:  # (a guest or a bot without an email: not someone the core can know)
@@ -69,6 +70,15 @@ class TeamsChat:
             await turn.send(message(await self.conversation.home(email)))
             return
         await self.reply(turn, email, await self.answer(turn, email))
+
+    def delivery(self, activity: Activity) -> str:
+        """What a redelivery of ``activity`` repeats: its id, which Teams makes a timestamp unique
+        only within its conversation (two people's messages of the same millisecond share it),
+        and a keyed digest of the conversation (its id names a person's chat; this names nobody
+        to someone without the secret)."""
+        conversation = f"teams inbound:{activity.conversation_id}".encode()
+        where = hmac.new(self.service.settings.hashing_secret(), conversation, "sha256")
+        return f"{activity.id}:{where.hexdigest()[:16]}"
 
     async def answer(self, turn: Turn, email: str) -> list[Reply]:
         activity = turn.activity

@@ -79,7 +79,8 @@ class Installs:
         if email is None:
             return
         await self.chat.keep_reference(turn, email)
-        first = await self.chat.service.inbound.first_time(PLATFORM, WELCOMED + turn.activity.id)
+        key = WELCOMED + self.chat.delivery(turn.activity)
+        first = await self.chat.service.inbound.first_time(PLATFORM, key)
         if welcome and first:
             await turn.send_text(WELCOME)
             await turn.send(message(await self.chat.conversation.home(email)))
