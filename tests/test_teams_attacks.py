@@ -155,6 +155,19 @@ async def test_the_pulse_card_opened_in_a_channel_is_not_posted_there(teams: Tea
     assert shown_elsewhere(teams, conversation_of(a1)) == [PERSONAL_ONLY_SHOWN]
 
 
+async def test_a_card_submitted_in_a_channel_replaces_none_of_the_bots_messages_there(
+    teams: Teams,
+) -> None:
+    a1 = member("a1")
+    await known(teams, a1)
+    value = {"teampulse": "trends"}
+    clicked = in_channel(personal_message(a1, "", teams.fake.service_url, value=value))
+    clicked["replyToId"] = "1732900000000"  # (a kudos celebration the bot posted there, say)
+    assert (await teams.post(clicked)).status == 201
+    assert [call for call in teams.fake.calls if call.method == "update"] == []
+    assert shown_elsewhere(teams, conversation_of(a1)) == [PERSONAL_ONLY_SHOWN]
+
+
 # -- forged and replayed card data ---------------------------------------------------------------
 async def test_a_round_of_another_team_or_organisation_takes_no_answer(teams: Teams) -> None:
     await teams.service.import_organisation(spec_from_yaml(OTHER_ORG))

@@ -69,7 +69,9 @@ class CardActions:
         verb = {"pulse": SUBMIT, "open": OPEN, "trends": TRENDS}.get(str(value.get("teampulse")))
         card = await self.act(turn, verb or "", value)
         replacement = {"type": "message", "attachments": [attachment(card)]}
-        if turn.activity.reply_to_id:
+        # (``replyToId`` is the sender's client's to write: elsewhere it could name any of the
+        # bot's messages there, a kudos celebration, say)
+        if turn.activity.reply_to_id and turn.activity.is_personal:
             await turn.update(turn.activity.reply_to_id, replacement)
         else:
             await turn.send(replacement)
