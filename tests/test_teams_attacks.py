@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.teams.card_actions import PERSONAL_ONLY
 from adapters.teams.cards import card_for
 from bot.settings import Settings
-from storage.models import PlatformPlace
+from storage.models import Membership, Person, PlatformPlace, Team
 from surveys.organisation import spec_from_yaml
 from tests.fake_teams import TENANT, FakeTeams, Member, card_texts
 from tests.support import email
@@ -310,6 +310,34 @@ async def test_kudos_to_someone_in_another_organisation_reach_nobody_there(teams
     assert (await teams.post(activity)).status == 201
     assert not any("the cover" in said for said in teams.fake.sent_texts(conversation_of(z1)))
     assert "thanks for the cover" not in " ".join(shown_elsewhere(teams, conversation_of(a1)))
+
+
+async def test_a_manager_gets_nothing_of_another_organisations_team(teams: Teams) -> None:
+    await teams.service.import_organisation(spec_from_yaml(OTHER_ORG))
+    manager, z1 = member("manager.a"), member("z1")
+    await known(teams, manager, z1)
+    teams.fake.rosters[TEAM_ID] = [manager, z1, member("a1")]
+    url = teams.fake.service_url
+    for text in ("pulse trends Ward Z", "settings Ward Z sync", "pulse settings Ward Z"):
+        assert (await teams.post(in_channel(personal_message(manager, text, url)))).status == 201
+    said = teams.fake.sent_texts(conversation_of(manager))[-3:]
+    assert all("I don't know a team called “Ward Z”" in line for line in said), said
+    assert await team_members(teams, "Ward Z") == {member(f"z{n}").email for n in range(6)}
+
+    synced = in_channel(personal_message(manager, "settings Ward A sync", url))
+    assert (await teams.post(synced)).status == 201
+    assert await team_members(teams, "Ward A") == {member("a1").email}, "no one of Other Trust"
+
+
+async def team_members(teams: Teams, name: str) -> set[str]:
+    async with teams.service.db.session() as session:
+        query = (
+            select(Person.email)
+            .join(Membership, col(Membership.person_id) == col(Person.id))
+            .join(Team, col(Team.id) == col(Membership.team_id))
+            .where(Team.name == name, Membership.role == "member")
+        )
+        return set((await session.exec(query)).all())
 
 
 @pytest.fixture
