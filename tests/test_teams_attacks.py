@@ -260,6 +260,22 @@ async def test_a_reply_asked_for_in_a_group_chat_goes_to_the_personal_chat(
     assert teams.fake.sent_texts(GROUP_CHAT) == ["I've answered you in our personal chat."]
 
 
+async def test_the_places_kept_for_a_team_name_nobody_who_spoke_there(teams: Teams) -> None:
+    a1, manager = member("a1"), member("manager.a")
+    await known(teams, a1)
+    added = in_channel(personal_message(manager, "", teams.fake.service_url))
+    added |= {"type": "conversationUpdate", "membersAdded": [{"id": BOT["id"]}]}
+    assert (await teams.post(added)).status == 201
+    spoken = in_channel(personal_message(a1, "pulse status", teams.fake.service_url))
+    assert (await teams.post(spoken)).status == 201
+    async with teams.service.db.session() as session:
+        places = json.dumps([row.data for row in (await session.exec(select(PlatformPlace)))])
+    assert TEAM_ID in places
+    for who in (a1, manager):
+        for trace in (who.account, who.aad_object_id, who.name):
+            assert trace not in places
+
+
 # -- what the pulse's path writes ----------------------------------------------------------------
 async def person_linked(teams: Teams) -> list[Any]:
     async with teams.service.db.session() as session:
