@@ -4,6 +4,7 @@ forged ``<at>`` mention entities, and names other people chose shown in someone'
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -81,6 +82,17 @@ async def test_a_mention_entity_that_is_no_at_tag_rewrites_nothing(teams: Teams)
     assert (await teams.post(activity)).status == 201
     said = teams.fake.sent_texts(conversation_of(a1))[-1]
     assert "Your teams" in said, said
+
+
+async def test_a_message_of_unclosed_at_tags_is_answered_at_once(teams: Teams) -> None:
+    """Each ``<at>`` that is never closed made the mention reader scan the rest of the message:
+    one message of 60,000 held the server's only thread for minutes, everyone's requests too."""
+    a1 = member("a1")
+    await known(teams, a1)
+    hostile = personal_message(a1, "kudos " + "<at>" * 60_000, teams.fake.service_url)
+    response = await asyncio.wait_for(teams.post(hostile), timeout=20)  # (seconds, not minutes)
+    assert response.status == 201
+    assert (await teams.say(a1, "pulse status")).status == 201
 
 
 # -- hostile names -------------------------------------------------------------------------------

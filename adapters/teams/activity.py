@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
-_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 MAX_MENTIONS = 20  # colleagues' accounts looked up for one message (entities are the sender's)
-_ONE_AT = re.compile(r"<at>[^<>]*</at>", re.IGNORECASE)  # (Teams writes a name's < as &lt;)
+# an ``<at>`` holds a name, which Teams writes with ``<`` as ``&lt;``: matching up to the next
+# ``<`` keeps a message of unclosed ``<at>`` linear (``.*?`` scanned to its end from each one)
+_AT = re.compile(r"<at>([^<]*)</at>", re.IGNORECASE)
+_ONE_AT = re.compile(r"<at>[^<>]*</at>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
