@@ -375,11 +375,14 @@ async def test_an_account_of_another_tenant_claiming_a_managers_email_gets_nothi
     asked["channelData"] = {"tenant": {"id": "tenant-elsewhere"}}
     asked["conversation"]["tenantId"] = "tenant-elsewhere"
     untold = {**asked, "channelData": {}, "conversation": {"id": "a:x"}}
+    installed = in_channel(personal_message(impostor, "", teams.fake.service_url))
+    installed |= {"type": "conversationUpdate", "membersAdded": [{"id": BOT["id"]}]}
+    installed["channelData"]["tenant"] = {"id": "tenant-elsewhere"}
 
-    for activity in (asked, untold):
+    for activity in (asked, untold, installed):
         response = await teams.post(activity)
         assert response.status == 403 and "tenant" in await response.text()
-    assert teams.fake.calls == [] and await stored(teams.service) == []
+    assert teams.fake.calls == [] and await person_linked(teams) == []
 
     assert (await teams.say(manager, "pulse trends")).status == 201  # the tenant served
     assert "Ward A" in teams.fake.sent_texts(conversation_of(manager))[-1]
