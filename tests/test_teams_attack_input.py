@@ -95,6 +95,20 @@ async def test_a_message_of_unclosed_at_tags_is_answered_at_once(teams: Teams) -
     assert (await teams.say(a1, "pulse status")).status == 201
 
 
+async def test_a_message_the_bot_connector_failed_on_is_answered_when_delivered_again(
+    teams: Teams,
+) -> None:
+    a1 = member("a1")
+    teams.fake.error_next("get_member", 429)  # (throttled, no Retry-After: no retry in the SDK)
+    activity = personal_message(a1, "pulse help", teams.fake.service_url)
+    failed = await teams.post(activity)
+    assert failed.status == 503 and "again" in await failed.text()
+    assert (await teams.post(activity)).status == 201  # Teams delivers it again
+    assert (await teams.post(activity)).status == 201  # and again: answered once
+    [said] = teams.fake.sent_texts(conversation_of(a1))
+    assert "pulse status" in said
+
+
 # -- hostile names -------------------------------------------------------------------------------
 async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> None:
     manager, a1 = member("manager.a"), member("a1")

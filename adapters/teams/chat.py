@@ -59,8 +59,17 @@ class TeamsChat:
         activity = turn.activity
         if not activity.text and not activity.mentions:
             return
-        if not await self.service.inbound.first_time(PLATFORM, self.delivery(activity)):
+        key = self.delivery(activity)
+        if not await self.service.inbound.first_time(PLATFORM, key):
             return  # (a redelivered activity: answered once)
+        try:
+            await self.answer_message(turn)
+        except Exception:  # (the Bot Connector failed, say: Teams delivers it again)
+            await self.service.inbound.forget(PLATFORM, key)
+            raise
+
+    async def answer_message(self, turn: Turn) -> None:
+        activity = turn.activity
         email = await self.email_of(turn)
         if email is None:  # (a guest or a bot without an email: not someone the core can know)
             await turn.send_text(NOT_KNOWN)

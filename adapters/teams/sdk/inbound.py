@@ -21,13 +21,16 @@ from botbuilder.integration.aiohttp import (
 )
 from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
 from botframework.connector.auth import AuthenticationConstants
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams.activity import Activity as InboundActivity
+from adapters.teams.sdk.errors import ConnectorError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HANDLED = 201  # what CloudAdapter answers for an activity that is no invoke
+UNAVAILABLE = {"error": "the Bot Connector did not answer; please deliver the activity again"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,12 @@ class BotFrameworkEndpoint:
             turns.append(Turn(context, body))
             await self.handler(turns[-1])
 
-        await self.adapter.process_activity(result, activity, logic)
+        try:
+            await self.adapter.process_activity(result, activity, logic)
+        except (HttpOperationError, ClientRequestError, ConnectorError) as error:
+            # the Bot Connector failed mid-turn: Teams is told to deliver the activity again
+            log.warning("Teams: the Bot Connector failed during a turn (%s)", type(error).__name__)
+            return web.json_response(UNAVAILABLE, status=503)
         if activity.type != "invoke":
             return web.Response(status=HANDLED)
         answer = turns[0].invoke_response if turns else None
