@@ -86,7 +86,7 @@ class TeamsChat:
         and a keyed digest of the conversation (its id names a person's chat; this names nobody
         to someone without the secret)."""
         conversation = f"teams inbound:{activity.conversation_id}".encode()
-        where = hmac.new(self.service.settings.hashing_secret(), conversation, "sha256")
+        where = hmac.new(self.service.secret, conversation, "sha256")
         return f"{activity.id}:{where.hexdigest()[:16]}"
 
     async def answer(self, turn: Turn, email: str) -> list[Reply]:
