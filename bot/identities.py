@@ -220,6 +220,14 @@ class Inbound:
             log.warning("could not record a %s event id; handling the event anyway", name)
             return True
 
+    async def forget(self, platform: str, event_id: str) -> None:
+        """Handling the event failed (the platform will deliver it again): the redelivery is
+        handled, not taken for a repeat."""
+        try:
+            await self.events.forget(platform, event_id)
+        except (SQLAlchemyError, OSError):
+            log.warning("could not forget a failed %s event id", platform.capitalize())
+
 
 def _load(text: str) -> dict[str, Any]:
     try:

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # where the bot asks Azure AD for its own token (an https authority; botbuilder's default,
     # login.microsoftonline.com, when unset; a private cloud, or a test's local one, sets its own)
     teams_login_url: str | None = Field(default=None, validation_alias="TEAMPULSE_TEAMS_LOGIN_URL")
+    # the Microsoft 365 tenants whose people the bot serves (comma-separated ids): another
+    # tenant can add the bot too and give its own accounts anyone's email
+    teams_tenants_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_TEAMS_TENANTS")
     # Teams' per-app, per-tenant budget of Bot Connector calls a second (its docs say 30)
     teams_tenant_rps: float = Field(
         default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"
@@ -104,6 +107,15 @@ class Settings(BaseSettings):
             or self.slack_app_token
             or (self.slack_client_id and self.slack_client_secret)
         )
+
+    @property
+    def teams_tenants(self) -> frozenset[str]:
+        """The tenants served: ``TEAMPULSE_TEAMS_TENANTS``, else a single-tenant app's own
+        (``MicrosoftAppTenantId``); empty: every tenant that adds the bot."""
+        listed = {item.strip() for item in (self.teams_tenants_raw or "").split(",")} - {""}
+        if listed:
+            return frozenset(listed)
+        return frozenset({self.microsoft_app_tenant_id} if self.microsoft_app_tenant_id else ())
 
     @property
     def teams_configured(self) -> bool:

@@ -55,6 +55,15 @@ class InboundEvents:
             await session.commit()
         return int(result.rowcount) == 1
 
+    async def forget(self, platform: str, event_id: str) -> None:
+        """The event's handling failed: its redelivery is handled again."""
+        async with self.db.session() as session:
+            same = (col(InboundEvent.platform) == platform) & (
+                col(InboundEvent.event_id) == event_id
+            )
+            await session.exec(delete(InboundEvent).where(same))
+            await session.commit()
+
     def _prune_due(self, now: datetime) -> bool:
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return False

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
-_AT = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+MAX_MENTIONS = 20  # colleagues' accounts looked up for one message (entities are the sender's)
+# an ``<at>`` holds a name, which Teams writes with ``<`` as ``&lt;``: matching up to the next
+# ``<`` keeps a message of unclosed ``<at>`` linear (``.*?`` scanned to its end from each one)
+_AT = re.compile(r"<at>([^<]*)</at>", re.IGNORECASE)
+_ONE_AT = re.compile(r"<at>[^<>]*</at>", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -146,13 +150,16 @@ class Activity:
 
     @property
     def mentions(self) -> list[Mention]:
+        """The ``mention`` entities whose text is an ``<at>…</at>`` of the message, as Teams
+        writes them: an entity is the sender's client's to write, and one whose text is other
+        words (``status``, ``#teamwork``) would otherwise have those words rewritten."""
         entities = self.body.get("entities")
         found: list[Mention] = []
         for entity in entities if isinstance(entities, list) else []:
             entity = _dict(entity)
             mentioned = _dict(entity.get("mentioned"))
             text, account = _text(entity.get("text")), _text(mentioned.get("id"))
-            if entity.get("type") == "mention" and text and account:
+            if entity.get("type") == "mention" and _ONE_AT.fullmatch(text) and account:
                 found.append(Mention(text, account, _text(mentioned.get("name"))))
         return found
 

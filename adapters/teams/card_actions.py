@@ -9,6 +9,10 @@ with the card that replaces the one clicked) and its ``Action.Submit`` fallback 
 * ``pulse.open`` (the home card's "Answer"): the pulse card in place of the home card.
 * ``trends`` (the home card, for managers): the report is sent below; the home card stays.
 
+Only in the person's 1:1 chat: a card clicked in a channel or a group chat (a forwarded or
+forged one) is answered with a notice and nothing else, since the card that replaces it (a
+refused form keeps the answers chosen) and any report sent below it are seen by everyone there.
+
 The pulse's path writes nothing that names the person (``remember=False``; no reference kept),
 and is not de-duplicated by activity id (that would be a row written beside the answer).
 """
@@ -36,6 +40,10 @@ CARD = "application/vnd.microsoft.card.adaptive"
 SUBMIT, OPEN, TRENDS = "pulse.submit", "pulse.open", "trends"
 ACTION = "adaptiveCard/action"
 UNKNOWN_ACTION = "That button isn't one I know any more. Say `home` for your current card."
+PERSONAL_ONLY = (
+    "Everyone here would see this, so I only answer it in our personal chat. "
+    "Open teampulse from your Teams apps and use the card there."
+)
 
 
 class CardActions:
@@ -61,12 +69,16 @@ class CardActions:
         verb = {"pulse": SUBMIT, "open": OPEN, "trends": TRENDS}.get(str(value.get("teampulse")))
         card = await self.act(turn, verb or "", value)
         replacement = {"type": "message", "attachments": [attachment(card)]}
-        if turn.activity.reply_to_id:
+        # (``replyToId`` is the sender's client's to write: elsewhere it could name any of the
+        # bot's messages there, a kudos celebration, say)
+        if turn.activity.reply_to_id and turn.activity.is_personal:
             await turn.update(turn.activity.reply_to_id, replacement)
         else:
             await turn.send(replacement)
 
     async def act(self, turn: Turn, verb: str, data: dict[str, Any]) -> dict[str, Any]:
+        if not turn.activity.is_personal:
+            return notice_card(TextReply(PERSONAL_ONLY, kind="error"))
         on_pulse = verb in {SUBMIT, OPEN}
         email = await self.chat.email_of(turn, remember=not on_pulse)
         if email is None:

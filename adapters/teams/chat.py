@@ -16,10 +16,11 @@ The person is found by email (the Bot Connector's member lookup, once per accoun
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from adapters.teams.activity import Activity, words
+from adapters.teams.activity import MAX_MENTIONS, Activity, words
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.references import PLATFORM, person_reference
 from adapters.teams.render import message
@@ -58,8 +59,17 @@ class TeamsChat:
         activity = turn.activity
         if not activity.text and not activity.mentions:
             return
-        if not await self.service.inbound.first_time(PLATFORM, activity.id):
+        key = self.delivery(activity)
+        if not await self.service.inbound.first_time(PLATFORM, key):
             return  # (a redelivered activity: answered once)
+        try:
+            await self.answer_message(turn)
+        except Exception:  # (the Bot Connector failed, say: Teams delivers it again)
+            await self.service.inbound.forget(PLATFORM, key)
+            raise
+
+    async def answer_message(self, turn: Turn) -> None:
+        activity = turn.activity
         email = await self.email_of(turn)
         if email is None:  # (a guest or a bot without an email: not someone the core can know)
             await turn.send_text(NOT_KNOWN)
@@ -70,6 +80,15 @@ class TeamsChat:
             return
         await self.reply(turn, email, await self.answer(turn, email))
 
+    def delivery(self, activity: Activity) -> str:
+        """What a redelivery of ``activity`` repeats: its id, which Teams makes a timestamp unique
+        only within its conversation (two people's messages of the same millisecond share it),
+        and a keyed digest of the conversation (its id names a person's chat; this names nobody
+        to someone without the secret)."""
+        conversation = f"teams inbound:{activity.conversation_id}".encode()
+        where = hmac.new(self.service.secret, conversation, "sha256")
+        return f"{activity.id}:{where.hexdigest()[:16]}"
+
     async def answer(self, turn: Turn, email: str) -> list[Reply]:
         activity = turn.activity
         request = sync_request(activity.text)
@@ -79,18 +98,28 @@ class TeamsChat:
 
     async def core_words(self, turn: Turn) -> str:
         """The message as the core's words: each ``<at>`` mention of a colleague becomes their
-        email (known accounts from ``identities``, the rest from the Bot Connector, then kept)."""
+        email (known accounts from ``identities``, the rest from the Bot Connector, then kept).
+        The entities are the sender's client's to write: each account is looked up once, and
+        only the first ``MAX_MENTIONS`` (the rest stay as typed), so one message can't spend
+        the tenant's Bot Connector budget."""
         activity = turn.activity
         emails: dict[str, str] = {}
+        found: dict[str, str | None] = {}
         for mention in activity.mentions:
             if mention.account == activity.bot_account:
                 continue
-            email = await self.identities.email_of(PLATFORM, mention.account)
-            if email is None:
-                email = await self.looked_up(turn, mention.account)
+            if mention.account not in found:
+                if len(found) == MAX_MENTIONS:
+                    break
+                found[mention.account] = await self.email_of_mentioned(turn, mention.account)
+            email = found[mention.account]
             if email is not None:
                 emails[mention.text] = email
         return words(activity.text, emails)
+
+    async def email_of_mentioned(self, turn: Turn, account: str) -> str | None:
+        email = await self.identities.email_of(PLATFORM, account)
+        return email if email is not None else await self.looked_up(turn, account)
 
     async def reply(self, turn: Turn, email: str, found: list[Reply]) -> None:
         """In the 1:1 chat, here; elsewhere, each reply to the 1:1 chat and one line here."""

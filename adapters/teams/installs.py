@@ -79,7 +79,8 @@ class Installs:
         if email is None:
             return
         await self.chat.keep_reference(turn, email)
-        first = await self.chat.service.inbound.first_time(PLATFORM, WELCOMED + turn.activity.id)
+        key = WELCOMED + self.chat.delivery(turn.activity)
+        first = await self.chat.service.inbound.first_time(PLATFORM, key)
         if welcome and first:
             await turn.send_text(WELCOME)
             await turn.send(message(await self.chat.conversation.home(email)))
@@ -103,7 +104,9 @@ class Installs:
     async def keep_place(self, turn: Turn) -> None:
         """The tenant's service URL; a team's name and General channel; the channel spoken in."""
         activity = turn.activity
-        reference = turn.reference()
+        # (a place, never a person: the reference's ``user``, whoever wrote there last, is left
+        # out; a post to a channel needs only the bot and the conversation)
+        reference = {key: value for key, value in turn.reference().items() if key != "user"}
         if activity.tenant:
             await self.places.put(
                 PLATFORM, tenant_key(activity.tenant), {SERVICE_URL: activity.service_url}

@@ -14,8 +14,9 @@ The Python Bot Framework SDK is archived; swapping it (for the Microsoft 365 Age
 rewriting this package, and nothing else.
 """
 
+from adapters.teams.sdk.errors import ConnectorError
 from adapters.teams.sdk.inbound import BotFrameworkEndpoint, Turn, configuration
-from adapters.teams.sdk.outbound import Connector, ConnectorError, RosterPage
+from adapters.teams.sdk.outbound import Connector, RosterPage
 
 __all__ = [
     "BotFrameworkEndpoint",

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from aiohttp import web
@@ -18,14 +19,17 @@ from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, CallerIdConstants, ErrorResponseException, TextFormatTypes
 from botframework.connector.auth import AuthenticationConstants
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams.activity import Activity as InboundActivity
 from adapters.teams.sdk.auth import Authentication
+from adapters.teams.sdk.errors import ConnectorError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HANDLED = 201  # what CloudAdapter answers for an activity that is no invoke
+UNAVAILABLE = {"error": "the Bot Connector did not answer; please deliver the activity again"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,12 @@ class BotFrameworkEndpoint:
         self.auth = Authentication(configuration(settings))  # (credentials and clients kept)
         self.adapter = CloudAdapter(self.auth)
         self.handler = handler
+        self.tenants = settings.teams_tenants
+        if not self.tenants and settings.teams_configured:
+            log.warning(
+                "Teams: people of any Microsoft 365 tenant that adds the bot are matched by "
+                "email; set TEAMPULSE_TEAMS_TENANTS to the organisation's tenant ids"
+            )
 
     async def handle(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
@@ -165,9 +175,12 @@ class BotFrameworkEndpoint:
         except Exception as error:  # botbuilder raises PermissionError, jwt and key errors alike
             log.info("Teams request refused: %s", type(error).__name__)
             return unauthorised()
-        problem = activity_problem(activity)
+        problem = activity_problem(body)
         if problem:
             raise web.HTTPBadRequest(text=problem)
+        if self.tenants and InboundActivity(body).tenant not in self.tenants:
+            log.info("Teams activity from a tenant not served; ignored")
+            return web.json_response({"error": "this tenant is not served"}, status=403)
 
         turns: list[Turn] = []
 
@@ -175,7 +188,12 @@ class BotFrameworkEndpoint:
             turns.append(Turn(context, body))
             await self.handler(turns[-1])
 
-        await self.adapter.process_activity(result, activity, logic)
+        try:
+            await self.adapter.process_activity(result, activity, logic)
+        except (HttpOperationError, ClientRequestError, ConnectorError) as error:
+            # the Bot Connector failed mid-turn: Teams is told to deliver the activity again
+            log.warning("Teams: the Bot Connector failed during a turn (%s)", type(error).__name__)
+            return web.json_response(UNAVAILABLE, status=503)
         if activity.type != "invoke":
             return web.Response(status=HANDLED)
         answer = turns[0].invoke_response if turns else None
@@ -206,7 +224,7 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
     """The body as an activity; a 400 with the reason when it is not one."""
     try:
         body = json.loads(await request.text())
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: JSON nested too deep to read)
         raise web.HTTPBadRequest(text="the body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
         raise web.HTTPBadRequest(text="the body is not an activity (no type)")
@@ -218,18 +236,48 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
 
 
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
+CHANNEL_DATA_PARTS = ("tenant", "team", "channel")
 
 
-def activity_problem(activity: Activity) -> str | None:
-    """What an activity the adapter handles lacks that it needs (None when nothing)."""
+def activity_problem(body: dict[str, Any]) -> str | None:
+    """What an activity the adapter handles lacks, read from its JSON as the adapter reads it
+    (None when nothing): the ids it acts on as strings (botbuilder would turn ``5`` into
+    ``"5"``), a service URL that is an http(s) address, and ``channelData`` parts as objects
+    (botbuilder's ``TeamsInfo`` indexes them and raises otherwise)."""
+    activity = InboundActivity(body)
     if activity.type not in HANDLED_TYPES:
         return None
     needed = {
-        "serviceUrl": activity.service_url,
-        "conversation.id": getattr(activity.conversation, "id", None),
-        "from.id": getattr(activity.from_property, "id", None),
+        "serviceUrl": is_web_address(activity.service_url),
+        "conversation.id": bool(activity.conversation_id),
+        "from.id": bool(activity.account),
     }
     if activity.type in {"message", "invoke"}:
-        needed["id"] = activity.id
-    missing = [name for name, value in needed.items() if not isinstance(value, str) or not value]
-    return f"a {activity.type} activity needs {', '.join(missing)}" if missing else None
+        needed["id"] = bool(activity.id)
+    missing = [name for name, present in needed.items() if not present]
+    if missing:
+        return f"a {activity.type} activity needs {', '.join(missing)}"
+    return channel_data_problem(body.get("channelData"))
+
+
+def is_web_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in {"http", "https"} and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def channel_data_problem(channel_data: Any) -> str | None:
+    if channel_data is None:
+        return None
+    if not isinstance(channel_data, dict):
+        return "channelData is not an object"
+    for part in CHANNEL_DATA_PARTS:
+        value = channel_data.get(part)
+        if value is not None and not isinstance(value, dict):
+            return f"channelData.{part} is not an object"
+    team = channel_data.get("team")
+    if team and not isinstance(team.get("id"), str):
+        return "channelData.team has no id"
+    return None

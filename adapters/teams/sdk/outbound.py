@@ -28,6 +28,7 @@ from botbuilder.schema import (
 )
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from adapters.teams.sdk.errors import ConnectorError
 from adapters.teams.sdk.inbound import BotFrameworkEndpoint
 
 CHANNEL = "msteams"
@@ -50,19 +51,6 @@ PageRunner = Callable[[PageFetch], Awaitable[RosterPage]]
 
 async def _just_fetch(fetch: PageFetch) -> RosterPage:
     return await fetch()
-
-
-class ConnectorError(Exception):
-    """The Bot Connector refused a call (``status``), or could not be reached (``status`` None).
-
-    ``retry_after``: the seconds the connector asked to wait (a 429's ``Retry-After``), if any."""
-
-    def __init__(self, status: int | None, retry_after: float | None = None) -> None:
-        super().__init__(
-            f"Bot Connector answered {status}" if status else "Bot Connector unreachable"
-        )
-        self.status = status
-        self.retry_after = retry_after
 
 
 class Connector:
