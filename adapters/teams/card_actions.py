@@ -28,7 +28,7 @@ from adapters.teams.cards import (
     notice_card,
     read_pulse_submission,
 )
-from adapters.teams.render import message
+from adapters.teams.render import rendered
 from adapters.teams.sdk import Turn
 from bot.views import HomeView, PulseCard, TextReply, View
 from bot.words import NOT_KNOWN
@@ -117,7 +117,7 @@ class CardActions:
 
     async def trends(self, turn: Turn, email: str) -> dict[str, Any]:
         for reply in await self.chat.conversation.ask(email, "trends"):
-            await turn.send(message(reply.view))
+            await turn.send(await rendered(reply.view))
         return card_of(await self.chat.conversation.home(email))
 
 

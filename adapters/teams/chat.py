@@ -23,7 +23,7 @@ from typing import Any
 from adapters.teams.activity import MAX_MENTIONS, Activity, words
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.references import PLATFORM, person_reference
-from adapters.teams.render import message
+from adapters.teams.render import message, rendered
 from adapters.teams.sdk import Turn
 from adapters.teams.sync import HELP as SYNC_HELP
 from adapters.teams.sync import TeamsSync, sync_request
@@ -125,7 +125,7 @@ class TeamsChat:
         """In the 1:1 chat, here; elsewhere, each reply to the 1:1 chat and one line here."""
         if turn.activity.is_personal:
             for item in found:
-                await turn.send(message(item.view))
+                await turn.send(await rendered(item.view))
             return
         reached = [await self.to_person(email, item.view) for item in found]
         if found:

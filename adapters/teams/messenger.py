@@ -15,7 +15,7 @@ import logging
 from adapters.teams import references
 from adapters.teams.pacing import Paced
 from adapters.teams.references import PLATFORM, Json
-from adapters.teams.render import message
+from adapters.teams.render import rendered
 from adapters.teams.sdk import ConnectorError
 from bot.identities import Identities
 from bot.ports import Recipient, TeamTarget, Unreachable
@@ -55,7 +55,7 @@ class TeamsMessenger:
     async def send_direct(self, recipient: Recipient, view: View) -> None:
         chat = await self.personal_chat(recipient)
         try:
-            message_id = await self.outbound.send(chat, message(view))
+            message_id = await self.outbound.send(chat, await rendered(view))
         except ConnectorError as error:
             if error.status in GONE:
                 await self.identities.update_reference(
@@ -111,7 +111,7 @@ class TeamsMessenger:
             log.info("Teams channel of team %s unknown to the bot; post skipped", team.team_id)
             return
         try:
-            await self.outbound.send(reference, message(view))
+            await self.outbound.send(reference, await rendered(view))
         except ConnectorError as error:
             log.warning("Teams post to team %s failed: %s", team.team_id, error)
             if error.status in GONE:
