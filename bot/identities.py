@@ -167,7 +167,7 @@ class Identities:
                 ConversationReference.platform == platform,
             )
             text = (await session.exec(query)).first()
-        return _load(text) if text is not None else {}
+        return json_object(text) if text is not None else {}
 
     async def update_reference(
         self, platform: str, recipient: Recipient, changes: dict[str, Any]
@@ -183,7 +183,7 @@ class Identities:
                 row = (await session.exec(query)).first() or ConversationReference(
                     person_id=recipient.person_id, platform=platform, reference="{}", updated_at=now
                 )
-                reference = {**_load(row.reference), **changes}
+                reference = {**json_object(row.reference), **changes}
                 row.reference = json.dumps(reference, separators=(",", ":"))
                 row.updated_at = now
                 session.add(row)
@@ -229,7 +229,8 @@ class Inbound:
             log.warning("could not forget a failed %s event id", platform.capitalize())
 
 
-def _load(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """A stored JSON object (an empty one for anything else: a row is never an error)."""
     try:
         value = json.loads(text)
     except ValueError:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.identities import json_object
 from storage.models import PlatformPlace
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class Places:
         """What is kept for the place (empty when nothing is)."""
         async with self.session() as session:
             row = await session.get(PlatformPlace, (platform, key))
-        return _load(row.data) if row is not None else {}
+        return json_object(row.data) if row is not None else {}
 
     async def put(self, platform: str, key: str, changes: dict[str, Any]) -> None:
         """Merge ``changes`` into the place's data (the place is created if need be; a key set
@@ -41,7 +42,7 @@ class Places:
         try:
             async with self.session() as session:
                 row = await session.get(PlatformPlace, (platform, key))
-                merged = {**(_load(row.data) if row is not None else {}), **changes}
+                merged = {**(json_object(row.data) if row is not None else {}), **changes}
                 text = _dump({name: value for name, value in merged.items() if value is not None})
                 if row is None:
                     row = PlatformPlace(platform=platform, key=key, data=text, updated_at=now)
@@ -68,11 +69,3 @@ class Places:
 
 def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
-
-
-def _load(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
