@@ -22,7 +22,7 @@ from surveys.organisation import spec_from_yaml
 from tests.fake_teams import FakeTeams, Member
 from tests.support import ORG_YAML, email, serve
 
-APP_ID = "00000000-0000-0000-0000-00000000a99"
+APP_ID = "00000000-0000-0000-0000-000000000a99"  # (a GUID, as Azure gives)
 STRANGER = Member("29:stranger", "aad-stranger", "Sam Stranger", "sam@elsewhere.example")
 _ids = itertools.count(1)
 
