@@ -36,7 +36,7 @@ class FakeSlack(FakePlatform):
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
         self.channel_members: dict[str, list[str]] = {}
         self.usergroup_members: dict[str, list[str]] = {}  # user group id (S…) -> user ids
-        self.page_size = 100  # conversations.members per page (tests lower it to paginate)
+        self.page_size = 100  # conversations.members, users.list per page (tests lower it)
         self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
@@ -149,6 +149,20 @@ class FakeSlack(FakePlatform):
                 if email is None or not self._sees_user(params, params.get("user")):
                     return {"ok": False, "error": "user_not_found"}
                 return {"ok": True, "user": _user(str(params["user"]), email)}
+            case "users.list":
+                # cursor pagination, ``self.page_size`` at most per page; a bot among the users
+                seen = [
+                    (uid, mail) for uid, mail in self.users.items() if self._sees_user(params, uid)
+                ]
+                start = int(str(params.get("cursor") or "0").removeprefix("page-") or 0)
+                size = min(int(params.get("limit") or 100), self.page_size)
+                page = [_user(uid, mail) for uid, mail in seen[start : start + size]]
+                if start == 0:
+                    page.append(
+                        {"id": "USLACKBOT", "is_bot": True, "deleted": False, "profile": {}}
+                    )
+                cursor = f"page-{start + size}" if start + size < len(seen) else ""
+                return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
             case "users.lookupByEmail":
                 for user_id, email in self.users.items():
                     if email == params.get("email") and self._sees_user(params, user_id):

@@ -77,6 +77,11 @@ def _has_token(kwargs: dict[str, Any]) -> bool:
     )
 
 
+def bound_token() -> str | None:
+    """The bot token calls on the shared client use here (None: the client's own, one workspace)."""
+    return _BOT_TOKEN.get()
+
+
 @contextmanager
 def bound(token: str) -> Iterator[None]:
     """Calls on the shared client inside this block use ``token``."""
