@@ -18,12 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("team") as batch:
-        batch.add_column(sa.Column("round_days", sa.Integer(), nullable=True))
-    with op.batch_alter_table("pulse_round") as batch:
-        batch.add_column(
-            sa.Column("turnout_warned", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # added in place (never by copying the tables that rounds, deliveries and answers point at)
+    op.add_column("team", sa.Column("round_days", sa.Integer(), nullable=True))
+    op.add_column(
+        "pulse_round",
+        sa.Column("turnout_warned", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "person_schedule",
         sa.Column("person_id", sa.Integer(), nullable=False),
