@@ -15,11 +15,13 @@ from surveys import rounds
 
 
 async def rounds_to_check(session: AsyncSession, today: date) -> list[PulseRound]:
-    """Open rounds closing tomorrow (or sooner) whose turnout has not been checked."""
+    """Open rounds closing tomorrow (or sooner) whose turnout has not been checked; not on the
+    day a round opened (a one-day round has had no time to be answered)."""
     query = select(PulseRound).where(
         col(PulseRound.closed).is_(False),
         col(PulseRound.turnout_warned).is_(False),
         col(PulseRound.closes_on) <= today + timedelta(days=1),
+        col(PulseRound.opened_on) < today,
     )
     return list((await session.exec(query)).all())
 

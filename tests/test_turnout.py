@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import UTC, datetime
 
+from bot.conversation import Conversation
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -70,3 +71,14 @@ async def test_two_replicas_warn_once(db: Database, settings: Settings) -> None:
     sent = await asyncio.gather(service.warn_low_turnout(), other.warn_low_turnout())
     assert sorted(sent) == [0, 1]
     assert len(warnings_to(messenger, "manager.b")) == 1
+
+
+async def test_a_one_day_pulse_is_not_warned_about_as_it_opens(
+    db: Database, settings: Settings
+) -> None:
+    service, messenger = await make_service(db, settings)  # Monday 23 November, 10:00
+    [view] = await Conversation(service).handle(email("manager.b"), "pulse settings length 1")
+    assert isinstance(view, TextReply) and "for 1 day." in view.text
+    await service.open_round(await service.team_named("Ward B"))
+    assert await service.warn_low_turnout() == 0
+    assert warnings_to(messenger, "manager.b") == []
