@@ -53,17 +53,20 @@ async def my_schedule(service: TeamPulse, email: str, args: str) -> TextReply:
 def change(row: PersonSchedule, words: list[str], today: date) -> str | None:
     """Apply one change to the row; returns a friendly problem, or None."""
     head, rest = words[0], " ".join(words[1:])
+    problem = None
     if head in {schedules.DAYS, schedules.NIGHTS} and not rest:
         row.pattern = head
     elif head == "quiet":
-        return _set_quiet(row, rest)
+        problem = _set_quiet(row, rest)
     elif head == "away":
-        return _set_away(row, rest.removeprefix("until").strip(), today)
+        problem = _set_away(row, rest.removeprefix("until").strip(), today)
     elif head == "back" and not rest:
         row.away_until = None
     else:
-        return f"Sorry, I didn't understand that. {USAGE}"
-    return None
+        problem = f"Sorry, I didn't understand that. {USAGE}"
+    if problem is None and not schedules.ever_allowed(schedules.Availability.of(row)):
+        problem = "With those quiet hours no pulse could ever reach you: leave some time free."
+    return problem
 
 
 def _set_quiet(row: PersonSchedule, text: str) -> str | None:

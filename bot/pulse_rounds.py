@@ -28,7 +28,7 @@ async def open_round(service: TeamPulse, ref: TeamRef, *, scheduled: bool = Fals
         )
         await session.commit()
         closes = opened.round.closes_on
-    away = f" ({opened.away} away until after it closes)" if opened.away else ""
+    away = f" ({opened.away} on leave until after it closes)" if opened.away else ""
     return (
         f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
         f"will be asked{away}; it closes on {closes:%A %d %B}."

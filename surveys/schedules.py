@@ -79,6 +79,11 @@ def _day_ranges(availability: Availability) -> list[tuple[int, int]]:
     return sorted(allowed)
 
 
+def ever_allowed(availability: Availability) -> bool:
+    """Whether any time of day is left for a pulse (quiet hours may cover a night window)."""
+    return bool(_day_ranges(availability))
+
+
 def _local(day: date, minute: int, tz: ZoneInfo) -> datetime:
     """A local wall-clock moment (minute 1440 is the next midnight)."""
     moment = datetime.combine(day, time(), tzinfo=tz) + timedelta(minutes=minute)

@@ -63,6 +63,10 @@ async def test_pulse_me_shows_and_changes_my_pulse_times(db: Database, settings:
     assert "Away: no" in (await reply_to(service, "a0", "pulse me back")).text
     assert "Working pattern: days" in (await reply_to(service, "a0", "pulse me days")).text
     assert "Quiet hours: none" in (await reply_to(service, "a0", "pulse me quiet off")).text
+    await reply_to(service, "a0", "pulse me nights")
+    covered = await reply_to(service, "a0", "pulse me quiet 18:00-22:00")  # the whole night window
+    assert covered.kind == "error" and "no pulse could ever reach you" in covered.text
+    assert "Quiet hours: none" in (await reply_to(service, "a0", "pulse me")).text
     # a yearless day that has passed this year is next year's
     assert (
         "until Tue 05 January 2027"
@@ -106,7 +110,7 @@ async def test_no_pulse_while_away_until_after_the_round_closes(
     service, messenger = await make_service(db, settings)  # Monday 23 November, 10:00
     await reply_to(service, "a0", "pulse me away until 12 Dec")
     opened = (await reply_to(service, "manager.a", "pulse send")).text
-    assert "11 people will be asked (1 away until after it closes)" in opened
+    assert "11 people will be asked (1 on leave until after it closes)" in opened
     assert email("a0") not in {who for who, _ in messenger.direct}
     assert len(messenger.direct) == 11
     assert await due_of(service, "a0") is None  # nothing queued for them at all
