@@ -43,6 +43,13 @@ class SettingsCmd:
 
 
 @dataclass(frozen=True)
+class Me:
+    """``pulse me [days|nights|quiet HH:MM-HH:MM|away until DAY|back]``: my own pulse times."""
+
+    args: str
+
+
+@dataclass(frozen=True)
 class Pulse:
     """Ask for the pulse waiting for me (``pulse`` on its own)."""
 
@@ -53,7 +60,7 @@ class Unknown:
     hint: str | None = None
 
 
-Command = Help | Kudos | Trends | Status | Send | SettingsCmd | Pulse | Unknown
+Command = Help | Kudos | Trends | Status | Send | SettingsCmd | Me | Pulse | Unknown
 
 _MENTION = re.compile(r"@([\w.+'-]+(?:@[\w.-]+\.\w+)?)")
 _VALUE = re.compile(r"(?<!\S)#([\w-]+)")
@@ -92,6 +99,8 @@ def _parse_pulse(rest: str) -> Command:
         return Send(team=args or None)
     if sub == "settings":
         return SettingsCmd(team=args or None)
+    if sub == "me":
+        return Me(args=args)
     return Unknown(text=f"pulse {rest}")
 
 

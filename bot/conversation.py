@@ -15,9 +15,11 @@ from bot.charts import alt_text, render_chart
 from bot.help import HELP
 from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
+from bot.me import my_schedule
 from bot.member_sync import Fetch, MemberSources, Source
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
+from bot.team_settings import SETTINGS_KEYS, apply_setting, describe_settings
 from bot.views import (
     HomeView,
     PulseCard,
@@ -127,6 +129,8 @@ class Conversation:
                 return [await self.send(email, command.team)]
             case commands.SettingsCmd():
                 return [await self.team_settings(email, command.team)]
+            case commands.Me():
+                return [await my_schedule(self.service, email, command.args)]
             case commands.Unknown():
                 return [self.unknown(command)]
 
@@ -303,45 +307,9 @@ class Conversation:
                 session.add(team)
                 await session.commit()
             return TextReply(
-                describe_settings(team, self.service.settings.timezone),
+                describe_settings(team, self.service.settings),
                 kind="success" if change else "info",
             )
-
-
-SETTINGS_KEYS = {"questions", "day", "time", "cadence"}
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def apply_setting(team: Team, key: str, value: str) -> str | None:
-    """Change one schedule setting; returns a friendly problem or None."""
-    value = value.strip().lower()
-    if key == "questions":
-        if not value.isdecimal() or not 2 <= int(value) <= 5:
-            return "A pulse has between 2 and 5 questions."
-        team.questions_per_pulse = int(value)
-    elif key == "day":
-        if value[:3] not in DAYS:
-            return "Give a weekday, like `mon` or `thursday`."
-        team.schedule_day = value[:3]
-    elif key == "time":
-        try:
-            team.schedule_time = datetime.strptime(value, "%H:%M").strftime("%H:%M")
-        except ValueError:
-            return "Give a 24-hour time, like `09:30`."
-    elif value in {"weekly", "fortnightly"}:
-        team.cadence = value
-    else:
-        return "Cadence is `weekly` or `fortnightly`."
-    return None
-
-
-def describe_settings(team: Team, default_tz: str) -> str:
-    return (
-        f"*{team.name}*: a {team.cadence} pulse of {team.questions_per_pulse} questions, "
-        f"{team.schedule_day.title()} at {team.schedule_time} ({team.timezone or default_tz}), "
-        "open for answers until it closes. Change with `pulse settings "
-        f"{team.name} questions 4` (or `day`, `time`, `cadence`)."
-    )
 
 
 def _mood(polarity: float | None) -> str | None:

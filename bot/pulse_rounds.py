@@ -3,28 +3,35 @@ weeks that are over, and what an operator sees of them (status, the CSV export).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from bot.members import team_row
-from surveys import export, rollup, rounds
+from surveys import export, rollup, rounds, schedules
 from surveys.directory import TeamRef
 
 if TYPE_CHECKING:
     from bot.service import TeamPulse
 
 
-async def open_round(service: TeamPulse, ref: TeamRef) -> str:
+async def open_round(service: TeamPulse, ref: TeamRef, *, scheduled: bool = False) -> str:
+    """Open a team's round now.  Its pulses are due from now, each when its person may be sent
+    it; a scheduled round's are spread over the first hour (``surveys/schedules.py``), a
+    manager's ``pulse send`` goes at once."""
+    settings = service.settings
+    spread = schedules.SPREAD if scheduled else timedelta(0)
+    timing = rounds.Timing(service.clock(), settings.timezone, spread)
     async with service.db.session() as session:
         team = await team_row(session, ref)
         opened = await rounds.open_round(
-            session, team, service.today(), service.settings.round_days
+            session, team, service.today(), settings.round_days, timing
         )
         await session.commit()
         closes = opened.round.closes_on
+    away = f" ({opened.away} on leave until after it closes)" if opened.away else ""
     return (
         f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
-        f"will be asked; it closes on {closes:%A %d %B}."
+        f"will be asked{away}; it closes on {closes:%A %d %B}."
     )
 
 

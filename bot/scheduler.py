@@ -31,12 +31,20 @@ log = logging.getLogger(__name__)
 
 def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     """When the team's next pulse should open: the first scheduled time after the day its last
-    round opened (fortnightly: 13 days after), or after the team was set up."""
+    round opened (fortnightly: 13 days after; monthly: the month's first such weekday, from the
+    next month), or after the team was set up.  The trigger keeps local time across clock
+    changes: a team at 10:00 opens at 10:00 local in summer and in winter."""
     tz = ZoneInfo(team.timezone or default_tz)
     hour, minute = (int(part) for part in team.schedule_time.split(":"))
-    trigger = CronTrigger(day_of_week=team.schedule_day, hour=hour, minute=minute, timezone=tz)
+    monthly = team.cadence == "monthly"
+    day = f"1st {team.schedule_day}" if monthly else None
+    weekday = None if monthly else team.schedule_day
+    trigger = CronTrigger(day=day, day_of_week=weekday, hour=hour, minute=minute, timezone=tz)
     if last_opened is None:
         start = team.created_at.replace(tzinfo=team.created_at.tzinfo or UTC).astimezone(tz)
+    elif monthly:
+        month_end = last_opened.replace(day=28) + timedelta(days=4)
+        start = datetime.combine(month_end.replace(day=1), time(), tzinfo=tz)
     else:
         gap = 13 if team.cadence == "fortnightly" else 1
         start = datetime.combine(last_opened + timedelta(days=gap), time(), tzinfo=tz)
@@ -96,11 +104,12 @@ class PulseScheduler:
         for team in await self.due_teams():
             try:
                 log.info("opening scheduled pulse", extra={"team_id": team.id})
-                await self.service.open_round(TeamRef.of(team))
+                await self.service.open_round(TeamRef.of(team), scheduled=True)
             except (rounds.RoundError, IntegrityError) as error:
                 log.info("scheduled pulse skipped: %s", error)
         await self.service.deliver_outbox()
         await self.service.send_reminders()
+        await self.service.warn_low_turnout()
 
     async def due_teams(self) -> list[Team]:
         now = self.service.clock()

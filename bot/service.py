@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import members, outbox, pulse_rounds, pulses
+from bot import members, outbox, pulse_rounds, pulses, turnout
 from bot.batching import GroupCommit
 from bot.identities import Identities, Inbound
 from bot.ledger import Participants
@@ -185,8 +185,9 @@ class TeamPulse:
         return await pulses.submit_cards(self, cards)
 
     # -- rounds and weeks (bot/pulse_rounds.py) ------------------------------------------------
-    async def open_round(self, ref: TeamRef) -> str:
-        return await pulse_rounds.open_round(self, ref)
+    async def open_round(self, ref: TeamRef, *, scheduled: bool = False) -> str:
+        """Open a team's round now (``scheduled``: by the scheduler, its pulses spread out)."""
+        return await pulse_rounds.open_round(self, ref, scheduled=scheduled)
 
     async def close_round(self, ref: TeamRef) -> str:
         return await pulse_rounds.close_round(self, ref)
@@ -211,6 +212,10 @@ class TeamPulse:
     async def send_reminders(self) -> int:
         """The day before a round closes, remind whoever has not answered (at most once)."""
         return await outbox.send_reminders(self)
+
+    async def warn_low_turnout(self) -> int:
+        """The day before a round closes, tell its managers if it has fewer than k answers."""
+        return await turnout.warn_low_turnout(self)
 
     async def deliver_outbox(self, batch: int = 50) -> int:
         """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""

@@ -65,6 +65,8 @@ class Team(SQLModel, table=True):
     schedule_time: str = "10:00"
     timezone: str | None = None
     questions_per_pulse: int = 3
+    # how many days a round stays open (1 to 14); None: the deployment's TEAMPULSE_ROUND_DAYS
+    round_days: int | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -115,6 +117,9 @@ class PulseRound(SQLModel, table=True):
     closed: bool = False
     # reminders are recorded per round, never per person: who was reminded is who had not answered
     reminded: bool = False
+    # the round's managers were told it may not reach the reporting threshold (once per round,
+    # set atomically: surveys/turnout.py); it records the check, never who had not answered
+    turnout_warned: bool = False
     # the week whose results this round counts in: the week it opened (a week is cut only once
     # it is over, so it can't already be cut; replicas whose clocks disagree: the next uncut one)
     report_week: date | None = None
@@ -142,6 +147,19 @@ class Delivery(SQLModel, table=True):
     next_attempt_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
+
+
+class PersonSchedule(SQLModel, table=True):
+    """When a person may be sent a pulse: their working pattern, quiet hours and leave, set by
+    themselves (``pulse me …``).  Tied to the person, never to an answer (surveys/schedules.py)."""
+
+    __tablename__ = "person_schedule"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    pattern: str = "days"  # ``days`` or ``nights``
+    quiet_start: str | None = None  # "HH:MM" local; quiet from start to end (may wrap midnight)
+    quiet_end: str | None = None
+    away_until: date | None = None  # on leave up to and including this day
 
 
 class Response(SQLModel, table=True):

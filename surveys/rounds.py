@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -15,12 +16,13 @@ from storage.models import (
     Delivery,
     DeliveryStatus,
     Participation,
+    Person,
     PulseRound,
     Question,
     Response,
     Team,
 )
-from surveys import directory, rollup
+from surveys import directory, rollup, schedules
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
 MAX_ROUND_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
@@ -40,6 +42,18 @@ class RoundError(Exception):
 class OpenedRound:
     round: PulseRound
     invited: int
+    away: int = 0  # members not asked: on leave until after the round closes
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a round's pulses go out: from ``start`` (the team's send time, or now), spread over
+    ``spread`` (``surveys/schedules.py``); ``default_tz`` is the deployment's timezone (a team's
+    own when it has none; rounds close at the start of their day in it)."""
+
+    start: datetime
+    default_tz: str
+    spread: timedelta = timedelta(0)
 
 
 async def open_round_for(session: AsyncSession, team_id: int) -> PulseRound | None:
@@ -59,9 +73,11 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 
 
 async def open_round(
-    session: AsyncSession, team: Team, today: date, round_days: int
+    session: AsyncSession, team: Team, today: date, round_days: int, timing: Timing
 ) -> OpenedRound:
-    """Open a round for a team and queue one outbox row per member (committed by the caller).
+    """Open a round for a team and queue one outbox row per member (committed by the caller),
+    each due when its person may be sent it (``queue_deliveries``).  ``round_days``: the
+    deployment's length, for a team without its own.
 
     It counts in this week (``rollup.report_week_for``), whose results are cut once the week is
     over and every round counted in it has closed."""
@@ -85,7 +101,7 @@ async def open_round(
         team_id=team.id,
         sequence=sequence,
         opened_on=today,
-        closes_on=today + timedelta(days=round_days),
+        closes_on=today + timedelta(days=team.round_days or round_days),
         report_week=await rollup.report_week_for(session, today),
         plan=json.dumps(plan.groups),
     )
@@ -93,12 +109,39 @@ async def open_round(
     await session.flush()
     assert pulse_round.id is not None
     session.add(Participation(round_id=pulse_round.id))
-    for index, person in enumerate(people):
-        assert person.id is not None
-        session.add(
-            Delivery(round_id=pulse_round.id, person_id=person.id, group_index=index % groups)
+    queued = await queue_deliveries(session, team, pulse_round, people, timing)
+    return OpenedRound(round=pulse_round, invited=queued, away=len(people) - queued)
+
+
+async def queue_deliveries(
+    session: AsyncSession,
+    team: Team,
+    pulse_round: PulseRound,
+    people: list[Person],
+    timing: Timing,
+) -> int:
+    """One outbox row per member who can be sent the pulse before it closes, due at their first
+    allowed moment (``surveys/schedules.py``); returns how many were queued."""
+    assert pulse_round.id is not None
+    tz = ZoneInfo(team.timezone or timing.default_tz)
+    closes = schedules.round_closes(pulse_round, timing.default_tz)
+    ids = [person.id for person in people if person.id is not None]
+    available = await schedules.availabilities(session, ids)
+    queued = 0
+    for person_id in ids:
+        due = schedules.due_time(
+            available[person_id],
+            tz,
+            timing.start,
+            spread_key=schedules.spread_seconds(pulse_round.id, person_id),
+            spread=timing.spread,
+            closes=closes,
         )
-    return OpenedRound(round=pulse_round, invited=len(people))
+        if due is None:
+            continue
+        session.add(Delivery(round_id=pulse_round.id, person_id=person_id, next_attempt_at=due))
+        queued += 1
+    return queued
 
 
 async def close_round(session: AsyncSession, team: Team, today: date) -> PulseRound:

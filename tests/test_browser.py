@@ -300,7 +300,7 @@ async def test_help_and_nonsense(page: Page) -> None:
     help_reply = page.locator(".bubble-bot").last
     await expect(help_reply).to_contain_text("kudos @name")
     await expect(help_reply).to_contain_text("pulse trends")
-    await expect(help_reply.locator("li")).to_have_count(7)
+    await expect(help_reply.locator("li")).to_have_count(8)
     await expect(help_reply.locator("strong", has_text="Managers")).to_have_count(1)
 
     await say(page, "please make me a sandwich")

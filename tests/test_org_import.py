@@ -367,7 +367,7 @@ teams:
       - sam.okafor@trust.nhs.uk
       - priya.shah@
     schedule:
-      cadence: monthly
+      cadence: daily
       day: funday
       time: "25:00"
       timezone: Mars/Olympus
@@ -381,8 +381,8 @@ teams:
     assert errors[0].startswith("line 6: team 2 'Ward 9': 'manger' is not a known field (use name,")
     assert errors[1:] == [
         "line 9: team 2 'Ward 9', members: 'priya.shah@' is not an email address",
-        "line 11: team 2 'Ward 9', schedule.cadence: must be 'weekly' or 'fortnightly' "
-        "(got 'monthly')",
+        "line 11: team 2 'Ward 9', schedule.cadence: must be 'weekly', 'fortnightly' or "
+        "'monthly' (got 'daily')",
         "line 12: team 2 'Ward 9', schedule.day: 'funday' is not a day "
         "(use mon, tue, wed, thu, fri, sat or sun)",
         "line 13: team 2 'Ward 9', schedule.time: '25:00' is not a time "

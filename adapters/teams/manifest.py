@@ -46,6 +46,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("pulse", "Show the pulse waiting for you"),
     ("kudos", "Celebrate colleagues: kudos @name what they did #value"),
     ("pulse status", "Your open pulses and your teams"),
+    ("pulse me", "When pulses reach you: pulse me nights, quiet 22:00-07:00, away until 12 Dec"),
     ("pulse help", "Every command, and how your answers stay anonymous"),
     ("pulse trends", "Managers: team trends, e.g. pulse trends Ward 7 12"),
     ("pulse send", "Managers: send a pulse to your team now"),

@@ -3,8 +3,8 @@
 Two forms describe the same organisation (DESIGN.md, "organisation file"):
 
 * YAML: ``teams: [{name, parent?, managers: [email], members: [email], channel?: {slack?, teams?},
-  schedule?: {cadence, day, time, timezone}, questions_per_pulse?}]`` with an optional top-level
-  ``name`` and ``people: [{email, name}]`` (display names);
+  schedule?: {cadence, day, time, timezone, length}, questions_per_pulse?}]`` with an optional
+  top-level ``name`` and ``people: [{email, name}]`` (display names);
 * CSV: columns ``email,team,parent_team,role`` (role ``member`` or ``manager``) and optionally
   ``name``.  A team named only as a ``parent_team`` is created as an (empty) parent team.
 

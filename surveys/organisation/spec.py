@@ -99,7 +99,7 @@ def _lower(value: object) -> object:
 Day = Annotated[str, AfterValidator(_day)]
 Time = Annotated[str, BeforeValidator(_sexagesimal), AfterValidator(_time)]
 TimeZone = Annotated[str | None, BeforeValidator(_blank_to_none), AfterValidator(_timezone)]
-Cadence = Annotated[Literal["weekly", "fortnightly"], BeforeValidator(_lower)]
+Cadence = Annotated[Literal["weekly", "fortnightly", "monthly"], BeforeValidator(_lower)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 Emails = Annotated[list[Email], BeforeValidator(_none_to_empty_list), AfterValidator(_unique)]
 
@@ -122,6 +122,8 @@ class ScheduleSpec(_Spec):
     day: Day = "mon"
     time: Time = "10:00"
     timezone: TimeZone = None
+    # days a pulse stays open (``pulse settings … length``); unset: TEAMPULSE_ROUND_DAYS
+    length: int | None = Field(default=None, ge=1, le=14)
 
 
 class PersonSpec(_Spec):

@@ -33,6 +33,7 @@ _SCHEDULE_COLUMNS = {
     "day": "schedule_day",
     "time": "schedule_time",
     "timezone": "timezone",
+    "length": "round_days",
 }
 
 

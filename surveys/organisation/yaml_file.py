@@ -61,6 +61,8 @@ def _reason(error: ErrorDetails) -> tuple[str, Sequence[int | str]]:
         return str(ctx.get("error", error["msg"])), loc
     if kind in ("greater_than_equal", "less_than_equal") and name == "questions_per_pulse":
         return f"must be between 2 and 5 (got {error['input']!r})", loc
+    if kind in ("greater_than_equal", "less_than_equal") and name == "length":
+        return f"must be between 1 and 14 days (got {error['input']!r})", loc
     if kind == "literal_error":
         return f"must be {ctx.get('expected')} (got {error['input']!r})", loc
     return f"{_FRIENDLY.get(kind, error['msg'])} (got {error['input']!r})", loc
