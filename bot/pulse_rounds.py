@@ -7,7 +7,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.members import team_row
-from surveys import export, rollup, rounds
+from surveys import export, outbox, rollup, rounds
 from surveys.directory import TeamRef
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ async def open_round(service: TeamPulse, ref: TeamRef) -> str:
         )
         await session.commit()
         closes = opened.round.closes_on
+    service.wake_outbox()
     return (
         f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
         f"will be asked; it closes on {closes:%A %d %B}."
@@ -92,4 +93,16 @@ async def status_report(service: TeamPulse) -> str:
                 f"delivered, {counts.pending} waiting, {counts.failed} failed; "
                 f"{answered} answered"
             )
-    return "\n".join(lines) or "No pulse is open."
+        by_state = await outbox.counts_by_state(session)
+    rounds_text = "\n".join(lines) or "No pulse is open."
+    return f"{rounds_text}\n{outbox_line(by_state)}"
+
+
+def outbox_line(counts: dict[str, int]) -> str:
+    """The outbox by state, counts only: ``Outbox: 3 pending, 1 in flight, …``."""
+    return "Outbox: " + ", ".join(f"{counts[state]} {state}" for state in outbox.STATES)
+
+
+async def outbox_counts(service: TeamPulse) -> dict[str, int]:
+    async with service.db.session() as session:
+        return await outbox.counts_by_state(session)

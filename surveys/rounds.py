@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -20,7 +20,7 @@ from storage.models import (
     Response,
     Team,
 )
-from surveys import directory, rollup
+from surveys import directory, outbox, rollup
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
 MAX_ROUND_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
@@ -61,7 +61,8 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 async def open_round(
     session: AsyncSession, team: Team, today: date, round_days: int
 ) -> OpenedRound:
-    """Open a round for a team and queue one outbox row per member (committed by the caller).
+    """Open a round for a team and queue one outbox row per member (committed by the caller,
+    which wakes every replica's sender: ``outbox.notify``).
 
     It counts in this week (``rollup.report_week_for``), whose results are cut once the week is
     over and every round counted in it has closed."""
@@ -98,6 +99,7 @@ async def open_round(
         session.add(
             Delivery(round_id=pulse_round.id, person_id=person.id, group_index=index % groups)
         )
+    await outbox.notify(session)
     return OpenedRound(round=pulse_round, invited=len(people))
 
 
@@ -123,21 +125,6 @@ async def close_due_rounds(session: AsyncSession, today: date) -> list[PulseRoun
         pulse_round.closed = True
         session.add(pulse_round)
     return due
-
-
-async def claim_deliveries(session: AsyncSession, now: datetime, limit: int = 50) -> list[Delivery]:
-    """Pending outbox rows that are due; on PostgreSQL other replicas skip the claimed rows."""
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.PENDING,
-            (col(Delivery.next_attempt_at).is_(None)) | (col(Delivery.next_attempt_at) <= now),
-        )
-        .order_by(col(Delivery.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.exec(query)).all())
 
 
 def questions_for(pulse_round: PulseRound, group_index: int) -> list[str]:
@@ -200,20 +187,3 @@ async def open_round_overview(session: AsyncSession) -> list[tuple[PulseRound, T
         )
         overview.append((pulse_round, team, counts))
     return overview
-
-
-async def rounds_to_remind(session: AsyncSession, today: date) -> list[PulseRound]:
-    """Open rounds closing tomorrow (or sooner) whose reminder has not gone out."""
-    query = select(PulseRound).where(
-        col(PulseRound.closed).is_(False),
-        col(PulseRound.reminded).is_(False),
-        col(PulseRound.closes_on) <= today + timedelta(days=1),
-    )
-    return list((await session.exec(query)).all())
-
-
-async def sent_deliveries(session: AsyncSession, round_id: int) -> list[Delivery]:
-    query = select(Delivery).where(
-        Delivery.round_id == round_id, Delivery.status == DeliveryStatus.SENT
-    )
-    return list((await session.exec(query)).all())
