@@ -61,12 +61,11 @@ class LRU(OrderedDict[Key, Value]):
 
 
 class Identities:
-    """Platform accounts and conversation references.  ``session`` is the service's unit of work
-    (a savepoint in the core's own session while it sends); ``sending`` tells when it is one."""
+    """Platform accounts and conversation references.  ``session`` is the service's unit of
+    work (a short session of its own)."""
 
-    def __init__(self, session: Sessions, sending: Callable[[], bool]) -> None:
+    def __init__(self, session: Sessions) -> None:
         self.session = session
-        self.sending = sending
         self._emails: LRU[Account, str] = LRU()
         self._stored: GroupCommit[Account, str | None] = GroupCommit(self._stored_emails)
 
@@ -82,15 +81,9 @@ class Identities:
         account = (platform, external_id)
         email = self._emails.get(account)
         if email is None:
-            # inside the core's send the lookup joins its session: no batch to wait for
-            batched = not self.sending()
-            email = await (self._stored if batched else self._stored_one)(account)
+            email = await self._stored(account)
         if email is not None:
             self._emails.remember(account, email)
-        return email
-
-    async def _stored_one(self, account: Account) -> str | None:
-        [email] = await self._stored_emails([account])
         return email
 
     async def _stored_emails(self, accounts: Sequence[Account]) -> list[str | None]:

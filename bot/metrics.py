@@ -83,7 +83,9 @@ async def scrape(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     async with request.app[DATABASE].session() as session:
         pending = await session.exec(
-            select(func.count(col(Delivery.id))).where(Delivery.status == DeliveryStatus.PENDING)
+            select(func.count(col(Delivery.id))).where(
+                col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING])
+            )
         )
         metrics.pending.set(pending.one())
         open_rounds = await session.exec(

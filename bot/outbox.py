@@ -1,133 +1,208 @@
-"""Sending for ``TeamPulse``: the outbox's pulse cards and the day-before reminders, each sent
-while the core holds its session (``sending_session``)."""
+"""Sending for ``TeamPulse``: the outbox's pulse cards and the day-before reminders.
+
+Claim, then send, then record, each in its own short step:
+
+- a short transaction claims due rows (``surveys/outbox.py``) and commits;
+- the sends run with no transaction open, a bounded number at once
+  (``TEAMPULSE_OUTBOX_CONCURRENCY``); each platform's own pacing stays in its adapter;
+- each delivery's outcome is committed on its own right after its call: sent; or retried later
+  with back-off and jitter, and failed (kept, never retried) after ``MAX_ATTEMPTS``.  A person no
+  platform can reach yet (``Unreachable``: no Teams chat until they first talk to the bot) is
+  retried the same way, so they are not tried forever.  An error building one card touches only
+  that row.
+
+A row whose lease expired (its process died mid-send) is claimed again; the platform that knows the
+person is first asked whether the delivery's key (``pulse:<id>``) already arrived
+(``Messenger.delivered``), and a yes is recorded as sent without sending again.
+
+Reminders and privacy.  Who answered a round must never be stored or inferable per person
+(docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
+says who was reminded: when a round is due its reminder, one reminder row is queued for *every*
+person the pulse was delivered to (the round is marked reminded by an atomic update, so two
+replicas cannot both queue), and each row is marked done in the transaction that claims it, before
+anything is sent (at most once: a crash loses a reminder, which is acceptable).  Whether a person
+has answered is looked up after that commit and used only in memory to skip them.  The rows of an
+answerer and of a non-answerer are therefore written identically and at the same moments; nothing
+about a send's outcome is written back to them, and the log names no one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from contextvars import ContextVar
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot.ports import Recipient
-from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Team
+from surveys import outbox as rows
 from surveys import rounds
+from surveys.outbox import Claimed
 
 if TYPE_CHECKING:
     from bot.service import TeamPulse
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)  # a send longer than this is taken for dead and claimed again
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
 
 REMINDER = (
     "Reminder: this pulse closes on {closes}. It takes under a minute, and your answers are "
     "anonymous and shown only as part of a group."
 )
 
-# The session the core is sending in (the outbox and reminders hold it, and on SQLite its write
-# lock, while a platform delivers): adapters' bookkeeping joins it through ``TeamPulse.session``.
-_SENDING_SESSION: ContextVar[AsyncSession | None] = ContextVar("sending_session", default=None)
+# claim up to n rows (committed) -> (rows claimed, the sends to run)
+Claim = Callable[[int], Awaitable[tuple[int, list[Callable[[], Awaitable[int]]]]]]
 
 
-def sending_session() -> AsyncSession | None:
-    """The core's session while it sends (outbox, reminders), else ``None``."""
-    return _SENDING_SESSION.get()
+def delivery_key(row_id: int) -> str:
+    """The stable key of one pulse delivery, carried to the platform with the message."""
+    return f"pulse:{row_id}"
 
 
-async def send_reminders(service: TeamPulse) -> int:
-    """The day before a round closes, remind whoever has not answered.  Only the bot knows
-    who that is; the round is marked reminded (never the people) and committed before sending,
-    so a reminder is sent at most once."""
-    async with service.db.session() as session:
-        due = await rounds.rounds_to_remind(session, service.today())
-        for pulse_round in due:
-            pulse_round.reminded = True
-            session.add(pulse_round)
-        await session.commit()
-        sent = 0
-        token = _SENDING_SESSION.set(session)
-        try:
-            for pulse_round in due:
-                sent += await _remind(service, session, pulse_round)
-            await session.commit()
-        finally:
-            _SENDING_SESSION.reset(token)
-    return sent
+def backoff(attempts: int) -> timedelta:
+    """Exponential back-off with jitter (between half and all of the step)."""
+    step: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
+    return step * random.uniform(0.5, 1.0)
 
 
-async def _remind(service: TeamPulse, session: AsyncSession, pulse_round: PulseRound) -> int:
-    assert pulse_round.id is not None
-    team = await session.get(Team, pulse_round.team_id)
-    assert team is not None
+async def drain(width: int, claim: Claim) -> int:
+    """Keep up to ``width`` sends in flight, claiming more as each finishes, until no row is
+    due.  Cancelled, it cancels its sends (their rows are left to their lease)."""
+    in_flight: set[asyncio.Task[int]] = set()
     sent = 0
-    deliveries = await rounds.sent_deliveries(session, pulse_round.id)
-    done = await service.answered(session, [(d.round_id, d.person_id) for d in deliveries])
-    for delivery in deliveries:
-        if (delivery.round_id, delivery.person_id) in done:
-            continue
-        person = await session.get(Person, delivery.person_id)
-        assert person is not None
-        card = service.card(
-            pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index)
-        )
-        reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
-        try:
-            await service.messenger.send_direct(Recipient.of(person), reminder)
-            service.metrics.reminders.inc()
-            sent += 1
-        except Exception:  # a missed reminder is logged, not retried
-            log.warning("reminder not delivered", extra={"round_id": pulse_round.id})
-    return sent
-
-
-async def deliver_outbox(service: TeamPulse, batch: int = 50) -> int:
-    """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""
-    sent = 0
-    while True:
-        async with service.db.session() as session:
-            claimed = await rounds.claim_deliveries(session, service.clock(), batch)
-            if not claimed:
-                return sent
-            token = _SENDING_SESSION.set(session)
-            try:
-                for delivery in claimed:
-                    sent += await _deliver(service, session, delivery)
-            finally:
-                _SENDING_SESSION.reset(token)
-            await session.commit()
-        if len(claimed) < batch:
-            return sent
-
-
-async def _deliver(service: TeamPulse, session: AsyncSession, delivery: Delivery) -> int:
-    pulse_round = await session.get(PulseRound, delivery.round_id)
-    person = await session.get(Person, delivery.person_id)
-    assert pulse_round is not None and person is not None
-    team = await session.get(Team, pulse_round.team_id)
-    assert team is not None
-    now = service.clock()
-    if pulse_round.closed:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.last_error = "round closed before delivery"
-        session.add(delivery)
-        return 0
-    card = service.card(pulse_round, team, rounds.questions_for(pulse_round, delivery.group_index))
+    more = True
     try:
-        await service.messenger.send_direct(Recipient.of(person), card)
-    except Exception as error:
-        service.metrics.deliveries.labels("failed").inc()
-        delivery.attempts += 1
-        delivery.last_error = f"{type(error).__name__}: {error}"[:500]
-        if delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-        delivery.next_attempt_at = now + timedelta(minutes=2**delivery.attempts)
-        session.add(delivery)
-        log.warning("pulse delivery failed; will retry", extra={"delivery_id": delivery.id})
+        while True:
+            free = width - len(in_flight)
+            if more and free > 0:
+                try:
+                    count, sends = await claim(free)
+                except Exception:  # the sends in flight still finish and record their outcome
+                    log.warning("claiming outbox rows failed; the next wake tries again")
+                    count, sends = 0, []
+                more = count == free
+                in_flight |= {asyncio.ensure_future(send()) for send in sends}
+                if more and not sends:
+                    continue
+            if not in_flight:
+                return sent
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            sent += sum(task.result() for task in done)
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+# -- pulse cards -------------------------------------------------------------------------------
+async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
+    """Send every due pulse row, then any queued reminders; returns how many were sent."""
+    width = width or service.settings.outbox_concurrency
+
+    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
+        async with service.db.session() as session:
+            claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
+            await session.commit()
+        return len(claimed), [_sender(service, job) for job in claimed]
+
+    return await drain(width, claim) + await drain_reminders(service, width)
+
+
+def _sender(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
+    return lambda: _deliver(service, job)
+
+
+async def _deliver(service: TeamPulse, job: Claimed) -> int:
+    recipient = Recipient.of(job.person)
+    key = delivery_key(job.row_id)
+    try:
+        if job.unknown and await service.messenger.delivered(recipient, key):
+            return await _record(service, job, None)
+        questions = rounds.questions_for(job.pulse_round, job.group_index)
+        card = service.card(job.pulse_round, job.team, questions)
+        await service.messenger.send_direct(recipient, card, key=key)
+    except Exception as error:  # this row only; CancelledError is not an Exception
+        return await _record(service, job, error)
+    return await _record(service, job, None)
+
+
+async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> int:
+    """Commit one delivery's outcome on its own.  If this fails the row keeps its lease and is
+    claimed again (and checked) once the lease runs out."""
+    now = service.clock()
+    attempts = job.attempts + 1
+    try:
+        async with service.db.session() as session:
+            if error is None:
+                await rows.record_sent(session, job.row_id, now)
+            elif attempts >= MAX_ATTEMPTS:
+                await rows.record_failed(session, job.row_id, attempts, _describe(error))
+            else:
+                at = now + backoff(attempts)
+                await rows.record_retry(session, job.row_id, attempts, at, _describe(error))
+            await session.commit()
+    except Exception:
+        log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
-    delivery.status = DeliveryStatus.SENT
-    delivery.sent_at = now
-    service.metrics.deliveries.labels("sent").inc()
-    session.add(delivery)
+    if error is None:
+        service.metrics.deliveries.labels("sent").inc()
+        return 1
+    service.metrics.deliveries.labels("failed").inc()
+    log.warning(
+        "pulse delivery failed: %s", type(error).__name__, extra={"delivery_id": job.row_id}
+    )
+    return 0
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+# -- reminders ---------------------------------------------------------------------------------
+async def send_reminders(service: TeamPulse) -> int:
+    """Queue the reminders of rounds closing by tomorrow (once per round), then send them."""
+    async with service.db.session() as session:
+        queued = await rows.queue_reminders(session, service.today())
+        await session.commit()
+    if queued:
+        service.wake_outbox()
+    return await drain_reminders(service, service.settings.outbox_concurrency)
+
+
+async def drain_reminders(service: TeamPulse, width: int) -> int:
+    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
+        async with service.db.session() as session:
+            claimed = await rows.claim_reminders(session, limit)
+            await session.commit()
+        if not claimed:
+            return 0, []
+        # in memory only, after the claim has committed (see the module's docstring)
+        pairs = [(job.pulse_round.id or 0, job.person.id or 0) for job in claimed]
+        async with service.db.session() as session:
+            answered = await service.answered(session, pairs)
+        due = [job for job, pair in zip(claimed, pairs, strict=True) if pair not in answered]
+        return len(claimed), [_reminder(service, job) for job in due]
+
+    return await drain(width, claim)
+
+
+def _reminder(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
+    return lambda: _remind(service, job)
+
+
+async def _remind(service: TeamPulse, job: Claimed) -> int:
+    try:
+        questions = rounds.questions_for(job.pulse_round, job.group_index)
+        card = service.card(job.pulse_round, job.team, questions)
+        reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
+        await service.messenger.send_direct(Recipient.of(job.person), reminder)
+    except Exception:  # a missed reminder is logged (naming no one), never retried
+        log.warning("reminder not delivered", extra={"round_id": job.pulse_round.id})
+        return 0
+    service.metrics.reminders.inc()
     return 1

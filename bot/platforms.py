@@ -74,16 +74,25 @@ class IdentityRouter:
     async def knows(self, recipient: Recipient) -> bool:
         return any([await p.messenger.knows(recipient) for p in self.platforms])
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         if not self.platforms:
             raise RuntimeError("no platform is connected")
         for platform in await self._order(recipient):
             try:
-                await platform.messenger.send_direct(recipient, view)
+                await platform.messenger.send_direct(recipient, view, key=key)
             except Unreachable:
                 continue
             return
         raise Unreachable("no connected platform has an account for this person")
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        """The answer of the first platform that knows the person (``None`` if none does)."""
+        for platform in self.platforms:
+            if await platform.messenger.knows(recipient):
+                return await platform.messenger.delivered(recipient, key)
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         for platform in self.platforms:

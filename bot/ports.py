@@ -72,9 +72,17 @@ class Messenger(Protocol):
         platforms that know someone first.  A messenger that reaches everyone (the local web
         chat, the null messenger) answers by its own rule and says so."""
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         """Send a direct message.  Raise ``Unreachable`` when this platform has no account for
-        the person (the next platform is tried); raise anything else to have the outbox retry."""
+        the person (the next platform is tried); raise anything else to have the outbox retry.
+        ``key`` is the outbox delivery's stable key (``pulse:<id>``), for a platform that can
+        carry it with the message and read it back (``delivered``)."""
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        """Whether the message sent with ``key`` already reached the person (asked only when a
+        send's outcome is unknown: its process died mid-send); ``None`` when it can't tell."""
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         """Post to the team's celebration channel (a no-op when the team has none here)."""
@@ -89,8 +97,13 @@ class NullMessenger:
         """Nobody: it reaches no one."""
         return False
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         raise RuntimeError("no platform is connected in this process")
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         return None

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from bot.members import team_row
-from surveys import export, rollup, rounds, schedules
+from surveys import export, outbox, rollup, rounds, schedules
 from surveys.directory import TeamRef
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ async def open_round(service: TeamPulse, ref: TeamRef, *, scheduled: bool = Fals
         await session.commit()
         closes = opened.round.closes_on
     away = f" ({opened.away} on leave until after it closes)" if opened.away else ""
+    service.wake_outbox()
     return (
         f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
         f"will be asked{away}; it closes on {closes:%A %d %B}."
@@ -99,4 +100,16 @@ async def status_report(service: TeamPulse) -> str:
                 f"delivered, {counts.pending} waiting, {counts.failed} failed; "
                 f"{answered} answered"
             )
-    return "\n".join(lines) or "No pulse is open."
+        by_state = await outbox.counts_by_state(session)
+    rounds_text = "\n".join(lines) or "No pulse is open."
+    return f"{rounds_text}\n{outbox_line(by_state)}"
+
+
+def outbox_line(counts: dict[str, int]) -> str:
+    """The outbox by state, counts only: ``Outbox: 3 pending, 1 in flight, …``."""
+    return "Outbox: " + ", ".join(f"{counts[state]} {state}" for state in outbox.STATES)
+
+
+async def outbox_counts(service: TeamPulse) -> dict[str, int]:
+    async with service.db.session() as session:
+        return await outbox.counts_by_state(session)

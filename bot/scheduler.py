@@ -1,7 +1,8 @@
 """APScheduler drives time; the database (rounds, outbox) is the truth.
 
-Jobs: deliver the outbox, close rounds whose day has come and cut the weeks that are over (every
-tick, so a week is published even when no round closes), and open each team's scheduled pulse.
+Jobs: the outbox's sender (woken as rows are queued, polled as a backstop), close rounds whose day
+has come and cut the weeks that are over (every tick, so a week is published even when no round
+closes), open each team's scheduled pulse and queue the reminders due.
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
 unique (team, sequence) key stops a second replica opening the same round twice.
@@ -21,12 +22,14 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot import wake
 from bot.service import TeamPulse
 from storage.models import PulseRound, Team
 from surveys import directory, rounds
 from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
+OUTBOX_POLL_SECONDS = 20  # the backstop: the sender is woken as rows are queued
 
 
 def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
@@ -54,15 +57,46 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
 
 
 class PulseScheduler:
-    def __init__(self, service: TeamPulse) -> None:
+    """Time-driven jobs, plus the outbox's sender: it drains the outbox whenever it is woken
+    (rows queued in this process, or a PostgreSQL ``NOTIFY`` from any replica) and, as the
+    backstop, every ``poll_seconds`` (retries falling due, leases running out)."""
+
+    def __init__(self, service: TeamPulse, poll_seconds: float = OUTBOX_POLL_SECONDS) -> None:
         self.service = service
+        self.poll_seconds = poll_seconds
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
         self._running: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
+        self.woken = 0  # drains started by a wake rather than by the poll
+        self.idle = asyncio.Event()  # set while the sender waits for a wake
 
-    def start(self) -> None:
-        self.scheduler.add_job(
-            self.deliver, "interval", seconds=20, id="outbox", max_instances=1, coalesce=True
-        )
+    async def start_sender(self) -> None:
+        """Start the outbox's sender (``start`` does this too); it drains at once, then on each
+        wake."""
+        self._unlisten = await wake.listen(self.service.db, self.service.wake_outbox)
+        self.service.wake_outbox()
+        self._sender = asyncio.get_running_loop().create_task(self._send_forever())
+
+    async def _send_forever(self) -> None:
+        signal = self.service.outbox_wake
+        while True:
+            if not signal.is_set():
+                self.idle.set()
+            try:
+                await asyncio.wait_for(signal.wait(), self.poll_seconds)
+                self.woken += 1
+            except TimeoutError:
+                pass
+            self.idle.clear()
+            signal.clear()
+            try:
+                await self.deliver()
+            except Exception:
+                log.warning("the outbox drain failed; the next wake or poll tries again")
+
+    async def start(self) -> None:
+        await self.start_sender()
         self.scheduler.add_job(
             self.tick,
             "interval",
@@ -76,7 +110,13 @@ class PulseScheduler:
 
     async def stop(self) -> None:
         """Stop scheduling and finish (cancel) any job still running, before the database closes."""
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+        if self._unlisten is not None:
+            await self._unlisten()
         for task in self._running:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
@@ -107,7 +147,6 @@ class PulseScheduler:
                 await self.service.open_round(TeamRef.of(team), scheduled=True)
             except (rounds.RoundError, IntegrityError) as error:
                 log.info("scheduled pulse skipped: %s", error)
-        await self.service.deliver_outbox()
         await self.service.send_reminders()
         await self.service.warn_low_turnout()
 

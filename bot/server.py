@@ -120,6 +120,6 @@ async def _check_ledger(service: TeamPulse) -> None:
 
 async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:
     scheduler = PulseScheduler(app[SERVICE])
-    scheduler.start()
+    await scheduler.start()
     yield
     await scheduler.stop()

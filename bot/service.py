@@ -7,6 +7,7 @@ clock, messenger, settings and database, read when called): pulse cards and subm
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -57,11 +58,12 @@ class TeamPulse:
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
         self.metrics = Metrics()
         self._secret: bytes | None = None
+        self._outbox_wake: asyncio.Event | None = None
         self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(self._submit_cards)
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
         # platform accounts and references, and inbound event ids: the adapters' only way in
-        self.identities = Identities(self.session, lambda: self.sending)
+        self.identities = Identities(self.session)
         self.inbound = Inbound(InboundEvents(db))
         self.places = Places(self.session)
 
@@ -74,25 +76,23 @@ class TeamPulse:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work for adapters' own rows (platform identities, conversation references).
-
-        While the core is sending (outbox, reminders) this is a savepoint in the core's session, so
-        an adapter looking up a person's DM channel neither waits for SQLite's write lock nor spoils
-        the core's transaction on error; otherwise a new session, committed on a clean exit.
-        """
-        sending = outbox.sending_session()
-        if sending is not None:
-            async with sending.begin_nested():
-                yield sending
-            return
+        """A unit of work for adapters' own rows (platform identities, conversation references):
+        a new short session, committed on a clean exit.  The outbox sends with no transaction
+        open, so this never waits behind, or joins, the core's sending."""
         async with self.db.session() as session:
             yield session
             await session.commit()
 
     @property
-    def sending(self) -> bool:
-        """True inside the core's sends (outbox, reminders): ``session()`` is then theirs."""
-        return outbox.sending_session() is not None
+    def outbox_wake(self) -> asyncio.Event:
+        """Set when rows are queued in this process (the sender waits on it)."""
+        if self._outbox_wake is None:
+            self._outbox_wake = asyncio.Event()
+        return self._outbox_wake
+
+    def wake_outbox(self) -> None:
+        """Rows were queued: have the sender start now rather than at its next poll."""
+        self.outbox_wake.set()
 
     async def answered(
         self, session: AsyncSession, pairs: Sequence[tuple[int, int]]
@@ -210,13 +210,18 @@ class TeamPulse:
 
     # -- sending (bot/outbox.py) ---------------------------------------------------------------
     async def send_reminders(self) -> int:
-        """The day before a round closes, remind whoever has not answered (at most once)."""
+        """The day before a round closes, queue its reminders (once per round) and send them to
+        whoever has not answered; returns how many were sent."""
         return await outbox.send_reminders(self)
 
     async def warn_low_turnout(self) -> int:
         """The day before a round closes, tell its managers if it has fewer than k answers."""
         return await turnout.warn_low_turnout(self)
 
-    async def deliver_outbox(self, batch: int = 50) -> int:
-        """Send due outbox rows; each row is marked sent in the same transaction that claimed it."""
-        return await outbox.deliver_outbox(self, batch)
+    async def deliver_outbox(self, width: int | None = None) -> int:
+        """Send due outbox rows (``width`` at once); each outcome is committed on its own."""
+        return await outbox.deliver_outbox(self, width)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Pulse deliveries by state (pending, in flight, sent, retrying, failed): counts only."""
+        return await pulse_rounds.outbox_counts(self)

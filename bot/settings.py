@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"
     )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
+    # how many outbox sends are in flight at once (each platform paces its own calls)
+    outbox_concurrency: int = Field(
+        default=32, ge=1, le=1000, validation_alias="TEAMPULSE_OUTBOX_CONCURRENCY"
+    )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 
     @field_validator("min_group")

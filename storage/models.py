@@ -37,7 +37,8 @@ class Role(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # due at ``next_attempt_at`` (retrying once ``attempts`` > 0)
+    SENDING = "sending"  # claimed: in flight until ``next_attempt_at`` (the lease)
     SENT = "sent"
     FAILED = "failed"
 
@@ -160,6 +161,19 @@ class PersonSchedule(SQLModel, table=True):
     quiet_start: str | None = None  # "HH:MM" local; quiet from start to end (may wrap midnight)
     quiet_end: str | None = None
     away_until: date | None = None  # on leave up to and including this day
+
+
+class Reminder(SQLModel, table=True):
+    """The reminder outbox: one row per (round, person) the pulse was delivered to, queued once
+    per round and marked done when claimed.  Every row looks the same whether its person was
+    reminded or had answered and was skipped (that is decided in memory: bot/outbox.py)."""
+
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="pulse_round.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    done: bool = Field(default=False, index=True)
 
 
 class Response(SQLModel, table=True):

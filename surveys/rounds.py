@@ -22,7 +22,7 @@ from storage.models import (
     Response,
     Team,
 )
-from surveys import directory, rollup, schedules
+from surveys import directory, outbox, rollup, schedules
 from surveys.bank import interleave_by_theme, load_bank, plan_round
 
 MAX_ROUND_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL
@@ -75,9 +75,10 @@ async def team_cycle(session: AsyncSession) -> list[str]:
 async def open_round(
     session: AsyncSession, team: Team, today: date, round_days: int, timing: Timing
 ) -> OpenedRound:
-    """Open a round for a team and queue one outbox row per member (committed by the caller),
-    each due when its person may be sent it (``queue_deliveries``).  ``round_days``: the
-    deployment's length, for a team without its own.
+    """Open a round for a team and queue one outbox row per member (committed by the caller,
+    which wakes every replica's sender: ``outbox.notify``), each due when its person may be sent
+    it (``queue_deliveries``).  ``round_days``: the deployment's length, for a team without its
+    own.
 
     It counts in this week (``rollup.report_week_for``), whose results are cut once the week is
     over and every round counted in it has closed."""
@@ -110,6 +111,7 @@ async def open_round(
     assert pulse_round.id is not None
     session.add(Participation(round_id=pulse_round.id))
     queued = await queue_deliveries(session, team, pulse_round, people, timing)
+    await outbox.notify(session)
     return OpenedRound(round=pulse_round, invited=queued, away=len(people) - queued)
 
 
@@ -166,21 +168,6 @@ async def close_due_rounds(session: AsyncSession, today: date) -> list[PulseRoun
         pulse_round.closed = True
         session.add(pulse_round)
     return due
-
-
-async def claim_deliveries(session: AsyncSession, now: datetime, limit: int = 50) -> list[Delivery]:
-    """Pending outbox rows that are due; on PostgreSQL other replicas skip the claimed rows."""
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.PENDING,
-            (col(Delivery.next_attempt_at).is_(None)) | (col(Delivery.next_attempt_at) <= now),
-        )
-        .order_by(col(Delivery.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await session.exec(query)).all())
 
 
 def questions_for(pulse_round: PulseRound, group_index: int) -> list[str]:
@@ -243,20 +230,3 @@ async def open_round_overview(session: AsyncSession) -> list[tuple[PulseRound, T
         )
         overview.append((pulse_round, team, counts))
     return overview
-
-
-async def rounds_to_remind(session: AsyncSession, today: date) -> list[PulseRound]:
-    """Open rounds closing tomorrow (or sooner) whose reminder has not gone out."""
-    query = select(PulseRound).where(
-        col(PulseRound.closed).is_(False),
-        col(PulseRound.reminded).is_(False),
-        col(PulseRound.closes_on) <= today + timedelta(days=1),
-    )
-    return list((await session.exec(query)).all())
-
-
-async def sent_deliveries(session: AsyncSession, round_id: int) -> list[Delivery]:
-    query = select(Delivery).where(
-        Delivery.round_id == round_id, Delivery.status == DeliveryStatus.SENT
-    )
-    return list((await session.exec(query)).all())

@@ -67,10 +67,18 @@ class RecordingMessenger:
     channel: list[tuple[str, View]] = field(default_factory=list)
     fail_for: set[str] = field(default_factory=set)
 
-    async def send_direct(self, person: Recipient, view: View) -> None:
+    # the delivery keys of what arrived, as a platform that carries them would remember
+    keys: set[str] = field(default_factory=set)
+
+    async def send_direct(self, person: Recipient, view: View, *, key: str | None = None) -> None:
         if person.email in self.fail_for:
             raise ConnectionError("platform unavailable")
         self.direct.append((person.email, view))
+        if key is not None:
+            self.keys.add(key)
+
+    async def delivered(self, person: Recipient, key: str) -> bool | None:
+        return key in self.keys
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.channel.append((team.name, view))

@@ -36,8 +36,11 @@ class RecordingMessenger:
         self.direct: list[tuple[str, View]] = []
         self.posts: list[tuple[str, View]] = []
 
-    async def send_direct(self, person: Recipient, view: View) -> None:
+    async def send_direct(self, person: Recipient, view: View, *, key: str | None = None) -> None:
         self.direct.append((person.email, view))
+
+    async def delivered(self, person: Recipient, key: str) -> bool | None:
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.posts.append((team.name, view))

@@ -88,10 +88,15 @@ class Platform:
     async def knows(self, recipient: Recipient) -> bool:
         return recipient.email in self.accounts
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         if not (self.reaches_everyone or recipient.email in self.accounts | self.finds):
             raise Unreachable(self.name)
         self.sent.append(recipient.email)
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         if team.channel(self.name):

@@ -27,7 +27,9 @@ class LocalMessenger:
     async def knows(self, recipient: Recipient) -> bool:
         return False
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         if isinstance(view, PulseCard):
             self.delivered_pulses[recipient.email].add(view.round_id)
             if view.reminder:
@@ -39,6 +41,10 @@ class LocalMessenger:
                 )
             return
         self.inbox[recipient.email].append(view)
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        """Not known here yet: a send whose outcome is unknown is sent again."""
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         self.feeds[team.name].append(view)

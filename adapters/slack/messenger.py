@@ -27,7 +27,9 @@ class SlackMessenger:
         """True when the person's Slack account is already known (the router asks first)."""
         return await self.directory.identities.knows(PLATFORM, recipient)
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         """A reminder replies in the thread of the round's pulse message (its ``ts`` kept)."""
         identities = self.directory.identities
         async with self.directory.reaching(recipient):
@@ -61,6 +63,10 @@ class SlackMessenger:
                 alt_txt=view.chart_alt[:1000],
             )
         return ts if isinstance(ts, str) else None
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        """Not known here yet: a send whose outcome is unknown is sent again."""
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         channel = team.channel(PLATFORM)

@@ -116,8 +116,7 @@ class Installations:
 
     async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
         """Each installed workspace's bot token (its latest install's), oldest workspace first.
-        Read in ``session``: while the outbox sends, that is its own transaction (on SQLite a
-        second connection would wait for the write lock the outbox holds)."""
+        Read in ``session``, the caller's unit of work (``TeamPulse.session``)."""
         bots = self.store.bots
         query = (
             select(bots.c.team_id, bots.c.bot_token)

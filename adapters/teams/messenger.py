@@ -52,7 +52,9 @@ class TeamsMessenger:
         """True when the person's Teams account is known (the router asks first)."""
         return await self.identities.knows(PLATFORM, recipient)
 
-    async def send_direct(self, recipient: Recipient, view: View) -> None:
+    async def send_direct(
+        self, recipient: Recipient, view: View, *, key: str | None = None
+    ) -> None:
         chat = await self.personal_chat(recipient)
         try:
             message_id = await self.outbound.send(chat, await rendered(view))
@@ -98,6 +100,10 @@ class TeamsMessenger:
     async def roster(self, reference: Json, team: str | None = None) -> list[Json]:
         """A team's members (every page), from a reference to one of its channels."""
         return await self.outbound.roster(reference, team)
+
+    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+        """Not known here yet: a send whose outcome is unknown is sent again."""
+        return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         """Post in the team's Teams channel, when it has one and the bot is in it.  A failure is

@@ -7,8 +7,9 @@
   exponentially with jitter.  At most ``MAX_TRIES`` tries and ``MAX_WAIT`` seconds of waiting
   per call; past either the error is raised and the outbox tries the row again later.
 
-Today a pulse is sent inside the outbox's database transaction (issue #11 moves it out), so every
-wait here is short and bounded: a long ``Retry-After`` is not waited out, it is raised at once.
+A pulse is sent with no database transaction open, but it holds one of the outbox's slots and
+its row's lease while it waits, so every wait here is short and bounded: a long ``Retry-After``
+is not waited out, it is raised at once and the outbox retries the row later.
 A send whose answer was lost (a 502 after Teams posted it, say) may be sent again: that repeat is
 the one duplicate a retry can make.
 """
@@ -30,7 +31,7 @@ from bot.identities import LRU
 
 RETRIED = frozenset({412, 429, 502, 504})
 MAX_TRIES = 4
-MAX_WAIT = 10.0  # seconds waited, in all, for one call (it may hold the outbox's transaction)
+MAX_WAIT = 10.0  # seconds waited, in all, for one call (it holds an outbox slot meanwhile)
 PER_CONVERSATION = 7  # calls a second (Teams: 7 per second per bot per thread)
 CONVERSATIONS_KEPT = 5_000  # conversations whose pace is remembered
 

@@ -1,0 +1,239 @@
+"""Fan-out benchmark: a round opened for ``--people`` people, delivered by the real server.
+
+One run, side by side, against the tests' fake Slack (``tests/fake_slack.py``, unthrottled, in a
+process of its own that knows every person):
+
+* ``app``: ``teampulse serve`` itself (Slack in one-workspace HTTP mode, the scheduler on) on a
+  fresh PostgreSQL database holding one team of ``--people`` members.  ``teampulse pulse send``
+  opens the round from another process, as an operator would; the server's sender is woken by
+  its ``NOTIFY``.  Measured: time from starting ``pulse send`` to the first DM reaching the fake
+  (the command's own run, a Python process starting and stopping, is given beside it),
+  deliveries a second (first to last DM), the server's CPU per delivery and Web API calls per
+  delivery (a first pulse: ``users.lookupByEmail``, ``conversations.open``,
+  ``chat.postMessage``).
+* ``bare``: this process posting the same ``chat.postMessage`` bodies to the same fake with
+  aiohttp, ``--concurrency`` at once: the rate the fake and the machine allow.
+
+Usage::
+
+    .venv/bin/python bench/fanout.py --people 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import aiohttp  # noqa: E402
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402
+from aiohttp import web  # noqa: E402
+from ingest_processes import SECRET, Child, cpu_seconds, spawn, spawn_serve  # noqa: E402
+
+TOKEN = "xoxb-bench"
+DOMAIN = "trust.example"
+
+
+def email(i: int) -> str:
+    return f"p{i}@{DOMAIN}"
+
+
+# -- the fake, in its own process --------------------------------------------------------------
+async def run_fake() -> None:
+    """The tests' fake Slack knowing ``FANOUT_PEOPLE`` people, plus ``/stats``: the posts'
+    count, the first and last post's wall time, the calls by method and the last post's body."""
+    from tests.fake_slack import FakeSlack
+
+    people = int(os.environ["FANOUT_PEOPLE"])
+    fake = FakeSlack()
+    fake.tokens[TOKEN] = "T0BENCH"
+    for i in range(people):
+        fake.add_user(f"U{i:06d}", email(i))
+    posts: list[float] = []
+    last: dict[str, Any] = {}
+    answer = fake.answer
+
+    async def timed(method: str, params: dict[str, Any], build: Any) -> web.Response:
+        response = await answer(method, params, build)
+        if method == "chat.postMessage" and response.status == 200:
+            posts.append(time.time())
+            last.clear()
+            last.update({k: v for k, v in params.items() if not k.startswith("_")})
+        return response
+
+    fake.answer = timed  # type: ignore[method-assign]
+    routes = fake.routes
+
+    def with_stats(app: web.Application) -> None:
+        routes(app)
+
+        async def stats(_request: web.Request) -> web.Response:
+            methods: dict[str, int] = {}
+            for call in fake.calls:
+                methods[call.method] = methods.get(call.method, 0) + 1
+            first, final = (posts[0], posts[-1]) if posts else (None, None)
+            body = {"posts": len(posts), "first": first, "last": final, "methods": methods}
+            return web.json_response({**body, "body": last})
+
+        async def reset(_request: web.Request) -> web.Response:
+            posts.clear()
+            fake.calls.clear()
+            return web.json_response({"ok": True})
+
+        app.router.add_get("/stats", stats)
+        app.router.add_post("/reset", reset)
+
+    fake.routes = with_stats  # type: ignore[method-assign]
+    await fake.start()
+    print(f"READY {fake.url}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await fake.stop()
+
+
+# -- the run -----------------------------------------------------------------------------------
+async def fresh_database(pg_url: str, people: int) -> tuple[str, str]:
+    from storage.engine import Database
+    from storage.migrate import upgrade
+    from surveys.organisation import import_spec, spec_from_yaml
+
+    name = f"tp_fanout_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    await upgrade(url)
+    members = ", ".join(email(i) for i in range(people))
+    spec = f"name: Bench Trust\nteams:\n  - name: Everyone\n    members: [{members}]\n"
+    db = Database(url)
+    async with db.session() as session:
+        await import_spec(session, spec_from_yaml(spec))
+    await db.dispose()
+    return url, name
+
+
+async def drop_database(pg_url: str, name: str) -> None:
+    admin = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def stats(http: aiohttp.ClientSession, fake: Child) -> dict[str, Any]:
+    async with http.get(f"{fake.url}/stats") as response:
+        return dict(await response.json())
+
+
+async def run_app(
+    http: aiohttp.ClientSession, fake: Child, url: str, people: int, folder: Path
+) -> dict[str, Any]:
+    env = {
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": f"{fake.url}/api/",
+        "TEAMPULSE_SECRET": "bench-secret",
+    }
+    app = await spawn_serve(env, folder / "serve.log")
+    try:
+        await asyncio.sleep(2)  # its start-up work (the scheduler's first tick) is over
+        await http.post(f"{fake.url}/reset")
+        cpu_before = cpu_seconds(app.process.pid)
+        teampulse = str(Path(sys.executable).parent / "teampulse")
+        started = time.time()
+        subprocess.run(
+            [teampulse, "pulse", "send", "--team", "Everyone"],
+            cwd=folder,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            check=True,
+            capture_output=True,
+        )
+        sent_at = time.time()
+        while (seen := await stats(http, fake))["posts"] < people:
+            if time.time() - sent_at > 600:
+                raise RuntimeError(f"only {seen['posts']} DMs in 10 minutes")
+            await asyncio.sleep(0.05)
+        cpu = cpu_seconds(app.process.pid) - cpu_before
+    finally:
+        app.stop()
+    span = seen["last"] - seen["first"]
+    calls = sum(n for m, n in seen["methods"].items() if m != "auth.test")
+    return {
+        "cli_s": sent_at - started,
+        "first_dm_s": seen["first"] - started,
+        "all_s": seen["last"] - sent_at,
+        "per_s": people / span if span > 0 else float("inf"),
+        "cpu_ms": 1000 * cpu / people,
+        "calls": calls / people,
+        "methods": seen["methods"],
+        "body": seen["body"],
+    }
+
+
+async def run_bare(
+    http: aiohttp.ClientSession, fake: Child, body: dict[str, Any], people: int, width: int
+) -> dict[str, Any]:
+    """aiohttp posting the app's last ``chat.postMessage`` body to every person's DM."""
+    queue = iter(range(people))
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def worker() -> None:
+        for i in queue:
+            payload = {**body, "channel": f"DU{i:06d}"}
+            async with http.post(
+                f"{fake.url}/api/chat.postMessage", json=payload, headers=headers
+            ) as response:
+                assert (await response.json())["ok"]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(width)))
+    elapsed = time.perf_counter() - started
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = used.ru_utime + used.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+    return {"per_s": people / elapsed, "cpu_ms": 1000 * cpu / people}
+
+
+async def main(args: argparse.Namespace) -> None:
+    url, name = await fresh_database(args.pg_url, args.people)
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        fake = spawn("fake", {"FANOUT_PEOPLE": str(args.people)}, folder / "fake.log", __file__)
+        try:
+            async with aiohttp.ClientSession() as http:
+                app = await run_app(http, fake, url, args.people, folder)
+                await http.post(f"{fake.url}/reset")
+                bare = await run_bare(http, fake, app["body"], args.people, args.concurrency)
+        finally:
+            fake.stop()
+            await drop_database(args.pg_url, name)
+    print(f"people {args.people}")
+    print(
+        f"app   first DM {app['first_dm_s']:.2f} s after pulse send started (it ran"
+        f" {app['cli_s']:.2f} s); all in {app['all_s']:.1f} s after it returned;"
+        f" {app['per_s']:.0f} deliveries/s; {app['cpu_ms']:.2f} ms server CPU per delivery;"
+        f" {app['calls']:.2f} Web API calls per delivery {json.dumps(app['methods'])}"
+    )
+    print(f"bare  {bare['per_s']:.0f} posts/s; {bare['cpu_ms']:.2f} ms client CPU per post")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["fake"]:
+        asyncio.run(run_fake())
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,242 @@
+"""The outbox's rows: claiming them in short transactions, recording each outcome on its own,
+queueing a round's reminders once, and counting rows by state (never naming anyone).
+
+A pulse delivery moves ``pending -> sending -> sent | pending (retry) | failed``.  ``sending``
+carries a lease in ``next_attempt_at``: a row still ``sending`` after it (its process died
+mid-send) is claimed again, flagged as an unknown outcome so the sender can ask the platform
+whether it arrived before sending again.  A reminder row is done the moment it is claimed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, text, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminder, Team
+
+NOTIFY_CHANNEL = "teampulse_outbox"
+CLOSED = "round closed before delivery"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed row and what sending it needs (detached from any session)."""
+
+    row_id: int
+    person: Person
+    pulse_round: PulseRound
+    team: Team
+    group_index: int
+    attempts: int
+    unknown: bool  # a previous claim's lease expired: the send may have arrived
+
+
+async def notify(session: AsyncSession) -> None:
+    """Wake every replica's sender when this transaction commits (PostgreSQL ``NOTIFY``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await (await session.connection()).execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+async def _context(
+    session: AsyncSession, round_ids: set[int], person_ids: set[int]
+) -> tuple[dict[int, PulseRound], dict[int, Team], dict[int, Person]]:
+    found_rounds = {
+        r.id: r
+        for r in (await session.exec(select(PulseRound).where(col(PulseRound.id).in_(round_ids))))
+    }
+    team_ids = {r.team_id for r in found_rounds.values()}
+    teams = {t.id: t for t in (await session.exec(select(Team).where(col(Team.id).in_(team_ids))))}
+    people = {
+        p.id: p for p in (await session.exec(select(Person).where(col(Person.id).in_(person_ids))))
+    }
+    return (
+        {k: v for k, v in found_rounds.items() if k is not None},
+        {k: v for k, v in teams.items() if k is not None},
+        {k: v for k, v in people.items() if k is not None},
+    )
+
+
+async def claim_deliveries(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim due pulse rows (pending and due, or in flight past their lease) for ``lease``;
+    other replicas skip the locked rows (PostgreSQL).  The caller commits at once."""
+    due = or_(
+        and_(
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
+        ),
+        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.next_attempt_at) <= now),
+    )
+    query = (
+        select(Delivery)
+        .where(due)
+        .order_by(col(Delivery.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list((await session.exec(query)).all())
+    if not rows:
+        return []
+    found_rounds, teams, people = await _context(
+        session, {d.round_id for d in rows}, {d.person_id for d in rows}
+    )
+    claimed = []
+    for delivery in rows:
+        assert delivery.id is not None
+        pulse_round = found_rounds[delivery.round_id]
+        unknown = delivery.status == DeliveryStatus.SENDING
+        if pulse_round.closed:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.last_error = CLOSED
+        else:
+            delivery.status = DeliveryStatus.SENDING
+            delivery.next_attempt_at = now + lease
+            claimed.append(
+                Claimed(
+                    delivery.id,
+                    people[delivery.person_id],
+                    pulse_round,
+                    teams[pulse_round.team_id],
+                    delivery.group_index,
+                    delivery.attempts,
+                    unknown,
+                )
+            )
+        session.add(delivery)
+    return claimed
+
+
+async def _settle(session: AsyncSession, row_id: int, **values: object) -> None:
+    """Record one delivery's outcome, only while it is still this claim's (in flight)."""
+    await session.exec(
+        update(Delivery)
+        .where(col(Delivery.id) == row_id, col(Delivery.status) == DeliveryStatus.SENDING)
+        .values(**values)
+    )
+
+
+async def record_sent(session: AsyncSession, row_id: int, now: datetime) -> None:
+    await _settle(session, row_id, status=DeliveryStatus.SENT, sent_at=now)
+
+
+async def record_retry(
+    session: AsyncSession, row_id: int, attempts: int, at: datetime, error: str
+) -> None:
+    await _settle(
+        session,
+        row_id,
+        status=DeliveryStatus.PENDING,
+        attempts=attempts,
+        next_attempt_at=at,
+        last_error=error[:500],
+    )
+
+
+async def record_failed(session: AsyncSession, row_id: int, attempts: int, error: str) -> None:
+    await _settle(
+        session, row_id, status=DeliveryStatus.FAILED, attempts=attempts, last_error=error[:500]
+    )
+
+
+# -- reminders ---------------------------------------------------------------------------------
+async def queue_reminders(session: AsyncSession, today: date) -> int:
+    """For each open round closing by tomorrow and not yet reminded, mark it reminded (an atomic
+    ``UPDATE … WHERE NOT reminded``: of two replicas only one wins) and queue a reminder row for
+    every person the pulse was delivered to.  Committed by the caller; returns rows queued."""
+    query = select(PulseRound.id).where(
+        col(PulseRound.closed).is_(False),
+        col(PulseRound.reminded).is_(False),
+        col(PulseRound.closes_on) <= today + timedelta(days=1),
+    )
+    queued = 0
+    for round_id in (await session.exec(query)).all():
+        won = await session.exec(
+            update(PulseRound)
+            .where(col(PulseRound.id) == round_id, col(PulseRound.reminded).is_(False))
+            .values(reminded=True)
+        )
+        if won.rowcount != 1:
+            continue
+        people = await session.exec(
+            select(Delivery.person_id)
+            .where(Delivery.round_id == round_id, Delivery.status == DeliveryStatus.SENT)
+            .order_by(col(Delivery.person_id))
+        )
+        assert round_id is not None
+        for person_id in people.all():
+            session.add(Reminder(round_id=round_id, person_id=person_id))
+            queued += 1
+    if queued:
+        await notify(session)
+    return queued
+
+
+async def claim_reminders(session: AsyncSession, limit: int) -> list[Claimed]:
+    """Claim reminder rows and mark them done in this same transaction (at most once: a crash
+    after it loses the reminder).  Rows of closed rounds are done and left out."""
+    query = (
+        select(Reminder)
+        .where(col(Reminder.done).is_(False))
+        .order_by(col(Reminder.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list((await session.exec(query)).all())
+    if not rows:
+        return []
+    found_rounds, teams, people = await _context(
+        session, {r.round_id for r in rows}, {r.person_id for r in rows}
+    )
+    groups = await session.exec(
+        select(Delivery.round_id, Delivery.person_id, Delivery.group_index).where(
+            col(Delivery.round_id).in_({r.round_id for r in rows}),
+            col(Delivery.person_id).in_({r.person_id for r in rows}),
+        )
+    )
+    group_of = {(r, p): g for r, p, g in groups.all()}
+    claimed = []
+    for reminder in rows:
+        assert reminder.id is not None
+        reminder.done = True
+        session.add(reminder)
+        pulse_round = found_rounds[reminder.round_id]
+        if not pulse_round.closed:
+            group = group_of.get((reminder.round_id, reminder.person_id), 0)
+            claimed.append(
+                Claimed(
+                    reminder.id,
+                    people[reminder.person_id],
+                    pulse_round,
+                    teams[pulse_round.team_id],
+                    group,
+                    0,
+                    False,
+                )
+            )
+    return claimed
+
+
+# -- what an operator sees ---------------------------------------------------------------------
+STATES = ("pending", "in flight", "sent", "retrying", "failed")
+
+
+async def counts_by_state(session: AsyncSession) -> dict[str, int]:
+    """Pulse deliveries by state, as counts only (``STATES``)."""
+    query = select(Delivery.status, Delivery.attempts, func.count()).group_by(
+        col(Delivery.status), col(Delivery.attempts)
+    )
+    counts: Counter[str] = Counter({state: 0 for state in STATES})
+    for status, attempts, count in (await session.exec(query)).all():
+        if status == DeliveryStatus.PENDING:
+            counts["retrying" if attempts else "pending"] += count
+        elif status == DeliveryStatus.SENDING:
+            counts["in flight"] += count
+        else:
+            counts[str(status)] += count
+    return {state: counts[state] for state in STATES}
