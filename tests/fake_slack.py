@@ -5,13 +5,21 @@ demand, ``wait_for`` conditions rather than the clock).
 It speaks the documented wire format of the methods the adapter calls, checks the bot token of
 each call (and the workspace it belongs to), serves the file upload URL it hands out, and is the
 ``response_url`` endpoint of slash commands and actions.
+
+Posted messages are kept per channel with their ``metadata`` (``messages``) and read back newest
+first by ``conversations.history``.  ``lose_answer`` makes a ``chat.postMessage`` lose its
+answer: posted (or not) and then a 500, or no answer at all until ``release_lost`` (a process
+that dies waiting for it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +31,15 @@ __all__ = ["CLIENT_ID", "CLIENT_SECRET", "TOKEN", "Call", "Canned", "FakeSlack"]
 TOKEN = "xoxb-test-token"
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "fake-client-secret"
+
+
+@dataclass(frozen=True)
+class Lost:
+    """How one call's answer is lost: ``arrives`` (Slack acted on it first), ``hang`` (no
+    answer until ``release_lost``; then, or at once if not hanging, a 500)."""
+
+    arrives: bool
+    hang: bool
 
 
 class FakeSlack(FakePlatform):
@@ -38,6 +55,10 @@ class FakeSlack(FakePlatform):
         self.usergroup_members: dict[str, list[str]] = {}  # user group id (S…) -> user ids
         self.page_size = 100  # conversations.members, users.list per page (tests lower it)
         self.codes: dict[str, tuple[str, str]] = {}  # OAuth code -> (team id, bot token)
+        self.messages: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)  # channel ->
+        self.lost: defaultdict[str, deque[Lost]] = defaultdict(deque)
+        self.held = 0  # calls waiting for ``release_lost``
+        self._released = asyncio.Event()
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
 
@@ -66,6 +87,22 @@ class FakeSlack(FakePlatform):
         """The next call of ``method`` gets Slack's refusal: a 200 with ``ok: false``."""
         self.queue(method, Canned(200, {"ok": False, "error": error}))
 
+    def lose_answer(self, method: str, *, arrives: bool, hang: bool = False) -> None:
+        """The next call of ``method`` loses its answer (see ``Lost``)."""
+        self.lost[method].append(Lost(arrives, hang))
+
+    def release_lost(self) -> None:
+        """Calls hanging without an answer get their 500 now (the caller is long gone)."""
+        self._released.set()
+
+    async def stop(self) -> None:
+        self.release_lost()
+        await super().stop()
+
+    def pulses(self, channel: str) -> list[dict[str, Any]]:
+        """The messages in ``channel`` that carry a delivery key in their metadata."""
+        return [m for m in self.messages[channel] if "metadata" in m]
+
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
@@ -85,7 +122,7 @@ class FakeSlack(FakePlatform):
             params.update(await request.json())
         elif request.content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
             params.update(dict(await request.post()))
-        for key in ("blocks", "view", "files"):
+        for key in ("blocks", "view", "files", "metadata"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -103,7 +140,20 @@ class FakeSlack(FakePlatform):
             await self.record(Call(method, params, 401))
             return web.json_response({"ok": False, "error": "invalid_auth"})
         params["_token"] = token  # the bot token the call was made with (Authorization header)
+        if self.lost[method]:
+            return await self._lose(method, params, self.lost[method].popleft())
         return await self.answer(method, params, lambda: self._answer(method, params))
+
+    async def _lose(self, method: str, params: dict[str, Any], lost: Lost) -> web.Response:
+        """Act on the call (if it ``arrives``, recorded as answered) and lose the answer."""
+        if lost.arrives:
+            await self.record(Call(method, params, 200, answer=self._answer(method, params)))
+        else:
+            await self.record(Call(method, params, 0))  # never reached Slack's handling
+        if lost.hang:
+            self.held += 1
+            await self._released.wait()
+        return web.json_response({"ok": False, "error": "internal_error"}, status=500)
 
     def _oauth(self, authorization: str, params: dict[str, Any]) -> dict[str, Any]:
         """``oauth.v2.access``: the client's id and secret (HTTP Basic or form) and a code."""
@@ -180,7 +230,11 @@ class FakeSlack(FakePlatform):
                 channel = str(params.get("channel"))
                 if not self._sees_channel(params, channel):
                     return {"ok": False, "error": "channel_not_found"}
-                return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+                message = _message(ts, params)
+                self.messages[channel].append(message)
+                return {"ok": True, "channel": channel, "ts": ts, "message": message}
+            case "conversations.history":
+                return self._history(params)
             case "chat.update":
                 return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
             case "chat.postEphemeral":
@@ -222,6 +276,16 @@ class FakeSlack(FakePlatform):
             case _:
                 return {"ok": False, "error": "unknown_method"}
 
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, ``limit`` at most; metadata only with ``include_all_metadata``."""
+        channel = str(params.get("channel"))
+        if not self._sees_channel(params, channel):
+            return {"ok": False, "error": "channel_not_found"}
+        everything = str(params.get("include_all_metadata")).lower() in {"1", "true"}
+        newest = self.messages[channel][::-1][: int(params.get("limit") or 100)]
+        shown = [m if everything else _without_metadata(m) for m in newest]
+        return {"ok": True, "messages": shown, "has_more": len(self.messages[channel]) > len(shown)}
+
     def _sees_user(self, params: dict[str, Any], user_id: Any) -> bool:
         """Whether the call's bot token (its workspace) may see this user."""
         team = self.user_teams.get(str(user_id))
@@ -245,6 +309,19 @@ class FakeSlack(FakePlatform):
         params["name"] = request.match_info["name"]
         await self.record(Call("response_url", params))
         return web.Response(text="ok")
+
+
+def _message(ts: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A message as Slack keeps it: the bot's, with its text, blocks, thread and metadata."""
+    message = {"type": "message", "ts": ts, "user": "UBOT", "bot_id": "BBOT"}
+    for field in ("text", "blocks", "thread_ts", "metadata"):
+        if params.get(field) is not None:
+            message[field] = params[field]
+    return message
+
+
+def _without_metadata(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k != "metadata"}
 
 
 def _user(user_id: str, email: str) -> dict[str, Any]:

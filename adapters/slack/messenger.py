@@ -1,10 +1,21 @@
 """The core's ``Messenger`` over the Web API.  A 429 is waited out and sent again (Slack posted
-nothing, so nothing is sent twice); any other failure raises, for the outbox to retry."""
+nothing, so nothing is sent twice); any other failure raises, for the outbox to retry.
+
+Exactly once.  A pulse is posted with the outbox's delivery key in Slack's message ``metadata``
+(``teampulse_delivery``, ``{"key": "pulse:<delivery id>"}``: the delivery's row id, nothing about
+the person or their answers).  When a send's outcome is unknown (its process died mid-send, or
+``chat.postMessage`` failed in a way that may have come after Slack posted: a 5xx, a lost
+connection, a timeout) the person's DM is read back (``conversations.history`` with
+``include_all_metadata``, newest first) and a message carrying the key counts as delivered."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM
@@ -14,6 +25,28 @@ from bot.ports import Recipient, TeamTarget
 from bot.views import PulseCard, TrendReportView, View
 
 log = logging.getLogger(__name__)
+EVENT_TYPE = "teampulse_delivery"  # the message metadata's event type on a pulse
+HISTORY_LIMIT = 20  # the newest messages of a DM read back for a key (a pulse is recent)
+
+
+def delivery_metadata(key: str) -> dict[str, Any]:
+    """The message ``metadata`` carrying an outbox delivery's key."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+
+
+def carries(message: dict[str, Any], key: str) -> bool:
+    """Whether a message read back with its metadata carries the delivery ``key``."""
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == EVENT_TYPE and payload.get("key") == key)
+
+
+def may_have_posted(error: Exception) -> bool:
+    """A failure after which Slack may have posted anyway (its answer lost): a 5xx, a dropped
+    connection or a timeout.  A refusal (``ok: false`` with a 200) or a 429 posted nothing."""
+    if isinstance(error, SlackApiError):
+        return int(getattr(error.response, "status_code", 0) or 0) >= 500
+    return isinstance(error, aiohttp.ClientError | asyncio.TimeoutError)
 
 
 class SlackMessenger:
@@ -37,11 +70,35 @@ class SlackMessenger:
             thread_ts = None
             if isinstance(view, PulseCard) and view.reminder:
                 thread_ts = await identities.pulse_message(PLATFORM, recipient, view.round_id)
-            ts = await self.post(channel, view, thread_ts=thread_ts)
+            ts = await self.post_keyed(channel, view, key, thread_ts=thread_ts)
         if isinstance(view, PulseCard) and not view.reminder and ts:
             await identities.remember_pulse_message(PLATFORM, recipient, view.round_id, ts)
 
-    async def post(self, channel: str, view: View, *, thread_ts: str | None = None) -> str | None:
+    async def post_keyed(
+        self, channel: str, view: View, key: str | None, *, thread_ts: str | None = None
+    ) -> str | None:
+        """``post`` carrying ``key``; if the answer is lost, the DM is read back for the key
+        before the failure is passed on (found: it was posted, and that message's ``ts``)."""
+        try:
+            return await self.post(channel, view, thread_ts=thread_ts, key=key)
+        except Exception as error:
+            if key is None or not may_have_posted(error):
+                raise
+            found = await self._find(channel, key)
+            if found is None:
+                raise
+            log.info("a post whose answer was lost had arrived; not sent again")
+            ts = found.get("ts")
+            return ts if isinstance(ts, str) else None
+
+    async def post(
+        self,
+        channel: str,
+        view: View,
+        *,
+        thread_ts: str | None = None,
+        key: str | None = None,
+    ) -> str | None:
         """Post a view to a channel (DM or team channel); the chart of a report is uploaded
         after it (``files_upload_v2``: getUploadURLExternal, upload, completeUploadExternal)."""
         message = render(view)
@@ -52,6 +109,7 @@ class SlackMessenger:
             thread_ts=thread_ts,
             unfurl_links=False,
             unfurl_media=False,
+            metadata=delivery_metadata(key) if key else None,
         )
         ts = posted.get("ts")
         if isinstance(view, TrendReportView) and view.chart_png:
@@ -65,8 +123,27 @@ class SlackMessenger:
         return ts if isinstance(ts, str) else None
 
     async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Not known here yet: a send whose outcome is unknown is sent again."""
-        return None
+        """Whether the person's DM holds the bot's message carrying ``key``.  No DM channel
+        stored means ``conversations.open`` never completed, so nothing was posted: ``False``.
+        ``None`` when Slack can't be read (the outbox then sends again)."""
+        stored = await self.directory.identities.reference(PLATFORM, recipient)
+        channel = str(stored.get("channel") or "")
+        if not channel:
+            return False
+        try:
+            async with self.directory.reaching(recipient):
+                return await self._find(channel, key) is not None
+        except SlackApiError as error:
+            log.warning("DM history not read: %s", error.response.get("error"))
+            return None
+
+    async def _find(self, channel: str, key: str) -> dict[str, Any] | None:
+        """The newest messages of ``channel`` (with their metadata): the one carrying ``key``."""
+        history = await self.client.conversations_history(
+            channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True
+        )
+        messages = history.get("messages") or []
+        return next((m for m in messages if isinstance(m, dict) and carries(m, key)), None)
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         channel = team.channel(PLATFORM)
