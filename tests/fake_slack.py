@@ -36,10 +36,12 @@ CLIENT_SECRET = "fake-client-secret"
 @dataclass(frozen=True)
 class Lost:
     """How one call's answer is lost: ``arrives`` (Slack acted on it first), ``hang`` (no
-    answer until ``release_lost``; then, or at once if not hanging, a 500)."""
+    answer until ``release_lost``; then, or at once if not hanging, a 500), ``disconnect`` (the
+    connection is dropped instead of any answer, as a network failure would)."""
 
     arrives: bool
     hang: bool
+    disconnect: bool = False
 
 
 class FakeSlack(FakePlatform):
@@ -87,9 +89,11 @@ class FakeSlack(FakePlatform):
         """The next call of ``method`` gets Slack's refusal: a 200 with ``ok: false``."""
         self.queue(method, Canned(200, {"ok": False, "error": error}))
 
-    def lose_answer(self, method: str, *, arrives: bool, hang: bool = False) -> None:
+    def lose_answer(
+        self, method: str, *, arrives: bool, hang: bool = False, disconnect: bool = False
+    ) -> None:
         """The next call of ``method`` loses its answer (see ``Lost``)."""
-        self.lost[method].append(Lost(arrives, hang))
+        self.lost[method].append(Lost(arrives, hang, disconnect))
 
     def release_lost(self) -> None:
         """Calls hanging without an answer get their 500 now (the caller is long gone)."""
@@ -141,10 +145,12 @@ class FakeSlack(FakePlatform):
             return web.json_response({"ok": False, "error": "invalid_auth"})
         params["_token"] = token  # the bot token the call was made with (Authorization header)
         if self.lost[method]:
-            return await self._lose(method, params, self.lost[method].popleft())
+            return await self._lose(request, method, params, self.lost[method].popleft())
         return await self.answer(method, params, lambda: self._answer(method, params))
 
-    async def _lose(self, method: str, params: dict[str, Any], lost: Lost) -> web.Response:
+    async def _lose(
+        self, request: web.Request, method: str, params: dict[str, Any], lost: Lost
+    ) -> web.Response:
         """Act on the call (if it ``arrives``, recorded as answered) and lose the answer."""
         if lost.arrives:
             await self.record(Call(method, params, 200, answer=self._answer(method, params)))
@@ -153,6 +159,8 @@ class FakeSlack(FakePlatform):
         if lost.hang:
             self.held += 1
             await self._released.wait()
+        if lost.disconnect and request.transport is not None:
+            request.transport.close()
         return web.json_response({"ok": False, "error": "internal_error"}, status=500)
 
     def _oauth(self, authorization: str, params: dict[str, Any]) -> dict[str, Any]:

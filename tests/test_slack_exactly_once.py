@@ -114,3 +114,17 @@ async def test_a_lost_answer_to_a_post_that_never_arrived_is_retried_once(
     assert await slack.service.deliver_outbox() == 1
     assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
     assert await statuses(slack) == {DeliveryStatus.SENT: 12}
+
+
+async def test_a_dropped_connection_after_slack_posted_never_posts_twice(
+    slack: Slack, clock: FixedClock
+) -> None:
+    """The connection drops after Slack posted: the Slack client does not post again by itself,
+    and the DM read back shows the pulse arrived."""
+    slack.fake.lose_answer("chat.postMessage", arrives=True, disconnect=True)
+    await slack.service.open_round(await slack.service.team_named("Ward A"))
+    await slack.service.deliver_outbox()
+    clock.now += timedelta(hours=1)
+    await slack.service.deliver_outbox()
+    assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
+    assert await statuses(slack) == {DeliveryStatus.SENT: 12}

@@ -20,6 +20,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -41,16 +44,36 @@ ENVELOPES = {"url_verification", "event_callback", "app_rate_limited"}
 PLATFORM = "slack"  # the platform name of its event ids in ``inbound_event``
 
 
+class ConnectionRetryNotPosts(AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry of a call whose connection failed, except ``chat.postMessage``: a
+    connection dropped after Slack posted would post the pulse twice.  A post whose answer is
+    lost is checked against the DM's history instead (``SlackMessenger``, the outbox)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included) and
-    the retry handlers (connection errors; 429s waited out)."""
+    the retry handlers (connection errors, never for a post; 429s waited out)."""
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         base_url += "/"
     return {
         "base_url": base_url,
         "retry_handlers": [
-            AsyncConnectionErrorRetryHandler(),
+            ConnectionRetryNotPosts(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     }
