@@ -9,8 +9,8 @@ process of its own that knows every person):
   its ``NOTIFY``.  Measured: time from starting ``pulse send`` to the first DM reaching the fake
   (the command's own run, a Python process starting and stopping, is given beside it),
   deliveries a second (first to last DM), the server's CPU per delivery and Web API calls per
-  delivery (a first pulse: ``users.lookupByEmail``, ``conversations.open``,
-  ``chat.postMessage``).
+  delivery (a first pulse: ``conversations.open`` and ``chat.postMessage``, plus the
+  workspace's directory, ``users.list``, read once, 200 people a page).
 * ``bare``: this process posting the same ``chat.postMessage`` bodies to the same fake with
   aiohttp, ``--concurrency`` at once: the rate the fake and the machine allow.
 

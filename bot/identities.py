@@ -67,6 +67,9 @@ class Identities:
     def __init__(self, session: Sessions) -> None:
         self.session = session
         self._emails: LRU[Account, str] = LRU()
+        # (platform, person id) -> their account: once stored it never changes, so a pulse to
+        # someone already reached needs no query to find them
+        self._accounts: LRU[tuple[str, int], str] = LRU()
         self._stored: GroupCommit[Account, str | None] = GroupCommit(self._stored_emails)
 
     async def recipient(self, email: str) -> Recipient | None:
@@ -111,77 +114,146 @@ class Identities:
         if remember:
             recipient = await self.recipient(email)
             if recipient is not None:
-                await self._store(platform, recipient.person_id, external_id)
+                async with self.session() as session:
+                    await self._store(session, platform, recipient.person_id, external_id)
 
     # -- person -> platform account -----------------------------------------------------------
     async def external_id(self, platform: str, recipient: Recipient) -> str | None:
+        key = (platform, recipient.person_id)
+        found = self._accounts.get(key)
+        if found is not None:
+            return found
         async with self.session() as session:
             query = select(PlatformIdentity.external_id).where(
                 PlatformIdentity.person_id == recipient.person_id,
                 PlatformIdentity.platform == platform,
             )
-            return (await session.exec(query)).first()
+            found = (await session.exec(query)).first()
+        if found is not None:
+            self._accounts.remember(key, found)
+        return found
 
     async def knows(self, platform: str, recipient: Recipient) -> bool:
         return await self.external_id(platform, recipient) is not None
 
     async def link(self, platform: str, recipient: Recipient, external_id: str) -> None:
         """Store person <-> account (found by the platform from their email)."""
-        self._emails.remember((platform, external_id), recipient.email)
-        await self._store(platform, recipient.person_id, external_id)
+        await self.reached(platform, recipient, external_id)
 
-    async def _store(self, platform: str, person_id: int, external_id: str) -> None:
+    async def reached(
+        self,
+        platform: str,
+        recipient: Recipient,
+        external_id: str,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        """Store person <-> account and merge ``changes`` into their reference, in one session
+        (a first pulse learns both at once)."""
+        self._emails.remember((platform, external_id), recipient.email)
+        try:
+            async with self.session() as session:
+                await self._store(session, platform, recipient.person_id, external_id)
+                if changes:
+                    await self._merge(session, platform, recipient, lambda ref: {**ref, **changes})
+        except IntegrityError:  # another worker created the reference first: one at a time
+            async with self.session() as session:
+                await self._store(session, platform, recipient.person_id, external_id)
+            await self.update_reference(platform, recipient, changes or {})
+        self._accounts.remember((platform, recipient.person_id), external_id)
+
+    async def _store(
+        self, session: AsyncSession, platform: str, person_id: int, external_id: str
+    ) -> None:
         """Once (a concurrent insert by another worker is fine)."""
-        async with self.session() as session:
-            existing = await session.exec(
-                select(PlatformIdentity.id).where(
-                    PlatformIdentity.platform == platform,
-                    PlatformIdentity.external_id == external_id,
-                )
+        existing = await session.exec(
+            select(PlatformIdentity.id).where(
+                PlatformIdentity.platform == platform,
+                PlatformIdentity.external_id == external_id,
             )
-            if existing.first() is not None:
-                return
-            try:
-                async with session.begin_nested():
-                    session.add(
-                        PlatformIdentity(
-                            person_id=person_id, platform=platform, external_id=external_id
-                        )
+        )
+        if existing.first() is not None:
+            return
+        try:
+            async with session.begin_nested():
+                session.add(
+                    PlatformIdentity(
+                        person_id=person_id, platform=platform, external_id=external_id
                     )
-            except IntegrityError:
-                log.info("%s identity already stored", platform)
+                )
+        except IntegrityError:
+            log.info("%s identity already stored", platform)
 
     # -- conversation references ---------------------------------------------------------------
     async def reference(self, platform: str, recipient: Recipient) -> dict[str, Any]:
         """What the platform keeps to reach the person (empty when nothing is)."""
         async with self.session() as session:
-            query = select(ConversationReference.reference).where(
-                ConversationReference.person_id == recipient.person_id,
-                ConversationReference.platform == platform,
-            )
-            text = (await session.exec(query)).first()
+            return await self._reference(session, platform, recipient)
+
+    async def account_and_reference(
+        self, platform: str, recipient: Recipient
+    ) -> tuple[str | None, dict[str, Any]]:
+        """``external_id`` and ``reference`` together, in one session (a send needs both)."""
+        account = self._accounts.get((platform, recipient.person_id))
+        async with self.session() as session:
+            reference = await self._reference(session, platform, recipient)
+            if account is None:
+                query = select(PlatformIdentity.external_id).where(
+                    PlatformIdentity.person_id == recipient.person_id,
+                    PlatformIdentity.platform == platform,
+                )
+                account = (await session.exec(query)).first()
+        if account is not None:
+            self._accounts.remember((platform, recipient.person_id), account)
+        return account, reference
+
+    @staticmethod
+    async def _reference(
+        session: AsyncSession, platform: str, recipient: Recipient
+    ) -> dict[str, Any]:
+        query = select(ConversationReference.reference).where(
+            ConversationReference.person_id == recipient.person_id,
+            ConversationReference.platform == platform,
+        )
+        text = (await session.exec(query)).first()
         return json_object(text) if text is not None else {}
 
     async def update_reference(
         self, platform: str, recipient: Recipient, changes: dict[str, Any]
     ) -> None:
         """Merge ``changes`` into the person's reference on this platform (created if need be)."""
-        now = datetime.now(UTC)
+        await self._merge_reference(platform, recipient, lambda reference: {**reference, **changes})
+
+    async def _merge_reference(
+        self,
+        platform: str,
+        recipient: Recipient,
+        merge: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Read, merge and write the person's reference in one short session."""
         try:
             async with self.session() as session:
-                query = select(ConversationReference).where(
-                    ConversationReference.person_id == recipient.person_id,
-                    ConversationReference.platform == platform,
-                )
-                row = (await session.exec(query)).first() or ConversationReference(
-                    person_id=recipient.person_id, platform=platform, reference="{}", updated_at=now
-                )
-                reference = {**json_object(row.reference), **changes}
-                row.reference = json.dumps(reference, separators=(",", ":"))
-                row.updated_at = now
-                session.add(row)
+                await self._merge(session, platform, recipient, merge)
         except IntegrityError:  # another worker stored it first; theirs is as good
             log.info("%s conversation reference already stored", platform)
+
+    @staticmethod
+    async def _merge(
+        session: AsyncSession,
+        platform: str,
+        recipient: Recipient,
+        merge: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        now = datetime.now(UTC)
+        query = select(ConversationReference).where(
+            ConversationReference.person_id == recipient.person_id,
+            ConversationReference.platform == platform,
+        )
+        row = (await session.exec(query)).first() or ConversationReference(
+            person_id=recipient.person_id, platform=platform, reference="{}", updated_at=now
+        )
+        row.reference = json.dumps(merge(json_object(row.reference)), separators=(",", ":"))
+        row.updated_at = now
+        session.add(row)
 
     async def pulse_message(self, platform: str, recipient: Recipient, round_id: int) -> str | None:
         """The platform's id of the pulse message sent to this person for this round, if known."""
@@ -192,10 +264,16 @@ class Identities:
     async def remember_pulse_message(
         self, platform: str, recipient: Recipient, round_id: int, message_id: str
     ) -> None:
-        pulses = dict((await self.reference(platform, recipient)).get("pulses") or {})
-        pulses[str(round_id)] = message_id
-        kept = sorted(pulses, key=int)[-PULSES_KEPT:]
-        await self.update_reference(platform, recipient, {"pulses": {k: pulses[k] for k in kept}})
+        """Keep the message's id for the round's reminder (the last ``PULSES_KEPT`` rounds)."""
+
+        def merge(reference: dict[str, Any]) -> dict[str, Any]:
+            stored = reference.get("pulses")
+            pulses = dict(stored) if isinstance(stored, dict) else {}
+            pulses[str(round_id)] = message_id
+            kept = sorted(pulses, key=int)[-PULSES_KEPT:]
+            return {**reference, "pulses": {k: pulses[k] for k in kept}}
+
+        await self._merge_reference(platform, recipient, merge)
 
 
 class Inbound:

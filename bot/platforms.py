@@ -59,6 +59,8 @@ class IdentityRouter:
         self.platforms = platforms
 
     async def _order(self, recipient: Recipient) -> list[Platform]:
+        if len(self.platforms) == 1:  # nothing to order: no need to ask who knows the person
+            return list(self.platforms)
         known: list[Platform] = []
         unknown: list[Platform] = []
         everyone: list[Platform] = []

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM
 from adapters.slack.oauth import Workspaces, bound, bound_token
-from bot.identities import Identities, normalise_email
+from bot.identities import LRU, Identities, normalise_email
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
 
@@ -62,6 +62,9 @@ class SlackDirectory:
         self._service: TeamPulse | None = None
         self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
         self._users: dict[str, WorkspaceUsers] = {}  # by bot token ("" for the client's own)
+        # (bot token, person id) -> the bot's DM channel with them: stored once, never changed,
+        # so a pulse to someone already reached reads nothing before posting
+        self._channels: LRU[tuple[str, int], str] = LRU()
 
     def bind(self, service: TeamPulse) -> None:
         self._service = service
@@ -109,9 +112,7 @@ class SlackDirectory:
         """The person's Slack user id; ``Unreachable`` when Slack has no user with their email."""
         user_id = await self.identities.external_id(PLATFORM, recipient)
         if user_id is None:
-            user_id = await self._lookup(recipient.email)
-            if user_id is None:
-                raise Unreachable("no Slack user with this email")
+            user_id = await self._found(recipient)
             await self.identities.link(PLATFORM, recipient, user_id)
         return user_id
 
@@ -155,18 +156,36 @@ class SlackDirectory:
                 return found
 
     async def dm_channel(self, recipient: Recipient) -> str:
-        """The bot's DM channel with the person (``conversations.open`` once, then stored)."""
-        stored = await self.identities.reference(PLATFORM, recipient)
+        """The bot's DM channel with the person (``conversations.open`` once, then stored, and
+        kept in this process)."""
+        key = (bound_token() or "", recipient.person_id)
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = await self._stored_or_opened(recipient)
+            self._channels.remember(key, channel)
+        return channel
+
+    async def _stored_or_opened(self, recipient: Recipient) -> str:
+        """The stored channel; else ``conversations.open``, storing the person's user id and
+        channel in one write (their account and reference read in one session first)."""
+        user_id, stored = await self.identities.account_and_reference(PLATFORM, recipient)
         if stored.get("channel"):
             return str(stored["channel"])
-        user_id = str(stored.get("user") or "") or await self.user_id_of(recipient)
+        user_id = str(stored.get("user") or "") or user_id or await self._found(recipient)
         opened = await self.client.conversations_open(users=user_id)
         channel = str((opened.get("channel") or {}).get("id") or "")
         if not channel:
             raise RuntimeError("conversations.open returned no channel")
         changes = {"user": user_id, "channel": channel}
-        await self.identities.update_reference(PLATFORM, recipient, changes)
+        await self.identities.reached(PLATFORM, recipient, user_id, changes)
         return channel
+
+    async def _found(self, recipient: Recipient) -> str:
+        """The person's user id from Slack's directory (``Unreachable`` when there is none)."""
+        user_id = await self._lookup(recipient.email)
+        if user_id is None:
+            raise Unreachable("no Slack user with this email")
+        return user_id
 
     async def dm_channel_for(self, email: str) -> str:
         """The DM channel of the person with this email (``Unreachable`` if there is none)."""
