@@ -33,8 +33,16 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import OperationalError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from bot.ports import Recipient
 from surveys import outbox as rows
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
+RECORD_TRIES = 5  # commits of one outcome while the database is busy
 LEASE = timedelta(minutes=5)  # a send longer than this is taken for dead and claimed again
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
@@ -132,20 +141,22 @@ async def _deliver(service: TeamPulse, job: Claimed) -> int:
 
 
 async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> int:
-    """Commit one delivery's outcome on its own.  If this fails the row keeps its lease and is
-    claimed again (and checked) once the lease runs out."""
+    """Commit one delivery's outcome on its own, tried again a few times while the database is
+    busy (SQLite's one writer, under many sends at once: an outcome lost would leave the row to
+    its lease, and a platform that can't tell whether it arrived would send it again).  If it
+    still fails the row keeps its lease and is claimed again (and checked) once the lease runs
+    out."""
     now = service.clock()
     attempts = job.attempts + 1
     try:
-        async with service.db.session() as session:
-            if error is None:
-                await rows.record_sent(session, job.row_id, now)
-            elif attempts >= MAX_ATTEMPTS:
-                await rows.record_failed(session, job.row_id, attempts, _describe(error))
-            else:
-                at = now + backoff(attempts)
-                await rows.record_retry(session, job.row_id, attempts, at, _describe(error))
-            await session.commit()
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(OperationalError),
+            stop=stop_after_attempt(RECORD_TRIES),
+            wait=wait_random_exponential(multiplier=0.05, max=1),
+            reraise=True,
+        ):
+            with attempt:
+                await _commit_outcome(service, job, error, now, attempts)
     except Exception:
         log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
@@ -157,6 +168,20 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
         "pulse delivery failed: %s", type(error).__name__, extra={"delivery_id": job.row_id}
     )
     return 0
+
+
+async def _commit_outcome(
+    service: TeamPulse, job: Claimed, error: Exception | None, now: datetime, attempts: int
+) -> None:
+    async with service.db.session() as session:
+        if error is None:
+            await rows.record_sent(session, job.row_id, now)
+        elif attempts >= MAX_ATTEMPTS:
+            await rows.record_failed(session, job.row_id, attempts, _describe(error))
+        else:
+            at = now + backoff(attempts)
+            await rows.record_retry(session, job.row_id, attempts, at, _describe(error))
+        await session.commit()
 
 
 def _describe(error: Exception) -> str:
