@@ -17,13 +17,10 @@ import asyncio
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,7 +29,8 @@ import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 import jwt  # noqa: E402
 from aiohttp import web  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from jwt.algorithms import RSAAlgorithm  # noqa: E402
+
+from tests.openid_keys import jwks_key, served_keys  # noqa: E402
 
 ISSUER = "https://api.botframework.com"
 LEEWAY = 300  # botbuilder's clock tolerance (5 minutes)
@@ -45,32 +43,8 @@ KID = "bench"
 @contextmanager
 def key_server(key: rsa.RSAPrivateKey) -> Iterator[str]:
     """OpenID metadata at ``<url>/openid`` and its JWKS at ``<url>/keys``; yields the base URL."""
-    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-    documents: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = documents.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body or b"{}")
-
-        def log_message(self, *_args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    documents["/openid"] = json.dumps({"jwks_uri": f"{base}/keys"}).encode()
-    keys = [{**jwk, "kid": KID, "use": "sig", "endorsements": ["msteams"]}]
-    documents["/keys"] = json.dumps({"keys": keys}).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served_keys([jwks_key(key, KID)]) as base:
         yield base
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def channel_token(key: rsa.RSAPrivateKey, service_url: str) -> str:

@@ -31,10 +31,10 @@ def member(name: str) -> Member:
     return Member(f"29:{name}", f"aad-{name}", name.title(), email(name))
 
 
-def personal_message(who: Member, text: str, service_url: str, **more: Any) -> dict[str, Any]:
-    """A ``message`` activity in the person's 1:1 chat with the bot, as Teams POSTs it."""
+def activity(who: Member, service_url: str, **more: Any) -> dict[str, Any]:
+    """An activity from ``who`` in their 1:1 chat with the bot, as Teams POSTs it (``more``
+    gives its type and the rest)."""
     return {
-        "type": "message",
         "id": f"17000000000{next(_ids):02d}",
         "timestamp": "2026-11-30T00:30:00.000Z",
         "serviceUrl": service_url,
@@ -42,17 +42,20 @@ def personal_message(who: Member, text: str, service_url: str, **more: Any) -> d
         "from": {"id": who.account, "name": who.name, "aadObjectId": who.aad_object_id},
         "recipient": {"id": f"28:{APP_ID}", "name": "teampulse"},
         "conversation": {
-            "id": f"a:personal-{who.aad_object_id}",
+            "id": conversation_of(who),
             "conversationType": "personal",
             "tenantId": "tenant-test",
         },
-        "text": text,
-        "textFormat": "plain",
-        "locale": "en-GB",
-        "entities": [{"type": "clientInfo", "locale": "en-GB"}],
         "channelData": {"tenant": {"id": "tenant-test"}},
         **more,
     }
+
+
+def personal_message(who: Member, text: str, service_url: str, **more: Any) -> dict[str, Any]:
+    """A ``message`` activity in the person's 1:1 chat with the bot."""
+    clients = [{"type": "clientInfo", "locale": "en-GB"}]
+    message = {"type": "message", "text": text, "textFormat": "plain", "locale": "en-GB"}
+    return activity(who, service_url, **{**message, "entities": clients, **more})
 
 
 def conversation_of(who: Member) -> str:

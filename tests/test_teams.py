@@ -5,18 +5,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from adapters.teams.render import to_markdown
 from bot.settings import Settings
@@ -24,6 +21,7 @@ from bot.views import KudosPost
 from bot.words import NOT_KNOWN
 from storage.models import InboundEvent
 from tests.fake_teams import FakeTeams
+from tests.openid_keys import jwks_key, served_keys
 from tests.support import serve
 from tests.teams_support import (
     APP_ID,
@@ -119,15 +117,9 @@ async def test_a_body_that_is_not_an_activity_gets_400(teams: Teams, body: str) 
 
 
 # -- with an app id: every request must carry a valid Bot Framework token -------------------------
-def jwks_key(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-    return {**jwk, "kid": kid, "use": "sig", "endorsements": ["msteams"]}
-
-
 @dataclass
 class KeyServer:
-    """OpenID metadata and a JWKS, served from a thread: botbuilder fetches them with a blocking
-    call on the server's event loop, so a server on that loop would never answer."""
+    """Where the OpenID metadata is served (``tests/openid_keys.py``), and the key it trusts."""
 
     url: str
     trusted: rsa.RSAPrivateKey
@@ -136,28 +128,8 @@ class KeyServer:
 @pytest.fixture
 def key_server() -> Iterator[KeyServer]:
     trusted = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    documents: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = documents.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body or b"{}")
-
-        def log_message(self, *_args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    documents["/openid"] = json.dumps({"jwks_uri": f"{base}/keys"}).encode()
-    documents["/keys"] = json.dumps({"keys": [jwks_key(trusted, "trusted")]}).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield KeyServer(f"{base}/openid", trusted)
-    server.shutdown()
-    server.server_close()
+    with served_keys([jwks_key(trusted, "trusted")]) as base:
+        yield KeyServer(f"{base}/openid", trusted)
 
 
 @pytest.fixture

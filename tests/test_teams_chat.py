@@ -4,7 +4,6 @@ uninstall keeps.  The Bot Connector is the local fake in the activities' ``servi
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from sqlmodel import func, select
@@ -12,39 +11,20 @@ from sqlmodel import func, select
 from bot.service import TeamPulse
 from storage.models import ConversationReference, PlatformIdentity, Response
 from tests.fake_teams import Member
-from tests.teams_support import APP_ID, Teams, conversation_of, member, personal_message
+from tests.teams_support import Teams, activity, conversation_of, member, personal_message
 
-_ids = itertools.count(1)
 CARD = "application/vnd.microsoft.card.adaptive"
 
 
-def activity_base(who: Member, service_url: str, **more: Any) -> dict[str, Any]:
-    return {
-        "id": f"f:{next(_ids)}",
-        "timestamp": "2026-11-30T09:00:00.000Z",
-        "serviceUrl": service_url,
-        "channelId": "msteams",
-        "from": {"id": who.account, "name": who.name, "aadObjectId": who.aad_object_id},
-        "recipient": {"id": f"28:{APP_ID}", "name": "teampulse"},
-        "conversation": {
-            "id": conversation_of(who),
-            "conversationType": "personal",
-            "tenantId": "tenant-test",
-        },
-        "channelData": {"tenant": {"id": "tenant-test"}},
-        **more,
-    }
-
-
 def installed(who: Member, service_url: str, action: str = "add") -> dict[str, Any]:
-    return activity_base(who, service_url, type="installationUpdate", action=action)
+    return activity(who, service_url, type="installationUpdate", action=action)
 
 
 def execute(who: Member, service_url: str, verb: str, data: dict[str, Any]) -> dict[str, Any]:
     """An ``Action.Execute`` click: Teams merges the card's inputs into the action's data."""
     action = {"type": "Action.Execute", "verb": verb, "data": data}
     value = {"action": action, "trigger": "manual"}
-    return activity_base(who, service_url, type="invoke", name="adaptiveCard/action", value=value)
+    return activity(who, service_url, type="invoke", name="adaptiveCard/action", value=value)
 
 
 def cards_sent(teams: Teams, conversation: str) -> list[dict[str, Any]]:
@@ -198,13 +178,13 @@ async def test_a_card_with_a_statement_left_out_comes_back_with_the_problem_besi
 async def test_odd_invokes_get_a_4xx_or_a_notice_never_a_5xx(teams: Teams) -> None:
     a1 = member("a1")
     url = teams.fake.service_url
-    other = activity_base(a1, url, type="invoke", name="task/fetch", value={})
+    other = activity(a1, url, type="invoke", name="task/fetch", value={})
     assert (await teams.post(other)).status == 400
     for data in ({"form": "{not json"}, {"form": '{"round": 10000000000000000000000}'}, {}):
         response = await teams.post(execute(a1, url, "pulse.submit", data))
         assert response.status == 200
         assert (await response.json())["type"] == CARD
-    junk = activity_base(a1, url, type="invoke", name="adaptiveCard/action", value=["x"])
+    junk = activity(a1, url, type="invoke", name="adaptiveCard/action", value=["x"])
     assert (await teams.post(junk)).status in {200, 400}
     assert await responses(teams.service) == 0
 
