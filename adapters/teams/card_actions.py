@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adapters.teams.adaptive import CONTENT_TYPE
 from adapters.teams.cards import (
     PulseSubmission,
     attachment,
@@ -36,7 +37,6 @@ from bot.words import NOT_KNOWN
 if TYPE_CHECKING:
     from adapters.teams.chat import TeamsChat
 
-CARD = "application/vnd.microsoft.card.adaptive"
 SUBMIT, OPEN, TRENDS = "pulse.submit", "pulse.open", "trends"
 ACTION = "adaptiveCard/action"
 UNKNOWN_ACTION = "That button isn't one I know any more. Say `home` for your current card."
@@ -61,7 +61,7 @@ class CardActions:
         card = await self.act(
             turn, verb if isinstance(verb, str) else "", data if isinstance(data, dict) else {}
         )
-        turn.invoke_response = {"statusCode": 200, "type": CARD, "value": card}
+        turn.invoke_response = {"statusCode": 200, "type": CONTENT_TYPE, "value": card}
 
     async def on_submit(self, turn: Turn) -> None:
         """The ``Action.Submit`` fallback: the same actions; the answer replaces the card."""

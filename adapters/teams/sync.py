@@ -26,7 +26,7 @@ from adapters.teams.references import (
     TENANT,
     team_key,
 )
-from adapters.teams.sdk import Turn
+from adapters.teams.sdk import ConnectorError, Turn
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
 from bot.views import Reply, TextReply, replies
 
@@ -112,8 +112,8 @@ class TeamsSync:
         service_url = reference.get("serviceUrl")
         try:
             roster = await self.chat.messenger.roster(reference, team_id)
-        except Exception as error:  # the connector's refusal, whatever its type: not a 500
-            log.warning("Teams refused a team's roster (%s)", type(error).__name__)
+        except ConnectorError as error:  # (a refusal is the manager's message, not a 500)
+            log.warning("Teams refused a team's roster (%s)", error.status)
             return None
         emails: list[str] = []
         for member in roster:
