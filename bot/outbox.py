@@ -13,7 +13,12 @@ Claim, then send, then record, each in its own short step:
 
 A row whose lease expired (its process died mid-send) is claimed again; the platform that knows the
 person is first asked whether the delivery's key (``pulse:<id>``) already arrived
-(``Messenger.delivered``), and a yes is recorded as sent without sending again.
+(``Messenger.delivered``), and a yes is recorded as sent without sending again.  A row whose
+outcome is unknown stays so until a platform has answered that question: if asking fails, or a
+send's answer is lost and can't be checked (``OutcomeUnknown``), it is retried as unchecked and
+asked again first (``surveys/outbox.py``).  The lease (``TEAMPULSE_OUTBOX_LEASE_SECONDS``, five
+minutes) must outlast any one send, 429 waits included: a send still running when its lease
+runs out may be checked before it has arrived, and sent twice.
 
 Reminders and privacy.  Who answered a round must never be stored or inferable per person
 (docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
@@ -44,7 +49,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from bot.ports import Recipient
+from bot.ports import OutcomeUnknown, Recipient
 from surveys import outbox as rows
 from surveys import rounds
 from surveys.outbox import Claimed
@@ -55,7 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 RECORD_TRIES = 5  # commits of one outcome while the database is busy
-LEASE = timedelta(minutes=5)  # a send longer than this is taken for dead and claimed again
+LEASE = timedelta(minutes=5)  # the default lease: a send longer is taken for dead, claimed again
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 
@@ -112,10 +117,11 @@ async def drain(width: int, claim: Claim) -> int:
 async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     """Send every due pulse row, then any queued reminders; returns how many were sent."""
     width = width or service.settings.outbox_concurrency
+    lease = service.settings.outbox_lease
 
     async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
         async with service.db.session() as session:
-            claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
+            claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
             await session.commit()
         return len(claimed), [_sender(service, job) for job in claimed]
 
@@ -129,23 +135,32 @@ def _sender(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
 async def _deliver(service: TeamPulse, job: Claimed) -> int:
     recipient = Recipient.of(job.person)
     key = delivery_key(job.row_id)
-    try:
-        if job.unknown and await service.messenger.delivered(recipient, key):
+    if job.unknown:
+        try:
+            arrived = await service.messenger.delivered(recipient, key, round_id=job.round_id)
+        except Exception as error:  # not checked: still unknown, asked again before any send
+            return await _record(service, job, error, unknown=True)
+        if arrived:
             return await _record(service, job, None)
+    try:
         questions = rounds.questions_for(job.pulse_round, job.group_index)
         card = service.card(job.pulse_round, job.team, questions)
         await service.messenger.send_direct(recipient, card, key=key)
+    except OutcomeUnknown as error:
+        return await _record(service, job, error, unknown=True)
     except Exception as error:  # this row only; CancelledError is not an Exception
         return await _record(service, job, error)
     return await _record(service, job, None)
 
 
-async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> int:
+async def _record(
+    service: TeamPulse, job: Claimed, error: Exception | None, *, unknown: bool = False
+) -> int:
     """Commit one delivery's outcome on its own, tried again a few times while the database is
     busy (SQLite's one writer, under many sends at once: an outcome lost would leave the row to
     its lease, and a platform that can't tell whether it arrived would send it again).  If it
     still fails the row keeps its lease and is claimed again (and checked) once the lease runs
-    out."""
+    out.  ``unknown``: the failed delivery may have arrived, so its retry checks first."""
     now = service.clock()
     attempts = job.attempts + 1
     try:
@@ -156,7 +171,7 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
             reraise=True,
         ):
             with attempt:
-                await _commit_outcome(service, job, error, now, attempts)
+                await _commit_outcome(service, job, error, now, attempts, unknown)
     except Exception:
         log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
@@ -171,7 +186,12 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
 
 
 async def _commit_outcome(
-    service: TeamPulse, job: Claimed, error: Exception | None, now: datetime, attempts: int
+    service: TeamPulse,
+    job: Claimed,
+    error: Exception | None,
+    now: datetime,
+    attempts: int,
+    unknown: bool,
 ) -> None:
     async with service.db.session() as session:
         if error is None:
@@ -180,7 +200,9 @@ async def _commit_outcome(
             await rows.record_failed(session, job.row_id, attempts, _describe(error))
         else:
             at = now + backoff(attempts)
-            await rows.record_retry(session, job.row_id, attempts, at, _describe(error))
+            await rows.record_retry(
+                session, job.row_id, attempts, at, _describe(error), unknown=unknown
+            )
         await session.commit()
 
 

@@ -89,11 +89,11 @@ class IdentityRouter:
             return
         raise Unreachable("no connected platform has an account for this person")
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
         """The answer of the first platform that knows the person (``None`` if none does)."""
         for platform in self.platforms:
             if await platform.messenger.knows(recipient):
-                return await platform.messenger.delivered(recipient, key)
+                return await platform.messenger.delivered(recipient, key, round_id=round_id)
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

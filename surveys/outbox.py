@@ -1,10 +1,13 @@
 """The outbox's rows: claiming them in short transactions, recording each outcome on its own,
 queueing a round's reminders once, and counting rows by state (never naming anyone).
 
-A pulse delivery moves ``pending -> sending -> sent | pending (retry) | failed``.  ``sending``
-carries a lease in ``next_attempt_at``: a row still ``sending`` after it (its process died
-mid-send) is claimed again, flagged as an unknown outcome so the sender can ask the platform
-whether it arrived before sending again.  A reminder row is done the moment it is claimed.
+A pulse delivery moves ``pending -> sending -> sent | pending (retry) | unchecked (retry) |
+failed``.  ``sending`` carries a lease in ``next_attempt_at``: a row still ``sending`` after it
+(its process died mid-send) is claimed again, flagged as an unknown outcome so the sender can ask
+the platform whether it arrived before sending again.  A row whose outcome stayed unknown (the
+platform could not be asked, or a send's answer was lost and could not be checked) is retried as
+``unchecked``, and every claim of it is flagged the same way until the platform has answered.
+A reminder row is done the moment it is claimed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminde
 
 NOTIFY_CHANNEL = "teampulse_outbox"
 CLOSED = "round closed before delivery"
+# a row claimed in one of these states may already have arrived: checked before any resend
+UNKNOWN_OUTCOME = (DeliveryStatus.SENDING, DeliveryStatus.UNCHECKED)
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,12 @@ class Claimed:
     team: Team
     group_index: int
     attempts: int
-    unknown: bool  # a previous claim's lease expired: the send may have arrived
+    unknown: bool  # a previous send may have arrived (its lease expired, or it was unchecked)
+
+    @property
+    def round_id(self) -> int:
+        assert self.pulse_round.id is not None
+        return self.pulse_round.id
 
 
 async def notify(session: AsyncSession) -> None:
@@ -71,7 +81,10 @@ async def claim_deliveries(
             col(Delivery.status) == DeliveryStatus.PENDING,
             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
         ),
-        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.next_attempt_at) <= now),
+        and_(
+            col(Delivery.status).in_(UNKNOWN_OUTCOME),
+            col(Delivery.next_attempt_at) <= now,
+        ),
     )
     query = (
         select(Delivery)
@@ -90,7 +103,7 @@ async def claim_deliveries(
     for delivery in rows:
         assert delivery.id is not None
         pulse_round = found_rounds[delivery.round_id]
-        unknown = delivery.status == DeliveryStatus.SENDING
+        unknown = delivery.status in UNKNOWN_OUTCOME
         if pulse_round.closed:
             delivery.status = DeliveryStatus.FAILED
             delivery.last_error = CLOSED
@@ -126,12 +139,19 @@ async def record_sent(session: AsyncSession, row_id: int, now: datetime) -> None
 
 
 async def record_retry(
-    session: AsyncSession, row_id: int, attempts: int, at: datetime, error: str
+    session: AsyncSession,
+    row_id: int,
+    attempts: int,
+    at: datetime,
+    error: str,
+    *,
+    unknown: bool = False,
 ) -> None:
+    """Due again at ``at``; ``unknown``: it may have arrived, so it is checked first then."""
     await _settle(
         session,
         row_id,
-        status=DeliveryStatus.PENDING,
+        status=DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING,
         attempts=attempts,
         next_attempt_at=at,
         last_error=error[:500],
@@ -235,6 +255,8 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     for status, attempts, count in (await session.exec(query)).all():
         if status == DeliveryStatus.PENDING:
             counts["retrying" if attempts else "pending"] += count
+        elif status == DeliveryStatus.UNCHECKED:
+            counts["retrying"] += count
         elif status == DeliveryStatus.SENDING:
             counts["in flight"] += count
         else:
