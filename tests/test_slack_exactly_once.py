@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlmodel import select
 
 from bot.outbox import LEASE
-from storage.models import Delivery, DeliveryStatus
+from storage.models import Delivery, DeliveryStatus, PulseRound
 from tests.slack_support import Slack
 from tests.support import FixedClock
 
@@ -128,3 +128,62 @@ async def test_a_dropped_connection_after_slack_posted_never_posts_twice(
     await slack.service.deliver_outbox()
     assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
     assert await statuses(slack) == {DeliveryStatus.SENT: 12}
+
+
+async def test_a_check_that_could_not_read_slack_is_asked_again_before_any_resend(
+    slack: Slack, clock: FixedClock
+) -> None:
+    """After the crash every pulse had reached Slack; the restart's read-back fails once per
+    row (Slack refusing ``conversations.history``): nothing is sent on a guess, and the next
+    attempt reads the DM again and finds the pulse."""
+    in_flight = await crash_mid_send(slack, clock, arrived=True)
+    for _ in range(in_flight):
+        slack.fake.fail_next("conversations.history")
+    assert await slack.service.deliver_outbox() == 0
+    assert len(slack.fake.called("chat.postMessage")) == 12  # nothing sent again
+    left = await statuses(slack)
+    assert (left[DeliveryStatus.SENT], left[DeliveryStatus.UNCHECKED]) == (
+        12 - in_flight,
+        in_flight,
+    )
+    assert left.total() == 12
+    assert f"{in_flight} retrying" in await slack.service.status_report()
+    clock.now += timedelta(hours=1)  # past the back-off
+    assert await slack.service.deliver_outbox() == in_flight  # found this time
+    assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
+    assert len(slack.fake.called("chat.postMessage")) == 12
+    assert await statuses(slack) == {DeliveryStatus.SENT: 12}
+
+
+async def test_a_lost_answer_whose_dm_could_not_be_read_is_checked_before_a_resend(
+    slack: Slack, clock: FixedClock
+) -> None:
+    """Slack posted and answered 500, and the DM read back at once is refused too: the outcome
+    stays unknown, and the retry finds the pulse rather than posting it again."""
+    slack.fake.lose_answer("chat.postMessage", arrives=True)
+    slack.fake.fail_next("conversations.history")
+    await slack.service.open_round(await slack.service.team_named("Ward A"))
+    assert await slack.service.deliver_outbox() == 11
+    assert await statuses(slack) == {DeliveryStatus.SENT: 11, DeliveryStatus.UNCHECKED: 1}
+    clock.now += timedelta(hours=1)
+    assert await slack.service.deliver_outbox() == 1
+    assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
+    assert len(slack.fake.called("chat.postMessage")) == 12
+    assert await statuses(slack) == {DeliveryStatus.SENT: 12}
+
+
+async def test_a_reminder_is_threaded_under_a_pulse_found_after_the_crash(
+    slack: Slack, clock: FixedClock
+) -> None:
+    """The pulses found by the restart's read-back (never recorded by the dead process) keep
+    their ``ts``: the day-before reminder replies in their thread, not as a new message."""
+    in_flight = await crash_mid_send(slack, clock, arrived=True)
+    assert await slack.service.deliver_outbox() == in_flight
+    async with slack.service.db.session() as session:
+        [pulse_round] = (await session.exec(select(PulseRound))).all()
+    clock.now = datetime.combine(pulse_round.closes_on - timedelta(days=1), time(10), UTC)
+    assert await slack.service.send_reminders() == 12
+    for channel in WARD_A:
+        [pulse] = slack.fake.pulses(channel)
+        replies = [m for m in slack.fake.messages[channel] if m.get("thread_ts")]
+        assert [m["thread_ts"] for m in replies] == [pulse["ts"]]
