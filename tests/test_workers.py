@@ -86,10 +86,10 @@ async def until_healthy(server: Server) -> None:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str]) -> AsyncIterator[Server]:
-    """``teampulse serve`` in the test's folder (no .env; its log in serve.log), healthy; stopped
-    with SIGTERM, as a service manager stops it."""
-    with Path("serve.log").open("wb") as log:
+async def serving(env: dict[str, str], log_name: str = "serve.log") -> AsyncIterator[Server]:
+    """``teampulse serve`` in the test's folder (no .env; its log in ``log_name``), healthy;
+    stopped with SIGTERM, as a service manager stops it."""
+    with Path(log_name).open("wb") as log:
         process = subprocess.Popen(
             [str(TEAMPULSE), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
         )
