@@ -18,7 +18,8 @@ outcome is unknown stays so until a platform has answered that question: if aski
 send's answer is lost and can't be checked (``OutcomeUnknown``), it is retried as unchecked and
 asked again first (``surveys/outbox.py``).  The lease (``TEAMPULSE_OUTBOX_LEASE_SECONDS``, five
 minutes) must outlast any one send, 429 waits included: a send still running when its lease
-runs out may be checked before it has arrived, and sent twice.
+runs out may be checked before it has arrived, and sent twice.  So a send is abandoned after half
+the lease (``SEND_SHARE``) and left unknown: checked again, after its back-off, before any resend.
 
 Reminders and privacy.  Who answered a round must never be stored or inferable per person
 (docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 RECORD_TRIES = 5  # commits of one outcome while the database is busy
 LEASE = timedelta(minutes=5)  # the default lease: a send longer is taken for dead, claimed again
+SEND_SHARE = 0.5  # of the lease, that one check-and-send may take before it is abandoned
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 
@@ -133,24 +135,33 @@ def _sender(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
 
 
 async def _deliver(service: TeamPulse, job: Claimed) -> int:
+    """Check (if the outcome is unknown), then send, within ``SEND_SHARE`` of the lease: a send
+    still running then is abandoned as unknown, so no send outlives its lease (another replica
+    could claim the row and, the post not having landed yet, send it again)."""
+    deadline = service.settings.outbox_lease.total_seconds() * SEND_SHARE
+    try:
+        async with asyncio.timeout(deadline):
+            await _check_then_send(service, job)
+    except (OutcomeUnknown, TimeoutError) as error:
+        return await _record(service, job, error, unknown=True)
+    except Exception as error:  # this row only; CancelledError is not an Exception
+        return await _record(service, job, error)
+    return await _record(service, job, None)
+
+
+async def _check_then_send(service: TeamPulse, job: Claimed) -> None:
     recipient = Recipient.of(job.person)
     key = delivery_key(job.row_id)
     if job.unknown:
         try:
             arrived = await service.messenger.delivered(recipient, key, round_id=job.round_id)
         except Exception as error:  # not checked: still unknown, asked again before any send
-            return await _record(service, job, error, unknown=True)
+            raise OutcomeUnknown(f"not checked: {_describe(error)}") from error
         if arrived:
-            return await _record(service, job, None)
-    try:
-        questions = rounds.questions_for(job.pulse_round, job.group_index)
-        card = service.card(job.pulse_round, job.team, questions)
-        await service.messenger.send_direct(recipient, card, key=key)
-    except OutcomeUnknown as error:
-        return await _record(service, job, error, unknown=True)
-    except Exception as error:  # this row only; CancelledError is not an Exception
-        return await _record(service, job, error)
-    return await _record(service, job, None)
+            return
+    questions = rounds.questions_for(job.pulse_round, job.group_index)
+    card = service.card(job.pulse_round, job.team, questions)
+    await service.messenger.send_direct(recipient, card, key=key)
 
 
 async def _record(

@@ -187,3 +187,22 @@ async def test_a_reminder_is_threaded_under_a_pulse_found_after_the_crash(
         [pulse] = slack.fake.pulses(channel)
         replies = [m for m in slack.fake.messages[channel] if m.get("thread_ts")]
         assert [m["thread_ts"] for m in replies] == [pulse["ts"]]
+
+
+async def test_a_send_that_outlasts_half_its_lease_is_left_unknown_and_found_later(
+    slack: Slack, clock: FixedClock
+) -> None:
+    """Slack takes the post but does not answer: after half the lease (here 4 of 8 seconds) the
+    send is abandoned, before the lease could run out and let another replica send it again;
+    the row is unchecked, and its retry finds the pulse in the DM."""
+    service = slack.service
+    service.settings = service.settings.model_copy(update={"outbox_lease_seconds": 8})
+    slack.fake.lose_answer("chat.postMessage", arrives=True, hang=True)
+    await service.open_round(await service.team_named("Ward A"))
+    assert await service.deliver_outbox() == 11
+    assert await statuses(slack) == {DeliveryStatus.SENT: 11, DeliveryStatus.UNCHECKED: 1}
+    slack.fake.release_lost()
+    clock.now += timedelta(hours=1)
+    assert await service.deliver_outbox() == 1
+    assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
+    assert len(slack.fake.called("chat.postMessage")) == 12
