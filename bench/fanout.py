@@ -258,4 +258,5 @@ if __name__ == "__main__":
     parser.add_argument("--kill", action="store_true", help="SIGKILL one replica mid-round")
     parser.add_argument("--kill-after", type=int, default=400, help="DMs out before the kill")
     parser.add_argument("--lease", type=int, default=15, help="the replicas' outbox lease (s)")
+    parser.add_argument("--code", help="run the replicas from this checkout (to compare)")
     asyncio.run(main(parser.parse_args()))

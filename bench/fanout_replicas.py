@@ -33,13 +33,9 @@ async def posts(http: aiohttp.ClientSession, fake: Child) -> int:
         return int((await response.json())["posts"])
 
 
-async def outbox(pg_url: str) -> Counter[str]:
+async def outbox(connection: asyncpg.Connection) -> Counter[str]:
     """The round's rows by state, read straight from the database."""
-    connection = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        rows = await connection.fetch("SELECT status, count(*) AS n FROM delivery GROUP BY status")
-    finally:
-        await connection.close()
+    rows = await connection.fetch("SELECT status, count(*) AS n FROM delivery GROUP BY status")
     return Counter({row["status"]: row["n"] for row in rows})
 
 
@@ -70,7 +66,11 @@ async def run_replicas(
     env: dict[str, str],
 ) -> None:
     env = {**env, "TEAMPULSE_OUTBOX_LEASE_SECONDS": str(args.lease), "TEAMPULSE_WORKERS": "1"}
-    replicas = [await spawn_serve(env, folder / f"replica{n}.log") for n in range(args.replicas)]
+    code = (args.code,) if args.code else ()  # another checkout's code, to compare
+    replicas = [
+        await spawn_serve(env, folder / f"replica{n}.log", code) for n in range(args.replicas)
+    ]
+    db = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await asyncio.sleep(2)  # their start-up work (the scheduler's first tick) is over
         await http.post(f"{fake.url}/reset")
@@ -79,36 +79,44 @@ async def run_replicas(
         subprocess.run(
             [teampulse, "pulse", "send", "--team", "Everyone"],
             cwd=folder,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join([*code, str(ROOT)])},
             check=True,
             capture_output=True,
         )
-        killed = await kill_one(http, fake, url, replicas[0], args) if args.kill else None
-        settled = await until_settled(url, args.people, started)
+        killed = await kill_one(http, fake, db, replicas[0], args) if args.kill else None
+        settled = await until_settled(db, args.people, started)
         reached = await pulses_per_person(http, fake, args.people)
+        rows = await outbox(db)
     finally:
+        await db.close()
         for replica in replicas:
             if replica.process.poll() is None:
                 replica.stop()
-    report(args, killed, settled - started, reached, await outbox(url))
+    if killed is not None:
+        killed["at"] -= started
+    report(args, killed, settled - started, reached, rows)
 
 
 async def kill_one(
-    http: aiohttp.ClientSession, fake: Child, url: str, replica: Child, args: argparse.Namespace
+    http: aiohttp.ClientSession,
+    fake: Child,
+    db: asyncpg.Connection,
+    replica: Child,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     """SIGKILL ``replica`` once ``--kill-after`` DMs are out; what it left in flight."""
     while (out := await posts(http, fake)) < args.kill_after:
         await asyncio.sleep(0.05)
     replica.process.send_signal(signal.SIGKILL)
     replica.process.wait(timeout=60)
-    left = await outbox(url)
-    return {"posts": out, "in_flight": left["sending"]}
+    left = await outbox(db)
+    return {"posts": out, "in_flight": left["sending"], "at": time.time()}
 
 
-async def until_settled(url: str, people: int, started: float) -> float:
+async def until_settled(db: asyncpg.Connection, people: int, started: float) -> float:
     """The time every row was sent or failed (checked every tenth of a second)."""
     while True:
-        left = await outbox(url)
+        left = await outbox(db)
         if left["sent"] + left["failed"] == people:
             return time.time()
         if time.time() - started > SETTLE_TIMEOUT:
@@ -126,8 +134,8 @@ def report(
     print(f"people {args.people}; {args.replicas} replicas; lease {args.lease} s")
     if killed is not None:
         print(
-            f"killed one replica after {killed['posts']} DMs; rows in flight then:"
-            f" {killed['in_flight']}"
+            f"killed one replica {killed['at']:.1f} s after pulse send started, after"
+            f" {killed['posts']} DMs; rows in flight then: {killed['in_flight']}"
         )
     once_or_more = sum(n for times, n in reached.items() if times >= 1)
     twice = sum(n for times, n in reached.items() if times >= 2)
