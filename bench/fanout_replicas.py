@@ -40,10 +40,15 @@ async def outbox(connection: asyncpg.Connection) -> Counter[str]:
 
 
 async def pulses_per_person(http: aiohttp.ClientSession, fake: Child, people: int) -> Counter[int]:
-    """How many people got 0, 1, 2… pulses: each DM (``DU<6 digits>``) read back."""
+    """How many people got 0, 1, 2… pulses: each DM (``DU<6 digits>``) read back.  A DM with
+    more than one is printed as its messages' delivery keys and times (row ids, no one named):
+    one key twice is a row sent twice."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     counts: Counter[int] = Counter()
     queue = iter(range(people))
+
+    def pulses(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [m for m in messages if "metadata" in m]
 
     async def reader() -> None:
         for i in queue:
@@ -51,7 +56,11 @@ async def pulses_per_person(http: aiohttp.ClientSession, fake: Child, people: in
             url = f"{fake.url}/api/conversations.history"
             async with http.post(url, data=params, headers=headers) as response:
                 messages = (await response.json()).get("messages") or []
-            counts[sum(1 for m in messages if "metadata" in m)] += 1
+            found = pulses(messages)
+            counts[len(found)] += 1
+            if len(found) > 1:
+                keys = [(m["metadata"]["event_payload"]["key"], m["ts"]) for m in found]
+                print(f"more than one pulse in a DM: {keys}", flush=True)
 
     await asyncio.gather(*(reader() for _ in range(16)))
     return counts
