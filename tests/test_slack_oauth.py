@@ -31,6 +31,7 @@ async def oauth_slack(settings: Settings) -> AsyncIterator[Slack]:
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_signing_secret=SECRET,
+        slack_workspaces_raw="T0NEW,T0OTHER",  # (T0OTHER is served but never installs)
     )
     running = await serve(configured)
     app, runner = running.app, running.runner
@@ -98,7 +99,7 @@ async def test_install_over_oauth_then_requests_use_the_stored_token(oauth_slack
     assert lookup.params["_token"] == "xoxb-new-workspace"
     assert all(call.params.get("_token") != TOKEN for call in fake.calls)
 
-    # a workspace that never installed the app is not served
+    # a workspace that is listed but never installed the app is not served
     seen = len(fake.calls)
     stranger = body.replace("T0NEW", "T0OTHER")
     refused = await slack.post(stranger, "application/x-www-form-urlencoded")

@@ -89,6 +89,7 @@ async def workspaces(settings: Settings) -> AsyncIterator[Slack]:
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_signing_secret=SECRET,
+        slack_workspaces_raw=f"{FIRST},{SECOND}",
     )
     running = await serve(configured)
     service = running.app[SERVICE]

@@ -100,7 +100,8 @@ async def fake() -> AsyncIterator[FakeTeams]:
 async def started(settings: Settings, fake: FakeTeams, http: aiohttp.ClientSession) -> Teams:
     """The real server, Teams authentication off on purpose (no app id): the Bot Connector is
     then called without a token, at the fake's ``serviceUrl``."""
-    configured = settings.model_copy(update={"local_chat": None, "teams_auth": "off"})
+    served = {"teams_auth": "off", "teams_tenants_raw": TENANT}
+    configured = settings.model_copy(update={"local_chat": None, **served})
     teams = Teams(fake, await serve(configured), http)
     teams.platform.outbound.sleep = teams.waits.sleep
     teams.service.clock = FixedClock()

@@ -18,7 +18,6 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -26,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
 from bot.identities import Identities
@@ -101,12 +101,13 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
 
 
 class Installations:
-    """The installation and state stores on the project's engine."""
+    """The installation and state stores on the project's engine (an install from a workspace
+    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored)."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         assert settings.slack_client_id is not None
-        self.store = AsyncSQLAlchemyInstallationStore(
-            client_id=settings.slack_client_id, engine=engine
+        self.store = ServedInstallationStore(
+            settings.slack_client_id, engine, settings.slack_workspaces
         )
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY, engine=engine)
 
@@ -151,6 +152,7 @@ class Installations:
             installation_store=self.store,
             installation_store_bot_only=True,
             state_store=self.states,
+            callback_options=callbacks(),
         )
 
 
