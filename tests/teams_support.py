@@ -94,7 +94,7 @@ async def fake() -> AsyncIterator[FakeTeams]:
 
 
 async def running(settings: Settings, fake: FakeTeams) -> AsyncIterator[Teams]:
-    served = settings.teams_tenants_raw or TENANT  # (the fake's tenant, unless a test names its own)
+    served = settings.teams_tenants_raw or TENANT  # (the fake's, unless a test names its own)
     configured = settings.model_copy(update={"local_chat": None, "teams_tenants_raw": served})
     assert configured.teams_configured and not configured.local_mode
     server = await serve(configured)
