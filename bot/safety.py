@@ -95,8 +95,8 @@ def slack_refusals(settings: Settings) -> list[str]:
     if mode == "oauth" and not settings.slack_workspaces:
         problems.append(
             "Slack over OAuth needs TEAMPULSE_SLACK_WORKSPACES: the workspace (team) ids allowed "
-            "to install the bot, comma-separated (T…, or E… for an Enterprise Grid org-wide "
-            "install). Without it any Slack workspace could install it."
+            "to install the bot, comma-separated (T…). Without it any Slack workspace could "
+            "install it."
         )
     return problems
 
