@@ -294,7 +294,7 @@ def chat(email: str) -> None:
     if not settings.local_mode:
         raise click.ClickException(
             "the console chat acts as anyone, so it runs only in local "
-            "mode (no Slack/Teams credentials, or TEAMPULSE_LOCAL_CHAT=on)"
+            "mode (no Slack or Teams variable set, or TEAMPULSE_LOCAL_CHAT=on)"
         )
     asyncio.run(run_console(settings, email, open_service))
 

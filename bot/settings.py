@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     @property
     def teams_tenants(self) -> frozenset[str]:
         """The tenants served: ``TEAMPULSE_TEAMS_TENANTS``, else a single-tenant app's own
-        (``MicrosoftAppTenantId``); empty: every tenant that adds the bot."""
+        (``MicrosoftAppTenantId``); empty: none is served (and ``serve`` refuses to start)."""
         listed = _listed(self.teams_tenants_raw)
         if listed:
             return listed
