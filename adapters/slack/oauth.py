@@ -116,14 +116,16 @@ class Installations:
         await self.states.create_tables()  # type: ignore[no-untyped-call]
 
     async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
-        """Each installed workspace's bot token (its latest install's), oldest workspace first.
-        Read in ``session``, the caller's unit of work (``TeamPulse.session``)."""
+        """Each installed workspace's bot token (its latest install's), oldest workspace first;
+        only the workspaces served (an install kept from before ``TEAMPULSE_SLACK_WORKSPACES``
+        was narrowed is never sent to).  Read in ``session``, the caller's unit of work
+        (``TeamPulse.session``)."""
         bots = self.store.bots
         query = (
             select(bots.c.team_id, bots.c.bot_token)
             .where(
                 bots.c.client_id == self.store.client_id,
-                bots.c.team_id.is_not(None),
+                bots.c.team_id.in_(sorted(self.store.served)),
                 bots.c.bot_token.is_not(None),
             )
             .order_by(bots.c.installed_at, bots.c.id)
