@@ -162,7 +162,12 @@ def local_chat_refusals(settings: Settings) -> list[str]:
     return [
         f"The local web chat is on ({why}) and lets a visitor act as anyone, so it listens only "
         f"on a loopback address ({LOOPBACK_EXAMPLES}); TEAMPULSE_HOST is {settings.bind_host}. "
-        "Configure Slack or Teams for a shared server, or unset TEAMPULSE_HOST."
+        "Leave TEAMPULSE_HOST unset or set a loopback one; "
+        + (
+            "unset TEAMPULSE_LOCAL_CHAT on a shared server."
+            if settings.local_chat == "on"
+            else "configure Slack or Teams for a shared server."
+        )
     ]
 
 
