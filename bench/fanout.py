@@ -45,6 +45,8 @@ from ingest_processes import SECRET, Child, cpu_seconds, spawn, spawn_serve  # n
 
 TOKEN = "xoxb-bench"
 DOMAIN = "trust.example"
+# the participation key: long enough for serve (bot/safety.py)
+BENCH_SECRET = "bench-participation-key-not-for-production"
 
 
 def email(i: int) -> str:
@@ -143,7 +145,7 @@ async def run_app(
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"{fake.url}/api/",
-        "TEAMPULSE_SECRET": "bench-secret",
+        "TEAMPULSE_SECRET": BENCH_SECRET,
     }
     app = await spawn_serve(env, folder / "serve.log")
     try:

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
+from bot.safety import check, explain, refusals
 from bot.server import create_app
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -78,10 +79,10 @@ def main(verbose: bool) -> None:
 def serve() -> None:
     """Upgrade the database and serve the bot (and, in local mode, the web chat)."""
     settings = _settings()
-    try:
-        settings.hashing_secret()
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
+    problems = refusals(settings)
+    if problems:
+        raise click.ClickException(explain(problems))
+    settings.hashing_secret()  # (local mode: made now, before any worker races to make it)
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
@@ -153,6 +154,7 @@ async def _prepare(settings: Settings) -> None:
 
 
 async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
+    check(settings)  # (``serve`` has said why already; this guards every other way in)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:
@@ -292,7 +294,7 @@ def chat(email: str) -> None:
     if not settings.local_mode:
         raise click.ClickException(
             "the console chat acts as anyone, so it runs only in local "
-            "mode (no Slack/Teams credentials, or TEAMPULSE_LOCAL_CHAT=on)"
+            "mode (no Slack or Teams variable set, or TEAMPULSE_LOCAL_CHAT=on)"
         )
     asyncio.run(run_console(settings, email, open_service))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 MIN_GROUP_FLOOR = 3
 
 LOCAL_SECRET_FILE = Path(".teampulse-secret")
+MIN_SECRET_LENGTH = 32  # (``TEAMPULSE_SECRET`` when a platform is configured; bot/safety.py)
 
 
 class Settings(BaseSettings):
@@ -79,6 +81,12 @@ class Settings(BaseSettings):
     )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 
+    # Safe defaults (bot/safety.py): the Slack workspaces (team ids, or Enterprise Grid ids)
+    # allowed to install the bot over OAuth and to send it events; required in OAuth mode
+    slack_workspaces_raw: str | None = Field(
+        default=None, validation_alias="TEAMPULSE_SLACK_WORKSPACES"
+    )
+
     @field_validator("min_group")
     @classmethod
     def _min_group_floor(cls, value: int) -> int:
@@ -113,12 +121,37 @@ class Settings(BaseSettings):
         )
 
     @property
+    def slack_workspaces(self) -> frozenset[str]:
+        """``TEAMPULSE_SLACK_WORKSPACES``: the workspace (or Enterprise Grid) ids served."""
+        return _listed(self.slack_workspaces_raw)
+
+    def platform_values(self) -> dict[str, str | None]:
+        """The variables that configure a platform, by their names, as set (empty: unset)."""
+        return {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
+            "TEAMPULSE_SLACK_WORKSPACES": self.slack_workspaces_raw,
+            "MicrosoftAppId": self.microsoft_app_id,
+            "MicrosoftAppPassword": self.microsoft_app_password,
+            "MicrosoftAppTenantId": self.microsoft_app_tenant_id,
+            "TEAMPULSE_TEAMS_TENANTS": self.teams_tenants_raw,
+            "TEAMPULSE_TEAMS_AUTH": "off" if self.teams_auth == "off" else None,
+        }
+
+    def platform_variables(self) -> list[str]:
+        """The names of those set: any one turns the local web chat off (unless forced on)."""
+        return [name for name, value in self.platform_values().items() if value and value.strip()]
+
+    @property
     def teams_tenants(self) -> frozenset[str]:
         """The tenants served: ``TEAMPULSE_TEAMS_TENANTS``, else a single-tenant app's own
-        (``MicrosoftAppTenantId``); empty: every tenant that adds the bot."""
-        listed = {item.strip() for item in (self.teams_tenants_raw or "").split(",")} - {""}
+        (``MicrosoftAppTenantId``); empty: none is served (and ``serve`` refuses to start)."""
+        listed = _listed(self.teams_tenants_raw)
         if listed:
-            return frozenset(listed)
+            return listed
         return frozenset({self.microsoft_app_tenant_id} if self.microsoft_app_tenant_id else ())
 
     @property
@@ -128,16 +161,20 @@ class Settings(BaseSettings):
 
     @property
     def local_mode(self) -> bool:
-        """The web chat lets a visitor act as anyone: on only without platform credentials."""
+        """The web chat lets a visitor act as anyone: on only when no platform variable at all is
+        set (a partial one included, which then refuses to start), or forced on."""
         if self.local_chat is not None:
             return self.local_chat == "on"
-        return not (self.slack_configured or self.teams_configured)
+        return not self.platform_variables()
 
     @property
     def bind_host(self) -> str:
+        """``TEAMPULSE_HOST``; else loopback for what must not be reachable from elsewhere (the
+        local web chat, Teams without authentication), every interface otherwise."""
         if self.host:
             return self.host
-        return "127.0.0.1" if self.local_mode else "0.0.0.0"
+        unauthenticated = self.teams_auth == "off" and not self.microsoft_app_id
+        return "127.0.0.1" if self.local_mode or unauthenticated else "0.0.0.0"
 
     def workers_problem(self) -> str | None:
         """Why ``TEAMPULSE_WORKERS`` > 1 can't be used with this configuration, if it can't."""
@@ -161,12 +198,27 @@ class Settings(BaseSettings):
         """
         if self.secret:
             return self.secret.encode()
-        if not self.local_mode:
+        if self.platform_variables():
             raise RuntimeError(
                 "TEAMPULSE_SECRET is not set. Set it to a long random value "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
-        if not LOCAL_SECRET_FILE.exists():
-            LOCAL_SECRET_FILE.write_text(secrets.token_urlsafe(32))
-            LOCAL_SECRET_FILE.chmod(0o600)
+        _create_secret_file(LOCAL_SECRET_FILE)
         return LOCAL_SECRET_FILE.read_text().strip().encode()
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new random secret to ``path`` unless it exists: created with mode 0600 in one
+    step (never readable by others, not even for a moment); a process that loses the race to
+    create it reads the winner's."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(32))
+
+
+def _listed(raw: str | None) -> frozenset[str]:
+    """A comma-separated list's items, stripped, without empty ones."""
+    return frozenset({item.strip() for item in (raw or "").split(",")} - {""})

@@ -51,7 +51,7 @@ def server_env(settings: Settings, fake: FakeSlack, port: int, workers: int) -> 
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.api_url,
-        "TEAMPULSE_SECRET": "test-secret-not-for-production",
+        "TEAMPULSE_SECRET": "test-secret-not-for-production-0123456789",
         "TEAMPULSE_HOST": "127.0.0.1",
         "PORT": str(port),
         "TEAMPULSE_WORKERS": str(workers),

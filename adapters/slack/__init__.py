@@ -100,7 +100,8 @@ class SlackPlatform:
             fast = None
             if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
+            served = self.settings.slack_workspaces
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast, served)
             app.router.add_post(EVENTS_PATH, gate.handle)
         if self.mode == "oauth":
             oauth_routes(app, self.bolt)

@@ -26,6 +26,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.allowlist import refused_workspace
 from adapters.slack.fastpath import FastSubmit
 from bot.identities import Inbound
 from bot.settings import Settings
@@ -169,13 +170,29 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+def _not_served(workspace: str, payload: dict[str, Any]) -> web.Response:
+    """A signed request from a workspace not served: an event is dropped (acked, so Slack
+    doesn't retry it); anything a person did (a command, a button) gets 403."""
+    log.warning("Slack request from workspace %s ignored: not served", workspace[:32])
+    if payload.get("type") in ENVELOPES:
+        return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+    return _error(403, "this Slack workspace is not served here")
+
+
 class SlackGate:
     """The aiohttp handler for ``POST /slack/events``."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str, fast: FastSubmit | None = None) -> None:
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        signing_secret: str,
+        fast: FastSubmit | None = None,
+        served: frozenset[str] = frozenset(),
+    ) -> None:
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
         self.fast = fast  # the pulse form's submission, without Bolt's dispatch
+        self.served = served  # the workspaces served (empty: the one the bot token is for)
 
     def verified(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -196,6 +213,9 @@ class SlackGate:
             payload = payload_of(body, request.content_type)
         except BadRequest as error:
             return _error(400, str(error))
+        refused = refused_workspace(payload, self.served) if self.served else None
+        if refused is not None:
+            return _not_served(refused, payload)
         if self.fast is not None and self.fast.takes(payload):
             return await self.fast.handle(payload)
         bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))

@@ -18,7 +18,6 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -26,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
 from bot.identities import Identities
@@ -101,12 +101,13 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
 
 
 class Installations:
-    """The installation and state stores on the project's engine."""
+    """The installation and state stores on the project's engine (an install from a workspace
+    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored)."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         assert settings.slack_client_id is not None
-        self.store = AsyncSQLAlchemyInstallationStore(
-            client_id=settings.slack_client_id, engine=engine
+        self.store = ServedInstallationStore(
+            settings.slack_client_id, engine, settings.slack_workspaces
         )
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY, engine=engine)
 
@@ -115,14 +116,16 @@ class Installations:
         await self.states.create_tables()  # type: ignore[no-untyped-call]
 
     async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
-        """Each installed workspace's bot token (its latest install's), oldest workspace first.
-        Read in ``session``, the caller's unit of work (``TeamPulse.session``)."""
+        """Each installed workspace's bot token (its latest install's), oldest workspace first;
+        only the workspaces served (an install kept from before ``TEAMPULSE_SLACK_WORKSPACES``
+        was narrowed is never sent to).  Read in ``session``, the caller's unit of work
+        (``TeamPulse.session``)."""
         bots = self.store.bots
         query = (
             select(bots.c.team_id, bots.c.bot_token)
             .where(
                 bots.c.client_id == self.store.client_id,
-                bots.c.team_id.is_not(None),
+                bots.c.team_id.in_(sorted(self.store.served)),
                 bots.c.bot_token.is_not(None),
             )
             .order_by(bots.c.installed_at, bots.c.id)
@@ -151,6 +154,7 @@ class Installations:
             installation_store=self.store,
             installation_store_bot_only=True,
             state_store=self.states,
+            callback_options=callbacks(),
         )
 
 
