@@ -34,6 +34,7 @@ from adapters.slack.oauth import (
     forget_uninstalls,
     oauth_routes,
 )
+from adapters.slack.pacing import Pacer
 from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE
 from bot.settings import Settings
@@ -65,6 +66,7 @@ class SlackPlatform:
         self.settings = settings
         self.mode = slack_mode(settings)
         self.installations: Installations | None = None
+        self.pacer = Pacer(settings.slack_post_rate)  # every client's calls, one pace
         self.client = self._new_client()  # the adapter's own calls, over one connection pool
         self.directory = SlackDirectory(self.client)
         self.messenger = SlackMessenger(self.client, self.directory)
@@ -74,8 +76,8 @@ class SlackPlatform:
 
     def _new_client(self) -> AsyncWebClient:
         if self.mode == "oauth":
-            return WorkspaceClient(**client_options(self.settings))
-        return web_client(self.settings, self.settings.slack_bot_token)
+            return WorkspaceClient(**client_options(self.settings, self.pacer))
+        return web_client(self.settings, self.settings.slack_bot_token, self.pacer)
 
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]
