@@ -20,8 +20,9 @@ from bot.outbox import MAX_ATTEMPTS
 from bot.platforms import IdentityRouter
 from bot.views import TextReply
 from tests.fake_platform import Call, Canned
-from tests.slack_support import Slack
+from tests.slack_support import Slack, uid
 from tests.support import FixedClock
+from tests.test_slack_home import shortcut
 
 
 def platform_of(slack: Slack) -> SlackPlatform:
@@ -111,6 +112,21 @@ async def test_a_team_channel_gets_about_one_post_a_second_while_dms_go_on(slack
     # a short burst of 3, then one a second
     assert all(later - earlier >= 0.8 for earlier, later in itertools.pairwise(in_channel[2:]))
     assert max(dms) < in_channel[3]  # the DMs were not held behind the channel's pace
+
+
+async def test_a_listener_call_waits_out_its_workspace_method_pause(slack: Slack) -> None:
+    """``views.open`` from Bolt's listeners is paced too: after a 429 with ``Retry-After: 2``,
+    another person's modal waits for the same pause rather than calling Slack at once."""
+    fake = slack.fake
+    fake.rate_limit_next("views.open", retry_after=2)
+    first = shortcut(uid("a0"), uid("a1"), "thanks for the cover")
+    assert (await slack.interaction(first)).status == 200
+    await fake.wait_until(lambda: any(c.method == "views.open" for c in fake.calls))
+    second = shortcut(uid("a2"), uid("a1"), "and for the coffee")
+    assert (await slack.interaction(second)).status == 200
+    opened = await fake.wait_for("views.open", count=2)
+    [refused] = [c for c in fake.calls if c.method == "views.open" and c.status == 429]
+    assert all(c.at >= refused.at + 1.9 for c in opened)
 
 
 # -- the pacer's rules, with an injected clock ---------------------------------------------------

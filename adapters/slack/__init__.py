@@ -18,6 +18,7 @@ from adapters.slack.app import (
     bolt_app,
     client_options,
     dedupe,
+    paced_listeners,
     web_client,
 )
 from adapters.slack.blocks import SUBMIT_PULSE
@@ -96,6 +97,7 @@ class SlackPlatform:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
         self.bolt.middleware(dedupe(service.inbound))  # event ids already taken in
+        self.bolt.middleware(paced_listeners(self.pacer))
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -160,6 +160,31 @@ def dedupe(inbound: Inbound) -> Middleware:
         return None
 
     return drop_redelivered_events
+
+
+def paced_listeners(pacer: Pacer) -> Middleware:
+    """A Bolt global middleware (after Bolt's authorization has given the request its token):
+    the ``client`` a listener is handed, a plain one Bolt makes per request, is swapped for one
+    that paces its calls (``views.open``, ``chat.postEphemeral``, ...) with the adapter's own."""
+
+    async def pace_listener_calls(
+        context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]
+    ) -> None:
+        plain = context.client
+        context["client"] = PacedClient(
+            pacer=pacer,
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            session=plain.session,
+            headers=plain.headers,
+            team_id=context.team_id,
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+        await next_()
+
+    return pace_listener_calls
 
 
 def _error(status: int, reason: str) -> web.Response:
