@@ -7,8 +7,9 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
 
 * **Unpaced until Slack first says no** (or ``TEAMPULSE_SLACK_POST_RATE`` to start
   ``chat.postMessage`` at a known rate).  Pacing every lane at its published floor would make a
-  first round to 1,000 people take 20 minutes on ``conversations.open`` alone (Tier 3) when Slack
-  usually allows far more; its 429 is the one authoritative signal.
+  first round to 1,000 people take 20 minutes on ``conversations.open`` alone (Tier 3), though
+  the tiers are only floors ("50+"); Slack's 429 is the one authoritative signal.  The price:
+  the first burst against a limit costs up to one 429 per send then in flight.
 * **On a 429 the whole lane pauses** until ``Retry-After``: every call of that method in that
   workspace waits for the same moment (one pause, not one sleep per send in flight), and its
   retry takes a fresh turn.  The lane's rate becomes ``DECREASE`` of what Slack accepted over the
@@ -24,7 +25,8 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
   (Slack's per-channel limit: team-channel posts such as kudos; each DM is a channel of its own).
 
 The pace is ``aiolimiter``'s leaky bucket, sized to let only ``BURST`` seconds' worth go at once,
-so that no one-second window holds more than ``DECREASE * (1 + BURST)`` of what Slack accepted.
+so that no one-second window holds more than ``DECREASE * (1 + BURST)`` of what Slack accepted
+(at rates under 20 a second, the rate plus one call).
 
 Bounded waits: a send holds an outbox slot meanwhile, so a lane paused for longer than
 ``MAX_WAIT`` is not waited out: the call raises (``PausedTooLong``, or the 429 itself) and the
@@ -35,6 +37,7 @@ limits are this process's: several replicas each learn their own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -54,6 +57,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.identities import LRU
 
+log = logging.getLogger(__name__)
 POST = "chat.postMessage"
 PER_MINUTE = {2: 20.0, 3: 50.0, 4: 100.0}  # Slack's tiers: the floor a lane is never paced below
 TIERS = {
@@ -161,7 +165,7 @@ class Pacer:
         self.post_rate = post_rate
         self.clock = clock
         self.sleep = sleep  # (tests count the waits)
-        self.refusals = 0  # 429s told, for /metrics and tests
+        self.refusals = 0  # 429s told (tests)
         self.decreases = 0
         self._lanes: LRU[tuple[str, str], Lane] = LRU(LANES_KEPT)
         self._channels: LRU[tuple[str, str], AsyncLimiter] = LRU(CHANNELS_KEPT)
@@ -215,6 +219,7 @@ class Pacer:
             lane.measured = lane.seen(now) >= EVIDENCE
             lane.epoch += 1
             self.decreases += 1
+            log.info("Slack asked to slow %s down: now %.1f a second", lane.method, lane.rate)
         return lane.resume_at - now
 
     async def _paused(self, lane: Lane) -> None:
