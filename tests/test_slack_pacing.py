@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.slack import SlackPlatform
-from adapters.slack.pacing import MAX_WAIT, POST, Pacer, PausedTooLong, Ticket
+from adapters.slack.pacing import BURST, MAX_WAIT, POST, Pacer, PausedTooLong, Ticket
 from bot.outbox import MAX_ATTEMPTS
 from bot.platforms import IdentityRouter
 from bot.views import TextReply
@@ -154,7 +154,9 @@ async def test_one_decrease_for_a_burst_of_429s_and_one_pause_for_everyone() -> 
     assert waits == [2.0] * 20
     lane = sent[0].lane
     assert pacer.decreases == 1  # the 429s of one burst cut the rate once
-    assert lane.rate == pytest.approx(0.95 * 20)  # a little under what Slack accepted
+    assert lane.rate is not None
+    most = lane.rate + max(1, lane.rate * BURST)  # a second's most: the rate and a burst
+    assert 0.9 * 20 <= most < 20  # a little under what Slack accepted
     await asyncio.gather(*(pacer.turn("xoxb-a", POST, f"D{i}") for i in range(3)))
     assert sum(clock.slept) == pytest.approx(2.0)  # they all waited for the same moment
     other = await pacer.turn("xoxb-b", POST, "D0")  # another workspace is not paused
@@ -169,18 +171,19 @@ async def test_a_lane_kept_busy_without_429s_probes_upward_slowly() -> None:
         pacer.accepted(ticket)
     pacer.refused(ticket, 1)
     lane = ticket.lane
-    assert lane.rate == pytest.approx(47.5)
+    paced = lane.rate
+    assert paced is not None and paced < 50
     clock.now += 9
     await pacer.turn("xoxb-a", POST)
-    assert lane.rate == pytest.approx(47.5)  # not yet
+    assert lane.rate == paced  # not yet
     clock.now += 2
     for _ in range(45):
         pacer.accepted(Ticket(lane, lane.epoch))
     await pacer.turn("xoxb-a", POST)
-    assert lane.rate == pytest.approx(47.5 * 1.01)
+    assert lane.rate == pytest.approx(paced * 1.01)
     clock.now += 30  # idle: no evidence Slack allows more
     await pacer.turn("xoxb-a", POST)
-    assert lane.rate == pytest.approx(47.5 * 1.01)
+    assert lane.rate == pytest.approx(paced * 1.01)
 
 
 async def test_a_429_with_nothing_accepted_before_starts_at_the_floor_and_doubles() -> None:

@@ -12,8 +12,9 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
   the first burst against a limit costs up to one 429 per send then in flight.
 * **On a 429 the whole lane pauses** until ``Retry-After``: every call of that method in that
   workspace waits for the same moment (one pause, not one sleep per send in flight), and its
-  retry takes a fresh turn.  The lane's rate becomes ``DECREASE`` of what Slack accepted over the
-  last second (what it evidently allows, a little under), never below the method's tier.  The
+  retry takes a fresh turn.  The lane is then paced so that no second holds more than
+  ``DECREASE`` of what Slack accepted over the last one (what it evidently allows, a little
+  under), never below the method's tier.  The
   429s of calls sent before that decrease only extend the pause: one decrease per burst.
 * **Probing upward** while no 429 comes, and only while the lane is kept busy: every
   ``PROBE_EVERY`` seconds its rate grows by ``PROBE_STEP`` (additive-increase,
@@ -24,9 +25,9 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
 * **Per channel**, ``chat.postMessage`` keeps to one a second with a burst of ``CHANNEL_BURST``
   (Slack's per-channel limit: team-channel posts such as kudos; each DM is a channel of its own).
 
-The pace is ``aiolimiter``'s leaky bucket, sized to let only ``BURST`` seconds' worth go at once,
-so that no one-second window holds more than ``DECREASE * (1 + BURST)`` of what Slack accepted
-(at rates under 20 a second, the rate plus one call).
+The pace is ``aiolimiter``'s leaky bucket, sized to let only ``BURST`` seconds' worth (at least
+one call) go at once: that burst goes right after a pause, so the rate is set to leave room for it
+(``rate_for``).
 
 Bounded waits: a send holds an outbox slot meanwhile, so a lane paused for longer than
 ``MAX_WAIT`` is not waited out: the call raises (``PausedTooLong``, or the 429 itself) and the
@@ -81,7 +82,7 @@ DEFAULT_TIER = 3
 POST_FLOOR = 1.0  # calls a second: chat.postMessage's lane is never paced below this
 
 WINDOW = 1.0  # seconds of accepted calls a decrease is measured over
-DECREASE = 0.95  # of the rate Slack accepted, after a 429
+DECREASE = 0.98  # of the calls Slack accepted over the last WINDOW: any WINDOW's most, after a 429
 BURST = 0.05  # seconds' worth of a lane's rate that may go at once
 PROBE_EVERY = 10.0  # seconds without a 429 (and kept busy) before the rate is raised
 PROBE_STEP = 1.01
@@ -111,6 +112,13 @@ def bucket(rate: float) -> AsyncLimiter:
     one call) go at once."""
     capacity = max(1.0, rate * BURST)
     return AsyncLimiter(capacity, capacity / rate)
+
+
+def rate_for(most: float) -> float:
+    """The rate whose bucket lets at most ``most`` calls into any one second: the rate plus the
+    burst it allows at once (a whole call at low rates), which goes right after a pause."""
+    rate = most / (1 + BURST)
+    return rate if rate * BURST >= 1 else most - 1
 
 
 def floor_of(method: str) -> float:
@@ -215,7 +223,7 @@ class Pacer:
         if ticket.epoch == lane.epoch:
             accepted = lane.seen(now) / WINDOW
             basis = accepted if lane.rate is None else min(accepted, lane.rate)
-            lane.pace(DECREASE * basis, lane.resume_at)
+            lane.pace(rate_for(DECREASE * basis), lane.resume_at)
             lane.measured = lane.seen(now) >= EVIDENCE
             lane.epoch += 1
             self.decreases += 1
