@@ -12,9 +12,9 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
   the first burst against a limit costs up to one 429 per send then in flight.
 * **On a 429 the whole lane pauses** until ``Retry-After``: every call of that method in that
   workspace waits for the same moment (one pause, not one sleep per send in flight), and its
-  retry takes a fresh turn.  The lane is then paced so that no second holds more than
-  ``DECREASE`` of what Slack accepted over the last one (what it evidently allows, a little
-  under), never below the method's tier.  The
+  retry takes a fresh turn.  The lane is then paced at ``DECREASE`` of the rate Slack accepted
+  over the last second (what it evidently allows, a little under), never below the method's
+  tier.  The
   429s of calls sent before that decrease only extend the pause: one decrease per burst.
 * **Probing upward** while no 429 comes, and only while the lane is kept busy: every
   ``PROBE_EVERY`` seconds its rate grows by ``PROBE_STEP`` (additive-increase,
@@ -26,8 +26,9 @@ cap it does not publish.  So the pace of each (workspace, method) *lane* is lear
   (Slack's per-channel limit: team-channel posts such as kudos; each DM is a channel of its own).
 
 The pace is ``aiolimiter``'s leaky bucket, sized to let only ``BURST`` seconds' worth (at least
-one call) go at once: that burst goes right after a pause, so the rate is set to leave room for it
-(``rate_for``).
+one call) go at once.  A new pace starts with its bucket full, so the calls waiting out a pause
+don't all rush out as a burst on top of the rate the moment it ends (the next second would then
+hold more than Slack just allowed, and the 429 would come straight back).
 
 Bounded waits: a send holds an outbox slot meanwhile, so a lane paused for longer than
 ``MAX_WAIT`` is not waited out: the call raises (``PausedTooLong``, or the 429 itself) and the
@@ -82,7 +83,7 @@ DEFAULT_TIER = 3
 POST_FLOOR = 1.0  # calls a second: chat.postMessage's lane is never paced below this
 
 WINDOW = 1.0  # seconds of accepted calls a decrease is measured over
-DECREASE = 0.98  # of the calls Slack accepted over the last WINDOW: any WINDOW's most, after a 429
+DECREASE = 0.98  # of the rate Slack accepted over the last WINDOW: the pace after a 429
 BURST = 0.05  # seconds' worth of a lane's rate that may go at once
 PROBE_EVERY = 10.0  # seconds without a 429 (and kept busy) before the rate is raised
 PROBE_STEP = 1.01
@@ -114,13 +115,6 @@ def bucket(rate: float) -> AsyncLimiter:
     return AsyncLimiter(capacity, capacity / rate)
 
 
-def rate_for(most: float) -> float:
-    """The rate whose bucket lets at most ``most`` calls into any one second: the rate plus the
-    burst it allows at once (a whole call at low rates), which goes right after a pause."""
-    rate = most / (1 + BURST)
-    return rate if rate * BURST >= 1 else most - 1
-
-
 def floor_of(method: str) -> float:
     if method == POST:
         return POST_FLOOR
@@ -138,12 +132,14 @@ class Lane:
     resume_at: float = 0.0  # the clock's time the pause ends
     epoch: int = 0  # bumped by each decrease
     measured: bool = False  # whether a 429 measured the rate (else it doubles while busy)
+    full: bool = False  # the next turn fills a new pace's bucket first (no burst)
     probed_at: float = 0.0
     accepted: deque[float] = field(default_factory=deque)  # times of accepted calls, last WINDOW
 
     def pace(self, rate: float, now: float) -> None:
         self.rate = max(self.floor, rate)
         self.limiter = bucket(self.rate)
+        self.full = True
         self.probed_at = now
 
     def seen(self, now: float) -> int:
@@ -201,6 +197,9 @@ class Pacer:
             await self._paused(lane)
             limiter = lane.limiter
             if limiter is not None:
+                if lane.full:
+                    lane.full = False
+                    await limiter.acquire(limiter.max_rate)  # an empty bucket: at once
                 await limiter.acquire()
             if lane.limiter is limiter and lane.resume_at <= self.clock():
                 self._probe(lane)
@@ -223,7 +222,7 @@ class Pacer:
         if ticket.epoch == lane.epoch:
             accepted = lane.seen(now) / WINDOW
             basis = accepted if lane.rate is None else min(accepted, lane.rate)
-            lane.pace(rate_for(DECREASE * basis), lane.resume_at)
+            lane.pace(DECREASE * basis, lane.resume_at)
             lane.measured = lane.seen(now) >= EVIDENCE
             lane.epoch += 1
             self.decreases += 1
