@@ -169,8 +169,7 @@ class Pacer:
         self.post_rate = post_rate
         self.clock = clock
         self.sleep = sleep  # (tests count the waits)
-        self.refusals = 0  # 429s told (tests)
-        self.decreases = 0
+        self.decreases = 0  # paces cut by a 429
         self._lanes: LRU[tuple[str, str], Lane] = LRU(LANES_KEPT)
         self._channels: LRU[tuple[str, str], AsyncLimiter] = LRU(CHANNELS_KEPT)
 
@@ -217,7 +216,6 @@ class Pacer:
         pause) and, once per burst, is paced a little under what Slack accepted.  The seconds
         left until the lane resumes."""
         lane, now = ticket.lane, self.clock()
-        self.refusals += 1
         lane.resume_at = max(lane.resume_at, now + retry_after)
         if ticket.epoch == lane.epoch:
             accepted = lane.seen(now) / WINDOW
