@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -60,26 +61,22 @@ async def test_a_throttled_slack_failing_at_random_reaches_everyone_once(slack: 
 
 
 async def test_a_429_pauses_every_send_in_flight_together(slack: Slack) -> None:
-    """40 posts at once against a limit of 10 a second: the first 10 go, the other 30 are
-    refused; then the workspace's posts wait for the same moment and go at the pace Slack
-    accepted, so there is no second wave of refusals and no send gives up."""
+    """40 posts at once against a limit of 10 a second: the first go, the rest are refused; each
+    refused send then waits for the same moment as every other (one pause for the workspace) and
+    goes at the pace Slack accepted, so no send is refused again and none gives up."""
     fake, client = slack.fake, platform_of(slack).client
     fake.throttle_posts(10)
     channels = [f"DPACE{i:02d}" for i in range(40)]
     await asyncio.gather(*(client.chat_postMessage(channel=c, text="hello") for c in channels))
     answered = posts(slack)
     assert sorted(c.params["channel"] for c in answered if c.status == 200) == channels
-    first_paced = next(
-        i
-        for i, c in enumerate(answered)
-        if c.status == 200 and i > 0 and answered[i - 1].status == 429
-    )
-    first_wave = [c for c in answered[:first_paced] if c.status == 429]
-    later = [c for c in answered[first_paced:] if c.status == 429]
-    assert len(first_wave) == 30  # the sends in flight when Slack first said no
-    assert len(later) <= 2  # paced: not one more refusal per waiting send
-    refused_at = first_wave[0].at
-    assert all(c.at >= refused_at + 0.9 for c in answered[first_paced:])  # all waited together
+    refused = [c for c in answered if c.status == 429]
+    assert len(refused) >= 20  # the limit was reached by the sends in flight
+    twice = Counter(c.params["channel"] for c in refused) - Counter(set(channels))
+    assert sum(twice.values()) <= 2  # paced after the pause: not refused again
+    retried = {c.params["channel"] for c in refused}
+    after = [c for c in answered if c.status == 200 and c.params["channel"] in retried]
+    assert all(c.at >= refused[0].at + 0.9 for c in after)  # all waited out the one pause
 
 
 async def test_a_long_retry_after_is_left_to_the_outbox(slack: Slack) -> None:
