@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     teams_tenant_rps: float = Field(
         default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"
     )
+    # chat.postMessage calls a second per Slack workspace to start at (Slack publishes no
+    # workspace-wide figure): unset, posts are unpaced until Slack's first 429 teaches the pace
+    slack_post_rate: float | None = Field(
+        default=None, gt=0, le=10_000, validation_alias="TEAMPULSE_SLACK_POST_RATE"
+    )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
     # how many outbox sends are in flight at once (each platform paces its own calls)
     outbox_concurrency: int = Field(

@@ -12,14 +12,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -28,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.allowlist import refused_workspace
 from adapters.slack.fastpath import FastSubmit
+from adapters.slack.pacing import PacedClient, PacedRateLimitRetry, Pacer
 from bot.identities import Inbound
 from bot.settings import Settings
 
@@ -65,23 +63,22 @@ class ConnectionRetryNotPosts(AsyncConnectionErrorRetryHandler):
         )
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included) and
-    the retry handlers (connection errors, never for a post; 429s waited out)."""
+def client_options(settings: Settings, pacer: Pacer) -> dict[str, Any]:
+    """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included), the
+    process's pacer and the retry handlers (connection errors, never for a post; a 429 pauses
+    its workspace's method, ``adapters/slack/pacing.py``)."""
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         base_url += "/"
     return {
         "base_url": base_url,
-        "retry_handlers": [
-            ConnectionRetryNotPosts(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        ],
+        "pacer": pacer,
+        "retry_handlers": [ConnectionRetryNotPosts(), PacedRateLimitRetry(pacer)],
     }
 
 
-def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
-    return AsyncWebClient(token=token, **client_options(settings))
+def web_client(settings: Settings, token: str | None, pacer: Pacer) -> AsyncWebClient:
+    return PacedClient(token=token, **client_options(settings, pacer))
 
 
 def bolt_app(
@@ -164,6 +161,31 @@ def dedupe(inbound: Inbound) -> Middleware:
         return None
 
     return drop_redelivered_events
+
+
+def paced_listeners(pacer: Pacer) -> Middleware:
+    """A Bolt global middleware (after Bolt's authorization has given the request its token):
+    the ``client`` a listener is handed, a plain one Bolt makes per request, is swapped for one
+    that paces its calls (``views.open``, ``chat.postEphemeral``, ...) with the adapter's own."""
+
+    async def pace_listener_calls(
+        context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]
+    ) -> None:
+        plain = context.client
+        context["client"] = PacedClient(
+            pacer=pacer,
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            session=plain.session,
+            headers=plain.headers,
+            team_id=context.team_id,
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+        await next_()
+
+    return pace_listener_calls
 
 
 def _error(status: int, reason: str) -> web.Response:

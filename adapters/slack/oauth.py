@@ -19,7 +19,6 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.pacing import PacedClient
 from bot.identities import Identities
 from bot.settings import Settings
 from bot.tenants import Probe, Tenants
@@ -53,7 +53,7 @@ _BOT_TOKEN: ContextVar[str | None] = ContextVar("slack_bot_token", default=None)
 _ASKER: ContextVar[Asker | None] = ContextVar("slack_asker", default=None)
 
 
-class WorkspaceClient(AsyncWebClient):
+class WorkspaceClient(PacedClient):
     """A client without a fixed token: each call uses the bot token bound in this context (the
     request's workspace, or the one ``bound`` around a send); a call that brings its own
     credentials (``oauth.v2.access``'s client id, an explicit ``token=``) keeps them."""
