@@ -5,8 +5,11 @@ Claim, then send, then record, each in its own short step:
 - a short transaction claims due rows (``surveys/outbox.py``) and commits;
 - the sends run with no transaction open, a bounded number at once
   (``TEAMPULSE_OUTBOX_CONCURRENCY``); each platform's own pacing stays in its adapter;
-- each delivery's outcome is committed on its own right after its call: sent; or retried later
-  with back-off and jitter, and failed (kept, never retried) after ``MAX_ATTEMPTS``.  A person no
+- each delivery's outcome is committed right after its call, before its send counts as done:
+  sent; or retried later with back-off and jitter, and failed (kept, never retried) after
+  ``MAX_ATTEMPTS``.  Outcomes of sends finishing together share one transaction (a group
+  commit, ``outcome_batches``: no timer, a batch is whatever queued while the last one ran), so
+  a send waits for its own outcome's commit but not one commit per send.  A person no
   platform can reach yet (``Unreachable``: no Teams chat until they first talk to the bot) is
   retried the same way, so they are not tried forever.  An error building one card touches only
   that row.
@@ -31,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,15 +42,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import OperationalError
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
 )
 
+from bot.batching import GroupCommit
 from bot.ports import Recipient
+from storage.engine import Database, dropped
 from surveys import outbox as rows
 from surveys import rounds
-from surveys.outbox import Claimed
+from surveys.outbox import Claimed, Outcome
 
 if TYPE_CHECKING:
     from bot.service import TeamPulse
@@ -66,6 +71,25 @@ REMINDER = (
 
 # claim up to n rows (committed) -> (rows claimed, the sends to run)
 Claim = Callable[[int], Awaitable[tuple[int, list[Callable[[], Awaitable[int]]]]]]
+
+
+def _passing(error: BaseException) -> bool:
+    """A database error worth one more try: busy (SQLite's one writer) or a dropped
+    connection (the pool hands out a fresh one)."""
+    return isinstance(error, OperationalError) or dropped(error)
+
+
+def outcome_batches(db: Database) -> GroupCommit[Outcome, None]:
+    """Outcomes committed together: those of sends that finish while a commit runs share the
+    next one (``bot/batching.py``; a failed batch is run again one outcome at a time)."""
+
+    async def record(outcomes: Sequence[Outcome]) -> list[None]:
+        async with db.session() as session:
+            await rows.record_outcomes(session, outcomes)
+            await session.commit()
+        return [None] * len(outcomes)
+
+    return GroupCommit(record)
 
 
 def delivery_key(row_id: int) -> str:
@@ -114,9 +138,13 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     width = width or service.settings.outbox_concurrency
 
     async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
-        async with service.db.session() as session:
-            claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
-            await session.commit()
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(dropped), stop=stop_after_attempt(2), reraise=True
+        ):
+            with attempt:
+                async with service.db.session() as session:
+                    claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
+                    await session.commit()
         return len(claimed), [_sender(service, job) for job in claimed]
 
     return await drain(width, claim) + await drain_reminders(service, width)
@@ -141,22 +169,21 @@ async def _deliver(service: TeamPulse, job: Claimed) -> int:
 
 
 async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> int:
-    """Commit one delivery's outcome on its own, tried again a few times while the database is
-    busy (SQLite's one writer, under many sends at once: an outcome lost would leave the row to
-    its lease, and a platform that can't tell whether it arrived would send it again).  If it
-    still fails the row keeps its lease and is claimed again (and checked) once the lease runs
-    out."""
-    now = service.clock()
-    attempts = job.attempts + 1
+    """Commit one delivery's outcome (with those finishing alongside), tried again a few times
+    while the database is busy (SQLite's one writer, under many sends at once: an outcome lost
+    would leave the row to its lease, and a platform that can't tell whether it arrived would
+    send it again) or its connection was dropped.  If it still fails the row keeps its lease
+    and is claimed again (and checked) once the lease runs out."""
+    outcome = _outcome(job, error, service.clock())
     try:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(OperationalError),
+            retry=retry_if_exception(_passing),
             stop=stop_after_attempt(RECORD_TRIES),
             wait=wait_random_exponential(multiplier=0.05, max=1),
             reraise=True,
         ):
             with attempt:
-                await _commit_outcome(service, job, error, now, attempts)
+                await service.outcomes(outcome)
     except Exception:
         log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
@@ -170,18 +197,13 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
     return 0
 
 
-async def _commit_outcome(
-    service: TeamPulse, job: Claimed, error: Exception | None, now: datetime, attempts: int
-) -> None:
-    async with service.db.session() as session:
-        if error is None:
-            await rows.record_sent(session, job.row_id, now)
-        elif attempts >= MAX_ATTEMPTS:
-            await rows.record_failed(session, job.row_id, attempts, _describe(error))
-        else:
-            at = now + backoff(attempts)
-            await rows.record_retry(session, job.row_id, attempts, at, _describe(error))
-        await session.commit()
+def _outcome(job: Claimed, error: Exception | None, now: datetime) -> Outcome:
+    attempts = job.attempts + 1
+    if error is None:
+        return Outcome.sent(job.row_id, now)
+    if attempts >= MAX_ATTEMPTS:
+        return Outcome.failed(job.row_id, attempts, _describe(error))
+    return Outcome.retry(job.row_id, attempts, now + backoff(attempts), _describe(error))
 
 
 def _describe(error: Exception) -> str:
