@@ -2,7 +2,8 @@
 
 Claim, then send, then record, each in its own short step:
 
-- a short transaction claims due rows (``surveys/outbox.py``) and commits;
+- a short transaction claims due rows (``surveys/outbox.py``), a sender's width of them ahead
+  of the sends, and commits; rows claimed but not started when the sender stops are given back;
 - the sends run with no transaction open, a bounded number at once
   (``TEAMPULSE_OUTBOX_CONCURRENCY``); each platform's own pacing stays in its adapter;
 - each delivery's outcome is committed right after its call, before its send counts as done:
@@ -34,10 +35,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from tenacity import (
@@ -69,8 +72,24 @@ REMINDER = (
     "anonymous and shown only as part of a group."
 )
 
-# claim up to n rows (committed) -> (rows claimed, the sends to run)
-Claim = Callable[[int], Awaitable[tuple[int, list[Callable[[], Awaitable[int]]]]]]
+Job = TypeVar("Job")
+
+
+@dataclass(frozen=True)
+class Pipe(Generic[Job]):
+    """What ``drain`` claims and sends.  ``claim(n)`` claims up to ``n`` rows (committed) and
+    gives how many it claimed and the jobs to send; ``release`` gives back jobs claimed but
+    never started.  With a ``release``, rows are claimed ahead of need, ``width`` at a time."""
+
+    claim: Callable[[int], Awaitable[tuple[int, list[Job]]]]
+    send: Callable[[Job], Awaitable[int]]
+    release: Callable[[list[Job]], Awaitable[None]] | None = None
+
+    def wanted(self, width: int, ready: int, in_flight: int) -> int:
+        """How many rows to claim now (0: none)."""
+        if self.release is None:
+            return width - in_flight
+        return width if ready < width else 0
 
 
 def _passing(error: BaseException) -> bool:
@@ -103,26 +122,32 @@ def backoff(attempts: int) -> timedelta:
     return step * random.uniform(0.5, 1.0)
 
 
-async def drain(width: int, claim: Claim) -> int:
-    """Keep up to ``width`` sends in flight, claiming more as each finishes, until no row is
-    due.  Cancelled, it cancels its sends (their rows are left to their lease)."""
+async def drain(width: int, pipe: Pipe[Job]) -> int:
+    """Keep up to ``width`` sends in flight until no row is due.  A pipe that can give rows back
+    is claimed ahead, ``width`` rows at a time, so a claim's transaction is paid once per
+    ``width`` sends (up to ``2 * width - 1`` claimed rows wait their turn); otherwise as each
+    send finishes.  Cancelled, it cancels its sends (their rows are left to their lease) and
+    gives back the rows it never started."""
     in_flight: set[asyncio.Task[int]] = set()
+    ready: deque[Job] = deque()
     sent = 0
     more = True
     try:
         while True:
-            free = width - len(in_flight)
-            if more and free > 0:
+            wanted = pipe.wanted(width, len(ready), len(in_flight)) if more else 0
+            if wanted > 0:
                 try:
-                    count, sends = await claim(free)
+                    count, jobs = await pipe.claim(wanted)
                 except Exception:  # the sends in flight still finish and record their outcome
                     log.warning("claiming outbox rows failed; the next wake tries again")
-                    count, sends = 0, []
-                more = count == free
-                in_flight |= {asyncio.ensure_future(send()) for send in sends}
-                if more and not sends:
-                    continue
+                    count, jobs = 0, []
+                more = count == wanted
+                ready.extend(jobs)
+            while ready and len(in_flight) < width:
+                in_flight.add(asyncio.ensure_future(pipe.send(ready.popleft())))
             if not in_flight:
+                if more:  # every row claimed was settled without a send: claim again
+                    continue
                 return sent
             done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             sent += sum(task.result() for task in done)
@@ -130,6 +155,15 @@ async def drain(width: int, claim: Claim) -> int:
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
+        if ready and pipe.release is not None:
+            await _give_back(pipe.release, list(ready))
+
+
+async def _give_back(release: Callable[[list[Job]], Awaitable[None]], jobs: list[Job]) -> None:
+    try:
+        await release(jobs)
+    except Exception:  # they wait for their lease instead
+        log.warning("claimed outbox rows not given back; their lease will run out")
 
 
 # -- pulse cards -------------------------------------------------------------------------------
@@ -137,7 +171,7 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     """Send every due pulse row, then any queued reminders; returns how many were sent."""
     width = width or service.settings.outbox_concurrency
 
-    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
+    async def claim(limit: int) -> tuple[int, list[Claimed]]:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(dropped), stop=stop_after_attempt(2), reraise=True
         ):
@@ -145,13 +179,15 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
                 async with service.db.session() as session:
                     claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
                     await session.commit()
-        return len(claimed), [_sender(service, job) for job in claimed]
+        return len(claimed), claimed
 
-    return await drain(width, claim) + await drain_reminders(service, width)
+    async def release(jobs: list[Claimed]) -> None:
+        async with service.db.session() as session:
+            await rows.release(session, jobs, service.clock())
+            await session.commit()
 
-
-def _sender(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
-    return lambda: _deliver(service, job)
+    pipe = Pipe(claim, partial(_deliver, service), release)
+    return await drain(width, pipe) + await drain_reminders(service, width)
 
 
 async def _deliver(service: TeamPulse, job: Claimed) -> int:
@@ -222,7 +258,7 @@ async def send_reminders(service: TeamPulse) -> int:
 
 
 async def drain_reminders(service: TeamPulse, width: int) -> int:
-    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
+    async def claim(limit: int) -> tuple[int, list[Claimed]]:
         async with service.db.session() as session:
             claimed = await rows.claim_reminders(session, limit)
             await session.commit()
@@ -233,13 +269,11 @@ async def drain_reminders(service: TeamPulse, width: int) -> int:
         async with service.db.session() as session:
             answered = await service.answered(session, pairs)
         due = [job for job, pair in zip(claimed, pairs, strict=True) if pair not in answered]
-        return len(claimed), [_reminder(service, job) for job in due]
+        return len(claimed), due
 
-    return await drain(width, claim)
-
-
-def _reminder(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
-    return lambda: _remind(service, job)
+    # no release: a reminder row is done once claimed, and giving back only the rows of people
+    # who had not answered would write who they are; so none is claimed ahead either
+    return await drain(width, Pipe(claim, partial(_remind, service)))
 
 
 async def _remind(service: TeamPulse, job: Claimed) -> int:

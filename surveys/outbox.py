@@ -163,6 +163,24 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
         await connection.execute(statement, rows)
 
 
+async def release(session: AsyncSession, claims: Sequence[Claimed], now: datetime) -> None:
+    """Give back claimed rows that were never sent (the sender stopped first): due again now.
+    A row whose earlier outcome was unknown stays in flight (due now), so it is still checked
+    before it is sent.  The caller commits."""
+    for unknown in (False, True):
+        ids = [c.row_id for c in claims if c.unknown == unknown]
+        if not ids:
+            continue
+        values: dict[str, object] = {"next_attempt_at": now}
+        if not unknown:
+            values["status"] = DeliveryStatus.PENDING.value
+        await session.exec(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.SENDING)
+            .values(**values)
+        )
+
+
 # -- reminders ---------------------------------------------------------------------------------
 async def queue_reminders(session: AsyncSession, today: date) -> int:
     """For each open round closing by tomorrow and not yet reminded, mark it reminded (an atomic
