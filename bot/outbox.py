@@ -52,6 +52,7 @@ from tenacity import (
 
 from bot.batching import GroupCommit
 from bot.ports import Recipient
+from bot.views import PulseCard
 from storage.engine import Database, dropped
 from surveys import outbox as rows
 from surveys import rounds
@@ -186,19 +187,35 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
             await rows.release(session, jobs, service.clock())
             await session.commit()
 
-    pipe = Pipe(claim, partial(_deliver, service), release)
+    pipe = Pipe(claim, partial(_deliver, service, Cards(service)), release)
     return await drain(width, pipe) + await drain_reminders(service, width)
 
 
-async def _deliver(service: TeamPulse, job: Claimed) -> int:
+class Cards:
+    """A round's card for each of its question groups, built once per drain: it names no one,
+    so everyone in the group is sent the same one."""
+
+    def __init__(self, service: TeamPulse) -> None:
+        self.service = service
+        self._made: dict[tuple[int | None, int], PulseCard] = {}
+
+    def __call__(self, job: Claimed) -> PulseCard:
+        key = (job.pulse_round.id, job.group_index)
+        card = self._made.get(key)
+        if card is None:  # (an error building it is raised each time, for each row)
+            questions = rounds.questions_for(job.pulse_round, job.group_index)
+            card = self.service.card(job.pulse_round, job.team, questions)
+            self._made[key] = card
+        return card
+
+
+async def _deliver(service: TeamPulse, cards: Cards, job: Claimed) -> int:
     recipient = Recipient.of(job.person)
     key = delivery_key(job.row_id)
     try:
         if job.unknown and await service.messenger.delivered(recipient, key):
             return await _record(service, job, None)
-        questions = rounds.questions_for(job.pulse_round, job.group_index)
-        card = service.card(job.pulse_round, job.team, questions)
-        await service.messenger.send_direct(recipient, card, key=key)
+        await service.messenger.send_direct(recipient, cards(job), key=key)
     except Exception as error:  # this row only; CancelledError is not an Exception
         return await _record(service, job, error)
     return await _record(service, job, None)
@@ -212,14 +229,7 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
     and is claimed again (and checked) once the lease runs out."""
     outcome = _outcome(job, error, service.clock())
     try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(_passing),
-            stop=stop_after_attempt(RECORD_TRIES),
-            wait=wait_random_exponential(multiplier=0.05, max=1),
-            reraise=True,
-        ):
-            with attempt:
-                await service.outcomes(outcome)
+        await _commit(service, outcome)
     except Exception:
         log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
@@ -231,6 +241,24 @@ async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> 
         "pulse delivery failed: %s", type(error).__name__, extra={"delivery_id": job.row_id}
     )
     return 0
+
+
+async def _commit(service: TeamPulse, outcome: Outcome) -> None:
+    """Once; then, after an error worth another try, a few more times with back-off (the
+    retrying machinery costs more than the commit, so only a failure pays for it)."""
+    try:
+        await service.outcomes(outcome)
+    except Exception as error:
+        if not _passing(error):
+            raise
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_passing),
+            stop=stop_after_attempt(RECORD_TRIES - 1),
+            wait=wait_random_exponential(multiplier=0.05, max=1),
+            reraise=True,
+        ):
+            with attempt:
+                await service.outcomes(outcome)
 
 
 def _outcome(job: Claimed, error: Exception | None, now: datetime) -> Outcome:
