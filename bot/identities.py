@@ -161,16 +161,18 @@ class Identities:
         recipient: Recipient,
         external_id: str,
         changes: dict[str, Any] | None = None,
+        *,
+        pulse: tuple[int, str] | None = None,
     ) -> None:
-        """Store person <-> account and merge ``changes`` into their reference, in one
-        transaction (a first pulse learns both at once)."""
+        """Store person <-> account and merge ``changes`` (and the message id of a round's
+        ``pulse``) into their reference, in one transaction (a first pulse learns all at once)."""
         self._emails.remember((platform, external_id), recipient.email)
-        merge = (lambda ref: {**ref, **changes}) if changes else None
+        merge = _merging(changes or {}, pulse) if changes or pulse else None
         try:
             await self._write(_Write(platform, recipient.person_id, external_id, merge))
         except IntegrityError:  # another worker created the reference first: one at a time
             await self._write(_Write(platform, recipient.person_id, external_id))
-            await self.update_reference(platform, recipient, changes or {})
+            await self._merge_reference(platform, recipient, _merging(changes or {}, pulse))
         self._accounts.remember((platform, recipient.person_id), external_id)
 
     async def _write_many(self, writes: Sequence[_Write]) -> list[None]:
@@ -286,15 +288,24 @@ class Identities:
         self, platform: str, recipient: Recipient, round_id: int, message_id: str
     ) -> None:
         """Keep the message's id for the round's reminder (the last ``PULSES_KEPT`` rounds)."""
+        await self._merge_reference(platform, recipient, _merging({}, (round_id, message_id)))
 
-        def merge(reference: dict[str, Any]) -> dict[str, Any]:
-            stored = reference.get("pulses")
-            pulses = dict(stored) if isinstance(stored, dict) else {}
-            pulses[str(round_id)] = message_id
-            kept = sorted(pulses, key=int)[-PULSES_KEPT:]
-            return {**reference, "pulses": {k: pulses[k] for k in kept}}
 
-        await self._merge_reference(platform, recipient, merge)
+def _merging(changes: dict[str, Any], pulse: tuple[int, str] | None) -> Merge:
+    """A reference merge: ``changes`` over it, and a round's pulse message id kept with the
+    last ``PULSES_KEPT`` rounds' (for the round's reminder, in the pulse's thread)."""
+
+    def merge(reference: dict[str, Any]) -> dict[str, Any]:
+        merged = {**reference, **changes}
+        if pulse is None:
+            return merged
+        stored = merged.get("pulses")
+        pulses = dict(stored) if isinstance(stored, dict) else {}
+        pulses[str(pulse[0])] = pulse[1]
+        kept = sorted(pulses, key=int)[-PULSES_KEPT:]
+        return {**merged, "pulses": {k: pulses[k] for k in kept}}
+
+    return merge
 
 
 class Inbound:
