@@ -60,6 +60,7 @@ class TeamPulse:
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None
         self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(self._submit_cards)
+        self.outcomes = outbox.outcome_batches(db)  # the outbox's outcomes, committed together
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
         # platform accounts and references, and inbound event ids: the adapters' only way in
@@ -219,7 +220,8 @@ class TeamPulse:
         return await turnout.warn_low_turnout(self)
 
     async def deliver_outbox(self, width: int | None = None) -> int:
-        """Send due outbox rows (``width`` at once); each outcome is committed on its own."""
+        """Send due outbox rows (``width`` at once); each outcome is committed right after its
+        send (with those of sends finishing alongside)."""
         return await outbox.deliver_outbox(self, width)
 
     async def outbox_counts(self) -> dict[str, int]:

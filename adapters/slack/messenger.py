@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.app import PLATFORM
 from adapters.slack.blocks import render
 from adapters.slack.identity import SlackDirectory
-from bot.ports import Recipient, TeamTarget
+from bot.ports import Recipient, TeamTarget, Unreachable
 from bot.views import PulseCard, TrendReportView, View
 
 log = logging.getLogger(__name__)
@@ -63,16 +63,23 @@ class SlackMessenger:
     async def send_direct(
         self, recipient: Recipient, view: View, *, key: str | None = None
     ) -> None:
-        """A reminder replies in the thread of the round's pulse message (its ``ts`` kept)."""
+        """A reminder replies in the thread of the round's pulse message (its ``ts`` kept).  A
+        DM channel opened for this send is stored after the post, with the pulse's ``ts``, in
+        one write (``delivered`` opens the DM again if the process died before it)."""
         identities = self.directory.identities
         async with self.directory.reaching(recipient):
-            channel = await self.directory.dm_channel(recipient)
+            channel, opened = await self.directory.dm(recipient)
             thread_ts = None
             if isinstance(view, PulseCard) and view.reminder:
                 thread_ts = await identities.pulse_message(PLATFORM, recipient, view.round_id)
             ts = await self.post_keyed(channel, view, key, thread_ts=thread_ts)
+        pulse = None
         if isinstance(view, PulseCard) and not view.reminder and ts:
-            await identities.remember_pulse_message(PLATFORM, recipient, view.round_id, ts)
+            pulse = (view.round_id, ts)
+        if opened is not None:
+            await self.directory.stored(recipient, opened, pulse)
+        elif pulse is not None:
+            await identities.remember_pulse_message(PLATFORM, recipient, *pulse)
 
     async def post_keyed(
         self, channel: str, view: View, key: str | None, *, thread_ts: str | None = None
@@ -123,16 +130,16 @@ class SlackMessenger:
         return ts if isinstance(ts, str) else None
 
     async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Whether the person's DM holds the bot's message carrying ``key``.  No DM channel
-        stored means ``conversations.open`` never completed, so nothing was posted: ``False``.
-        ``None`` when Slack can't be read (the outbox then sends again)."""
-        stored = await self.directory.identities.reference(PLATFORM, recipient)
-        channel = str(stored.get("channel") or "")
-        if not channel:
-            return False
+        """Whether the person's DM holds the bot's message carrying ``key``.  The DM channel
+        is stored only after a post, so when none is stored it is opened again (Slack gives the
+        same one); a person Slack doesn't know was never sent anything: ``False``.  ``None``
+        when Slack can't be read (the outbox then sends again)."""
         try:
             async with self.directory.reaching(recipient):
+                channel, _opened = await self.directory.dm(recipient)
                 return await self._find(channel, key) is not None
+        except Unreachable:
+            return False
         except SlackApiError as error:
             log.warning("DM history not read: %s", error.response.get("error"))
             return None
