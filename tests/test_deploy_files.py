@@ -158,7 +158,7 @@ def test_env_example_lists_every_setting_with_a_comment() -> None:
 
 
 def test_env_example_as_shipped_is_a_valid_configuration() -> None:
-    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    settings = Settings(_env_file=ROOT / ".env.example")
     assert settings.min_group == 5
 
 
