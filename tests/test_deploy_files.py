@@ -30,7 +30,7 @@ from tests.conftest import BACKENDS, PLATFORM_VARIABLES
 from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
-STARTUP = 90.0  # seconds: the server imports the whole stack and migrates an empty database
+STARTUP = 180.0  # seconds: it imports the whole stack and migrates an empty database (a busy CI)
 
 
 def compose() -> dict[str, Any]:
