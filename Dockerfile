@@ -23,6 +23,7 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
+    HOME=/home/teampulse \
     PATH=/opt/teampulse/bin:$PATH
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv /opt/teampulse \

@@ -1,7 +1,8 @@
 """The production files an operator starts from: docker-compose.yml, the Dockerfile, .env.example
 and .dockerignore.  The YAML and Dockerfile checks always run; where a Docker Compose client is
-installed, `docker compose config` must also accept the file (an extra check, never a skip).  The
-image's command itself is run as the container would run it, and its HEALTHCHECK asked."""
+installed, `docker compose config` must also accept the file (an extra check, never a skip), and
+hadolint lints the Dockerfile (no Docker daemon is needed for either).  The image's command itself
+is run as the container would run it, and its HEALTHCHECK asked."""
 
 from __future__ import annotations
 
@@ -120,6 +121,23 @@ def test_the_image_is_multi_stage_with_no_build_tools_and_a_non_root_user() -> N
     users = arguments(final, "USER")
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert [word for word, _ in final].index("USER") < [w for w, _ in final].index("ENTRYPOINT")
+
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    """hadolint (a dev dependency, beside this interpreter) on ``dockerfile``."""
+    linter = Path(sys.executable).parent / "hadolint"
+    return subprocess.run(
+        [str(linter), "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_dockerfile_passes_hadolint_which_would_catch_a_root_user(tmp_path: Path) -> None:
+    clean = hadolint(ROOT / "Dockerfile")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    as_root = tmp_path / "Dockerfile"
+    as_root.write_text((ROOT / "Dockerfile").read_text().replace("USER 10001:10001", "USER root"))
+    caught = hadolint(as_root)
+    assert caught.returncode != 0 and "DL3002" in caught.stdout
 
 
 def test_the_image_runs_the_same_serve_as_make_run() -> None:
