@@ -127,12 +127,13 @@ def _stop_on_signal(_signum: int, _frame: object) -> None:
 
 def _run_server(settings: Settings, *, worker: int) -> None:
     """One server process.  With several (``TEAMPULSE_WORKERS``) each binds the same port with
-    SO_REUSEPORT and the kernel spreads connections over them; only worker 0 runs the scheduler
-    (outbox, reminders, closing rounds), so scheduled work runs once.  Requests are safe in any
-    worker: answers lock their round's participation row, the outbox takes rows with SKIP
-    LOCKED, and platform events are deduplicated in the database."""
+    SO_REUSEPORT and the kernel spreads connections over them.  Every worker runs the outbox's
+    sender and stands in the scheduler's election: the one leader across every worker and
+    replica (``storage/leader.py``) closes and opens rounds and queues reminders.  Requests are
+    safe in any worker: answers lock their round's participation row, the outbox takes rows with
+    SKIP LOCKED, and platform events are deduplicated in the database."""
     web.run_app(
-        _serve_app(settings, run_scheduler=worker == 0),
+        _serve_app(settings),
         host=settings.bind_host,
         port=settings.port,
         reuse_port=settings.workers > 1 or None,

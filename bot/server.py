@@ -98,8 +98,8 @@ def create_app(
 
 
 async def _ledger_context(app: web.Application) -> AsyncIterator[None]:
-    """In every process (the scheduler runs in one only): the periodic check for closed rounds,
-    and at shutdown the writing of who answered, where that is safe."""
+    """In every process (the scheduler's tick runs in the leader only): the periodic check for
+    closed rounds, and at shutdown the writing of who answered, where that is safe."""
     service = app[SERVICE]
     task = asyncio.get_running_loop().create_task(_check_ledger(service))
     yield
@@ -119,6 +119,7 @@ async def _check_ledger(service: TeamPulse) -> None:
 
 
 async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    """The outbox's sender in this process, and its part in the scheduler's election."""
     scheduler = PulseScheduler(app[SERVICE])
     await scheduler.start()
     yield
