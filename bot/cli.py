@@ -191,8 +191,11 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or upgrade the schema to the latest migration."""
     settings = _settings()
-    asyncio.run(upgrade(settings.database_url))
-    click.echo("Database is up to date.")
+    applied = asyncio.run(upgrade(settings.database_url))
+    if applied:
+        click.echo(f"Database upgraded to {applied[-1]} ({len(applied)} migrations applied).")
+    else:
+        click.echo("Database is up to date.")
 
 
 @main.group()
