@@ -161,7 +161,12 @@ async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.A
 
         await ensure_demo(service)
     await service.cut_due_weeks()  # weeks that ended while no replica was running
-    app = create_app(service, [p.install for p in platforms], run_scheduler=run_scheduler)
+    app = create_app(
+        service,
+        [p.install for p in platforms],
+        run_scheduler=run_scheduler,
+        platforms=[p.name for p in platforms],
+    )
 
     async def close_db(_app: web.Application) -> None:
         await service.db.dispose()
