@@ -1,7 +1,8 @@
 """APScheduler drives time; the database (rounds, outbox) is the truth.
 
-Jobs: the outbox's sender (woken as rows are queued, polled as a backstop), close rounds whose day
-has come and cut the weeks that are over (every tick, so a week is published even when no round
+Jobs: the outbox's sender (woken as rows are queued, polled as a backstop; in every process), and,
+in the one process elected leader (``storage/leader.py``), the tick: close rounds whose day has
+come and cut the weeks that are over (every tick, so a week is published even when no round
 closes), open each team's scheduled pulse and queue the reminders due.
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
@@ -24,6 +25,7 @@ from sqlmodel import select
 
 from bot import wake
 from bot.service import TeamPulse
+from storage.leader import Election
 from storage.models import PulseRound, Team
 from surveys import directory, rounds
 from surveys.directory import TeamRef
@@ -59,14 +61,24 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
 class PulseScheduler:
     """Time-driven jobs, plus the outbox's sender: it drains the outbox whenever it is woken
     (rows queued in this process, or a PostgreSQL ``NOTIFY`` from any replica) and, as the
-    backstop, every ``poll_seconds`` (retries falling due, leases running out)."""
+    backstop, every ``poll_seconds`` (retries falling due, leases running out).  The sender runs
+    in every process (rows are claimed with SKIP LOCKED); the tick runs only while this process
+    is the elected leader (``election``)."""
 
-    def __init__(self, service: TeamPulse, poll_seconds: float = OUTBOX_POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        service: TeamPulse,
+        poll_seconds: float = OUTBOX_POLL_SECONDS,
+        election: Election | None = None,
+    ) -> None:
         self.service = service
         self.poll_seconds = poll_seconds
+        self.election = election or Election(service.db.engine)
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
         self._running: set[asyncio.Task[None]] = set()
+        self._ticks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
+        self._campaign: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], Awaitable[None]] | None = None
         self.woken = 0  # drains started by a wake rather than by the poll
         self.idle = asyncio.Event()  # set while the sender waits for a wake
@@ -96,7 +108,14 @@ class PulseScheduler:
                 log.warning("the outbox drain failed; the next wake or poll tries again")
 
     async def start(self) -> None:
+        """The sender now; the tick whenever this process is elected (at once on SQLite)."""
         await self.start_sender()
+        self.scheduler.start()
+        self._campaign = asyncio.get_running_loop().create_task(
+            self.election.run(self._lead, self._step_down)
+        )
+
+    async def _lead(self) -> None:
         self.scheduler.add_job(
             self.tick,
             "interval",
@@ -105,11 +124,26 @@ class PulseScheduler:
             max_instances=1,
             coalesce=True,
             next_run_time=self.service.clock(),
+            replace_existing=True,
         )
-        self.scheduler.start()
+
+    async def _step_down(self) -> None:
+        """No new tick, and the one running (if any) is cancelled: its transaction rolls back."""
+        if self.scheduler.get_job("rounds") is not None:
+            self.scheduler.remove_job("rounds")
+        for task in self._ticks:
+            task.cancel()
+        await asyncio.gather(*self._ticks, return_exceptions=True)
+
+    @property
+    def leading(self) -> bool:
+        return self.election.leading
 
     async def stop(self) -> None:
         """Stop scheduling and finish (cancel) any job still running, before the database closes."""
+        if self._campaign is not None:
+            self._campaign.cancel()  # steps down: the lock goes with its connection
+            await asyncio.gather(self._campaign, return_exceptions=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._sender is not None:
@@ -137,7 +171,13 @@ class PulseScheduler:
         await self.service.deliver_outbox()
 
     async def tick(self) -> None:
-        await self._tracked(self._tick)
+        task = asyncio.current_task()
+        assert task is not None
+        self._ticks.add(task)
+        try:
+            await self._tracked(self._tick)
+        finally:
+            self._ticks.discard(task)
 
     async def _tick(self) -> None:
         await self.service.close_due_rounds()

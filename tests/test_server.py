@@ -48,7 +48,7 @@ async def test_health_and_readiness(local_server: str) -> None:
         health = await http.get(local_server + "/healthz")
         assert health.status == 200 and (await health.json())["status"] == "ok"
         ready = await http.get(local_server + "/readyz")
-        assert ready.status == 200 and (await ready.json())["database"] == "ok"
+        assert ready.status == 200 and (await ready.json())["checks"]["database"] == "ok"
 
 
 @pytest.mark.asyncio(loop_scope="module")
