@@ -12,7 +12,8 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import text
 
 from bot.conversation import Conversation
-from bot.metrics import DATABASE, METRICS, count_requests, scrape
+from bot.logs import request_ids
+from bot.metrics import METRICS, count_requests, install_metrics
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 
@@ -79,14 +80,15 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
 def create_app(
     service: TeamPulse, installers: list[Installer], *, run_scheduler: bool = False
 ) -> web.Application:
-    app = web.Application(middlewares=[count_requests, friendly_errors], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[request_ids, count_requests, friendly_errors], client_max_size=256 * 1024
+    )
     app[SERVICE] = service
-    app[METRICS] = service.metrics
-    app[DATABASE] = service.db
+    app[METRICS] = service.metrics  # the request counter's, on the public server too
     app[CONVERSATION] = Conversation(service)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
+    install_metrics(app, service.metrics, service.db, service.settings)
     for install in installers:
         install(app)
     if not any(route.resource and route.resource.canonical == "/" for route in app.router.routes()):

@@ -102,8 +102,8 @@ class SlackPlatform:
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
             gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
             app.router.add_post(EVENTS_PATH, gate.handle)
-        if self.mode == "oauth":
-            oauth_routes(app, self.bolt)
+        if self.installations is not None:
+            oauth_routes(app, self.bolt, self.installations)
         app.cleanup_ctx.append(self._lifetime)
 
     async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:
