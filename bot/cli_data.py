@@ -3,6 +3,7 @@ lifecycle from the command line (docs/data-protection.md, docs/deploy.md for res
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -42,6 +43,20 @@ def data_prune() -> None:
 @click.group()
 def person() -> None:
     """One person's data."""
+
+
+@person.command("show")
+@click.argument("email")
+def person_show(email: str) -> None:
+    """Print, as JSON, what is held about EMAIL (a subject access request): directory entry,
+    teams, platform accounts, pulse times, pulses and reminders sent, kudos.  Never their answers:
+    nothing links an answer to a person."""
+    from bot.cli import _run
+
+    found = _run(lambda service: service.person_data(email))
+    if found is None:
+        raise click.ClickException(f"no one with the email {email} is known")
+    click.echo(json.dumps(found, indent=2, ensure_ascii=False))
 
 
 @person.command("forget")

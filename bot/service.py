@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +30,7 @@ from bot.views import PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.inbound import InboundEvents
 from storage.models import Person, PulseRound, Team
-from surveys import directory, lifecycle, responses, rounds
+from surveys import directory, lifecycle, responses, rounds, subject_access
 from surveys.anonymity import Thresholds
 from surveys.directory import TeamRef
 from surveys.organisation import ImportSummary, OrgSpec
@@ -241,3 +242,9 @@ class TeamPulse:
             forgotten = await lifecycle.forget_person(session, email, kudos_text=kudos_text)
             await session.commit()
         return forgotten
+
+    async def person_data(self, email: str) -> dict[str, Any] | None:
+        """What is held about a person, for a subject access request; None: no one has that
+        email.  Their answers are never in it: nothing links an answer to a person."""
+        async with self.db.session() as session:
+            return await subject_access.person_data(session, email)

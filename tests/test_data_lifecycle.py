@@ -5,6 +5,7 @@ an operator uses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -149,6 +150,20 @@ async def test_person_forget_erases_their_identity_and_on_request_their_kudos_wo
     answers = len(await rows(db, "SELECT * FROM response"))
     await db.dispose()
 
+    shown = await teampulse(settings.database_url, "person", "show", email("a0"))
+    assert shown.exit_code == 0, shown.output
+    held = json.loads(shown.output)
+    assert held["person"]["email"] == email("a0")
+    assert held["teams"] == [{"team": "Ward A", "role": "member"}]
+    assert held["platform_accounts"] == [
+        {"platform": "slack", "account": "UA0", "reference": {"channel": "DA0"}}
+    ]
+    assert [p["status"] for p in held["pulses_sent"]] == ["pending"]
+    assert [k["message"] for k in held["kudos_given"]] == ["thanks for covering the night shift"]
+    assert [k["message"] for k in held["kudos_received"]] == ["you stayed late for us"]
+    assert "nothing stored links an answer" in held["not_held"]
+    assert email("a1") not in shown.output and email("a3") not in shown.output  # third parties
+
     unknown = await teampulse(settings.database_url, "person", "forget", "nobody@x.org", "--yes")
     assert unknown.exit_code == 1 and "no one with the email nobody@x.org" in unknown.output
     done = await teampulse(
@@ -179,6 +194,8 @@ async def test_person_forget_erases_their_identity_and_on_request_their_kudos_wo
 
     again = await teampulse(settings.database_url, "person", "forget", email("a0"), "--yes")
     assert again.exit_code == 1  # already forgotten: the email is no longer known
+    gone = await teampulse(settings.database_url, "person", "show", email("a0"))
+    assert gone.exit_code == 1 and "no one with the email" in gone.output
 
 
 async def test_backup_writes_a_copy_that_restores(
