@@ -10,15 +10,17 @@ import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from bot.cli import main
 from bot.conversation import Conversation
+from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import TrendReportView
@@ -221,3 +223,24 @@ async def test_backup_writes_a_copy_that_restores(
     )
     assert "TABLE DATA public person" in listed.stdout
     assert "TABLE DATA public response" in listed.stdout
+
+
+async def test_the_server_prunes_comments_daily_at_half_past_three(
+    db: Database, settings: Settings
+) -> None:
+    clock = FixedClock(datetime(2020, 3, 2, 10, 0, tzinfo=UTC))
+    service, _ = await make_service(db, settings, clock)
+    await answered_round(service, OLD_WORDS)
+    clock.now = datetime.now(UTC)
+    scheduler = PulseScheduler(service)
+    await scheduler.start()
+    try:
+        job = scheduler.scheduler.get_job("retention")
+        assert job is not None
+        local = job.next_run_time.astimezone(ZoneInfo(settings.timezone))
+        assert (local.hour, local.minute) == (3, 30)
+        assert local - datetime.now(UTC) <= timedelta(days=1)  # daily
+        await job.func()  # what APScheduler runs then
+    finally:
+        await scheduler.stop()
+    assert await comments(db) == []
