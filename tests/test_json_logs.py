@@ -6,6 +6,7 @@ standard error, at DEBUG) is read line by line."""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from storage.engine import Database
 from surveys.organisation import spec_from_yaml
 from tests.fake_slack import FakeSlack
 from tests.slack_support import ORG, comment, scores, uid, view_submission
-from tests.support import email
+from tests.support import email, serve
 from tests.test_workers import Server, free_port, server_env, serving, signed
 
 WARD_A = [f"a{i}" for i in range(12)]
@@ -161,3 +162,29 @@ async def test_json_logs_carry_request_ids_and_never_a_person_beside_an_answer(
         people = [mark for mark in people_marks() if mark in text]
         answers = [mark for mark in answer_marks() if mark in text]
         assert not (people and answers), (people, answers, text)
+
+
+async def test_a_request_id_that_is_not_an_id_is_replaced(settings: Settings) -> None:
+    running = await serve(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            offered = {
+                OUR_ID: OUR_ID,
+                email("a0"): None,  # an email is never taken as an id (nor logged as one)
+                "short": None,
+                "x" * 65: None,
+                "line\tbreak-0123": None,
+            }
+            for given, kept in offered.items():
+                headers = {"X-Request-Id": given}
+                async with http.get(running.url + "/healthz", headers=headers) as response:
+                    assert response.status == 200
+                    answered = response.headers["X-Request-Id"]
+                if kept is not None:
+                    assert answered == kept
+                else:  # a new random id instead
+                    assert re.fullmatch(r"[0-9a-f]{32}", answered), answered
+            async with http.get(running.url + "/no-such-page") as missing:
+                assert missing.status == 404 and missing.headers["X-Request-Id"]
+    finally:
+        await running.runner.cleanup()
