@@ -13,6 +13,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
+from bot.cli_data import backup, data, person
 from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
@@ -69,6 +70,11 @@ def _run(work: Callable[[TeamPulse], Awaitable[T]]) -> T:
 def main(verbose: bool) -> None:
     """teampulse: anonymous pulse check-ins, kudos and team trends for Slack and Teams."""
     configure_logging(verbose)
+
+
+main.add_command(data)
+main.add_command(person)
+main.add_command(backup)
 
 
 @main.command()

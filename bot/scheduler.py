@@ -3,7 +3,8 @@
 Jobs: the outbox's sender (woken as rows are queued, polled as a backstop; in every process), and,
 in the one process elected leader (``storage/leader.py``), the tick: close rounds whose day has
 come and cut the weeks that are over (every tick, so a week is published even when no round
-closes), open each team's scheduled pulse and queue the reminders due.
+closes), open each team's scheduled pulse and queue the reminders due; and once a day (03:30 in
+``TEAMPULSE_TIMEZONE``) delete comments past their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
 unique (team, sequence) key stops a second replica opening the same round twice.
@@ -32,6 +33,7 @@ from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 OUTBOX_POLL_SECONDS = 20  # the backstop: the sender is woken as rows are queued
+PRUNE_AT = time(3, 30)  # local time of the daily retention job: a quiet hour
 
 
 def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
@@ -126,11 +128,25 @@ class PulseScheduler:
             next_run_time=self.service.clock(),
             replace_existing=True,
         )
+        self.scheduler.add_job(
+            self.prune,
+            CronTrigger(
+                hour=PRUNE_AT.hour,
+                minute=PRUNE_AT.minute,
+                timezone=ZoneInfo(self.service.settings.timezone),
+            ),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
 
     async def _step_down(self) -> None:
-        """No new tick, and the one running (if any) is cancelled: its transaction rolls back."""
-        if self.scheduler.get_job("rounds") is not None:
-            self.scheduler.remove_job("rounds")
+        """No new tick or retention run, and the tick running (if any) is cancelled: its
+        transaction rolls back."""
+        for job in ("rounds", "retention"):
+            if self.scheduler.get_job(job) is not None:
+                self.scheduler.remove_job(job)
         for task in self._ticks:
             task.cancel()
         await asyncio.gather(*self._ticks, return_exceptions=True)
@@ -169,6 +185,25 @@ class PulseScheduler:
 
     async def _deliver(self) -> None:
         await self.service.deliver_outbox()
+
+    async def prune(self) -> None:
+        await self._tracked(self._prune)
+
+    async def _prune(self) -> None:
+        try:
+            pruned = await self.service.prune_comments()
+        except Exception:
+            log.warning("deleting comments past their retention failed; tomorrow tries again")
+            return
+        if pruned.statement_comments or pruned.general_comments:
+            log.info(
+                "comments past their retention deleted",
+                extra={
+                    "before": pruned.cutoff.isoformat() if pruned.cutoff else None,
+                    "statement_comments": pruned.statement_comments,
+                    "general_comments": pruned.general_comments,
+                },
+            )
 
     async def tick(self) -> None:
         task = asyncio.current_task()

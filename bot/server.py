@@ -12,7 +12,8 @@ from aiohttp.typedefs import Handler
 
 from bot.conversation import Conversation
 from bot.health import READINESS, Readiness, healthz, readyz
-from bot.metrics import DATABASE, METRICS, count_requests, scrape
+from bot.logs import request_ids
+from bot.metrics import METRICS, count_requests, install_metrics
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 
@@ -71,15 +72,16 @@ def create_app(
     """The server for ``service``: ``installers`` add each platform's routes; ``platforms``
     names them (for ``/readyz``); ``run_scheduler`` runs the outbox's sender and takes part in
     the scheduler's election."""
-    app = web.Application(middlewares=[count_requests, friendly_errors], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[request_ids, count_requests, friendly_errors], client_max_size=256 * 1024
+    )
     app[SERVICE] = service
     app[READINESS] = Readiness.of(service.db, platforms)
-    app[METRICS] = service.metrics
-    app[DATABASE] = service.db
+    app[METRICS] = service.metrics  # the request counter's, on the public server too
     app[CONVERSATION] = Conversation(service)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
+    install_metrics(app, service.metrics, service.db, service.settings)
     for install in installers:
         install(app)
     if not any(route.resource and route.resource.canonical == "/" for route in app.router.routes()):

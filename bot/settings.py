@@ -92,6 +92,21 @@ class Settings(BaseSettings):
         default=None, validation_alias="TEAMPULSE_SLACK_WORKSPACES"
     )
 
+    # operations: logs, metrics and how long data is kept (docs/data-protection.md)
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias="TEAMPULSE_LOG_FORMAT"
+    )
+    # /metrics asks for ``Authorization: Bearer <token>`` when set
+    metrics_token: str | None = Field(default=None, validation_alias="TEAMPULSE_METRICS_TOKEN")
+    # /metrics is served on this port only (not on the public one) when set
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="TEAMPULSE_METRICS_PORT"
+    )
+    # comments (on statements and general) older than this are deleted; 0 keeps them
+    comment_retention_months: int = Field(
+        default=24, ge=0, le=1200, validation_alias="TEAMPULSE_COMMENT_RETENTION_MONTHS"
+    )
+
     @field_validator("min_group")
     @classmethod
     def _min_group_floor(cls, value: int) -> int:

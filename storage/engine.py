@@ -36,6 +36,9 @@ def _begin_immediate(connection: Connection) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # a failed statement's error message leaves out its parameters (an email, a comment): errors
+    # are logged, and a log never puts a person beside an answer
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

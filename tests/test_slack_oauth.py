@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from adapters.slack import slack_mode
+from adapters.slack.oauth import MAX_STATES
 from bot.platforms import enabled_platforms
 from bot.server import SERVICE
 from bot.settings import Settings
@@ -192,3 +194,50 @@ async def test_signed_requests_from_a_workspace_not_listed_are_refused(
     assert served.status == 200
     [reply] = await fake.wait_for("response_url")
     assert "kudos" in texts(reply.params)
+
+
+async def _install_link(slack: Slack) -> tuple[str, str]:
+    """Start an install as a browser does: the link's state and the cookie that goes with it."""
+    page = await slack.http.get(slack.url + "/slack/install", allow_redirects=False)
+    assert page.status == 200
+    link = re.search(r'https://slack\.com/oauth/v2/authorize\?[^"\']+', await page.text())
+    assert link is not None
+    [state] = parse_qs(urlparse(link.group(0).replace("&amp;", "&")).query)["state"]
+    return state, "; ".join(f"{k}={v.value}" for k, v in page.cookies.items())
+
+
+async def _states(slack: Slack) -> list[str]:
+    async with slack.service.db.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT state FROM slack_oauth_states ORDER BY id"))
+        return [str(row[0]) for row in rows]
+
+
+async def test_unused_install_links_are_pruned_and_the_table_stays_bounded(
+    oauth_slack: Slack,
+) -> None:
+    slack, fake = oauth_slack, oauth_slack.fake
+    first, _ = await _install_link(slack)
+    # the first link has expired unused: the next install start deletes it
+    async with slack.service.db.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE slack_oauth_states SET expire_at = :past WHERE state = :state"),
+            {"past": datetime(2020, 1, 1), "state": first},
+        )
+    second, _ = await _install_link(slack)
+    assert await _states(slack) == [second]
+
+    # a flood of install starts keeps only the newest MAX_STATES links
+    links = [await _install_link(slack) for _ in range(MAX_STATES + 30)]
+    kept = await _states(slack)
+    assert len(kept) == MAX_STATES
+    assert kept == [state for state, _ in links[-MAX_STATES:]]
+
+    # the newest link still installs
+    state, cookie = links[-1]
+    fake.add_install_code("c9", "T0NEW", "xoxb-new-workspace")
+    done = await slack.http.get(
+        slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c9", "state": state}),
+        headers={"Cookie": cookie},
+        allow_redirects=False,
+    )
+    assert done.status == 200, await done.text()

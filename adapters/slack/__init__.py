@@ -107,8 +107,8 @@ class SlackPlatform:
             served = self.settings.slack_workspaces
             gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast, served)
             app.router.add_post(EVENTS_PATH, gate.handle)
-        if self.mode == "oauth":
-            oauth_routes(app, self.bolt)
+        if self.installations is not None:
+            oauth_routes(app, self.bolt, self.installations)
         app.cleanup_ctx.append(self._lifetime)
 
     async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:

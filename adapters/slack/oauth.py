@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_EXPIRY = 600  # seconds an install link stays valid
+# install links not yet used that are kept at most: the oldest go first (an admin installs
+# once; a flood of ``GET /slack/install`` must not grow the table without end)
+MAX_STATES = 100
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -114,6 +119,25 @@ class Installations:
     async def create_tables(self) -> None:
         await self.store.create_tables()  # type: ignore[no-untyped-call]
         await self.states.create_tables()  # type: ignore[no-untyped-call]
+
+    async def prune_states(self) -> int:
+        """Delete install links that expired unused, and the oldest beyond ``MAX_STATES - 1``,
+        room for the one being issued (Slack's store deletes a link only when it is used).
+        Returns how many went."""
+        table = self.states.oauth_states
+        now = normalize_datetime_for_db(datetime.now(UTC))
+        async with self.states.engine.begin() as connection:
+            expired = await connection.execute(table.delete().where(table.c.expire_at <= now))
+            newest_dropped = await connection.execute(
+                select(table.c.id).order_by(table.c.id.desc()).offset(MAX_STATES - 1).limit(1)
+            )
+            cut = newest_dropped.scalar()
+            crowded = 0
+            if cut is not None:
+                crowded = (
+                    await connection.execute(table.delete().where(table.c.id <= cut))
+                ).rowcount
+        return int(expired.rowcount) + int(crowded)
 
     async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
         """Each installed workspace's bot token (its latest install's), oldest workspace first;
@@ -197,12 +221,14 @@ def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:
     bolt.event("tokens_revoked")(bolt.default_tokens_revoked_event_listener())
 
 
-def oauth_routes(app: web.Application, bolt: AsyncApp) -> None:
-    """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (Bolt's pages and redirects)."""
+def oauth_routes(app: web.Application, bolt: AsyncApp, installations: Installations) -> None:
+    """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (Bolt's pages and redirects).
+    Each install start first prunes the links that expired unused (``prune_states``)."""
     flow = bolt.oauth_flow
     assert isinstance(flow, AsyncOAuthFlow)
 
     async def install(request: web.Request) -> StreamResponse:
+        await installations.prune_states()
         return await to_aiohttp_response(
             await flow.handle_installation(await to_bolt_request(request))
         )
