@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.views import TrendReportView
 from storage.engine import Database
 from tests.support import FixedClock, after_the_week, answers_for, email, make_service
+from tests.test_leader import until
 
 FIGURES = "SELECT * FROM {} ORDER BY team_id, week"
 SCORES = "SELECT round_id, question_id, score FROM response ORDER BY 1, 2, 3"
@@ -235,6 +236,7 @@ async def test_the_server_prunes_comments_daily_at_half_past_three(
     scheduler = PulseScheduler(service)
     await scheduler.start()
     try:
+        await until(lambda: scheduler.leading)  # the retention job is the elected leader's
         job = scheduler.scheduler.get_job("retention")
         assert job is not None
         local = job.next_run_time.astimezone(ZoneInfo(settings.timezone))
