@@ -7,14 +7,26 @@ STAMP := $(VENV)/.installed
 CARD_CHECK := tests/adaptive_cards
 CARD_STAMP := $(CARD_CHECK)/node_modules/.installed
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check bench clean lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (requirements-dev.txt, hash-checked), then the project
+# itself without dependencies.  The image installs requirements.txt the same way.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-pin after editing pyproject.toml's dependencies.  Existing pins are kept; to move them:
+# `make lock LOCK_ARGS=--upgrade` (all) or `LOCK_ARGS='--upgrade-package aiohttp'` (one).
+# The dev lock is constrained by the runtime one, so both hold the same versions.
+LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock: $(STAMP)
+	$(LOCK) --output-file requirements.txt pyproject.toml
+	$(LOCK) --extra dev --constraint requirements.txt --output-file requirements-dev.txt pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/teampulse serve

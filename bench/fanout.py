@@ -14,6 +14,12 @@ process of its own that knows every person):
 * ``bare``: this process posting the same ``chat.postMessage`` bodies to the same fake with
   aiohttp, ``--concurrency`` at once: the rate the fake and the machine allow.
 
+With ``--throttle N`` it runs the ``throttled`` scenario instead: the same ``app`` run against a
+fake that allows ``N`` ``chat.postMessage`` a second in the workspace (a sliding one-second
+window) and answers the ones beyond with a 429 and ``Retry-After``, as Slack's unpublished
+workspace cap would.  Measured: the time from ``pulse send`` returning to the last DM, beside the
+ideal ``people / N``, and the 429s the server received.
+
 ``--replicas 2 --kill`` runs another scenario instead (``run_replicas``): two ``teampulse
 serve`` replicas on the same PostgreSQL database and the same fake; once ``--kill-after`` DMs
 have gone out, one is SIGKILLed (and not restarted).  The survivor claims the dead one's rows
@@ -25,6 +31,7 @@ time from ``pulse send`` to the last row settled.
 Usage::
 
     .venv/bin/python bench/fanout.py --people 2000
+    .venv/bin/python bench/fanout.py --people 1000 --throttle 100
     .venv/bin/python bench/fanout.py --people 2000 --replicas 2 --kill
 """
 
@@ -55,6 +62,8 @@ from ingest_processes import SECRET, Child, cpu_seconds, spawn, spawn_serve  # n
 
 TOKEN = "xoxb-bench"
 DOMAIN = "trust.example"
+# the participation key: long enough for serve (bot/safety.py)
+BENCH_SECRET = "bench-participation-key-not-for-production"
 
 
 def email(i: int) -> str:
@@ -69,6 +78,7 @@ async def run_fake() -> None:
 
     people = int(os.environ["FANOUT_PEOPLE"])
     fake = FakeSlack()
+    throttle_fake(fake)
     fake.tokens[TOKEN] = "T0BENCH"
     for i in range(people):
         fake.add_user(f"U{i:06d}", email(i))
@@ -96,6 +106,7 @@ async def run_fake() -> None:
                 methods[call.method] = methods.get(call.method, 0) + 1
             first, final = (posts[0], posts[-1]) if posts else (None, None)
             body = {"posts": len(posts), "first": first, "last": final, "methods": methods}
+            body["refused"] = sum(1 for call in fake.calls if call.status == 429)
             return web.json_response({**body, "body": last})
 
         async def reset(_request: web.Request) -> web.Response:
@@ -111,6 +122,13 @@ async def run_fake() -> None:
     print(f"READY {fake.url}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await fake.stop()
+
+
+def throttle_fake(fake: Any) -> None:
+    """``FANOUT_THROTTLE``: the ``chat.postMessage`` a second the fake allows (unset: no limit)."""
+    limit = os.environ.get("FANOUT_THROTTLE")
+    if limit:
+        fake.throttle_posts(int(limit))
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -152,7 +170,7 @@ def app_env(url: str, fake: Child) -> dict[str, str]:
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"{fake.url}/api/",
-        "TEAMPULSE_SECRET": "bench-secret",
+        "TEAMPULSE_SECRET": BENCH_SECRET,
     }
 
 
@@ -246,6 +264,30 @@ async def main(args: argparse.Namespace) -> None:
     print(f"bare  {bare['per_s']:.0f} posts/s; {bare['cpu_ms']:.2f} ms client CPU per post")
 
 
+async def main_throttled(args: argparse.Namespace) -> None:
+    """The ``throttled`` scenario: the server delivering a round under the fake's post limit."""
+    url, name = await fresh_database(args.pg_url, args.people)
+    env = {"FANOUT_PEOPLE": str(args.people), "FANOUT_THROTTLE": str(args.throttle)}
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        fake = spawn("fake", env, folder / "fake.log", __file__)
+        try:
+            async with aiohttp.ClientSession() as http:
+                app = await run_app(http, fake, url, args.people, folder)
+                refused = (await stats(http, fake))["refused"]
+        finally:
+            fake.stop()
+            await drop_database(args.pg_url, name)
+    ideal = args.people / args.throttle
+    print(f"people {args.people}; the fake allows {args.throttle} chat.postMessage/s")
+    print(
+        f"throttled  all in {app['all_s']:.1f} s after pulse send returned"
+        f" ({app['all_s'] / ideal:.2f}x the ideal {ideal:.1f} s); first DM"
+        f" {app['first_dm_s']:.2f} s after it started; {app['per_s']:.0f} deliveries/s first"
+        f" to last DM; {refused} 429s received; {json.dumps(app['methods'])}"
+    )
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fake"]:
         asyncio.run(run_fake())
@@ -254,9 +296,13 @@ if __name__ == "__main__":
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--throttle", type=int, default=0, help="chat.postMessage/s the fake allows (0: no limit)"
+    )
     parser.add_argument("--replicas", type=int, default=1, help="2: the replicas scenario")
     parser.add_argument("--kill", action="store_true", help="SIGKILL one replica mid-round")
     parser.add_argument("--kill-after", type=int, default=400, help="DMs out before the kill")
     parser.add_argument("--lease", type=int, default=15, help="the replicas' outbox lease (s)")
     parser.add_argument("--code", help="run the replicas from this checkout (to compare)")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    asyncio.run(main_throttled(arguments) if arguments.throttle else main(arguments))

@@ -62,6 +62,8 @@ from ingest_processes import (  # noqa: E402  (bench/ is on sys.path when run as
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 DOMAIN = "trust.example"
+# the participation key: long enough for serve (bot/safety.py), the same in set-up and server
+BENCH_SECRET = "bench-participation-key-not-for-production"
 
 
 # -- set-up --------------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
     settings = Settings(
         _env_file=None,
         DATABASE_URL=url,
-        TEAMPULSE_SECRET="bench",
+        TEAMPULSE_SECRET=BENCH_SECRET,
     )
     service = TeamPulse(Database(url), settings)
     async with service.db.session() as session:
@@ -262,7 +264,7 @@ async def bench(args: argparse.Namespace) -> None:
             "SLACK_BOT_TOKEN": "xoxb-test-token",
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": fake.url + "/api/",
-            "TEAMPULSE_SECRET": "bench",
+            "TEAMPULSE_SECRET": BENCH_SECRET,
         }
         if args.workers > 1:
             env["TEAMPULSE_WORKERS"] = str(args.workers)

@@ -72,6 +72,9 @@ from tests.fake_aad import FakeAzureAD  # noqa: E402
 DEFAULT_ACTIVITY = "invoke"  # the card's submission: the hot path when a pulse opens
 PROCESSES = str(Path(__file__).with_name("teams_processes.py"))
 APP_SECRET = "bench-not-a-secret"
+# the participation key: long enough for serve (bot/safety.py), the same in set-up and server
+BENCH_SECRET = "bench-participation-key-not-for-production"
+TENANT = "tenant-bench"  # the one tenant served (TEAMPULSE_TEAMS_TENANTS)
 
 
 # -- set-up ----------------------------------------------------------------------------------------
@@ -91,7 +94,7 @@ async def prepare(url: str, teams: int, people: int) -> list[tuple[str, int, lis
     from surveys.organisation import spec_from_yaml, sync_questions
 
     await upgrade(url)
-    settings = Settings(_env_file=None, DATABASE_URL=url, TEAMPULSE_SECRET="bench")
+    settings = Settings(_env_file=None, DATABASE_URL=url, TEAMPULSE_SECRET=BENCH_SECRET)
     service = TeamPulse(Database(url), settings)
     async with service.db.session() as session:
         await sync_questions(session)
@@ -141,10 +144,10 @@ def _activity(kind: str, n: int, email: str, service_url: str) -> dict[str, Any]
         "conversation": {
             "id": f"a:personal-{who[3:]}",
             "conversationType": "personal",
-            "tenantId": "tenant-bench",
+            "tenantId": TENANT,
         },
         "locale": "en-GB",
-        "channelData": {"tenant": {"id": "tenant-bench"}},
+        "channelData": {"tenant": {"id": TENANT}},
     }
 
 
@@ -309,7 +312,8 @@ async def bench(args: argparse.Namespace) -> None:
                 "TEAMPULSE_TEAMS_OPENID_METADATA_URL": keys + "/openid",
                 "TEAMPULSE_TEAMS_LOGIN_URL": aad.authority,
                 "REQUESTS_CA_BUNDLE": aad.ca_file,
-                "TEAMPULSE_SECRET": "bench",
+                "TEAMPULSE_SECRET": BENCH_SECRET,
+                "TEAMPULSE_TEAMS_TENANTS": TENANT,
             }
             if args.workers > 1:
                 env["TEAMPULSE_WORKERS"] = str(args.workers)

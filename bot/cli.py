@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
-import multiprocessing.connection
-import os
-import signal
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,13 +13,16 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
+from bot.cli_data import backup, data, person
 from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
+from bot.safety import check, explain, refusals
 from bot.server import create_app
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.team_choice import TeamChoiceError
+from bot.workers import serve_workers
 from storage.engine import Database
 from storage.migrate import upgrade
 from surveys.directory import TeamRef
@@ -74,77 +72,43 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
+main.add_command(data)
+main.add_command(person)
+main.add_command(backup)
+
+
 @main.command()
 def serve() -> None:
     """Upgrade the database and serve the bot (and, in local mode, the web chat)."""
     settings = _settings()
-    try:
-        settings.hashing_secret()
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
+    problems = refusals(settings)
+    if problems:
+        raise click.ClickException(explain(problems))
+    settings.hashing_secret()  # (local mode: made now, before any worker races to make it)
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
     if settings.workers == 1:
-        _run_server(settings, worker=0)
+        _run_server(settings)
         return
     asyncio.run(_prepare(settings))  # migrations and the question bank once, before any worker
-    sys.exit(_supervise(settings.workers, logging.getLogger().isEnabledFor(logging.DEBUG)))
+    sys.exit(serve_workers(settings, lambda: _serve_app(settings)))
 
 
-def _supervise(count: int, verbose: bool) -> int:
-    """Start ``count`` worker processes and wait; stop them all on SIGTERM or SIGINT, or when
-    one ends (then exit 1, so the service manager restarts the whole server).  Their Prometheus
-    counts are shared through files (``PROMETHEUS_MULTIPROC_DIR``), so ``/metrics`` from any
-    worker shows the server's totals."""
-    with tempfile.TemporaryDirectory(prefix="teampulse-metrics-") as metrics_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by each worker at start
-        spawn = multiprocessing.get_context("spawn")
-        workers = [
-            spawn.Process(target=_worker, args=(index, verbose), name=f"teampulse-worker-{index}")
-            for index in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-        log.info("serving with %d worker processes", count)
-        signal.signal(signal.SIGTERM, _stop_on_signal)
-        try:
-            multiprocessing.connection.wait([worker.sentinel for worker in workers])
-            log.error("a worker process ended; stopping the others")
-            status = 1
-        except KeyboardInterrupt:
-            status = 0
-        for worker in workers:
-            worker.terminate()  # SIGTERM: each shuts down as a single server does
-        for worker in workers:
-            worker.join(timeout=30)
-    return status
-
-
-def _stop_on_signal(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _run_server(settings: Settings, *, worker: int) -> None:
-    """One server process.  With several (``TEAMPULSE_WORKERS``) each binds the same port with
-    SO_REUSEPORT and the kernel spreads connections over them; only worker 0 runs the scheduler
-    (outbox, reminders, closing rounds), so scheduled work runs once.  Requests are safe in any
-    worker: answers lock their round's participation row, the outbox takes rows with SKIP
-    LOCKED, and platform events are deduplicated in the database."""
+def _run_server(settings: Settings) -> None:
+    """One server process (``TEAMPULSE_WORKERS`` above 1: ``bot/workers.py`` runs several, each
+    serving this app).  Every process runs the outbox's sender and stands in the scheduler's
+    election: the one leader across every worker and replica (``storage/leader.py``) closes
+    and opens rounds and queues reminders.  Requests are safe in any process: answers lock
+    their round's participation row, the outbox takes rows with SKIP LOCKED, and platform
+    events are deduplicated in the database."""
     web.run_app(
-        _serve_app(settings, run_scheduler=worker == 0),
+        _serve_app(settings),
         host=settings.bind_host,
         port=settings.port,
-        reuse_port=settings.workers > 1 or None,
         print=lambda _: None,
         access_log_class=AccessLogger,
     )
-
-
-def _worker(index: int, verbose: bool) -> None:
-    """A worker process's entry point (spawned by ``serve``)."""
-    configure_logging(verbose)
-    _run_server(Settings(), worker=index)
 
 
 async def _prepare(settings: Settings) -> None:
@@ -153,6 +117,8 @@ async def _prepare(settings: Settings) -> None:
 
 
 async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
+    """The app one server process serves (its own service, database pool and scheduler)."""
+    check(settings)  # (``serve`` has said why already; this guards every other way in)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:
@@ -160,7 +126,12 @@ async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.A
 
         await ensure_demo(service)
     await service.cut_due_weeks()  # weeks that ended while no replica was running
-    app = create_app(service, [p.install for p in platforms], run_scheduler=run_scheduler)
+    app = create_app(
+        service,
+        [p.install for p in platforms],
+        run_scheduler=run_scheduler,
+        platforms=[p.name for p in platforms],
+    )
 
     async def close_db(_app: web.Application) -> None:
         await service.db.dispose()
@@ -190,8 +161,11 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or upgrade the schema to the latest migration."""
     settings = _settings()
-    asyncio.run(upgrade(settings.database_url))
-    click.echo("Database is up to date.")
+    applied = asyncio.run(upgrade(settings.database_url))
+    if applied:
+        click.echo(f"Database upgraded to {applied[-1]} ({len(applied)} migrations applied).")
+    else:
+        click.echo("Database is up to date.")
 
 
 @main.group()
@@ -292,7 +266,7 @@ def chat(email: str) -> None:
     if not settings.local_mode:
         raise click.ClickException(
             "the console chat acts as anyone, so it runs only in local "
-            "mode (no Slack/Teams credentials, or TEAMPULSE_LOCAL_CHAT=on)"
+            "mode (no Slack or Teams variable set, or TEAMPULSE_LOCAL_CHAT=on)"
         )
     asyncio.run(run_console(settings, email, open_service))
 

@@ -6,6 +6,11 @@
 * ``ConversationReference``: a JSON dict per person and platform, where the platform keeps what it
   needs to reach the person proactively (a DM channel, a Bot Framework reference, the message of
   the pulse sent for a round so a reminder can answer in its thread).
+
+The outbox sends many pulses at once, and each send reads a person's account and reference and
+writes what it learned.  Reads that arrive together share one session and one query per table,
+and so do writes (``GroupCommit``: each caller still waits for its own commit), rather than a
+transaction each.
 * ``Inbound``: the fail-open "first delivery?" of a platform's event ids (``storage.inbound``).
 
 Nothing person-linked is written on the pulse's path: the adapters pass ``remember=False`` there,
@@ -20,9 +25,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +44,7 @@ __all__ = ["Identities", "Inbound", "normalise_email"]
 
 log = logging.getLogger(__name__)
 
+SEP = (",", ":")  # compact JSON
 CACHE_SIZE = 20_000  # a large trust's staff
 PULSES_KEPT = 8  # pulse messages kept per person and platform (for reminders in the thread)
 
@@ -44,6 +52,19 @@ Key = TypeVar("Key")
 Value = TypeVar("Value")
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 Account = tuple[str, str]  # (platform, external id)
+Whose = tuple[str, int]  # (platform, person id)
+Merge = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One caller's write: store an account for the person, and/or merge into their
+    reference."""
+
+    platform: str
+    person_id: int
+    external_id: str | None = None
+    merge: Merge | None = None
 
 
 class LRU(OrderedDict[Key, Value]):
@@ -71,6 +92,10 @@ class Identities:
         # someone already reached needs no query to find them
         self._accounts: LRU[tuple[str, int], str] = LRU()
         self._stored: GroupCommit[Account, str | None] = GroupCommit(self._stored_emails)
+        self._read: GroupCommit[Whose, tuple[str | None, dict[str, Any]]] = GroupCommit(
+            self._read_many
+        )
+        self._write: GroupCommit[_Write, None] = GroupCommit(self._write_many)
 
     async def recipient(self, email: str) -> Recipient | None:
         """The person with this email, if they are in an organisation."""
@@ -114,24 +139,14 @@ class Identities:
         if remember:
             recipient = await self.recipient(email)
             if recipient is not None:
-                async with self.session() as session:
-                    await self._store(session, platform, recipient.person_id, external_id)
+                await self._write(_Write(platform, recipient.person_id, external_id))
 
     # -- person -> platform account -----------------------------------------------------------
     async def external_id(self, platform: str, recipient: Recipient) -> str | None:
-        key = (platform, recipient.person_id)
-        found = self._accounts.get(key)
+        found = self._accounts.get((platform, recipient.person_id))
         if found is not None:
             return found
-        async with self.session() as session:
-            query = select(PlatformIdentity.external_id).where(
-                PlatformIdentity.person_id == recipient.person_id,
-                PlatformIdentity.platform == platform,
-            )
-            found = (await session.exec(query)).first()
-        if found is not None:
-            self._accounts.remember(key, found)
-        return found
+        return (await self.account_and_reference(platform, recipient))[0]
 
     async def knows(self, platform: str, recipient: Recipient) -> bool:
         return await self.external_id(platform, recipient) is not None
@@ -146,76 +161,109 @@ class Identities:
         recipient: Recipient,
         external_id: str,
         changes: dict[str, Any] | None = None,
+        *,
+        pulse: tuple[int, str] | None = None,
     ) -> None:
-        """Store person <-> account and merge ``changes`` into their reference, in one session
-        (a first pulse learns both at once)."""
+        """Store person <-> account and merge ``changes`` (and the message id of a round's
+        ``pulse``) into their reference, in one transaction (a first pulse learns all at once)."""
         self._emails.remember((platform, external_id), recipient.email)
+        merge = _merging(changes or {}, pulse) if changes or pulse else None
         try:
-            async with self.session() as session:
-                await self._store(session, platform, recipient.person_id, external_id)
-                if changes:
-                    await self._merge(session, platform, recipient, lambda ref: {**ref, **changes})
+            await self._write(_Write(platform, recipient.person_id, external_id, merge))
         except IntegrityError:  # another worker created the reference first: one at a time
-            async with self.session() as session:
-                await self._store(session, platform, recipient.person_id, external_id)
-            await self.update_reference(platform, recipient, changes or {})
+            await self._write(_Write(platform, recipient.person_id, external_id))
+            await self._merge_reference(platform, recipient, _merging(changes or {}, pulse))
         self._accounts.remember((platform, recipient.person_id), external_id)
 
-    async def _store(
-        self, session: AsyncSession, platform: str, person_id: int, external_id: str
-    ) -> None:
-        """Once (a concurrent insert by another worker is fine)."""
-        existing = await session.exec(
-            select(PlatformIdentity.id).where(
-                PlatformIdentity.platform == platform,
-                PlatformIdentity.external_id == external_id,
-            )
+    async def _write_many(self, writes: Sequence[_Write]) -> list[None]:
+        """Several callers' accounts and reference merges in one transaction: the accounts in
+        one insert (an account already stored, by anyone, is left as it is), the references
+        read in one query and merged in the order the calls came."""
+        async with self.session() as session:
+            accounts = [w for w in writes if w.external_id is not None]
+            if accounts:
+                await self._store_all(session, accounts)
+            merges = [w for w in writes if w.merge is not None]
+            if merges:
+                await self._merge_all(session, merges)
+        return [None] * len(writes)
+
+    @staticmethod
+    async def _store_all(session: AsyncSession, writes: Sequence[_Write]) -> None:
+        rows = [
+            {"person_id": w.person_id, "platform": w.platform, "external_id": w.external_id}
+            for w in writes
+        ]
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.exec(insert(PlatformIdentity).values(rows).on_conflict_do_nothing())
+
+    @staticmethod
+    async def _merge_all(session: AsyncSession, writes: Sequence[_Write]) -> None:
+        now = datetime.now(UTC)
+        query = select(ConversationReference).where(
+            col(ConversationReference.person_id).in_({w.person_id for w in writes}),
+            col(ConversationReference.platform).in_({w.platform for w in writes}),
         )
-        if existing.first() is not None:
-            return
-        try:
-            async with session.begin_nested():
-                session.add(
-                    PlatformIdentity(
-                        person_id=person_id, platform=platform, external_id=external_id
-                    )
-                )
-        except IntegrityError:
-            log.info("%s identity already stored", platform)
+        found = {(r.platform, r.person_id): r for r in (await session.exec(query)).all()}
+        for write in writes:
+            assert write.merge is not None
+            key = (write.platform, write.person_id)
+            row = found.get(key) or ConversationReference(
+                person_id=write.person_id, platform=write.platform, reference="{}", updated_at=now
+            )
+            row.reference = json.dumps(write.merge(json_object(row.reference)), separators=SEP)
+            row.updated_at = now
+            session.add(row)
+            found[key] = row
 
     # -- conversation references ---------------------------------------------------------------
     async def reference(self, platform: str, recipient: Recipient) -> dict[str, Any]:
         """What the platform keeps to reach the person (empty when nothing is)."""
-        async with self.session() as session:
-            return await self._reference(session, platform, recipient)
+        return (await self._read((platform, recipient.person_id)))[1]
 
     async def account_and_reference(
         self, platform: str, recipient: Recipient
     ) -> tuple[str | None, dict[str, Any]]:
-        """``external_id`` and ``reference`` together, in one session (a send needs both)."""
-        account = self._accounts.get((platform, recipient.person_id))
-        async with self.session() as session:
-            reference = await self._reference(session, platform, recipient)
-            if account is None:
-                query = select(PlatformIdentity.external_id).where(
-                    PlatformIdentity.person_id == recipient.person_id,
-                    PlatformIdentity.platform == platform,
-                )
-                account = (await session.exec(query)).first()
+        """``external_id`` and ``reference`` together (a send needs both)."""
+        key = (platform, recipient.person_id)
+        account, reference = await self._read(key)
+        account = self._accounts.get(key) or account
         if account is not None:
-            self._accounts.remember((platform, recipient.person_id), account)
+            self._accounts.remember(key, account)
         return account, reference
 
-    @staticmethod
-    async def _reference(
-        session: AsyncSession, platform: str, recipient: Recipient
-    ) -> dict[str, Any]:
-        query = select(ConversationReference.reference).where(
-            ConversationReference.person_id == recipient.person_id,
-            ConversationReference.platform == platform,
-        )
-        text = (await session.exec(query)).first()
-        return json_object(text) if text is not None else {}
+    async def _read_many(self, keys: Sequence[Whose]) -> list[tuple[str | None, dict[str, Any]]]:
+        """Several people's accounts and references: one query per table."""
+        platforms, people = {p for p, _ in keys}, {i for _, i in keys}
+        async with self.session() as session:
+            references = await session.exec(
+                select(
+                    ConversationReference.platform,
+                    ConversationReference.person_id,
+                    ConversationReference.reference,
+                ).where(
+                    col(ConversationReference.person_id).in_(people),
+                    col(ConversationReference.platform).in_(platforms),
+                )
+            )
+            texts = {(p, i): text for p, i, text in references.all()}
+            identities = await session.exec(
+                select(
+                    PlatformIdentity.platform,
+                    PlatformIdentity.person_id,
+                    PlatformIdentity.external_id,
+                ).where(
+                    col(PlatformIdentity.person_id).in_(people),
+                    col(PlatformIdentity.platform).in_(platforms),
+                )
+            )
+            accounts: dict[Whose, str] = {}
+            for p, i, external in identities.all():
+                accounts.setdefault((p, i), external)
+        return [
+            (accounts.get(key), json_object(texts[key]) if key in texts else {}) for key in keys
+        ]
 
     async def update_reference(
         self, platform: str, recipient: Recipient, changes: dict[str, Any]
@@ -223,37 +271,12 @@ class Identities:
         """Merge ``changes`` into the person's reference on this platform (created if need be)."""
         await self._merge_reference(platform, recipient, lambda reference: {**reference, **changes})
 
-    async def _merge_reference(
-        self,
-        platform: str,
-        recipient: Recipient,
-        merge: Callable[[dict[str, Any]], dict[str, Any]],
-    ) -> None:
-        """Read, merge and write the person's reference in one short session."""
+    async def _merge_reference(self, platform: str, recipient: Recipient, merge: Merge) -> None:
+        """Read, merge and write the person's reference in one short transaction."""
         try:
-            async with self.session() as session:
-                await self._merge(session, platform, recipient, merge)
+            await self._write(_Write(platform, recipient.person_id, merge=merge))
         except IntegrityError:  # another worker stored it first; theirs is as good
             log.info("%s conversation reference already stored", platform)
-
-    @staticmethod
-    async def _merge(
-        session: AsyncSession,
-        platform: str,
-        recipient: Recipient,
-        merge: Callable[[dict[str, Any]], dict[str, Any]],
-    ) -> None:
-        now = datetime.now(UTC)
-        query = select(ConversationReference).where(
-            ConversationReference.person_id == recipient.person_id,
-            ConversationReference.platform == platform,
-        )
-        row = (await session.exec(query)).first() or ConversationReference(
-            person_id=recipient.person_id, platform=platform, reference="{}", updated_at=now
-        )
-        row.reference = json.dumps(merge(json_object(row.reference)), separators=(",", ":"))
-        row.updated_at = now
-        session.add(row)
 
     async def pulse_message(self, platform: str, recipient: Recipient, round_id: int) -> str | None:
         """The platform's id of the pulse message sent to this person for this round, if known."""
@@ -265,15 +288,24 @@ class Identities:
         self, platform: str, recipient: Recipient, round_id: int, message_id: str
     ) -> None:
         """Keep the message's id for the round's reminder (the last ``PULSES_KEPT`` rounds)."""
+        await self._merge_reference(platform, recipient, _merging({}, (round_id, message_id)))
 
-        def merge(reference: dict[str, Any]) -> dict[str, Any]:
-            stored = reference.get("pulses")
-            pulses = dict(stored) if isinstance(stored, dict) else {}
-            pulses[str(round_id)] = message_id
-            kept = sorted(pulses, key=int)[-PULSES_KEPT:]
-            return {**reference, "pulses": {k: pulses[k] for k in kept}}
 
-        await self._merge_reference(platform, recipient, merge)
+def _merging(changes: dict[str, Any], pulse: tuple[int, str] | None) -> Merge:
+    """A reference merge: ``changes`` over it, and a round's pulse message id kept with the
+    last ``PULSES_KEPT`` rounds' (for the round's reminder, in the pulse's thread)."""
+
+    def merge(reference: dict[str, Any]) -> dict[str, Any]:
+        merged = {**reference, **changes}
+        if pulse is None:
+            return merged
+        stored = merged.get("pulses")
+        pulses = dict(stored) if isinstance(stored, dict) else {}
+        pulses[str(pulse[0])] = pulse[1]
+        kept = sorted(pulses, key=int)[-PULSES_KEPT:]
+        return {**merged, "pulses": {k: pulses[k] for k in kept}}
+
+    return merge
 
 
 class Inbound:

@@ -1,9 +1,24 @@
 """Prometheus metrics (``GET /metrics``).  Counts only: no label ever names a person, a team member
-or an answer, so a metric can never put a person beside an answer."""
+or an answer, so a metric can never put a person beside an answer.
+
+Nothing here times an answer more finely than the scrape.  prometheus_client's ``_created``
+samples would (a labelled series is created at its first event: ``…_created{route="/local/api/
+pulse",status="200"}`` is the second the first answer of this process arrived), so they are
+switched off.  What remains moves only by whole events and carries no timestamp or exemplar: the
+request counter by route and status, the cards and kudos counters, the group commit's batch-size
+histogram (how many cards a commit took, not how long anything took), outbox and reminder
+counters, and two gauges read from the database at each scrape.  Between two scrapes one can tell
+*that* answers came in, never when within the interval.
+
+``TEAMPULSE_METRICS_TOKEN`` makes ``/metrics`` ask for ``Authorization: Bearer <token>`` (401
+otherwise); ``TEAMPULSE_METRICS_PORT`` serves it on that port only, not on the public one.
+"""
 
 from __future__ import annotations
 
+import hmac
 import os
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -13,14 +28,19 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.logs import AccessLogger, request_ids
+from bot.settings import Settings
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, PulseRound
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -80,6 +100,12 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 async def scrape(request: web.Request) -> web.Response:
+    token = request.app.get(TOKEN)
+    if token is not None and not _bearer_matches(request, token):
+        raise web.HTTPUnauthorized(
+            text="/metrics needs Authorization: Bearer <TEAMPULSE_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     metrics = request.app[METRICS]
     async with request.app[DATABASE].session() as session:
         pending = await session.exec(
@@ -108,5 +134,45 @@ def _registry(metrics: Metrics) -> CollectorRegistry:
     return registry
 
 
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
+def install_metrics(
+    app: web.Application, metrics: Metrics, db: Database, settings: Settings
+) -> None:
+    """``/metrics`` on the public server, or (``TEAMPULSE_METRICS_PORT``) on its own port only,
+    started and stopped with ``app``; behind the bearer token in either place when one is set."""
+    if settings.metrics_port is None:
+        _add_scrape(app, metrics, db, settings.metrics_token)
+        return
+    port, host = settings.metrics_port, settings.bind_host
+
+    async def own_site(_app: web.Application) -> AsyncIterator[None]:
+        # requests on this site are counted by their own app's middleware (route "/metrics")
+        private = web.Application(middlewares=[request_ids, count_requests])
+        _add_scrape(private, metrics, db, settings.metrics_token)
+        runner = web.AppRunner(private, access_log_class=AccessLogger)
+        await runner.setup()
+        # several workers share the port as they share the public one
+        await web.TCPSite(runner, host, port, reuse_port=settings.workers > 1 or None).start()
+        yield
+        await runner.cleanup()
+
+    app.cleanup_ctx.append(own_site)
+
+
+def _add_scrape(app: web.Application, metrics: Metrics, db: Database, token: str | None) -> None:
+    app[METRICS] = metrics
+    app[DATABASE] = db
+    if token:
+        app[TOKEN] = token
+    app.router.add_get("/metrics", scrape)
+
+
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 DATABASE: web.AppKey[Database] = web.AppKey("metrics_database", Database)
+TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)

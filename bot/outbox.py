@@ -2,11 +2,15 @@
 
 Claim, then send, then record, each in its own short step:
 
-- a short transaction claims due rows (``surveys/outbox.py``) and commits;
+- a short transaction claims due rows (``surveys/outbox.py``), a sender's width of them ahead
+  of the sends, and commits; rows claimed but not started when the sender stops are given back;
 - the sends run with no transaction open, a bounded number at once
   (``TEAMPULSE_OUTBOX_CONCURRENCY``); each platform's own pacing stays in its adapter;
-- each delivery's outcome is committed on its own right after its call: sent; or retried later
-  with back-off and jitter, and failed (kept, never retried) after ``MAX_ATTEMPTS``.  A person no
+- each delivery's outcome is committed right after its call, before its send counts as done:
+  sent; or retried later with back-off and jitter, and failed (kept, never retried) after
+  ``MAX_ATTEMPTS``.  Outcomes of sends finishing together share one transaction (a group
+  commit, ``outcome_batches``: no timer, a batch is whatever queued while the last one ran), so
+  a send waits for its own outcome's commit but not one commit per send.  A person no
   platform can reach yet (``Unreachable``: no Teams chat until they first talk to the bot) is
   retried the same way, so they are not tried forever.  An error building one card touches only
   that row.
@@ -37,23 +41,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
 )
 
+from bot.batching import GroupCommit
 from bot.ports import OutcomeUnknown, Recipient
+from bot.views import PulseCard
+from storage.engine import Database, dropped
 from surveys import outbox as rows
 from surveys import rounds
-from surveys.outbox import Claimed
+from surveys.outbox import Claimed, Outcome
 
 if TYPE_CHECKING:
     from bot.service import TeamPulse
@@ -71,8 +80,43 @@ REMINDER = (
     "anonymous and shown only as part of a group."
 )
 
-# claim up to n rows (committed) -> (rows claimed, the sends to run)
-Claim = Callable[[int], Awaitable[tuple[int, list[Callable[[], Awaitable[int]]]]]]
+Job = TypeVar("Job")
+
+
+@dataclass(frozen=True)
+class Pipe(Generic[Job]):
+    """What ``drain`` claims and sends.  ``claim(n)`` claims up to ``n`` rows (committed) and
+    gives how many it claimed and the jobs to send; ``release`` gives back jobs claimed but
+    never started.  With a ``release``, rows are claimed ahead of need, ``width`` at a time."""
+
+    claim: Callable[[int], Awaitable[tuple[int, list[Job]]]]
+    send: Callable[[Job], Awaitable[int]]
+    release: Callable[[list[Job]], Awaitable[None]] | None = None
+
+    def wanted(self, width: int, ready: int, in_flight: int) -> int:
+        """How many rows to claim now (0: none)."""
+        if self.release is None:
+            return width - in_flight
+        return width if ready < width else 0
+
+
+def _passing(error: BaseException) -> bool:
+    """A database error worth one more try: busy (SQLite's one writer) or a dropped
+    connection (the pool hands out a fresh one)."""
+    return isinstance(error, OperationalError) or dropped(error)
+
+
+def outcome_batches(db: Database) -> GroupCommit[Outcome, None]:
+    """Outcomes committed together: those of sends that finish while a commit runs share the
+    next one (``bot/batching.py``; a failed batch is run again one outcome at a time)."""
+
+    async def record(outcomes: Sequence[Outcome]) -> list[None]:
+        async with db.session() as session:
+            await rows.record_outcomes(session, outcomes)
+            await session.commit()
+        return [None] * len(outcomes)
+
+    return GroupCommit(record)
 
 
 def delivery_key(row_id: int) -> str:
@@ -86,26 +130,32 @@ def backoff(attempts: int) -> timedelta:
     return step * random.uniform(0.5, 1.0)
 
 
-async def drain(width: int, claim: Claim) -> int:
-    """Keep up to ``width`` sends in flight, claiming more as each finishes, until no row is
-    due.  Cancelled, it cancels its sends (their rows are left to their lease)."""
+async def drain(width: int, pipe: Pipe[Job]) -> int:
+    """Keep up to ``width`` sends in flight until no row is due.  A pipe that can give rows back
+    is claimed ahead, ``width`` rows at a time, so a claim's transaction is paid once per
+    ``width`` sends (up to ``2 * width - 1`` claimed rows wait their turn); otherwise as each
+    send finishes.  Cancelled, it cancels its sends (their rows are left to their lease) and
+    gives back the rows it never started."""
     in_flight: set[asyncio.Task[int]] = set()
+    ready: deque[Job] = deque()
     sent = 0
     more = True
     try:
         while True:
-            free = width - len(in_flight)
-            if more and free > 0:
+            wanted = pipe.wanted(width, len(ready), len(in_flight)) if more else 0
+            if wanted > 0:
                 try:
-                    count, sends = await claim(free)
+                    count, jobs = await pipe.claim(wanted)
                 except Exception:  # the sends in flight still finish and record their outcome
                     log.warning("claiming outbox rows failed; the next wake tries again")
-                    count, sends = 0, []
-                more = count == free
-                in_flight |= {asyncio.ensure_future(send()) for send in sends}
-                if more and not sends:
-                    continue
+                    count, jobs = 0, []
+                more = count == wanted
+                ready.extend(jobs)
+            while ready and len(in_flight) < width:
+                in_flight.add(asyncio.ensure_future(pipe.send(ready.popleft())))
             if not in_flight:
+                if more:  # every row claimed was settled without a send: claim again
+                    continue
                 return sent
             done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             sent += sum(task.result() for task in done)
@@ -113,35 +163,91 @@ async def drain(width: int, claim: Claim) -> int:
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
+        if ready and pipe.release is not None:
+            await _give_back(pipe.release, list(ready))
+
+
+async def _give_back(release: Callable[[list[Job]], Awaitable[None]], jobs: list[Job]) -> None:
+    try:
+        await release(jobs)
+    except Exception:  # they wait for their lease instead
+        log.warning("claimed outbox rows not given back; their lease will run out")
 
 
 # -- pulse cards -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ticket:
+    """A claimed pulse row and the loop time by which its check-and-send must end:
+    ``SEND_SHARE`` of its lease after it was claimed (a row claimed ahead waits its turn on
+    that lease), so no send outlives its lease."""
+
+    job: Claimed
+    deadline: float
+
+
 async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     """Send every due pulse row, then any queued reminders; returns how many were sent."""
     width = width or service.settings.outbox_concurrency
     lease = service.settings.outbox_lease
+    loop = asyncio.get_running_loop()
 
-    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
-        async with service.db.session() as session:
-            claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
-            await session.commit()
-        return len(claimed), [_sender(service, job) for job in claimed]
+    async def claim(limit: int) -> tuple[int, list[Ticket]]:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(dropped), stop=stop_after_attempt(2), reraise=True
+        ):
+            with attempt:
+                deadline = loop.time() + lease.total_seconds() * SEND_SHARE
+                async with service.db.session() as session:
+                    claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
+                    await session.commit()
+        return len(claimed), [Ticket(job, deadline) for job in claimed]
 
-    return await drain(width, claim) + await drain_reminders(service, width)
+    release = partial(_release, service)
+    pipe = Pipe(claim, partial(_deliver, service, Cards(service), release), release)
+    return await drain(width, pipe) + await drain_reminders(service, width)
 
 
-def _sender(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
-    return lambda: _deliver(service, job)
+async def _release(service: TeamPulse, tickets: list[Ticket]) -> None:
+    async with service.db.session() as session:
+        await rows.release(session, [ticket.job for ticket in tickets], service.clock())
+        await session.commit()
 
 
-async def _deliver(service: TeamPulse, job: Claimed) -> int:
-    """Check (if the outcome is unknown), then send, within ``SEND_SHARE`` of the lease: a send
-    still running then is abandoned as unknown, so no send outlives its lease (another replica
-    could claim the row and, the post not having landed yet, send it again)."""
-    deadline = service.settings.outbox_lease.total_seconds() * SEND_SHARE
+class Cards:
+    """A round's card for each of its question groups, built once per drain: it names no one,
+    so everyone in the group is sent the same one."""
+
+    def __init__(self, service: TeamPulse) -> None:
+        self.service = service
+        self._made: dict[tuple[int | None, int], PulseCard] = {}
+
+    def __call__(self, job: Claimed) -> PulseCard:
+        key = (job.pulse_round.id, job.group_index)
+        card = self._made.get(key)
+        if card is None:  # (an error building it is raised each time, for each row)
+            questions = rounds.questions_for(job.pulse_round, job.group_index)
+            card = self.service.card(job.pulse_round, job.team, questions)
+            self._made[key] = card
+        return card
+
+
+async def _deliver(
+    service: TeamPulse,
+    cards: Cards,
+    release: Callable[[list[Ticket]], Awaitable[None]],
+    ticket: Ticket,
+) -> int:
+    """Check (if the outcome is unknown), then send, by the ticket's deadline: a send still
+    running then is abandoned as unknown, so no send outlives its lease (another replica could
+    claim the row and, the post not having landed yet, send it again).  A row whose share of
+    its lease ran out while it waited its turn is given back unsent."""
+    job = ticket.job
+    if asyncio.get_running_loop().time() >= ticket.deadline:
+        await _give_back(release, [ticket])
+        return 0
     try:
-        async with asyncio.timeout(deadline):
-            await _check_then_send(service, job)
+        async with asyncio.timeout_at(ticket.deadline):
+            await _check_then_send(service, cards, job)
     except (OutcomeUnknown, TimeoutError) as error:
         return await _record(service, job, error, unknown=True)
     except Exception as error:  # this row only; CancelledError is not an Exception
@@ -149,7 +255,7 @@ async def _deliver(service: TeamPulse, job: Claimed) -> int:
     return await _record(service, job, None)
 
 
-async def _check_then_send(service: TeamPulse, job: Claimed) -> None:
+async def _check_then_send(service: TeamPulse, cards: Cards, job: Claimed) -> None:
     recipient = Recipient.of(job.person)
     key = delivery_key(job.row_id)
     if job.unknown:
@@ -159,30 +265,21 @@ async def _check_then_send(service: TeamPulse, job: Claimed) -> None:
             raise OutcomeUnknown(f"not checked: {_describe(error)}") from error
         if arrived:
             return
-    questions = rounds.questions_for(job.pulse_round, job.group_index)
-    card = service.card(job.pulse_round, job.team, questions)
-    await service.messenger.send_direct(recipient, card, key=key)
+    await service.messenger.send_direct(recipient, cards(job), key=key)
 
 
 async def _record(
     service: TeamPulse, job: Claimed, error: Exception | None, *, unknown: bool = False
 ) -> int:
-    """Commit one delivery's outcome on its own, tried again a few times while the database is
-    busy (SQLite's one writer, under many sends at once: an outcome lost would leave the row to
-    its lease, and a platform that can't tell whether it arrived would send it again).  If it
-    still fails the row keeps its lease and is claimed again (and checked) once the lease runs
-    out.  ``unknown``: the failed delivery may have arrived, so its retry checks first."""
-    now = service.clock()
-    attempts = job.attempts + 1
+    """Commit one delivery's outcome (with those finishing alongside), tried again a few times
+    while the database is busy (SQLite's one writer, under many sends at once: an outcome lost
+    would leave the row to its lease, and a platform that can't tell whether it arrived would
+    send it again) or its connection was dropped.  If it still fails the row keeps its lease
+    and is claimed again (and checked) once the lease runs out.  ``unknown``: the failed
+    delivery may have arrived, so its retry checks first."""
+    outcome = _outcome(job, error, service.clock(), unknown)
     try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(OperationalError),
-            stop=stop_after_attempt(RECORD_TRIES),
-            wait=wait_random_exponential(multiplier=0.05, max=1),
-            reraise=True,
-        ):
-            with attempt:
-                await _commit_outcome(service, job, error, now, attempts, unknown)
+        await _commit(service, outcome)
     except Exception:
         log.warning("delivery outcome not recorded", extra={"delivery_id": job.row_id})
         return 0
@@ -196,25 +293,32 @@ async def _record(
     return 0
 
 
-async def _commit_outcome(
-    service: TeamPulse,
-    job: Claimed,
-    error: Exception | None,
-    now: datetime,
-    attempts: int,
-    unknown: bool,
-) -> None:
-    async with service.db.session() as session:
-        if error is None:
-            await rows.record_sent(session, job.row_id, now)
-        elif attempts >= MAX_ATTEMPTS:
-            await rows.record_failed(session, job.row_id, attempts, _describe(error))
-        else:
-            at = now + backoff(attempts)
-            await rows.record_retry(
-                session, job.row_id, attempts, at, _describe(error), unknown=unknown
-            )
-        await session.commit()
+async def _commit(service: TeamPulse, outcome: Outcome) -> None:
+    """Once; then, after an error worth another try, a few more times with back-off (the
+    retrying machinery costs more than the commit, so only a failure pays for it)."""
+    try:
+        await service.outcomes(outcome)
+    except Exception as error:
+        if not _passing(error):
+            raise
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_passing),
+            stop=stop_after_attempt(RECORD_TRIES - 1),
+            wait=wait_random_exponential(multiplier=0.05, max=1),
+            reraise=True,
+        ):
+            with attempt:
+                await service.outcomes(outcome)
+
+
+def _outcome(job: Claimed, error: Exception | None, now: datetime, unknown: bool) -> Outcome:
+    attempts = job.attempts + 1
+    if error is None:
+        return Outcome.sent(job.row_id, now)
+    if attempts >= MAX_ATTEMPTS:
+        return Outcome.failed(job.row_id, attempts, _describe(error))
+    at = now + backoff(attempts)
+    return Outcome.retry(job.row_id, attempts, at, _describe(error), unknown=unknown)
 
 
 def _describe(error: Exception) -> str:
@@ -233,7 +337,7 @@ async def send_reminders(service: TeamPulse) -> int:
 
 
 async def drain_reminders(service: TeamPulse, width: int) -> int:
-    async def claim(limit: int) -> tuple[int, list[Callable[[], Awaitable[int]]]]:
+    async def claim(limit: int) -> tuple[int, list[Claimed]]:
         async with service.db.session() as session:
             claimed = await rows.claim_reminders(session, limit)
             await session.commit()
@@ -244,13 +348,11 @@ async def drain_reminders(service: TeamPulse, width: int) -> int:
         async with service.db.session() as session:
             answered = await service.answered(session, pairs)
         due = [job for job, pair in zip(claimed, pairs, strict=True) if pair not in answered]
-        return len(claimed), [_reminder(service, job) for job in due]
+        return len(claimed), due
 
-    return await drain(width, claim)
-
-
-def _reminder(service: TeamPulse, job: Claimed) -> Callable[[], Awaitable[int]]:
-    return lambda: _remind(service, job)
+    # no release: a reminder row is done once claimed, and giving back only the rows of people
+    # who had not answered would write who they are; so none is claimed ahead either
+    return await drain(width, Pipe(claim, partial(_remind, service)))
 
 
 async def _remind(service: TeamPulse, job: Claimed) -> int:

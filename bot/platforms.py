@@ -90,11 +90,20 @@ class IdentityRouter:
         raise Unreachable("no connected platform has an account for this person")
 
     async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
-        """The answer of the first platform that knows the person (``None`` if none does)."""
-        for platform in self.platforms:
-            if await platform.messenger.knows(recipient):
-                return await platform.messenger.delivered(recipient, key, round_id=round_id)
-        return None
+        """The answer of the first platform that knows the person; else of those that may find
+        them (a send can die after posting, before the platform stored who they are): yes if one
+        finds the delivery, no if all are sure it is not there, ``None`` when one can't tell."""
+        order = await self._order(recipient)
+        if len(self.platforms) > 1 and await order[0].messenger.knows(recipient):
+            return await order[0].messenger.delivered(recipient, key, round_id=round_id)
+        answers = [
+            await p.messenger.delivered(recipient, key, round_id=round_id)
+            for p in order
+            if not p.messenger.reaches_everyone
+        ]
+        if True in answers:
+            return True
+        return None if None in answers or not answers else False
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         for platform in self.platforms:

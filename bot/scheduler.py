@@ -1,8 +1,10 @@
 """APScheduler drives time; the database (rounds, outbox) is the truth.
 
-Jobs: the outbox's sender (woken as rows are queued, polled as a backstop), close rounds whose day
-has come and cut the weeks that are over (every tick, so a week is published even when no round
-closes), open each team's scheduled pulse and queue the reminders due.
+Jobs: the outbox's sender (woken as rows are queued, polled as a backstop; in every process), and,
+in the one process elected leader (``storage/leader.py``), the tick: close rounds whose day has
+come and cut the weeks that are over (every tick, so a week is published even when no round
+closes), open each team's scheduled pulse and queue the reminders due; and once a day (03:30 in
+``TEAMPULSE_TIMEZONE``) delete comments past their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
 unique (team, sequence) key stops a second replica opening the same round twice.
@@ -24,12 +26,14 @@ from sqlmodel import select
 
 from bot import wake
 from bot.service import TeamPulse
+from storage.leader import Election
 from storage.models import PulseRound, Team
 from surveys import directory, rounds
 from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
 OUTBOX_POLL_SECONDS = 20  # the backstop: the sender is woken as rows are queued
+PRUNE_AT = time(3, 30)  # local time of the daily retention job: a quiet hour
 
 
 def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
@@ -61,15 +65,25 @@ class PulseScheduler:
     (rows queued in this process, or a PostgreSQL ``NOTIFY`` from any replica) and, as the
     backstop, every ``poll_seconds`` (retries falling due, leases running out): by default
     ``OUTBOX_POLL_SECONDS``, or the outbox's lease if shorter, so that a dead replica's sends
-    are picked up soon after their lease."""
+    are picked up soon after their lease.  The sender runs in every process (rows are claimed
+    with SKIP LOCKED); the tick runs only while this process is the elected leader
+    (``election``)."""
 
-    def __init__(self, service: TeamPulse, poll_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        service: TeamPulse,
+        poll_seconds: float | None = None,
+        election: Election | None = None,
+    ) -> None:
         self.service = service
         lease = service.settings.outbox_lease_seconds
         self.poll_seconds = poll_seconds or min(OUTBOX_POLL_SECONDS, lease)
+        self.election = election or Election(service.db.engine)
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
         self._running: set[asyncio.Task[None]] = set()
+        self._ticks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
+        self._campaign: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], Awaitable[None]] | None = None
         self.woken = 0  # drains started by a wake rather than by the poll
         self.idle = asyncio.Event()  # set while the sender waits for a wake
@@ -99,7 +113,14 @@ class PulseScheduler:
                 log.warning("the outbox drain failed; the next wake or poll tries again")
 
     async def start(self) -> None:
+        """The sender now; the tick whenever this process is elected (at once on SQLite)."""
         await self.start_sender()
+        self.scheduler.start()
+        self._campaign = asyncio.get_running_loop().create_task(
+            self.election.run(self._lead, self._step_down)
+        )
+
+    async def _lead(self) -> None:
         self.scheduler.add_job(
             self.tick,
             "interval",
@@ -108,11 +129,40 @@ class PulseScheduler:
             max_instances=1,
             coalesce=True,
             next_run_time=self.service.clock(),
+            replace_existing=True,
         )
-        self.scheduler.start()
+        self.scheduler.add_job(
+            self.prune,
+            CronTrigger(
+                hour=PRUNE_AT.hour,
+                minute=PRUNE_AT.minute,
+                timezone=ZoneInfo(self.service.settings.timezone),
+            ),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+
+    async def _step_down(self) -> None:
+        """No new tick or retention run, and the tick running (if any) is cancelled: its
+        transaction rolls back."""
+        for job in ("rounds", "retention"):
+            if self.scheduler.get_job(job) is not None:
+                self.scheduler.remove_job(job)
+        for task in self._ticks:
+            task.cancel()
+        await asyncio.gather(*self._ticks, return_exceptions=True)
+
+    @property
+    def leading(self) -> bool:
+        return self.election.leading
 
     async def stop(self) -> None:
         """Stop scheduling and finish (cancel) any job still running, before the database closes."""
+        if self._campaign is not None:
+            self._campaign.cancel()  # steps down: the lock goes with its connection
+            await asyncio.gather(self._campaign, return_exceptions=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._sender is not None:
@@ -139,8 +189,33 @@ class PulseScheduler:
     async def _deliver(self) -> None:
         await self.service.deliver_outbox()
 
+    async def prune(self) -> None:
+        await self._tracked(self._prune)
+
+    async def _prune(self) -> None:
+        try:
+            pruned = await self.service.prune_comments()
+        except Exception:
+            log.warning("deleting comments past their retention failed; tomorrow tries again")
+            return
+        if pruned.statement_comments or pruned.general_comments:
+            log.info(
+                "comments past their retention deleted",
+                extra={
+                    "before": pruned.cutoff.isoformat() if pruned.cutoff else None,
+                    "statement_comments": pruned.statement_comments,
+                    "general_comments": pruned.general_comments,
+                },
+            )
+
     async def tick(self) -> None:
-        await self._tracked(self._tick)
+        task = asyncio.current_task()
+        assert task is not None
+        self._ticks.add(task)
+        try:
+            await self._tracked(self._tick)
+        finally:
+            self._ticks.discard(task)
 
     async def _tick(self) -> None:
         await self.service.close_due_rounds()

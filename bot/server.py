@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import text
 
 from bot.conversation import Conversation
-from bot.metrics import DATABASE, METRICS, count_requests, scrape
+from bot.health import READINESS, Readiness, healthz, readyz
+from bot.logs import request_ids
+from bot.metrics import METRICS, count_requests, install_metrics
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 
@@ -32,21 +33,6 @@ STATUS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p>Talk to the bot in Slack or Microsoft Teams. The local web chat is off because a platform is
 configured (set <code>TEAMPULSE_LOCAL_CHAT=on</code> to force it, for local use only).</p>
 </body></html>"""
-
-
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    try:
-        async with service.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as error:
-        log.warning("database not ready: %s", type(error).__name__)
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ready", "database": "ok"})
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -77,16 +63,25 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def create_app(
-    service: TeamPulse, installers: list[Installer], *, run_scheduler: bool = False
+    service: TeamPulse,
+    installers: list[Installer],
+    *,
+    run_scheduler: bool = False,
+    platforms: Sequence[str] = (),
 ) -> web.Application:
-    app = web.Application(middlewares=[count_requests, friendly_errors], client_max_size=256 * 1024)
+    """The server for ``service``: ``installers`` add each platform's routes; ``platforms``
+    names them (for ``/readyz``); ``run_scheduler`` runs the outbox's sender and takes part in
+    the scheduler's election."""
+    app = web.Application(
+        middlewares=[request_ids, count_requests, friendly_errors], client_max_size=256 * 1024
+    )
     app[SERVICE] = service
-    app[METRICS] = service.metrics
-    app[DATABASE] = service.db
+    app[READINESS] = Readiness.of(service.db, platforms)
+    app[METRICS] = service.metrics  # the request counter's, on the public server too
     app[CONVERSATION] = Conversation(service)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
+    install_metrics(app, service.metrics, service.db, service.settings)
     for install in installers:
         install(app)
     if not any(route.resource and route.resource.canonical == "/" for route in app.router.routes()):
@@ -98,8 +93,8 @@ def create_app(
 
 
 async def _ledger_context(app: web.Application) -> AsyncIterator[None]:
-    """In every process (the scheduler runs in one only): the periodic check for closed rounds,
-    and at shutdown the writing of who answered, where that is safe."""
+    """In every process (the scheduler's tick runs in the leader only): the periodic check for
+    closed rounds, and at shutdown the writing of who answered, where that is safe."""
     service = app[SERVICE]
     task = asyncio.get_running_loop().create_task(_check_ledger(service))
     yield
@@ -119,6 +114,7 @@ async def _check_ledger(service: TeamPulse) -> None:
 
 
 async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    """The outbox's sender in this process, and its part in the scheduler's election."""
     scheduler = PulseScheduler(app[SERVICE])
     await scheduler.start()
     yield

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +30,7 @@ from bot.views import PulseCard, Receipt, TextReply, View
 from storage.engine import Database
 from storage.inbound import InboundEvents
 from storage.models import Person, PulseRound, Team
-from surveys import directory, responses, rounds
+from surveys import directory, lifecycle, responses, rounds, subject_access
 from surveys.anonymity import Thresholds
 from surveys.directory import TeamRef
 from surveys.organisation import ImportSummary, OrgSpec
@@ -60,6 +61,7 @@ class TeamPulse:
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None
         self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(self._submit_cards)
+        self.outcomes = outbox.outcome_batches(db)  # the outbox's outcomes, committed together
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
         # platform accounts and references, and inbound event ids: the adapters' only way in
@@ -219,9 +221,32 @@ class TeamPulse:
         return await turnout.warn_low_turnout(self)
 
     async def deliver_outbox(self, width: int | None = None) -> int:
-        """Send due outbox rows (``width`` at once); each outcome is committed on its own."""
+        """Send due outbox rows (``width`` at once); each outcome is committed right after its
+        send (with those of sends finishing alongside)."""
         return await outbox.deliver_outbox(self, width)
 
     async def outbox_counts(self) -> dict[str, int]:
         """Pulse deliveries by state (pending, in flight, sent, retrying, failed): counts only."""
         return await pulse_rounds.outbox_counts(self)
+
+    # -- data lifecycle (surveys/lifecycle.py; docs/data-protection.md) -------------------------
+    async def prune_comments(self) -> lifecycle.Pruned:
+        """Delete comments older than ``TEAMPULSE_COMMENT_RETENTION_MONTHS`` (0: keep them);
+        scores and published figures stay."""
+        return await lifecycle.prune_comments(
+            self.db.session, self.today(), self.settings.comment_retention_months
+        )
+
+    async def forget_person(self, email: str, *, kudos_text: bool) -> lifecycle.Forgotten | None:
+        """Erase a person's identity (and on request the words of their kudos); None: no one
+        has that email."""
+        async with self.db.session() as session:
+            forgotten = await lifecycle.forget_person(session, email, kudos_text=kudos_text)
+            await session.commit()
+        return forgotten
+
+    async def person_data(self, email: str) -> dict[str, Any] | None:
+        """What is held about a person, for a subject access request; None: no one has that
+        email.  Their answers are never in it: nothing links an answer to a person."""
+        async with self.db.session() as session:
+            return await subject_access.person_data(session, email)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 MIN_GROUP_FLOOR = 3
 
 LOCAL_SECRET_FILE = Path(".teampulse-secret")
+MIN_SECRET_LENGTH = 32  # (``TEAMPULSE_SECRET`` when a platform is configured; bot/safety.py)
 
 
 class Settings(BaseSettings):
@@ -73,6 +75,11 @@ class Settings(BaseSettings):
     teams_tenant_rps: float = Field(
         default=30, gt=0, le=1000, validation_alias="TEAMPULSE_TEAMS_TENANT_RPS"
     )
+    # chat.postMessage calls a second per Slack workspace to start at (Slack publishes no
+    # workspace-wide figure): unset, posts are unpaced until Slack's first 429 teaches the pace
+    slack_post_rate: float | None = Field(
+        default=None, gt=0, le=10_000, validation_alias="TEAMPULSE_SLACK_POST_RATE"
+    )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
     # how many outbox sends are in flight at once (each platform paces its own calls)
     outbox_concurrency: int = Field(
@@ -84,6 +91,27 @@ class Settings(BaseSettings):
         default=300, ge=1, le=86400, validation_alias="TEAMPULSE_OUTBOX_LEASE_SECONDS"
     )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
+
+    # Safe defaults (bot/safety.py): the Slack workspaces (team ids, or Enterprise Grid ids)
+    # allowed to install the bot over OAuth and to send it events; required in OAuth mode
+    slack_workspaces_raw: str | None = Field(
+        default=None, validation_alias="TEAMPULSE_SLACK_WORKSPACES"
+    )
+
+    # operations: logs, metrics and how long data is kept (docs/data-protection.md)
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias="TEAMPULSE_LOG_FORMAT"
+    )
+    # /metrics asks for ``Authorization: Bearer <token>`` when set
+    metrics_token: str | None = Field(default=None, validation_alias="TEAMPULSE_METRICS_TOKEN")
+    # /metrics is served on this port only (not on the public one) when set
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="TEAMPULSE_METRICS_PORT"
+    )
+    # comments (on statements and general) older than this are deleted; 0 keeps them
+    comment_retention_months: int = Field(
+        default=24, ge=0, le=1200, validation_alias="TEAMPULSE_COMMENT_RETENTION_MONTHS"
+    )
 
     @field_validator("min_group")
     @classmethod
@@ -123,12 +151,37 @@ class Settings(BaseSettings):
         )
 
     @property
+    def slack_workspaces(self) -> frozenset[str]:
+        """``TEAMPULSE_SLACK_WORKSPACES``: the workspace (or Enterprise Grid) ids served."""
+        return _listed(self.slack_workspaces_raw)
+
+    def platform_values(self) -> dict[str, str | None]:
+        """The variables that configure a platform, by their names, as set (empty: unset)."""
+        return {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
+            "TEAMPULSE_SLACK_WORKSPACES": self.slack_workspaces_raw,
+            "MicrosoftAppId": self.microsoft_app_id,
+            "MicrosoftAppPassword": self.microsoft_app_password,
+            "MicrosoftAppTenantId": self.microsoft_app_tenant_id,
+            "TEAMPULSE_TEAMS_TENANTS": self.teams_tenants_raw,
+            "TEAMPULSE_TEAMS_AUTH": "off" if self.teams_auth == "off" else None,
+        }
+
+    def platform_variables(self) -> list[str]:
+        """The names of those set: any one turns the local web chat off (unless forced on)."""
+        return [name for name, value in self.platform_values().items() if value and value.strip()]
+
+    @property
     def teams_tenants(self) -> frozenset[str]:
         """The tenants served: ``TEAMPULSE_TEAMS_TENANTS``, else a single-tenant app's own
-        (``MicrosoftAppTenantId``); empty: every tenant that adds the bot."""
-        listed = {item.strip() for item in (self.teams_tenants_raw or "").split(",")} - {""}
+        (``MicrosoftAppTenantId``); empty: none is served (and ``serve`` refuses to start)."""
+        listed = _listed(self.teams_tenants_raw)
         if listed:
-            return frozenset(listed)
+            return listed
         return frozenset({self.microsoft_app_tenant_id} if self.microsoft_app_tenant_id else ())
 
     @property
@@ -138,16 +191,20 @@ class Settings(BaseSettings):
 
     @property
     def local_mode(self) -> bool:
-        """The web chat lets a visitor act as anyone: on only without platform credentials."""
+        """The web chat lets a visitor act as anyone: on only when no platform variable at all is
+        set (a partial one included, which then refuses to start), or forced on."""
         if self.local_chat is not None:
             return self.local_chat == "on"
-        return not (self.slack_configured or self.teams_configured)
+        return not self.platform_variables()
 
     @property
     def bind_host(self) -> str:
+        """``TEAMPULSE_HOST``; else loopback for what must not be reachable from elsewhere (the
+        local web chat, Teams without authentication), every interface otherwise."""
         if self.host:
             return self.host
-        return "127.0.0.1" if self.local_mode else "0.0.0.0"
+        unauthenticated = self.teams_auth == "off" and not self.microsoft_app_id
+        return "127.0.0.1" if self.local_mode or unauthenticated else "0.0.0.0"
 
     def workers_problem(self) -> str | None:
         """Why ``TEAMPULSE_WORKERS`` > 1 can't be used with this configuration, if it can't."""
@@ -171,12 +228,27 @@ class Settings(BaseSettings):
         """
         if self.secret:
             return self.secret.encode()
-        if not self.local_mode:
+        if self.platform_variables():
             raise RuntimeError(
                 "TEAMPULSE_SECRET is not set. Set it to a long random value "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
-        if not LOCAL_SECRET_FILE.exists():
-            LOCAL_SECRET_FILE.write_text(secrets.token_urlsafe(32))
-            LOCAL_SECRET_FILE.chmod(0o600)
+        _create_secret_file(LOCAL_SECRET_FILE)
         return LOCAL_SECRET_FILE.read_text().strip().encode()
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new random secret to ``path`` unless it exists: created with mode 0600 in one
+    step (never readable by others, not even for a moment); a process that loses the race to
+    create it reads the winner's."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(32))
+
+
+def _listed(raw: str | None) -> frozenset[str]:
+    """A comma-separated list's items, stripped, without empty ones."""
+    return frozenset({item.strip() for item in (raw or "").split(",")} - {""})

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +36,9 @@ def _begin_immediate(connection: Connection) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # a failed statement's error message leaves out its parameters (an email, a comment): errors
+    # are logged, and a log never puts a person beside an answer
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -42,8 +46,36 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 40)  # the outbox's 32 sends at once, and requests
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE)
+    # the most recently used connection first: a few warm connections serve the short sessions,
+    # their prepared statements cached, and the rest of the pool idles
+    kwargs.setdefault("pool_use_lifo", True)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "checkout", _closed_connection)
+    return engine
+
+
+POOL_RECYCLE = 1800  # seconds: a connection idle behind a firewall's cut is replaced in time
+
+
+def _closed_connection(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """A pooled connection the server already closed (a restart, an idle cut it announced) is
+    replaced at checkout, with no round trip: the driver saw the socket close.
+
+    This stands in for ``pool_pre_ping``, which costs three round trips (``BEGIN``, ``;``,
+    ``ROLLBACK``) on every session, a large share of a short session's work.  A connection that
+    died silently is found by the statement that uses it: SQLAlchemy invalidates it and every
+    older pooled connection, and the caller may run its unit of work again (``dropped``)."""
+    driver = getattr(dbapi_connection, "_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        raise DisconnectionError("the database closed this connection")
+
+
+def dropped(error: BaseException) -> bool:
+    """Whether ``error`` is a statement failing on a connection that had died: the pool has
+    dropped it (and the connections older than it), so a new try takes a fresh one."""
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 class Database:

@@ -13,10 +13,11 @@ A reminder row is done the moment it is claimed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, text, update
+from sqlalchemy import and_, bindparam, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -125,43 +126,74 @@ async def claim_deliveries(
     return claimed
 
 
-async def _settle(session: AsyncSession, row_id: int, **values: object) -> None:
-    """Record one delivery's outcome, only while it is still this claim's (in flight)."""
-    await session.exec(
-        update(Delivery)
-        .where(col(Delivery.id) == row_id, col(Delivery.status) == DeliveryStatus.SENDING)
-        .values(**values)
-    )
+@dataclass(frozen=True)
+class Outcome:
+    """One delivery's outcome, to record while the row is still this claim's (in flight)."""
+
+    row_id: int
+    values: tuple[tuple[str, object], ...]  # the columns it sets
+
+    @classmethod
+    def sent(cls, row_id: int, now: datetime) -> Outcome:
+        return cls(row_id, (("status", DeliveryStatus.SENT.value), ("sent_at", now)))
+
+    @classmethod
+    def retry(
+        cls, row_id: int, attempts: int, at: datetime, error: str, *, unknown: bool = False
+    ) -> Outcome:
+        """Due again at ``at``; ``unknown``: it may have arrived, so it is checked first then."""
+        status = DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING
+        return cls(
+            row_id,
+            (
+                ("status", status.value),
+                ("attempts", attempts),
+                ("next_attempt_at", at),
+                ("last_error", error[:500]),
+            ),
+        )
+
+    @classmethod
+    def failed(cls, row_id: int, attempts: int, error: str) -> Outcome:
+        values = (("status", DeliveryStatus.FAILED.value), ("attempts", attempts))
+        return cls(row_id, (*values, ("last_error", error[:500])))
 
 
-async def record_sent(session: AsyncSession, row_id: int, now: datetime) -> None:
-    await _settle(session, row_id, status=DeliveryStatus.SENT, sent_at=now)
+async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+    """Record several deliveries' outcomes, each only while its row is still in flight (a row
+    claimed again since is not this claim's to settle).  Outcomes setting the same columns go
+    as one statement with many parameter sets (one round trip on asyncpg).  The caller
+    commits."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for outcome in outcomes:
+        columns = tuple(name for name, _ in outcome.values)
+        params = {f"new_{name}": value for name, value in outcome.values}
+        by_columns.setdefault(columns, []).append({"row_id": outcome.row_id, **params})
+    connection = await session.connection()
+    for columns, rows in by_columns.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.status == DeliveryStatus.SENDING)
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        await connection.execute(statement, rows)
 
 
-async def record_retry(
-    session: AsyncSession,
-    row_id: int,
-    attempts: int,
-    at: datetime,
-    error: str,
-    *,
-    unknown: bool = False,
-) -> None:
-    """Due again at ``at``; ``unknown``: it may have arrived, so it is checked first then."""
-    await _settle(
-        session,
-        row_id,
-        status=DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING,
-        attempts=attempts,
-        next_attempt_at=at,
-        last_error=error[:500],
-    )
-
-
-async def record_failed(session: AsyncSession, row_id: int, attempts: int, error: str) -> None:
-    await _settle(
-        session, row_id, status=DeliveryStatus.FAILED, attempts=attempts, last_error=error[:500]
-    )
+async def release(session: AsyncSession, claims: Sequence[Claimed], now: datetime) -> None:
+    """Give back claimed rows that were never sent (the sender stopped first): due again now.
+    A row whose earlier outcome was unknown goes back as ``unchecked``, so it is still checked
+    before it is sent.  The caller commits."""
+    for unknown in (False, True):
+        ids = [c.row_id for c in claims if c.unknown == unknown]
+        if not ids:
+            continue
+        status = DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING
+        await session.exec(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.SENDING)
+            .values(status=status.value, next_attempt_at=now)
+        )
 
 
 # -- reminders ---------------------------------------------------------------------------------

@@ -22,10 +22,15 @@ PLATFORM_VARIABLES = (
     "SLACK_APP_TOKEN",
     "SLACK_CLIENT_ID",
     "SLACK_CLIENT_SECRET",
+    "TEAMPULSE_SLACK_WORKSPACES",
     "MicrosoftAppId",
     "MicrosoftAppPassword",
+    "MicrosoftAppType",
+    "MicrosoftAppTenantId",
     "TEAMPULSE_TEAMS_AUTH",
+    "TEAMPULSE_TEAMS_TENANTS",
     "TEAMPULSE_LOCAL_CHAT",
+    "TEAMPULSE_HOST",
 )
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -55,7 +60,7 @@ def settings(
     yield Settings(
         _env_file=None,  # type: ignore[call-arg]
         DATABASE_URL=database_url,
-        TEAMPULSE_SECRET="test-secret-not-for-production",
+        TEAMPULSE_SECRET="test-secret-not-for-production-0123456789",
         TEAMPULSE_MIN_GROUP=5,
         TEAMPULSE_MIN_COMMENT_GROUP=10,
     )

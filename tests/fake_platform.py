@@ -16,6 +16,7 @@ normal answer.  The harness then:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,13 +27,15 @@ from aiohttp import web
 
 @dataclass
 class Call:
-    """One call as the fake saw it: ``status`` is what it answered (200 for a normal answer)."""
+    """One call as the fake saw it: ``status`` is what it answered (200 for a normal answer);
+    ``at``, when it was answered (``time.monotonic``)."""
 
     method: str
     params: dict[str, Any]
     status: int = 200
     body: bytes = b""
     answer: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

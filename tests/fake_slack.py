@@ -10,6 +10,11 @@ Posted messages are kept per channel with their ``metadata`` (``messages``) and 
 first by ``conversations.history``.  ``lose_answer`` makes a ``chat.postMessage`` lose its
 answer: posted (or not) and then a 500, or no answer at all until ``release_lost`` (a process
 that dies waiting for it).
+
+``throttle_posts(n)`` makes it allow ``n`` ``chat.postMessage`` a second per workspace (over a
+sliding one-second window) and answer the ones beyond with a 429 and ``Retry-After`` (whole
+seconds until the window has room, as Slack's are), as Slack's unpublished workspace-wide cap
+would.  Off by default.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import asyncio
 import base64
 import itertools
 import json
+import math
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +70,9 @@ class FakeSlack(FakePlatform):
         self._released = asyncio.Event()
         self._ts = itertools.count(1)
         self._files = itertools.count(1)
+        self.post_limit: int | None = None  # chat.postMessage a second per workspace
+        self.throttled = 0  # 429s the throttle answered
+        self._posted: defaultdict[str, deque[float]] = defaultdict(deque)  # team -> post times
 
     # -- set-up ------------------------------------------------------------------------------
     def add_user(self, user_id: str, email: str, team: str | None = None) -> None:
@@ -88,6 +98,22 @@ class FakeSlack(FakePlatform):
     def fail_next(self, method: str, error: str = "internal_error") -> None:
         """The next call of ``method`` gets Slack's refusal: a 200 with ``ok: false``."""
         self.queue(method, Canned(200, {"ok": False, "error": error}))
+
+    def throttle_posts(self, per_second: int | None) -> None:
+        """Allow ``per_second`` ``chat.postMessage`` a second per workspace (None: no limit)."""
+        self.post_limit = per_second
+
+    def _over_limit(self, token: str) -> float | None:
+        """A post now would be over the limit: the seconds until the window has room."""
+        if self.post_limit is None:
+            return None
+        now, window = time.monotonic(), self._posted[self.tokens[token]]
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) < self.post_limit:
+            window.append(now)
+            return None
+        return window[0] + 1.0 - now
 
     def lose_answer(
         self, method: str, *, arrives: bool, hang: bool = False, disconnect: bool = False
@@ -144,6 +170,12 @@ class FakeSlack(FakePlatform):
             await self.record(Call(method, params, 401))
             return web.json_response({"ok": False, "error": "invalid_auth"})
         params["_token"] = token  # the bot token the call was made with (Authorization header)
+        if method == "chat.postMessage" and (wait := self._over_limit(token)) is not None:
+            self.throttled += 1
+            await self.record(Call(method, params, 429))
+            retry_after = str(max(1, math.ceil(wait)))
+            headers = {"Retry-After": retry_after}
+            return web.json_response(self.rate_limited_body(), status=429, headers=headers)
         if self.lost[method]:
             return await self._lose(request, method, params, self.lost[method].popleft())
         return await self.answer(method, params, lambda: self._answer(method, params))

@@ -19,7 +19,7 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from storage.models import ConversationReference, InboundEvent, PlatformIdentity
 from surveys.organisation import spec_from_yaml
-from tests.fake_teams import FakeTeams, Member
+from tests.fake_teams import TENANT, FakeTeams, Member
 from tests.support import ORG_YAML, email, serve
 
 APP_ID = "00000000-0000-0000-0000-000000000a99"  # (a GUID, as Azure gives)
@@ -94,7 +94,8 @@ async def fake() -> AsyncIterator[FakeTeams]:
 
 
 async def running(settings: Settings, fake: FakeTeams) -> AsyncIterator[Teams]:
-    configured = settings.model_copy(update={"local_chat": None})
+    served = settings.teams_tenants_raw or TENANT  # (the fake's, unless a test names its own)
+    configured = settings.model_copy(update={"local_chat": None, "teams_tenants_raw": served})
     assert configured.teams_configured and not configured.local_mode
     server = await serve(configured)
     service = server.app[SERVICE]

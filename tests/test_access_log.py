@@ -28,7 +28,7 @@ def local_env(settings: Settings, port: int) -> dict[str, str]:
     return {
         **keep,
         "DATABASE_URL": settings.database_url,
-        "TEAMPULSE_SECRET": "test-secret-not-for-production",
+        "TEAMPULSE_SECRET": "test-secret-not-for-production-0123456789",
         "TEAMPULSE_HOST": "127.0.0.1",
         "PORT": str(port),
     }

@@ -55,7 +55,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     settings = Settings(
         _env_file=None,
         DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'browser.db'}",
-        TEAMPULSE_SECRET="test-secret-not-for-production",
+        TEAMPULSE_SECRET="test-secret-not-for-production-0123456789",
         TEAMPULSE_MIN_GROUP=5,
         TEAMPULSE_MIN_COMMENT_GROUP=10,
         TEAMPULSE_LOCAL_CHAT="on",

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot.outbox import LEASE, MAX_ATTEMPTS
@@ -21,6 +23,7 @@ from bot.views import PulseCard, Receipt, View
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminder, Team
 from surveys import outbox as outbox_rows
+from tests.conftest import BACKENDS
 from tests.support import (
     FixedClock,
     RecordingMessenger,
@@ -31,6 +34,7 @@ from tests.support import (
 )
 
 CROWD = 2000
+POSTGRESQL = [b for b in BACKENDS if b == "postgresql"]
 
 
 def crowd_yaml(size: int) -> str:
@@ -156,6 +160,34 @@ async def test_an_error_building_one_card_touches_only_its_rows(
     clock.now += timedelta(minutes=2)
     assert await service.deliver_outbox() == 6
     assert len(messenger.direct) == 18
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+async def test_a_database_restart_between_sends_loses_no_one(
+    db: Database, settings: Settings
+) -> None:
+    """Every connection the pool holds is cut (as a database restart cuts them) between two
+    drains: the next drain still claims, sends and records everyone, once.  (There is no
+    pre-ping: a connection is found dead when it is used, and the work is tried again.)"""
+    clock = FixedClock()
+    service, messenger = await make_service(db, settings, clock)
+    await service.open_round(await service.team_named("Ward A"))
+    await asyncio.gather(*(service.outbox_counts() for _ in range(4)))  # pooled connections
+    admin = Database(db.url)
+    try:
+        async with admin.engine.connect() as connection:
+            cut = await connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert cut.scalar_one() >= 1
+    finally:
+        await admin.dispose()
+    assert await service.deliver_outbox() == 12
+    assert Counter(to for to, _ in messenger.direct) == {email(f"a{i}"): 1 for i in range(12)}
+    assert await statuses(db) == {DeliveryStatus.SENT: 12}
 
 
 async def test_a_platform_failing_at_random_delivers_everyone_eventually(

@@ -28,7 +28,7 @@ async def local_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'server.db'}",
-        TEAMPULSE_SECRET="test-secret-not-for-production",
+        TEAMPULSE_SECRET="test-secret-not-for-production-0123456789",
         TEAMPULSE_LOCAL_CHAT="on",
     )
     runner, url = await start(settings)
@@ -48,7 +48,7 @@ async def test_health_and_readiness(local_server: str) -> None:
         health = await http.get(local_server + "/healthz")
         assert health.status == 200 and (await health.json())["status"] == "ok"
         ready = await http.get(local_server + "/readyz")
-        assert ready.status == 200 and (await ready.json())["database"] == "ok"
+        assert ready.status == 200 and (await ready.json())["checks"]["database"] == "ok"
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -139,7 +139,10 @@ async def test_page_files_are_served_with_their_types(local_server: str) -> None
 async def test_with_a_platform_configured_there_is_no_web_chat_and_no_demo(
     settings: Settings,
 ) -> None:
-    configured = settings.model_copy(update={"microsoft_app_id": "app-id", "local_chat": None})
+    teams = {"microsoft_app_id": "app-id", "microsoft_app_password": "app-password"}
+    configured = settings.model_copy(
+        update={**teams, "teams_tenants_raw": "tenant-test", "local_chat": None}
+    )
     assert not configured.local_mode and configured.bind_host == "0.0.0.0"
     runner, url = await start(configured)
     try:

@@ -89,6 +89,7 @@ async def workspaces(settings: Settings) -> AsyncIterator[Slack]:
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_signing_secret=SECRET,
+        slack_workspaces_raw=f"{FIRST},{SECOND}",
     )
     running = await serve(configured)
     service = running.app[SERVICE]
@@ -291,3 +292,34 @@ async def test_after_an_uninstall_its_people_are_unreachable_and_stay_in_the_out
     for delivery in waiting:  # the outbox's usual rules: kept, to be tried again later
         assert delivery.status == "pending" and delivery.attempts == 1
         assert (delivery.last_error or "").startswith("Unreachable")
+
+
+async def test_a_workspace_taken_off_the_list_is_never_sent_to(workspaces: Slack) -> None:
+    """Both workspaces installed; the server restarts serving the first only: the second's
+    people aren't looked up or sent anything with its token, and stay in the outbox."""
+    fake = workspaces.fake
+    narrowed = workspaces.service.settings.model_copy(update={"slack_workspaces_raw": FIRST})
+    running = await serve(narrowed)
+    service = running.app[SERVICE]
+    try:
+        seen = len(fake.calls)
+        await service.open_round(await service.team_named("Tiny"))  # its people: the second's
+        await service.open_round(await service.team_named("Ward B"))  # the first's
+        assert await service.deliver_outbox() == 6
+        later = fake.calls[seen:]
+        assert later and all(c.params.get("_token") == TOKENS[FIRST] for c in later)
+        assert set(posted_tokens([c for c in later if c.method == "chat.postMessage"])) == {
+            dm(f"b{i}") for i in range(6)
+        }
+        async with service.db.session() as session:
+            waiting = (
+                await session.exec(
+                    select(Delivery)
+                    .join(Person, col(Person.id) == col(Delivery.person_id))
+                    .where(col(Person.email).in_([email(f"t{i}") for i in range(3)]))
+                )
+            ).all()
+        assert len(waiting) == 3
+        assert all((d.last_error or "").startswith("Unreachable") for d in waiting)
+    finally:
+        await running.runner.cleanup()

@@ -100,7 +100,8 @@ async def fake() -> AsyncIterator[FakeTeams]:
 async def started(settings: Settings, fake: FakeTeams, http: aiohttp.ClientSession) -> Teams:
     """The real server, Teams authentication off on purpose (no app id): the Bot Connector is
     then called without a token, at the fake's ``serviceUrl``."""
-    configured = settings.model_copy(update={"local_chat": None, "teams_auth": "off"})
+    served = {"teams_auth": "off", "teams_tenants_raw": settings.teams_tenants_raw or TENANT}
+    configured = settings.model_copy(update={"local_chat": None, **served})
     teams = Teams(fake, await serve(configured), http)
     teams.platform.outbound.sleep = teams.waits.sleep
     teams.service.clock = FixedClock()
@@ -178,6 +179,32 @@ async def test_after_a_restart_the_kept_reference_is_enough(
             await again.server.runner.cleanup()
     assert len(pulses_in(fake, t0)) == 1
     assert [c.method for c in fake.calls[calls_before:]] == ["send"]  # no lookup, no new chat
+
+
+async def test_nothing_is_sent_into_a_tenant_taken_off_the_list(
+    settings: Settings, fake: FakeTeams
+) -> None:
+    """t0 chatted and t1 is known from a roster while the tenant was served; restarted serving
+    another tenant only, neither gets a pulse, and no chat is opened."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        first = await started(settings, fake, http)
+        await first.service.import_organisation(spec_from_yaml(ORG))
+        await first.say(member("t0"), "pulse help")
+        assert references.conversation(await first.reference("t0")) is not None
+        await references.keep_tenant(first.service.places, TENANT, fake.service_url)
+        await known_from_roster(first, "t1", service_url=fake.service_url)
+        await first.server.runner.cleanup()
+        calls_before = len(fake.calls)
+
+        narrowed = settings.model_copy(update={"teams_tenants_raw": "tenant-other"})
+        again = await started(narrowed, fake, http)
+        try:
+            assert await pulse_round(again) == 0
+            rows = await outbox(again.service)
+        finally:
+            await again.server.runner.cleanup()
+    assert fake.calls[calls_before:] == []
+    assert all((row.last_error or "").startswith("Unreachable") for row in rows.values())
 
 
 @pytest.mark.parametrize("own_service_url", [True, False], ids=["own", "tenant's"])

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,7 @@ def server_env(settings: Settings, fake: FakeSlack, port: int, workers: int) -> 
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.api_url,
-        "TEAMPULSE_SECRET": "test-secret-not-for-production",
+        "TEAMPULSE_SECRET": "test-secret-not-for-production-0123456789",
         "TEAMPULSE_HOST": "127.0.0.1",
         "PORT": str(port),
         "TEAMPULSE_WORKERS": str(workers),
@@ -64,10 +64,16 @@ class Server:
     url: str
 
     def workers(self) -> list[int]:
-        """The serve process's worker processes (what ``ps`` shows an operator)."""
+        """The serve process's worker processes (what ``ps`` shows an operator): its children."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        pids = [int(pid) for pid in children.read_text().split()]
-        return [pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        return sorted(int(pid) for pid in children.read_text().split())
+
+
+async def until(condition: Callable[[], bool], within: float = STARTUP) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.1)  # re-checking a condition, not timing a result
 
 
 async def until_healthy(server: Server) -> None:
@@ -86,13 +92,15 @@ async def until_healthy(server: Server) -> None:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], log_name: str = "serve.log") -> AsyncIterator[Server]:
-    """``teampulse serve`` in the test's folder (no .env; its log in ``log_name``), healthy;
-    stopped with SIGTERM, as a service manager stops it."""
+async def serving(
+    env: dict[str, str], log_name: str = "serve.log", *, verbose: bool = False
+) -> AsyncIterator[Server]:
+    """``teampulse serve`` (``teampulse -v serve`` when ``verbose``) in the test's folder (no
+    .env; its log in ``log_name``), healthy; stopped with SIGTERM, as a service manager stops
+    it."""
+    command = [str(TEAMPULSE), *(["-v"] if verbose else []), "serve"]
     with Path(log_name).open("wb") as log:
-        process = subprocess.Popen(
-            [str(TEAMPULSE), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
-        )
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         server = Server(process, f"http://127.0.0.1:{env['PORT']}")
         try:
             await until_healthy(server)
@@ -196,12 +204,24 @@ async def test_several_workers_on_sqlite_are_refused_with_a_reason(
 
 
 @pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
-async def test_a_worker_that_dies_stops_the_server_for_a_restart(
+async def test_a_worker_that_dies_is_replaced_and_the_server_keeps_answering(
     settings: Settings, fake: FakeSlack
 ) -> None:
     async with serving(server_env(settings, fake, free_port(), workers=2)) as server:
         first, second = server.workers()
         os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
-        code = await asyncio.get_running_loop().run_in_executor(None, server.process.wait, 60)
-    assert code == 1  # so systemd or the orchestrator starts it again, whole
-    assert not Path(f"/proc/{second}").exists()
+        async with aiohttp.ClientSession() as http:
+            # at once: the other worker answers on the shared socket meanwhile
+            statuses = []
+            for _ in range(20):
+                async with http.get(server.url + "/readyz") as response:
+                    statuses.append(response.status)
+            await until(lambda: len(server.workers()) == 2 and first not in server.workers())
+            [replacement] = set(server.workers()) - {second}
+            for _ in range(20):  # both workers, the new one too, serving the shared socket
+                async with http.get(server.url + "/readyz") as response:
+                    statuses.append(response.status)
+        assert server.process.poll() is None  # the server itself never stopped
+    assert statuses == [200] * 40
+    assert replacement not in (first, second)
+    assert server.process.returncode == 0

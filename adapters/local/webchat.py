@@ -1,14 +1,19 @@
 """The local web chat: pick who you are and talk to the bot as that person.
 
-It lets a visitor act as anyone, so it is installed only in local mode, on 127.0.0.1.  Each page
-load carries a per-process token that every API call must echo (``X-Teampulse-Token``), so another
-site open in the same browser cannot drive the chat.
+It lets a visitor act as anyone, so it is installed only in local mode, on a loopback address
+(``teampulse serve`` refuses anything else).  Each page load carries a per-process token that every
+API call must echo (``X-Teampulse-Token``), so another site open in the same browser cannot drive
+the chat.  A DNS-rebinding page (another site's name pointed at 127.0.0.1) could load the page and
+read that token, so every route first checks that the Host header names a loopback address with
+the port the request came in on (421 otherwise), and the API's POSTs that a browser's ``Origin``,
+when sent, is that same origin (403 otherwise).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,6 +42,9 @@ TOKEN: web.AppKey[str] = web.AppKey("local_token", str)
 CHARTS: web.AppKey[ChartStore] = web.AppKey("local_charts", ChartStore)
 MESSENGER: web.AppKey[LocalMessenger] = web.AppKey("local_messenger", LocalMessenger)
 MAX_TEXT = 2000
+# a Host header the chat answers: a loopback name or address, and an optional port
+LOOPBACK_HOST = re.compile(r"(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::(\d{1,5}))?", re.I)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def installer(messenger: LocalMessenger) -> Any:
@@ -44,16 +52,60 @@ def installer(messenger: LocalMessenger) -> Any:
         app[TOKEN] = secrets.token_urlsafe(24)
         app[CHARTS] = ChartStore()
         app[MESSENGER] = messenger
-        app.router.add_get("/", index)
-        app.router.add_get("/local/static/{name}", static_file(), name="local-static")
-        app.router.add_get("/local/api/people", people)
-        app.router.add_get("/local/api/inbox", inbox)
-        app.router.add_get("/local/api/feed", feed)
-        app.router.add_post("/local/api/message", message)
-        app.router.add_post("/local/api/pulse", pulse)
-        app.router.add_get("/local/charts/{key}.png", chart)
+        app.router.add_get("/", same_host(index))
+        app.router.add_get("/local/static/{name}", same_host(static_file()), name="local-static")
+        app.router.add_get("/local/api/people", same_host(people))
+        app.router.add_get("/local/api/inbox", same_host(inbox))
+        app.router.add_get("/local/api/feed", same_host(feed))
+        app.router.add_post("/local/api/message", same_host(same_origin(message)))
+        app.router.add_post("/local/api/pulse", same_host(same_origin(pulse)))
+        app.router.add_get("/local/charts/{key}.png", same_host(chart))
 
     return install
+
+
+def _arrival_port(request: web.Request) -> int | None:
+    """The local port the request's connection came in on."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+
+
+def loopback_host(request: web.Request) -> bool:
+    """The Host header names a loopback address and the port this request arrived on (no port
+    only on port 80): a rebinding page's Host is its own name."""
+    matched = LOOPBACK_HOST.fullmatch(request.headers.get("Host", ""))
+    if matched is None:
+        return False
+    port = _arrival_port(request)
+    return port is not None and int(matched.group(2) or 80) == port
+
+
+def same_host(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not loopback_host(request):
+            raise web.HTTPMisdirectedRequest(
+                text="the local web chat answers only at a loopback address (such as "
+                "http://127.0.0.1 or http://localhost) with its own port"
+            )
+        return await handler(request)
+
+    return guarded
+
+
+def same_origin(handler: Handler) -> Handler:
+    """A browser says where a POST comes from (``Origin``): only the chat's own page may post.
+    (A client that sends no ``Origin`` is not a browser page; it still needs the token.)"""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"http://{request.headers['Host']}".lower():
+            raise web.HTTPForbidden(
+                text=json.dumps({"error": "requests from another site are refused"}),
+                content_type="application/json",
+            )
+        return await handler(request)
+
+    return guarded
 
 
 async def index(request: web.Request) -> web.Response:

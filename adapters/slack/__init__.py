@@ -18,6 +18,7 @@ from adapters.slack.app import (
     bolt_app,
     client_options,
     dedupe,
+    paced_listeners,
     web_client,
 )
 from adapters.slack.blocks import SUBMIT_PULSE
@@ -34,6 +35,7 @@ from adapters.slack.oauth import (
     forget_uninstalls,
     oauth_routes,
 )
+from adapters.slack.pacing import Pacer
 from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE
 from bot.settings import Settings
@@ -65,6 +67,7 @@ class SlackPlatform:
         self.settings = settings
         self.mode = slack_mode(settings)
         self.installations: Installations | None = None
+        self.pacer = Pacer(settings.slack_post_rate)  # every client's calls, one pace
         self.client = self._new_client()  # the adapter's own calls, over one connection pool
         self.directory = SlackDirectory(self.client)
         self.messenger = SlackMessenger(self.client, self.directory)
@@ -74,8 +77,8 @@ class SlackPlatform:
 
     def _new_client(self) -> AsyncWebClient:
         if self.mode == "oauth":
-            return WorkspaceClient(**client_options(self.settings))
-        return web_client(self.settings, self.settings.slack_bot_token)
+            return WorkspaceClient(**client_options(self.settings, self.pacer))
+        return web_client(self.settings, self.settings.slack_bot_token, self.pacer)
 
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]
@@ -94,16 +97,18 @@ class SlackPlatform:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
         self.bolt.middleware(dedupe(service.inbound))  # event ids already taken in
+        self.bolt.middleware(paced_listeners(self.pacer))
         self.listeners.register(self.bolt)
         KudosShortcut(self.listeners).register(self.bolt)
         if self.settings.slack_signing_secret:
             fast = None
             if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
                 fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast)
+            served = self.settings.slack_workspaces
+            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast, served)
             app.router.add_post(EVENTS_PATH, gate.handle)
-        if self.mode == "oauth":
-            oauth_routes(app, self.bolt)
+        if self.installations is not None:
+            oauth_routes(app, self.bolt, self.installations)
         app.cleanup_ctx.append(self._lifetime)
 
     async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:

@@ -12,21 +12,20 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.allowlist import refused_workspace
 from adapters.slack.fastpath import FastSubmit
+from adapters.slack.pacing import PacedClient, PacedRateLimitRetry, Pacer
 from bot.identities import Inbound
 from bot.settings import Settings
 
@@ -64,23 +63,22 @@ class ConnectionRetryNotPosts(AsyncConnectionErrorRetryHandler):
         )
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included) and
-    the retry handlers (connection errors, never for a post; 429s waited out)."""
+def client_options(settings: Settings, pacer: Pacer) -> dict[str, Any]:
+    """The Web API base (``SLACK_API_URL``, for every call, ``oauth.v2.access`` included), the
+    process's pacer and the retry handlers (connection errors, never for a post; a 429 pauses
+    its workspace's method, ``adapters/slack/pacing.py``)."""
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         base_url += "/"
     return {
         "base_url": base_url,
-        "retry_handlers": [
-            ConnectionRetryNotPosts(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        ],
+        "pacer": pacer,
+        "retry_handlers": [ConnectionRetryNotPosts(), PacedRateLimitRetry(pacer)],
     }
 
 
-def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
-    return AsyncWebClient(token=token, **client_options(settings))
+def web_client(settings: Settings, token: str | None, pacer: Pacer) -> AsyncWebClient:
+    return PacedClient(token=token, **client_options(settings, pacer))
 
 
 def bolt_app(
@@ -165,17 +163,58 @@ def dedupe(inbound: Inbound) -> Middleware:
     return drop_redelivered_events
 
 
+def paced_listeners(pacer: Pacer) -> Middleware:
+    """A Bolt global middleware (after Bolt's authorization has given the request its token):
+    the ``client`` a listener is handed, a plain one Bolt makes per request, is swapped for one
+    that paces its calls (``views.open``, ``chat.postEphemeral``, ...) with the adapter's own."""
+
+    async def pace_listener_calls(
+        context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]
+    ) -> None:
+        plain = context.client
+        context["client"] = PacedClient(
+            pacer=pacer,
+            token=plain.token,
+            base_url=plain.base_url,
+            timeout=plain.timeout,
+            session=plain.session,
+            headers=plain.headers,
+            team_id=context.team_id,
+            logger=plain.logger,
+            retry_handlers=plain.retry_handlers,
+        )
+        await next_()
+
+    return pace_listener_calls
+
+
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
+
+
+def _not_served(workspace: str, payload: dict[str, Any]) -> web.Response:
+    """A signed request from a workspace not served: an event is dropped (acked, so Slack
+    doesn't retry it); anything a person did (a command, a button) gets 403."""
+    log.warning("Slack request from workspace %s ignored: not served", workspace[:32])
+    if payload.get("type") in ENVELOPES:
+        return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+    return _error(403, "this Slack workspace is not served here")
 
 
 class SlackGate:
     """The aiohttp handler for ``POST /slack/events``."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str, fast: FastSubmit | None = None) -> None:
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        signing_secret: str,
+        fast: FastSubmit | None = None,
+        served: frozenset[str] = frozenset(),
+    ) -> None:
         self.bolt = bolt
         self.verifier = SignatureVerifier(signing_secret)
         self.fast = fast  # the pulse form's submission, without Bolt's dispatch
+        self.served = served  # the workspaces served (empty: the one the bot token is for)
 
     def verified(self, body: str, request: web.Request) -> bool:
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -196,6 +235,9 @@ class SlackGate:
             payload = payload_of(body, request.content_type)
         except BadRequest as error:
             return _error(400, str(error))
+        refused = refused_workspace(payload, self.served) if self.served else None
+        if refused is not None:
+            return _not_served(refused, payload)
         if self.fast is not None and self.fast.takes(payload):
             return await self.fast.handle(payload)
         bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))

@@ -42,6 +42,14 @@ def error_code(error: SlackApiError) -> str:
     return str((data.get("error") if isinstance(data, dict) else None) or "unknown_error")
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A DM channel just opened with a person, not stored yet."""
+
+    user_id: str
+    channel: str
+
+
 @dataclass
 class WorkspaceUsers:
     """One workspace's users by email, as ``users.list`` gave them (people only: no bots, no
@@ -158,27 +166,42 @@ class SlackDirectory:
     async def dm_channel(self, recipient: Recipient) -> str:
         """The bot's DM channel with the person (``conversations.open`` once, then stored, and
         kept in this process)."""
-        key = (bound_token() or "", recipient.person_id)
-        channel = self._channels.get(key)
-        if channel is None:
-            channel = await self._stored_or_opened(recipient)
-            self._channels.remember(key, channel)
+        channel, opened = await self.dm(recipient)
+        if opened is not None:
+            await self.stored(recipient, opened)
         return channel
 
-    async def _stored_or_opened(self, recipient: Recipient) -> str:
-        """The stored channel; else ``conversations.open``, storing the person's user id and
-        channel in one write (their account and reference read in one session first)."""
+    async def dm(self, recipient: Recipient) -> tuple[str, Opened | None]:
+        """The DM channel, and, when it was just opened, what to store about it: the caller
+        stores it (``stored``) in the same write as what it learns next (a pulse's message)."""
+        key = (bound_token() or "", recipient.person_id)
+        channel = self._channels.get(key)
+        if channel is not None:
+            return channel, None
         user_id, stored = await self.identities.account_and_reference(PLATFORM, recipient)
         if stored.get("channel"):
-            return str(stored["channel"])
+            channel = str(stored["channel"])
+            self._channels.remember(key, channel)
+            return channel, None
         user_id = str(stored.get("user") or "") or user_id or await self._found(recipient)
+        channel = await self._open(user_id)
+        return channel, Opened(user_id, channel)  # kept in this process once stored
+
+    async def _open(self, user_id: str) -> str:
         opened = await self.client.conversations_open(users=user_id)
         channel = str((opened.get("channel") or {}).get("id") or "")
         if not channel:
             raise RuntimeError("conversations.open returned no channel")
-        changes = {"user": user_id, "channel": channel}
-        await self.identities.reached(PLATFORM, recipient, user_id, changes)
         return channel
+
+    async def stored(
+        self, recipient: Recipient, opened: Opened, pulse: tuple[int, str] | None = None
+    ) -> None:
+        """Store the person's user id and DM channel (and a round's pulse message) in one
+        write."""
+        changes = {"user": opened.user_id, "channel": opened.channel}
+        await self.identities.reached(PLATFORM, recipient, opened.user_id, changes, pulse=pulse)
+        self._channels.remember((bound_token() or "", recipient.person_id), opened.channel)
 
     async def _found(self, recipient: Recipient) -> str:
         """The person's user id from Slack's directory (``Unreachable`` when there is none)."""

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.app import PLATFORM
 from adapters.slack.blocks import render
 from adapters.slack.identity import SlackDirectory
-from bot.ports import OutcomeUnknown, Recipient, TeamTarget
+from bot.ports import OutcomeUnknown, Recipient, TeamTarget, Unreachable
 from bot.views import PulseCard, TrendReportView, View
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,23 @@ class SlackMessenger:
     async def send_direct(
         self, recipient: Recipient, view: View, *, key: str | None = None
     ) -> None:
-        """A reminder replies in the thread of the round's pulse message (its ``ts`` kept)."""
+        """A reminder replies in the thread of the round's pulse message (its ``ts`` kept).  A
+        DM channel opened for this send is stored after the post, with the pulse's ``ts``, in
+        one write (``delivered`` opens the DM again if the process died before it)."""
         identities = self.directory.identities
         async with self.directory.reaching(recipient):
-            channel = await self.directory.dm_channel(recipient)
+            channel, opened = await self.directory.dm(recipient)
             thread_ts = None
             if isinstance(view, PulseCard) and view.reminder:
                 thread_ts = await identities.pulse_message(PLATFORM, recipient, view.round_id)
             ts = await self.post_keyed(channel, view, key, thread_ts=thread_ts)
+        pulse = None
         if isinstance(view, PulseCard) and not view.reminder and ts:
-            await identities.remember_pulse_message(PLATFORM, recipient, view.round_id, ts)
+            pulse = (view.round_id, ts)
+        if opened is not None:
+            await self.directory.stored(recipient, opened, pulse)
+        elif pulse is not None:
+            await identities.remember_pulse_message(PLATFORM, recipient, *pulse)
 
     async def post_keyed(
         self, channel: str, view: View, key: str | None, *, thread_ts: str | None = None
@@ -131,21 +138,25 @@ class SlackMessenger:
 
     async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool:
         """Whether the person's DM holds the bot's message carrying ``key`` (found, its ``ts``
-        is kept as the round's pulse message, for the reminder's thread).  No DM channel stored
-        means ``conversations.open`` never completed, so nothing was posted: ``False``.  Slack
-        not readable raises (the outbox checks again later, and sends nothing meanwhile)."""
-        identities = self.directory.identities
-        stored = await identities.reference(PLATFORM, recipient)
-        channel = str(stored.get("channel") or "")
-        if not channel:
+        is kept as the round's pulse message, for the reminder's thread).  The DM channel is
+        stored only after a post, so when none is stored it is opened again (Slack gives the
+        same one; stored now, with the pulse found); a person Slack doesn't know was never
+        sent anything: ``False``.  Slack not readable raises (the outbox checks again later,
+        and sends nothing meanwhile)."""
+        try:
+            async with self.directory.reaching(recipient):
+                channel, opened = await self.directory.dm(recipient)
+                found = await self._find(channel, key)
+        except Unreachable:
             return False
-        async with self.directory.reaching(recipient):
-            found = await self._find(channel, key)
         if found is None:
             return False
         ts = found.get("ts")
-        if isinstance(ts, str) and ts:
-            await identities.remember_pulse_message(PLATFORM, recipient, round_id, ts)
+        pulse = (round_id, ts) if isinstance(ts, str) and ts else None
+        if opened is not None:
+            await self.directory.stored(recipient, opened, pulse)
+        elif pulse is not None:
+            await self.directory.identities.remember_pulse_message(PLATFORM, recipient, *pulse)
         return True
 
     async def _find(self, channel: str, key: str) -> dict[str, Any] | None:

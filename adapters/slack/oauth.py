@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,16 +19,17 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.pacing import PacedClient
 from bot.identities import Identities
 from bot.settings import Settings
 from bot.tenants import Probe, Tenants
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_EXPIRY = 600  # seconds an install link stays valid
+# install links not yet used that are kept at most: the oldest go first (an admin installs
+# once; a flood of ``GET /slack/install`` must not grow the table without end)
+MAX_STATES = 100
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -53,7 +58,7 @@ _BOT_TOKEN: ContextVar[str | None] = ContextVar("slack_bot_token", default=None)
 _ASKER: ContextVar[Asker | None] = ContextVar("slack_asker", default=None)
 
 
-class WorkspaceClient(AsyncWebClient):
+class WorkspaceClient(PacedClient):
     """A client without a fixed token: each call uses the bot token bound in this context (the
     request's workspace, or the one ``bound`` around a send); a call that brings its own
     credentials (``oauth.v2.access``'s client id, an explicit ``token=``) keeps them."""
@@ -101,12 +106,13 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
 
 
 class Installations:
-    """The installation and state stores on the project's engine."""
+    """The installation and state stores on the project's engine (an install from a workspace
+    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored)."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         assert settings.slack_client_id is not None
-        self.store = AsyncSQLAlchemyInstallationStore(
-            client_id=settings.slack_client_id, engine=engine
+        self.store = ServedInstallationStore(
+            settings.slack_client_id, engine, settings.slack_workspaces
         )
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY, engine=engine)
 
@@ -114,15 +120,36 @@ class Installations:
         await self.store.create_tables()  # type: ignore[no-untyped-call]
         await self.states.create_tables()  # type: ignore[no-untyped-call]
 
+    async def prune_states(self) -> int:
+        """Delete install links that expired unused, and the oldest beyond ``MAX_STATES - 1``,
+        room for the one being issued (Slack's store deletes a link only when it is used).
+        Returns how many went."""
+        table = self.states.oauth_states
+        now = normalize_datetime_for_db(datetime.now(UTC))
+        async with self.states.engine.begin() as connection:
+            expired = await connection.execute(table.delete().where(table.c.expire_at <= now))
+            newest_dropped = await connection.execute(
+                select(table.c.id).order_by(table.c.id.desc()).offset(MAX_STATES - 1).limit(1)
+            )
+            cut = newest_dropped.scalar()
+            crowded = 0
+            if cut is not None:
+                crowded = (
+                    await connection.execute(table.delete().where(table.c.id <= cut))
+                ).rowcount
+        return int(expired.rowcount) + int(crowded)
+
     async def bot_tokens(self, session: AsyncSession) -> dict[str, str]:
-        """Each installed workspace's bot token (its latest install's), oldest workspace first.
-        Read in ``session``, the caller's unit of work (``TeamPulse.session``)."""
+        """Each installed workspace's bot token (its latest install's), oldest workspace first;
+        only the workspaces served (an install kept from before ``TEAMPULSE_SLACK_WORKSPACES``
+        was narrowed is never sent to).  Read in ``session``, the caller's unit of work
+        (``TeamPulse.session``)."""
         bots = self.store.bots
         query = (
             select(bots.c.team_id, bots.c.bot_token)
             .where(
                 bots.c.client_id == self.store.client_id,
-                bots.c.team_id.is_not(None),
+                bots.c.team_id.in_(sorted(self.store.served)),
                 bots.c.bot_token.is_not(None),
             )
             .order_by(bots.c.installed_at, bots.c.id)
@@ -151,6 +178,7 @@ class Installations:
             installation_store=self.store,
             installation_store_bot_only=True,
             state_store=self.states,
+            callback_options=callbacks(),
         )
 
 
@@ -193,12 +221,14 @@ def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:
     bolt.event("tokens_revoked")(bolt.default_tokens_revoked_event_listener())
 
 
-def oauth_routes(app: web.Application, bolt: AsyncApp) -> None:
-    """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (Bolt's pages and redirects)."""
+def oauth_routes(app: web.Application, bolt: AsyncApp, installations: Installations) -> None:
+    """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (Bolt's pages and redirects).
+    Each install start first prunes the links that expired unused (``prune_states``)."""
     flow = bolt.oauth_flow
     assert isinstance(flow, AsyncOAuthFlow)
 
     async def install(request: web.Request) -> StreamResponse:
+        await installations.prune_states()
         return await to_aiohttp_response(
             await flow.handle_installation(await to_bolt_request(request))
         )

@@ -26,7 +26,7 @@ class TeamsPlatform:
         self.endpoint = BotFrameworkEndpoint(settings, self._on_turn)
         # the proactive side shares the endpoint's CloudAdapter (its credentials and tokens)
         self.outbound = Paced(Connector.of(self.endpoint), settings.teams_tenant_rps)
-        self.messenger = TeamsMessenger(self.outbound)
+        self.messenger = TeamsMessenger(self.outbound, settings.teams_tenants)
 
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]

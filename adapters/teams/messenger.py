@@ -5,7 +5,8 @@ A person is reached through the 1:1 chat reference kept when they last chatted w
 someone known only from a team's roster gets that chat opened first (and kept).  When Teams
 answers 403 (the app was uninstalled or blocked) or 404 (the chat is gone), the kept chat is
 dropped and the person is ``Unreachable`` here, so the router tries their next platform:
-uninstalling the app stops deliveries on Teams.
+uninstalling the app stops deliveries on Teams.  Nothing is sent into a tenant not served
+(``TEAMPULSE_TEAMS_TENANTS``), even through a chat kept from before the list was narrowed.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ NO_CHAT = GONE | {400}  # opening a chat: the app is not installed for them, or 
 class TeamsMessenger:
     reaches_everyone = False  # only people with a Teams account
 
-    def __init__(self, outbound: Paced) -> None:
+    def __init__(self, outbound: Paced, served: frozenset[str]) -> None:
         self.outbound = outbound
+        self.served = served  # the tenants served
         self._service: TeamPulse | None = None
 
     def bind(self, service: TeamPulse) -> None:
@@ -43,6 +45,12 @@ class TeamsMessenger:
         if self._service is None:
             raise RuntimeError("the Teams adapter is not installed in a server yet")
         return self._service
+
+    def serves(self, tenant: object) -> bool:
+        """A kept person or reference is not in a tenant known to be off the list (one kept
+        before it was narrowed: what is kept since comes from served tenants' activities only;
+        a channel's reference may not name its tenant)."""
+        return not tenant or tenant in self.served
 
     @property
     def identities(self) -> Identities:
@@ -74,8 +82,12 @@ class TeamsMessenger:
         """The person's 1:1 chat reference: the kept one, else a chat opened (and kept) from
         what their team's roster said; ``Unreachable`` when neither can be had."""
         stored = await self.identities.reference(PLATFORM, recipient)
+        if not self.serves(stored.get(references.TENANT)):
+            raise Unreachable("their Teams account is in a tenant not served")
         chat = references.conversation(stored)
         if chat is not None:
+            if not self.serves(references.tenant_of(chat)):
+                raise Unreachable("their Teams chat is in a tenant not served")
             return chat
         tenant = stored.get(references.TENANT)
         tenant_url = None
@@ -116,6 +128,11 @@ class TeamsMessenger:
         reference = await references.channel_reference(places, channel)
         if reference is None:
             log.info("Teams channel of team %s unknown to the bot; post skipped", team.team_id)
+            return
+        if not self.serves(references.tenant_of(reference)):
+            log.info(
+                "Teams channel of team %s is in a tenant not served; post skipped", team.team_id
+            )
             return
         try:
             await self.outbound.send(reference, await rendered(view))

@@ -158,12 +158,8 @@ class BotFrameworkEndpoint:
         self.auth = Authentication(configuration(settings))  # (credentials and clients kept)
         self.adapter = CloudAdapter(self.auth)
         self.handler = handler
+        # the tenants served (``serve`` refuses to start without any: bot/safety.py)
         self.tenants = settings.teams_tenants
-        if not self.tenants and settings.teams_configured:
-            log.warning(
-                "Teams: people of any Microsoft 365 tenant that adds the bot are matched by "
-                "email; set TEAMPULSE_TEAMS_TENANTS to the organisation's tenant ids"
-            )
 
     async def handle(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
@@ -178,7 +174,7 @@ class BotFrameworkEndpoint:
         problem = activity_problem(body)
         if problem:
             raise web.HTTPBadRequest(text=problem)
-        if self.tenants and InboundActivity(body).tenant not in self.tenants:
+        if InboundActivity(body).tenant not in self.tenants:
             log.info("Teams activity from a tenant not served; ignored")
             return web.json_response({"error": "this tenant is not served"}, status=403)
 
