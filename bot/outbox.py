@@ -22,8 +22,10 @@ outcome is unknown stays so until a platform has answered that question: if aski
 send's answer is lost and can't be checked (``OutcomeUnknown``), it is retried as unchecked and
 asked again first (``surveys/outbox.py``).  The lease (``TEAMPULSE_OUTBOX_LEASE_SECONDS``, five
 minutes) must outlast any one send, 429 waits included: a send still running when its lease
-runs out may be checked before it has arrived, and sent twice.  So a send is abandoned after half
-the lease (``SEND_SHARE``) and left unknown: checked again, after its back-off, before any resend.
+runs out may be checked before it has arrived, and sent twice.  So a check-and-send must end
+within half the lease counted from its claim (``SEND_SHARE``; a row claimed ahead waits its turn
+on that lease): one still running then is abandoned and left unknown, checked again after its
+back-off before any resend; one that waited more than half of that share is given back unsent.
 
 Reminders and privacy.  Who answered a round must never be stored or inferable per person
 (docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
@@ -179,16 +181,23 @@ async def _give_back(release: Callable[[list[Job]], Awaitable[None]], jobs: list
 class Ticket:
     """A claimed pulse row and the loop time by which its check-and-send must end:
     ``SEND_SHARE`` of its lease after it was claimed (a row claimed ahead waits its turn on
-    that lease), so no send outlives its lease."""
+    that lease), so no send outlives its lease.  It is started only while at least half of
+    that share is left (``start_by``), so no send starts with too little time to finish."""
 
     job: Claimed
+    start_by: float
     deadline: float
+
+    @classmethod
+    def at(cls, job: Claimed, claimed: float, share: float) -> Ticket:
+        return cls(job, claimed + share / 2, claimed + share)
 
 
 async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     """Send every due pulse row, then any queued reminders; returns how many were sent."""
     width = width or service.settings.outbox_concurrency
     lease = service.settings.outbox_lease
+    share = lease.total_seconds() * SEND_SHARE
     loop = asyncio.get_running_loop()
 
     async def claim(limit: int) -> tuple[int, list[Ticket]]:
@@ -196,11 +205,11 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
             retry=retry_if_exception(dropped), stop=stop_after_attempt(2), reraise=True
         ):
             with attempt:
-                deadline = loop.time() + lease.total_seconds() * SEND_SHARE
+                started = loop.time()
                 async with service.db.session() as session:
                     claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
                     await session.commit()
-        return len(claimed), [Ticket(job, deadline) for job in claimed]
+        return len(claimed), [Ticket.at(job, started, share) for job in claimed]
 
     release = partial(_release, service)
     pipe = Pipe(claim, partial(_deliver, service, Cards(service), release), release)
@@ -240,9 +249,9 @@ async def _deliver(
     """Check (if the outcome is unknown), then send, by the ticket's deadline: a send still
     running then is abandoned as unknown, so no send outlives its lease (another replica could
     claim the row and, the post not having landed yet, send it again).  A row whose share of
-    its lease ran out while it waited its turn is given back unsent."""
+    its lease mostly ran out while it waited its turn is given back unsent."""
     job = ticket.job
-    if asyncio.get_running_loop().time() >= ticket.deadline:
+    if asyncio.get_running_loop().time() >= ticket.start_by:
         await _give_back(release, [ticket])
         return 0
     try:

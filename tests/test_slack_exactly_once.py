@@ -206,3 +206,26 @@ async def test_a_send_that_outlasts_half_its_lease_is_left_unknown_and_found_lat
     assert await service.deliver_outbox() == 1
     assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
     assert len(slack.fake.called("chat.postMessage")) == 12
+
+
+async def test_a_pulse_claimed_behind_hung_sends_is_claimed_afresh_not_left_unknown(
+    slack: Slack,
+) -> None:
+    """Two sends at a time, more rows claimed ahead of them.  The first post hangs, and so does
+    the third, so the row claimed beside the third waits its turn until the first is abandoned
+    at half its lease (3 of 6 seconds), by when that row has used its share of its own lease
+    too; Slack now answers each post after 0.3 s.  That row was never sent: it is given back and
+    claimed afresh, not started with no time left and abandoned as unknown.  Only the two hung
+    sends wait to be checked."""
+    service = slack.service
+    service.settings = service.settings.model_copy(update={"outbox_lease_seconds": 6})
+    slack.fake.lose_answer("chat.postMessage", arrives=True, hang=True)
+    await service.open_round(await service.team_named("Ward A"))
+    drain = asyncio.ensure_future(service.deliver_outbox(width=2))
+    await slack.fake.wait_for("chat.postMessage", count=2)  # the first hangs, the second is done
+    slack.fake.lose_answer("chat.postMessage", arrives=True, hang=True)
+    slack.fake.slow_down("chat.postMessage", 0.3)
+    assert await drain == 10
+    assert await statuses(slack) == {DeliveryStatus.SENT: 10, DeliveryStatus.UNCHECKED: 2}
+    assert len(slack.fake.called("chat.postMessage")) == 12
+    assert pulses_per_person(slack) == dict.fromkeys(WARD_A, 1)
