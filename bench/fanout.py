@@ -20,10 +20,19 @@ window) and answers the ones beyond with a 429 and ``Retry-After``, as Slack's u
 workspace cap would.  Measured: the time from ``pulse send`` returning to the last DM, beside the
 ideal ``people / N``, and the 429s the server received.
 
+``--replicas 2 --kill`` runs another scenario instead (``run_replicas``): two ``teampulse
+serve`` replicas on the same PostgreSQL database and the same fake; once ``--kill-after`` DMs
+have gone out, one is SIGKILLed (and not restarted).  The survivor claims the dead one's rows
+when their lease runs out (``--lease`` seconds, ``TEAMPULSE_OUTBOX_LEASE_SECONDS``) and checks
+each against the person's DM before sending.  Reported: people reached, people reached twice
+(each DM read back with ``conversations.history``: messages carrying a delivery key), and the
+time from ``pulse send`` to the last row settled.
+
 Usage::
 
     .venv/bin/python bench/fanout.py --people 2000
     .venv/bin/python bench/fanout.py --people 1000 --throttle 100
+    .venv/bin/python bench/fanout.py --people 2000 --replicas 2 --kill
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import aiohttp  # noqa: E402
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 from aiohttp import web  # noqa: E402
+from fanout_replicas import run_replicas  # noqa: E402
 from ingest_processes import SECRET, Child, cpu_seconds, spawn, spawn_serve  # noqa: E402
 
 TOKEN = "xoxb-bench"
@@ -153,16 +163,21 @@ async def stats(http: aiohttp.ClientSession, fake: Child) -> dict[str, Any]:
         return dict(await response.json())
 
 
-async def run_app(
-    http: aiohttp.ClientSession, fake: Child, url: str, people: int, folder: Path
-) -> dict[str, Any]:
-    env = {
+def app_env(url: str, fake: Child) -> dict[str, str]:
+    """The server's settings: the bench's database, Slack at the fake."""
+    return {
         "DATABASE_URL": url,
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": f"{fake.url}/api/",
         "TEAMPULSE_SECRET": BENCH_SECRET,
     }
+
+
+async def run_app(
+    http: aiohttp.ClientSession, fake: Child, url: str, people: int, folder: Path
+) -> dict[str, Any]:
+    env = app_env(url, fake)
     app = await spawn_serve(env, folder / "serve.log")
     try:
         await asyncio.sleep(2)  # its start-up work (the scheduler's first tick) is over
@@ -230,6 +245,9 @@ async def main(args: argparse.Namespace) -> None:
         fake = spawn("fake", {"FANOUT_PEOPLE": str(args.people)}, folder / "fake.log", __file__)
         try:
             async with aiohttp.ClientSession() as http:
+                if args.replicas > 1:
+                    await run_replicas(http, fake, url, folder, args, app_env(url, fake))
+                    return
                 app = await run_app(http, fake, url, args.people, folder)
                 await http.post(f"{fake.url}/reset")
                 bare = await run_bare(http, fake, app["body"], args.people, args.concurrency)
@@ -281,5 +299,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--throttle", type=int, default=0, help="chat.postMessage/s the fake allows (0: no limit)"
     )
+    parser.add_argument("--replicas", type=int, default=1, help="2: the replicas scenario")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL one replica mid-round")
+    parser.add_argument("--kill-after", type=int, default=400, help="DMs out before the kill")
+    parser.add_argument("--lease", type=int, default=15, help="the replicas' outbox lease (s)")
+    parser.add_argument("--code", help="run the replicas from this checkout (to compare)")
     arguments = parser.parse_args()
     asyncio.run(main_throttled(arguments) if arguments.throttle else main(arguments))

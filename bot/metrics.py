@@ -110,7 +110,9 @@ async def scrape(request: web.Request) -> web.Response:
     async with request.app[DATABASE].session() as session:
         pending = await session.exec(
             select(func.count(col(Delivery.id))).where(
-                col(Delivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING])
+                col(Delivery.status).in_(
+                    [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.UNCHECKED]
+                )
             )
         )
         metrics.pending.set(pending.one())

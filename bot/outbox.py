@@ -17,7 +17,15 @@ Claim, then send, then record, each in its own short step:
 
 A row whose lease expired (its process died mid-send) is claimed again; the platform that knows the
 person is first asked whether the delivery's key (``pulse:<id>``) already arrived
-(``Messenger.delivered``), and a yes is recorded as sent without sending again.
+(``Messenger.delivered``), and a yes is recorded as sent without sending again.  A row whose
+outcome is unknown stays so until a platform has answered that question: if asking fails, or a
+send's answer is lost and can't be checked (``OutcomeUnknown``), it is retried as unchecked and
+asked again first (``surveys/outbox.py``).  The lease (``TEAMPULSE_OUTBOX_LEASE_SECONDS``, five
+minutes) must outlast any one send, 429 waits included: a send still running when its lease
+runs out may be checked before it has arrived, and sent twice.  So a check-and-send must end
+within half the lease counted from its claim (``SEND_SHARE``; a row claimed ahead waits its turn
+on that lease): one still running then is abandoned and left unknown, checked again after its
+back-off before any resend; one that waited more than half of that share is given back unsent.
 
 Reminders and privacy.  Who answered a round must never be stored or inferable per person
 (docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
@@ -51,7 +59,7 @@ from tenacity import (
 )
 
 from bot.batching import GroupCommit
-from bot.ports import Recipient
+from bot.ports import OutcomeUnknown, Recipient
 from bot.views import PulseCard
 from storage.engine import Database, dropped
 from surveys import outbox as rows
@@ -64,7 +72,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 RECORD_TRIES = 5  # commits of one outcome while the database is busy
-LEASE = timedelta(minutes=5)  # a send longer than this is taken for dead and claimed again
+LEASE = timedelta(minutes=5)  # the default lease: a send longer is taken for dead, claimed again
+SEND_SHARE = 0.5  # of the lease, that one check-and-send may take before it is abandoned
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 
@@ -168,27 +177,49 @@ async def _give_back(release: Callable[[list[Job]], Awaitable[None]], jobs: list
 
 
 # -- pulse cards -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ticket:
+    """A claimed pulse row and the loop time by which its check-and-send must end:
+    ``SEND_SHARE`` of its lease after it was claimed (a row claimed ahead waits its turn on
+    that lease), so no send outlives its lease.  It is started only while at least half of
+    that share is left (``start_by``), so no send starts with too little time to finish."""
+
+    job: Claimed
+    start_by: float
+    deadline: float
+
+    @classmethod
+    def at(cls, job: Claimed, claimed: float, share: float) -> Ticket:
+        return cls(job, claimed + share / 2, claimed + share)
+
+
 async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
     """Send every due pulse row, then any queued reminders; returns how many were sent."""
     width = width or service.settings.outbox_concurrency
+    lease = service.settings.outbox_lease
+    share = lease.total_seconds() * SEND_SHARE
+    loop = asyncio.get_running_loop()
 
-    async def claim(limit: int) -> tuple[int, list[Claimed]]:
+    async def claim(limit: int) -> tuple[int, list[Ticket]]:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(dropped), stop=stop_after_attempt(2), reraise=True
         ):
             with attempt:
+                started = loop.time()
                 async with service.db.session() as session:
-                    claimed = await rows.claim_deliveries(session, service.clock(), limit, LEASE)
+                    claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
                     await session.commit()
-        return len(claimed), claimed
+        return len(claimed), [Ticket.at(job, started, share) for job in claimed]
 
-    async def release(jobs: list[Claimed]) -> None:
-        async with service.db.session() as session:
-            await rows.release(session, jobs, service.clock())
-            await session.commit()
-
-    pipe = Pipe(claim, partial(_deliver, service, Cards(service)), release)
+    release = partial(_release, service)
+    pipe = Pipe(claim, partial(_deliver, service, Cards(service), release), release)
     return await drain(width, pipe) + await drain_reminders(service, width)
+
+
+async def _release(service: TeamPulse, tickets: list[Ticket]) -> None:
+    async with service.db.session() as session:
+        await rows.release(session, [ticket.job for ticket in tickets], service.clock())
+        await session.commit()
 
 
 class Cards:
@@ -209,25 +240,53 @@ class Cards:
         return card
 
 
-async def _deliver(service: TeamPulse, cards: Cards, job: Claimed) -> int:
-    recipient = Recipient.of(job.person)
-    key = delivery_key(job.row_id)
+async def _deliver(
+    service: TeamPulse,
+    cards: Cards,
+    release: Callable[[list[Ticket]], Awaitable[None]],
+    ticket: Ticket,
+) -> int:
+    """Check (if the outcome is unknown), then send, by the ticket's deadline: a send still
+    running then is abandoned as unknown, so no send outlives its lease (another replica could
+    claim the row and, the post not having landed yet, send it again).  A row whose share of
+    its lease mostly ran out while it waited its turn is given back unsent."""
+    job = ticket.job
+    if asyncio.get_running_loop().time() >= ticket.start_by:
+        await _give_back(release, [ticket])
+        return 0
     try:
-        if job.unknown and await service.messenger.delivered(recipient, key):
-            return await _record(service, job, None)
-        await service.messenger.send_direct(recipient, cards(job), key=key)
+        async with asyncio.timeout_at(ticket.deadline):
+            await _check_then_send(service, cards, job)
+    except (OutcomeUnknown, TimeoutError) as error:
+        return await _record(service, job, error, unknown=True)
     except Exception as error:  # this row only; CancelledError is not an Exception
         return await _record(service, job, error)
     return await _record(service, job, None)
 
 
-async def _record(service: TeamPulse, job: Claimed, error: Exception | None) -> int:
+async def _check_then_send(service: TeamPulse, cards: Cards, job: Claimed) -> None:
+    recipient = Recipient.of(job.person)
+    key = delivery_key(job.row_id)
+    if job.unknown:
+        try:
+            arrived = await service.messenger.delivered(recipient, key, round_id=job.round_id)
+        except Exception as error:  # not checked: still unknown, asked again before any send
+            raise OutcomeUnknown(f"not checked: {_describe(error)}") from error
+        if arrived:
+            return
+    await service.messenger.send_direct(recipient, cards(job), key=key)
+
+
+async def _record(
+    service: TeamPulse, job: Claimed, error: Exception | None, *, unknown: bool = False
+) -> int:
     """Commit one delivery's outcome (with those finishing alongside), tried again a few times
     while the database is busy (SQLite's one writer, under many sends at once: an outcome lost
     would leave the row to its lease, and a platform that can't tell whether it arrived would
     send it again) or its connection was dropped.  If it still fails the row keeps its lease
-    and is claimed again (and checked) once the lease runs out."""
-    outcome = _outcome(job, error, service.clock())
+    and is claimed again (and checked) once the lease runs out.  ``unknown``: the failed
+    delivery may have arrived, so its retry checks first."""
+    outcome = _outcome(job, error, service.clock(), unknown)
     try:
         await _commit(service, outcome)
     except Exception:
@@ -261,13 +320,14 @@ async def _commit(service: TeamPulse, outcome: Outcome) -> None:
                 await service.outcomes(outcome)
 
 
-def _outcome(job: Claimed, error: Exception | None, now: datetime) -> Outcome:
+def _outcome(job: Claimed, error: Exception | None, now: datetime, unknown: bool) -> Outcome:
     attempts = job.attempts + 1
     if error is None:
         return Outcome.sent(job.row_id, now)
     if attempts >= MAX_ATTEMPTS:
         return Outcome.failed(job.row_id, attempts, _describe(error))
-    return Outcome.retry(job.row_id, attempts, now + backoff(attempts), _describe(error))
+    at = now + backoff(attempts)
+    return Outcome.retry(job.row_id, attempts, at, _describe(error), unknown=unknown)
 
 
 def _describe(error: Exception) -> str:

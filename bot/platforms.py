@@ -89,15 +89,15 @@ class IdentityRouter:
             return
         raise Unreachable("no connected platform has an account for this person")
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
         """The answer of the first platform that knows the person; else of those that may find
         them (a send can die after posting, before the platform stored who they are): yes if one
         finds the delivery, no if all are sure it is not there, ``None`` when one can't tell."""
         order = await self._order(recipient)
         if len(self.platforms) > 1 and await order[0].messenger.knows(recipient):
-            return await order[0].messenger.delivered(recipient, key)
+            return await order[0].messenger.delivered(recipient, key, round_id=round_id)
         answers = [
-            await p.messenger.delivered(recipient, key)
+            await p.messenger.delivered(recipient, key, round_id=round_id)
             for p in order
             if not p.messenger.reaches_everyone
         ]

@@ -20,6 +20,11 @@ class Unreachable(Exception):
     """A platform has no account for this person (its messenger raises this to pass them on)."""
 
 
+class OutcomeUnknown(Exception):
+    """A send may have arrived and could not be checked (its answer was lost, and the platform
+    could not be read back): the outbox retries it, asking ``delivered`` before any resend."""
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Whom a direct message is for."""
@@ -80,9 +85,13 @@ class Messenger(Protocol):
         ``key`` is the outbox delivery's stable key (``pulse:<id>``), for a platform that can
         carry it with the message and read it back (``delivered``)."""
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Whether the message sent with ``key`` already reached the person (asked only when a
-        send's outcome is unknown: its process died mid-send); ``None`` when it can't tell."""
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
+        """Whether the pulse of round ``round_id`` sent with ``key`` already reached the person
+        (asked only when a send's outcome is unknown: its process died mid-send, or an earlier
+        check failed); found, the platform keeps its message id for the round's reminder.
+        ``None`` when this platform can never tell (the outbox sends again: its bound on doubles
+        is the sends in flight); an exception when it can tell but could not be read now (the
+        row stays unknown and is checked again before any send)."""
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:
         """Post to the team's celebration channel (a no-op when the team has none here)."""
@@ -102,7 +111,7 @@ class NullMessenger:
     ) -> None:
         raise RuntimeError("no platform is connected in this process")
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

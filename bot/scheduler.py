@@ -63,18 +63,21 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
 class PulseScheduler:
     """Time-driven jobs, plus the outbox's sender: it drains the outbox whenever it is woken
     (rows queued in this process, or a PostgreSQL ``NOTIFY`` from any replica) and, as the
-    backstop, every ``poll_seconds`` (retries falling due, leases running out).  The sender runs
-    in every process (rows are claimed with SKIP LOCKED); the tick runs only while this process
-    is the elected leader (``election``)."""
+    backstop, every ``poll_seconds`` (retries falling due, leases running out): by default
+    ``OUTBOX_POLL_SECONDS``, or the outbox's lease if shorter, so that a dead replica's sends
+    are picked up soon after their lease.  The sender runs in every process (rows are claimed
+    with SKIP LOCKED); the tick runs only while this process is the elected leader
+    (``election``)."""
 
     def __init__(
         self,
         service: TeamPulse,
-        poll_seconds: float = OUTBOX_POLL_SECONDS,
+        poll_seconds: float | None = None,
         election: Election | None = None,
     ) -> None:
         self.service = service
-        self.poll_seconds = poll_seconds
+        lease = service.settings.outbox_lease_seconds
+        self.poll_seconds = poll_seconds or min(OUTBOX_POLL_SECONDS, lease)
         self.election = election or Election(service.db.engine)
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
         self._running: set[asyncio.Task[None]] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     outbox_concurrency: int = Field(
         default=32, ge=1, le=1000, validation_alias="TEAMPULSE_OUTBOX_CONCURRENCY"
     )
+    # how long a claimed outbox send may run before it is taken for dead (its process killed)
+    # and claimed again, checked, by any replica: longer than any one send, 429 waits included
+    outbox_lease_seconds: int = Field(
+        default=300, ge=1, le=86400, validation_alias="TEAMPULSE_OUTBOX_LEASE_SECONDS"
+    )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
 
     # Safe defaults (bot/safety.py): the Slack workspaces (team ids, or Enterprise Grid ids)
@@ -119,6 +125,10 @@ class Settings(BaseSettings):
         if self.min_comment_group < self.min_group:
             raise ValueError("TEAMPULSE_MIN_COMMENT_GROUP must not be below TEAMPULSE_MIN_GROUP")
         return self
+
+    @property
+    def outbox_lease(self) -> timedelta:
+        return timedelta(seconds=self.outbox_lease_seconds)
 
     @property
     def kudos_values(self) -> dict[str, str]:

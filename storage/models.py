@@ -39,6 +39,9 @@ class Role(StrEnum):
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # due at ``next_attempt_at`` (retrying once ``attempts`` > 0)
     SENDING = "sending"  # claimed: in flight until ``next_attempt_at`` (the lease)
+    # due again at ``next_attempt_at``, its last outcome unknown (it may have arrived): the
+    # platform is asked before anything is sent again
+    UNCHECKED = "unchecked"
     SENT = "sent"
     FAILED = "failed"
 

@@ -1,10 +1,13 @@
 """The outbox's rows: claiming them in short transactions, recording each outcome on its own,
 queueing a round's reminders once, and counting rows by state (never naming anyone).
 
-A pulse delivery moves ``pending -> sending -> sent | pending (retry) | failed``.  ``sending``
-carries a lease in ``next_attempt_at``: a row still ``sending`` after it (its process died
-mid-send) is claimed again, flagged as an unknown outcome so the sender can ask the platform
-whether it arrived before sending again.  A reminder row is done the moment it is claimed.
+A pulse delivery moves ``pending -> sending -> sent | pending (retry) | unchecked (retry) |
+failed``.  ``sending`` carries a lease in ``next_attempt_at``: a row still ``sending`` after it
+(its process died mid-send) is claimed again, flagged as an unknown outcome so the sender can ask
+the platform whether it arrived before sending again.  A row whose outcome stayed unknown (the
+platform could not be asked, or a send's answer was lost and could not be checked) is retried as
+``unchecked``, and every claim of it is flagged the same way until the platform has answered.
+A reminder row is done the moment it is claimed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminde
 
 NOTIFY_CHANNEL = "teampulse_outbox"
 CLOSED = "round closed before delivery"
+# a row claimed in one of these states may already have arrived: checked before any resend
+UNKNOWN_OUTCOME = (DeliveryStatus.SENDING, DeliveryStatus.UNCHECKED)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,12 @@ class Claimed:
     team: Team
     group_index: int
     attempts: int
-    unknown: bool  # a previous claim's lease expired: the send may have arrived
+    unknown: bool  # a previous send may have arrived (its lease expired, or it was unchecked)
+
+    @property
+    def round_id(self) -> int:
+        assert self.pulse_round.id is not None
+        return self.pulse_round.id
 
 
 async def notify(session: AsyncSession) -> None:
@@ -72,7 +82,10 @@ async def claim_deliveries(
             col(Delivery.status) == DeliveryStatus.PENDING,
             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
         ),
-        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.next_attempt_at) <= now),
+        and_(
+            col(Delivery.status).in_(UNKNOWN_OUTCOME),
+            col(Delivery.next_attempt_at) <= now,
+        ),
     )
     query = (
         select(Delivery)
@@ -91,7 +104,7 @@ async def claim_deliveries(
     for delivery in rows:
         assert delivery.id is not None
         pulse_round = found_rounds[delivery.round_id]
-        unknown = delivery.status == DeliveryStatus.SENDING
+        unknown = delivery.status in UNKNOWN_OUTCOME
         if pulse_round.closed:
             delivery.status = DeliveryStatus.FAILED
             delivery.last_error = CLOSED
@@ -125,11 +138,15 @@ class Outcome:
         return cls(row_id, (("status", DeliveryStatus.SENT.value), ("sent_at", now)))
 
     @classmethod
-    def retry(cls, row_id: int, attempts: int, at: datetime, error: str) -> Outcome:
+    def retry(
+        cls, row_id: int, attempts: int, at: datetime, error: str, *, unknown: bool = False
+    ) -> Outcome:
+        """Due again at ``at``; ``unknown``: it may have arrived, so it is checked first then."""
+        status = DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING
         return cls(
             row_id,
             (
-                ("status", DeliveryStatus.PENDING.value),
+                ("status", status.value),
                 ("attempts", attempts),
                 ("next_attempt_at", at),
                 ("last_error", error[:500]),
@@ -165,19 +182,17 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
 
 async def release(session: AsyncSession, claims: Sequence[Claimed], now: datetime) -> None:
     """Give back claimed rows that were never sent (the sender stopped first): due again now.
-    A row whose earlier outcome was unknown stays in flight (due now), so it is still checked
+    A row whose earlier outcome was unknown goes back as ``unchecked``, so it is still checked
     before it is sent.  The caller commits."""
     for unknown in (False, True):
         ids = [c.row_id for c in claims if c.unknown == unknown]
         if not ids:
             continue
-        values: dict[str, object] = {"next_attempt_at": now}
-        if not unknown:
-            values["status"] = DeliveryStatus.PENDING.value
+        status = DeliveryStatus.UNCHECKED if unknown else DeliveryStatus.PENDING
         await session.exec(
             update(Delivery)
             .where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.SENDING)
-            .values(**values)
+            .values(status=status.value, next_attempt_at=now)
         )
 
 
@@ -272,6 +287,8 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     for status, attempts, count in (await session.exec(query)).all():
         if status == DeliveryStatus.PENDING:
             counts["retrying" if attempts else "pending"] += count
+        elif status == DeliveryStatus.UNCHECKED:
+            counts["retrying"] += count
         elif status == DeliveryStatus.SENDING:
             counts["in flight"] += count
         else:

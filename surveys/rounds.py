@@ -224,7 +224,8 @@ async def open_round_overview(session: AsyncSession) -> list[tuple[PulseRound, T
         counts = RoundCounts(
             invited=sum(by_status.values()),
             sent=by_status.get(DeliveryStatus.SENT, 0),
-            pending=by_status.get(DeliveryStatus.PENDING, 0),
+            pending=by_status.get(DeliveryStatus.PENDING, 0)
+            + by_status.get(DeliveryStatus.UNCHECKED, 0),
             failed=by_status.get(DeliveryStatus.FAILED, 0),
             answered=await respondent_count(session, pulse_round.id),
         )

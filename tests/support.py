@@ -77,7 +77,7 @@ class RecordingMessenger:
         if key is not None:
             self.keys.add(key)
 
-    async def delivered(self, person: Recipient, key: str) -> bool | None:
+    async def delivered(self, person: Recipient, key: str, *, round_id: int) -> bool | None:
         return key in self.keys
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

@@ -39,7 +39,7 @@ class RecordingMessenger:
     async def send_direct(self, person: Recipient, view: View, *, key: str | None = None) -> None:
         self.direct.append((person.email, view))
 
-    async def delivered(self, person: Recipient, key: str) -> bool | None:
+    async def delivered(self, person: Recipient, key: str, *, round_id: int) -> bool | None:
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

@@ -95,7 +95,7 @@ class Platform:
             raise Unreachable(self.name)
         self.sent.append(recipient.email)
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

@@ -92,11 +92,14 @@ async def until_healthy(server: Server) -> None:
 
 
 @asynccontextmanager
-async def serving(env: dict[str, str], *, verbose: bool = False) -> AsyncIterator[Server]:
+async def serving(
+    env: dict[str, str], log_name: str = "serve.log", *, verbose: bool = False
+) -> AsyncIterator[Server]:
     """``teampulse serve`` (``teampulse -v serve`` when ``verbose``) in the test's folder (no
-    .env; its log in serve.log), healthy; stopped with SIGTERM, as a service manager stops it."""
+    .env; its log in ``log_name``), healthy; stopped with SIGTERM, as a service manager stops
+    it."""
     command = [str(TEAMPULSE), *(["-v"] if verbose else []), "serve"]
-    with Path("serve.log").open("wb") as log:
+    with Path(log_name).open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         server = Server(process, f"http://127.0.0.1:{env['PORT']}")
         try:

@@ -42,8 +42,8 @@ class LocalMessenger:
             return
         self.inbox[recipient.email].append(view)
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Not known here yet: a send whose outcome is unknown is sent again."""
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
+        """The local chat keeps no keys: a send whose outcome is unknown is sent again."""
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

@@ -6,7 +6,10 @@ Exactly once.  A pulse is posted with the outbox's delivery key in Slack's messa
 the person or their answers).  When a send's outcome is unknown (its process died mid-send, or
 ``chat.postMessage`` failed in a way that may have come after Slack posted: a 5xx, a lost
 connection, a timeout) the person's DM is read back (``conversations.history`` with
-``include_all_metadata``, newest first) and a message carrying the key counts as delivered."""
+``include_all_metadata``, newest first) and a message carrying the key counts as delivered; its
+``ts`` is kept, so the round's reminder is threaded under it.  A DM that can't be read back
+leaves the outcome unknown: the failure is passed on (``OutcomeUnknown`` after a lost answer),
+and the outbox checks again before it sends anything."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.app import PLATFORM
 from adapters.slack.blocks import render
 from adapters.slack.identity import SlackDirectory
-from bot.ports import Recipient, TeamTarget, Unreachable
+from bot.ports import OutcomeUnknown, Recipient, TeamTarget, Unreachable
 from bot.views import PulseCard, TrendReportView, View
 
 log = logging.getLogger(__name__)
@@ -85,13 +88,17 @@ class SlackMessenger:
         self, channel: str, view: View, key: str | None, *, thread_ts: str | None = None
     ) -> str | None:
         """``post`` carrying ``key``; if the answer is lost, the DM is read back for the key
-        before the failure is passed on (found: it was posted, and that message's ``ts``)."""
+        before the failure is passed on (found: it was posted, and that message's ``ts``; not
+        readable: ``OutcomeUnknown``)."""
         try:
             return await self.post(channel, view, thread_ts=thread_ts, key=key)
         except Exception as error:
             if key is None or not may_have_posted(error):
                 raise
-            found = await self._find(channel, key)
+            try:
+                found = await self._find(channel, key)
+            except Exception as reading:
+                raise OutcomeUnknown(f"answer lost, DM not read back: {reading}") from error
             if found is None:
                 raise
             log.info("a post whose answer was lost had arrived; not sent again")
@@ -129,20 +136,28 @@ class SlackMessenger:
             )
         return ts if isinstance(ts, str) else None
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Whether the person's DM holds the bot's message carrying ``key``.  The DM channel
-        is stored only after a post, so when none is stored it is opened again (Slack gives the
-        same one); a person Slack doesn't know was never sent anything: ``False``.  ``None``
-        when Slack can't be read (the outbox then sends again)."""
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool:
+        """Whether the person's DM holds the bot's message carrying ``key`` (found, its ``ts``
+        is kept as the round's pulse message, for the reminder's thread).  The DM channel is
+        stored only after a post, so when none is stored it is opened again (Slack gives the
+        same one; stored now, with the pulse found); a person Slack doesn't know was never
+        sent anything: ``False``.  Slack not readable raises (the outbox checks again later,
+        and sends nothing meanwhile)."""
         try:
             async with self.directory.reaching(recipient):
-                channel, _opened = await self.directory.dm(recipient)
-                return await self._find(channel, key) is not None
+                channel, opened = await self.directory.dm(recipient)
+                found = await self._find(channel, key)
         except Unreachable:
             return False
-        except SlackApiError as error:
-            log.warning("DM history not read: %s", error.response.get("error"))
-            return None
+        if found is None:
+            return False
+        ts = found.get("ts")
+        pulse = (round_id, ts) if isinstance(ts, str) and ts else None
+        if opened is not None:
+            await self.directory.stored(recipient, opened, pulse)
+        elif pulse is not None:
+            await self.directory.identities.remember_pulse_message(PLATFORM, recipient, *pulse)
+        return True
 
     async def _find(self, channel: str, key: str) -> dict[str, Any] | None:
         """The newest messages of ``channel`` (with their metadata): the one carrying ``key``."""

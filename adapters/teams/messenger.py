@@ -113,8 +113,9 @@ class TeamsMessenger:
         """A team's members (every page), from a reference to one of its channels."""
         return await self.outbound.roster(reference, team)
 
-    async def delivered(self, recipient: Recipient, key: str) -> bool | None:
-        """Not known here yet: a send whose outcome is unknown is sent again."""
+    async def delivered(self, recipient: Recipient, key: str, *, round_id: int) -> bool | None:
+        """Teams can't tell: a send whose outcome is unknown is sent again (the bound on doubles
+        is the sends in flight when a process dies, ``TEAMPULSE_OUTBOX_CONCURRENCY``)."""
         return None
 
     async def post_to_team(self, team: TeamTarget, view: View) -> None:

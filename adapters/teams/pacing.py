@@ -11,7 +11,10 @@ A pulse is sent with no database transaction open, but it holds one of the outbo
 its row's lease while it waits, so every wait here is short and bounded: a long ``Retry-After``
 is not waited out, it is raised at once and the outbox retries the row later.
 A send whose answer was lost (a 502 after Teams posted it, say) may be sent again: that repeat is
-the one duplicate a retry can make.
+the one duplicate a retry can make.  Teams can't be asked whether a message arrived
+(``TeamsMessenger.delivered`` answers ``None``), so a process killed mid-round also has its sends
+in flight sent again by the outbox once their lease runs out: the bound on duplicates is the sends
+in flight, ``TEAMPULSE_OUTBOX_CONCURRENCY``, per process crash (README, "Connect Microsoft Teams").
 """
 
 from __future__ import annotations
