@@ -3,7 +3,8 @@
 Each run starts a fresh ``teampulse serve`` process and measures the time from exec to the first
 ``200`` on ``GET /healthz`` (polled every 10 ms), then reads the process's ``VmRSS`` (resident
 memory now) and ``VmHWM`` (its peak) from ``/proc/PID/status`` and stops it with SIGTERM.
-Two configurations:
+Also its CPU time (user + system) by then, which other work on a shared machine sways less than
+the wall time.  Two configurations:
 
 - ``local``: the default (no platform variable: local web chat, SQLite file);
 - ``platforms``: Slack (one workspace over HTTP) and Teams configured, on PostgreSQL.
@@ -47,6 +48,7 @@ SECRET = "bench-secret-not-for-production-0123456789"
 @dataclass
 class Sample:
     seconds: float
+    cpu_seconds: float
     rss_mb: float
     hwm_mb: float
 
@@ -112,6 +114,13 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"][0]) * 1024 / 1e6, int(fields["VmHWM"][0]) * 1024 / 1e6
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used: less swayed than wall time by other work on
+    the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_once(env: dict[str, str], folder: Path, log_name: str, extra: list[str]) -> Sample:
     port = free_port()
     env = {**env, "PORT": str(port)}
@@ -128,10 +137,11 @@ def start_once(env: dict[str, str], folder: Path, log_name: str, extra: list[str
                 time.sleep(0.01)  # polling a starting process
             seconds = time.monotonic() - began
             rss, hwm = memory_mb(process.pid)
+            cpu = cpu_seconds(process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
-    return Sample(seconds, rss, hwm)
+    return Sample(seconds, cpu, rss, hwm)
 
 
 def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespace) -> None:
@@ -142,6 +152,7 @@ def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespa
     samples = [start_once(env, folder, f"{name}-{i}.log", []) for i in range(args.runs)]
     for label, values in (
         ("to /healthz (s)", [s.seconds for s in samples]),
+        ("CPU by then (s)", [s.cpu_seconds for s in samples]),
         ("VmRSS (MB)", [s.rss_mb for s in samples]),
         ("VmHWM (MB)", [s.hwm_mb for s in samples]),
     ):

@@ -22,7 +22,6 @@ from bot.server import create_app
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.team_choice import TeamChoiceError
-from bot.workers import serve_workers
 from storage.engine import Database
 from storage.migrate import upgrade
 from surveys.directory import TeamRef
@@ -92,6 +91,8 @@ def serve() -> None:
         _run_server(settings)
         return
     asyncio.run(_prepare(settings))  # migrations and the question bank once, before any worker
+    from bot.workers import serve_workers  # (gunicorn: only when it runs the workers)
+
     sys.exit(serve_workers(settings, lambda: _serve_app(settings)))
 
 

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from textblob import TextBlob
 
 from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
 from surveys.anonymity import participation_digest
@@ -84,6 +83,9 @@ class Submission:
 
 def sentiment_of(text: str) -> float:
     """TextBlob's lexicon polarity in [-1, 1]; computed once, when the comment is stored."""
+    # imported on the first comment, not at start-up: TextBlob brings NLTK (~0.2 s, ~15 MB)
+    from textblob import TextBlob
+
     return float(TextBlob(text).sentiment.polarity)
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from scipy.stats import ttest_ind_from_stats
 from sqlalchemy import Result, Select
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
@@ -136,6 +135,10 @@ async def _cells(session: AsyncSession, team_id: int, since: date) -> list[Rollu
 def _welch(now: _Stats, before: _Stats) -> bool:
     if now.answers < 2 or before.answers < 2 or (now.std == 0 and before.std == 0):
         return False
+    # imported by the first report that compares two periods, not at start-up: SciPy's stats
+    # take ~0.5 s and ~40 MB to import, and a server may run for days without a report
+    from scipy.stats import ttest_ind_from_stats
+
     test = ttest_ind_from_stats(
         now.mean, now.std, now.answers, before.mean, before.std, before.answers, equal_var=False
     )

@@ -20,8 +20,6 @@ import base64
 import io
 from dataclasses import replace
 
-from PIL import Image
-
 from adapters.teams.adaptive import (
     CARD_BUDGET,
     KIND,
@@ -116,6 +114,8 @@ def _encodings(png: bytes) -> list[bytes]:
     found = [png]
     if len(png) > MAX_PNG:
         return found
+    from PIL import Image  # (with the first chart, not at start-up, as bot/charts.py does)
+
     try:
         with Image.open(io.BytesIO(png)) as image:
             rgb = image.convert("RGB")
