@@ -23,7 +23,7 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.team_choice import TeamChoiceError
 from storage.engine import Database
-from storage.migrate import upgrade
+from storage.migrate import upgrade, upgrade_if_behind
 from surveys.directory import TeamRef
 from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
@@ -41,8 +41,8 @@ def _settings() -> Settings:
 
 async def open_service(settings: Settings, messenger: Messenger | None = None) -> TeamPulse:
     """Upgrade the database, sync the question bank and return the core service."""
-    await upgrade(settings.database_url)
     db = Database(settings.database_url)
+    await upgrade_if_behind(settings.database_url, db.engine)
     async with db.session() as session:
         await sync_questions(session)
         await session.commit()

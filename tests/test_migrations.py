@@ -1,6 +1,7 @@
 """Migrations: every revision goes down and up again on SQLite and PostgreSQL, ending where a
 straight upgrade does; replicas (processes) upgrading a fresh PostgreSQL database at once all
-succeed and one of them does the work (the migrations' advisory lock)."""
+succeed and one of them does the work (the migrations' advisory lock); a server starting on a
+schema behind its code upgrades it, and the head it compares with is Alembic's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from bot.cli import open_service
+from bot.settings import Settings
 from storage.engine import Database
 from storage.migrate import (
     alembic_config,
@@ -37,6 +40,24 @@ def revisions() -> list[str]:
     """Every revision, oldest first."""
     script = ScriptDirectory.from_config(alembic_config(""))
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def test_the_head_read_from_the_revision_files_is_alembics() -> None:
+    script = ScriptDirectory.from_config(alembic_config(""))
+    assert head_revision() == script.get_current_head() == revisions()[-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_server_starting_on_a_schema_behind_its_code_upgrades_it(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    behind = revisions()[-2]
+    async with scratch_database(backend, tmp_path, revision=behind) as url:
+        settings = Settings(_env_file=None, DATABASE_URL=url)
+        service = await open_service(settings)
+        await service.db.dispose()
+        assert await _current(url) == head_revision()
 
 
 def _shape(connection: Connection) -> dict[str, object]:

@@ -1,0 +1,204 @@
+"""What ``teampulse serve`` holds once it has started: the libraries only reports and comments need
+(matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow) and Alembic (only to migrate) stay out of a
+server that has only started, on every configuration; the first trend report after start still
+draws its chart and tests its changes, and the first comment still gets its mood
+(docs/performance.md, "Start-up and footprint").
+
+The server is the real ``teampulse serve`` command in a child process, stopped with SIGTERM as a
+service manager stops it; at its exit it writes the names of the modules it had loaded."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from sqlmodel import col, select
+
+from bot.demo import DEMO_MANAGER, DEMO_NURSE
+from storage.engine import Database
+from storage.models import GeneralComment
+
+REPO = Path(__file__).resolve().parent.parent
+STARTUP = 90.0  # seconds: generous, for a loaded machine; nothing here is timed
+SECRET = "test-secret-not-for-production-0123456789"
+# What a started server must not have imported: what reports, comments and migrations need
+HEAVY = ("matplotlib", "scipy", "numpy", "textblob", "nltk", "PIL", "alembic", "gunicorn")
+# ``teampulse serve`` (the entry point's own two lines), writing ``sys.modules`` at exit
+SERVE = """
+import atexit, json, sys
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+from bot.cli import main
+sys.argv = ["teampulse", "serve"]
+sys.exit(main())
+"""
+
+
+@dataclass
+class Server:
+    url: str
+    loaded: list[str] = field(default_factory=list)  # set once the server has exited
+
+    def has(self, package: str) -> bool:
+        return any(name == package or name.startswith(package + ".") for name in self.loaded)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def local_env(database_url: str) -> dict[str, str]:
+    """The default: no platform variable (the local web chat)."""
+    drop = ("SLACK_", "Microsoft", "TEAMPULSE_", "DATABASE_URL", "PORT")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return {**keep, "PYTHONPATH": str(REPO), "DATABASE_URL": database_url}
+
+
+def platforms_env(database_url: str) -> dict[str, str]:
+    """Slack (one workspace over HTTP) and Teams: nothing is sent to either at start-up."""
+    return {
+        **local_env(database_url),
+        "SLACK_BOT_TOKEN": "xoxb-startup",
+        "SLACK_SIGNING_SECRET": "startup-signing-secret",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "MicrosoftAppId": "00000000-0000-0000-0000-000000000001",
+        "MicrosoftAppPassword": "startup-password",
+        "TEAMPULSE_TEAMS_TENANTS": "startup-tenant",
+        "TEAMPULSE_SECRET": SECRET,
+    }
+
+
+async def until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "teampulse serve exited while starting"
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)  # polling a starting process, not timing a result
+    raise AssertionError("teampulse serve did not become healthy")
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], folder: Path) -> AsyncIterator[Server]:
+    """``teampulse serve``, healthy; at the end stopped with SIGTERM, its modules read."""
+    port = free_port()
+    modules = folder / f"modules-{port}.json"
+    command = [sys.executable, "-c", SERVE, str(modules)]
+    with (folder / f"serve-{port}.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, env={**env, "PORT": str(port)}, cwd=folder, stdout=log, stderr=log
+        )
+        server = Server(f"http://127.0.0.1:{port}")
+        try:
+            await until_healthy(server.url, process)
+            yield server
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    assert process.returncode == 0, (folder / f"serve-{port}.log").read_text()
+    server.loaded = json.loads(modules.read_text())
+
+
+async def started_once(env: dict[str, str], folder: Path) -> None:
+    """A first start: it migrates the database and, in local mode, loads the demo organisation
+    (whose history is answered, comments and all, through the real submit path)."""
+    async with serving(env, folder):
+        pass
+
+
+@pytest.mark.parametrize("configuration", ["local", "platforms"])
+async def test_a_started_server_has_not_loaded_what_only_reports_comments_and_migrations_need(
+    configuration: str, database_url: str, tmp_path: Path
+) -> None:
+    env = (local_env if configuration == "local" else platforms_env)(database_url)
+    await started_once(env, tmp_path)
+    async with serving(env, tmp_path) as server:
+        pass
+    assert server.has("aiohttp") and server.has("sqlalchemy")  # (the list is the real one)
+    assert [package for package in HEAVY if server.has(package)] == []
+
+
+async def token(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    """The local web chat's token, as its own page carries it."""
+    async with http.get(url + "/") as page:
+        html = await page.text()
+    return {"X-Teampulse-Token": html.split('"teampulse-token" content="', 1)[1].split('"')[0]}
+
+
+async def chat(http: aiohttp.ClientSession, url: str, path: str, body: dict[str, Any]) -> Any:
+    """A post from the local web chat's page: its replies."""
+    async with http.post(url + path, json=body, headers=await token(http, url)) as reply:
+        assert reply.status == 200, await reply.text()
+        return (await reply.json())["replies"]
+
+
+async def test_after_start_the_first_report_draws_its_chart_and_the_first_comment_its_mood(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = local_env(database_url)
+    await started_once(env, tmp_path)
+    async with serving(env, tmp_path) as server, aiohttp.ClientSession() as http:
+        ask = {"as": DEMO_MANAGER, "text": "pulse trends 4"}
+        [report] = await chat(http, server.url, "/local/api/message", ask)
+        assert report["type"] == "trends" and report["chart_url"]
+        async with http.get(server.url + report["chart_url"]) as chart:
+            assert chart.status == 200 and chart.content_type == "image/png"
+            png = await chart.read()
+        await comment(http, server.url, WORDS)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 300
+    # each theme's change against the 4 weeks before, told real or not by Welch's test (SciPy)
+    themes = report["themes"]
+    assert themes and all(theme["change"] is not None for theme in themes)
+    assert {theme["significant"] for theme in themes} == {True, False}
+    assert await mood_of(database_url, WORDS) > 0  # TextBlob's lexicon finds "Brilliant" glad
+    # loaded when the report and the comment needed them
+    assert server.has("matplotlib") and server.has("scipy") and server.has("textblob")
+
+
+WORDS = "Brilliant support from the whole team this week, thank you"
+
+
+async def comment(http: aiohttp.ClientSession, url: str, words: str) -> None:
+    """The demo nurse answers the pulse waiting for her, with a general comment."""
+    inbox = f"{url}/local/api/inbox?as={DEMO_NURSE}"
+    async with http.get(inbox, headers=await token(http, url)) as response:
+        card = next(r for r in (await response.json())["replies"] if r["type"] == "pulse")
+    answers = {question["id"]: 4 for question in card["questions"]}
+    body = {"as": DEMO_NURSE, "round_id": card["round_id"], "answers": answers}
+    [receipt] = await chat(http, url, "/local/api/pulse", {**body, "comments": {"": words}})
+    assert receipt["type"] == "receipt", receipt
+
+
+async def mood_of(database_url: str, words: str) -> float:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            query = select(GeneralComment.sentiment).where(col(GeneralComment.comment) == words)
+            mood = (await session.exec(query)).one()
+    finally:
+        await db.dispose()
+    assert mood is not None, "the comment was stored without its mood"
+    return mood
