@@ -1,8 +1,5 @@
-"""Trend charts as PNG (matplotlib, Agg backend), rendered in a worker thread.
-
-matplotlib is imported by the first chart, not when the server starts: it takes ~0.3 s and
-~50 MB (with NumPy), which every idle process would otherwise hold (docs/performance.md).
-"""
+"""Trend charts as PNG (matplotlib, Agg backend), rendered in a worker thread.  matplotlib is
+imported by the first chart, not when the server starts (``surveys/lazy.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ import io
 from datetime import date
 from typing import TYPE_CHECKING
 
+from surveys import lazy
 from surveys.trends import TrendSummary
 
 if TYPE_CHECKING:
@@ -32,12 +30,8 @@ PALETTE = [
 
 
 def render_png(summary: TrendSummary, team: str) -> bytes:
-    import matplotlib  # (here, not at start-up: see the module's docstring)
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 4.2), dpi=110)
+    lazy.load("matplotlib").use("Agg")
+    figure = lazy.load("matplotlib.figure").Figure(figsize=(8, 4.2), dpi=110)
     axes = figure.subplots()
     _draw(axes, summary, team)
     figure.tight_layout()
@@ -66,17 +60,13 @@ def _draw(axes: Axes, summary: TrendSummary, team: str) -> None:
     axes.set_ylim(1, 5)
     axes.set_ylabel("mean score (1 to 5)")
     axes.set_title(f"{team}: themes over the last {summary.weeks} weeks", fontsize=11)
-    from matplotlib.dates import DateFormatter
-
-    axes.xaxis.set_major_formatter(DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_formatter(lazy.load("matplotlib.dates").DateFormatter("%d %b"))
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def _num(day: date) -> float:
-    from matplotlib.dates import date2num
-
-    return float(date2num(day))  # type: ignore[no-untyped-call]
+    return float(lazy.load("matplotlib.dates").date2num(day))
 
 
 def alt_text(summary: TrendSummary, team: str) -> str:

@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
+from surveys import lazy
 from surveys.anonymity import participation_digest
 from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
 from surveys.participation import Answered, Gate, Key
@@ -83,10 +84,8 @@ class Submission:
 
 def sentiment_of(text: str) -> float:
     """TextBlob's lexicon polarity in [-1, 1]; computed once, when the comment is stored."""
-    # imported on the first comment, not at start-up: TextBlob brings NLTK (~0.2 s, ~15 MB)
-    from textblob import TextBlob
-
-    return float(TextBlob(text).sentiment.polarity)
+    blob = lazy.load("textblob").TextBlob(text)  # (the first comment imports it: surveys/lazy.py)
+    return float(blob.sentiment.polarity)
 
 
 async def pending_rounds(

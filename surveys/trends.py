@@ -28,6 +28,7 @@ from storage.models import (
     RollupWeek,
     Team,
 )
+from surveys import lazy
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
 from surveys.rollup import ADVOCACY, week_of
@@ -135,11 +136,8 @@ async def _cells(session: AsyncSession, team_id: int, since: date) -> list[Rollu
 def _welch(now: _Stats, before: _Stats) -> bool:
     if now.answers < 2 or before.answers < 2 or (now.std == 0 and before.std == 0):
         return False
-    # imported by the first report that compares two periods, not at start-up: SciPy's stats
-    # take ~0.5 s and ~40 MB to import, and a server may run for days without a report
-    from scipy.stats import ttest_ind_from_stats
-
-    test = ttest_ind_from_stats(
+    stats = lazy.load("scipy.stats")  # (the first report that compares imports it: surveys/lazy.py)
+    test = stats.ttest_ind_from_stats(
         now.mean, now.std, now.answers, before.mean, before.std, before.answers, equal_var=False
     )
     return bool(test.pvalue < SIGNIFICANCE)
