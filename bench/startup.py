@@ -148,7 +148,7 @@ def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespa
     start_once(env, folder, f"{name}-warmup.log", [])  # migrates (and loads the demo)
     if args.importtime:
         start_once(env, folder, f"{name}-importtime.log", ["-X", "importtime"])
-        print(f"{name}: import times in {folder / f'{name}-importtime.log'}")
+        print(f"{name}: import times in {Path(args.keep_logs) / f'{name}-importtime.log'}")
     samples = [start_once(env, folder, f"{name}-{i}.log", []) for i in range(args.runs)]
     for label, values in (
         ("to /healthz (s)", [s.seconds for s in samples]),
@@ -203,7 +203,12 @@ if __name__ == "__main__":
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--code", help="serve from this checkout (its PYTHONPATH), to compare")
     parser.add_argument(
-        "--importtime", action="store_true", help="one more start under -X importtime"
+        "--importtime",
+        action="store_true",
+        help="one more start under -X importtime (its log kept, in startup-logs/ by default)",
     )
     parser.add_argument("--keep-logs", metavar="DIR", help="copy every run's log here")
-    main(parser.parse_args())
+    arguments = parser.parse_args()
+    if arguments.importtime and not arguments.keep_logs:
+        arguments.keep_logs = "startup-logs"
+    main(arguments)
