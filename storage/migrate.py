@@ -84,7 +84,8 @@ async def upgrade_if_behind(database_url: str, engine: AsyncEngine) -> list[str]
 @functools.cache
 def head_revision() -> str | None:
     """The newest migration this code knows: the revision no other revises."""
-    revises = dict(_revision_of(path) for path in (MIGRATIONS / "versions").glob("*.py"))
+    files = (MIGRATIONS / "versions").glob("*.py")
+    revises = dict(found for path in files if (found := _revision_of(path)) is not None)
     revised = {parent for parents in revises.values() for parent in parents}
     heads = sorted(set(revises) - revised)
     if len(heads) > 1:
@@ -92,9 +93,9 @@ def head_revision() -> str | None:
     return heads[0] if heads else None
 
 
-def _revision_of(path: Path) -> tuple[str, tuple[str, ...]]:
+def _revision_of(path: Path) -> tuple[str, tuple[str, ...]] | None:
     """A revision file's ``revision`` and the ones it revises (its ``down_revision``: none, one,
-    or several for a merge), read without running it."""
+    or several for a merge), read without running it; ``None`` for a file that is no revision."""
     found: dict[str, Any] = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         target: ast.expr
@@ -106,6 +107,8 @@ def _revision_of(path: Path) -> tuple[str, tuple[str, ...]]:
             continue
         if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value:
             found[target.id] = ast.literal_eval(value)
+    if "revision" not in found:
+        return None
     down = found.get("down_revision")
     parents = () if down is None else tuple(down) if isinstance(down, tuple | list) else (down,)
     return str(found["revision"]), parents
