@@ -34,7 +34,7 @@ from bot.words import NOT_KNOWN
 from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
 from surveys.directory import TeamRef
-from surveys.trends import FOOTNOTE, team_trend
+from surveys.trends import FOOTNOTE, prepare_statistics, team_trend
 
 
 class Conversation:
@@ -220,6 +220,7 @@ class Conversation:
 
     async def trends(self, email: str, command: commands.Trends) -> View:
         service = self.service
+        await prepare_statistics()  # (the first report's import, before the session)
         async with service.db.session() as session:
             person = await service.person(session, email)
             team = await chosen_team(

@@ -73,7 +73,7 @@ async def submit_cards(
     answered is written afterwards, in its own transaction, once a round has enough pending
     (``bot/ledger.py``)."""
     service.metrics.submit_batch.observe(len(cards))
-    await responses.Moods.prepare(c.submission for c in cards)  # (the first comment's import)
+    await responses.prepare_moods(c.submission for c in cards)
     async with service.participants.lock:
         await service.participants.reserve(c.submission.round_id for c in cards)
         async with service.db.session() as session:

@@ -10,10 +10,13 @@ scan it again, stalling every request in flight for tens of milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import sys
 from typing import Any
+
+_PRELOADED: set[str] = set()
 
 
 def load(module: str) -> Any:
@@ -23,3 +26,11 @@ def load(module: str) -> Any:
     if first and gc.get_freeze_count():  # (a process that froze its heap at start-up)
         gc.freeze()  # once per module: freezing also keeps in-flight garbage, so not every call
     return loaded
+
+
+async def preload(module: str) -> None:
+    """``load`` in a thread the first time, so its import (a second or more) holds up neither
+    the event loop nor a lock or transaction the caller is about to take."""
+    if module not in _PRELOADED:
+        await asyncio.to_thread(load, module)
+        _PRELOADED.add(module)

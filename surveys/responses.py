@@ -14,7 +14,6 @@ words, shown under "General").  Both are written in the answers' own transaction
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -83,21 +82,11 @@ class Submission:
         return {about: words for about, words in self.comments.items() if about != GENERAL}
 
 
-class Moods:
-    """Makes sure TextBlob is imported before the first comment's answers are stored."""
-
-    ready = False
-
-    @classmethod
-    async def prepare(cls, submissions: Iterable[Submission]) -> None:
-        """Import TextBlob in a thread when these cards are the process's first with a comment:
-        its import (with NLTK, SciPy and NumPy: about a second, more on a busy machine) then
-        holds up neither the event loop nor, being before the answers' lock and transaction,
-        anybody else's answers (surveys/lazy.py)."""
-        if cls.ready or not any(s.comments or s.general_comment for s in submissions):
-            return
-        await asyncio.to_thread(lazy.load, "textblob")
-        cls.ready = True
+async def prepare_moods(submissions: Iterable[Submission]) -> None:
+    """Import TextBlob (with NLTK, SciPy and NumPy) before the process's first comment is stored,
+    off the event loop and before the answers' lock and transaction (``lazy.preload``)."""
+    if any(s.comments or s.general_comment for s in submissions):
+        await lazy.preload("textblob")
 
 
 def sentiment_of(text: str) -> float:

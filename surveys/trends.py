@@ -356,6 +356,13 @@ async def _general(session: AsyncSession, counted: Select[Any]) -> list[_Found]:
     ]
 
 
+async def prepare_statistics() -> None:
+    """Import SciPy's stats (Welch's test) before the process's first report opens its session:
+    off the event loop, and not while holding SQLite's write lock, which every transaction takes
+    (``lazy.preload``)."""
+    await lazy.preload("scipy.stats")
+
+
 async def team_trend(
     session: AsyncSession,
     team_id: int,
