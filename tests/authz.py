@@ -172,14 +172,19 @@ def seen(view: Shown) -> str:
 def outcome(text: str, who: Who, *, named: bool = False) -> str:
     """The page's name for what ``who`` saw (``text``; ``named``: they asked about Ward A by
     name); anything else is named plainly, so a failing cell says what happened instead."""
+    if text.startswith(HOME):  # a home page shows no pulse, or refusals' words, as its own
+        if words.NOT_KNOWN in text:
+            return "not known"
+        return "own home, trends" if words.LATEST_TRENDS in text else "own home"
     for mark, name in _REFUSALS:
         if mark in text:
             return name
     if text.startswith("*Your teams*"):
         others = [team for team in TEAM_NAMES if team not in who.teams and team in text]
         return "own status" if not others else f"a status naming {others}"
-    if report := re.search(r"Trends: ([^\n*]+?)(?:\s*$|\s*\n|\*)", text):
-        team = report.group(1).strip()
+    reported = [team for team in TEAM_NAMES if f"Trends: {team}" in text]
+    if reported:
+        team = max(reported, key=len)
         if named and team == WARD:
             return "report"
         return "own report" if not named and team in who.manages else f"the report of {team}"
@@ -196,8 +201,6 @@ def outcome(text: str, who: Who, *, named: bool = False) -> str:
             return name
     if re.search(rf"{WARD}: \d+ added, \d+ removed", text):
         return "synced"
-    if HOME in text:
-        return "own home, trends" if words.LATEST_TRENDS in text else "own home"
     return f"something else: {text[:200]!r}"
 
 
