@@ -36,6 +36,9 @@ DOOR = "another workspace or tenant"  # the column refused at the platform's doo
 OTHER_DOMAIN = "other.example"
 WARD = "Ward A"  # the team the rows are about
 MADE_UP_TEAM = "Ward Zq"  # a name no organisation uses
+ABOVE = "Medicine"  # the team above it
+# the rows asking for a team's trends by name, and the team they name
+NAMED = {"trends of a team": WARD, "trends of the team above": ABOVE}
 COLLEAGUE = "b1@trust.example"  # the kudos row's recipient, in Ward B
 MADE_UP_PERSON = "zq.nobody@trust.example"
 MADE_UP_ROUND = 987_654
@@ -169,8 +172,8 @@ def seen(view: Shown) -> str:
     return repr(view)
 
 
-def outcome(text: str, who: Who, *, named: bool = False) -> str:
-    """The page's name for what ``who`` saw (``text``; ``named``: they asked about Ward A by
+def outcome(text: str, who: Who, *, named: str | None = None) -> str:
+    """The page's name for what ``who`` saw (``text``; ``named``: the team they asked about by
     name); anything else is named plainly, so a failing cell says what happened instead."""
     if text.startswith(HOME):  # a home page shows no pulse, or refusals' words, as its own
         if words.NOT_KNOWN in text:
@@ -185,7 +188,7 @@ def outcome(text: str, who: Who, *, named: bool = False) -> str:
     reported = [team for team in TEAM_NAMES if f"Trends: {team}" in text]
     if reported:
         team = max(reported, key=len)
-        if named and team == WARD:
+        if named and team == named:
             return "report"
         return "own report" if not named and team in who.manages else f"the report of {team}"
     for mark, name in (
@@ -204,7 +207,7 @@ def outcome(text: str, who: Who, *, named: bool = False) -> str:
     return f"something else: {text[:200]!r}"
 
 
-def outcome_of(views: list[Shown], who: Who, *, named: bool = False) -> str:
+def outcome_of(views: list[Shown], who: Who, *, named: str | None = None) -> str:
     """One outcome for a cell's views (several commands, or a card and its notice): all alike."""
     found = {outcome(seen(view), who, named=named) for view in views}
     return found.pop() if len(found) == 1 else f"several outcomes: {sorted(found)}"

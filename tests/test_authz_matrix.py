@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.views import PulseCard, Reply
 from storage.engine import Database
 from tests.authz import (
+    ABOVE,
     CHANGES,
     COLLEAGUE,
     DOOR,
@@ -32,6 +33,7 @@ from tests.authz import (
     MADE_UP_PERSON,
     MADE_UP_ROUND,
     MADE_UP_TEAM,
+    NAMED,
     OPERATOR_COMMANDS,
     OTHER_TRUST,
     PEOPLE,
@@ -132,6 +134,9 @@ DRIVERS: dict[str, Driver] = {
     "status": words_of(lambda _: "pulse status"),
     "own pulse times": words_of(lambda _: "pulse me nights"),
     "trends of a team": words_of(lambda made_up: f"pulse trends {team(made_up)}"),
+    "trends of the team above": words_of(
+        lambda made_up: f"pulse trends {MADE_UP_TEAM if made_up else ABOVE}"
+    ),
     "own trends": words_of(lambda _: "pulse trends"),
     "settings shown": words_of(lambda made_up: f"pulse settings {team(made_up)}"),
     "settings changed": words_of(lambda made_up: f"pulse settings {team(made_up)} day fri"),
@@ -160,6 +165,10 @@ def as_real(text: str) -> str:
     return text.replace(MADE_UP_TEAM, WARD).replace(MADE_UP_PERSON, COLLEAGUE)
 
 
+def as_real_above(text: str) -> str:
+    return text.replace(MADE_UP_TEAM, ABOVE)
+
+
 @pytest.mark.parametrize("action", list(DRIVERS))
 async def test_who_may_do_what(db: Database, settings: Settings, action: str) -> None:
     """Each person of the row, one after the other in the page's order, on the same world."""
@@ -171,8 +180,7 @@ async def test_who_may_do_what(db: Database, settings: Settings, action: str) ->
             continue
         who = PEOPLE[role]
         before = await snapshot(db)
-        named = action == "trends of a team"
-        got = outcome_of(await drive(found, who.email, False), who, named=named)
+        got = outcome_of(await drive(found, who.email, False), who, named=NAMED.get(action))
         if got != expected:
             wrong.append(f"{role}: {got}, the page says {expected}")
             continue
@@ -181,6 +189,7 @@ async def test_who_may_do_what(db: Database, settings: Settings, action: str) ->
         if expected in HIDDEN:
             real = [seen(view) for view in await drive(found, who.email, False)]
             made_up = [seen(view) for view in await drive(found, who.email, True)]
-            renamed = [as_real(text) for text in made_up]
+            rename = as_real_above if action == "trends of the team above" else as_real
+            renamed = [rename(text) for text in made_up]
             assert real == renamed, f"{action} by {role} reveals what exists: {real} / {made_up}"
     assert not wrong, "\n".join(wrong)

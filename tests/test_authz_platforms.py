@@ -23,12 +23,14 @@ from bot.server import SERVICE
 from bot.settings import Settings
 from surveys.organisation import spec_from_yaml
 from tests.authz import (
+    ABOVE,
     CARD,
     CHANGES,
     COLLEAGUE,
     DOOR,
     HOME,
     KUDOS_WORDS,
+    NAMED,
     OPERATOR_COMMANDS,
     OTHER_TRUST,
     PEOPLE,
@@ -289,6 +291,7 @@ SLACK: dict[str, Callable[[World, str, str], Awaitable[Sent]]] = {
     "status": words_of(lambda _: "pulse status"),
     "own pulse times": words_of(lambda _: "pulse me nights"),
     "trends of a team": words_of(lambda _: f"pulse trends {WARD}"),
+    "trends of the team above": words_of(lambda _: f"pulse trends {ABOVE}"),
     "own trends": own_trends,
     "settings shown": words_of(lambda _: f"pulse settings {WARD}"),
     "settings changed": words_of(lambda _: f"pulse settings {WARD} day fri"),
@@ -321,7 +324,7 @@ async def test_who_may_do_what_through_slack(slack_world: Slack, action: str) ->
         before = await snapshot(slack.service.db)
         sent = await SLACK[action](world, who.slack, SERVED)
         assert [response.status for response in sent.responses] == [200] * len(sent.responses)
-        got = outcome(await sent.read(), who, named=action == "trends of a team")
+        got = outcome(await sent.read(), who, named=NAMED.get(action))
         if got != expected:
             wrong.append(f"{role}: {got}, the page says {expected}")
         elif expected not in CHANGES:
@@ -364,6 +367,7 @@ TEAMS_WORDS = [
     "pulse status",
     "pulse me nights",
     f"pulse trends {WARD}",
+    f"pulse trends {ABOVE}",
     "pulse trends",
     f"pulse settings {WARD}",
     f"pulse settings {WARD} day fri",
