@@ -12,6 +12,7 @@ column ("another workspace or tenant") is proven through the real server in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from tests.authz import (
     ABOVE,
     CHANGES,
     COLLEAGUE,
+    DOC,
     DOOR,
     KUDOS_WORDS,
     MADE_UP_PERSON,
@@ -193,3 +195,18 @@ async def test_who_may_do_what(db: Database, settings: Settings, action: str) ->
             renamed = [rename(text) for text in made_up]
             assert real == renamed, f"{action} by {role} reveals what exists: {real} / {made_up}"
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_test_the_page_names_exists() -> None:
+    """The threat model names its proofs as ``tests/file.py::test``: each must be a test there."""
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", DOC.read_text(encoding="utf-8"))
+    assert len(named) > 30
+    root = DOC.parents[1]
+    missing = [
+        f"{path}::{test}"
+        for path, test in named
+        if not re.search(
+            rf"^(async )?def {test}\(", (root / path).read_text(encoding="utf-8"), re.MULTILINE
+        )
+    ]
+    assert not missing
