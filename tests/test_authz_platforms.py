@@ -410,3 +410,39 @@ async def test_every_row_from_another_teams_tenant_is_refused_at_the_door(teams_
         response = await teams.post(one)
         assert response.status == 403, (response.status, one.get("text") or one.get("value"))
     assert teams.fake.calls[mark:] == [] and await snapshot(service.db) == before
+
+
+async def test_a_slack_connect_user_of_another_workspace_is_not_taken_for_their_email(
+    slack_world: Slack,
+) -> None:
+    """A channel shared with another workspace (Slack Connect) brings in its people, with the
+    emails *their* admins gave them: one carrying Ward A's manager's email mentions the bot in
+    Ward A's channel.  They are nobody here: no pulse sent, no settings shown or changed."""
+    await mention_from_a_shared_channel(slack_world)
+
+
+async def test_with_no_workspace_listed_a_slack_connect_user_is_not_taken_for_their_email(
+    slack: Slack,
+) -> None:
+    """The same with one workspace and ``TEAMPULSE_SLACK_WORKSPACES`` unset: the bot token's
+    own workspace is the one served."""
+    await mention_from_a_shared_channel(slack)
+
+
+async def mention_from_a_shared_channel(slack: Slack) -> None:
+    slack.fake.add_external_user(IMPOSTOR, PEOPLE["team manager"].email, ELSEWHERE)
+    before, mark = await snapshot(slack.service.db), len(slack.fake.calls)
+    for n, text in enumerate((f"pulse settings {WARD} day fri", f"pulse send {WARD}")):
+        said = f"<@UBOT> {text}"
+        event = {"type": "app_mention", "user": IMPOSTOR, "user_team": ELSEWHERE, "text": said}
+        event |= {"channel": "CWARDA", "ts": f"1700000200.00000{n}", "team": ELSEWHERE}
+        response = await slack.post(
+            json.dumps(event_callback(event, f"EvConnect{n}", SERVED)), "application/json"
+        )
+        assert response.status == 200
+    await slack.fake.wait_until(
+        lambda: len(after(slack.fake, mark, "chat.postEphemeral", user=IMPOSTOR)) == 2
+    )
+    shown = texts([call.params for call in after(slack.fake, mark, "chat.postEphemeral")])
+    assert "Opened pulse" not in shown and f"*{WARD}*" not in shown
+    assert await snapshot(slack.service.db) == before
