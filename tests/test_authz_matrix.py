@@ -5,9 +5,9 @@ The table is read from the page.  Each row is driven through the service's entri
 the home page) for each person of its columns, on a fresh organisation per row; the outcome each
 one sees must be the cell's, and whatever isn't a "done" outcome must change nothing.  Where the
 page promises a refusal that reveals nothing ("no such team", "no such person", "gone", "not
-sent"), the reply must be word for word the reply to something that doesn't exist.  The platform
-column ("another workspace or tenant") is proven through the real server in
-``tests/test_authz_platforms.py``, and so is every row through signed Slack requests.
+sent"), the reply must be word for word the reply to something that doesn't exist.  Every row is
+asked through the real server with signed Slack requests in ``tests/test_authz_slack.py``, and
+the platform column ("another workspace or tenant") is proven in ``tests/test_authz_doors.py``.
 """
 
 from __future__ import annotations
