@@ -226,6 +226,35 @@ def test_docker_compose_config_resolves_the_file_with_an_env(tmp_path: Path) -> 
     assert "set POSTGRES_PASSWORD in .env" in refused.stderr
 
 
+# a secret as an operator may be given one: ``$`` before letters, where compose v2 would substitute
+# a variable if the value were unquoted (docs/deploy.md, "A `$` in .env")
+DOLLAR_SECRET = "Xq$pA55-w0rd$HOME-long-enough-0123456789"
+
+
+def test_a_secret_with_a_dollar_in_single_quotes_reaches_the_bot_intact(tmp_path: Path) -> None:
+    """As .env.example says: a value with ``$`` in single quotes.  teampulse reading .env itself
+    (no compose) keeps it; so does whichever Docker Compose client is installed."""
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    example = (ROOT / ".env.example").read_text()
+    assert "single quotes" in example and "$$" in example  # the advice is where it is read
+    filled = example.replace("\nPOSTGRES_PASSWORD=\n", "\nPOSTGRES_PASSWORD=pw0123abcd\n")
+    filled = filled.replace("\nTEAMPULSE_SECRET=\n", f"\nTEAMPULSE_SECRET='{DOLLAR_SECRET}'\n")
+    (tmp_path / ".env").write_text(filled)
+    assert Settings(_env_file=tmp_path / ".env").secret == DOLLAR_SECRET
+    client = compose_client()
+    if client is None:
+        return
+    env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "COMPOSE_FILE")}
+    run = subprocess.run(
+        [*client, "config"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    bot = yaml.safe_load(run.stdout)["services"]["bot"]
+    # `config` prints a compose file, where a literal `$` is written `$$`
+    assert bot["environment"]["TEAMPULSE_SECRET"].replace("$$", "$") == DOLLAR_SECRET
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
