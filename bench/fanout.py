@@ -10,7 +10,10 @@ process of its own that knows every person):
   (the command's own run, a Python process starting and stopping, is given beside it),
   deliveries a second (first to last DM), the server's CPU per delivery and Web API calls per
   delivery (a first pulse: ``conversations.open`` and ``chat.postMessage``, plus the
-  workspace's directory, ``users.list``, read once, 200 people a page).
+  workspace's directory, ``users.list``, read once, 200 people a page), and the bench
+  database's PostgreSQL connections: the most open at once (sampled) and how many were opened
+  (``Connections``; with ``TEAMPULSE_DB_POOL_SIZE`` and ``TEAMPULSE_DB_MAX_OVERFLOW`` set in
+  the environment the server runs with those).
 * ``bare``: this process posting the same ``chat.postMessage`` bodies to the same fake with
   aiohttp, ``--concurrency`` at once: the rate the fake and the machine allow.
 

@@ -30,6 +30,7 @@ from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
 
 T = TypeVar("T")
+POOL_CHECK_SECONDS = 10  # the start-up's look at the database's connection limit, at most
 log = logging.getLogger("teampulse")
 
 
@@ -118,7 +119,7 @@ async def _check_pool(settings: Settings) -> None:
     connections than the server allows; a database not reachable yet is for ``serve`` to say."""
     db = Database(settings.database_url)
     try:
-        limit = await connection_limit(db.engine)
+        limit = await asyncio.wait_for(connection_limit(db.engine), POOL_CHECK_SECONDS)
     except Exception as error:  # (migrating, next, reports it)
         log.info("the database's connection limit was not read (%s)", type(error).__name__)
         return
