@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,9 +26,17 @@ from tests.test_workers import (
     serving,
     until,
 )
-from tests.test_workers import fake as slack_fixture  # noqa: F401  (the fixture ``fake``)
 
 POSTGRES_ONLY = [b for b in BACKENDS if b == "postgresql"]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    """The Slack the server is configured for (it makes no call in this test)."""
+    slack = FakeSlack()
+    await slack.start()
+    yield slack
+    await slack.stop()
 
 
 def json_lines(path: str) -> list[dict[str, Any]]:
