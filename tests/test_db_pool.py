@@ -16,7 +16,13 @@ from bot.cli import _check_pool
 from bot.server import SERVICE
 from bot.settings import Settings
 from bot.wake import listen
-from storage.engine import HELD_CONNECTIONS, MIN_POOL_SIZE, Database, connection_limit
+from storage.engine import (
+    HELD_CONNECTIONS,
+    MAX_OVERFLOW,
+    MIN_POOL_SIZE,
+    Database,
+    connection_limit,
+)
 from storage.leader import Election
 from surveys.organisation import spec_from_yaml
 from tests.conftest import BACKENDS
@@ -136,3 +142,11 @@ async def test_sqlite_has_no_connection_limit_to_warn_about(
     with caplog.at_level(logging.WARNING):
         await _check_pool(settings.model_copy(update={"workers": 64, "db_pool_size": 1000}))
     assert not caplog.records
+
+
+def test_a_pool_too_small_for_the_connections_a_process_holds_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="TEAMPULSE_DB_POOL_SIZE") as refused:
+        Settings(_env_file=None, TEAMPULSE_DB_POOL_SIZE=HELD_CONNECTIONS)  # type: ignore[call-arg]
+    assert f"greater than or equal to {MIN_POOL_SIZE}" in str(refused.value)
+    fits = Settings(_env_file=None, TEAMPULSE_DB_POOL_SIZE=MIN_POOL_SIZE)  # type: ignore[call-arg]
+    assert fits.db_connections == MIN_POOL_SIZE + MAX_OVERFLOW
