@@ -23,13 +23,14 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.team_choice import TeamChoiceError
 from bot.workers import serve_workers
-from storage.engine import Database
+from storage.engine import Database, connection_limit, pool_options
 from storage.migrate import upgrade
 from surveys.directory import TeamRef
 from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
 
 T = TypeVar("T")
+POOL_CHECK_SECONDS = 10  # the start-up's look at the database's connection limit, at most
 log = logging.getLogger("teampulse")
 
 
@@ -43,7 +44,8 @@ def _settings() -> Settings:
 async def open_service(settings: Settings, messenger: Messenger | None = None) -> TeamPulse:
     """Upgrade the database, sync the question bank and return the core service."""
     await upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    pool = pool_options(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    db = Database(settings.database_url, **pool)
     async with db.session() as session:
         await sync_questions(session)
         await session.commit()
@@ -88,6 +90,7 @@ def serve() -> None:
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
+    asyncio.run(_check_pool(settings))
     if settings.workers == 1:
         _run_server(settings)
         return
@@ -109,6 +112,22 @@ def _run_server(settings: Settings) -> None:
         print=lambda _: None,
         access_log_class=AccessLogger,
     )
+
+
+async def _check_pool(settings: Settings) -> None:
+    """Warn (not refuse: a pool rarely fills) when this server alone could take more PostgreSQL
+    connections than the server allows; a database not reachable yet is for ``serve`` to say."""
+    db = Database(settings.database_url)
+    try:
+        limit = await asyncio.wait_for(connection_limit(db.engine), POOL_CHECK_SECONDS)
+    except Exception as error:  # (migrating, next, reports it)
+        log.info("the database's connection limit was not read (%s)", type(error).__name__)
+        return
+    finally:
+        await db.dispose()
+    problem = None if limit is None else settings.pool_problem(limit)
+    if problem:
+        log.warning("database pool: %s", problem)
 
 
 async def _prepare(settings: Settings) -> None:

@@ -16,6 +16,7 @@ import os
 import re
 import uuid
 from contextvars import ContextVar
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -45,17 +46,43 @@ _REQUEST_KEY: web.RequestKey[str] = web.RequestKey("request_id", str)
 def configure_logging(verbose: bool = False, log_format: str | None = None) -> None:
     """Log to standard error as text or JSON (``TEAMPULSE_LOG_FORMAT``, read here when not
     given, so a spawned worker logs as its parent does)."""
-    log_format = log_format or _configured_format()
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler = log_handler(log_format or _configured_format())
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO: keep the log for what matters.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def log_handler(log_format: str) -> logging.Handler:
+    """Standard error, as text or JSON, every record with its request id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    return handler
+
+
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict`` (``TEAMPULSE_WORKERS`` above 1, bot/workers.py): its own
+    loggers (``gunicorn.error``: starting, a worker booted or died, signals; ``gunicorn.access``,
+    unused: the workers' access log is ``AccessLogger``) write through the root logger's one
+    handler, made as ``configure_logging`` makes it, so each event is one line in the same
+    format.  Without it gunicorn writes text lines of its own, and replaces the root handler
+    with one on standard output."""
+    root = logging.getLogger()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # (the loggers pinned at WARNING stay so)
+        "formatters": {},
+        "handlers": {"teampulse": {"()": log_handler, "log_format": log_format}},
+        "root": {"level": logging.getLevelName(root.level), "handlers": ["teampulse"]},
+        "loggers": {
+            name: {"level": "INFO", "handlers": [], "propagate": True}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
 
 
 def _configured_format() -> str:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.engine import MAX_OVERFLOW, MIN_POOL_SIZE, POOL_SIZE
 from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 
 MIN_GROUP_FLOOR = 3
@@ -30,6 +31,15 @@ class Settings(BaseSettings):
     port: int = Field(default=3978, validation_alias="PORT")
     host: str | None = Field(default=None, validation_alias="TEAMPULSE_HOST")
     workers: int = Field(default=1, ge=1, le=64, validation_alias="TEAMPULSE_WORKERS")
+    # PostgreSQL connections per server process (storage/engine.py): kept open, and opened
+    # beyond that under a burst.  Every process of every replica has its own pool, so
+    # replicas x workers x (both) must stay below the server's max_connections (docs/deploy.md)
+    db_pool_size: int = Field(
+        default=POOL_SIZE, ge=MIN_POOL_SIZE, le=1000, validation_alias="TEAMPULSE_DB_POOL_SIZE"
+    )
+    db_max_overflow: int = Field(
+        default=MAX_OVERFLOW, ge=0, le=1000, validation_alias="TEAMPULSE_DB_MAX_OVERFLOW"
+    )
 
     slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
@@ -127,6 +137,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def db_connections(self) -> int:
+        """The most PostgreSQL connections one server process opens."""
+        return self.db_pool_size + self.db_max_overflow
+
+    @property
     def outbox_lease(self) -> timedelta:
         return timedelta(seconds=self.outbox_lease_seconds)
 
@@ -219,6 +234,20 @@ class Settings(BaseSettings):
         if self.slack_app_token:
             return "TEAMPULSE_WORKERS above 1 is for HTTP; Socket Mode takes no HTTP requests."
         return None
+
+    def pool_problem(self, limit: int) -> str | None:
+        """Why this server's pools could run PostgreSQL out of connections (``limit``: how many
+        it allows), if they could: every worker process has its own pool."""
+        wanted = self.workers * self.db_connections
+        if wanted <= limit:
+            return None
+        return (
+            f"TEAMPULSE_WORKERS ({self.workers}) x (TEAMPULSE_DB_POOL_SIZE {self.db_pool_size} + "
+            f"TEAMPULSE_DB_MAX_OVERFLOW {self.db_max_overflow}) = {wanted} connections, more than "
+            f"the {limit} PostgreSQL allows (its max_connections, less those it reserves), before "
+            "any other replica: lower them, or raise max_connections (docs/deploy.md, "
+            '"Sizing the database pool")'
+        )
 
     def hashing_secret(self) -> bytes:
         """The key for participation hashes.

@@ -242,6 +242,9 @@ class FakeSlack(FakePlatform):
                     "user_id": "UBOT",
                     "bot_id": "BBOT",
                 }
+            case "auth.revoke":  # the token stops working at once
+                self.tokens.pop(params["_token"], None)
+                return {"ok": True, "revoked": True}
             case "users.info":
                 email = self.users.get(str(params.get("user")))
                 if email is None or not self._sees_user(params, params.get("user")):

@@ -149,15 +149,33 @@ async def installed_workspaces(slack: Slack) -> list[str]:
 async def test_an_install_from_a_workspace_not_listed_is_refused_and_not_kept(
     oauth_slack: Slack,
 ) -> None:
-    slack = oauth_slack
+    slack, fake = oauth_slack, oauth_slack.fake
     refused = await install_from(slack, "c-stranger", "T0STRANGER")
     page = await refused.text()
     assert refused.status == 403 and "not served" in page
     assert "T0STRANGER" in page and "TEAMPULSE_SLACK_WORKSPACES" in page
     assert await installed_workspaces(slack) == []
+    # the token Slack issued for it is handed back: the app holds nothing in that workspace
+    [revoked] = fake.called("auth.revoke")
+    assert revoked.params["_token"] == "xoxb-T0STRANGER"  # sent as the bearer token
+    assert "token" not in revoked.params  # (not in the URL, where a proxy would log it)
+    assert "xoxb-T0STRANGER" not in fake.tokens and "has been revoked" in page
 
     listed = await install_from(slack, "c-new", "T0NEW")
     assert listed.status == 200 and await installed_workspaces(slack) == ["T0NEW"]
+
+
+async def test_a_refused_install_whose_token_could_not_be_revoked_says_how_to_remove_it(
+    oauth_slack: Slack,
+) -> None:
+    slack, fake = oauth_slack, oauth_slack.fake
+    fake.fail_next("auth.revoke")
+    refused = await install_from(slack, "c-stranger", "T0STRANGER")
+    page = await refused.text()
+    assert refused.status == 403 and "not served" in page
+    assert "could not be revoked" in page and "remove the app" in page
+    assert await installed_workspaces(slack) == []
+    assert len(fake.called("auth.revoke")) == 1
 
 
 async def test_signed_requests_from_a_workspace_not_listed_are_refused(

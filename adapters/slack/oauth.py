@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -105,14 +107,21 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
     return await next()
 
 
+async def revoke(client: AsyncWebClient, token: str) -> None:
+    """``auth.revoke`` for ``token``, sent with it (as a bearer token, not in the URL)."""
+    with bound(token):
+        await client.auth_revoke()
+
+
 class Installations:
     """The installation and state stores on the project's engine (an install from a workspace
-    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored)."""
+    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored, and its token revoked through
+    ``client``)."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, client: AsyncWebClient) -> None:
         assert settings.slack_client_id is not None
         self.store = ServedInstallationStore(
-            settings.slack_client_id, engine, settings.slack_workspaces
+            settings.slack_client_id, engine, settings.slack_workspaces, partial(revoke, client)
         )
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY, engine=engine)
 
