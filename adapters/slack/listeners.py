@@ -4,7 +4,6 @@ is stored), and its receipt replaces the DM after it."""
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -46,10 +45,19 @@ _CHANNEL = re.compile(r"<#[CG][A-Z0-9]+(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<![^>]*>")
 _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
+# Slack escapes exactly these three in what people type (docs.slack.dev, "escaping text")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 
 Answer = Callable[[View], Awaitable[None]]  # shows a view to the asker only, where they asked
 # the pulse form's metadata keys before they were named (forms opened before an upgrade)
 _OLD_KEYS = dict(r="round", q="questions", h="home", u="response_url", c="channel", t="ts")
+
+
+def unescape(text: str) -> str:
+    """Slack's three entities read back as the characters typed, in one pass (``&amp;lt;`` is
+    a typed ``&lt;``, never a ``<``)."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
 
 
 def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
@@ -106,7 +114,14 @@ class SlackListeners:
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
-        """Slack's escaped text as the core's words: ``<@U1|ann>`` becomes ``@ann@trust.nhs.uk``."""
+        """Slack's escaped text as the core's words: ``<@U1|ann>`` becomes ``@ann@trust.nhs.uk``.
+
+        Slack's own control sequences are read first, from the text as Slack sent it: a mention
+        becomes the person's email (resolved by id), a channel or link its label, and a broadcast
+        (``<!channel>``, ``<!here>``, a user group) is dropped.  Only then are the three entities
+        Slack escapes decoded, in one pass, so what someone typed (``&lt;!channel&gt;`` arrives
+        for a typed ``<!channel>``) becomes their characters, never a control sequence: the core
+        holds words, and every renderer escapes them again for where they are shown."""
         parts: list[str] = []
         last = 0
         for match in _USER.finditer(text):
@@ -119,7 +134,7 @@ class SlackListeners:
         text = _CHANNEL.sub(lambda m: m.group(1) or "a channel", text)
         text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
         text = _SPECIAL.sub("", text)
-        return html.unescape(text).strip()
+        return unescape(text).strip()
 
     async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
