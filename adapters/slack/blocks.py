@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import forms, report_words, words
-from bot.forms import GENERAL_COMMENT, MAX_COMMENT
+from bot.forms import GENERAL_COMMENT
 from bot.report_words import NO_RESULTS
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
@@ -158,7 +158,7 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
         label, hint = f"{number}. {question.text}", plain(question.theme, 2000)
         blocks.append(field_input(f"{QUESTION_BLOCK}{question.id}", label, radios, hint=hint))
     hint = plain(words.COMMENT_HINT, 2000)
-    comment = text_input(COMMENT, MAX_COMMENT)
+    comment = text_input(COMMENT, card.comment_max)
     blocks.append(
         field_input(COMMENT_BLOCK, words.COMMENT_LABEL, comment, optional=True, hint=hint)
     )
