@@ -7,15 +7,18 @@ typed.  Property tests pin the escaping itself."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.slack.blocks import inert as slack_inert
+from adapters.slack.blocks import trends
 from adapters.slack.listeners import unescape
 from adapters.teams.adaptive import inert as teams_inert
 from adapters.teams.adaptive import markup
+from bot.views import TrendReportView
 from surveys.organisation import spec_from_yaml
 from tests.card_check import check
 from tests.fake_teams import card_texts
@@ -252,3 +255,18 @@ def test_teams_markup_leaves_only_the_cores_bold_and_plain_code(text: str) -> No
         assert "](" not in shown, shown
     if "*" not in text and "`" not in text:
         assert markup(text) == teams_inert(text)
+
+
+def test_slack_report_shows_ten_long_comments_whole_as_plain_text() -> None:
+    """Ten comments of the longest allowed length fit in plain_text sections (3,000 characters
+    each), none cut short."""
+    comments = tuple(
+        ("General", f"{i} {TYPED} " + "x" * (1000 - len(TYPED) - 3)) for i in range(10)
+    )
+    view = TrendReportView(team="Ward A", weeks=12, themes=(), rounds=(), notes=(), footnote="")
+    message = trends(replace(view, comments=comments))
+    plain = [found["text"] for found in text_objects(message.blocks, "plain_text")]
+    assert all(len(text) <= 3000 for text in plain)
+    shown = "\n".join(plain)
+    for _, comment in comments:
+        assert f"“{comment}” (General)" in shown

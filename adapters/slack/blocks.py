@@ -299,11 +299,23 @@ def trends(view: TrendReportView) -> Message:
     )
     blocks += _sections(before)
     if report.comments:  # people's own words: plain text, under a heading
-        blocks += [mrkdwn("*Comments*"), said("\n".join(report.comments[:10]))]
+        blocks += [mrkdwn("*Comments*"), *map(said, _chunks(report.comments[:10]))]
     blocks += _sections(after)
     blocks += [mrkdwn("\n".join(f"_{inert(note)}_" for note in view.notes))] if view.notes else []
     blocks += [{"type": "divider"}, context(inert(view.footnote))]
     return Message(inert(report.title), blocks[:50])
+
+
+def _chunks(lines: tuple[str, ...], limit: int = 3000) -> list[str]:
+    """Lines joined into as few texts as fit Slack's 3,000 characters each (a longer line is
+    shortened by ``said``)."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
 
 
 def _sections(sections: tuple[tuple[str, tuple[str, ...]], ...]) -> list[Block]:
