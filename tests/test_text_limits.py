@@ -7,22 +7,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from adapters.local.render import ChartStore, to_json
 from adapters.slack.blocks import pulse_modal
 from adapters.teams.cards import PulseSubmission, card_for, read_pulse_submission
 from bot.conversation import Conversation
 from bot.forms import COMMENT, MAX_TEXT
+from bot.server import SERVICE
 from bot.settings import Settings
 from bot.views import TextReply
 from storage.engine import Database
 from storage.models import Recognition
 from tests.card_check import inputs, problem_under, submitted
 from tests.slack_support import Slack, all_responses, form_submission, uid
-from tests.support import email, make_service
+from tests.support import email, import_org, make_service, serve
 
 COMMENT_MAX, KUDOS_MAX = 50, 40
 
@@ -123,16 +124,44 @@ async def test_teams_card_states_the_limit_and_shows_the_problem_beside_the_comm
     assert await all_responses(service) == []
 
 
-async def test_the_web_chat_card_states_the_limit_and_a_long_kudos_is_told(
+async def test_the_web_chat_states_the_limit_and_tells_of_a_long_kudos_or_comment(
     db: Database, settings: Settings
 ) -> None:
-    service, _ = await make_service(db, settings)
-    await service.open_round(await service.team_named("Ward B"))
-    [pulse] = await service.pending_pulses(email("b1"))
-    assert to_json(pulse, ChartStore())["comment_max"] == COMMENT_MAX
-    [reply] = await Conversation(service).ask(
-        email("b1"), f"kudos @{email('b2')} {'v' * (KUDOS_MAX + 1)} #teamwork"
-    )
-    assert isinstance(reply.view, TextReply) and reply.view.kind == "error"
-    assert f"limited to {KUDOS_MAX} characters" in reply.view.text
-    assert await kudos_given(service) == []
+    """Through the web chat's own API: the card carries the comment limit (its textarea's
+    ``maxlength``), and a kudos or a comment past its limit is told with nothing saved."""
+    await import_org(db)
+    running = await serve(settings.model_copy(update={"local_chat": "on"}))
+    service = running.app[SERVICE]
+    try:
+        async with aiohttp.ClientSession() as http:
+            page = await (await http.get(running.url + "/")).text()
+            token = page.split('name="teampulse-token" content="', 1)[1].split('"', 1)[0]
+            headers = {"X-Teampulse-Token": token}
+
+            async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+                response = await http.post(running.url + path, json=body, headers=headers)
+                found: dict[str, Any] = await response.json()
+                return found
+
+            await service.open_round(await service.team_named("Ward B"))
+            inbox = await http.get(
+                f"{running.url}/local/api/inbox?as={email('b1')}", headers=headers
+            )
+            [card] = [r for r in (await inbox.json())["replies"] if r["type"] == "pulse"]
+            assert card["comment_max"] == COMMENT_MAX
+            answers = {q["id"]: 4 for q in card["questions"]}
+            long_comment = {"": "w" * (COMMENT_MAX + 1)}
+            body = {"as": email("b1"), "round_id": card["round_id"], "answers": answers}
+            [refused] = (await post("/local/api/pulse", body | {"comments": long_comment}))[
+                "replies"
+            ]
+            assert f"limited to {COMMENT_MAX} characters" in refused["text"]
+
+            kudos = f"kudos @{email('b2')} {'v' * (KUDOS_MAX + 1)} #teamwork"
+            [told] = (await post("/local/api/message", {"as": email("b1"), "text": kudos}))[
+                "replies"
+            ]
+            assert told["kind"] == "error" and f"limited to {KUDOS_MAX} characters" in told["text"]
+    finally:
+        await running.runner.cleanup()
+    assert await all_responses(service) == [] and await kudos_given(service) == []
