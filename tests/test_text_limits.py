@@ -24,6 +24,7 @@ from storage.models import Recognition
 from tests.card_check import inputs, problem_under, submitted
 from tests.slack_support import Slack, all_responses, form_submission, uid
 from tests.support import email, import_org, make_service, serve
+from tests.test_slack_home import shortcut
 
 COMMENT_MAX, KUDOS_MAX = 50, 40
 
@@ -90,6 +91,18 @@ async def test_slack_forms_state_the_limits_and_refuse_longer_text_on_the_field(
         in (refused["errors"]["kudos_message"])
     )
     assert await kudos_given(service) == []
+
+
+async def test_slack_kudos_shortcut_form_states_the_limit_and_its_quote_fits(
+    slack: Slack,
+) -> None:
+    """Started from a long message, the form's first words are cut to the limit it states."""
+    said = "Thanks for covering the night shift and restocking every trolley on the ward"
+    assert (await slack.interaction(shortcut(uid("a0"), uid("a1"), said))).status == 200
+    [opened] = await slack.fake.wait_for("views.open")
+    [block] = [b for b in opened.params["view"]["blocks"] if b["block_id"] == "kudos_message"]
+    assert block["element"]["max_length"] == KUDOS_MAX
+    assert len(block["element"]["initial_value"]) == KUDOS_MAX
 
 
 async def test_slack_kudos_command_past_the_limit_is_told_and_not_saved(slack: Slack) -> None:
