@@ -3,6 +3,7 @@ answer; its DM is then replaced by a receipt that shows none."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,12 +31,23 @@ def _text(text: str, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Slack escapes exactly these three in what people type (docs.slack.dev, "escaping text")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
 def inert(text: str) -> str:
     """Text shown as typed in mrkdwn: Slack's escaping of its three control characters (``&``
     first, so an entity someone typed stays as typed).  Every Slack control sequence (a mention,
     ``<!channel>``, a disguised link ``<url|words>``) starts with ``<``, so nothing escaped here
     can become one.  Nothing unescapes it afterwards."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """Slack's three entities read back as the characters typed, in one pass (``&amp;lt;`` is
+    a typed ``&lt;``, never a ``<``)."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
 
 
 def _mrkdwn_text(text: str) -> dict[str, Any]:

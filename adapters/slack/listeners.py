@@ -22,6 +22,7 @@ from adapters.slack.blocks import (
     read_modal,
     render,
     state_values,
+    unescape,
 )
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
@@ -45,19 +46,10 @@ _CHANNEL = re.compile(r"<#[CG][A-Z0-9]+(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<![^>]*>")
 _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
-# Slack escapes exactly these three in what people type (docs.slack.dev, "escaping text")
-_ENTITY = re.compile(r"&(amp|lt|gt);")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 
 Answer = Callable[[View], Awaitable[None]]  # shows a view to the asker only, where they asked
 # the pulse form's metadata keys before they were named (forms opened before an upgrade)
 _OLD_KEYS = dict(r="round", q="questions", h="home", u="response_url", c="channel", t="ts")
-
-
-def unescape(text: str) -> str:
-    """Slack's three entities read back as the characters typed, in one pass (``&amp;lt;`` is
-    a typed ``&lt;``, never a ``<``)."""
-    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
 
 
 def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
