@@ -250,9 +250,11 @@ def test_slack_text_read_from_slack_is_what_was_typed(text: str) -> None:
 @given(st.text())
 def test_teams_markup_leaves_only_the_cores_bold_and_plain_code(text: str) -> None:
     for shown in (teams_inert(text), markup(text)):
-        bare = re.sub(r"\\.", "", shown).replace("**", "")
-        assert not set(bare) & set("[]<>&_~|\\"), shown
-        assert "](" not in shown, shown
+        code = re.findall(r"`([^`]*)`", re.sub(r"\\.", "", shown))  # the core's code spans
+        assert not any(set(span) & set("<>&\\") or "](" in span for span in code), shown
+        bare = re.sub(r"`[^`]*`", "", re.sub(r"\\.", "", shown)).replace("**", "")
+        assert not set(bare) & set("[]<>&_~|\\`"), shown
+        assert "](" not in re.sub(r"`[^`]*`", "", shown), shown
     if "*" not in text and "`" not in text:
         assert markup(text) == teams_inert(text)
 
@@ -270,3 +272,16 @@ def test_slack_report_shows_ten_long_comments_whole_as_plain_text() -> None:
     shown = "\n".join(plain)
     for _, comment in comments:
         assert f"“{comment}” (General)" in shown
+
+
+def test_teams_keeps_the_cores_code_and_bold_but_not_a_link_hidden_in_code() -> None:
+    said = [
+        "*Managers*\n• `pulse trends [team] [weeks]` — trends",
+        "Try `pulse settings [x](https://evil.example) questions 4`",
+        "Try `<at>everyone</at>` now",
+    ]
+    [help_html, link_html, at_html] = check([], [markup(text) for text in said])["markdown"]
+    assert "<strong>Managers</strong>" in help_html
+    assert "<code>pulse trends [team] [weeks]</code>" in help_html
+    assert "<a " not in link_html and "<code>" not in link_html
+    assert "&lt;at&gt;everyone&lt;/at&gt;" in at_html and "<code>" not in at_html

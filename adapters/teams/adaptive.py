@@ -40,7 +40,10 @@ _LINE_START = re.compile(r"^([#>+=-])")
 _ORDERED = re.compile(r"^(\d+)([.)])(?=[ \t]|$)")  # "1. " starts a list; "3.40" does not
 # the core's own markup in a TextReply (as the web chat reads it: ``dom.js``'s ``inline``)
 _CORE_MARKUP = re.compile(r"(\*[^*\n]+\*|`[^`\n]+`)")
-_PLAIN_CODE = re.compile(r"[^\\`*_\[\]<>&~|]+")  # code that no Teams client could read otherwise
+# code kept as code: CommonMark reads a code span literally, and no client can find a mention
+# (``<at>``), HTML, an entity or a link (``](``, which the mobile clients' older parser links
+# wherever it stands) in one without these
+_PLAIN_CODE = re.compile(r"(?!.*\]\()[^\\`<>&]+")
 
 
 def attachment(card: Element) -> Element:
@@ -59,8 +62,8 @@ def inert(text: str) -> str:
 
 def markup(text: str) -> str:
     """The core's words as Markdown: its ``*strong*`` becomes ``**strong**`` and its
-    `` `code` `` stays code when it holds no Markdown character (else it is shown as text);
-    everything else goes through the same escaping as ``inert``."""
+    `` `code` `` stays code unless it holds ``<``, ``>``, ``&``, a backslash or ``](`` (then it
+    is shown as text); everything else goes through the same escaping as ``inert``."""
     lines = []
     for line in _lines(text):
         pieces = _CORE_MARKUP.split(line.strip(" \t"))
