@@ -6,10 +6,14 @@ typed.  Property tests pin the escaping itself."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +23,8 @@ from adapters.slack.listeners import unescape
 from adapters.teams.adaptive import inert as teams_inert
 from adapters.teams.adaptive import markup
 from bot.views import TrendReportView
-from surveys.organisation import spec_from_yaml
+from surveys.organisation import OrgError, spec_from_yaml
+from surveys.organisation.csv_file import spec_from_csv
 from tests.card_check import check
 from tests.fake_teams import card_texts
 from tests.slack_support import ORG, Slack, uid
@@ -285,3 +290,29 @@ def test_teams_keeps_the_cores_code_and_bold_but_not_a_link_hidden_in_code() -> 
     assert "<code>pulse trends [team] [weeks]</code>" in help_html
     assert "<a " not in link_html and "<code>" not in link_html
     assert "&lt;at&gt;everyone&lt;/at&gt;" in at_html and "<code>" not in at_html
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ward\x1b[2J 7", "Ward\n> 7", "Ann\u202emoc.live", "Ward\x00"],
+    ids=["terminal escape", "line break", "text direction", "NUL"],
+)
+def test_a_name_that_could_disguise_itself_is_refused_at_import(name: str) -> None:
+    """Names reach other people's screens (and the operator's terminal): one with a control or
+    text-direction character is refused, naming its line, and the message quotes it safely."""
+    quoted = json.dumps(name)
+    yaml_file = f"teams:\n  - name: {quoted}\n    members: [{email('a0')}]\n"
+    rows = io.StringIO()
+    csv.writer(rows).writerows(
+        [
+            ["email", "team", "parent_team", "role", "name"],
+            [email("a0"), "Ward", "", "member", name],
+        ]
+    )
+    csv_file = rows.getvalue()
+    for read, text in ((spec_from_yaml, yaml_file), (spec_from_csv, csv_file)):
+        with pytest.raises(OrgError) as refused:
+            read(text)
+        said = str(refused.value)
+        assert re.match(r"line [23]: ", said) and "without control or text-direction" in said
+        assert not re.search(r"[\x00-\x1f\u202e]", said.replace("\n", " ")), said
