@@ -213,11 +213,17 @@ class SlackListeners:
         )
         await client.views_publish(user_id=user, view=home_tab(home))
 
-    async def home_trends(self, body: dict[str, Any]) -> None:
-        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
-        email = await self.email_of(user_of(body))
-        if email is not None:
-            await self.reply(await self.conversation.ask(email, "pulse trends"), email)
+    async def home_trends(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``.
+        Someone the organisation doesn't know (any more: a tab published before a re-import
+        still has the button) has no DM the bot may find: their tab is published again, saying
+        why."""
+        user = user_of(body)
+        email = await self.email_of(user)
+        if email is None or await self.directory.identities.recipient(email) is None:
+            await self.publish_home(client, user)
+            return
+        await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
     # -- the pulse -----------------------------------------------------------------------------
     async def ack_action(self, ack: AsyncAck) -> None:
