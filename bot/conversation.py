@@ -85,8 +85,11 @@ class Conversation:
         self, recipients: Sequence[str], message: str, value: str
     ) -> TextReply | None:
         """A kudos form's problems that need no lookup (a platform may show them on the form)."""
-        values = self.service.settings.kudos_values
-        return kudos_problems(values, recipients, " ".join(message.split()), value)
+        settings = self.service.settings
+        said = " ".join(message.split())
+        return kudos_problems(
+            settings.kudos_values, recipients, said, value, settings.kudos_max_chars
+        )
 
     async def give_kudos(
         self, email: str, recipient_emails: Sequence[str], message: str, value: str

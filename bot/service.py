@@ -147,7 +147,7 @@ class TeamPulse:
 
     # -- pulses (bot/pulses.py) ----------------------------------------------------------------
     def card(self, pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
-        return pulses.card(pulse_round, team, question_ids)
+        return pulses.card(pulse_round, team, question_ids, self.settings.comment_max_chars)
 
     async def pending_pulses(self, email: str) -> list[PulseCard]:
         return await pulses.pending(self, email)

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.forms import MAX_COMMENT, MAX_MESSAGE, MAX_TEXT
 from storage.engine import MAX_OVERFLOW, MIN_POOL_SIZE, POOL_SIZE
 from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 
@@ -101,6 +102,14 @@ class Settings(BaseSettings):
         default=300, ge=1, le=86400, validation_alias="TEAMPULSE_OUTBOX_LEASE_SECONDS"
     )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
+    # the longest comment and kudos message, in characters (the forms state it too; Slack's
+    # text inputs take at most 3,000)
+    comment_max_chars: int = Field(
+        default=MAX_COMMENT, ge=1, le=MAX_TEXT, validation_alias="TEAMPULSE_COMMENT_MAX_CHARS"
+    )
+    kudos_max_chars: int = Field(
+        default=MAX_MESSAGE, ge=1, le=MAX_TEXT, validation_alias="TEAMPULSE_KUDOS_MAX_CHARS"
+    )
 
     # Safe defaults (bot/safety.py): the Slack workspaces (team ids, or Enterprise Grid ids)
     # allowed to install the bot over OAuth and to send it events; required in OAuth mode

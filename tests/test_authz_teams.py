@@ -8,6 +8,7 @@ core (``tests/test_authz_matrix.py``)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -99,13 +100,19 @@ def shown(teams: Teams, mark: int, who: Member) -> str:
         activity = call.params["activity"]
         cards = [item.get("content") for item in activity.get("attachments") or []]
         text = " ".join(card_texts(cards)) if cards else str(activity.get("text") or "")
-        said.append((CARD if "pulse.submit" in json.dumps(cards) else "") + text)
+        said.append((CARD if "pulse.submit" in json.dumps(cards) else "") + read(text))
     return " ".join(said)
+
+
+def read(markdown: str) -> str:
+    """Teams Markdown as the page's words: bold as the core writes it (``*…*``), and every
+    backslash escape as the character a person sees."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "*"))
 
 
 def as_seen(card: dict[str, Any]) -> str:
     """A card shown in place of the clicked one, as words."""
-    text = " ".join(card_texts(card))
+    text = read(" ".join(card_texts(card)))
     if "pulse.submit" in json.dumps(card):
         return CARD + text
     return (RECEIPT if "your answers to the" in text else "") + text
