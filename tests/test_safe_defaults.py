@@ -15,7 +15,7 @@ from sqlmodel import func, select
 
 from bot.cli import main
 from bot.safety import refusals
-from bot.settings import LOCAL_SECRET_FILE, Settings
+from bot.settings import Settings
 from storage.engine import Database
 from storage.models import Recognition
 from tests.conftest import PLATFORM_VARIABLES
@@ -174,7 +174,7 @@ def test_a_partial_configuration_does_not_turn_the_web_chat_on(clean: Path) -> N
 def test_the_local_secret_file_is_created_private_and_kept(clean: Path) -> None:
     local = settings_of({})
     first = local.hashing_secret()
-    assert stat.S_IMODE(os.stat(LOCAL_SECRET_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(local.local_secret_path).st_mode) == 0o600
     assert len(first) >= 32 and settings_of({}).hashing_secret() == first
 
 
