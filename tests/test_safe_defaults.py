@@ -221,3 +221,16 @@ async def test_a_rebinding_page_cannot_use_the_web_chat(db: Database, settings: 
             assert await kudos_count(db) == 1
     finally:
         await running.runner.cleanup()
+
+
+def test_a_malformed_encryption_key_refuses_to_start_without_showing_it(clean: Path) -> None:
+    good = "kJ3o4QpXq8S2GmC7yq4oF4bQ2Q3u3m2Yd9m1n4x5z6A="
+    bad = "not-a-fernet-key-but-a-secret-value"
+    env = {**SLACK_HTTP, "TEAMPULSE_SECRET": SECRET, "TEAMPULSE_ENCRYPTION_KEYS": f"{good},{bad}"}
+    problems = refusals(settings_of(env))
+    assert problems == [
+        "TEAMPULSE_ENCRYPTION_KEYS: key 2 is not a Fernet key (32 bytes in url-safe base64; "
+        "make one with `teampulse secrets new-key`)."
+    ]
+    assert bad not in " ".join(problems)
+    assert refusals(settings_of({**env, "TEAMPULSE_ENCRYPTION_KEYS": good})) == []

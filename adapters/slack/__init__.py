@@ -85,7 +85,7 @@ class SlackPlatform:
         self.directory.bind(service)
         oauth = None
         if self.mode == "oauth":
-            self.installations = Installations(self.settings, service.db.engine)
+            self.installations = Installations(self.settings, service.db.engine, service.sealer)
             self.directory.workspaces = Workspaces(
                 self.installations, service.session, service.identities
             )
