@@ -121,7 +121,9 @@ class Settings(BaseSettings):
     # database (or in the user's data directory for another database)
     secret_file: Path | None = Field(default=None, validation_alias="TEAMPULSE_SECRET_FILE")
     # per person, per process: kudos given in any hour, commands (typed or from a form) a minute
-    kudos_per_hour: int = Field(default=20, ge=1, le=10_000, validation_alias="TEAMPULSE_KUDOS_PER_HOUR")
+    kudos_per_hour: int = Field(
+        default=20, ge=1, le=10_000, validation_alias="TEAMPULSE_KUDOS_PER_HOUR"
+    )
     commands_per_minute: int = Field(
         default=30, ge=1, le=10_000, validation_alias="TEAMPULSE_COMMANDS_PER_MINUTE"
     )

@@ -89,9 +89,7 @@ def test_the_secret_is_private_and_whole_at_every_step_even_with_umask_0(tmp_pat
 
 
 @pytest.mark.parametrize("attempt", range(8))
-def test_two_processes_starting_together_end_with_one_secret(
-    tmp_path: Path, attempt: int
-) -> None:
+def test_two_processes_starting_together_end_with_one_secret(tmp_path: Path, attempt: int) -> None:
     path = tmp_path / ".teampulse-secret"
     both = [child(TOGETHER, path) for _ in range(2)]
     for process in both:
