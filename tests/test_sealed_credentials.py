@@ -122,8 +122,7 @@ async def test_someone_holding_the_database_and_its_log_finds_no_token(
                     start = await wal.mark()
                     assert (await install_from(slack, "c1", "T0NEW", token)).status == 200
                     end = await wal.mark()
-                    await wal._copy_segments(start, end, tmp_path / "pg_wal")
-                files = sorted((tmp_path / "pg_wal").iterdir())
+                    files = await wal.segments(start, end, tmp_path / "pg_wal")
             else:
                 assert (await install_from(slack, "c1", "T0NEW", token)).status == 200
                 database = Path(str(make_url(settings.database_url).database))
