@@ -13,7 +13,9 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
+from bot import redact
 from bot.cli_data import backup, data, person
+from bot.cli_secrets import secrets
 from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
@@ -36,9 +38,11 @@ log = logging.getLogger("teampulse")
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValueError as error:
         raise click.ClickException(f"configuration problem:\n{error}") from None
+    redact.remember(settings)
+    return settings
 
 
 async def open_service(settings: Settings, messenger: Messenger | None = None) -> TeamPulse:
@@ -77,6 +81,7 @@ def main(verbose: bool) -> None:
 main.add_command(data)
 main.add_command(person)
 main.add_command(backup)
+main.add_command(secrets)
 
 
 @main.command()
@@ -138,6 +143,7 @@ async def _prepare(settings: Settings) -> None:
 async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
     """The app one server process serves (its own service, database pool and scheduler)."""
     check(settings)  # (``serve`` has said why already; this guards every other way in)
+    redact.remember(settings)  # (no secret of this configuration in a log line)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:

@@ -16,13 +16,15 @@ import os
 import re
 import uuid
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 from aiohttp.web import BaseRequest, StreamResponse
 from pythonjsonlogger.json import JsonFormatter
+
+from bot.redact import SecretFilter
 
 # The Slack SDKs log whole requests and responses at DEBUG (a user id beside a modal's answers).
 PARAMETER_LOGGERS = (
@@ -46,7 +48,8 @@ _REQUEST_KEY: web.RequestKey[str] = web.RequestKey("request_id", str)
 def configure_logging(verbose: bool = False, log_format: str | None = None) -> None:
     """Log to standard error as text or JSON (``TEAMPULSE_LOG_FORMAT``, read here when not
     given, so a spawned worker logs as its parent does)."""
-    handler = log_handler(log_format or _configured_format())
+    log_format = log_format or _configured_format()
+    handler = log_handler(log_format)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -54,10 +57,12 @@ def configure_logging(verbose: bool = False, log_format: str | None = None) -> N
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def log_handler(log_format: str) -> logging.Handler:
-    """Standard error, as text or JSON, every record with its request id."""
-    handler = logging.StreamHandler()
+def log_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+    """The handler every line goes through: the request id added, secrets redacted
+    (``bot/redact.py``), as text or JSON."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(SecretFilter())
     handler.setFormatter(
         json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -11,13 +9,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import secret_file
 from bot.forms import MAX_COMMENT, MAX_MESSAGE, MAX_TEXT
 from storage.engine import MAX_OVERFLOW, MIN_POOL_SIZE, POOL_SIZE
 from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 
 MIN_GROUP_FLOOR = 3
 
-LOCAL_SECRET_FILE = Path(".teampulse-secret")
 MIN_SECRET_LENGTH = 32  # (``TEAMPULSE_SECRET`` when a platform is configured; bot/safety.py)
 
 
@@ -130,6 +128,23 @@ class Settings(BaseSettings):
     # comments (on statements and general) older than this are deleted; 0 keeps them
     comment_retention_months: int = Field(
         default=24, ge=0, le=1200, validation_alias="TEAMPULSE_COMMENT_RETENTION_MONTHS"
+    )
+
+    # secrets and limits (docs/security.md)
+    # keys sealing stored credentials (Fernet, comma-separated, newest first; bot/credentials.py);
+    # unset: one derived from TEAMPULSE_SECRET
+    encryption_keys_raw: str | None = Field(
+        default=None, validation_alias="TEAMPULSE_ENCRYPTION_KEYS"
+    )
+    # local mode's generated secret (no TEAMPULSE_SECRET): this file; unset, next to the SQLite
+    # database (or in the user's data directory for another database)
+    secret_file: Path | None = Field(default=None, validation_alias="TEAMPULSE_SECRET_FILE")
+    # per person, per process: kudos given in any hour, commands (typed or from a form) a minute
+    kudos_per_hour: int = Field(
+        default=20, ge=1, le=10_000, validation_alias="TEAMPULSE_KUDOS_PER_HOUR"
+    )
+    commands_per_minute: int = Field(
+        default=30, ge=1, le=10_000, validation_alias="TEAMPULSE_COMMANDS_PER_MINUTE"
     )
 
     @field_validator("min_group")
@@ -262,7 +277,7 @@ class Settings(BaseSettings):
         """The key for participation hashes.
 
         Production (a platform configured) must set ``TEAMPULSE_SECRET``.  Local mode keeps a
-        generated one in ``.teampulse-secret`` so the demo works with no set-up.
+        generated one in a private file (``bot/secret_file.py``) so the demo works with no set-up.
         """
         if self.secret:
             return self.secret.encode()
@@ -271,20 +286,13 @@ class Settings(BaseSettings):
                 "TEAMPULSE_SECRET is not set. Set it to a long random value "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
-        _create_secret_file(LOCAL_SECRET_FILE)
-        return LOCAL_SECRET_FILE.read_text().strip().encode()
+        return secret_file.read_or_create(self.local_secret_path)
 
-
-def _create_secret_file(path: Path) -> None:
-    """Write a new random secret to ``path`` unless it exists: created with mode 0600 in one
-    step (never readable by others, not even for a moment); a process that loses the race to
-    create it reads the winner's."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_urlsafe(32))
+    @property
+    def local_secret_path(self) -> Path:
+        """Where local mode's generated secret is kept (``TEAMPULSE_SECRET_FILE``, else beside
+        the SQLite database)."""
+        return secret_file.secret_path(self.database_url, self.secret_file)
 
 
 def _listed(raw: str | None) -> frozenset[str]:

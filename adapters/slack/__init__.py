@@ -85,7 +85,9 @@ class SlackPlatform:
         self.directory.bind(service)
         oauth = None
         if self.mode == "oauth":
-            self.installations = Installations(self.settings, service.db.engine, self.client)
+            self.installations = Installations(
+                self.settings, service.db.engine, self.client, service.sealer
+            )
             self.directory.workspaces = Workspaces(
                 self.installations, service.session, service.identities
             )
