@@ -10,7 +10,10 @@ process of its own that knows every person):
   (the command's own run, a Python process starting and stopping, is given beside it),
   deliveries a second (first to last DM), the server's CPU per delivery and Web API calls per
   delivery (a first pulse: ``conversations.open`` and ``chat.postMessage``, plus the
-  workspace's directory, ``users.list``, read once, 200 people a page).
+  workspace's directory, ``users.list``, read once, 200 people a page), and the bench
+  database's PostgreSQL connections: the most open at once (sampled) and how many were opened
+  (``Connections``; with ``TEAMPULSE_DB_POOL_SIZE`` and ``TEAMPULSE_DB_MAX_OVERFLOW`` set in
+  the environment the server runs with those).
 * ``bare``: this process posting the same ``chat.postMessage`` bodies to the same fake with
   aiohttp, ``--concurrency`` at once: the rate the fake and the machine allow.
 
@@ -174,32 +177,78 @@ def app_env(url: str, fake: Child) -> dict[str, str]:
     }
 
 
+class Connections:
+    """The bench database's PostgreSQL connections, seen from another one: the most open at once
+    (sampled every 20 ms) and how many were opened (``pg_stat_database.sessions``, every client
+    of that database: the server and ``pulse send``)."""
+
+    def __init__(self, url: str) -> None:
+        self.name = url.rsplit("/", 1)[1]
+        self.admin_dsn = url.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://")
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sessions(self, admin: Any) -> int:
+        await admin.execute("SELECT pg_stat_clear_snapshot()")
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = $1"
+        return int(await admin.fetchval(query, self.name) or 0)
+
+    async def __aenter__(self) -> Connections:
+        self.admin = await asyncpg.connect(self.admin_dsn + "/postgres")
+        self.sessions_before = await self._sessions(self.admin)
+        self._task = asyncio.ensure_future(self._sample())
+        return self
+
+    async def _sample(self) -> None:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+        while True:
+            self.peak = max(self.peak, int(await self.admin.fetchval(query, self.name)))
+            await asyncio.sleep(0.02)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def opened(self) -> int:
+        """Sessions opened since entering (read once the server has stopped: a backend's count
+        reaches the statistics when it goes idle or exits)."""
+        await asyncio.sleep(1.5)  # PostgreSQL flushes backends' statistics at most every 1 s
+        opened = await self._sessions(self.admin) - self.sessions_before
+        await self.admin.close()
+        return opened
+
+
 async def run_app(
     http: aiohttp.ClientSession, fake: Child, url: str, people: int, folder: Path
 ) -> dict[str, Any]:
     env = app_env(url, fake)
     app = await spawn_serve(env, folder / "serve.log")
+    connections = Connections(url)
     try:
         await asyncio.sleep(2)  # its start-up work (the scheduler's first tick) is over
         await http.post(f"{fake.url}/reset")
         cpu_before = cpu_seconds(app.process.pid)
         teampulse = str(Path(sys.executable).parent / "teampulse")
-        started = time.time()
-        subprocess.run(
-            [teampulse, "pulse", "send", "--team", "Everyone"],
-            cwd=folder,
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            check=True,
-            capture_output=True,
-        )
-        sent_at = time.time()
-        while (seen := await stats(http, fake))["posts"] < people:
-            if time.time() - sent_at > 600:
-                raise RuntimeError(f"only {seen['posts']} DMs in 10 minutes")
-            await asyncio.sleep(0.05)
+        async with connections:
+            started = time.time()
+            await asyncio.to_thread(
+                subprocess.run,
+                [teampulse, "pulse", "send", "--team", "Everyone"],
+                cwd=folder,
+                env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                check=True,
+                capture_output=True,
+            )
+            sent_at = time.time()
+            while (seen := await stats(http, fake))["posts"] < people:
+                if time.time() - sent_at > 600:
+                    raise RuntimeError(f"only {seen['posts']} DMs in 10 minutes")
+                await asyncio.sleep(0.05)
         cpu = cpu_seconds(app.process.pid) - cpu_before
     finally:
         app.stop()
+    opened = await connections.opened()
     span = seen["last"] - seen["first"]
     calls = sum(n for m, n in seen["methods"].items() if m != "auth.test")
     return {
@@ -209,6 +258,8 @@ async def run_app(
         "per_s": people / span if span > 0 else float("inf"),
         "cpu_ms": 1000 * cpu / people,
         "calls": calls / people,
+        "peak_connections": connections.peak,
+        "opened_connections": opened,
         "methods": seen["methods"],
         "body": seen["body"],
     }
@@ -260,6 +311,12 @@ async def main(args: argparse.Namespace) -> None:
         f" {app['cli_s']:.2f} s); all in {app['all_s']:.1f} s after it returned;"
         f" {app['per_s']:.0f} deliveries/s; {app['cpu_ms']:.2f} ms server CPU per delivery;"
         f" {app['calls']:.2f} Web API calls per delivery {json.dumps(app['methods'])}"
+    )
+    print(
+        f"db    pool {os.environ.get('TEAMPULSE_DB_POOL_SIZE', 'default')}"
+        f" + {os.environ.get('TEAMPULSE_DB_MAX_OVERFLOW', 'default')} overflow;"
+        f" {app['peak_connections']} connections at most at once (sampled);"
+        f" {app['opened_connections']} opened from pulse send to the last DM"
     )
     print(f"bare  {bare['per_s']:.0f} posts/s; {bare['cpu_ms']:.2f} ms client CPU per post")
 

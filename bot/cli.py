@@ -13,7 +13,9 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
+from bot import redact
 from bot.cli_data import backup, data, person
+from bot.cli_secrets import secrets
 from bot.logs import AccessLogger, configure_logging
 from bot.platforms import IdentityRouter, adapter_entry, enabled_platforms
 from bot.ports import Messenger
@@ -22,26 +24,30 @@ from bot.server import create_app
 from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.team_choice import TeamChoiceError
-from storage.engine import Database
+from storage.engine import Database, connection_limit, pool_options
 from storage.migrate import upgrade, upgrade_if_behind
 from surveys.directory import TeamRef
 from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
 from surveys.rounds import RoundError
 
 T = TypeVar("T")
+POOL_CHECK_SECONDS = 10  # the start-up's look at the database's connection limit, at most
 log = logging.getLogger("teampulse")
 
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValueError as error:
         raise click.ClickException(f"configuration problem:\n{error}") from None
+    redact.remember(settings)
+    return settings
 
 
 async def open_service(settings: Settings, messenger: Messenger | None = None) -> TeamPulse:
     """Upgrade the database, sync the question bank and return the core service."""
-    db = Database(settings.database_url)
+    pool = pool_options(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    db = Database(settings.database_url, **pool)
     await upgrade_if_behind(settings.database_url, db.engine)
     async with db.session() as session:
         await sync_questions(session)
@@ -74,6 +80,7 @@ def main(verbose: bool) -> None:
 main.add_command(data)
 main.add_command(person)
 main.add_command(backup)
+main.add_command(secrets)
 
 
 @main.command()
@@ -87,6 +94,7 @@ def serve() -> None:
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
+    asyncio.run(_check_pool(settings))
     if settings.workers == 1:
         _run_server(settings)
         return
@@ -112,6 +120,22 @@ def _run_server(settings: Settings) -> None:
     )
 
 
+async def _check_pool(settings: Settings) -> None:
+    """Warn (not refuse: a pool rarely fills) when this server alone could take more PostgreSQL
+    connections than the server allows; a database not reachable yet is for ``serve`` to say."""
+    db = Database(settings.database_url)
+    try:
+        limit = await asyncio.wait_for(connection_limit(db.engine), POOL_CHECK_SECONDS)
+    except Exception as error:  # (migrating, next, reports it)
+        log.info("the database's connection limit was not read (%s)", type(error).__name__)
+        return
+    finally:
+        await db.dispose()
+    problem = None if limit is None else settings.pool_problem(limit)
+    if problem:
+        log.warning("database pool: %s", problem)
+
+
 async def _prepare(settings: Settings) -> None:
     service = await open_service(settings)
     await service.db.dispose()
@@ -120,6 +144,7 @@ async def _prepare(settings: Settings) -> None:
 async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
     """The app one server process serves (its own service, database pool and scheduler)."""
     check(settings)  # (``serve`` has said why already; this guards every other way in)
+    redact.remember(settings)  # (no secret of this configuration in a log line)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
     if settings.local_mode:

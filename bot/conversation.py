@@ -50,6 +50,9 @@ class Conversation:
         return await self.command(email, commands.parse(text))
 
     async def command(self, email: str, command: commands.Command) -> list[Reply]:
+        refused = await self.service.rate_limits.command(email)
+        if refused is not None:
+            return replies([refused])
         try:
             views = await self.dispatch(email, command)
         except UnknownPerson:
@@ -85,8 +88,11 @@ class Conversation:
         self, recipients: Sequence[str], message: str, value: str
     ) -> TextReply | None:
         """A kudos form's problems that need no lookup (a platform may show them on the form)."""
-        values = self.service.settings.kudos_values
-        return kudos_problems(values, recipients, " ".join(message.split()), value)
+        settings = self.service.settings
+        said = " ".join(message.split())
+        return kudos_problems(
+            settings.kudos_values, recipients, said, value, settings.kudos_max_chars
+        )
 
     async def give_kudos(
         self, email: str, recipient_emails: Sequence[str], message: str, value: str
@@ -171,6 +177,14 @@ class Conversation:
         return list(cards)
 
     async def kudos(self, email: str, command: commands.Kudos) -> View:
+        """A kudos that is well formed takes one of the giver's hour's allowance before it is
+        given (taken at once, so kudos sent together can't all slip under the limit)."""
+        problem = self.kudos_problems(command.mentions, command.message, command.value or "")
+        if problem is not None:
+            return problem
+        refused = await self.service.rate_limits.kudos(email)
+        if refused is not None:
+            return refused
         return await give_kudos(
             self.service, email, command.mentions, command.message, command.value
         )

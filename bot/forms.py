@@ -1,6 +1,10 @@
 """What a platform's forms need from the core: the limits its inputs state (a Slack input's
 ``max_length``), so the form and the core's one check agree, and the names of the fields the
-core's ``FieldProblem`` values point at.  Adapters read them here, never from ``surveys/``."""
+core's ``FieldProblem`` values point at.  Adapters read them here, never from ``surveys/``.
+
+``MAX_COMMENT`` and ``MAX_MESSAGE`` are the defaults; the limits in force are the settings
+``TEAMPULSE_COMMENT_MAX_CHARS`` (a ``PulseCard``'s ``comment_max``) and
+``TEAMPULSE_KUDOS_MAX_CHARS``, at most ``MAX_TEXT`` (what a Slack text input takes)."""
 
 from __future__ import annotations
 
@@ -9,12 +13,15 @@ from surveys.recognition import MAX_MESSAGE
 from surveys.responses import GENERAL as GENERAL_COMMENT
 from surveys.responses import MAX_COMMENT
 
+MAX_TEXT = 3000
+
 __all__ = [
     "ABOUT",
     "COMMENT",
     "GENERAL_COMMENT",
     "MAX_COMMENT",
     "MAX_MESSAGE",
+    "MAX_TEXT",
     "MESSAGE",
     "PICK_ONE",
     "RECIPIENTS",

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bot.shared_call import SharedCall
 from storage.engine import Database
 from storage.migrate import current_revision, head_revision
 
@@ -28,13 +29,18 @@ class Readiness:
     db: Database
     platforms: Sequence[str]
     head: str | None = None
+    # probes arriving together share one look at the database (bot/shared_call.py)
+    _reach: SharedCall[tuple[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reach", SharedCall(self._database))
 
     @classmethod
     def of(cls, db: Database, platforms: Sequence[str]) -> Readiness:
         return cls(db, tuple(platforms), head_revision())
 
     async def checks(self) -> dict[str, str]:
-        database, schema = await self._database()
+        database, schema = await self._reach()
         return {"database": database, "schema": schema, "platforms": self._platforms()}
 
     async def _database(self) -> tuple[str, str]:

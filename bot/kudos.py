@@ -19,17 +19,22 @@ log = logging.getLogger(__name__)
 QUOTE = 200  # characters of a colleague's message quoted in a kudos form's first words
 
 
-def thanks_for(quote: str) -> str:
-    """A kudos form's first words when it is started from a colleague's message ("" for none)."""
+def thanks_for(quote: str, limit: int = MAX_MESSAGE) -> str:
+    """A kudos form's first words when it is started from a colleague's message ("" for none),
+    within the kudos message's ``limit``."""
     quote = " ".join(quote.split())
     if not quote:
         return ""
     snippet = quote if len(quote) <= QUOTE else quote[: QUOTE - 1] + "…"
-    return f"Thank you for “{snippet}”"[:MAX_MESSAGE]
+    return f"Thank you for “{snippet}”"[:limit]
 
 
 def kudos_problems(
-    values: dict[str, str], recipients: Sequence[str], message: str, value: str | None
+    values: dict[str, str],
+    recipients: Sequence[str],
+    message: str,
+    value: str | None,
+    limit: int = MAX_MESSAGE,
 ) -> TextReply | None:
     """What is wrong with a kudos before anyone is looked up (every field, for a form; the
     first one's words for a chat), or None."""
@@ -48,9 +53,13 @@ def kudos_problems(
         )
     if not message:
         problems.append(FieldProblem(MESSAGE, "Say what you'd like to thank them for."))
-    elif len(message) > MAX_MESSAGE:
+    elif len(message) > limit:
         problems.append(
-            FieldProblem(MESSAGE, f"Kudos messages are limited to {MAX_MESSAGE} characters.")
+            FieldProblem(
+                MESSAGE,
+                f"Kudos messages are limited to {limit} characters (this one has "
+                f"{len(message)}). Please shorten it.",
+            )
         )
     if not problems:
         return None
@@ -64,7 +73,10 @@ async def give_kudos(
     emails or the part before the @ (``UnknownPerson`` for a giver outside the organisation)."""
     message = without_control(message).strip()
     mentions = [without_control(mention) for mention in mentions]
-    problem = kudos_problems(service.settings.kudos_values, mentions, message, value)
+    settings = service.settings
+    problem = kudos_problems(
+        settings.kudos_values, mentions, message, value, settings.kudos_max_chars
+    )
     if problem is not None:
         return problem
     assert value  # a missing value is one of the problems above

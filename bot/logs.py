@@ -16,12 +16,15 @@ import os
 import re
 import uuid
 from contextvars import ContextVar
+from typing import Any, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 from aiohttp.web import BaseRequest, StreamResponse
 from pythonjsonlogger.json import JsonFormatter
+
+from bot.redact import SecretFilter
 
 # The Slack SDKs log whole requests and responses at DEBUG (a user id beside a modal's answers).
 PARAMETER_LOGGERS = (
@@ -46,16 +49,45 @@ def configure_logging(verbose: bool = False, log_format: str | None = None) -> N
     """Log to standard error as text or JSON (``TEAMPULSE_LOG_FORMAT``, read here when not
     given, so a spawned worker logs as its parent does)."""
     log_format = log_format or _configured_format()
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler = log_handler(log_format)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO: keep the log for what matters.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def log_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+    """The handler every line goes through: the request id added, secrets redacted
+    (``bot/redact.py``), as text or JSON."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(SecretFilter())
+    handler.setFormatter(
+        json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    return handler
+
+
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict`` (``TEAMPULSE_WORKERS`` above 1, bot/workers.py): its own
+    loggers (``gunicorn.error``: starting, a worker booted or died, signals; ``gunicorn.access``,
+    unused: the workers' access log is ``AccessLogger``) write through the root logger's one
+    handler, made as ``configure_logging`` makes it, so each event is one line in the same
+    format.  Without it gunicorn writes text lines of its own, and replaces the root handler
+    with one on standard output."""
+    root = logging.getLogger()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # (the loggers pinned at WARNING stay so)
+        "formatters": {},
+        "handlers": {"teampulse": {"()": log_handler, "log_format": log_format}},
+        "root": {"level": logging.getLevelName(root.level), "handlers": ["teampulse"]},
+        "loggers": {
+            name: {"level": "INFO", "handlers": [], "propagate": True}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
 
 
 def _configured_format() -> str:

@@ -37,6 +37,7 @@ from sqlmodel import col, select
 
 from bot.logs import AccessLogger, request_ids
 from bot.settings import Settings
+from bot.shared_call import SharedCall
 from storage.engine import Database
 from storage.models import Delivery, DeliveryStatus, PulseRound
 
@@ -107,7 +108,14 @@ async def scrape(request: web.Request) -> web.Response:
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     metrics = request.app[METRICS]
-    async with request.app[DATABASE].session() as session:
+    await request.app[GAUGES]()  # (scrapes arriving together share one query)
+    body = generate_latest(_registry(metrics))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _read_gauges(metrics: Metrics, db: Database) -> None:
+    """The gauges that come from the database: sends waiting in the outbox, open rounds."""
+    async with db.session() as session:
         pending = await session.exec(
             select(func.count(col(Delivery.id))).where(
                 col(Delivery.status).in_(
@@ -120,8 +128,6 @@ async def scrape(request: web.Request) -> web.Response:
             select(func.count(col(PulseRound.id))).where(col(PulseRound.closed).is_(False))
         )
         metrics.open_rounds.set(open_rounds.one())
-    body = generate_latest(_registry(metrics))
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _registry(metrics: Metrics) -> CollectorRegistry:
@@ -168,6 +174,7 @@ def install_metrics(
 def _add_scrape(app: web.Application, metrics: Metrics, db: Database, token: str | None) -> None:
     app[METRICS] = metrics
     app[DATABASE] = db
+    app[GAUGES] = SharedCall(lambda: _read_gauges(metrics, db))
     if token:
         app[TOKEN] = token
     app.router.add_get("/metrics", scrape)
@@ -176,3 +183,4 @@ def _add_scrape(app: web.Application, metrics: Metrics, db: Database, token: str
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 DATABASE: web.AppKey[Database] = web.AppKey("metrics_database", Database)
 TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)
+GAUGES: web.AppKey[SharedCall[None]] = web.AppKey("metrics_gauges", SharedCall)

@@ -33,7 +33,9 @@ class SubmittedCard:
     submission: responses.Submission
 
 
-def card(pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
+def card(
+    pulse_round: PulseRound, team: Team, question_ids: list[str], comment_max: int
+) -> PulseCard:
     bank = load_bank()
     questions = tuple(
         CardQuestion(id=q.id, text=q.text, theme=bank.theme_name(q.theme))
@@ -45,6 +47,7 @@ def card(pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseC
         team=team.name,
         closes_on=f"{pulse_round.closes_on:%A %d %B}",
         questions=questions,
+        comment_max=comment_max,
     )
 
 
@@ -62,7 +65,7 @@ async def pending(service: TeamPulse, email: str, round_id: int | None = None) -
         ):
             team = await session.get(Team, pulse_round.team_id)
             assert team is not None
-            cards.append(card(pulse_round, team, question_ids))
+            cards.append(card(pulse_round, team, question_ids, service.settings.comment_max_chars))
         return cards
 
 
@@ -82,7 +85,12 @@ async def submit_cards(
             known = [c for c in cards if c.email in people]
             entries = [responses.Entry(people[c.email], c.submission) for c in known]
             results = await responses.submit_many(
-                session, service.secret, entries, service.today(), service.participants
+                session,
+                service.secret,
+                entries,
+                service.today(),
+                service.participants,
+                service.settings.comment_max_chars,
             )
         await service.participants.flush_due()
     by_card = dict(zip(map(id, known), results, strict=True))

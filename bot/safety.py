@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from bot.credentials import key_problems
 from bot.settings import MIN_SECRET_LENGTH, Settings
 
 LOOPBACK_EXAMPLES = "127.0.0.1, ::1 or localhost"
@@ -54,6 +55,7 @@ def refusals(settings: Settings) -> list[str]:
         *teams_refusals(settings),
         *local_chat_refusals(settings),
         *secret_refusals(settings),
+        *key_problems(settings),
     ]
 
 

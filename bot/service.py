@@ -17,14 +17,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import members, outbox, pulse_rounds, pulses, turnout
+from bot import credentials, members, outbox, pulse_rounds, pulses, turnout
 from bot.batching import GroupCommit
+from bot.credentials import Sealer
 from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
+from bot.rate_limits import PersonLimits
 from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply, View
 from storage.engine import Database
@@ -68,6 +70,8 @@ class TeamPulse:
         self.identities = Identities(self.session)
         self.inbound = Inbound(InboundEvents(db))
         self.places = Places(self.session)
+        # kudos and commands per person, in this process's memory (bot/rate_limits.py)
+        self.rate_limits = PersonLimits(settings)
 
     # -- time and identity -------------------------------------------------------------------
     @property
@@ -75,6 +79,11 @@ class TeamPulse:
         if self._secret is None:
             self._secret = self.settings.hashing_secret()
         return self._secret
+
+    @property
+    def sealer(self) -> Sealer:
+        """Seals the credentials an adapter stores (``bot/credentials.py``)."""
+        return credentials.sealer(self.settings, self.secret)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -147,7 +156,7 @@ class TeamPulse:
 
     # -- pulses (bot/pulses.py) ----------------------------------------------------------------
     def card(self, pulse_round: PulseRound, team: Team, question_ids: list[str]) -> PulseCard:
-        return pulses.card(pulse_round, team, question_ids)
+        return pulses.card(pulse_round, team, question_ids, self.settings.comment_max_chars)
 
     async def pending_pulses(self, email: str) -> list[PulseCard]:
         return await pulses.pending(self, email)

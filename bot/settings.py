@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -11,11 +9,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import secret_file
+from bot.forms import MAX_COMMENT, MAX_MESSAGE, MAX_TEXT
+from storage.engine import MAX_OVERFLOW, MIN_POOL_SIZE, POOL_SIZE
 from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 
 MIN_GROUP_FLOOR = 3
 
-LOCAL_SECRET_FILE = Path(".teampulse-secret")
 MIN_SECRET_LENGTH = 32  # (``TEAMPULSE_SECRET`` when a platform is configured; bot/safety.py)
 
 
@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     port: int = Field(default=3978, validation_alias="PORT")
     host: str | None = Field(default=None, validation_alias="TEAMPULSE_HOST")
     workers: int = Field(default=1, ge=1, le=64, validation_alias="TEAMPULSE_WORKERS")
+    # PostgreSQL connections per server process (storage/engine.py): kept open, and opened
+    # beyond that under a burst.  Every process of every replica has its own pool, so
+    # replicas x workers x (both) must stay below the server's max_connections (docs/deploy.md)
+    db_pool_size: int = Field(
+        default=POOL_SIZE, ge=MIN_POOL_SIZE, le=1000, validation_alias="TEAMPULSE_DB_POOL_SIZE"
+    )
+    db_max_overflow: int = Field(
+        default=MAX_OVERFLOW, ge=0, le=1000, validation_alias="TEAMPULSE_DB_MAX_OVERFLOW"
+    )
 
     slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
@@ -91,6 +100,14 @@ class Settings(BaseSettings):
         default=300, ge=1, le=86400, validation_alias="TEAMPULSE_OUTBOX_LEASE_SECONDS"
     )
     kudos_values_raw: str | None = Field(default=None, validation_alias="TEAMPULSE_KUDOS_VALUES")
+    # the longest comment and kudos message, in characters (the forms state it too; Slack's
+    # text inputs take at most 3,000)
+    comment_max_chars: int = Field(
+        default=MAX_COMMENT, ge=1, le=MAX_TEXT, validation_alias="TEAMPULSE_COMMENT_MAX_CHARS"
+    )
+    kudos_max_chars: int = Field(
+        default=MAX_MESSAGE, ge=1, le=MAX_TEXT, validation_alias="TEAMPULSE_KUDOS_MAX_CHARS"
+    )
 
     # Safe defaults (bot/safety.py): the Slack workspaces (team ids, or Enterprise Grid ids)
     # allowed to install the bot over OAuth and to send it events; required in OAuth mode
@@ -113,6 +130,23 @@ class Settings(BaseSettings):
         default=24, ge=0, le=1200, validation_alias="TEAMPULSE_COMMENT_RETENTION_MONTHS"
     )
 
+    # secrets and limits (docs/security.md)
+    # keys sealing stored credentials (Fernet, comma-separated, newest first; bot/credentials.py);
+    # unset: one derived from TEAMPULSE_SECRET
+    encryption_keys_raw: str | None = Field(
+        default=None, validation_alias="TEAMPULSE_ENCRYPTION_KEYS"
+    )
+    # local mode's generated secret (no TEAMPULSE_SECRET): this file; unset, next to the SQLite
+    # database (or in the user's data directory for another database)
+    secret_file: Path | None = Field(default=None, validation_alias="TEAMPULSE_SECRET_FILE")
+    # per person, per process: kudos given in any hour, commands (typed or from a form) a minute
+    kudos_per_hour: int = Field(
+        default=20, ge=1, le=10_000, validation_alias="TEAMPULSE_KUDOS_PER_HOUR"
+    )
+    commands_per_minute: int = Field(
+        default=30, ge=1, le=10_000, validation_alias="TEAMPULSE_COMMANDS_PER_MINUTE"
+    )
+
     @field_validator("min_group")
     @classmethod
     def _min_group_floor(cls, value: int) -> int:
@@ -125,6 +159,11 @@ class Settings(BaseSettings):
         if self.min_comment_group < self.min_group:
             raise ValueError("TEAMPULSE_MIN_COMMENT_GROUP must not be below TEAMPULSE_MIN_GROUP")
         return self
+
+    @property
+    def db_connections(self) -> int:
+        """The most PostgreSQL connections one server process opens."""
+        return self.db_pool_size + self.db_max_overflow
 
     @property
     def outbox_lease(self) -> timedelta:
@@ -220,11 +259,25 @@ class Settings(BaseSettings):
             return "TEAMPULSE_WORKERS above 1 is for HTTP; Socket Mode takes no HTTP requests."
         return None
 
+    def pool_problem(self, limit: int) -> str | None:
+        """Why this server's pools could run PostgreSQL out of connections (``limit``: how many
+        it allows), if they could: every worker process has its own pool."""
+        wanted = self.workers * self.db_connections
+        if wanted <= limit:
+            return None
+        return (
+            f"TEAMPULSE_WORKERS ({self.workers}) x (TEAMPULSE_DB_POOL_SIZE {self.db_pool_size} + "
+            f"TEAMPULSE_DB_MAX_OVERFLOW {self.db_max_overflow}) = {wanted} connections, more than "
+            f"the {limit} PostgreSQL allows (its max_connections, less those it reserves), before "
+            "any other replica: lower them, or raise max_connections (docs/deploy.md, "
+            '"Sizing the database pool")'
+        )
+
     def hashing_secret(self) -> bytes:
         """The key for participation hashes.
 
         Production (a platform configured) must set ``TEAMPULSE_SECRET``.  Local mode keeps a
-        generated one in ``.teampulse-secret`` so the demo works with no set-up.
+        generated one in a private file (``bot/secret_file.py``) so the demo works with no set-up.
         """
         if self.secret:
             return self.secret.encode()
@@ -233,20 +286,13 @@ class Settings(BaseSettings):
                 "TEAMPULSE_SECRET is not set. Set it to a long random value "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
             )
-        _create_secret_file(LOCAL_SECRET_FILE)
-        return LOCAL_SECRET_FILE.read_text().strip().encode()
+        return secret_file.read_or_create(self.local_secret_path)
 
-
-def _create_secret_file(path: Path) -> None:
-    """Write a new random secret to ``path`` unless it exists: created with mode 0600 in one
-    step (never readable by others, not even for a moment); a process that loses the race to
-    create it reads the winner's."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_urlsafe(32))
+    @property
+    def local_secret_path(self) -> Path:
+        """Where local mode's generated secret is kept (``TEAMPULSE_SECRET_FILE``, else beside
+        the SQLite database)."""
+        return secret_file.secret_path(self.database_url, self.secret_file)
 
 
 def _listed(raw: str | None) -> frozenset[str]:

@@ -45,6 +45,8 @@ class PulseCard:
         "Your answers are anonymous and shown only as part of a group."
     )
     reminder: bool = False
+    # the longest comment the core takes (TEAMPULSE_COMMENT_MAX_CHARS): a form's limit
+    comment_max: int = 1000
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,7 +25,7 @@ from aiohttp import web
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from prometheus_client import multiprocess, values
 
-from bot.logs import AccessLogger
+from bot.logs import AccessLogger, gunicorn_logconfig
 from bot.settings import Settings
 
 log = logging.getLogger("teampulse")
@@ -50,6 +51,8 @@ class WorkerServer(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 30,
             "proc_name": "teampulse",
             "child_exit": _child_exit,
+            # gunicorn's own lines in our format (TEAMPULSE_LOG_FORMAT), one line per event
+            "logconfig_dict": gunicorn_logconfig(self.settings.log_format),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -71,7 +74,9 @@ def _child_exit(_server: object, worker: Any) -> None:
 
 def serve_workers(settings: Settings, app: AppFactory) -> int:
     """Run the master until SIGTERM or SIGINT; returns its exit status."""
-    with tempfile.TemporaryDirectory(prefix="teampulse-metrics-") as metrics_dir:
+    master = os.getpid()
+    metrics_dir = tempfile.mkdtemp(prefix="teampulse-metrics-")
+    try:
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
         # prometheus_client picked its value store when first imported, before the folder was
         # set; pick again, so the metrics each worker creates write to the shared folder
@@ -81,4 +86,9 @@ def serve_workers(settings: Settings, app: AppFactory) -> int:
             WorkerServer(settings, app).run()
         except SystemExit as stop:
             return stop.code if isinstance(stop.code, int) else 1
-    return 0
+        return 0
+    finally:
+        # a worker leaves gunicorn by ``sys.exit`` through this same frame (it was forked in
+        # ``run``): only the master removes the folder the other workers still write to
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -35,6 +35,18 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# PostgreSQL connections one process may hold (``TEAMPULSE_DB_POOL_SIZE`` and
+# ``TEAMPULSE_DB_MAX_OVERFLOW``; docs/deploy.md, "Sizing the database pool"): the pool keeps up to
+# POOL_SIZE open, and opens up to MAX_OVERFLOW more under a burst (each closed when handed back).
+# HELD_CONNECTIONS of the pool are taken for the process's life: the scheduler election's, the
+# outbox listener's and the participation claims' (storage/leader.py, bot/wake.py,
+# storage/claims.py).  Sessions share the rest; none is held across a platform call.
+POOL_SIZE = 10
+MAX_OVERFLOW = 5
+HELD_CONNECTIONS = 3
+MIN_POOL_SIZE = HELD_CONNECTIONS + 1
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # a failed statement's error message leaves out its parameters (an email, a comment): errors
     # are logged, and a log never puts a person beside an answer
@@ -44,8 +56,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    kwargs.setdefault("pool_size", 40)  # the outbox's 32 sends at once, and requests
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", MAX_OVERFLOW)
     kwargs.setdefault("pool_recycle", POOL_RECYCLE)
     # the most recently used connection first: a few warm connections serve the short sessions,
     # their prepared statements cached, and the rest of the pool idles
@@ -53,6 +65,29 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "checkout", _closed_connection)
     return engine
+
+
+def pool_options(url: str, size: int, overflow: int) -> dict[str, Any]:
+    """Engine arguments for a pool of ``size`` connections plus ``overflow``; none for SQLite,
+    whose connections are files, not server processes."""
+    return {} if is_sqlite(url) else {"pool_size": size, "max_overflow": overflow}
+
+
+async def connection_limit(engine: AsyncEngine) -> int | None:
+    """How many connections PostgreSQL lets ordinary roles open at once: ``max_connections``
+    less the slots it keeps for superusers (and, from version 16, ``reserved_connections``);
+    None on SQLite."""
+    if is_sqlite(str(engine.url)):
+        return None
+    async with engine.connect() as connection:
+        row = (
+            await connection.exec_driver_sql(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - coalesce(current_setting('reserved_connections', true), '0')::int"
+            )
+        ).scalar_one()
+    return int(row)
 
 
 POOL_RECYCLE = 1800  # seconds: a connection idle behind a firewall's cut is replaced in time

@@ -121,7 +121,9 @@ def _invalid(reason: str, *problems: FieldProblem) -> SubmitResult:
     return SubmitResult(SubmitOutcome.INVALID, reason, problems)
 
 
-def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
+def _validate(
+    submission: Submission, asked: list[str], max_comment: int = MAX_COMMENT
+) -> SubmitResult | None:
     """The one check of a card's answers and comments (every platform's form relies on it)."""
     missing = [question for question in asked if question not in submission.answers]
     if missing:
@@ -140,7 +142,7 @@ def _validate(submission: Submission, asked: list[str]) -> SubmitResult | None:
     if set(submission.tied()) - set(asked):
         text = "A comment must be about one of the statements you were asked, or general."
         return _invalid(text, FieldProblem(ABOUT, text))
-    problem = _comment_problem(submission)
+    problem = _comment_problem(submission, max_comment)
     return _invalid(problem, FieldProblem(COMMENT, problem)) if problem else None
 
 
@@ -149,13 +151,13 @@ def _is_score(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
 
 
-def _comment_problem(submission: Submission) -> str | None:
+def _comment_problem(submission: Submission, max_comment: int) -> str | None:
     tied = submission.tied()
     if submission.general_comment.strip() and (submission.comments.get(GENERAL) or "").strip():
         return "Please send one general comment."
     words = [*tied.values(), submission.general]
-    if any(len(c) > MAX_COMMENT for c in words):
-        return f"Comments are limited to {MAX_COMMENT} characters."
+    if any(len(c) > max_comment for c in words):
+        return f"Comments are limited to {max_comment} characters."
     return None
 
 
@@ -168,7 +170,12 @@ class Entry:
 
 
 async def submit_many(
-    session: AsyncSession, secret: bytes, entries: Sequence[Entry], today: date, gate: Gate
+    session: AsyncSession,
+    secret: bytes,
+    entries: Sequence[Entry],
+    today: date,
+    gate: Gate,
+    max_comment: int = MAX_COMMENT,
 ) -> list[SubmitResult]:
     """Record several people's pulses in one transaction (a group commit); one result per entry,
     each what it would have been alone.  Commits before returning if any was ACCEPTED.
@@ -178,7 +185,9 @@ async def submit_many(
     (PostgreSQL's heap) does not follow the order the cards arrived in.
     """
     invitations = await _invitations(session, entries)
-    results = [_check(invitations.get(_key(entry)), entry.submission) for entry in entries]
+    results = [
+        _check(invitations.get(_key(entry)), entry.submission, max_comment) for entry in entries
+    ]
     valid = [i for i, result in enumerate(results) if result is None]
     rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
     general = {i: _general_row(entries[i].submission, invitations[_key(entries[i])]) for i in valid}
@@ -233,7 +242,7 @@ async def _invitations(
 
 
 def _check(
-    invitation: tuple[PulseRound, int] | None, submission: Submission
+    invitation: tuple[PulseRound, int] | None, submission: Submission, max_comment: int
 ) -> SubmitResult | None:
     """Why the card can't be taken, or None when it can (the digest is checked later)."""
     if invitation is None:
@@ -243,7 +252,7 @@ def _check(
         return SubmitResult(
             SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
         )
-    return _validate(submission, questions_for(pulse_round, group_index))
+    return _validate(submission, questions_for(pulse_round, group_index), max_comment)
 
 
 def _rows(

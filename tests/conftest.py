@@ -11,6 +11,7 @@ import pytest
 
 from bot.settings import Settings
 from storage.engine import Database
+from tests.authz_slack import slack_world  # noqa: F401  (the authorization matrix's)
 from tests.databases import scratch_database
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)

@@ -58,6 +58,7 @@ class FakeSlack(FakePlatform):
         # many workspaces: user id / channel id -> the only workspace (team id) that sees it;
         # a user or channel not listed is seen from every workspace
         self.user_teams: dict[str, str] = {}
+        self.external_teams: dict[str, str] = {}  # Slack Connect: user id -> their own workspace
         self.channel_teams: dict[str, str] = {}
         self.tokens: dict[str, str] = {TOKEN: "T0TEST"}  # bot token -> team id
         self.channel_members: dict[str, list[str]] = {}
@@ -80,6 +81,13 @@ class FakeSlack(FakePlatform):
         self.users[user_id] = email
         if team is not None:
             self.user_teams[user_id] = team
+
+    def add_external_user(self, user_id: str, email: str, team: str) -> None:
+        """A user of another workspace, ``team``, met in a channel shared with it (Slack
+        Connect): every workspace's token sees them, and ``users.info`` gives their own
+        ``team_id``.  Their email is whatever their own workspace's admins gave them."""
+        self.users[user_id] = email
+        self.external_teams[user_id] = team
 
     def add_channel(self, channel: str, team: str) -> None:
         """A channel only ``team``'s bot token can see or post to."""
@@ -234,11 +242,17 @@ class FakeSlack(FakePlatform):
                     "user_id": "UBOT",
                     "bot_id": "BBOT",
                 }
+            case "auth.revoke":  # the token stops working at once
+                self.tokens.pop(params["_token"], None)
+                return {"ok": True, "revoked": True}
             case "users.info":
                 email = self.users.get(str(params.get("user")))
                 if email is None or not self._sees_user(params, params.get("user")):
                     return {"ok": False, "error": "user_not_found"}
-                return {"ok": True, "user": _user(str(params["user"]), email)}
+                user = _user(str(params["user"]), email)
+                if str(params["user"]) in self.external_teams:
+                    user["team_id"] = self.external_teams[str(params["user"])]
+                return {"ok": True, "user": user}
             case "users.list":
                 # cursor pagination, ``self.page_size`` at most per page; a bot among the users
                 seen = [

@@ -116,6 +116,12 @@ class WalReader:
             data = await self.db.fetchval("SELECT pg_read_binary_file('pg_wal/' || $1)", name)
             (folder / name).write_bytes(data)
 
+    async def segments(self, start: int, end: int, folder: Path) -> list[Path]:
+        """Copies of the raw WAL segment files written between two marks (what a thief of
+        ``pg_wal``, or of its archive, holds)."""
+        await self._copy_segments(start, end, folder)
+        return sorted(folder.iterdir())
+
     async def transactions(self, start: int, end: int, folder: Path) -> list[Transaction]:
         """This database's committed transactions between two marks, in commit order."""
         await self._copy_segments(start, end, folder)

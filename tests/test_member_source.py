@@ -95,5 +95,5 @@ def test_a_slack_source_is_read_bare_or_stored() -> None:
     assert split_source("slack:S0123ABC") == ("slack", "S0123ABC")
     assert kind_of("slack:S0123ABC") == kind_of("S0123ABC") == "usergroup"
     assert kind_of("slack:C0123") == kind_of("G0456") == "channel"
-    assert stopped_label("slack:C0123") == "<#C0123>"
+    assert stopped_label("slack:C0123") == "its channel"  # text: the reply is escaped whole
     assert stopped_label("slack:S0123ABC") == "its user group"

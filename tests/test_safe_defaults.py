@@ -15,7 +15,7 @@ from sqlmodel import func, select
 
 from bot.cli import main
 from bot.safety import refusals
-from bot.settings import LOCAL_SECRET_FILE, Settings
+from bot.settings import Settings
 from storage.engine import Database
 from storage.models import Recognition
 from tests.conftest import PLATFORM_VARIABLES
@@ -174,7 +174,7 @@ def test_a_partial_configuration_does_not_turn_the_web_chat_on(clean: Path) -> N
 def test_the_local_secret_file_is_created_private_and_kept(clean: Path) -> None:
     local = settings_of({})
     first = local.hashing_secret()
-    assert stat.S_IMODE(os.stat(LOCAL_SECRET_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(local.local_secret_path).st_mode) == 0o600
     assert len(first) >= 32 and settings_of({}).hashing_secret() == first
 
 
@@ -221,3 +221,16 @@ async def test_a_rebinding_page_cannot_use_the_web_chat(db: Database, settings: 
             assert await kudos_count(db) == 1
     finally:
         await running.runner.cleanup()
+
+
+def test_a_malformed_encryption_key_refuses_to_start_without_showing_it(clean: Path) -> None:
+    good = "kJ3o4QpXq8S2GmC7yq4oF4bQ2Q3u3m2Yd9m1n4x5z6A="
+    bad = "not-a-fernet-key-but-a-secret-value"
+    env = {**SLACK_HTTP, "TEAMPULSE_SECRET": SECRET, "TEAMPULSE_ENCRYPTION_KEYS": f"{good},{bad}"}
+    problems = refusals(settings_of(env))
+    assert problems == [
+        "TEAMPULSE_ENCRYPTION_KEYS: key 2 is not a Fernet key (32 bytes in url-safe base64; "
+        "make one with `teampulse secrets new-key`)."
+    ]
+    assert bad not in " ".join(problems)
+    assert refusals(settings_of({**env, "TEAMPULSE_ENCRYPTION_KEYS": good})) == []

@@ -112,6 +112,9 @@ async def test_kudos_words_cannot_ping_a_channel_or_disguise_a_link(slack: Slack
     [posted] = await slack.fake.wait_for(
         "chat.postMessage", lambda c: c.params["channel"] == "CWARDA"
     )
-    shown = texts(posted.params["blocks"]) + posted.params["text"]
-    assert "<!channel>" not in shown and "<https://" not in shown
-    assert "&lt;!channel&gt;" in shown
+    blocks = posted.params["blocks"]
+    [message] = [b["text"] for b in blocks if b.get("text", {}).get("type") == "plain_text"]
+    # the message as typed, in a plain_text object (which Slack never parses)
+    assert message["text"] == "<!channel> see <https://evil.example|the rota>"
+    assert "<" not in texts(blocks).replace(message["text"], "") + posted.params["text"]
+    assert "&lt;!channel&gt;" in posted.params["text"]

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from adapters.slack import slack_mode
+from adapters.slack import SlackPlatform, slack_mode
 from adapters.slack.oauth import MAX_STATES
-from bot.platforms import enabled_platforms
+from bot.platforms import IdentityRouter, enabled_platforms
 from bot.server import SERVICE
 from bot.settings import Settings
 from surveys.organisation import spec_from_yaml
@@ -74,7 +74,8 @@ async def test_install_over_oauth_then_requests_use_the_stored_token(oauth_slack
     assert exchange.params["code"] == "c1"
     async with slack.service.db.engine.connect() as connection:
         rows = (await connection.execute(text("SELECT team_id, bot_token FROM slack_bots"))).all()
-    assert [tuple(row) for row in rows] == [("T0NEW", "xoxb-new-workspace")]
+    [(team, stored)] = rows  # the token is sealed at rest (tests/test_sealed_credentials.py)
+    assert team == "T0NEW" and stored.startswith("gAAAAA") and "xoxb" not in stored
     # the state is single-use
     again = await slack.http.get(
         slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c1", "state": state}),
@@ -126,14 +127,16 @@ def test_socket_mode_is_chosen_with_an_app_token_and_needs_no_events_url(
         slack_mode(settings.model_copy(update={"slack_app_token": "xapp-1"}))
 
 
-async def install_from(slack: Slack, code: str, team: str) -> aiohttp.ClientResponse:
+async def install_from(
+    slack: Slack, code: str, team: str, token: str | None = None
+) -> aiohttp.ClientResponse:
     """Someone in ``team`` opens the install link, approves in Slack, and comes back with
     ``code`` (the fake's ``oauth.v2.access`` gives a token in ``team`` for it)."""
     page = await slack.http.get(slack.url + "/slack/install", allow_redirects=False)
     link = re.search(r"state=([\w-]+)", await page.text())
     assert link is not None
     cookie = "; ".join(f"{k}={v.value}" for k, v in page.cookies.items())
-    slack.fake.add_install_code(code, team, f"xoxb-{team}")
+    slack.fake.add_install_code(code, team, token or f"xoxb-{team}")
     return await slack.http.get(
         slack.url + "/slack/oauth_redirect?" + urlencode({"code": code, "state": link.group(1)}),
         headers={"Cookie": cookie},
@@ -149,15 +152,33 @@ async def installed_workspaces(slack: Slack) -> list[str]:
 async def test_an_install_from_a_workspace_not_listed_is_refused_and_not_kept(
     oauth_slack: Slack,
 ) -> None:
-    slack = oauth_slack
+    slack, fake = oauth_slack, oauth_slack.fake
     refused = await install_from(slack, "c-stranger", "T0STRANGER")
     page = await refused.text()
     assert refused.status == 403 and "not served" in page
     assert "T0STRANGER" in page and "TEAMPULSE_SLACK_WORKSPACES" in page
     assert await installed_workspaces(slack) == []
+    # the token Slack issued for it is handed back: the app holds nothing in that workspace
+    [revoked] = fake.called("auth.revoke")
+    assert revoked.params["_token"] == "xoxb-T0STRANGER"  # sent as the bearer token
+    assert "token" not in revoked.params  # (not in the URL, where a proxy would log it)
+    assert "xoxb-T0STRANGER" not in fake.tokens and "has been revoked" in page
 
     listed = await install_from(slack, "c-new", "T0NEW")
     assert listed.status == 200 and await installed_workspaces(slack) == ["T0NEW"]
+
+
+async def test_a_refused_install_whose_token_could_not_be_revoked_says_how_to_remove_it(
+    oauth_slack: Slack,
+) -> None:
+    slack, fake = oauth_slack, oauth_slack.fake
+    fake.fail_next("auth.revoke")
+    refused = await install_from(slack, "c-stranger", "T0STRANGER")
+    page = await refused.text()
+    assert refused.status == 403 and "not served" in page
+    assert "could not be revoked" in page and "remove the app" in page
+    assert await installed_workspaces(slack) == []
+    assert len(fake.called("auth.revoke")) == 1
 
 
 async def test_signed_requests_from_a_workspace_not_listed_are_refused(
@@ -206,6 +227,13 @@ async def _install_link(slack: Slack) -> tuple[str, str]:
     return state, "; ".join(f"{k}={v.value}" for k, v in page.cookies.items())
 
 
+def oauth_platform(slack: Slack) -> SlackPlatform:
+    router = slack.service.messenger
+    assert isinstance(router, IdentityRouter)
+    [platform] = [p for p in router.platforms if isinstance(p, SlackPlatform)]
+    return platform
+
+
 async def _states(slack: Slack) -> list[str]:
     async with slack.service.db.engine.connect() as connection:
         rows = await connection.execute(text("SELECT state FROM slack_oauth_states ORDER BY id"))
@@ -226,14 +254,21 @@ async def test_unused_install_links_are_pruned_and_the_table_stays_bounded(
     second, _ = await _install_link(slack)
     assert await _states(slack) == [second]
 
-    # a flood of install starts keeps only the newest MAX_STATES links
-    links = [await _install_link(slack) for _ in range(MAX_STATES + 30)]
+    # a flood of install starts (over minutes, or from several processes: one process issues at
+    # most INSTALL_LINKS_PER_MINUTE a minute, tests/test_unbounded_growth.py) keeps only the
+    # newest MAX_STATES links
+    installations = oauth_platform(slack).installations
+    assert installations is not None
+    issued = []
+    for _ in range(MAX_STATES + 30):
+        await installations.prune_states()
+        issued.append(await installations.states.async_issue())
+    state, cookie = await _install_link(slack)
     kept = await _states(slack)
     assert len(kept) == MAX_STATES
-    assert kept == [state for state, _ in links[-MAX_STATES:]]
+    assert kept == [*issued[-(MAX_STATES - 1) :], state]
 
     # the newest link still installs
-    state, cookie = links[-1]
     fake.add_install_code("c9", "T0NEW", "xoxb-new-workspace")
     done = await slack.http.get(
         slack.url + "/slack/oauth_redirect?" + urlencode({"code": "c9", "state": state}),

@@ -51,7 +51,11 @@ def test_sync_off_and_the_membership_events_are_read() -> None:
         )
         if isinstance(request, SyncRequest)
     ]
-    assert labels == ["<#C0123>", "@nurses", "that user group"]  # never a group mention
+    # as text (never a group mention): the reply is escaped whole, so a Slack sequence in it
+    # would show as typed
+    assert labels == ["#ward-7", "@nurses", "that user group"]
+    bare = sync_request("settings A &amp; E sync <#C0123>")
+    assert isinstance(bare, SyncRequest) and (bare.team, bare.label) == ("A & E", "that channel")
     joined = {"type": "member_joined_channel", "user": "U1", "channel": "C0123"}
     assert changed_source(joined) == "C0123"
     assert changed_source({**joined, "type": "member_left_channel", "channel": "G0456"}) == "G0456"

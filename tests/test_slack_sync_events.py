@@ -87,7 +87,7 @@ async def test_a_channel_sync_keeps_the_team_in_step(slack: Slack) -> None:
     fake.channel_members["CWARD7"] = [uid("b0"), uid("b1"), uid("b2"), uid("manager.b")]
     shown = await command(slack, "settings Ward B sync <#CWARD7|ward-7>", uid("manager.b"))
     assert "Ward B: 0 added, 3 removed" in shown
-    assert "I'll keep Ward B in step with <#CWARD7> as people join and leave" in shown
+    assert "I'll keep Ward B in step with #ward-7 as people join and leave" in shown
     assert "`/pulse settings Ward B sync off` stops it" in shown
     assert await sync_source(slack, "Ward B") == "CWARD7"
 
@@ -149,7 +149,7 @@ async def test_sync_off_stops_it_and_only_a_manager_may(slack: Slack) -> None:
     assert await sync_source(slack, "Ward B") == "CWARD7"
 
     shown = await command(slack, "settings Ward B sync off", uid("manager.b"))
-    assert "stopped keeping Ward B in step with <#CWARD7>" in shown
+    assert "stopped keeping Ward B in step with its channel" in shown
     assert "members stay as they are" in shown
     assert await sync_source(slack, "Ward B") is None
     again = await command(slack, "settings Ward B sync off", uid("manager.b"))

@@ -226,7 +226,7 @@ def test_words_people_wrote_cannot_become_links_or_formatting() -> None:
         day="2026-11-30",
     )
     text = to_markdown(post)
-    assert "\\[urgent\\](https://evil.example)" in text
+    assert "\\[urgent\\]\\(https://evil.example)" in text
     assert "\\*\\*read\\*\\*" in text and "\\<at\\>" in text
 
 

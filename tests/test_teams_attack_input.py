@@ -14,6 +14,8 @@ import pytest
 from adapters.teams.activity import MAX_MENTIONS
 from storage.models import InboundEvent
 from tests import test_teams
+from tests.card_check import check
+from tests.fake_teams import card_texts
 from tests.teams_support import Teams, conversation_of, member, personal_message, stored
 from tests.test_teams_attacks import TEAM_ID, in_channel, known
 
@@ -118,8 +120,13 @@ async def test_a_teams_team_name_is_shown_inert_to_the_manager(teams: Teams) -> 
     activity["channelData"]["team"]["name"] = "[Reset your password](https://evil.example)"
     assert (await teams.post(activity)).status == 201
     said = teams.fake.called("send", conversation=conversation_of(manager))[-1]
-    shown = json.dumps(said.params["activity"])
+    activity = said.params["activity"]
+    texts = [t for item in activity.get("attachments") or [] for t in card_texts(item["content"])]
+    shown = json.dumps([activity.get("text", ""), *texts])
+    assert "Reset your password" in shown
     assert "](https://evil.example)" not in shown and "](" not in shown.replace("\\\\](", "")
+    for html in check([], texts)["markdown"]:  # as a Teams client renders the card's Markdown
+        assert "<a " not in html and "Reset your password" in html
 
 
 async def test_a_message_full_of_mentions_asks_teams_about_a_few_accounts_only(

@@ -41,7 +41,9 @@ STATIC_TYPES = {
 TOKEN: web.AppKey[str] = web.AppKey("local_token", str)
 CHARTS: web.AppKey[ChartStore] = web.AppKey("local_charts", ChartStore)
 MESSENGER: web.AppKey[LocalMessenger] = web.AppKey("local_messenger", LocalMessenger)
-MAX_TEXT = 2000
+# a chat message's longest: room for a kudos at the longest limit it may be set to (3,000
+# characters, bot.forms.MAX_TEXT) and its names, so that limit is the one a person is told of
+MAX_TEXT = 4000
 # a Host header the chat answers: a loopback name or address, and an optional port
 LOOPBACK_HOST = re.compile(r"(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::(\d{1,5}))?", re.I)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

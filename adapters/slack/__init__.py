@@ -69,7 +69,7 @@ class SlackPlatform:
         self.installations: Installations | None = None
         self.pacer = Pacer(settings.slack_post_rate)  # every client's calls, one pace
         self.client = self._new_client()  # the adapter's own calls, over one connection pool
-        self.directory = SlackDirectory(self.client)
+        self.directory = SlackDirectory(self.client, served=settings.slack_workspaces)
         self.messenger = SlackMessenger(self.client, self.directory)
         self.listeners = SlackListeners(self.directory, self.messenger)
         self.bolt: AsyncApp | None = None
@@ -85,7 +85,9 @@ class SlackPlatform:
         self.directory.bind(service)
         oauth = None
         if self.mode == "oauth":
-            self.installations = Installations(self.settings, service.db.engine)
+            self.installations = Installations(
+                self.settings, service.db.engine, self.client, service.sealer
+            )
             self.directory.workspaces = Workspaces(
                 self.installations, service.session, service.identities
             )

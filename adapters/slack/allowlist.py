@@ -1,5 +1,7 @@
 """The Slack workspaces served (``TEAMPULSE_SLACK_WORKSPACES``): an install from another workspace
-is refused before its installation is stored, and its signed requests are refused or dropped.
+is refused before its installation is stored, the token Slack issued for it is revoked
+(``auth.revoke``: the app leaves that workspace, nothing of it is kept), and its signed requests
+are refused or dropped.
 
 A workspace is served when its team id, or its Enterprise Grid organisation's id, is listed.  Logs
 name the workspace, never a person.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.error import BoltError
@@ -34,8 +37,18 @@ REFUSED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <h1>This Slack workspace is not served here</h1>
 <p>This teampulse serves only the workspaces its operator has listed, and workspace
 <code>{workspace}</code> is not one of them, so nothing was installed.</p>
+<p>{access}</p>
 <p>If your organisation should use it, ask the team that runs it to add the workspace id to
 <code>TEAMPULSE_SLACK_WORKSPACES</code>.</p></body></html>"""
+
+
+REVOKED = "The access Slack granted to the app for this workspace has been revoked."
+NOT_REVOKED = (
+    "The access Slack granted could not be revoked just now: a workspace admin can remove the "
+    "app from the workspace's app management page."
+)
+
+Revoke = Callable[[str], Awaitable[None]]
 
 
 def workspace_of(payload: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -63,18 +76,23 @@ def refused_workspace(payload: dict[str, Any], served: frozenset[str]) -> str | 
 
 
 class WorkspaceNotServed(BoltError):
-    def __init__(self, workspace: str) -> None:
+    def __init__(self, workspace: str, revoked: bool) -> None:
         super().__init__(f"workspace {workspace} is not in TEAMPULSE_SLACK_WORKSPACES")
         self.workspace = workspace
+        self.revoked = revoked
 
 
 class ServedInstallationStore(AsyncSQLAlchemyInstallationStore):
     """Bolt's store on the project's engine, refusing to save an install from a workspace not
-    served (Bolt's OAuth flow then shows the refusal page, ``callbacks``)."""
+    served, and revoking the tokens Slack issued for it with ``revoke`` (Bolt's OAuth flow then
+    shows the refusal page, ``callbacks``)."""
 
-    def __init__(self, client_id: str, engine: AsyncEngine, served: frozenset[str]) -> None:
+    def __init__(
+        self, client_id: str, engine: AsyncEngine, served: frozenset[str], revoke: Revoke
+    ) -> None:
         super().__init__(client_id=client_id, engine=engine)
         self.served = served
+        self.revoke = revoke
 
     async def async_save(self, installation: Installation) -> None:
         team, enterprise = installation.team_id, installation.enterprise_id
@@ -84,8 +102,24 @@ class ServedInstallationStore(AsyncSQLAlchemyInstallationStore):
         ):
             workspace = (enterprise if org_wide else team) or "(none)"
             log.warning("Slack install from workspace %s refused: not served", workspace)
-            raise WorkspaceNotServed(workspace)
+            raise WorkspaceNotServed(workspace, await self._revoke_all(installation, workspace))
         await super().async_save(installation)
+
+    async def _revoke_all(self, installation: Installation, workspace: str) -> bool:
+        """Revoke every token of a refused install; whether all went (a failure is logged)."""
+        tokens = [t for t in (installation.bot_token, installation.user_token) if t]
+        try:
+            for token in tokens:
+                await self.revoke(token)
+        except Exception as error:  # the refusal stands; the page tells how to remove the app
+            log.warning(
+                "the refused install's token from workspace %s was not revoked (%s)",
+                workspace,
+                type(error).__name__,
+            )
+            return False
+        log.info("the refused install's token from workspace %s was revoked", workspace)
+        return True
 
 
 async def _succeeded(args: AsyncSuccessArgs) -> BoltResponse:
@@ -96,7 +130,10 @@ async def _failed(args: AsyncFailureArgs) -> BoltResponse:
     if isinstance(args.error, WorkspaceNotServed):
         return BoltResponse(
             status=403,
-            body=REFUSED_PAGE.format(workspace=html.escape(args.error.workspace)),
+            body=REFUSED_PAGE.format(
+                workspace=html.escape(args.error.workspace),
+                access=REVOKED if args.error.revoked else NOT_REVOKED,
+            ),
             headers={"Content-Type": "text/html; charset=utf-8"},
         )
     return await args.default.failure(args)

@@ -3,12 +3,13 @@ answer; its DM is then replaced by a receipt that shows none."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import forms, report_words, words
-from bot.forms import GENERAL_COMMENT, MAX_COMMENT
+from bot.forms import GENERAL_COMMENT
 from bot.report_words import NO_RESULTS
 from bot.views import KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
 
@@ -30,9 +31,41 @@ def _text(text: str, limit: int = 3000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Slack escapes exactly these three in what people type (docs.slack.dev, "escaping text")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def inert(text: str) -> str:
+    """Text shown as typed in mrkdwn: Slack's escaping of its three control characters (``&``
+    first, so an entity someone typed stays as typed).  Every Slack control sequence (a mention,
+    ``<!channel>``, a disguised link ``<url|words>``) starts with ``<``, so nothing escaped here
+    can become one.  Nothing unescapes it afterwards."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """Slack's three entities read back as the characters typed, in one pass (``&amp;lt;`` is
+    a typed ``&lt;``, never a ``<``)."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
+
+
+def _mrkdwn_text(text: str) -> dict[str, Any]:
+    """A mrkdwn text object: ``verbatim`` so Slack links or mentions nothing on its own (URLs,
+    channel names, ``@here``); only the control sequences the bot writes are live."""
+    return {"type": "mrkdwn", "text": _text(text), "verbatim": True}
+
+
 def mrkdwn(text: str, **extra: Any) -> Block:
-    """A section of mrkdwn text (``extra``: ``block_id``)."""
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _text(text)}} | extra
+    """A section of mrkdwn text (``extra``: ``block_id``): ``text`` is mrkdwn, so anything in it
+    that the bot didn't write has been through ``inert``."""
+    return {"type": "section", "text": _mrkdwn_text(text)} | extra
+
+
+def said(text: str) -> Block:
+    """A section of someone's own words (a kudos message, comments) as plain text: no
+    formatting, mention or link at all, and no escaping needed."""
+    return {"type": "section", "text": plain(text, 3000)}
 
 
 def strong(text: str) -> str:
@@ -48,7 +81,7 @@ def header(text: str) -> Block:
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _text(text)}]}
+    return {"type": "context", "elements": [_mrkdwn_text(text)]}
 
 
 def button(action_id: str, text: str, value: str, *, primary: bool = False) -> Block:
@@ -81,7 +114,9 @@ class Message:
 def render(view: View) -> Message:
     match view:
         case TextReply():
-            return Message(view.text, [mrkdwn(ICONS.get(view.kind, "") + view.text)])
+            # the core's own markup (``*strong*``, `` `code` ``) is Slack's; the rest is text
+            text = inert(view.text)
+            return Message(text, [mrkdwn(ICONS.get(view.kind, "") + text)])
         case Receipt():
             return receipt(view)
         case PulseCard():
@@ -94,16 +129,16 @@ def render(view: View) -> Message:
 
 # -- pulses ------------------------------------------------------------------------------------
 def pulse_message(card: PulseCard) -> Message:
-    statements = "\n".join(f"• {q.text}" for q in card.questions)
+    statements = "\n".join(f"• {inert(q.text)}" for q in card.questions)
     answer = button(OPEN_PULSE, words.ANSWER_PULSE, str(card.round_id), primary=True)
     blocks = [
         header(words.pulse_title(card)),
-        mrkdwn(card.intro),
+        mrkdwn(inert(card.intro)),
         mrkdwn(f"{words.statements(card, strong)}:\n{statements}"),
         {"type": "actions", "block_id": "pulse", "elements": [answer]},
-        context(words.ANONYMOUS),
+        context(inert(words.ANONYMOUS)),
     ]
-    return Message(words.pulse_notification(card), blocks)
+    return Message(inert(words.pulse_notification(card)), blocks)
 
 
 def _about_select(card: PulseCard) -> Block:
@@ -130,12 +165,12 @@ def pulse_modal(card: PulseCard, metadata: str) -> dict[str, Any]:
         {"text": plain(f"{value} · {label}"), "value": str(value)} for value, label in card.scale
     ]
     radios = {"type": "radio_buttons", "action_id": SCORE, "options": options}
-    blocks: list[Block] = [mrkdwn(card.intro)]
+    blocks: list[Block] = [mrkdwn(inert(card.intro))]
     for number, question in enumerate(card.questions, 1):
         label, hint = f"{number}. {question.text}", plain(question.theme, 2000)
         blocks.append(field_input(f"{QUESTION_BLOCK}{question.id}", label, radios, hint=hint))
     hint = plain(words.COMMENT_HINT, 2000)
-    comment = text_input(COMMENT, MAX_COMMENT)
+    comment = text_input(COMMENT, card.comment_max)
     blocks.append(
         field_input(COMMENT_BLOCK, words.COMMENT_LABEL, comment, optional=True, hint=hint)
     )
@@ -160,7 +195,7 @@ def text_input(action_id: str, max_length: int) -> Block:
 
 def notice_modal(text: str) -> dict[str, Any]:
     """A modal that only says something (already answered, closed, not found)."""
-    return modal([mrkdwn(text)], words.PULSE_FORM, close="Close")
+    return modal([mrkdwn(inert(text))], words.PULSE_FORM, close="Close")
 
 
 @dataclass(frozen=True)
@@ -230,30 +265,23 @@ def _about(value: str | None) -> str:
 
 
 def receipt(view: Receipt) -> Message:
-    heading = mrkdwn(f":white_check_mark: {strong(words.receipt_title(view))}")
-    return Message(words.receipt_notification(view), [heading, mrkdwn(view.text)])
+    heading = mrkdwn(f":white_check_mark: {strong(inert(words.receipt_title(view)))}")
+    return Message(inert(words.receipt_notification(view)), [heading, mrkdwn(inert(view.text))])
 
 
 # -- kudos -------------------------------------------------------------------------------------
-def inert(text: str) -> str:
-    """A person's words, safe in mrkdwn for others to read: every Slack control sequence (a
-    mention, ``<!channel>``, a disguised link) starts with ``<``."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
 def kudos(view: KudosPost) -> Message:
-    giver, names, message = (
-        inert(view.giver),
-        inert(", ".join(view.recipients)),
-        inert(view.message),
-    )
-    text = f"{words.celebrated(giver, names)}: {message} #{view.value}"
+    """Names, value and day in mrkdwn, made inert; the message itself as plain text.  No
+    mention is written: the names are the bot's words for the people it resolved."""
+    giver, names = inert(view.giver), inert(", ".join(view.recipients))
+    tag = replace(view, value=inert(view.value), value_label=inert(view.value_label))
+    text = inert(f"{words.celebrated(view.giver, ', '.join(view.recipients))}: {view.message}")
     blocks = [
         mrkdwn(words.celebrated(giver, names, strong)),
-        mrkdwn(f"> {message}"),
-        context(words.kudos_tag(view, strong)),
+        said(view.message),
+        context(words.kudos_tag(tag, strong)),
     ]
-    return Message(text, blocks)
+    return Message(f"{text} #{inert(view.value)}", blocks)
 
 
 # -- trends ------------------------------------------------------------------------------------
@@ -261,26 +289,51 @@ def trends(view: TrendReportView) -> Message:
     report = report_words.words(view)
     blocks: list[Block] = [
         header(f"Trends: {view.team}"),
-        context(f"{view.scope or view.team}, last {view.weeks} weeks"),
+        context(inert(f"{view.scope or view.team}, last {view.weeks} weeks")),
     ]
     fields = [
-        {
-            "type": "mrkdwn",
-            "text": f"*{row.theme}*\n{row.score}" + (row.change and f"\n{row.change}"),
-        }
+        _mrkdwn_text(
+            f"{strong(inert(row.theme))}\n{inert(row.score)}"
+            + (row.change and f"\n{inert(row.change)}")
+        )
         for row in report.themes
     ]
     for start in range(0, len(fields), 10):  # a section holds at most 10 fields
         blocks.append({"type": "section", "fields": fields[start : start + 10]})
-    sections = (
+    before = (
         ("", () if fields else (NO_RESULTS,)),
         ("*Taking part*\n", report.taking_part),
         ("", report.summary),
-        ("*Comments*\n", tuple(f"> {inert(line)}" for line in report.comments[:10])),
+    )
+    after = (
         ("*Teams below*\n", tuple(f"• {line}" for line in report.teams_below)),
         ("*Kudos*\n", report.kudos),
-        ("", tuple(f"_{note}_" for note in view.notes)),
     )
-    blocks += [mrkdwn(title + "\n".join(lines)) for title, lines in sections if lines]
-    blocks += [{"type": "divider"}, context(view.footnote)]
-    return Message(report.title, blocks[:50])
+    blocks += _sections(before)
+    if report.comments:  # people's own words: plain text, under a heading
+        blocks += [mrkdwn("*Comments*"), *map(said, _chunks(report.comments[:10]))]
+    blocks += _sections(after)
+    blocks += [mrkdwn("\n".join(f"_{inert(note)}_" for note in view.notes))] if view.notes else []
+    blocks += [{"type": "divider"}, context(inert(view.footnote))]
+    return Message(inert(report.title), blocks[:50])
+
+
+def _chunks(lines: tuple[str, ...], limit: int = 3000) -> list[str]:
+    """Lines joined into as few texts as fit Slack's 3,000 characters each (a longer line is
+    shortened by ``said``)."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
+
+
+def _sections(sections: tuple[tuple[str, tuple[str, ...]], ...]) -> list[Block]:
+    """A mrkdwn section per titled group of lines (the lines made inert; none: no section)."""
+    return [
+        mrkdwn(title + "\n".join(inert(line) for line in lines))
+        for title, lines in sections
+        if lines
+    ]

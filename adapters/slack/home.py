@@ -3,6 +3,7 @@ so it may show their own streak; its buttons reuse the DM's pulse action and ``p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from adapters.slack.blocks import OPEN_PULSE, Block, button, context, header, inert, mrkdwn, strong
@@ -13,20 +14,24 @@ HOME_TRENDS = "home_trends"  # action_id of the managers' button
 
 
 def _kudos_lines(items: tuple[KudosItem, ...], *, given: bool) -> str:
-    lines = [words.kudos_item(item, given=given, strong=strong) for item in items]
-    return "\n".join(f"• {inert(head)}\n> {inert(message)}" for head, message in lines)
+    """Each kudos' people, value and day (made inert before the emphasis) and its message."""
+    lines = []
+    for item in items:
+        safe = replace(item, people=tuple(inert(p) for p in item.people), value=inert(item.value))
+        head, message = words.kudos_item(safe, given=given, strong=strong)
+        lines.append(f"• {head}\n> {inert(message)}")
+    return "\n".join(lines)
 
 
 def _pulse(card: PulseCard) -> Block:
     answer = button(OPEN_PULSE, words.ANSWER_PULSE, str(card.round_id), primary=True)
-    return mrkdwn(words.home_pulse(card, strong), block_id=f"pulse:{card.round_id}") | {
-        "accessory": answer
-    }
+    line = words.home_pulse(replace(card, team=inert(card.team)), strong)
+    return mrkdwn(line, block_id=f"pulse:{card.round_id}") | {"accessory": answer}
 
 
 def home_tab(view: HomeView) -> dict[str, Any]:
     if view.notice:
-        return {"type": "home", "blocks": [mrkdwn(view.notice)]}
+        return {"type": "home", "blocks": [mrkdwn(inert(view.notice))]}
     blocks: list[Block] = [header(words.greeting(view)), header(words.HOME_PULSES)]
     blocks += [_pulse(card) for card in view.pulses] or [mrkdwn(words.NO_PULSE)]
     blocks += [

@@ -64,9 +64,18 @@ class WorkspaceUsers:
 
 
 class SlackDirectory:
-    def __init__(self, client: AsyncWebClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        clock: Callable[[], float] = time.monotonic,
+        served: frozenset[str] = frozenset(),
+    ) -> None:
         self.client = client
         self.clock = clock
+        # the workspaces whose people are matched by email (``TEAMPULSE_SLACK_WORKSPACES``;
+        # none listed: the bot token's own, asked of ``auth.test`` once, when first needed)
+        self.served = served
+        self._own: frozenset[str] | None = None
         self._service: TeamPulse | None = None
         self.workspaces: Workspaces | None = None  # many workspaces (OAuth mode), set at install
         self._users: dict[str, WorkspaceUsers] = {}  # by bot token ("" for the client's own)
@@ -105,7 +114,32 @@ class SlackDirectory:
         email = (user.get("profile") or {}).get("email")
         if user.get("is_bot") or user.get("deleted") or not isinstance(email, str) or not email:
             return None
+        if not await self._of_served_workspace(user):
+            log.warning(
+                "a Slack user of a workspace not served was not matched by email",
+                extra={"workspace": str(user.get("team_id"))},
+            )
+            return None
         return normalise_email(email)
+
+    async def _of_served_workspace(self, user: dict[str, Any]) -> bool:
+        """Whether a Slack user belongs to a served workspace.  A channel or DM shared with
+        another workspace (Slack Connect) brings in its people, with the emails *their* admins
+        gave them; matched by email, one could act here as anyone whose email they carry."""
+        team = user.get("team_id")
+        if not isinstance(team, str) or not team:
+            return True  # (Slack always says; the request's own workspace was checked at the gate)
+        enterprise = (user.get("enterprise_user") or {}).get("enterprise_id")
+        served = self.served or await self._own_workspace()
+        return team in served or enterprise in served
+
+    async def _own_workspace(self) -> frozenset[str]:
+        """One workspace and none listed: the bot token's own (and its Enterprise Grid's)."""
+        if self._own is None:
+            found = await self.client.auth_test()
+            ids = (found.get("team_id"), found.get("enterprise_id"))
+            self._own = frozenset(str(i) for i in ids if i)
+        return self._own
 
     async def _ask(self, method: str, missing: set[str] = NOT_FOUND, **params: Any) -> Any:
         """A Slack call whose "there is no such user (or channel)" answer is None."""

@@ -4,7 +4,6 @@ is stored), and its receipt replaces the DM after it."""
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from adapters.slack.blocks import (
     read_modal,
     render,
     state_values,
+    unescape,
 )
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
@@ -106,7 +106,14 @@ class SlackListeners:
 
     # -- Slack text to the core's words ----------------------------------------------------------
     async def plain_text(self, text: str) -> str:
-        """Slack's escaped text as the core's words: ``<@U1|ann>`` becomes ``@ann@trust.nhs.uk``."""
+        """Slack's escaped text as the core's words: ``<@U1|ann>`` becomes ``@ann@trust.nhs.uk``.
+
+        Slack's own control sequences are read first, from the text as Slack sent it: a mention
+        becomes the person's email (resolved by id), a channel or link its label, and a broadcast
+        (``<!channel>``, ``<!here>``, a user group) is dropped.  Only then are the three entities
+        Slack escapes decoded, in one pass, so what someone typed (``&lt;!channel&gt;`` arrives
+        for a typed ``<!channel>``) becomes their characters, never a control sequence: the core
+        holds words, and every renderer escapes them again for where they are shown."""
         parts: list[str] = []
         last = 0
         for match in _USER.finditer(text):
@@ -119,7 +126,7 @@ class SlackListeners:
         text = _CHANNEL.sub(lambda m: m.group(1) or "a channel", text)
         text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
         text = _SPECIAL.sub("", text)
-        return html.unescape(text).strip()
+        return unescape(text).strip()
 
     async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
@@ -206,11 +213,17 @@ class SlackListeners:
         )
         await client.views_publish(user_id=user, view=home_tab(home))
 
-    async def home_trends(self, body: dict[str, Any]) -> None:
-        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
-        email = await self.email_of(user_of(body))
-        if email is not None:
-            await self.reply(await self.conversation.ask(email, "pulse trends"), email)
+    async def home_trends(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``.
+        Someone the organisation doesn't know (any more: a tab published before a re-import
+        still has the button) has no DM the bot may find: their tab is published again, saying
+        why."""
+        user = user_of(body)
+        email = await self.email_of(user)
+        if email is None or await self.directory.identities.recipient(email) is None:
+            await self.publish_home(client, user)
+            return
+        await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
     # -- the pulse -----------------------------------------------------------------------------
     async def ack_action(self, ack: AsyncAck) -> None:

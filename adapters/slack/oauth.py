@@ -5,15 +5,21 @@ has no token and Slack refuses it, so no send ever borrows another workspace's t
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_response import StreamResponse
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
@@ -21,6 +27,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +37,7 @@ from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
 from adapters.slack.pacing import PacedClient
+from bot.credentials import Sealer, reseal, seal_columns
 from bot.identities import Identities
 from bot.settings import Settings
 from bot.tenants import Probe, Tenants
@@ -42,6 +50,13 @@ STATE_EXPIRY = 600  # seconds an install link stays valid
 # install links not yet used that are kept at most: the oldest go first (an admin installs
 # once; a flood of ``GET /slack/install`` must not grow the table without end)
 MAX_STATES = 100
+# install links issued a minute, per process: past it ``GET /slack/install`` answers 429 without
+# touching the database, so a flood of it neither writes nor contends for SQLite's write lock
+INSTALL_LINKS_PER_MINUTE = 30
+TOO_MANY_INSTALLS = (
+    "Too many install requests just now. Try again in {seconds} seconds "
+    "(an administrator installs teampulse once)."
+)
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -105,20 +120,36 @@ async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable
     return await next()
 
 
+async def revoke(client: AsyncWebClient, token: str) -> None:
+    """``auth.revoke`` for ``token``, sent with it (as a bearer token, not in the URL)."""
+    with bound(token):
+        await client.auth_revoke()
+
+
 class Installations:
     """The installation and state stores on the project's engine (an install from a workspace
-    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored)."""
+    not in ``TEAMPULSE_SLACK_WORKSPACES`` is refused, not stored, and its token revoked through
+    ``client``).  Tokens are sealed at rest (``storage/sealed.py``): the store reads and writes
+    them plain, the database holds them sealed."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, client: AsyncWebClient, sealer: Sealer
+    ) -> None:
         assert settings.slack_client_id is not None
         self.store = ServedInstallationStore(
-            settings.slack_client_id, engine, settings.slack_workspaces
+            settings.slack_client_id, engine, settings.slack_workspaces, partial(revoke, client)
         )
+        self.sealer = sealer
+        seal_columns([self.store.bots, self.store.installations], sealer)
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRY, engine=engine)
 
     async def create_tables(self) -> None:
+        """The tables, then any token an older version stored plain is sealed (``reseal``)."""
         await self.store.create_tables()  # type: ignore[no-untyped-call]
         await self.states.create_tables()  # type: ignore[no-untyped-call]
+        done = await reseal(self.store.engine, self.sealer)
+        if done.sealed:
+            log.warning("Sealed %d Slack credentials stored in plain text", done.sealed)
 
     async def prune_states(self) -> int:
         """Delete install links that expired unused, and the oldest beyond ``MAX_STATES - 1``,
@@ -223,11 +254,22 @@ def forget_uninstalls(bolt: AsyncApp, installations: Installations) -> None:
 
 def oauth_routes(app: web.Application, bolt: AsyncApp, installations: Installations) -> None:
     """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (Bolt's pages and redirects).
-    Each install start first prunes the links that expired unused (``prune_states``)."""
+    Each install start first prunes the links that expired unused (``prune_states``); past
+    ``INSTALL_LINKS_PER_MINUTE`` it is refused with 429 instead."""
     flow = bolt.oauth_flow
     assert isinstance(flow, AsyncOAuthFlow)
+    links = MovingWindowRateLimiter(MemoryStorage())
+    per_minute = RateLimitItemPerMinute(INSTALL_LINKS_PER_MINUTE)
 
     async def install(request: web.Request) -> StreamResponse:
+        if not await links.hit(per_minute, "slack-install"):
+            window = await links.get_window_stats(per_minute, "slack-install")
+            seconds = max(1, math.ceil(window.reset_time - time.time()))
+            return web.Response(
+                status=429,
+                text=TOO_MANY_INSTALLS.format(seconds=seconds),
+                headers={"Retry-After": str(seconds)},
+            )
         await installations.prune_states()
         return await to_aiohttp_response(
             await flow.handle_installation(await to_bolt_request(request))

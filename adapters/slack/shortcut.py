@@ -34,9 +34,11 @@ MESSAGE_BLOCK, MESSAGE = "kudos_message", "text"
 VALUE_BLOCK, VALUE = "kudos_value", "value"
 
 
-def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict[str, Any]:
-    """Recipients (prefilled with the message's author), a message (``thanks``: quoting it), and
-    a value."""
+def kudos_modal(
+    values: dict[str, str], thanks: str, author: str | None, limit: int = MAX_MESSAGE
+) -> dict[str, Any]:
+    """Recipients (prefilled with the message's author), a message (``thanks``: quoting it;
+    ``limit``: its length), and a value."""
     users: dict[str, Any] = {
         "type": "multi_users_select",
         "action_id": TO,
@@ -44,7 +46,7 @@ def kudos_modal(values: dict[str, str], thanks: str, author: str | None) -> dict
     }
     if author:
         users["initial_users"] = [author]
-    message = text_input(MESSAGE, MAX_MESSAGE)
+    message = text_input(MESSAGE, limit)
     if thanks:
         message["initial_value"] = thanks
     options = [
@@ -99,7 +101,8 @@ class KudosShortcut:
         author = message.get("user")
         author = author if isinstance(author, str) and author and author != clicker else None
         quote = await self.listeners.plain_text(str(message.get("text") or ""))
-        view = kudos_modal(self.values, thanks_for(quote), author)
+        limit = self.listeners.directory.service.settings.kudos_max_chars
+        view = kudos_modal(self.values, thanks_for(quote, limit), author, limit)
         await client.views_open(trigger_id=trigger_id, view=view)
 
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.app import PLATFORM
+from adapters.slack.blocks import unescape
 from adapters.slack.identity import SlackDirectory, error_code
 from bot.conversation import Conversation
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 PAGE = 200
 _SYNC = re.compile(
     r"^\s*(?:/?pulse\s+)?settings\s+(?:(?P<team>.*?)\s+)?sync\s+"
-    r"(?:<#(?P<channel>[CG][A-Z0-9]+)(?:\|[^>]*)?>"
+    r"(?:<#(?P<channel>[CG][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>"
     r"|<!subteam\^(?P<usergroup>S[A-Z0-9]+)(?:\|(?P<handle>[^>]*))?>"
     r"|(?P<off>off))\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -61,8 +62,9 @@ class SyncRequest:
     team: str | None
     kind: Kind
     source: str  # the channel id (C…/G…) or the user group id (S…)
-    # how the reply names the source: a channel link, or the group's handle (a ``<!subteam^…>``
-    # mention would notify the whole group)
+    # how the reply names the source, as text (the reply is escaped whole, so no Slack sequence
+    # would be live): the channel's ``#name``, or the group's handle (a ``<!subteam^…>`` mention
+    # would notify the whole group)
     label: str = field(default="", compare=False)
 
 
@@ -79,13 +81,14 @@ def sync_request(text: str) -> SyncRequest | StopSync | None:
     match = _SYNC.match(text)
     if match is None:
         return None
-    team = (match.group("team") or "").strip() or None
+    team = unescape(match.group("team") or "").strip() or None
     if match.group("off"):
         return StopSync(team)
     if match.group("channel"):
         channel = match.group("channel")
-        return SyncRequest(team, "channel", channel, f"<#{channel}>")
-    handle = (match.group("handle") or "").strip()
+        name = unescape(match.group("name") or "").strip().lstrip("#")
+        return SyncRequest(team, "channel", channel, f"#{name}" if name else "that channel")
+    handle = unescape(match.group("handle") or "").strip()
     label = "@" + handle.lstrip("@") if handle else "that user group"
     return SyncRequest(team, "usergroup", match.group("usergroup"), label)
 
@@ -97,11 +100,11 @@ def kind_of(source: str) -> Kind:
 
 
 def stopped_label(stored: str) -> str:
-    """How ``sync off`` names the source it forgets: a channel link, else "its user group"."""
+    """How ``sync off`` names the source it forgets (only its id is kept)."""
     platform, source = split_source(stored)
     if platform != PLATFORM:
         return "its member source"
-    return f"<#{source}>" if kind_of(source) == "channel" else "its user group"
+    return "its channel" if kind_of(source) == "channel" else "its user group"
 
 
 def changed_source(event: dict[str, Any]) -> str | None:

@@ -4,6 +4,9 @@
 - ``attachment(card)``: a card as a Bot Framework message attachment.
 - ``inert(text)``: text someone wrote, shown as typed in a ``TextBlock`` (no link, formatting
   or ``<at>`` mention can be smuggled in).
+- ``markup(text)``: the core's own words (a ``TextReply``), whose only markup is ``*strong*``
+  and `` `code` ``, as Markdown in which nothing else is live (they carry team names, channel
+  names and words people typed).
 - ``card(body, actions)``, ``text_block``, ``facts``, ``execute``: the elements the cards use.
 - ``fits(card)``: whether a message carrying the card stays under Teams' 40 KB limit.
 
@@ -35,6 +38,12 @@ _ANYWHERE = re.compile(r"([\\`*_\[\]<>&~|])")
 # what is Markdown only at the start of a line: a heading, list item, quote, setext underline
 _LINE_START = re.compile(r"^([#>+=-])")
 _ORDERED = re.compile(r"^(\d+)([.)])(?=[ \t]|$)")  # "1. " starts a list; "3.40" does not
+# the core's own markup in a TextReply (as the web chat reads it: ``dom.js``'s ``inline``)
+_CORE_MARKUP = re.compile(r"(\*[^*\n]+\*|`[^`\n]+`)")
+# code kept as code: CommonMark reads a code span literally, and no client can find a mention
+# (``<at>``), HTML, an entity or a link (``](``, which the mobile clients' older parser links
+# wherever it stands) in one without these
+_PLAIN_CODE = re.compile(r"(?!.*\]\()[^\\`<>&]+")
 
 
 def attachment(card: Element) -> Element:
@@ -48,12 +57,40 @@ def inert(text: str) -> str:
     library read it), a ``](`` is broken up (the older shared card parser of the mobile
     clients links ``[x](y)`` whatever precedes the ``[``), and each line's indentation is
     dropped (four spaces would make a code block, two at the end a line break)."""
+    return "\n".join(_line_start(_inline(line.strip(" \t"))) for line in _lines(text))
+
+
+def markup(text: str) -> str:
+    """The core's words as Markdown: its ``*strong*`` becomes ``**strong**`` and its
+    `` `code` `` stays code unless it holds ``<``, ``>``, ``&``, a backslash or ``](`` (then it
+    is shown as text); everything else goes through the same escaping as ``inert``."""
     lines = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = _ANYWHERE.sub(r"\\\1", line.strip(" \t")).replace("\\](", "\\]\\(")
-        line = _LINE_START.sub(r"\\\1", line)
-        lines.append(_ORDERED.sub(r"\1\\\2", line))
+    for line in _lines(text):
+        pieces = _CORE_MARKUP.split(line.strip(" \t"))
+        for at in range(1, len(pieces), 2):  # odd pieces are the markup matched
+            inner = pieces[at][1:-1]
+            if pieces[at].startswith("*"):
+                pieces[at] = f"**{_inline(inner)}**"
+            elif not _PLAIN_CODE.fullmatch(inner):
+                pieces[at] = _inline(inner)
+        for at in range(0, len(pieces), 2):
+            pieces[at] = _inline(pieces[at])
+        lines.append(_line_start("".join(pieces)))
     return "\n".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _inline(text: str) -> str:
+    """Markdown characters escaped wherever they stand, and ``](`` broken up."""
+    return _ANYWHERE.sub(r"\\\1", text).replace("\\](", "\\]\\(")
+
+
+def _line_start(line: str) -> str:
+    """A heading, list, quote or setext marker at the start of a line escaped."""
+    return _ORDERED.sub(r"\1\\\2", _LINE_START.sub(r"\\\1", line))
 
 
 def strong(text: str) -> str:

@@ -34,6 +34,7 @@ from adapters.teams.adaptive import (
     card,
     heading,
     inert,
+    markup,
     problem,
     strong,
     subtle,
@@ -80,8 +81,8 @@ def card_for(
 
 
 def notice_card(reply: TextReply) -> Element:
-    """A ``TextReply`` (the core's own Markdown, as in a text message) as a card."""
-    body = [text_block(ICONS.get(reply.kind, "") + reply.text)]
+    """A ``TextReply`` (the core's own words, as in a text message) as a card."""
+    body = [text_block(ICONS.get(reply.kind, "") + markup(reply.text))]
     return card(body + [problem(inert(item.text)) for item in reply.problems])
 
 

@@ -32,7 +32,7 @@ from adapters.teams.adaptive import (
 )
 from bot import forms, words
 from bot.cards import CardForm
-from bot.forms import ABOUT, COMMENT, GENERAL_COMMENT, MAX_COMMENT, FieldProblem
+from bot.forms import ABOUT, COMMENT, GENERAL_COMMENT, MAX_TEXT, FieldProblem
 from bot.views import PulseCard, TextReply
 
 SUBMIT_VERB = "pulse.submit"
@@ -75,7 +75,9 @@ def pulse_card(
         key = f"{QUESTION}{question.id}"
         answers = _statement(view, number, key, question.text, chosen.get(key))
         body += _field(answers, question.theme, marks.get(key))
-    body += _field(_comment(chosen.get(COMMENT)), words.COMMENT_HINT, marks.get(COMMENT))
+    body += _field(
+        _comment(chosen.get(COMMENT), view.comment_max), words.COMMENT_HINT, marks.get(COMMENT)
+    )
     body += _field(_about(view, chosen.get(ABOUT)), words.ABOUT_HINT, marks.get(ABOUT))
     body.append(subtle(inert(words.ANONYMOUS)))
     form = CardForm(view.round_id, tuple(question.id for question in view.questions))
@@ -103,15 +105,15 @@ def _statement(view: PulseCard, number: int, key: str, text: str, value: str | N
     return found | ({"value": value} if value in SCORES else {})
 
 
-def _comment(value: str | None) -> Element:
+def _comment(value: str | None, limit: int) -> Element:
     found: Element = {
         "type": "Input.Text",
         "id": COMMENT,
         "label": words.COMMENT_LABEL,
         "isMultiline": True,
-        "maxLength": MAX_COMMENT,
+        "maxLength": limit,
     }
-    return found | ({"value": value[:MAX_COMMENT]} if value else {})
+    return found | ({"value": value[:limit]} if value else {})
 
 
 def _about(view: PulseCard, value: str | None) -> Element:
@@ -162,7 +164,7 @@ def read_pulse_submission(value: Any) -> PulseSubmission | TextReply:
         if (score := _score(data.get(f"{QUESTION}{question}"))) is not None
     }
     values = {f"{QUESTION}{question}": str(score) for question, score in answers.items()}
-    values |= {COMMENT: comment[:MAX_COMMENT], ABOUT: about[:200]}
+    values |= {COMMENT: comment[:MAX_TEXT], ABOUT: about[:200]}
     return PulseSubmission(
         round_id=form.round_id,
         answers=answers,

@@ -1,30 +1,23 @@
 """The core's views as Teams messages: an Adaptive Card (``adapters/teams/cards.py``) where the
 view has one, else Markdown text.
 
-A ``TextReply`` is the core's own words and goes as Markdown.  The text fallback of the other
-views (a card's ``summary``, a notification's words) carries words other people wrote (kudos
-messages, comments, names), so its Markdown characters are escaped: nobody's text can become a
-link or formatting in someone else's chat.
+A ``TextReply`` is the core's own words, with its own markup (``*strong*``, `` `code` ``) made
+Markdown and everything else escaped (``adaptive.markup``): it carries team and channel names and
+words people typed.  The text fallback of the other views carries words other people wrote
+(kudos messages, comments, names), so all of it is escaped (``adaptive.inert``): nobody's text
+can become a link, a mention or formatting in someone else's chat.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
+from adapters.teams.adaptive import inert, markup
 from adapters.teams.cards import attachment, card_for, summary
 from bot import words
 from bot.report_words import words as report_words
 from bot.views import HomeView, KudosPost, PulseCard, Receipt, TextReply, TrendReportView, View
-
-MARKDOWN = re.compile(r"([\\`*_\[\]<>~|])")  # (no brackets, no link: parentheses may stay)
-
-
-def inert(text: str) -> str:
-    """``text`` with its Markdown characters escaped (shown as typed), a leading ``#`` too."""
-    escaped = MARKDOWN.sub(r"\\\1", text)
-    return "\\" + escaped if escaped.startswith("#") else escaped
 
 
 async def rendered(view: View | HomeView) -> dict[str, Any]:
@@ -46,7 +39,7 @@ def message(view: View | HomeView) -> dict[str, Any]:
 
 def to_markdown(view: View) -> str:
     if isinstance(view, TextReply):
-        return view.text
+        return markup(view.text)
     return "\n\n".join(inert(line) for line in fallback_lines(view))
 
 

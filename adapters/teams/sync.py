@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adapters.teams.adaptive import inert
 from adapters.teams.references import (
     AAD,
     ACCOUNT,
@@ -84,8 +83,8 @@ class TeamsSync:
         activity = turn.activity
         if not activity.team_id:
             return replies([TextReply(IN_A_TEAM, kind="error")])
-        # (a Teams team's name is its owners' words, shown in the manager's chat as Markdown)
-        label = inert(activity.team_name) if activity.team_name else "this Teams team"
+        # (a Teams team's name is its owners' words: the reply's rendering shows it as text)
+        label = activity.team_name or "this Teams team"
         source = Source(PLATFORM, activity.team_id, "Teams team", label)
         reference = turn.reference()
 

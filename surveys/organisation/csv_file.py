@@ -17,6 +17,8 @@ from surveys.organisation.spec import (
     PersonSpec,
     TeamSpec,
     _key,
+    name_problem,
+    printable,
     spec_problems,
 )
 
@@ -58,9 +60,13 @@ def _row_errors(line: int, row: Mapping[str | None, Any]) -> list[str]:
     if not email:
         errors.append(f"line {line}: email is empty")
     elif not EMAIL_RE.match(email.lower()):
-        errors.append(f"line {line}: '{email}' is not an email address")
+        errors.append(f"line {line}: '{printable(email)}' is not an email address")
     if not _cell(row, "team"):
         errors.append(f"line {line}: team is empty")
+    for column in ("team", "parent_team", "name"):
+        problem = name_problem(_cell(row, column))
+        if problem:
+            errors.append(f"line {line}: {column} '{printable(_cell(row, column))}' {problem}")
     role = _cell(row, "role")
     if role.lower() not in ROLES:
         shown = f"'{role}' is not a role" if role else "role is empty"

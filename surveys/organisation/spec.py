@@ -38,9 +38,31 @@ def _email(value: str) -> str:
     return email
 
 
+# what a name must not hold: control characters (a line break, an escape sequence for someone's
+# terminal, NUL, which PostgreSQL refuses) and the characters that reverse the direction of the
+# text around them (a name that reads as something else); names reach other people's screens
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(name: object) -> str:
+    """A name as an error message may quote it: what a name must not hold written as ``\\uXXXX``
+    (the message goes to a terminal or a chat)."""
+    return _NOT_IN_NAMES.sub(lambda found: f"\\u{ord(found.group()):04x}", str(name))
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` can't be a name (``None``: it can)."""
+    if _NOT_IN_NAMES.search(value):
+        return "must be one line of text, without control or text-direction characters"
+    return None
+
+
 def _non_empty(value: str) -> str:
     if not value:
         raise ValueError("is empty")
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

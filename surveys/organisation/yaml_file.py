@@ -17,6 +17,7 @@ from surveys.organisation.spec import (
     ScheduleSpec,
     TeamSpec,
     check_spec,
+    printable,
 )
 
 _FRIENDLY = {
@@ -95,7 +96,7 @@ def _subject(data: Any, loc: Sequence[int | str]) -> str:
     if len(loc) >= 2 and loc[0] == "teams" and isinstance(loc[1], int):
         teams = data.get("teams") if isinstance(data, dict) else None
         raw = teams[loc[1]] if isinstance(teams, list) and loc[1] < len(teams) else None
-        named = f" '{raw['name']}'" if isinstance(raw, dict) and raw.get("name") else ""
+        named = f" '{printable(raw['name'])}'" if isinstance(raw, dict) and raw.get("name") else ""
         return f"team {loc[1] + 1}{named}"
     if len(loc) >= 2 and loc[0] == "people" and isinstance(loc[1], int):
         return f"people entry {loc[1] + 1}"

@@ -83,7 +83,7 @@ export function pulseCard(reply, renderReply) {
   var textarea = el("textarea", "comment-input");
   textarea.id = commentId;
   textarea.rows = 2;
-  textarea.maxLength = 1000;
+  textarea.maxLength = reply.comment_max || 1000;
   textarea.placeholder = "Anything you'd like to add? Please don't include names.";
   append(commentBox, commentHead, textarea,
     el("p", "comment-note", "Comments are shown only when enough people answer, and never with your name."));
