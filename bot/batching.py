@@ -10,7 +10,10 @@ There is no timer and no waiting for a batch to fill: a call that finds nothing 
 batch as soon as the event loop is free (with whatever else was queued in the same tick), so a
 lone person waits no longer than before; batches grow only when calls are already queueing.
 Each call still gets its own result (or exception), as if it had run alone, and a batch that
-fails as a whole is run again one call at a time, so that one bad call cannot fail the others.
+fails as a whole is run again one call at a time, so that one bad call cannot fail the others;
+except when it failed because the database could not be reached (``storage.engine.unavailable``):
+then every call of the batch gets that error at once, as no call of it was to blame, and running
+them one by one against a database that is away would hold up every batch queued behind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from storage.engine import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +79,8 @@ class GroupCommit(Generic[Item, Result]):
         try:
             return await self._checked(items)
         except Exception as error:
-            if len(items) == 1:
-                return [error]
+            if len(items) == 1 or unavailable(error):
+                return [error] * len(items)
             log.warning("a batch of %d failed; running them one at a time", len(items))
         outcomes: list[Result | Exception] = []
         for item in items:

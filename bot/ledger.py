@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims import AdvisoryClaims, Claims, LocalClaims
-from storage.engine import Database, is_sqlite
+from storage.engine import Database, is_sqlite, unavailable
 from surveys import participation
 from surveys.anonymity import participation_digest
 from surveys.participation import Key, Ledger
@@ -208,8 +208,12 @@ class Participants:
                 await participation.write_digests(session, batches)
                 await participation.add_unsure(session, unsure or {})
                 await session.commit()
-        except Exception:
-            log.warning("participation flush failed; will try again", exc_info=True)
+        except Exception as error:  # (with the database away: one line, no traceback)
+            log.warning(
+                "participation flush failed (%s); will try again",
+                type(error).__name__,
+                exc_info=not unavailable(error),
+            )
             return False
         return True
 

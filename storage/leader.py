@@ -61,11 +61,20 @@ class Election:
         if is_sqlite(str(self.engine.url)):
             await self._lead_alone(elected, deposed)
             return
+        away = False  # said once per outage, not at every try
         while True:
             try:
                 await self._term(elected, deposed)
             except Exception as error:  # the database is away: try again after the interval
-                log.warning("scheduler election: database unavailable (%s)", type(error).__name__)
+                if not away:
+                    log.warning(
+                        "scheduler election: database unavailable (%s); trying again every %g s",
+                        type(error).__name__,
+                        self.retry_seconds,
+                    )
+                away = True
+            else:
+                away = False
             await asyncio.sleep(self.retry_seconds)
 
     async def _lead_alone(self, elected: Hook, deposed: Hook) -> None:
