@@ -127,3 +127,18 @@ async def test_a_batch_never_exceeds_its_limit(limit: int) -> None:
     assert await asyncio.gather(*(commit(n) for n in (2, 4, 6, 8, 10))) == [4, 8, 12, 16, 20]
     assert all(len(batch) <= limit for batch in doubler.batches)
     assert [n for batch in doubler.batches for n in batch] == [2, 4, 6, 8, 10]
+
+
+async def test_a_batch_failing_because_the_database_is_away_fails_whole_and_is_not_rerun() -> None:
+    """No call of it was to blame, and rerunning each against a database that is away would
+    hold up every batch queued behind it (each try waiting for its connection to fail)."""
+    batches: list[list[int]] = []
+
+    async def unreachable(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        raise ConnectionRefusedError("the database refused the connection")
+
+    commit: GroupCommit[int, int] = GroupCommit(unreachable)
+    outcomes = await asyncio.gather(*(commit(n) for n in (1, 2, 3)), return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionRefusedError) for outcome in outcomes)
+    assert batches == [[1, 2, 3]]
