@@ -84,8 +84,13 @@ class Participants:
             seen.add(key)
         return results
 
-    async def settle(self, keys: Sequence[Key], committed: bool) -> None:
+    async def settle(self, keys: Sequence[Key], committed: bool, in_doubt: bool = False) -> None:
+        """A commit cut off in flight (``in_doubt``) may have stored answers whose people will
+        answer again: those rounds keep this process's reservation on ``unsure`` for good, as
+        after lost claims, so a second card is not counted as one more person."""
         self.ledger.settle(keys, committed)
+        if in_doubt:
+            self.ledger.keep(round_id for round_id, _ in keys)
         if not committed:
             await self.claims.release(digest for _, digest in keys)
 

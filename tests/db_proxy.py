@@ -7,6 +7,9 @@ test makes the database go away and come back without touching the shared server
 * ``silent()``: the database is there but answers nothing (a network partition): new connections
   are taken and then hang, and bytes on live ones go nowhere.
 * ``up()``: connections are forwarded again, on the same port.
+* ``cut_after_commit()``: the next ``COMMIT`` a client sends reaches the database, and then that
+  client's connection is cut before the answer comes back: a commit that landed, unknown to the
+  app.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class DatabaseProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.commits_cut = 0
+        self._cut_commit = False
         self._forwarding = asyncio.Event()
         self._forwarding.set()
 
@@ -62,6 +67,9 @@ class DatabaseProxy:
         if self._server is None:
             await self.start()
 
+    def cut_after_commit(self) -> None:
+        self._cut_commit = True
+
     async def stop(self) -> None:
         await self._close_listener()
         self._cut_all()
@@ -90,12 +98,18 @@ class DatabaseProxy:
         self.accepted += 1
         self._writers.add(upstream)
         loop = asyncio.get_running_loop()
-        for source, sink in ((reader, upstream), (upstream_reader, writer)):
-            task = loop.create_task(self._pipe(source, sink))
+        for source, sink, client in ((reader, upstream, writer), (upstream_reader, writer, None)):
+            task = loop.create_task(self._pipe(source, sink, client))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        client: asyncio.StreamWriter | None,
+    ) -> None:
+        """Bytes from ``source`` to ``sink``; ``client``: the app's end, when ``source`` is it."""
         try:
             while data := await source.read(CHUNK):
                 await self._forwarding.wait()  # a partition: the bytes go nowhere meanwhile
@@ -103,11 +117,16 @@ class DatabaseProxy:
                     return
                 sink.write(data)
                 await sink.drain()
+                if client is not None and self._cut_commit and b"COMMIT" in data.upper():
+                    self._cut_commit = False
+                    self.commits_cut += 1
+                    client.transport.abort()  # its answer will never reach the app
+                    sink.close()  # the server reads the COMMIT (and runs it) before the end
+                    return
         except (ConnectionError, OSError):
             pass
-        finally:
-            with contextlib.suppress(Exception):
-                sink.transport.abort()
+        with contextlib.suppress(Exception):
+            sink.transport.abort()
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.words import KUDOS_NOT_SAVED, NOT_SAVED, UNAVAILABLE
 from storage.engine import Database
 from storage.leader import Election
-from storage.models import Recognition, Response
+from storage.models import Participation, Recognition, Response
 from tests.conftest import BACKENDS
 from tests.db_proxy import DatabaseProxy, proxied
 from tests.slack_support import Slack, pulse_click, question_blocks, scores, uid, view_submission
@@ -201,6 +201,30 @@ async def test_answers_cut_off_mid_flight_are_never_acknowledged_unsaved_and_all
     for person in receipts:  # a receipt is never taken back: the second try is "already in"
         assert "already answered" in (await chat.submit(person, cards[person]))["text"]
     assert await count(chat.service.db, Response) >= len(people) * asked
+
+
+async def test_a_commit_cut_off_in_flight_is_no_receipt_and_its_second_card_is_no_one_more(
+    chat: WebChat, proxy: DatabaseProxy
+) -> None:
+    """The one outcome that can't be known: the ``COMMIT`` reached the database, its answer
+    never came back.  The person is told to try again (never a receipt for what may not be
+    stored), and their second card can't count as one more person: the round keeps this
+    process's reservation on ``unsure`` after it closes."""
+    cards = {person: await chat.card(person) for person in ("a0", "a1")}
+    asked = len(cards["a0"]["questions"])
+    assert (await chat.submit("a0", cards["a0"]))["type"] == "receipt"  # (the round reserved)
+    proxy.cut_after_commit()
+    assert (await chat.submit("a1", cards["a1"]))["text"] == NOT_SAVED
+    assert proxy.commits_cut == 1
+    assert await count(chat.service.db, Response) == 2 * asked  # it landed all the same
+    assert (await chat.submit("a1", cards["a1"]))["type"] == "receipt"
+    assert await count(chat.service.db, Response) == 3 * asked
+
+    await chat.service.close_round(await chat.service.team_named("Ward A"))
+    async with chat.service.db.session() as session:
+        [participation] = (await session.exec(select(Participation))).all()
+    k = chat.service.settings.min_group
+    assert participation.unsure == 2 * k - 1  # kept: given back, it would be 0
 
 
 # -- Slack ---------------------------------------------------------------------------------------
