@@ -31,7 +31,15 @@ from storage.leader import Election
 from storage.models import Participation, Recognition, Response
 from tests.conftest import BACKENDS
 from tests.db_proxy import DatabaseProxy, proxied
-from tests.slack_support import Slack, pulse_click, question_blocks, scores, uid, view_submission
+from tests.slack_support import (
+    Slack,
+    pulse_click,
+    question_blocks,
+    scores,
+    texts,
+    uid,
+    view_submission,
+)
 from tests.support import FixedClock, RecordingMessenger, Running, email, import_org, serve
 from tests.teams_support import Teams, member
 from tests.test_server import token_of
@@ -285,6 +293,18 @@ async def test_a_slack_modal_answers_within_slacks_limit_when_the_database_stops
     assert time.monotonic() - started < SLACK_LIMIT
     assert (await refused.json())["errors"] == {COMMENT_BLOCK: NOT_SAVED}
     assert PERSON_WAIT < SLACK_LIMIT
+    await proxy.up()
+
+
+async def test_the_slack_home_tab_opened_while_the_database_is_down_says_so(
+    slack: Slack, proxy: DatabaseProxy
+) -> None:
+    await proxy.down()
+    opened = {"type": "app_home_opened", "user": uid("b3"), "channel": "DB3", "tab": "home"}
+    assert (await slack.event(opened, "Ev0OUTAGE1")).status == 200
+    [published] = await slack.fake.wait_for("views.publish")
+    assert published.params["user_id"] == uid("b3")
+    assert UNAVAILABLE in texts(published.params["view"])
     await proxy.up()
 
 

@@ -219,7 +219,12 @@ class SlackListeners:
     async def publish_home(
         self, client: AsyncWebClient, user: str, *, remember: bool = True
     ) -> None:
-        email = await self.email_of(user, remember=remember)
+        try:
+            email = await self.email_of(user, remember=remember)
+        except DatabaseUnavailable:
+            away = HomeView(name="", notice=UNAVAILABLE)
+            await client.views_publish(user_id=user, view=home_tab(away))
+            return
         home = (
             await self.conversation.home(email)
             if email is not None
@@ -228,8 +233,12 @@ class SlackListeners:
         await client.views_publish(user_id=user, view=home_tab(home))
 
     async def home_trends(self, body: dict[str, Any]) -> None:
-        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``."""
-        email = await self.email_of(user_of(body))
+        """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``
+        (with the database away there is no DM to find: the one log line says so)."""
+        try:
+            email = await self.email_of(user_of(body))
+        except DatabaseUnavailable:
+            return
         if email is not None:
             await self.reply(await self.conversation.ask(email, "pulse trends"), email)
 
