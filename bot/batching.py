@@ -39,15 +39,23 @@ class GroupCommit(Generic[Item, Result]):
     ``run`` returns one outcome per item, in order: a result, or an exception to raise to that
     item's caller.  An exception raised by ``run`` itself fails the batch, which is then run again
     one item at a time; ``run`` must therefore leave nothing done when it raises (one transaction).
+
+    ``drop_abandoned``: a call whose caller stopped waiting (cancelled) before its batch started
+    is not run.  A person told "couldn't save, please try again" after waiting too long must not
+    have those answers saved behind their back; by default such a call is still run (an outcome
+    worth recording whether or not anyone waits for it).
     """
 
     def __init__(
         self,
         run: Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]],
         limit: int = BATCH_LIMIT,
+        *,
+        drop_abandoned: bool = False,
     ) -> None:
         self.run = run
         self.limit = limit
+        self.drop_abandoned = drop_abandoned
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -64,6 +72,10 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _drain(self) -> None:
         while self._waiting:
+            if self.drop_abandoned:
+                self._waiting = [(item, f) for item, f in self._waiting if not f.done()]
+                if not self._waiting:
+                    return
             batch = self._waiting[: self.limit]
             del self._waiting[: self.limit]
             outcomes = await self._outcomes([item for item, _ in batch])

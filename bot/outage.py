@@ -5,9 +5,10 @@ was not done and why (never who).
 ``within`` runs a unit of work as a task of its own and waits at most ``seconds`` for it.  A
 database that refuses or drops connections fails the work at once; one that stops answering (a
 partition) is given up on at the bound.  The task is then cancelled without waiting for it: its
-clean-up may itself wait on the dead connection, and the person must not.  A cancelled submission
-that was still queued in the group commit is dropped from its batch; one whose batch commits after
-all is recorded once, and the person trying again is told they have already answered.
+clean-up may itself wait on the dead connection, and the person must not.  A submission given up
+on while still queued in the group commit is dropped, never run (``GroupCommit(drop_abandoned)``);
+one whose batch was already running and commits after all is recorded once, and the person trying
+again is told they have already answered.
 """
 
 from __future__ import annotations

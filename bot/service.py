@@ -60,7 +60,9 @@ class TeamPulse:
         self.metrics = Metrics()
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None
-        self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(self._submit_cards)
+        self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(
+            self._submit_cards, drop_abandoned=True
+        )
         self.outcomes = outbox.outcome_batches(db)  # the outbox's outcomes, committed together
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
