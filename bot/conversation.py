@@ -17,7 +17,7 @@ from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
 from bot.me import my_schedule
 from bot.member_sync import Fetch, MemberSources, Source
-from bot.outage import COMMAND_WAIT, PERSON_WAIT, DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, within
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
 from bot.team_settings import SETTINGS_KEYS, apply_setting, describe_settings
@@ -55,7 +55,7 @@ class Conversation:
         ``COMMAND_WAIT``, the person is told that nothing was done (no bound on a trend report
         or a team's pulse being sent: those may take a while)."""
         slow = isinstance(command, commands.Trends | commands.Send)
-        wait = None if slow else COMMAND_WAIT
+        wait = None if slow else self.service.waits.command
         try:
             views = await within(wait, self.dispatch(email, command), "a chat command")
         except UnknownPerson:
@@ -76,7 +76,9 @@ class Conversation:
         a platform's form must open within seconds)."""
         try:
             return await within(
-                PERSON_WAIT, cards.open_card(self.service, email, round_id), "opening a pulse"
+                self.service.waits.person,
+                cards.open_card(self.service, email, round_id),
+                "opening a pulse",
             )
         except DatabaseUnavailable:
             return TextReply(UNAVAILABLE, kind="error", retry=True)
@@ -99,7 +101,7 @@ class Conversation:
             self.service, email, round_id, answers, comment, about, asked=asked
         )
         try:
-            return await within(PERSON_WAIT, submitted, "a pulse submission")
+            return await within(self.service.waits.person, submitted, "a pulse submission")
         except DatabaseUnavailable:
             return TextReply(NOT_SAVED, kind="error", retry=True)
 
@@ -177,7 +179,8 @@ class Conversation:
     async def home(self, email: str) -> HomeView:
         """The person's home page (Slack's App Home tab): shown to them alone."""
         try:
-            return await within(PERSON_WAIT, home(self.service, email, NOT_KNOWN), "a home page")
+            found = home(self.service, email, NOT_KNOWN)
+            return await within(self.service.waits.person, found, "a home page")
         except DatabaseUnavailable:
             return HomeView(name="", notice=UNAVAILABLE)
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from storage.engine import unavailable
+from storage.engine import is_sqlite, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,20 @@ PERSON_WAIT = 2.5
 COMMAND_WAIT = 10.0
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Waits:
+    """The bounds for one database.  A SQLite file has no partition to wait out (it fails at
+    once, or after its busy timeout when locked), so there a person waits for the answer and a
+    slow disk or a busy machine never turns saved answers into "couldn't save"."""
+
+    person: float | None = PERSON_WAIT
+    command: float | None = COMMAND_WAIT
+
+    @classmethod
+    def of(cls, url: str) -> Waits:
+        return cls(None, None) if is_sqlite(url) else cls()
 
 
 class DatabaseUnavailable(Exception):

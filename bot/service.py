@@ -23,6 +23,7 @@ from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
+from bot.outage import Waits
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.settings import Settings
@@ -57,6 +58,7 @@ class TeamPulse:
         self.messenger: Messenger = messenger or NullMessenger()
         self.clock = clock
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
+        self.waits = Waits.of(db.url)  # how long a person waits on the database (bot/outage.py)
         self.metrics = Metrics()
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None

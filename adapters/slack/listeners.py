@@ -33,7 +33,7 @@ from adapters.slack.sync import MemberSync, sync_request
 from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
-from bot.outage import PERSON_WAIT, DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, within
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 from bot.words import UNAVAILABLE
 
@@ -254,7 +254,8 @@ class SlackListeners:
         if not isinstance(trigger_id, str) or not value.isdecimal():
             return
         try:
-            email = await self.email_of(user_of(body), remember=False, wait=PERSON_WAIT)
+            wait = self.directory.service.waits.person
+            email = await self.email_of(user_of(body), remember=False, wait=wait)
         except DatabaseUnavailable:
             await client.views_open(trigger_id=trigger_id, view=notice_modal(UNAVAILABLE))
             return
@@ -276,7 +277,8 @@ class SlackListeners:
             return
         user = user_of(body)
         try:
-            email = await self.email_of(user, remember=False, wait=PERSON_WAIT)
+            wait = self.directory.service.waits.person
+            email = await self.email_of(user, remember=False, wait=wait)
         except DatabaseUnavailable:
             await ack(response_action="errors", errors=not_saved(words.NOT_SAVED))
             return

@@ -25,7 +25,7 @@ from adapters.slack.listeners import NO_EMAIL, SlackListeners, user_of
 from bot import forms, words
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
-from bot.outage import PERSON_WAIT, DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, within
 from bot.words import NOT_KNOWN
 
 GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
@@ -120,7 +120,8 @@ class KudosShortcut:
             await ack(response_action="errors", errors=form_errors(problem.problems, BLOCKS))
             return
         try:
-            email, refused = await within(PERSON_WAIT, self._author(user_of(body)), "a kudos form")
+            wait = self.listeners.directory.service.waits.person
+            email, refused = await within(wait, self._author(user_of(body)), "a kudos form")
         except DatabaseUnavailable:  # the form stays open, as it was, to send again
             await ack(response_action="errors", errors={MESSAGE_BLOCK: words.KUDOS_NOT_SAVED})
             return
