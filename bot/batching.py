@@ -10,7 +10,10 @@ There is no timer and no waiting for a batch to fill: a call that finds nothing 
 batch as soon as the event loop is free (with whatever else was queued in the same tick), so a
 lone person waits no longer than before; batches grow only when calls are already queueing.
 Each call still gets its own result (or exception), as if it had run alone, and a batch that
-fails as a whole is run again one call at a time, so that one bad call cannot fail the others.
+fails as a whole is run again one call at a time, so that one bad call cannot fail the others;
+except when it failed because the database could not be reached (``storage.engine.unavailable``):
+then every call of the batch gets that error at once, as no call of it was to blame, and running
+them one by one against a database that is away would hold up every batch queued behind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from storage.engine import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +39,23 @@ class GroupCommit(Generic[Item, Result]):
     ``run`` returns one outcome per item, in order: a result, or an exception to raise to that
     item's caller.  An exception raised by ``run`` itself fails the batch, which is then run again
     one item at a time; ``run`` must therefore leave nothing done when it raises (one transaction).
+
+    ``drop_abandoned``: a call whose caller stopped waiting (cancelled) before its batch started
+    is not run.  A person told "couldn't save, please try again" after waiting too long must not
+    have those answers saved behind their back; by default such a call is still run (an outcome
+    worth recording whether or not anyone waits for it).
     """
 
     def __init__(
         self,
         run: Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]],
         limit: int = BATCH_LIMIT,
+        *,
+        drop_abandoned: bool = False,
     ) -> None:
         self.run = run
         self.limit = limit
+        self.drop_abandoned = drop_abandoned
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -59,6 +72,10 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _drain(self) -> None:
         while self._waiting:
+            if self.drop_abandoned:
+                self._waiting = [(item, f) for item, f in self._waiting if not f.done()]
+                if not self._waiting:
+                    return
             batch = self._waiting[: self.limit]
             del self._waiting[: self.limit]
             outcomes = await self._outcomes([item for item, _ in batch])
@@ -74,8 +91,8 @@ class GroupCommit(Generic[Item, Result]):
         try:
             return await self._checked(items)
         except Exception as error:
-            if len(items) == 1:
-                return [error]
+            if len(items) == 1 or unavailable(error):
+                return [error] * len(items)
             log.warning("a batch of %d failed; running them one at a time", len(items))
         outcomes: list[Result | Exception] = []
         for item in items:

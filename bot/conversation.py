@@ -5,7 +5,7 @@ how, never whether, a reply is private."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +17,7 @@ from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
 from bot.me import my_schedule
 from bot.member_sync import Fetch, MemberSources, Source
+from bot.outage import DatabaseUnavailable, within
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
 from bot.team_settings import SETTINGS_KEYS, apply_setting, describe_settings
@@ -30,7 +31,7 @@ from bot.views import (
     View,
     replies,
 )
-from bot.words import NOT_KNOWN
+from bot.words import KUDOS_NOT_SAVED, NOT_KNOWN, NOT_SAVED, UNAVAILABLE
 from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
 from surveys.directory import TeamRef
@@ -50,15 +51,23 @@ class Conversation:
         return await self.command(email, commands.parse(text))
 
     async def command(self, email: str, command: commands.Command) -> list[Reply]:
+        """A command's replies.  With the database away, or not answering within
+        ``COMMAND_WAIT``, the person is told that nothing was done (no bound on a trend report
+        or a team's pulse being sent: those may take a while)."""
         refused = await self.service.rate_limits.command(email)
         if refused is not None:
             return replies([refused])
+        slow = isinstance(command, commands.Trends | commands.Send)
+        wait = None if slow else self.service.waits.command
         try:
-            views = await self.dispatch(email, command)
+            views = await within(wait, self.dispatch(email, command), "a chat command")
         except UnknownPerson:
             views = [TextReply(NOT_KNOWN, kind="error")]
         except rounds.RoundError as error:
             views = [TextReply(str(error), kind="error")]
+        except DatabaseUnavailable:
+            said = KUDOS_NOT_SAVED if isinstance(command, commands.Kudos) else UNAVAILABLE
+            views = [TextReply(said, kind="error", retry=True)]
         return replies(views)
 
     async def handle(self, email: str, text: str) -> list[View]:
@@ -66,8 +75,16 @@ class Conversation:
         return [reply.view for reply in await self.ask(email, text)]
 
     async def open_card(self, email: str, round_id: int) -> PulseCard | TextReply:
-        """A pulse form being opened: the card, or a notice why not."""
-        return await cards.open_card(self.service, email, round_id)
+        """A pulse form being opened: the card, or a notice why not (within ``PERSON_WAIT``:
+        a platform's form must open within seconds)."""
+        try:
+            return await within(
+                self.service.waits.person,
+                cards.open_card(self.service, email, round_id),
+                "opening a pulse",
+            )
+        except DatabaseUnavailable:
+            return TextReply(UNAVAILABLE, kind="error", retry=True)
 
     async def submit_card(
         self,
@@ -79,10 +96,17 @@ class Conversation:
         *,
         asked: Sequence[str] = (),
     ) -> Receipt | TextReply:
-        """A pulse form sent back: the receipt, or why not (``problems`` for the form's fields)."""
-        return await cards.submit_card(
+        """A pulse form sent back: the receipt, or why not (``problems`` for the form's fields).
+        A receipt only for answers committed; with the database away (or not answering within
+        ``PERSON_WAIT``) the person is asked to try again (``retry``), and the form may be sent
+        again as it is."""
+        submitted = cards.submit_card(
             self.service, email, round_id, answers, comment, about, asked=asked
         )
+        try:
+            return await within(self.service.waits.person, submitted, "a pulse submission")
+        except DatabaseUnavailable:
+            return TextReply(NOT_SAVED, kind="error", retry=True)
 
     def kudos_problems(
         self, recipients: Sequence[str], message: str, value: str
@@ -105,6 +129,11 @@ class Conversation:
         self, email: str, team_name: str | None, source: Source, fetch: Fetch
     ) -> list[Reply]:
         """A manager ties a team's members to a group on the platform (``fetch`` lists it)."""
+        return await self._guarded(self._sync(email, team_name, source, fetch))
+
+    async def _sync(
+        self, email: str, team_name: str | None, source: Source, fetch: Fetch
+    ) -> list[Reply]:
         team = await self.settings_team(email, team_name)
         if isinstance(team, TeamRef):
             return replies([await MemberSources(self.service).sync(team, source, fetch)])
@@ -114,10 +143,23 @@ class Conversation:
         self, email: str, team_name: str | None, label_of: Callable[[str], str]
     ) -> list[Reply]:
         """``… sync off``: the team stops following its group; its members stay."""
+        return await self._guarded(self._stop_sync(email, team_name, label_of))
+
+    async def _stop_sync(
+        self, email: str, team_name: str | None, label_of: Callable[[str], str]
+    ) -> list[Reply]:
         team = await self.settings_team(email, team_name)
         if isinstance(team, TeamRef):
             return replies([await MemberSources(self.service).stop(team, label_of)])
         return replies([team])
+
+    @staticmethod
+    async def _guarded(work: Awaitable[list[Reply]]) -> list[Reply]:
+        """``work``'s replies, or, with the database away, that nothing was done."""
+        try:
+            return await within(None, work, "a team's member sync")
+        except DatabaseUnavailable:
+            return replies([TextReply(UNAVAILABLE, kind="error", retry=True)])
 
     async def dispatch(self, email: str, command: commands.Command) -> list[View]:
         match command:
@@ -142,7 +184,11 @@ class Conversation:
 
     async def home(self, email: str) -> HomeView:
         """The person's home page (Slack's App Home tab): shown to them alone."""
-        return await home(self.service, email, NOT_KNOWN)
+        try:
+            found = home(self.service, email, NOT_KNOWN)
+            return await within(self.service.waits.person, found, "a home page")
+        except DatabaseUnavailable:
+            return HomeView(name="", notice=UNAVAILABLE)
 
     # -- everyone ------------------------------------------------------------------------------
     def help(self) -> TextReply:

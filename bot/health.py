@@ -44,15 +44,21 @@ class Readiness:
         return {"database": database, "schema": schema, "platforms": self._platforms()}
 
     async def _database(self) -> tuple[str, str]:
-        try:
-            async with asyncio.timeout(READY_TIMEOUT):  # reading the revision reaches it too
-                revision = await current_revision(self.db.engine)
-        except TimeoutError:
+        """Reading the revision reaches the database too.  It runs as a task of its own that is
+        given up on (cancelled, not waited for) at ``READY_TIMEOUT``: a probe is answered in
+        time even when the clean-up of a connection that stopped answering would hang."""
+        check = asyncio.ensure_future(current_revision(self.db.engine))
+        done, _ = await asyncio.wait({check}, timeout=READY_TIMEOUT)
+        if not done:
+            check.cancel()
+            check.add_done_callback(_retrieve)
+            log.warning("database not ready: no answer within %g s", READY_TIMEOUT)
             return f"no answer within {READY_TIMEOUT:g} s", "not checked: no database"
-        except Exception as error:  # any failure to reach it: the reason, never a 500
+        error = check.exception()
+        if error is not None:  # any failure to reach it: the reason, never a 500
             log.warning("database not ready: %s", type(error).__name__)
             return f"unreachable ({type(error).__name__})", "not checked: no database"
-        return OK, self._schema(revision)
+        return OK, self._schema(check.result())
 
     def _schema(self, revision: str | None) -> str:
         if revision == self.head:
@@ -65,6 +71,11 @@ class Readiness:
         if self.platforms:
             return OK
         return "no platform configured: set Slack or Teams credentials, or use the local chat"
+
+
+def _retrieve(task: asyncio.Future[str | None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness", Readiness)

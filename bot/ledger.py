@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims import AdvisoryClaims, Claims, LocalClaims
-from storage.engine import Database, is_sqlite
+from storage.engine import Database, is_sqlite, unavailable
 from surveys import participation
 from surveys.anonymity import participation_digest
 from surveys.participation import Key, Ledger
@@ -84,8 +84,13 @@ class Participants:
             seen.add(key)
         return results
 
-    async def settle(self, keys: Sequence[Key], committed: bool) -> None:
+    async def settle(self, keys: Sequence[Key], committed: bool, in_doubt: bool = False) -> None:
+        """A commit cut off in flight (``in_doubt``) may have stored answers whose people will
+        answer again: those rounds keep this process's reservation on ``unsure`` for good, as
+        after lost claims, so a second card is not counted as one more person."""
         self.ledger.settle(keys, committed)
+        if in_doubt:
+            self.ledger.keep(round_id for round_id, _ in keys)
         if not committed:
             await self.claims.release(digest for _, digest in keys)
 
@@ -208,8 +213,12 @@ class Participants:
                 await participation.write_digests(session, batches)
                 await participation.add_unsure(session, unsure or {})
                 await session.commit()
-        except Exception:
-            log.warning("participation flush failed; will try again", exc_info=True)
+        except Exception as error:  # (with the database away: one line, no traceback)
+            log.warning(
+                "participation flush failed (%s); will try again",
+                type(error).__name__,
+                exc_info=not unavailable(error),
+            )
             return False
         return True
 

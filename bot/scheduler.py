@@ -26,6 +26,7 @@ from sqlmodel import select
 
 from bot import wake
 from bot.service import TeamPulse
+from storage.engine import unavailable
 from storage.leader import Election
 from storage.models import PulseRound, Team
 from surveys import directory, rounds
@@ -109,8 +110,11 @@ class PulseScheduler:
             signal.clear()
             try:
                 await self.deliver()
-            except Exception:
-                log.warning("the outbox drain failed; the next wake or poll tries again")
+            except Exception as error:
+                log.warning(
+                    "the outbox drain failed (%s); the next wake or poll tries again",
+                    type(error).__name__,
+                )
 
     async def start(self) -> None:
         """The sender now; the tick whenever this process is elected (at once on SQLite)."""
@@ -214,6 +218,10 @@ class PulseScheduler:
         self._ticks.add(task)
         try:
             await self._tracked(self._tick)
+        except Exception as error:  # the job stays scheduled: the next minute tries again
+            if not unavailable(error):
+                raise
+            log.warning("the scheduler's tick: database unavailable (%s)", type(error).__name__)
         finally:
             self._ticks.discard(task)
 

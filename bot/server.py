@@ -16,6 +16,8 @@ from bot.logs import request_ids
 from bot.metrics import METRICS, count_requests, install_metrics
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
+from bot.words import UNAVAILABLE
+from storage.engine import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,21 @@ async def status_page(request: web.Request) -> web.Response:
 
 @web.middleware
 async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bad input is a 4xx with a reason; an unexpected error is logged without request data."""
+    """Bad input is a 4xx with a reason; the database away is a 503 with a reason (and the
+    request may be sent again); an unexpected error is logged without request data."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as error:
+        if unavailable(error):  # one line for the operator, a reason and 503 for the client
+            log.warning(
+                "database unavailable: %s %s not done (%s)",
+                request.method,
+                request.path,
+                type(error).__name__,
+            )
+            return web.json_response({"error": UNAVAILABLE}, status=503)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal error"}, status=500)
 
@@ -109,8 +120,12 @@ async def _check_ledger(service: TeamPulse) -> None:
         await asyncio.sleep(LEDGER_CHECK_SECONDS)
         try:
             await service.participants.flush_closed()
-        except Exception:
-            log.warning("the check for closed rounds failed; will try again", exc_info=True)
+        except Exception as error:  # (with the database away: one line, no traceback)
+            log.warning(
+                "the check for closed rounds failed (%s); will try again",
+                type(error).__name__,
+                exc_info=not unavailable(error),
+            )
 
 
 async def _scheduler_context(app: web.Application) -> AsyncIterator[None]:

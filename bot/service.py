@@ -24,6 +24,7 @@ from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
+from bot.outage import Waits
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.rate_limits import PersonLimits
@@ -59,10 +60,13 @@ class TeamPulse:
         self.messenger: Messenger = messenger or NullMessenger()
         self.clock = clock
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
+        self.waits = Waits.of(db.url)  # how long a person waits on the database (bot/outage.py)
         self.metrics = Metrics()
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None
-        self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(self._submit_cards)
+        self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(
+            self._submit_cards, drop_abandoned=True
+        )
         self.outcomes = outbox.outcome_batches(db)  # the outbox's outcomes, committed together
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)

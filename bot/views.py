@@ -24,6 +24,9 @@ class TextReply:
     kind: str = "info"  # info | error | success
     # a refused form: what is wrong, field by field (a platform marks each of its inputs)
     problems: tuple[FieldProblem, ...] = ()
+    # nothing was done (the database could not be reached): the same form may be sent again as
+    # it is, so a platform keeps it open (or in place) with the message beside it
+    retry: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,13 @@ NOT_KNOWN = (
     "Ask your manager or the teampulse admin to add you."
 )
 STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
+# the database could not be reached: nothing was saved or done, and the person may try again
+NOT_SAVED = "Sorry, I couldn't save your answers just now. Please try again in a few minutes."
+KUDOS_NOT_SAVED = "Sorry, I couldn't save your kudos just now. Please try again in a few minutes."
+UNAVAILABLE = (
+    "Sorry, I can't reach my records just now, so I couldn't do that. "
+    "Please try again in a few minutes."
+)
 WORKING = "Working on it… I'll send the report to our direct messages."
 
 # the pulse: its message and its form

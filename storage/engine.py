@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asyncpg import exceptions as asyncpg_errors  # type: ignore[import-untyped]
 from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,6 +64,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # the most recently used connection first: a few warm connections serve the short sessions,
     # their prepared statements cached, and the rest of the pool idles
     kwargs.setdefault("pool_use_lifo", True)
+    # a server that takes no connection (a partition, a host gone) is given up on in seconds,
+    # not asyncpg's default minute: a person is told to try again, not left waiting
+    kwargs.setdefault("connect_args", {}).setdefault("timeout", CONNECT_TIMEOUT)
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "checkout", _closed_connection)
     return engine
@@ -91,6 +96,7 @@ async def connection_limit(engine: AsyncEngine) -> int | None:
 
 
 POOL_RECYCLE = 1800  # seconds: a connection idle behind a firewall's cut is replaced in time
+CONNECT_TIMEOUT = 5.0  # seconds to open a PostgreSQL connection before it counts as unreachable
 
 
 def _closed_connection(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
@@ -111,6 +117,41 @@ def dropped(error: BaseException) -> bool:
     """Whether ``error`` is a statement failing on a connection that had died: the pool has
     dropped it (and the connections older than it), so a new try takes a fresh one."""
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached or did not answer (a refused
+    or dropped connection, a server shutting down or starting up, a connection or pool wait that
+    ran out, SQLite's file locked past its busy timeout), as against a fault in the statement or
+    the data.  Nothing was done by the unit of work that failed so, except that a ``COMMIT`` cut
+    off in flight may have landed: callers say "not saved, try again", never "saved"."""
+    seen: BaseException | None = error
+    for _ in range(4):  # the error, the driver's error it wraps, and what that was raised from
+        if seen is None:
+            return False
+        if _gone(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def _gone(error: BaseException) -> bool:
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    # refused, reset or unreachable; a wait that timed out; asyncpg's connection errors
+    return isinstance(error, (OSError, TimeoutError, *_ASYNCPG_GONE))
+
+
+# asyncpg's own errors, as raised outside SQLAlchemy's wrapping (a connection being opened)
+_ASYNCPG_GONE = (
+    asyncpg_errors.PostgresConnectionError,  # refused, dropped, "connection does not exist"
+    asyncpg_errors.InterfaceError,  # "connection is closed"
+    asyncpg_errors.CannotConnectNowError,  # 57P03: the server is starting up
+    asyncpg_errors.AdminShutdownError,  # 57P01: the server is shutting down
+    asyncpg_errors.CrashShutdownError,
+)
 
 
 class Database:

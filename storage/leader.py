@@ -38,6 +38,15 @@ RETRY_SECONDS = 5.0
 
 _TRY = text("SELECT pg_try_advisory_lock(:cls, :key)")
 _PING = text("SELECT 1")
+# The server, too, finds out within ~25 s that a leader it can no longer reach (a partition: no
+# FIN, no RST) is gone, and ends its session, so the lock is freed for another process; the
+# leader itself stood down at its first check that got no answer (``retry_seconds``), before.
+# Without it the server keeps an idle session for its TCP keepalive default (two hours).
+_KEEPALIVE = text(
+    "SELECT set_config('tcp_keepalives_idle', '10', false), "
+    "set_config('tcp_keepalives_interval', '5', false), "
+    "set_config('tcp_keepalives_count', '3', false)"
+)
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -61,11 +70,20 @@ class Election:
         if is_sqlite(str(self.engine.url)):
             await self._lead_alone(elected, deposed)
             return
+        away = False  # said once per outage, not at every try
         while True:
             try:
                 await self._term(elected, deposed)
             except Exception as error:  # the database is away: try again after the interval
-                log.warning("scheduler election: database unavailable (%s)", type(error).__name__)
+                if not away:
+                    log.warning(
+                        "scheduler election: database unavailable (%s); trying again every %g s",
+                        type(error).__name__,
+                        self.retry_seconds,
+                    )
+                away = True
+            else:
+                away = False
             await asyncio.sleep(self.retry_seconds)
 
     async def _lead_alone(self, elected: Hook, deposed: Hook) -> None:
@@ -82,6 +100,7 @@ class Election:
         try:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             lost = await _on_close(autocommit)
+            await autocommit.execute(_KEEPALIVE)
             while not await autocommit.scalar(_TRY, {"cls": LOCK_CLASS, "key": self.key}):
                 self.tries += 1
                 await asyncio.sleep(self.retry_seconds)

@@ -71,11 +71,15 @@ Answered = Callable[[AsyncSession, Sequence[tuple[int, int]]], Awaitable[set[tup
 
 class Gate(Protocol):
     """Admits first answers: ``admit`` reserves each key it accepts, ``settle`` ends the
-    reservation once the answers' transaction has committed (or failed)."""
+    reservation once the answers' transaction has committed (or failed).  ``in_doubt``: the
+    failure was the ``COMMIT`` itself (a connection cut off in flight), so the answers may be
+    stored although their people were told to try again, and a retry may store a second card."""
 
     async def admit(self, session: AsyncSession, keys: Sequence[Key]) -> list[bool]: ...
 
-    async def settle(self, keys: Sequence[Key], committed: bool) -> None: ...
+    async def settle(
+        self, keys: Sequence[Key], committed: bool, in_doubt: bool = False
+    ) -> None: ...
 
 
 @dataclass

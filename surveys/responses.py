@@ -203,9 +203,13 @@ async def submit_many(
     try:
         await _store(session, [row for i in first for row in rows[i]])
         await _store_general(session, [row for i in first if (row := general[i]) is not None])
-        await session.commit()
     except BaseException:
         await gate.settle(taken, committed=False)
+        raise
+    try:
+        await session.commit()
+    except BaseException:  # cut off in flight, the commit may have landed (``Gate.settle``)
+        await gate.settle(taken, committed=False, in_doubt=True)
         raise
     await gate.settle(taken, committed=True)
     return [result for result in results if result is not None]

@@ -127,3 +127,35 @@ async def test_a_batch_never_exceeds_its_limit(limit: int) -> None:
     assert await asyncio.gather(*(commit(n) for n in (2, 4, 6, 8, 10))) == [4, 8, 12, 16, 20]
     assert all(len(batch) <= limit for batch in doubler.batches)
     assert [n for batch in doubler.batches for n in batch] == [2, 4, 6, 8, 10]
+
+
+async def test_a_batch_failing_because_the_database_is_away_fails_whole_and_is_not_rerun() -> None:
+    """No call of it was to blame, and rerunning each against a database that is away would
+    hold up every batch queued behind it (each try waiting for its connection to fail)."""
+    batches: list[list[int]] = []
+
+    async def unreachable(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        raise ConnectionRefusedError("the database refused the connection")
+
+    commit: GroupCommit[int, int] = GroupCommit(unreachable)
+    outcomes = await asyncio.gather(*(commit(n) for n in (1, 2, 3)), return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionRefusedError) for outcome in outcomes)
+    assert batches == [[1, 2, 3]]
+
+
+async def test_a_call_given_up_on_while_queued_is_not_run_when_abandoned_ones_are_dropped() -> None:
+    """A person told "couldn't save, please try again" (their wait ran out while their card
+    queued behind a batch stuck on the database) must not have the card saved afterwards."""
+    doubler = Doubler()
+    doubler.release.clear()
+    commit: GroupCommit[int, int] = GroupCommit(doubler, drop_abandoned=True)
+    stuck = asyncio.ensure_future(commit(2))
+    await doubler.running.wait()
+    given_up = asyncio.ensure_future(commit(4))
+    waiting = asyncio.ensure_future(commit(6))
+    await asyncio.sleep(0)  # one turn of the loop (not a wait for time): both are queued
+    given_up.cancel()
+    doubler.release.set()
+    assert await stuck == 4 and await waiting == 12
+    assert doubler.batches == [[2], [6]]

@@ -5,6 +5,7 @@ standard error, at DEBUG) is read line by line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import defaultdict
@@ -90,6 +91,18 @@ async def give_kudos(http: aiohttp.ClientSession, server: Server, fake: FakeSlac
     await fake.wait_for("chat.postMessage", lambda c: KUDOS_WORDS in json.dumps(c.params))
 
 
+async def settled_metrics(http: aiohttp.ClientSession, url: str, sent: int) -> tuple[int, str]:
+    """The metrics once the outbox's outcomes are in: a delivery is counted when its outcome
+    commits, which may follow the post the fake Slack saw (checked again, never waited out)."""
+    line = f'teampulse_outbox_deliveries_total{{outcome="sent"}} {sent}.0'
+    async with asyncio.timeout(30):
+        while True:
+            status, metrics = await scrape(http, url, METRICS_TOKEN)
+            if status != 200 or line in metrics:
+                return status, metrics
+            await asyncio.sleep(0.05)
+
+
 async def scrape(http: aiohttp.ClientSession, url: str, token: str | None) -> tuple[int, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.get(url + "/metrics", headers=headers) as response:
@@ -127,7 +140,7 @@ async def test_json_logs_carry_request_ids_and_never_a_person_beside_an_answer(
         await give_kudos(http, server, fake)
         refused = await scrape(http, server.url, None)
         wrong = await scrape(http, server.url, "not-the-token")
-        status, metrics = await scrape(http, server.url, METRICS_TOKEN)
+        status, metrics = await settled_metrics(http, server.url, len(WARD_A))
     await db.dispose()
 
     assert refused[0] == 401 and wrong[0] == 401 and "teampulse_" not in refused[1] + wrong[1]

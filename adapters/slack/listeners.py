@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import (
+    COMMENT_BLOCK,
     OPEN_PULSE,
     SUBMIT_PULSE,
     form_errors,
@@ -32,7 +33,9 @@ from adapters.slack.sync import MemberSync, sync_request
 from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
+from bot.outage import DatabaseUnavailable, within
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
+from bot.words import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,12 @@ def pulse_form(card: PulseCard, body: dict[str, Any]) -> CardForm:
         shown_in = {"channel": container.get("channel_id"), "ts": container.get("message_ts")}
     where = tuple((key, value) for key, value in shown_in.items() if isinstance(value, str))
     return CardForm(card.round_id, tuple(q.id for q in card.questions), where)
+
+
+def not_saved(text: str) -> dict[str, str]:
+    """A pulse modal's errors when nothing was saved: shown under its last input (the comment
+    box, just above Submit), the modal left open as it was."""
+    return {COMMENT_BLOCK: text}
 
 
 def user_of(body: dict[str, Any]) -> str:
@@ -128,26 +137,38 @@ class SlackListeners:
         text = _SPECIAL.sub("", text)
         return unescape(text).strip()
 
-    async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
+    async def email_of(
+        self, user_id: str, *, remember: bool = True, wait: float | None = None
+    ) -> str | None:
         """``remember=False`` on the pulse's own path (opening, submitting, the Home tab shown
         again after): nothing person-linked is written beside an answer, where the database's
-        log would keep it next to the answer's transaction."""
-        return await self.directory.email_of(user_id, remember=remember) if user_id else None
+        log would keep it next to the answer's transaction.  ``DatabaseUnavailable`` when the
+        database is away (or, with ``wait``, does not answer within it)."""
+        if not user_id:
+            return None
+        found = self.directory.email_of(user_id, remember=remember)
+        return await within(wait, found, "finding a Slack user's email")
 
     async def converse(
         self, user: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
     ) -> None:
         """Words to the bot: Slack's own ``… sync`` words (a channel's or group's members become
-        a team's, or ``sync off``), else the conversation's."""
+        a team's, or ``sync off``), else the conversation's.  With the database away the
+        person is told so where they asked (their DM when they asked there)."""
+        try:
+            email, found = await within(None, self._words(user, raw, head), "a Slack message")
+        except DatabaseUnavailable:
+            email, found = "", replies([TextReply(UNAVAILABLE, kind="error", retry=True)])
+        await self.reply(found, email, here=here, dm=dm)
+
+    async def _words(self, user: str, raw: str, head: str) -> tuple[str, list[Reply]]:
         email = await self.email_of(user)
         request = sync_request(raw) if head in {"", "pulse"} else None
         if email is None:
-            found = replies([TextReply(NO_EMAIL, kind="error")])
-        elif request is not None:
-            found = await self.sync.run(email, request)
-        else:
-            found = await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
-        await self.reply(found, email or "", here=here, dm=dm)
+            return "", replies([TextReply(NO_EMAIL, kind="error")])
+        if request is not None:
+            return email, await self.sync.run(email, request)
+        return email, await self.conversation.ask(email, f"{head} {await self.plain_text(raw)}")
 
     async def reply(
         self, found: list[Reply], email: str, *, here: Answer | None = None, dm: str | None = None
@@ -205,7 +226,12 @@ class SlackListeners:
     async def publish_home(
         self, client: AsyncWebClient, user: str, *, remember: bool = True
     ) -> None:
-        email = await self.email_of(user, remember=remember)
+        try:
+            email = await self.email_of(user, remember=remember)
+        except DatabaseUnavailable:
+            away = HomeView(name="", notice=UNAVAILABLE)
+            await client.views_publish(user_id=user, view=home_tab(away))
+            return
         home = (
             await self.conversation.home(email)
             if email is not None
@@ -217,10 +243,14 @@ class SlackListeners:
         """A manager's "Latest trends" button: the report goes to the DM, as ``/pulse trends``.
         Someone the organisation doesn't know (any more: a tab published before a re-import
         still has the button) has no DM the bot may find: their tab is published again, saying
-        why."""
+        why.  With the database away there is no DM to find: the one log line says so."""
         user = user_of(body)
-        email = await self.email_of(user)
-        if email is None or await self.directory.identities.recipient(email) is None:
+        try:
+            email = await self.email_of(user)
+            known = email is not None and await self.directory.identities.recipient(email)
+        except DatabaseUnavailable:
+            return
+        if email is None or not known:
             await self.publish_home(client, user)
             return
         await self.reply(await self.conversation.ask(email, "pulse trends"), email)
@@ -236,7 +266,12 @@ class SlackListeners:
         value = str(actions[0].get("value", "")) if isinstance(actions[0], dict) else ""
         if not isinstance(trigger_id, str) or not value.isdecimal():
             return
-        email = await self.email_of(user_of(body), remember=False)
+        try:
+            wait = self.directory.service.waits.person
+            email = await self.email_of(user_of(body), remember=False, wait=wait)
+        except DatabaseUnavailable:
+            await client.views_open(trigger_id=trigger_id, view=notice_modal(UNAVAILABLE))
+            return
         card = await self.conversation.open_card(email, int(value)) if email else None
         if not isinstance(card, PulseCard):
             notice = card.text if card is not None else NO_EMAIL
@@ -254,7 +289,12 @@ class SlackListeners:
             await ack(response_action="update", view=notice_modal(words.STALE_FORM))
             return
         user = user_of(body)
-        email = await self.email_of(user, remember=False)
+        try:
+            wait = self.directory.service.waits.person
+            email = await self.email_of(user, remember=False, wait=wait)
+        except DatabaseUnavailable:
+            await ack(response_action="errors", errors=not_saved(words.NOT_SAVED))
+            return
         if email is None:
             await ack(response_action="update", view=notice_modal(NO_EMAIL))
             return
@@ -262,7 +302,10 @@ class SlackListeners:
         result = await self.conversation.submit_card(
             email, form.round_id, parsed.answers, parsed.comment, parsed.about, asked=form.questions
         )
-        if isinstance(result, TextReply) and result.problems:
+        if isinstance(result, TextReply) and result.retry:
+            # nothing was saved: the modal stays open with every answer chosen, to submit again
+            await ack(response_action="errors", errors=not_saved(result.text))
+        elif isinstance(result, TextReply) and result.problems:
             await ack(response_action="errors", errors=form_errors(result.problems))
         elif isinstance(result, TextReply):
             await ack(response_action="update", view=notice_modal(result.text))

@@ -25,6 +25,7 @@ from adapters.slack.listeners import NO_EMAIL, SlackListeners, user_of
 from bot import forms, words
 from bot.forms import MAX_MESSAGE
 from bot.kudos import thanks_for
+from bot.outage import DatabaseUnavailable, within
 from bot.words import NOT_KNOWN
 
 GIVE_KUDOS = "give_kudos"  # callback_id of the message shortcut (manifest: features.shortcuts)
@@ -105,6 +106,15 @@ class KudosShortcut:
         view = kudos_modal(self.values, thanks_for(quote, limit), author, limit)
         await client.views_open(trigger_id=trigger_id, view=view)
 
+    async def _author(self, user: str) -> tuple[str, str | None]:
+        """The kudos' author's email, or why the form is refused (no email; not known here)."""
+        email = await self.listeners.email_of(user)
+        if email is None:
+            return "", NO_EMAIL
+        if await self.listeners.directory.identities.recipient(email) is None:
+            return email, NOT_KNOWN
+        return email, None
+
     async def submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         form = read_kudos(state_values(view))
         conversation = self.listeners.conversation
@@ -112,13 +122,15 @@ class KudosShortcut:
         if problem is not None:
             await ack(response_action="errors", errors=form_errors(problem.problems, BLOCKS))
             return
-        email = await self.listeners.email_of(user_of(body))
-        if email is None:
-            await ack(response_action="update", view=notice_modal(NO_EMAIL))
+        try:
+            wait = self.listeners.directory.service.waits.person
+            email, refused = await within(wait, self._author(user_of(body)), "a kudos form")
+        except DatabaseUnavailable:  # the form stays open, as it was, to send again
+            await ack(response_action="errors", errors={MESSAGE_BLOCK: words.KUDOS_NOT_SAVED})
             return
-        if await self.listeners.directory.identities.recipient(email) is None:
+        if refused is not None:
             # told on the form: after the ack the reply would have no DM to go to
-            await ack(response_action="update", view=notice_modal(NOT_KNOWN))
+            await ack(response_action="update", view=notice_modal(refused))
             return
         await ack()
         # an id Slack can't match to an email is reported by the kudos path

@@ -31,8 +31,9 @@ from adapters.teams.cards import (
 )
 from adapters.teams.render import rendered
 from adapters.teams.sdk import Turn
+from bot.outage import DatabaseUnavailable, within
 from bot.views import HomeView, PulseCard, TextReply, View
-from bot.words import NOT_KNOWN
+from bot.words import NOT_KNOWN, UNAVAILABLE
 
 if TYPE_CHECKING:
     from adapters.teams.chat import TeamsChat
@@ -44,6 +45,18 @@ PERSONAL_ONLY = (
     "Everyone here would see this, so I only answer it in our personal chat. "
     "Open teampulse from your Teams apps and use the card there."
 )
+
+
+# Universal Actions' answer that shows a message and leaves the clicked card as it is
+MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
+
+
+class KeepCard(Exception):
+    """Nothing was done (the database is away): the card clicked stays, and ``text`` is shown."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 class CardActions:
@@ -58,16 +71,27 @@ class CardActions:
         action = action if isinstance(action, dict) else {}
         data = action.get("data")
         verb = action.get("verb")
-        card = await self.act(
+        acted = self.act(
             turn, verb if isinstance(verb, str) else "", data if isinstance(data, dict) else {}
         )
+        try:
+            card = await within(None, acted, "a Teams card action")
+        except (DatabaseUnavailable, KeepCard) as kept:
+            # the clicked card stays as it was, every choice on it, and Teams shows the words
+            said = kept.text if isinstance(kept, KeepCard) else UNAVAILABLE
+            turn.invoke_response = {"statusCode": 200, "type": MESSAGE_TYPE, "value": said}
+            return
         turn.invoke_response = {"statusCode": 200, "type": CONTENT_TYPE, "value": card}
 
     async def on_submit(self, turn: Turn) -> None:
         """The ``Action.Submit`` fallback: the same actions; the answer replaces the card."""
         value = turn.activity.value
         verb = {"pulse": SUBMIT, "open": OPEN, "trends": TRENDS}.get(str(value.get("teampulse")))
-        card = await self.act(turn, verb or "", value)
+        try:
+            card = await within(None, self.act(turn, verb or "", value), "a Teams card action")
+        except (DatabaseUnavailable, KeepCard) as kept:  # the card stays; the words below it
+            await turn.send_text(kept.text if isinstance(kept, KeepCard) else UNAVAILABLE)
+            return
         replacement = {"type": "message", "attachments": [attachment(card)]}
         # (``replyToId`` is the sender's client's to write: elsewhere it could name any of the
         # bot's messages there, a kudos celebration, say)
@@ -98,6 +122,8 @@ class CardActions:
         done = await self.chat.conversation.submit_card(
             email, form.round_id, form.answers, form.comment, form.about, asked=form.asked
         )
+        if isinstance(done, TextReply) and done.retry:
+            raise KeepCard(done.text)  # nothing saved: the card stays, to submit again
         if isinstance(done, TextReply) and done.problems:
             return await self.refused(email, form, done)
         return card_of(done)

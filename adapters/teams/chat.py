@@ -29,10 +29,11 @@ from adapters.teams.sync import HELP as SYNC_HELP
 from adapters.teams.sync import TeamsSync, sync_request
 from bot.conversation import Conversation
 from bot.identities import Identities
+from bot.outage import DatabaseUnavailable, within
 from bot.ports import Unreachable
 from bot.service import TeamPulse
 from bot.views import Reply, View
-from bot.words import NOT_KNOWN
+from bot.words import NOT_KNOWN, UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,10 @@ class TeamsChat:
         if not await self.service.inbound.first_time(PLATFORM, key):
             return  # (a redelivered activity: answered once)
         try:
-            await self.answer_message(turn)
+            await within(None, self.answer_message(turn), "a Teams message")
+        except DatabaseUnavailable:  # nothing was done: said so, not left to a redelivery
+            await self.service.inbound.forget(PLATFORM, key)
+            await turn.send_text(UNAVAILABLE)
         except Exception:  # (the Bot Connector failed, say: Teams delivers it again)
             await self.service.inbound.forget(PLATFORM, key)
             raise
