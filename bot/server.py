@@ -27,7 +27,7 @@ CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation", Conversation
 # ``MAX_BODY_CAP`` is ever read (aiohttp's ``client_max_size``).  Over its cap: 413, saying so.
 BODY_CAPS: web.AppKey[dict[str, int]] = web.AppKey("body_caps", dict)
 DEFAULT_BODY_CAP = 16 * 1024
-MAX_BODY_CAP = 128 * 1024
+MAX_BODY_CAP = 256 * 1024
 
 Installer = Callable[[web.Application], None]
 # how often every server process looks for rounds closed elsewhere (``teampulse pulse close``,

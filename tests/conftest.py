@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 
 from bot.settings import Settings
 from storage.engine import Database
 from tests.databases import scratch_database
+from tests.fuzz_support import register_fuzz_profiles
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)
 
@@ -34,20 +33,7 @@ PLATFORM_VARIABLES = (
     "TEAMPULSE_LOCAL_CHAT",
     "TEAMPULSE_HOST",
 )
-# The fuzz tests' budgets (tests/test_fuzz_*.py): CI runs ``fuzz-ci``; set
-# TEAMPULSE_FUZZ_PROFILE=fuzz-thorough for a longer run (bench/fuzz.py runs 10,000 per entry point)
-_FUZZ = {
-    "deadline": None,
-    "database": None,
-    "suppress_health_check": [
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-    ],
-}
-hypothesis_settings.register_profile("fuzz-ci", max_examples=60, **_FUZZ)  # type: ignore[arg-type]
-hypothesis_settings.register_profile("fuzz-thorough", max_examples=1000, **_FUZZ)  # type: ignore[arg-type]
+register_fuzz_profiles()  # the fuzz tests' budgets (tests/fuzz_support.py): fuzz-ci in CI
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 

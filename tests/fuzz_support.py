@@ -8,11 +8,33 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 Json = Any
+
+
+def register_fuzz_profiles() -> None:
+    """The fuzz tests' Hypothesis profiles (registered by ``tests/conftest.py``): ``fuzz-ci``, 60
+    examples per entry point, what CI runs; ``fuzz-thorough``, 1,000 (set
+    ``TEAMPULSE_FUZZ_PROFILE=fuzz-thorough``).  ``bench/fuzz.py`` runs 10,000 against a server."""
+    common: dict[str, Any] = {
+        "deadline": None,
+        "database": None,
+        "suppress_health_check": [
+            HealthCheck.function_scoped_fixture,  # (one server serves every example)
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    }
+    settings.register_profile("fuzz-ci", max_examples=60, **common)
+    settings.register_profile("fuzz-thorough", max_examples=1000, **common)
+
+
+register_fuzz_profiles()
 Path = tuple[str | int, ...]
 
 # -- hostile values --------------------------------------------------------------------------
@@ -42,7 +64,9 @@ ODD_VALUES: st.SearchStrategy[Json] = st.one_of(
     st.integers(min_value=20, max_value=200).map(nested),
 )
 JSON_VALUES: st.SearchStrategy[Json] = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ODD_TEXT, inner), max_leaves=20
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ODD_TEXT, inner),
+    max_leaves=20,
 )
 
 

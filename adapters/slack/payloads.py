@@ -153,18 +153,14 @@ class Container(Loose):
     is_ephemeral: bool | None = None
 
 
-class State(Loose):
-    """A view's inputs: ``values[block_id][action_id]`` is one input's state."""
-
-    values: dict[Id, dict[Id, dict[Id, Any]]] = Field(default_factory=dict, max_length=100)
-
-
 class View(Scoped):
     id: Id | None = None
     type: Id
     callback_id: Id = ""
     private_metadata: Metadata | None = None
-    state: State | None = None
+    # (any shape: the listeners read each input defensively and refuse an odd one on the form
+    # itself, ``response_action: errors``, which tells the person more than a 400 would)
+    state: Any = None
     app_installed_team_id: Id | None = None
     hash: Id | None = None
 

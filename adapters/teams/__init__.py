@@ -16,8 +16,9 @@ from bot.settings import Settings
 
 MESSAGES_PATH = "/api/messages"
 # Teams refuses messages over about 40 KB (413 MessageSizeTooBig); an inbound activity is a
-# message or a card's submitted values, with its envelope
-MAX_BODY = 128 * 1024
+# message or a card's submitted values, with its envelope (and a message's HTML can be several
+# times its text)
+MAX_BODY = 256 * 1024
 
 
 class TeamsPlatform:
