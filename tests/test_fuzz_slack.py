@@ -157,3 +157,12 @@ def nested_event() -> dict[str, Any]:
     from tests.fuzz_support import nested
 
     return event_callback({"type": "message", "blocks": nested(5000)}, "Ev0DEEP")
+
+
+async def test_a_slash_command_that_says_payload_is_answered(slack: Slack) -> None:
+    """Bolt reads any form body mentioning "payload" as an interaction; the gate reads the form
+    and hands Bolt the command as checked, so the word is just a word."""
+    response = await slack.command("/pulse", "help me with the payload", A1)
+    assert response.status == 200, await response.text()
+    [reply] = await slack.fake.wait_for("response_url")
+    assert "pulse" in reply.params["text"]

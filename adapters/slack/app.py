@@ -4,6 +4,7 @@ one dedupe of redelivered events, for HTTP and Socket Mode alike."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -102,15 +103,16 @@ class BadRequest(Exception):
 
 
 def payload_of(body: str, content_type: str | None) -> dict[str, Any]:
-    """The request's payload, read by Bolt's own rules (``content_type`` as Bolt reads it), its
-    JSON bounded (``bot/json_input.py``) and its shape checked (``payloads.py``); ``BadRequest``
-    with a reason otherwise."""
+    """The request's payload (JSON by ``content_type`` as Bolt reads it, or a form: an
+    interaction's ``payload`` field, else a slash command), its JSON bounded
+    (``bot/json_input.py``) and its shape checked (``payloads.py``); ``BadRequest`` with a reason
+    otherwise."""
     try:
         if content_type == "application/json" or body.startswith("{"):
             return payloads.check_envelope(json_input.loads(body))
         form = dict(parse_qsl(body, keep_blank_values=True))
-        if "payload" in body:  # Bolt reads any body mentioning "payload" as an interaction
-            return payloads.check_interaction(json_input.loads(form.get("payload", "")))
+        if "payload" in form:  # (Bolt would read any body *mentioning* "payload" as one)
+            return payloads.check_interaction(json_input.loads(form["payload"]))
         if form.get("ssl_check"):
             return form
         return payloads.check_command(form)
@@ -225,8 +227,13 @@ class SlackGate:
             return web.Response(status=200, headers=NO_RETRY)
         if self.fast is not None and self.fast.takes(payload):
             return await self.fast.handle(payload)
-        # the body as checked (Bolt's own reading would decode it by the request's charset)
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+        # Bolt is given the payload as checked, as JSON: its own reading of the body would differ
+        # (decoded by the request's charset; a slash command's text that says "payload" read as
+        # an interaction), and its signature check is off (the gate's is the one)
+        headers["content-type"] = ["application/json"]
+        bolt_request = AsyncBoltRequest(
+            body=json.dumps(payload), query=request.query_string, headers=headers
+        )
         bolt_response = await self.bolt.async_dispatch(bolt_request)
         if bolt_response.status == 404 and payload.get("type") in ENVELOPES:
             # an event nobody listens to: ack it so Slack doesn't redeliver it
