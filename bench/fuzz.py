@@ -55,7 +55,7 @@ from tests.databases import scratch_database  # noqa: E402
 from tests.fake_aad import FakeAzureAD  # noqa: E402
 from tests.fake_slack import TOKEN, FakeSlack  # noqa: E402
 from tests.fake_teams import TENANT, FakeTeams  # noqa: E402
-from tests.fuzz_support import JSON_VALUES, changed, dump, dumps, mutated  # noqa: E402
+from tests.fuzz_support import JSON_VALUES, changed, dump, dumps, mutated, settled  # noqa: E402
 from tests.openid_keys import jwks_key, served_keys  # noqa: E402
 from tests.slack_support import ORG, SECRET, uid  # noqa: E402
 from tests.support import email, serve  # noqa: E402
@@ -132,20 +132,19 @@ class Run:
         path, body, own = case
         before = await dump(self.service.db.engine) if self.check_db else None
         try:
-            async with self.http.post(
-                self.url + path, data=body, headers={**headers(), **own}
-            ) as answer:
-                await answer.read()
-                status = answer.status
+            status = await settled(self._post(path, body, {**headers(), **own}))
         except (TimeoutError, aiohttp.ClientError) as error:
             return f"no answer ({type(error).__name__})"
-        if (
-            before is not None
-            and status >= 400
-            and changed(before, await dump(self.service.db.engine))
-        ):
-            return f"{status} changed"
+        if before is not None and status >= 400:
+            tables = changed(before, await dump(self.service.db.engine))
+            if tables:
+                return f"{status} changed {','.join(tables)}"
         return str(status)
+
+    async def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        async with self.http.post(self.url + path, data=body, headers=headers) as answer:
+            await answer.read()
+            return answer.status
 
     async def alive(self) -> bool:
         async with self.http.get(self.url + "/healthz") as answer:

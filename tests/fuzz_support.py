@@ -4,9 +4,10 @@ surrogates), and a dump of every table to show that a refused request changed no
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 Json = Any
+T = TypeVar("T")
 
 
 def register_fuzz_profiles() -> None:
@@ -130,6 +132,28 @@ def dumps(value: Json) -> str:
         return json.dumps(value)
     finally:
         sys.setrecursionlimit(limit)
+
+
+# -- work a request leaves running -----------------------------------------------------------
+async def settled(request: Awaitable[T], wait: float = 30) -> T:
+    """``request``'s result, once the tasks it started in this process (Bolt's lazy listeners,
+    a receipt sent after the ack) have finished too, so the next request's "before" is not
+    moved by this one's work after its answer (the server runs in this event loop)."""
+    before = asyncio.all_tasks()
+    result = await request
+    started = {
+        task
+        for task in asyncio.all_tasks() - before - {asyncio.current_task()}
+        if not _serves_a_connection(task)
+    }
+    if started:
+        await asyncio.wait(started, timeout=wait)
+    return result
+
+
+def _serves_a_connection(task: asyncio.Task[Any]) -> bool:
+    """aiohttp's task for a new keep-alive connection: it lives as long as the connection."""
+    return "RequestHandler" in getattr(task.get_coro(), "__qualname__", "")
 
 
 # -- the database, whole ---------------------------------------------------------------------

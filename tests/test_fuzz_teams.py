@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import test_teams_tokens
-from tests.fuzz_support import JSON_VALUES, changed, dump, dumps, mutated
+from tests.fuzz_support import JSON_VALUES, changed, dump, dumps, mutated, settled
 from tests.teams_support import APP_ID, Teams, activity, member, personal_message
 from tests.test_teams import KeyServer, token
 
@@ -60,7 +60,7 @@ async def test_activities_with_a_valid_token_never_get_a_5xx(
     base = st.sampled_from(activities(bot.fake.service_url))
     body = data.draw(st.one_of(base.flatmap(mutated), JSON_VALUES))
     before = await dump(bot.service.db.engine)
-    status, reply = await post(bot, dumps(body), key_server)
+    status, reply = await settled(post(bot, dumps(body), key_server))
     assert status < 500, (status, reply[:300])
     if status >= 400:
         assert changed(before, await dump(bot.service.db.engine)) == [], (status, reply[:300])
@@ -74,3 +74,22 @@ async def test_after_odd_activities_a_real_message_is_answered(
         assert 400 <= status < 500
     status, _ = await post(bot, dumps(activities(bot.fake.service_url)[0]), key_server)
     assert status == 201
+
+
+async def test_what_the_fuzz_found_is_a_400_that_changes_nothing(
+    bot: Teams, key_server: KeyServer
+) -> None:
+    """Found by the fuzz: ``channelData: null`` crashed botbuilder's member look-up, and an id
+    holding a URL delimiter sent the reply to a path the Bot Connector doesn't have (500s)."""
+    url = bot.fake.service_url
+    found = [
+        personal_message(A1, "pulse help", url, channelData=None),
+        activity(A1, url, type="installationUpdate", action="add", id="../../x"),
+        personal_message(A1, "pulse help", url, replyToId="1?x=2"),
+        {**personal_message(A1, "pulse", url), "conversation": {"id": "a:b c", "tenantId": "t"}},
+    ]
+    for odd in found:
+        before = await dump(bot.service.db.engine)
+        status, reply = await settled(post(bot, dumps(odd), key_server))
+        assert status == 400, (status, reply)
+        assert changed(before, await dump(bot.service.db.engine)) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -187,7 +188,12 @@ class BotFrameworkEndpoint:
 
         try:
             await self.adapter.process_activity(result, activity, logic)
-        except (HttpOperationError, ClientRequestError, ConnectorError) as error:
+        except (
+            HttpOperationError,
+            ClientRequestError,
+            ConnectorError,
+            DeserializationError,
+        ) as error:
             # the Bot Connector failed mid-turn: Teams is told to deliver the activity again
             log.warning("Teams: the Bot Connector failed during a turn (%s)", type(error).__name__)
             return web.json_response(UNAVAILABLE, status=503)
@@ -232,6 +238,9 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
     return body, activity
 
 
+# what a Teams id holds (``29:1AbC…``, ``19:…@thread.tacv2;messageid=17…``, ``a:1…``, GUIDs):
+# no space, control character or URL delimiter, at most 1,024 characters
+CONNECTOR_ID = re.compile(r"[^\s/\\?#%\x00-\x1f\x7f]{1,1024}")
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
 CHANNEL_DATA_PARTS = ("tenant", "team", "channel")
 
@@ -254,6 +263,18 @@ def activity_problem(body: dict[str, Any]) -> str | None:
     missing = [name for name, present in needed.items() if not present]
     if missing:
         return f"a {activity.type} activity needs {', '.join(missing)}"
+    ids = {
+        "id": activity.id,
+        "replyToId": activity.reply_to_id,
+        "conversation.id": activity.conversation_id,
+        "from.id": activity.account,
+        "from.aadObjectId": activity.aad_object_id,
+    }
+    odd = [name for name, value in ids.items() if value and not CONNECTOR_ID.fullmatch(value)]
+    if odd:  # (each goes into a Bot Connector URL: a reply, a member look-up)
+        return f"{', '.join(odd)} is not an id the Bot Connector uses"
+    if not isinstance(body.get("channelData"), dict):  # (botbuilder's TeamsInfo reads it)
+        return f"a {activity.type} activity needs channelData (an object)"
     return channel_data_problem(body.get("channelData"))
 
 
