@@ -8,6 +8,7 @@ from surveys.forms import ABOUT, COMMENT, MESSAGE, PICK_ONE, RECIPIENTS, VALUE, 
 from surveys.recognition import MAX_MESSAGE
 from surveys.responses import GENERAL as GENERAL_COMMENT
 from surveys.responses import MAX_COMMENT
+from surveys.rounds import MAX_ROUND_ID
 
 __all__ = [
     "ABOUT",
@@ -15,6 +16,7 @@ __all__ = [
     "GENERAL_COMMENT",
     "MAX_COMMENT",
     "MAX_MESSAGE",
+    "MAX_ROUND_ID",
     "MESSAGE",
     "PICK_ONE",
     "RECIPIENTS",

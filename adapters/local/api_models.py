@@ -10,8 +10,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot import json_input
-from bot.forms import GENERAL_COMMENT
-from surveys.rounds import MAX_ROUND_ID
+from bot.forms import GENERAL_COMMENT, MAX_ROUND_ID
 
 MAX_DEPTH = 8  # the deepest real body is 3 levels ({"answers": {id: score}})
 Email = Annotated[str, StringConstraints(max_length=320)]

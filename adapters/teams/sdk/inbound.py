@@ -239,8 +239,16 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
 
 
 # what a Teams id holds (``29:1AbC…``, ``19:…@thread.tacv2;messageid=17…``, ``a:1…``, GUIDs):
-# no space, control character or URL delimiter, at most 1,024 characters
-CONNECTOR_ID = re.compile(r"[^\s/\\?#%\x00-\x1f\x7f]{1,1024}")
+# visible ASCII (it goes into a Bot Connector URL and the ``x-ms-conversation-id`` header), no
+# URL delimiter, at most 1,024 characters
+CONNECTOR_ID = re.compile(r"[!-~]{1,1024}")
+URL_DELIMITERS = frozenset("/\\?#%")
+
+
+def is_connector_id(value: str) -> bool:
+    return CONNECTOR_ID.fullmatch(value) is not None and not URL_DELIMITERS.intersection(value)
+
+
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
 CHANNEL_DATA_PARTS = ("tenant", "team", "channel")
 
@@ -270,7 +278,7 @@ def activity_problem(body: dict[str, Any]) -> str | None:
         "from.id": activity.account,
         "from.aadObjectId": activity.aad_object_id,
     }
-    odd = [name for name, value in ids.items() if value and not CONNECTOR_ID.fullmatch(value)]
+    odd = [name for name, value in ids.items() if value and not is_connector_id(value)]
     if odd:  # (each goes into a Bot Connector URL: a reply, a member look-up)
         return f"{', '.join(odd)} is not an id the Bot Connector uses"
     if not isinstance(body.get("channelData"), dict):  # (botbuilder's TeamsInfo reads it)
