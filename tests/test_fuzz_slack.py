@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -166,3 +167,20 @@ async def test_a_slash_command_that_says_payload_is_answered(slack: Slack) -> No
     assert response.status == 200, await response.text()
     [reply] = await slack.fake.wait_for("response_url")
     assert "pulse" in reply.params["text"]
+
+
+async def test_a_body_over_the_cap_is_a_413_before_anything_reads_it(slack: Slack) -> None:
+    """Signed or not: the cap comes first, whether the size is announced or streamed."""
+    big = urlencode({**COMMAND, "text": "x" * (200 * 1024)}).encode()
+
+    async def streamed() -> AsyncIterator[bytes]:  # (no Content-Length: chunked)
+        for start in range(0, len(big), 16 * 1024):
+            yield big[start : start + 16 * 1024]
+
+    before = await dump(slack.service.db.engine)
+    for data in (big, streamed()):
+        headers = {"Content-Type": FORM, **signed(big)}
+        async with slack.http.post(slack.url + "/slack/events", data=data, headers=headers) as r:
+            assert r.status == 413 and "larger than" in (await r.json())["error"]
+    assert changed(before, await dump(slack.service.db.engine)) == []
+    assert (await slack.command("/pulse", "help", A1)).status == 200
