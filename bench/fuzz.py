@@ -136,6 +136,8 @@ class Run:
             status = await settled(self._post(path, body, {**headers(body), **own}))
         except (TimeoutError, aiohttp.ClientError) as error:
             return f"no answer ({type(error).__name__})"
+        if status >= 500:  # (what to replay)
+            print(f"{status} for {path}: {body[:2000]!r}", file=sys.stderr)
         if before is not None and status >= 400:
             tables = changed(before, await dump(self.service.db.engine))
             if tables:

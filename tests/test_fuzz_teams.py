@@ -86,6 +86,7 @@ async def test_what_the_fuzz_found_is_a_400_that_changes_nothing(
         personal_message(A1, "pulse help", url, channelData=None),
         activity(A1, url, type="installationUpdate", action="add", id="../../x"),
         personal_message(A1, "pulse help", url, replyToId="1?x=2"),
+        personal_message(A1, "pulse help", url, replyToId=".."),
         {
             **personal_message(A1, "pulse", url),
             "conversation": {"id": "a:\U000dc403", "tenantId": "t"},

@@ -246,7 +246,12 @@ URL_DELIMITERS = frozenset("/\\?#%")
 
 
 def is_connector_id(value: str) -> bool:
-    return CONNECTOR_ID.fullmatch(value) is not None and not URL_DELIMITERS.intersection(value)
+    """(``.`` and ``..`` would be read as path steps, not as an id.)"""
+    return (
+        CONNECTOR_ID.fullmatch(value) is not None
+        and not URL_DELIMITERS.intersection(value)
+        and value.strip(".") != ""
+    )
 
 
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
