@@ -87,6 +87,8 @@ async def test_what_the_fuzz_found_is_a_400_that_changes_nothing(
         activity(A1, url, type="installationUpdate", action="add", id="../../x"),
         personal_message(A1, "pulse help", url, replyToId="1?x=2"),
         personal_message(A1, "pulse help", url, replyToId=".."),
+        activity(A1, url, type="installationUpdate", action="add", id=[{"x": "1700000000004"}]),
+        {**personal_message(A1, "pulse", url), "from": {"id": "29:a1", "aadObjectId": 0}},
         {
             **personal_message(A1, "pulse", url),
             "conversation": {"id": "a:\U000dc403", "tenantId": "t"},

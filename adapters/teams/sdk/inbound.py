@@ -245,6 +245,15 @@ CONNECTOR_ID = re.compile(r"[!-~]{1,1024}")
 URL_DELIMITERS = frozenset("/\\?#%")
 
 
+def _raw(body: dict[str, Any], dotted: str) -> Any:
+    """The JSON at ``dotted`` (``from.id``), or None; botbuilder would turn a number or a list
+    there into text and send it on."""
+    value: Any = body
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def is_connector_id(value: str) -> bool:
     """(``.`` and ``..`` would be read as path steps, not as an id.)"""
     return (
@@ -284,6 +293,7 @@ def activity_problem(body: dict[str, Any]) -> str | None:
         "from.aadObjectId": activity.aad_object_id,
     }
     odd = [name for name, value in ids.items() if value and not is_connector_id(value)]
+    odd += [name for name in ids if not isinstance(_raw(body, name), str | None)]
     if odd:  # (each goes into a Bot Connector URL: a reply, a member look-up)
         return f"{', '.join(odd)} is not an id the Bot Connector uses"
     if not isinstance(body.get("channelData"), dict):  # (botbuilder's TeamsInfo reads it)
