@@ -12,6 +12,7 @@ from surveys.forms import ABOUT, COMMENT, MESSAGE, PICK_ONE, RECIPIENTS, VALUE, 
 from surveys.recognition import MAX_MESSAGE
 from surveys.responses import GENERAL as GENERAL_COMMENT
 from surveys.responses import MAX_COMMENT
+from surveys.rounds import MAX_ROUND_ID
 
 MAX_TEXT = 3000
 
@@ -21,6 +22,7 @@ __all__ = [
     "GENERAL_COMMENT",
     "MAX_COMMENT",
     "MAX_MESSAGE",
+    "MAX_ROUND_ID",
     "MAX_TEXT",
     "MESSAGE",
     "PICK_ONE",

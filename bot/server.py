@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 SERVICE: web.AppKey[TeamPulse] = web.AppKey("service", TeamPulse)
 CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation", Conversation)
 
+# Request bodies: each POST route's cap in bytes (set by the adapter that adds the route,
+# ``cap_body``); any other route takes at most ``DEFAULT_BODY_CAP``, and nothing more than
+# ``MAX_BODY_CAP`` is ever read (aiohttp's ``client_max_size``).  Over its cap: 413, saying so.
+BODY_CAPS: web.AppKey[dict[str, int]] = web.AppKey("body_caps", dict)
+DEFAULT_BODY_CAP = 16 * 1024
+MAX_BODY_CAP = 256 * 1024
+
 Installer = Callable[[web.Application], None]
 # how often every server process looks for rounds closed elsewhere (``teampulse pulse close``,
 # another replica) whose answers it holds pending, to write who answered (bot/ledger.py)
@@ -73,6 +80,34 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
         return web.json_response({"error": "internal error"}, status=500)
 
 
+def cap_body(app: web.Application, path: str, cap: int) -> None:
+    """``path`` takes bodies of at most ``cap`` bytes (at most ``MAX_BODY_CAP``)."""
+    app[BODY_CAPS][path] = min(cap, MAX_BODY_CAP)
+
+
+def _too_large(cap: int) -> web.Response:
+    reason = f"the request body is larger than this endpoint takes ({cap} bytes)"
+    return web.json_response({"error": reason}, status=413)
+
+
+@web.middleware
+async def capped_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body over its route's cap is refused before any handler reads it: at once when its
+    ``Content-Length`` says so, else once reading it passes the cap (the body read here is the
+    one the handler gets)."""
+    if request.body_exists:
+        cap = request.app[BODY_CAPS].get(request.path, DEFAULT_BODY_CAP)
+        if (request.content_length or 0) > cap:
+            return _too_large(cap)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _too_large(cap)
+        if len(body) > cap:
+            return _too_large(cap)
+    return await handler(request)
+
+
 def create_app(
     service: TeamPulse,
     installers: list[Installer],
@@ -84,8 +119,10 @@ def create_app(
     names them (for ``/readyz``); ``run_scheduler`` runs the outbox's sender and takes part in
     the scheduler's election."""
     app = web.Application(
-        middlewares=[request_ids, count_requests, friendly_errors], client_max_size=256 * 1024
+        middlewares=[request_ids, count_requests, capped_bodies, friendly_errors],
+        client_max_size=MAX_BODY_CAP,
     )
+    app[BODY_CAPS] = {}
     app[SERVICE] = service
     app[READINESS] = Readiness.of(service.db, platforms)
     app[METRICS] = service.metrics  # the request counter's, on the public server too

@@ -13,6 +13,7 @@ from bot.settings import Settings
 from storage.engine import Database
 from tests.authz_slack import slack_world  # noqa: F401  (the authorization matrix's)
 from tests.databases import scratch_database
+from tests.fuzz_support import register_fuzz_profiles
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)
 
@@ -33,6 +34,7 @@ PLATFORM_VARIABLES = (
     "TEAMPULSE_LOCAL_CHAT",
     "TEAMPULSE_HOST",
 )
+register_fuzz_profiles()  # the fuzz tests' budgets (tests/fuzz_support.py): fuzz-ci in CI
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 

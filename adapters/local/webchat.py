@@ -21,11 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.local import api_models
+from adapters.local.api_models import ChatMessage, M, PulseAnswers
 from adapters.local.messenger import LocalMessenger
 from adapters.local.render import ChartStore, to_json
 from bot.forms import GENERAL_COMMENT
 from bot.identities import normalise_email
-from bot.server import CONVERSATION, SERVICE
+from bot.server import CONVERSATION, SERVICE, cap_body
 from bot.service import TeamPulse, UnknownPerson
 from bot.views import TextReply, View
 
@@ -44,6 +46,7 @@ MESSENGER: web.AppKey[LocalMessenger] = web.AppKey("local_messenger", LocalMesse
 # a chat message's longest: room for a kudos at the longest limit it may be set to (3,000
 # characters, bot.forms.MAX_TEXT) and its names, so that limit is the one a person is told of
 MAX_TEXT = 4000
+MAX_BODY = 32 * 1024  # a message of MAX_TEXT characters, each up to 6 bytes as JSON escapes
 # a Host header the chat answers: a loopback name or address, and an optional port
 LOOPBACK_HOST = re.compile(r"(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::(\d{1,5}))?", re.I)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -61,6 +64,8 @@ def installer(messenger: LocalMessenger) -> Any:
         app.router.add_get("/local/api/feed", same_host(feed))
         app.router.add_post("/local/api/message", same_host(same_origin(message)))
         app.router.add_post("/local/api/pulse", same_host(same_origin(pulse)))
+        for path in ("/local/api/message", "/local/api/pulse"):
+            cap_body(app, path, MAX_BODY)
         app.router.add_get("/local/charts/{key}.png", same_host(chart))
 
     return install
@@ -157,14 +162,14 @@ def _bad_request(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request, model: type[M]) -> M:
+    """The POST body as ``model`` (``api_models.py``), its speaker's email normalised; a 400
+    saying what to send otherwise."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _bad_request("the body must be JSON") from error
-    if not isinstance(body, dict) or not isinstance(body.get("as"), str):
-        raise _bad_request('say who you are with "as": an email')
-    return {**body, "as": normalise_email(body["as"])}
+        body = api_models.read(model, await request.read())
+    except api_models.BadBody as error:
+        raise _bad_request(str(error)) from None
+    return body.model_copy(update={"speaker": normalise_email(body.speaker)})
 
 
 def _replies(request: web.Request, views: list[View]) -> web.Response:
@@ -210,16 +215,15 @@ async def feed(request: web.Request) -> web.Response:
 
 async def message(request: web.Request) -> web.Response:
     _authorise(request)
-    body = await _body(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
+    body = await _body(request, ChatMessage)
+    if not body.text.strip():
         raise _bad_request('"text" must be a non-empty string')
-    if len(text) > MAX_TEXT:
+    if len(body.text) > MAX_TEXT:
         return _replies(
             request,
             [TextReply(f"That message is too long (over {MAX_TEXT} characters).", kind="error")],
         )
-    views = await request.app[CONVERSATION].handle(body["as"], text)
+    views = await request.app[CONVERSATION].handle(body.speaker, body.text)
     return _replies(request, views)
 
 
@@ -228,29 +232,10 @@ async def pulse(request: web.Request) -> web.Response:
     {about: text}}``: at most one comment, where ``about`` is the statement's question id, or
     ``""`` for a general comment (the card's default)."""
     _authorise(request)
-    body = await _body(request)
-    round_id, answers, comments = (
-        body.get("round_id"),
-        body.get("answers"),
-        body.get("comments", {}),
-    )
-    if (
-        not isinstance(round_id, int)
-        or not isinstance(answers, dict)
-        or not isinstance(comments, dict)
-    ):
-        raise _bad_request("send round_id (number), answers ({question: 1-5}) and comments ({})")
-    if not all(isinstance(v, int) for v in answers.values()):
-        raise _bad_request("answers must be numbers 1-5")
-    if not isinstance(comments.get(GENERAL_COMMENT, ""), str):
-        raise _bad_request('a general comment (comments[""]) must be text')
-    if not all(isinstance(v, str) for v in comments.values()):
-        raise _bad_request('comments must be text, each about a statement\'s id or "" (general)')
-    if len(comments) > 1:
-        raise _bad_request("a card has one comment: about one statement, or general")
-    [(about, comment)] = comments.items() or [(GENERAL_COMMENT, "")]
+    body = await _body(request, PulseAnswers)
+    [(about, comment)] = body.comments.items() or [(GENERAL_COMMENT, "")]
     view = await request.app[CONVERSATION].submit_card(
-        body["as"], round_id, answers, comment, about
+        body.speaker, body.round_id, dict(body.answers), comment, about
     )
     return _replies(request, [view])
 

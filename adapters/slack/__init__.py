@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import (
+    MAX_BODY,
     SlackGate,
     bolt_app,
     client_options,
@@ -37,7 +38,7 @@ from adapters.slack.oauth import (
 )
 from adapters.slack.pacing import Pacer
 from adapters.slack.shortcut import KudosShortcut
-from bot.server import SERVICE
+from bot.server import SERVICE, cap_body
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class SlackPlatform:
             served = self.settings.slack_workspaces
             gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast, served)
             app.router.add_post(EVENTS_PATH, gate.handle)
+            cap_body(app, EVENTS_PATH, MAX_BODY)
         if self.installations is not None:
             oauth_routes(app, self.bolt, self.installations)
         app.cleanup_ctx.append(self._lifetime)

@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -23,23 +24,22 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import payloads
 from adapters.slack.allowlist import refused_workspace
 from adapters.slack.fastpath import FastSubmit
 from adapters.slack.pacing import PacedClient, PacedRateLimitRetry, Pacer
+from bot import json_input
 from bot.identities import Inbound
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INTERACTIONS = {
-    "block_actions",
-    "block_suggestion",
-    "view_submission",
-    "view_closed",
-    "shortcut",
-    "message_action",
-}
-ENVELOPES = {"url_verification", "event_callback", "app_rate_limited"}
+ENVELOPES = set(payloads.ENVELOPES)
+# Slack's largest payloads are a Home tab or message click carrying the whole view or message
+# (Slack caps a message at 40,000 characters of text and 50 blocks, a view at 100 blocks); the
+# bot's own are under 20 KB
+MAX_BODY = 128 * 1024
+NO_RETRY = {"X-Slack-No-Retry": "1"}
 PLATFORM = "slack"  # the platform name of its event ids in ``inbound_event``
 
 
@@ -102,39 +102,22 @@ class BadRequest(Exception):
     pass
 
 
-def payload_of(body: str, content_type: str) -> dict[str, Any]:
-    """The request's payload, or ``BadRequest`` with a reason (the same parsing rules as Bolt)."""
-    if content_type == "application/json" or body.startswith("{"):
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            raise BadRequest("the body is not valid JSON") from None
-        if not isinstance(envelope, dict) or envelope.get("type") not in ENVELOPES:
-            raise BadRequest("not a Slack Events API request")
-        if envelope["type"] == "event_callback" and not isinstance(envelope.get("event"), dict):
-            raise BadRequest("an event_callback needs an event")
-        return envelope
-    form = dict(parse_qsl(body, keep_blank_values=True))
-    if "payload" in body:  # Bolt reads any body mentioning "payload" as an interaction
-        try:
-            payload = json.loads(form.get("payload", ""))
-        except ValueError:
-            raise BadRequest("payload is not valid JSON") from None
-        if not isinstance(payload, dict) or payload.get("type") not in INTERACTIONS:
-            raise BadRequest("not a Slack interaction payload")
-        if not isinstance(payload.get("user"), dict):
-            raise BadRequest("an interaction payload needs a user")
-        view = payload.get("view")
-        if payload["type"] in {"view_submission", "view_closed"} and not (
-            isinstance(view, dict) and isinstance(view.get("type"), str)
-        ):
-            raise BadRequest("a view payload needs a view with a type")
-        return payload
-    if form.get("ssl_check"):
-        return form
-    if not form.get("command", "").startswith("/") or not form.get("user_id"):
-        raise BadRequest("not a Slack slash command")
-    return form
+def payload_of(body: str, content_type: str | None) -> dict[str, Any]:
+    """The request's payload (JSON by ``content_type`` as Bolt reads it, or a form: an
+    interaction's ``payload`` field, else a slash command), its JSON bounded
+    (``bot/json_input.py``) and its shape checked (``payloads.py``); ``BadRequest`` with a reason
+    otherwise."""
+    try:
+        if content_type == "application/json" or body.startswith("{"):
+            return payloads.check_envelope(json_input.loads(body))
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if "payload" in form:  # (Bolt would read any body *mentioning* "payload" as one)
+            return payloads.check_interaction(json_input.loads(form["payload"]))
+        if form.get("ssl_check"):
+            return form
+        return payloads.check_command(form)
+    except (json_input.BadJson, payloads.ShapeError) as error:
+        raise BadRequest(str(error)) from None
 
 
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
@@ -189,7 +172,8 @@ def paced_listeners(pacer: Pacer) -> Middleware:
 
 
 def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
+    """A refusal; ``X-Slack-No-Retry``: the same request would be refused again."""
+    return web.json_response({"error": reason}, status=status, headers=NO_RETRY)
 
 
 def _not_served(workspace: str, payload: dict[str, Any]) -> web.Response:
@@ -231,16 +215,26 @@ class SlackGate:
             return _error(400, "the body is not UTF-8")
         if not self.verified(body, request):
             return _error(401, "invalid request")
+        headers = build_normalized_headers({str(k): v for k, v in request.headers.items()})
         try:
-            payload = payload_of(body, request.content_type)
+            payload = payload_of(body, extract_content_type(headers))
         except BadRequest as error:
             return _error(400, str(error))
         refused = refused_workspace(payload, self.served) if self.served else None
         if refused is not None:
             return _not_served(refused, payload)
+        if payloads.ignored_event(payload):  # (acked: Slack retries an event refused)
+            return web.Response(status=200, headers=NO_RETRY)
         if self.fast is not None and self.fast.takes(payload):
             return await self.fast.handle(payload)
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        # Bolt is given the payload as checked, as JSON: its own reading of the body would differ
+        # (decoded by the request's charset; a slash command's text that says "payload" read as
+        # an interaction), and its signature check is off (the gate's is the one)
+        headers["content-type"] = ["application/json"]
+        bolt_request = AsyncBoltRequest(
+            body=json.dumps(payload), query=request.query_string, headers=headers
+        )
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
         if bolt_response.status == 404 and payload.get("type") in ENVELOPES:
             # an event nobody listens to: ack it so Slack doesn't redeliver it
             return web.Response(status=200)

@@ -11,10 +11,14 @@ from adapters.teams.pacing import Paced
 from adapters.teams.references import PLATFORM
 from adapters.teams.sdk import BotFrameworkEndpoint, Connector, Turn
 from adapters.teams.turns import TeamsBot
-from bot.server import SERVICE
+from bot.server import SERVICE, cap_body
 from bot.settings import Settings
 
 MESSAGES_PATH = "/api/messages"
+# Teams refuses messages over about 40 KB (413 MessageSizeTooBig); an inbound activity is a
+# message or a card's submitted values, with its envelope (and a message's HTML can be several
+# times its text)
+MAX_BODY = 256 * 1024
 
 
 class TeamsPlatform:
@@ -33,6 +37,7 @@ class TeamsPlatform:
         self.bot = TeamsBot(service, self.messenger)
         self.messenger.bind(service)
         app.router.add_post(MESSAGES_PATH, self.endpoint.handle)
+        cap_body(app, MESSAGES_PATH, MAX_BODY)
 
     async def _on_turn(self, turn: Turn) -> None:
         assert self.bot is not None, "installed before the route is served"

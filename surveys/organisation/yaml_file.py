@@ -128,11 +128,39 @@ def _yaml_syntax_message(exc: yaml.MarkedYAMLError) -> str:
 
 def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        data, root = yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # (PyYAML reads nesting recursively)
+        raise OrgError(["the file is nested too deeply to be an organisation"]) from None
     except yaml.MarkedYAMLError as exc:
         raise OrgError([_yaml_syntax_message(exc)]) from None
     except yaml.YAMLError as exc:
         raise OrgError([f"not valid YAML ({exc})"]) from None
+    if not _all_text_encodable(data):
+        raise OrgError(["the file holds an escaped lone surrogate (such as \\ud800): no character"])
+    return data, root
+
+
+def _all_text_encodable(data: Any) -> bool:
+    """No string (key or value) holds a lone surrogate, which no database can store (a YAML
+    escape such as ``"\\ud800"`` makes one).  Walked without recursion."""
+    stack, seen = [data], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            if id(item) in seen:  # (an alias: the same node again)
+                continue
+            seen.add(id(item))
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _team_lines(root: yaml.Node | None, count: int) -> list[int | None]:

@@ -4,8 +4,8 @@ response), and a ``Turn`` answers in its conversation."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,10 +24,12 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from adapters.teams.activity import Activity as InboundActivity
 from adapters.teams.sdk.auth import Authentication
 from adapters.teams.sdk.errors import ConnectorError
+from bot import json_input
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+MAX_DEPTH = 64  # an activity's nesting (a card's value, entities): real ones are under 16
 HANDLED = 201  # what CloudAdapter answers for an activity that is no invoke
 UNAVAILABLE = {"error": "the Bot Connector did not answer; please deliver the activity again"}
 
@@ -186,7 +188,12 @@ class BotFrameworkEndpoint:
 
         try:
             await self.adapter.process_activity(result, activity, logic)
-        except (HttpOperationError, ClientRequestError, ConnectorError) as error:
+        except (
+            HttpOperationError,
+            ClientRequestError,
+            ConnectorError,
+            DeserializationError,
+        ) as error:
             # the Bot Connector failed mid-turn: Teams is told to deliver the activity again
             log.warning("Teams: the Bot Connector failed during a turn (%s)", type(error).__name__)
             return web.json_response(UNAVAILABLE, status=503)
@@ -218,10 +225,10 @@ def well_formed_bearer(header: str) -> bool:
 
 async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activity]:
     """The body as an activity; a 400 with the reason when it is not one."""
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, RecursionError):  # (RecursionError: JSON nested too deep to read)
-        raise web.HTTPBadRequest(text="the body is not JSON") from None
+    try:  # (UTF-8 whatever charset the request names; bounded: bot/json_input.py)
+        body = json_input.loads(await request.read(), MAX_DEPTH)
+    except json_input.BadJson as error:
+        raise web.HTTPBadRequest(text=f"the body is not acceptable JSON: {error}") from None
     if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
         raise web.HTTPBadRequest(text="the body is not an activity (no type)")
     try:
@@ -229,6 +236,31 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
     except (DeserializationError, TypeError, ValueError, AttributeError):
         raise web.HTTPBadRequest(text="the body is not an activity") from None
     return body, activity
+
+
+# what a Teams id holds (``29:1AbC…``, ``19:…@thread.tacv2;messageid=17…``, ``a:1…``, GUIDs):
+# visible ASCII (it goes into a Bot Connector URL and the ``x-ms-conversation-id`` header), no
+# URL delimiter, at most 1,024 characters
+CONNECTOR_ID = re.compile(r"[!-~]{1,1024}")
+URL_DELIMITERS = frozenset("/\\?#%")
+
+
+def _raw(body: dict[str, Any], dotted: str) -> Any:
+    """The JSON at ``dotted`` (``from.id``), or None; botbuilder would turn a number or a list
+    there into text and send it on."""
+    value: Any = body
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def is_connector_id(value: str) -> bool:
+    """(``.`` and ``..`` would be read as path steps, not as an id.)"""
+    return (
+        CONNECTOR_ID.fullmatch(value) is not None
+        and not URL_DELIMITERS.intersection(value)
+        and value.strip(".") != ""
+    )
 
 
 HANDLED_TYPES = {"message", "invoke", "conversationUpdate", "installationUpdate"}
@@ -253,6 +285,19 @@ def activity_problem(body: dict[str, Any]) -> str | None:
     missing = [name for name, present in needed.items() if not present]
     if missing:
         return f"a {activity.type} activity needs {', '.join(missing)}"
+    ids = {
+        "id": activity.id,
+        "replyToId": activity.reply_to_id,
+        "conversation.id": activity.conversation_id,
+        "from.id": activity.account,
+        "from.aadObjectId": activity.aad_object_id,
+    }
+    odd = [name for name, value in ids.items() if value and not is_connector_id(value)]
+    odd += [name for name in ids if not isinstance(_raw(body, name), str | None)]
+    if odd:  # (each goes into a Bot Connector URL: a reply, a member look-up)
+        return f"{', '.join(odd)} is not an id the Bot Connector uses"
+    if not isinstance(body.get("channelData"), dict):  # (botbuilder's TeamsInfo reads it)
+        return f"a {activity.type} activity needs channelData (an object)"
     return channel_data_problem(body.get("channelData"))
 
 

@@ -1,0 +1,78 @@
+"""JSON from outside, read with bounds: every entry point that takes JSON (the web chat's API,
+Teams' activities, Slack's payloads) reads it here, so a hostile body is a ``BadJson`` with a
+reason (the caller answers 400), never an exception deep in a handler or the database driver.
+
+Refused: a body that is not UTF-8 or not JSON, ``NaN``/``Infinity`` (not JSON, though Python's
+reader takes them), an integer too long to read (over Python's 4,300 digits), nesting deeper than
+``max_depth``, and a lone UTF-16 surrogate (``"\\ud800"``: valid JSON escaping, but no character;
+no database or log can store it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 32  # arrays and objects within each other; real platform payloads use under 16
+
+
+class BadJson(ValueError):
+    """Why a body is not acceptable JSON (said to the sender)."""
+
+
+def _no_constants(name: str) -> Any:
+    raise BadJson(f"{name} is not a JSON number")
+
+
+def decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadJson("the body is not UTF-8") from None
+
+
+def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """``text`` as JSON within the bounds above, or ``BadJson``."""
+    if isinstance(text, bytes):
+        text = decode(text)
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise BadJson(f"the JSON is nested deeper than {max_depth} levels") from None
+    except BadJson:
+        raise
+    except ValueError:  # (json.JSONDecodeError, and an integer over 4,300 digits)
+        raise BadJson("the body is not valid JSON") from None
+    problem = shape_problem(value, max_depth)
+    if problem is not None:
+        raise BadJson(problem)
+    return value
+
+
+def shape_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Nesting deeper than ``max_depth``, or a lone surrogate in a key or a string (None: fine).
+    Walked without recursion, so a deep value can't exhaust the stack here."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return "the JSON holds a lone UTF-16 surrogate, which is no character"
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                return f"the JSON is nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
