@@ -10,16 +10,26 @@ import json
 import os
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.local import webchat
+from bot.settings import Settings
 from tests import test_webchat_comments
 from tests.fuzz_support import JSON_VALUES, ODD_TEXT, changed, dump, dumps, mutated, nested, settled
 from tests.support import email
 from tests.test_webchat_comments import Chat
 
 chat = test_webchat_comments.chat  # the server with the local chat on (a fixture)
+
+
+@pytest.fixture(name="settings")
+def unlimited_settings(settings: Settings) -> Settings:
+    """The conftest's settings with the per-person limits out of reach: every example here
+    comes from two people, and the fuzz must reach the commands, not their "try again"."""
+    return settings.model_copy(update={"commands_per_minute": 10_000, "kudos_per_hour": 10_000})
+
 
 FUZZ = settings.get_profile(os.environ.get("TEAMPULSE_FUZZ_PROFILE", "fuzz-ci"))
 MEMBER, MANAGER = email("b0"), email("manager.b")
