@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -140,8 +142,18 @@ def _gone(error: BaseException) -> bool:
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    # refused, reset or unreachable; a wait that timed out; asyncpg's connection errors
-    return isinstance(error, (OSError, TimeoutError, *_ASYNCPG_GONE))
+    # refused, reset or unreachable; a name that doesn't resolve; a wait that timed out;
+    # asyncpg's connection errors.  Not any OSError: a PermissionError (botbuilder's refused
+    # token) or a missing file says nothing about the database.
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror, *_ASYNCPG_GONE)):
+        return True
+    return isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS
+
+
+# the errors a socket to an unreachable database gives that are not ``ConnectionError``s
+_NETWORK_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ETIMEDOUT}
+)
 
 
 # asyncpg's own errors, as raised outside SQLAlchemy's wrapping (a connection being opened)
