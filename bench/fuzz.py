@@ -209,6 +209,9 @@ async def main(args: argparse.Namespace) -> int:
                     "teams_login_url": aad.authority,
                     "teams_tenants_raw": TENANT,
                     "local_chat": "on",
+                    # two people send every case: the fuzz must reach the commands, not "try again"
+                    "commands_per_minute": 10_000,
+                    "kudos_per_hour": 10_000,
                 }
             )
             running = await serve(settings)
