@@ -35,6 +35,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
+from bot.bindings import Bindings
 from bot.ports import Recipient
 from storage.inbound import InboundEvents
 from storage.models import ConversationReference, Person, PlatformIdentity
@@ -87,6 +88,8 @@ class Identities:
 
     def __init__(self, session: Sessions) -> None:
         self.session = session
+        # which accounts may be matched to an organisation's people (``bot/bindings.py``)
+        self.bindings = Bindings(session)
         self._emails: LRU[Account, str] = LRU()
         # (platform, person id) -> their account: once stored it never changes, so a pulse to
         # someone already reached needs no query to find them
