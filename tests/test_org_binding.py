@@ -8,6 +8,7 @@ naming no workspace, work as before.  (Teams: ``tests/test_org_binding_teams.py`
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -141,3 +142,19 @@ def test_the_organisation_file_names_workspaces_and_tenants() -> None:
         )
     with pytest.raises(OrgError, match="reserved"):  # the address refused accounts are known by
         spec_from_yaml(f"teams: [{{name: A, members: [{STRANGER}]}}]\n")
+
+
+async def test_serve_warns_when_an_organisation_of_several_names_no_workspace(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.cli")
+    first = await serve(settings)  # local mode: the demo organisation, alone
+    await first.runner.cleanup()
+    assert not [r for r in caplog.records if "slack_workspaces" in r.getMessage()]
+
+    service = first.app[SERVICE]
+    await service.import_organisation(spec_from_yaml(BOUND_ORG))  # a second, naming its own
+    again = await serve(settings)
+    await again.runner.cleanup()
+    [warning] = [r.getMessage() for r in caplog.records if "slack_workspaces" in r.getMessage()]
+    assert "Test Trust" not in warning and "can act as their people" in warning
