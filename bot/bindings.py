@@ -22,6 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.lru import LRU
 from storage.models import Organisation, Person
 from surveys.directory import normalise_email
 
@@ -44,6 +45,8 @@ class Bindings:
         self.session = session
         self.clock = clock
         self._named: dict[int, Named] = {}  # organisation id -> what it names (if anything)
+        # email -> their organisation's id, kept as long as what organisations name
+        self._orgs: LRU[str, int] = LRU()
         self._read_at = float("-inf")
 
     async def named(self) -> dict[int, Named]:
@@ -57,7 +60,12 @@ class Bindings:
                 if org.id is not None and (org.slack_workspaces or org.teams_tenants).strip()
             }
             self._read_at = self.clock()
+            self._orgs.clear()  # (a person forgotten and imported again elsewhere: as fresh)
         return self._named
+
+    def forget(self) -> None:
+        """Read what organisations name again at the next match (an import in this process)."""
+        self._read_at = float("-inf")
 
     async def places(self, platform: str, email: str) -> frozenset[str] | None:
         """Where the person with ``email`` may have an account on ``platform`` (``None``: their
@@ -66,13 +74,19 @@ class Bindings:
         named = await self.named()
         if not named or platform not in PLATFORMS:
             return None
-        async with self.session() as session:
-            query = select(Person.organisation_id).where(
-                col(Person.email) == normalise_email(email)
-            )
-            org = (await session.exec(query)).first()
+        org = await self._organisation_of(normalise_email(email))
         found = named.get(org) if org is not None else None
         return found[platform] if found is not None else None
+
+    async def _organisation_of(self, email: str) -> int | None:
+        org = self._orgs.get(email)
+        if org is None:
+            async with self.session() as session:
+                query = select(Person.organisation_id).where(col(Person.email) == email)
+                org = (await session.exec(query)).first()
+            if org is not None:
+                self._orgs.remember(email, org)
+        return org
 
     async def admits(self, platform: str, origin: Iterable[str], email: str) -> bool:
         """Whether an account of ``origin`` (a workspace's team and Enterprise Grid ids, or a

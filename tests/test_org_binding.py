@@ -158,3 +158,20 @@ async def test_serve_warns_when_an_organisation_of_several_names_no_workspace(
     await again.runner.cleanup()
     [warning] = [r.getMessage() for r in caplog.records if "slack_workspaces" in r.getMessage()]
     assert "Test Trust" not in warning and "can act as their people" in warning
+
+
+async def test_an_import_applies_at_once_and_a_file_leaving_the_key_out_keeps_it(
+    two_orgs: Slack,
+) -> None:
+    slack, service = two_orgs, two_orgs.service
+    assert "Clinic" in await reply_to(slack, "UOTHERBOSS", "pulse settings")  # names none
+    # Other Trust now names workspace A only: its manager's account in B is no one, at once
+    await service.import_organisation(
+        spec_from_yaml(OTHER_ORG.replace("teams:", f"slack_workspaces: [{FIRST}]\nteams:"))
+    )
+    assert NOT_KNOWN in await reply_to(slack, "UOTHERBOSS", "pulse settings")
+    await service.import_organisation(spec_from_yaml(OTHER_ORG))  # the key left out: kept
+    assert NOT_KNOWN in await reply_to(slack, "UOTHERBOSS", "pulse settings")
+    cleared = OTHER_ORG.replace("teams:", "slack_workspaces: []\nteams:")
+    await service.import_organisation(spec_from_yaml(cleared))
+    assert "Clinic" in await reply_to(slack, "UOTHERBOSS", "pulse settings")
