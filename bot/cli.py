@@ -28,6 +28,7 @@ from storage.engine import Database, connection_limit, pool_options
 from storage.migrate import upgrade, upgrade_if_behind
 from surveys.directory import TeamRef
 from surveys.organisation import OrgError, OrgSpec, load_file, sync_questions
+from surveys.organisation.spec import printable
 from surveys.rounds import RoundError
 
 T = TypeVar("T")
@@ -152,6 +153,7 @@ async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.A
 
         await ensure_demo(service)
     await service.cut_due_weeks()  # weeks that ended while no replica was running
+    await _warn_unbound(service)
     app = create_app(
         service,
         [p.install for p in platforms],
@@ -167,6 +169,19 @@ async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.A
     mode = "local web chat" if settings.local_mode else "platform"
     log.info("teampulse (%s) on http://%s:%d/", mode, settings.bind_host, settings.port)
     return app
+
+
+async def _warn_unbound(service: TeamPulse) -> None:
+    """Several organisations, and one naming no Slack workspace or Teams tenant: an admin of any
+    served workspace or tenant could act as its people (docs/security.md)."""
+    unbound = await service.identities.bindings.unbound()
+    if unbound:
+        names = ", ".join(printable(name) for name in unbound)
+        log.warning(
+            "several organisations, and %s name no slack_workspaces or teams_tenants: an admin "
+            "of any served workspace or tenant can act as their people (docs/security.md)",
+            names,
+        )
 
 
 async def _freeze_heap(_app: web.Application) -> None:

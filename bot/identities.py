@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -35,21 +34,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
+from bot.bindings import Bindings
+from bot.lru import LRU
 from bot.ports import Recipient
 from storage.inbound import InboundEvents
 from storage.models import ConversationReference, Person, PlatformIdentity
 from surveys.directory import normalise_email, person_by_email
 
-__all__ = ["Identities", "Inbound", "normalise_email"]
+__all__ = ["LRU", "Identities", "Inbound", "normalise_email"]
 
 log = logging.getLogger(__name__)
 
 SEP = (",", ":")  # compact JSON
-CACHE_SIZE = 20_000  # a large trust's staff
 PULSES_KEPT = 8  # pulse messages kept per person and platform (for reminders in the thread)
 
-Key = TypeVar("Key")
-Value = TypeVar("Value")
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 Account = tuple[str, str]  # (platform, external id)
 Whose = tuple[str, int]  # (platform, person id)
@@ -67,26 +65,14 @@ class _Write:
     merge: Merge | None = None
 
 
-class LRU(OrderedDict[Key, Value]):
-    """A dict that forgets its least recently remembered entries beyond ``capacity``."""
-
-    def __init__(self, capacity: int = CACHE_SIZE) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def remember(self, key: Key, value: Value) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
-
-
 class Identities:
     """Platform accounts and conversation references.  ``session`` is the service's unit of
     work (a short session of its own)."""
 
     def __init__(self, session: Sessions) -> None:
         self.session = session
+        # which accounts may be matched to an organisation's people (``bot/bindings.py``)
+        self.bindings = Bindings(session)
         self._emails: LRU[Account, str] = LRU()
         # (platform, person id) -> their account: once stored it never changes, so a pulse to
         # someone already reached needs no query to find them

@@ -144,7 +144,9 @@ class TeamPulse:
 
     async def import_organisation(self, spec: OrgSpec, *, is_demo: bool = False) -> ImportSummary:
         """Import teams and people (all or nothing)."""
-        return await members.import_organisation(self, spec, is_demo=is_demo)
+        summary = await members.import_organisation(self, spec, is_demo=is_demo)
+        self.identities.bindings.forget()  # (this process: what it names applies at once)
+        return summary
 
     async def set_members(self, ref: TeamRef, emails: Iterable[str]) -> tuple[int, int]:
         """Replace a team's members (role member); returns (added, removed)."""

@@ -50,12 +50,16 @@ class Tenants:
         self._channels: LRU[str, str] = LRU()  # channel id -> its tenant
         self._accounts: LRU[str, str] = LRU()  # account id -> the tenant recorded for it
 
-    async def locate(self, known: str | None, probe: Probe[T]) -> Located[T]:
+    async def locate(
+        self, known: str | None, probe: Probe[T], allowed: frozenset[str] | None = None
+    ) -> Located[T]:
         """``known`` while it is installed; else the first tenant where ``probe`` (run with that
         tenant's credential) finds something.  ``Unreachable`` when none does (so a person whose
         tenant uninstalled the app is passed on, as one the platform doesn't know); a refusal met
         on the way is raised instead, for the outbox to retry."""
         credentials = await self.credentials()
+        if allowed is not None:  # only the tenants the person's organisation names
+            credentials = {t: c for t, c in credentials.items() if t in allowed}
         if known is not None and known in credentials:
             return Located(known, credentials[known])
         failure: Exception | None = None
@@ -81,9 +85,11 @@ class Tenants:
 
     async def reach(self, recipient: Recipient, lookup: Probe[str]) -> str:
         """The credential for a send to the person: their recorded tenant's while installed,
-        else the first tenant's where ``lookup`` finds their account (then recorded)."""
+        else the first tenant's where ``lookup`` finds their account (then recorded); only among
+        the tenants their organisation names, when it names any (``bot/bindings.py``)."""
         known = (await self.identities.reference(self.platform, recipient)).get(TENANT)
-        where = await self.locate(known if isinstance(known, str) else None, lookup)
+        allowed = await self.identities.bindings.places(self.platform, recipient.email)
+        where = await self.locate(known if isinstance(known, str) else None, lookup, allowed)
         if where.found is not None:
             await self.identities.link(self.platform, recipient, where.found)
             await self._settle(recipient, where.tenant, where.found)

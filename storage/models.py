@@ -50,6 +50,10 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     is_demo: bool = False
+    # the Slack workspaces (team or Enterprise Grid ids) and Teams tenants (ids) its people come
+    # from, space-separated; empty: accounts anywhere served are matched by email (docs/security.md)
+    slack_workspaces: str = ""
+    teams_tenants: str = ""
 
 
 class Team(SQLModel, table=True):

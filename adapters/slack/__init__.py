@@ -24,7 +24,7 @@ from adapters.slack.app import (
 )
 from adapters.slack.blocks import SUBMIT_PULSE
 from adapters.slack.fastpath import FastSubmit
-from adapters.slack.identity import SlackDirectory
+from adapters.slack.identity import SlackDirectory, note_origin
 from adapters.slack.listeners import SlackListeners
 from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
@@ -99,6 +99,7 @@ class SlackPlatform:
         if self.installations is not None:
             self.bolt.middleware(bind_workspace)
             forget_uninstalls(self.bolt, self.installations)
+        self.bolt.middleware(note_origin)  # whose accounts may be matched (bot/bindings.py)
         self.bolt.middleware(dedupe(service.inbound))  # event ids already taken in
         self.bolt.middleware(paced_listeners(self.pacer))
         self.listeners.register(self.bolt)

@@ -14,17 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM
 from adapters.slack.oauth import Workspaces, bound, bound_token
+from bot.bindings import STRANGER
 from bot.identities import LRU, Identities, normalise_email
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
@@ -34,6 +37,18 @@ log = logging.getLogger(__name__)
 NOT_FOUND = {"users_not_found", "user_not_found", "account_inactive", "user_disabled"}
 DIRECTORY_PAGE = 200  # users.list's recommended page size
 DIRECTORY_KEPT = 3600.0  # seconds a workspace's directory is used before it is read again
+
+# the workspace the request being handled comes from: its team and Enterprise Grid ids (None:
+# no request, e.g. a send from the outbox)
+_ORIGIN: ContextVar[frozenset[str] | None] = ContextVar("slack_origin", default=None)
+
+
+async def note_origin(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
+    """Bolt middleware: the request's workspace, which an account matched by email in it must be
+    allowed to come from (``bot/bindings.py``)."""
+    ids = (context.team_id, context.enterprise_id)
+    _ORIGIN.set(frozenset(str(i) for i in ids if i))
+    return await next()
 
 
 def error_code(error: SlackApiError) -> str:
@@ -100,10 +115,17 @@ class SlackDirectory:
         """The email of a Slack user (None for bots, guests without one, or unknown ids).
         ``remember=False`` (the pulse's path) never writes to the database."""
         email = await self.identities.email_of(PLATFORM, user_id)
+        learned = email is None
         if email is None:
             email = await self._profile_email(user_id)
             if email is None:
                 return None
+        origin = _ORIGIN.get()
+        if origin is not None and not await self.identities.bindings.admits(
+            PLATFORM, origin, email
+        ):
+            return STRANGER  # (nothing kept for the account: it is no one here)
+        if learned:
             await self.identities.learned(PLATFORM, user_id, email, remember=remember)
         if remember and self.workspaces is not None:  # many workspaces: note the asker's
             await self.workspaces.asker_seen(user_id, email)

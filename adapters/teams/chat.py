@@ -27,6 +27,7 @@ from adapters.teams.render import message, rendered
 from adapters.teams.sdk import Turn
 from adapters.teams.sync import HELP as SYNC_HELP
 from adapters.teams.sync import TeamsSync, sync_request
+from bot.bindings import STRANGER
 from bot.conversation import Conversation
 from bot.identities import Identities
 from bot.outage import DatabaseUnavailable, within
@@ -123,6 +124,8 @@ class TeamsChat:
 
     async def email_of_mentioned(self, turn: Turn, account: str) -> str | None:
         email = await self.identities.email_of(PLATFORM, account)
+        if email is not None and not await self.admitted(turn, email):
+            return None  # (typed as it was: no one here)
         return email if email is not None else await self.looked_up(turn, account)
 
     async def reply(self, turn: Turn, email: str, found: list[Reply]) -> None:
@@ -152,18 +155,27 @@ class TeamsChat:
         answer (only this process learns the account's email)."""
         account = turn.activity.account
         email = await self.identities.email_of(PLATFORM, account)
+        learned = email is None
         if email is None:
             email = await turn.member_email()
             if email is None:
                 return None
+        if not await self.admitted(turn, email):
+            return STRANGER  # (nothing kept for the account: it is no one here)
+        if learned:
             await self.identities.learned(PLATFORM, account, email, remember=remember)
         return email
+
+    async def admitted(self, turn: Turn, email: str) -> bool:
+        """Whether an account of the activity's tenant may be matched to ``email``'s person."""
+        tenant = turn.activity.tenant
+        return await self.identities.bindings.admits(PLATFORM, {tenant} - {""}, email)
 
     async def looked_up(self, turn: Turn, account: str) -> str | None:
         member = await turn.member(account)
         email = (member or {}).get("email") or (member or {}).get("userPrincipalName")
-        if not isinstance(email, str) or not email:
-            return None
+        if not isinstance(email, str) or not email or not await self.admitted(turn, email):
+            return None  # (an account of a tenant its person's organisation doesn't name: no one)
         await self.identities.learned(PLATFORM, account, email)
         return email
 

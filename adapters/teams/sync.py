@@ -130,6 +130,9 @@ class TeamsSync:
         recipient = await identities.recipient(email)
         if recipient is None or not account:
             return
+        tenant = str(member.get(TENANT) or "")
+        if not await identities.bindings.admits(PLATFORM, {tenant} - {""}, email):
+            return  # (an account of a tenant their organisation doesn't name is not theirs)
         await identities.learned(PLATFORM, account, email)
         known = await identities.reference(PLATFORM, recipient)
         changes = {key: member.get(key) for key in (ACCOUNT, AAD, TENANT, SERVICE_URL)}

@@ -35,6 +35,8 @@ def _email(value: str) -> str:
     email = normalise_email(value)
     if not EMAIL_RE.match(email):
         raise ValueError(f"'{value}' is not an email address")
+    if email.endswith(".invalid"):  # reserved (RFC 2606): an account refused a match is one
+        raise ValueError(f"'{value}' is in the reserved domain .invalid")
     return email
 
 
@@ -124,6 +126,18 @@ TimeZone = Annotated[str | None, BeforeValidator(_blank_to_none), AfterValidator
 Cadence = Annotated[Literal["weekly", "fortnightly", "monthly"], BeforeValidator(_lower)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 Emails = Annotated[list[Email], BeforeValidator(_none_to_empty_list), AfterValidator(_unique)]
+# a Slack workspace (``T…``) or Enterprise Grid (``E…``) id, or a Teams tenant id (a GUID)
+PLACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{1,63}$")
+
+
+def _place(value: str) -> str:
+    if not PLACE_RE.match(value):
+        raise ValueError(f"'{printable(value)}' is not a workspace or tenant id")
+    return value
+
+
+Place = Annotated[str, AfterValidator(_place)]
+Places = Annotated[list[Place], BeforeValidator(_none_to_empty_list), AfterValidator(_unique)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +183,9 @@ class OrgSpec(_Spec):
     people: Annotated[list[PersonSpec], BeforeValidator(_none_to_empty_list)] = Field(
         default_factory=list
     )
+    # where its people's accounts may come from; left out of the file: as stored (none at first)
+    slack_workspaces: Places = Field(default_factory=list)
+    teams_tenants: Places = Field(default_factory=list)
 
     def emails(self) -> list[str]:
         """Everyone in the spec, in order of first mention."""

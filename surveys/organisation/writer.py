@@ -66,6 +66,14 @@ async def _upsert_organisation(session: AsyncSession, name: str, is_demo: bool) 
     return org
 
 
+def _apply_places(org: Organisation, spec: OrgSpec) -> None:
+    """The workspaces and tenants the file names (one it leaves out stays as stored; ``[]``
+    clears it)."""
+    for name in ("slack_workspaces", "teams_tenants"):
+        if name in spec.model_fields_set:
+            setattr(org, name, " ".join(getattr(spec, name)))
+
+
 def _apply_settings(team: Team, spec: TeamSpec) -> None:
     """Copy what the file states; settings it leaves out (e.g. set in chat) stay as they are."""
     team.name = spec.name
@@ -165,6 +173,7 @@ async def _replace_memberships(
 async def _write(session: AsyncSession, spec: OrgSpec, is_demo: bool) -> ImportSummary:
     await sync_questions(session)
     org = await _upsert_organisation(session, spec.name, is_demo)
+    _apply_places(org, spec)
     assert org.id is not None
     teams = await _upsert_teams(session, org.id, spec)
     people = await _upsert_people(session, org.id, spec)

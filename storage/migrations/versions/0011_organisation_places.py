@@ -1,0 +1,35 @@
+"""organisation places: the Slack workspaces and Teams tenants an organisation's people come from
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COLUMNS = ("slack_workspaces", "teams_tenants")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("organisation") as batch_op:
+        for name in COLUMNS:  # existing organisations name none: matched as before
+            batch_op.add_column(
+                sa.Column(
+                    name, sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""
+                )
+            )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("organisation") as batch_op:
+        for name in COLUMNS:
+            batch_op.drop_column(name)
