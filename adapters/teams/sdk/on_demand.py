@@ -11,6 +11,7 @@ check, usually), so the first Teams message or proactive send finds it loaded al
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,6 +23,8 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from adapters.teams.sdk.inbound import BotFrameworkEndpoint, Handler
     from adapters.teams.sdk.outbound import Connector
+
+log = logging.getLogger(__name__)
 
 SDK = "adapters.teams.sdk.outbound"  # (imports inbound and auth: every botbuilder module used)
 
@@ -38,7 +41,7 @@ class BotFramework:
         self._preloading: asyncio.Task[None] | None = None
 
     async def endpoint(self) -> BotFrameworkEndpoint:
-        await lazy.preload(SDK)  # (at once once loaded)
+        await lazy.preload(SDK)  # (no wait once loaded)
         if self._endpoint is None:  # (no await from here on: made once)
             from adapters.teams.sdk.inbound import BotFrameworkEndpoint
             from adapters.teams.sdk.outbound import Connector
@@ -65,7 +68,10 @@ class BotFramework:
             self._preloading = asyncio.create_task(self._made())
 
     async def _made(self) -> None:
-        await self.endpoint()
+        try:
+            await self.endpoint()
+        except Exception:  # (said now, not at shutdown; the first Teams request tries again)
+            log.exception("Teams: the Bot Framework SDK could not be loaded")
 
     async def _wait_for_preload(self, _app: web.Application) -> None:
         if self._preloading is not None:  # (a thread's import can't be cancelled: let it end)
