@@ -19,6 +19,7 @@ Usage::
     .venv/bin/python bench/startup.py --runs 7
     .venv/bin/python bench/startup.py --runs 7 --code ../old-checkout   # the same, older code
     .venv/bin/python bench/startup.py --only local --importtime   # where the start-up time goes
+    .venv/bin/python bench/startup.py --only platforms --settle 5  # and 5 s after the first 200
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Sample:
     cpu_seconds: float
     rss_mb: float
     hwm_mb: float
+    settled_cpu: float = 0.0  # ``--settle``: CPU time and VmRSS that many seconds later
+    settled_rss: float = 0.0
 
 
 def free_port() -> int:
@@ -121,7 +124,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_once(env: dict[str, str], folder: Path, log_name: str, extra: list[str]) -> Sample:
+def start_once(
+    env: dict[str, str], folder: Path, log_name: str, extra: list[str], settle: float = 0.0
+) -> Sample:
     port = free_port()
     env = {**env, "PORT": str(port)}
     command = [sys.executable, *extra, str(TEAMPULSE), "serve"]
@@ -138,10 +143,15 @@ def start_once(env: dict[str, str], folder: Path, log_name: str, extra: list[str
             seconds = time.monotonic() - began
             rss, hwm = memory_mb(process.pid)
             cpu = cpu_seconds(process.pid)
+            sample = Sample(seconds, cpu, rss, hwm)
+            if settle:  # (what the server loads in the background once it answers)
+                time.sleep(settle)
+                sample.settled_rss = memory_mb(process.pid)[0]
+                sample.settled_cpu = cpu_seconds(process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
-    return Sample(seconds, cpu, rss, hwm)
+    return sample
 
 
 def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespace) -> None:
@@ -149,13 +159,20 @@ def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespa
     if args.importtime:
         start_once(env, folder, f"{name}-importtime.log", ["-X", "importtime"])
         print(f"{name}: import times in {Path(args.keep_logs) / f'{name}-importtime.log'}")
-    samples = [start_once(env, folder, f"{name}-{i}.log", []) for i in range(args.runs)]
-    for label, values in (
+    runs = range(args.runs)
+    samples = [start_once(env, folder, f"{name}-{i}.log", [], args.settle) for i in runs]
+    rows = [
         ("to /healthz (s)", [s.seconds for s in samples]),
         ("CPU by then (s)", [s.cpu_seconds for s in samples]),
         ("VmRSS (MB)", [s.rss_mb for s in samples]),
         ("VmHWM (MB)", [s.hwm_mb for s in samples]),
-    ):
+    ]
+    if args.settle:
+        rows += [
+            (f"CPU +{args.settle:g} s (s)", [s.settled_cpu for s in samples]),
+            (f"VmRSS +{args.settle:g} s (MB)", [s.settled_rss for s in samples]),
+        ]
+    for label, values in rows:
         print(
             f"{name:9} {label:16} median {statistics.median(values):7.2f}"
             f"  min {min(values):7.2f}  max {max(values):7.2f}  (n={len(values)})"
@@ -201,6 +218,13 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=7, help="measured starts per configuration")
     parser.add_argument("--only", choices=["local", "platforms"], default=None)
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="also read CPU time and VmRSS this many seconds after the first 200 (what loads "
+        "in the background once the server answers: the Bot Framework SDK)",
+    )
     parser.add_argument("--code", help="serve from this checkout (its PYTHONPATH), to compare")
     parser.add_argument(
         "--importtime",

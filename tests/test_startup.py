@@ -1,9 +1,11 @@
 """What ``teampulse serve`` holds once it has started: the libraries only reports and comments need
 (matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow) and Alembic (only to migrate) stay out of a
-server that has only started, on every configuration; the first trend report after start still
-draws its chart and tests its changes, and the first comment still gets its mood; what they
-import then is kept out of the garbage collector's full collections, as start-up's objects are
-(docs/performance.md, "Start-up and footprint").
+server that has only started, on every configuration, and so does the Bot Framework SDK (loaded in
+the background once the server has answered its first request); the first trend report after
+start still draws its chart and tests its changes, the first comment still gets its mood, and the
+first Teams message is still answered; what they import then is kept out of the garbage
+collector's full collections, as start-up's objects are (docs/performance.md, "Start-up and
+footprint").
 
 The server is the real ``teampulse serve`` command in a child process, stopped with SIGTERM as a
 service manager stops it; at its exit it writes the names of the modules it had loaded."""
@@ -33,6 +35,8 @@ from sqlmodel import col, select
 from bot.demo import DEMO_MANAGER, DEMO_NURSE
 from storage.engine import Database
 from storage.models import GeneralComment
+from tests.fake_teams import TENANT, FakeTeams
+from tests.teams_support import member, personal_message
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP = 90.0  # seconds: generous, for a loaded machine; nothing here is timed
@@ -42,6 +46,8 @@ SECRET = "test-secret-not-for-production-0123456789"
 SCANNED = 30_000
 # What a started server must not have imported: what reports, comments and migrations need
 HEAVY = ("matplotlib", "scipy", "numpy", "textblob", "nltk", "PIL", "alembic", "gunicorn")
+# What Teams needs only once it has an activity to handle or a message to send
+BOT_FRAMEWORK = ("botbuilder", "botframework", "msrest", "msal", "azure")
 # ``teampulse serve`` (the entry point's own two lines), writing ``sys.modules`` at exit
 SERVE = """
 import atexit, gc, json, sys
@@ -51,6 +57,25 @@ atexit.register(lambda: open(out, "w").write(json.dumps(state())))
 from bot.cli import main
 sys.argv = ["teampulse", "serve"]
 sys.exit(main())
+"""
+
+
+# The server ``teampulse serve`` runs, set up (every platform started, the heap frozen) but not
+# yet listening: the modules it holds then
+BUILT = """
+import asyncio, json, sys
+from aiohttp import web
+from bot.cli import _serve_app
+from bot.settings import Settings
+
+async def built():
+    runner = web.AppRunner(await _serve_app(Settings()))
+    await runner.setup()
+    loaded = sorted(sys.modules)
+    await runner.cleanup()
+    return loaded
+
+print(json.dumps(asyncio.run(built())))
 """
 
 
@@ -146,6 +171,34 @@ async def test_a_started_server_has_not_loaded_what_only_reports_comments_and_mi
     assert server.has("aiohttp") and server.has("sqlalchemy")  # (the list is the real one)
     assert [package for package in HEAVY if server.has(package)] == []
     assert server.tracked < SCANNED
+
+
+def has(loaded: list[str], package: str) -> bool:
+    return Server("", loaded).has(package)
+
+
+async def test_the_bot_framework_sdk_waits_until_the_server_is_up_and_answers_the_first_message(
+    database_url: str, tmp_path: Path, fake: FakeTeams
+) -> None:
+    env = {**platforms_env(database_url), "MicrosoftAppId": "", "TEAMPULSE_TEAMS_AUTH": "off"}
+    env["TEAMPULSE_TEAMS_TENANTS"] = TENANT
+    await started_once(env, tmp_path)
+    built = subprocess.run(
+        [sys.executable, "-c", BUILT], env=env, cwd=tmp_path, capture_output=True, check=True
+    )
+    loaded = json.loads(built.stdout)
+    assert has(loaded, "aiohttp") and has(loaded, "slack_bolt")  # (the list is the real one)
+    assert [package for package in BOT_FRAMEWORK if has(loaded, package)] == []
+    who = member("first.caller")
+    fake.add_member(who)
+    async with serving(env, tmp_path) as server, aiohttp.ClientSession() as http:
+        body = personal_message(who, "help", fake.service_url)
+        async with http.post(server.url + "/api/messages", json=body) as response:
+            assert response.status == 201, await response.text()
+    [answer] = fake.sent_texts(f"a:personal-{who.aad_object_id}")
+    assert answer.strip()  # (someone the organisation doesn't know is told so, in words)
+    assert server.has("botbuilder")
+    assert server.tracked < SCANNED  # (what the SDK's import built is frozen too)
 
 
 async def token(http: aiohttp.ClientSession, url: str) -> dict[str, str]:

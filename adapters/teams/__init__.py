@@ -4,15 +4,20 @@ aiohttp server, and proactive sends to the Bot Connector, both on one ``CloudAda
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.pacing import Paced
 from adapters.teams.references import PLATFORM
-from adapters.teams.sdk import BotFrameworkEndpoint, Connector, Turn
+from adapters.teams.sdk import BotFramework, OnDemandConnector
 from adapters.teams.turns import TeamsBot
 from bot.server import SERVICE, cap_body
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.teams.sdk.inbound import Turn
 
 MESSAGES_PATH = "/api/messages"
 # Teams refuses messages over about 40 KB (413 MessageSizeTooBig); an inbound activity is a
@@ -27,16 +32,18 @@ class TeamsPlatform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bot: TeamsBot | None = None
-        self.endpoint = BotFrameworkEndpoint(settings, self._on_turn)
-        # the proactive side shares the endpoint's CloudAdapter (its credentials and tokens)
-        self.outbound = Paced(Connector.of(self.endpoint), settings.teams_tenant_rps)
+        # the SDK, loaded when first needed; the proactive side shares the inbound endpoint's
+        # CloudAdapter (its credentials and tokens)
+        self.framework = BotFramework(settings, self._on_turn)
+        self.outbound = Paced(OnDemandConnector(self.framework), settings.teams_tenant_rps)
         self.messenger = TeamsMessenger(self.outbound, settings.teams_tenants)
 
     def install(self, app: web.Application) -> None:
         service = app[SERVICE]
         self.bot = TeamsBot(service, self.messenger)
         self.messenger.bind(service)
-        app.router.add_post(MESSAGES_PATH, self.endpoint.handle)
+        app.router.add_post(MESSAGES_PATH, self.framework.handle)
+        self.framework.install(app)
         cap_body(app, MESSAGES_PATH, MAX_BODY)
 
     async def _on_turn(self, turn: Turn) -> None:

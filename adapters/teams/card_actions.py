@@ -30,10 +30,12 @@ from adapters.teams.cards import (
     read_pulse_submission,
 )
 from adapters.teams.render import rendered
-from adapters.teams.sdk import Turn
 from bot.outage import DatabaseUnavailable, within
 from bot.views import HomeView, PulseCard, TextReply, View
 from bot.words import NOT_KNOWN, UNAVAILABLE
+
+if TYPE_CHECKING:
+    from adapters.teams.sdk.inbound import Turn
 
 if TYPE_CHECKING:
     from adapters.teams.chat import TeamsChat

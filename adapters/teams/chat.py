@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.teams.activity import MAX_MENTIONS, Activity, words
 from adapters.teams.messenger import TeamsMessenger
 from adapters.teams.references import PLATFORM, person_reference
 from adapters.teams.render import message, rendered
-from adapters.teams.sdk import Turn
 from adapters.teams.sync import HELP as SYNC_HELP
 from adapters.teams.sync import TeamsSync, sync_request
 from bot.bindings import STRANGER
@@ -35,6 +34,9 @@ from bot.ports import Unreachable
 from bot.service import TeamPulse
 from bot.views import Reply, View
 from bot.words import NOT_KNOWN, UNAVAILABLE
+
+if TYPE_CHECKING:
+    from adapters.teams.sdk.inbound import Turn
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,10 @@ from adapters.teams.references import (
     without_conversation,
 )
 from adapters.teams.render import message
-from adapters.teams.sdk import Turn
 from bot.places import Places
+
+if TYPE_CHECKING:
+    from adapters.teams.sdk.inbound import Turn
 
 if TYPE_CHECKING:
     from adapters.teams.chat import TeamsChat

@@ -29,7 +29,7 @@ from tenacity.stop import stop_after_attempt, stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from adapters.teams.references import Json, conversation_id, tenant_of
-from adapters.teams.sdk import Connector, ConnectorError, RosterPage
+from adapters.teams.sdk import ConnectorError, Outbound, RosterPage
 from bot.identities import LRU
 
 RETRIED = frozenset({412, 429, 502, 504})
@@ -78,10 +78,10 @@ class stop_past_budget(stop_base):
 
 
 class Paced:
-    """``Connector``'s calls, each paced and retried; the API the Teams adapter uses."""
+    """The Bot Connector's calls (``Outbound``), each paced and retried: the adapter's API."""
 
     def __init__(
-        self, connector: Connector, tenant_rate: float, sleep: Sleep = asyncio.sleep
+        self, connector: Outbound, tenant_rate: float, sleep: Sleep = asyncio.sleep
     ) -> None:
         self.connector = connector
         self.tenant_rate = tenant_rate

@@ -25,12 +25,13 @@ from adapters.teams.references import (
     TENANT,
     team_key,
 )
-from adapters.teams.sdk import ConnectorError, Turn
+from adapters.teams.sdk import ConnectorError
 from bot.member_sync import Members, MemberSources, Source, source_key, split_source
 from bot.views import Reply, TextReply, replies
 
 if TYPE_CHECKING:
     from adapters.teams.chat import TeamsChat
+    from adapters.teams.sdk.inbound import Turn
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,16 @@ reactions, message edits) are acknowledged and left alone."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from adapters.teams.card_actions import CardActions
 from adapters.teams.chat import TeamsChat, is_card_submission
 from adapters.teams.installs import Installs
 from adapters.teams.messenger import TeamsMessenger
-from adapters.teams.sdk import Turn
 from bot.service import TeamPulse
+
+if TYPE_CHECKING:
+    from adapters.teams.sdk.inbound import Turn
 
 
 class TeamsBot:

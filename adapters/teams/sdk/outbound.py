@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -30,27 +29,10 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams.sdk.errors import ConnectorError
 from adapters.teams.sdk.inbound import BotFrameworkEndpoint
+from adapters.teams.sdk.plain import Json, PageRunner, RosterPage, just_fetch
 
 CHANNEL = "msteams"
 PAGE_SIZE = 100  # members per roster page (the connector's own maximum is 500)
-
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class RosterPage:
-    """Members of a team, as plain JSON, and the token of the next page (None: the last)."""
-
-    members: list[Json]
-    token: str | None
-
-
-PageFetch = Callable[[], Awaitable[RosterPage]]
-PageRunner = Callable[[PageFetch], Awaitable[RosterPage]]
-
-
-async def _just_fetch(fetch: PageFetch) -> RosterPage:
-    return await fetch()
 
 
 class Connector:
@@ -116,7 +98,7 @@ class Connector:
         return opened[0]
 
     async def roster(
-        self, reference: Json, team: str | None = None, *, each_page: PageRunner = _just_fetch
+        self, reference: Json, team: str | None = None, *, each_page: PageRunner = just_fetch
     ) -> list[Json]:
         """Every member of the team (all pages) whose channel ``reference`` is; ``team``
         defaults to the referenced conversation (a team's General channel has the team's id).
