@@ -20,16 +20,17 @@ COLUMNS = ("slack_workspaces", "teams_tenants")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organisation") as batch_op:
-        for name in COLUMNS:  # existing organisations name none: matched as before
-            batch_op.add_column(
-                sa.Column(
-                    name, sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""
-                )
-            )
+    # added in place (never by copying the table that teams, people and rounds point at)
+    for name in COLUMNS:  # existing organisations name none: matched as before
+        op.add_column(
+            "organisation",
+            sa.Column(name, sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""),
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organisation") as batch_op:
+    # SQLite drops these plain columns in place (3.35+): copying the organisation table would
+    # break the foreign keys of every team and person pointing at it
+    with op.batch_alter_table("organisation", recreate="never") as batch:
         for name in COLUMNS:
-            batch_op.drop_column(name)
+            batch.drop_column(name)
