@@ -19,7 +19,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,19 +32,7 @@ from storage.migrate import upgrade  # noqa: E402
 from surveys.organisation import spec_from_yaml  # noqa: E402
 from tests.fake_slack import TOKEN, FakeSlack  # noqa: E402
 from tests.slack_support import SECRET, connected, uid  # noqa: E402
-from tests.support import email, serve  # noqa: E402
-
-
-class HighWater:
-    def __init__(self) -> None:
-        self.out = self.most = 0
-
-    def checkout(self, *_args: Any) -> None:
-        self.out += 1
-        self.most = max(self.most, self.out)
-
-    def checkin(self, *_args: Any) -> None:
-        self.out -= 1
+from tests.support import HighWater, email, serve  # noqa: E402
 
 
 async def one_round(pg: str, people: int, size: int, overflow: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -134,3 +135,17 @@ async def serve(settings: Settings) -> Running:
     await site.start()
     host, port = runner.addresses[0][:2]
     return Running(app, runner, f"http://{host}:{port}")
+
+
+class HighWater:
+    """The most connections the engine's pool had handed out at once."""
+
+    def __init__(self) -> None:
+        self.out = self.most = 0
+
+    def checkout(self, *_args: Any) -> None:
+        self.out += 1
+        self.most = max(self.most, self.out)
+
+    def checkin(self, *_args: Any) -> None:
+        self.out -= 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -28,7 +27,7 @@ from surveys.organisation import spec_from_yaml
 from tests.conftest import BACKENDS
 from tests.fake_slack import TOKEN, FakeSlack
 from tests.slack_support import SECRET, connected, uid
-from tests.support import email, serve
+from tests.support import HighWater, email, serve
 
 POSTGRESQL = [b for b in BACKENDS if b == "postgresql"]
 CROWD = [f"n{i}" for i in range(96)]
@@ -48,20 +47,6 @@ async def fake() -> AsyncIterator[FakeSlack]:
         slack.add_user(uid(name), email(name))
     yield slack
     await slack.stop()
-
-
-class HighWater:
-    """The most connections the engine's pool had handed out at once."""
-
-    def __init__(self) -> None:
-        self.out = self.most = 0
-
-    def checkout(self, *_args: Any) -> None:
-        self.out += 1
-        self.most = max(self.most, self.out)
-
-    def checkin(self, *_args: Any) -> None:
-        self.out -= 1
 
 
 @pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
