@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from bot.settings import Settings
 from storage.models import Response, Role, Team
 from surveys import directory
 from surveys.organisation import spec_from_yaml
-from tests.fake_slack import TOKEN, FakeSlack
+from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
 from tests.support import ORG_YAML, email, serve
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -247,6 +248,46 @@ async def slack(settings: Settings) -> AsyncIterator[Slack]:
         yield Slack(running.url, fake, service, http)
     await runner.cleanup()
     await fake.stop()
+
+
+@asynccontextmanager
+async def over_oauth(
+    settings: Settings,
+    *,
+    workspaces: str,
+    users: Mapping[str, tuple[str, str | None]],
+    organisations: Iterable[str] = (ORG,),
+    **more: str | None,
+) -> AsyncIterator[Slack]:
+    """The real server with Slack over OAuth (the fake's client id and secret, our signing
+    secret), serving ``workspaces`` (comma-separated ids), with ``users`` (Slack id -> (email,
+    workspace or None)) at the fake and ``organisations`` (YAML) imported.  ``more`` adds
+    settings, such as Teams credentials for a test that serves both platforms on one server."""
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        for user, (address, team) in users.items():
+            fake.add_user(user, address, team)
+        configured = connected(
+            settings,
+            fake,
+            slack_client_id=CLIENT_ID,
+            slack_client_secret=CLIENT_SECRET,
+            slack_signing_secret=SECRET,
+            slack_workspaces_raw=workspaces,
+            **more,
+        )
+        running = await serve(configured)
+        try:
+            service = running.app[SERVICE]
+            for organisation in organisations:
+                await service.import_organisation(spec_from_yaml(organisation))
+            async with aiohttp.ClientSession() as http:
+                yield Slack(running.url, fake, service, http)
+        finally:
+            await running.runner.cleanup()
+    finally:
+        await fake.stop()
 
 
 def texts(blocks: Any) -> str:

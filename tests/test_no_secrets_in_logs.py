@@ -23,23 +23,20 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.logs import log_handler
-from bot.server import SERVICE
 from bot.settings import Settings
-from surveys.organisation import spec_from_yaml
 from tests import test_teams_tokens
 from tests.fake_aad import FakeAzureAD
-from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
+from tests.fake_slack import CLIENT_SECRET, TOKEN
 from tests.slack_support import (
-    ORG,
     SECRET,
     Slack,
-    connected,
     dm_message,
     event_callback,
+    over_oauth,
     texts,
     uid,
 )
-from tests.support import email, serve
+from tests.support import email
 from tests.teams_support import APP_ID, TENANT, Teams, member, personal_message
 from tests.test_slack_oauth import install_from
 from tests.test_teams import KeyServer, token
@@ -111,16 +108,10 @@ async def both(
     aad: FakeAzureAD,
     connector: WatchedTeams,
 ) -> AsyncIterator[tuple[Slack, Teams]]:
-    fake = FakeSlack()
-    await fake.start()
-    fake.add_user(uid("a0"), email("a0"))
-    configured = connected(
+    async with over_oauth(
         settings,
-        fake,
-        slack_client_id=CLIENT_ID,
-        slack_client_secret=CLIENT_SECRET,
-        slack_signing_secret=SECRET,
-        slack_workspaces_raw="T0NEW",
+        workspaces="T0NEW",
+        users={uid("a0"): (email("a0"), None)},
         microsoft_app_id=APP_ID,
         microsoft_app_password=APP_PASSWORD,
         teams_tenants_raw=TENANT,
@@ -128,14 +119,8 @@ async def both(
         teams_login_url=aad.authority,
         encryption_keys_raw=Fernet.generate_key().decode(),
         metrics_token=secrets.token_urlsafe(16),
-    )
-    running = await serve(configured)
-    service = running.app[SERVICE]
-    await service.import_organisation(spec_from_yaml(ORG))
-    async with aiohttp.ClientSession() as http:
-        yield Slack(running.url, fake, service, http), Teams(running.url, connector, service, http)
-    await running.runner.cleanup()
-    await fake.stop()
+    ) as slack:
+        yield slack, Teams(slack.url, connector, slack.service, slack.http)
 
 
 async def test_no_secret_in_any_log_line_or_reply_over_oauth_and_teams(

@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from sqlmodel import select
 
@@ -21,8 +20,7 @@ from bot.settings import Settings
 from bot.words import NOT_KNOWN
 from storage.models import PlatformIdentity
 from surveys.organisation import OrgError, spec_from_yaml
-from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, connected, dm_message, event_callback, texts
+from tests.slack_support import ORG, Slack, dm_message, event_callback, over_oauth, texts
 from tests.support import email, serve
 from tests.test_slack_workspaces import FIRST, SECOND, install
 
@@ -43,29 +41,14 @@ PEOPLE = {  # Slack user id -> (workspace, email)
 
 @pytest.fixture
 async def two_orgs(settings: Settings) -> AsyncIterator[Slack]:
-    fake = FakeSlack()
-    await fake.start()
-    for user, (team, address) in PEOPLE.items():
-        fake.add_user(user, address, team)
-    configured = connected(
-        settings,
-        fake,
-        slack_client_id=CLIENT_ID,
-        slack_client_secret=CLIENT_SECRET,
-        slack_signing_secret=SECRET,
-        slack_workspaces_raw=f"{FIRST},{SECOND}",
-    )
-    running = await serve(configured)
-    service = running.app[SERVICE]
-    await service.import_organisation(spec_from_yaml(BOUND_ORG))
-    await service.import_organisation(spec_from_yaml(OTHER_ORG))
-    async with aiohttp.ClientSession() as http:
-        slack = Slack(running.url, fake, service, http)
+    users = {user: (address, team) for user, (team, address) in PEOPLE.items()}
+    organisations = (BOUND_ORG, OTHER_ORG)
+    async with over_oauth(
+        settings, workspaces=f"{FIRST},{SECOND}", users=users, organisations=organisations
+    ) as slack:
         await install(slack, "code-first", FIRST)
         await install(slack, "code-second", SECOND)
         yield slack
-    await running.runner.cleanup()
-    await fake.stop()
 
 
 async def reply_to(slack: Slack, user: str, text: str) -> str:

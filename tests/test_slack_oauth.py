@@ -15,34 +15,18 @@ from sqlalchemy import text
 from adapters.slack import SlackPlatform, slack_mode
 from adapters.slack.oauth import MAX_STATES
 from bot.platforms import IdentityRouter, enabled_platforms
-from bot.server import SERVICE
 from bot.settings import Settings
-from surveys.organisation import spec_from_yaml
-from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TOKEN, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, connected, event_callback, texts, uid
-from tests.support import email, serve
+from tests.fake_slack import CLIENT_ID, TOKEN
+from tests.slack_support import SECRET, Slack, event_callback, over_oauth, texts, uid
+from tests.support import email
 
 
 @pytest.fixture
 async def oauth_slack(settings: Settings) -> AsyncIterator[Slack]:
-    fake = FakeSlack()
-    await fake.start()
-    fake.add_user(uid("a0"), email("a0"))
-    configured = connected(
-        settings,
-        fake,
-        slack_client_id=CLIENT_ID,
-        slack_client_secret=CLIENT_SECRET,
-        slack_signing_secret=SECRET,
-        slack_workspaces_raw="T0NEW,T0OTHER",  # (T0OTHER is served but never installs)
-    )
-    running = await serve(configured)
-    app, runner = running.app, running.runner
-    await app[SERVICE].import_organisation(spec_from_yaml(ORG))
-    async with aiohttp.ClientSession() as http:
-        yield Slack(running.url, fake, app[SERVICE], http)
-    await runner.cleanup()
-    await fake.stop()
+    # (T0OTHER is served but never installs)
+    users = {uid("a0"): (email("a0"), None)}
+    async with over_oauth(settings, workspaces="T0NEW,T0OTHER", users=users) as slack:
+        yield slack
 
 
 async def test_install_over_oauth_then_requests_use_the_stored_token(oauth_slack: Slack) -> None:

@@ -20,19 +20,15 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import inspect, text
 
 from adapters.slack.oauth import INSTALL_LINKS_PER_MINUTE, MAX_STATES
-from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
-from surveys.organisation import spec_from_yaml
-from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, FakeSlack
-from tests.slack_support import ORG, SECRET, Slack, connected, event_callback, uid
-from tests.support import email, serve
+from tests.slack_support import SECRET, Slack, event_callback, over_oauth, uid
+from tests.support import email
 from tests.teams_support import APP_ID, TENANT, activity, member
 from tests.test_teams import KeyServer, token
 from tests.test_teams import key_server as key_server  # (a fixture)
@@ -44,27 +40,16 @@ AT_ONCE = 16
 @pytest.fixture
 async def exposed(settings: Settings, key_server: KeyServer) -> AsyncIterator[Slack]:
     """Slack over OAuth and authenticated Teams on one public server."""
-    fake = FakeSlack()
-    await fake.start()
-    fake.add_user(uid("a0"), email("a0"))
-    configured = connected(
+    async with over_oauth(
         settings,
-        fake,
-        slack_client_id=CLIENT_ID,
-        slack_client_secret=CLIENT_SECRET,
-        slack_signing_secret=SECRET,
-        slack_workspaces_raw="T0NEW",
+        workspaces="T0NEW",
+        users={uid("a0"): (email("a0"), None)},
         microsoft_app_id=APP_ID,
         microsoft_app_password="not-a-real-password",
         teams_tenants_raw=TENANT,
         teams_openid_metadata_url=key_server.url,
-    )
-    running = await serve(configured)
-    await running.app[SERVICE].import_organisation(spec_from_yaml(ORG))
-    async with aiohttp.ClientSession() as http:
-        yield Slack(running.url, fake, running.app[SERVICE], http)
-    await running.runner.cleanup()
-    await fake.stop()
+    ) as slack:
+        yield slack
 
 
 async def row_counts(service: TeamPulse) -> dict[str, int]:
