@@ -1,9 +1,10 @@
 """What ``teampulse serve`` holds once it has started: the libraries only reports and comments need
-(matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow) and Alembic (only to migrate) stay out of a
-server that has only started, on every configuration, and so does the Bot Framework SDK (loaded in
-the background once the server has answered its first request); the first trend report after
-start still draws its chart and tests its changes, the first comment still gets its mood, and the
-first Teams message is still answered; what they import then is kept out of the garbage
+(matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow), Alembic (only to migrate) and ``limits`` (the
+first command's rate limit) stay out of a server that has only started, on every configuration,
+and so do the Bot Framework SDK and slack-bolt (loaded in the background once the server has
+answered its first request); the first trend report after start still draws its chart and tests
+its changes, the first comment still gets its mood, the first Teams message is still answered,
+and so are a Slack command and pulse submission sent as the server's very first requests; what they import then is kept out of the garbage
 collector's full collections, as start-up's objects are (docs/performance.md, "Start-up and
 footprint").
 
