@@ -4,9 +4,9 @@ first command's rate limit) stay out of a server that has only started, on every
 and so do the Bot Framework SDK and slack-bolt (loaded in the background once the server has
 answered its first request); the first trend report after start still draws its chart and tests
 its changes, the first comment still gets its mood, the first Teams message is still answered,
-and so are a Slack command and pulse submission sent as the server's very first requests; what they import then is kept out of the garbage
-collector's full collections, as start-up's objects are (docs/performance.md, "Start-up and
-footprint").
+and so are a Slack command and pulse submission sent as the server's very first requests; what
+they import then is kept out of the garbage collector's full collections, as start-up's objects
+are (docs/performance.md, "Start-up and footprint").
 
 The server is the real ``teampulse serve`` command in a child process, stopped with SIGTERM as a
 service manager stops it; at its exit it writes the names of the modules it had loaded."""
