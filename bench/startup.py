@@ -11,8 +11,11 @@ the wall time.  Two configurations:
 
 Each configuration gets its own database, migrated (and, for ``local``, given the demo
 organisation) by one warm-up start that is not counted: the figures are a restart of an existing
-deployment, not its very first start.  Median, min and max per configuration are printed, with
-the load average before and after (the machine may be shared).
+deployment, not its very first start.  Python's bytecode is cached (in the bench's own folder,
+``PYTHONPYCACHEPREFIX``) by that start too, as an installed wheel's is at install: with
+``PYTHONDONTWRITEBYTECODE`` set, a checkout's ~110 modules would be compiled at every start.
+Median, min and max per configuration are printed, with the load average before and after (the
+machine may be shared).
 
 Usage::
 
@@ -20,6 +23,14 @@ Usage::
     .venv/bin/python bench/startup.py --runs 7 --code ../old-checkout   # the same, older code
     .venv/bin/python bench/startup.py --only local --importtime   # where the start-up time goes
     .venv/bin/python bench/startup.py --only platforms --settle 5  # and 5 s after the first 200
+    .venv/bin/python bench/startup.py --code . --code ../main   # both, interleaved start by start
+    .venv/bin/python bench/startup.py --only platforms --first-slack   # Slack's first command
+
+``--code`` given more than once starts each checkout in turn (A, B, A, B, ...), on the same
+database, so that other work on a shared machine sways them alike.  ``--first-slack`` makes the
+server's first request a signed slash command, sent as soon as the server accepts connections
+(before any health check), and reports how long its answer took: the request that waits for
+the Slack adapter's late imports (``adapters/slack/on_demand.py``), against Slack's 3 s.
 """
 
 from __future__ import annotations
@@ -34,16 +45,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlencode
 
 import asyncpg
+from slack_sdk.signature import SignatureVerifier
 
 TEAMPULSE = Path(sys.executable).parent / "teampulse"
 READY_WITHIN = 120.0  # seconds before a run is called failed
 SECRET = "bench-secret-not-for-production-0123456789"
+SIGNING_SECRET = "bench-signing-secret"
 
 
 @dataclass
@@ -54,6 +70,7 @@ class Sample:
     hwm_mb: float
     settled_cpu: float = 0.0  # ``--settle``: CPU time and VmRSS that many seconds later
     settled_rss: float = 0.0
+    command_seconds: float = 0.0  # ``--first-slack``: the first request's answer, once listening
 
 
 def free_port() -> int:
@@ -66,10 +83,17 @@ def base_env(args: argparse.Namespace, folder: Path) -> dict[str, str]:
     """The caller's environment without any teampulse, platform or database setting."""
     drop = ("SLACK_", "Microsoft", "TEAMPULSE_", "DATABASE_URL", "PORT")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    if args.code:
-        env["PYTHONPATH"] = str(Path(args.code).resolve())
     env["HOME"] = str(folder)  # (no user-level configuration from outside)
+    # Bytecode cached, as an installed wheel's is, but in the bench's own folder: a caller's
+    # PYTHONDONTWRITEBYTECODE would otherwise have every start compile a checkout's sources
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
     return env
+
+
+def with_code(env: dict[str, str], code: str | None) -> dict[str, str]:
+    """``env`` serving from checkout ``code`` (its PYTHONPATH; None: as the caller's)."""
+    return {**env, "PYTHONPATH": str(Path(code).resolve())} if code else env
 
 
 def local_env(args: argparse.Namespace, folder: Path) -> dict[str, str]:
@@ -87,7 +111,7 @@ def platforms_env(args: argparse.Namespace, folder: Path, url: str) -> dict[str,
         **base_env(args, folder),
         "DATABASE_URL": url,
         "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": "bench-signing-secret",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": "http://127.0.0.1:9/api/",
         "MicrosoftAppId": "00000000-0000-0000-0000-000000000001",
         "MicrosoftAppPassword": "bench-password",
@@ -108,6 +132,65 @@ def healthy(port: int) -> bool:
         connection.close()
 
 
+class AnySlackCall(BaseHTTPRequestHandler):
+    """A stand-in for Slack's Web API for ``--first-slack``: every call is ``ok`` (Bolt's
+    ``auth.test`` before it dispatches the first request; the listener's calls after the ack)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = b'{"ok": true, "team_id": "TBENCH", "user_id": "UBOT", "bot_id": "BBENCH"}'
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+        except OSError:  # (the server was stopped while its listener was still calling)
+            pass
+
+    do_GET = do_POST
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def fake_slack_api() -> str:
+    """``AnySlackCall`` on a free port, in a daemon thread: its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AnySlackCall)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/api/"
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def first_command(port: int, log: Path) -> float:
+    """Seconds to answer a signed ``/pulse help``, and its status checked (Slack's ack)."""
+    body = urlencode(
+        {"command": "/pulse", "text": "help", "user_id": "UBENCH", "team_id": "TBENCH"}
+        | {"channel_id": "DBENCH", "response_url": "http://127.0.0.1:9/respond"}
+    )
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=body)
+    headers = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": str(signature)}
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    began = time.monotonic()
+    try:
+        connection.request("POST", "/slack/events", body=body, headers=headers)
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+    if status != 200:
+        raise SystemExit(f"the first Slack command got {status}:\n{log.read_text()[-3000:]}")
+    return time.monotonic() - began
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """``VmRSS`` and ``VmHWM`` of ``pid``, in MB (10^6 bytes)."""
     fields = {}
@@ -125,7 +208,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_once(
-    env: dict[str, str], folder: Path, log_name: str, extra: list[str], settle: float = 0.0
+    env: dict[str, str],
+    folder: Path,
+    log_name: str,
+    extra: list[str],
+    settle: float = 0.0,
+    slack_first: bool = False,
 ) -> Sample:
     port = free_port()
     env = {**env, "PORT": str(port)}
@@ -134,6 +222,13 @@ def start_once(
         began = time.monotonic()
         process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=log)
         try:
+            answered = 0.0
+            if slack_first:  # (the first request is Slack's, not a health check)
+                while not listening(port):
+                    if process.poll() is not None:
+                        raise SystemExit(f"teampulse serve exited; see {folder / log_name}")
+                    time.sleep(0.01)  # polling a starting process
+                answered = first_command(port, folder / log_name)
             while not healthy(port):
                 if process.poll() is not None:
                     raise SystemExit(f"teampulse serve exited; see {folder / log_name}")
@@ -143,7 +238,7 @@ def start_once(
             seconds = time.monotonic() - began
             rss, hwm = memory_mb(process.pid)
             cpu = cpu_seconds(process.pid)
-            sample = Sample(seconds, cpu, rss, hwm)
+            sample = Sample(seconds, cpu, rss, hwm, command_seconds=answered)
             if settle:  # (what the server loads in the background once it answers)
                 time.sleep(settle)
                 sample.settled_rss = memory_mb(process.pid)[0]
@@ -155,12 +250,28 @@ def start_once(
 
 
 def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespace) -> None:
-    start_once(env, folder, f"{name}-warmup.log", [])  # migrates (and loads the demo)
+    codes = args.code or [None]
+    for code in codes:  # migrates (and loads the demo); the first start of each is not counted
+        start_once(with_code(env, code), folder, f"{name}-warmup.log", [])
     if args.importtime:
-        start_once(env, folder, f"{name}-importtime.log", ["-X", "importtime"])
-        print(f"{name}: import times in {Path(args.keep_logs) / f'{name}-importtime.log'}")
-    runs = range(args.runs)
-    samples = [start_once(env, folder, f"{name}-{i}.log", [], args.settle) for i in runs]
+        for n, code in enumerate(codes):
+            log = f"{name}-importtime-{n}.log"
+            start_once(with_code(env, code), folder, log, ["-X", "importtime"])
+            print(f"{name}: import times of {code or 'this checkout'} in {args.keep_logs}/{log}")
+    samples: dict[str | None, list[Sample]] = {code: [] for code in codes}
+    for i in range(args.runs):  # (interleaved: A, B, A, B, ...)
+        for n, code in enumerate(codes):
+            log = f"{name}-{n}-{i}.log"
+            first = args.first_slack and name == "platforms"
+            sample = start_once(with_code(env, code), folder, log, [], args.settle, first)
+            samples[code].append(sample)
+    for code in codes:
+        if len(codes) > 1:
+            print(f"{name}: {code}")
+        report(name, samples[code], args)
+
+
+def report(name: str, samples: list[Sample], args: argparse.Namespace) -> None:
     rows = [
         ("to /healthz (s)", [s.seconds for s in samples]),
         ("CPU by then (s)", [s.cpu_seconds for s in samples]),
@@ -172,6 +283,8 @@ def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespa
             (f"CPU +{args.settle:g} s (s)", [s.settled_cpu for s in samples]),
             (f"VmRSS +{args.settle:g} s (MB)", [s.settled_rss for s in samples]),
         ]
+    if args.first_slack and name == "platforms":
+        rows.insert(0, ("1st command (s)", [s.command_seconds for s in samples]))
     for label, values in rows:
         print(
             f"{name:9} {label:16} median {statistics.median(values):7.2f}"
@@ -202,7 +315,10 @@ def main(args: argparse.Namespace) -> None:
         if args.only in (None, "platforms"):
             url, name = asyncio.run(create_database(args.pg_url))
             try:
-                measure("platforms", platforms_env(args, folder, url), folder, args)
+                env = platforms_env(args, folder, url)
+                if args.first_slack:
+                    env["SLACK_API_URL"] = fake_slack_api()
+                measure("platforms", env, folder, args)
             finally:
                 asyncio.run(drop_database(args.pg_url, name))
         if args.keep_logs:
@@ -225,7 +341,17 @@ if __name__ == "__main__":
         help="also read CPU time and VmRSS this many seconds after the first 200 (what loads "
         "in the background once the server answers: the Bot Framework SDK)",
     )
-    parser.add_argument("--code", help="serve from this checkout (its PYTHONPATH), to compare")
+    parser.add_argument(
+        "--code",
+        action="append",
+        help="serve from this checkout (its PYTHONPATH); more than once: each in turn, to compare",
+    )
+    parser.add_argument(
+        "--first-slack",
+        action="store_true",
+        help="platforms: the first request is a signed Slack command, sent once the server "
+        "listens; its answer's time is reported",
+    )
     parser.add_argument(
         "--importtime",
         action="store_true",

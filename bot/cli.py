@@ -1,9 +1,19 @@
-"""The ``teampulse`` command line."""
+"""The ``teampulse`` command line.
+
+The stack this module imports (nearly all of a server's start-up) is imported with the garbage
+collector off, and it is on again once they are: its passes over the hundreds of thousands of
+objects an import makes find almost nothing to free, and cost about a tenth of the imports' CPU
+time (docs/performance.md, "Start-up and footprint").
+"""
 
 from __future__ import annotations
 
-import asyncio
 import gc
+
+_COLLECTING = gc.isenabled()  # (as the importer had it: a caller that turned it off keeps it so)
+gc.disable()
+
+import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -388,6 +398,9 @@ def manifest_teams(
     except OSError as error:
         raise click.ClickException(f"could not write {out}: {error.strerror}") from None
 
+
+if _COLLECTING:  # (the imports above are done)
+    gc.enable()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

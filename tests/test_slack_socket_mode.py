@@ -128,7 +128,7 @@ async def test_a_redelivered_envelope_is_acked_but_answered_once(
     socket_slack: SocketSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = socket_slack.fake
-    caplog.set_level(logging.INFO, logger="adapters.slack.app")
+    caplog.set_level(logging.INFO, logger="adapters.slack.bolt")
     payload = event_callback(dm_message(USER, "pulse help", "1700000300.000100"), "Ev0SOCKTWICE")
     await fake.push("events_api", payload)
     await fake.wait_for("chat.postMessage", to_dm)

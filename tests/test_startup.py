@@ -1,11 +1,12 @@
 """What ``teampulse serve`` holds once it has started: the libraries only reports and comments need
-(matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow) and Alembic (only to migrate) stay out of a
-server that has only started, on every configuration, and so does the Bot Framework SDK (loaded in
-the background once the server has answered its first request); the first trend report after
-start still draws its chart and tests its changes, the first comment still gets its mood, and the
-first Teams message is still answered; what they import then is kept out of the garbage
-collector's full collections, as start-up's objects are (docs/performance.md, "Start-up and
-footprint").
+(matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow), Alembic (only to migrate) and ``limits`` (the
+first command's rate limit) stay out of a server that has only started, on every configuration,
+and so do the Bot Framework SDK and slack-bolt (loaded in the background once the server has
+answered its first request); the first trend report after start still draws its chart and tests
+its changes, the first comment still gets its mood, the first Teams message is still answered,
+and so are a Slack command and pulse submission sent as the server's very first requests; what
+they import then is kept out of the garbage collector's full collections, as start-up's objects
+are (docs/performance.md, "Start-up and footprint").
 
 The server is the real ``teampulse serve`` command in a child process, stopped with SIGTERM as a
 service manager stops it; at its exit it writes the names of the modules it had loaded."""
@@ -21,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,20 @@ import pytest
 from PIL import Image
 from sqlmodel import col, select
 
+from adapters.slack.blocks import pulse_modal
+from bot.cards import CardForm
+from bot.conversation import Conversation
 from bot.demo import DEMO_MANAGER, DEMO_NURSE
+from bot.service import TeamPulse
+from bot.settings import Settings
+from bot.views import PulseCard
 from storage.engine import Database
-from storage.models import GeneralComment
+from storage.models import GeneralComment, PulseRound, Response
+from tests.fake_slack import TOKEN, FakeSlack
 from tests.fake_teams import TENANT, FakeTeams
+from tests.slack_support import ORG, Slack, question_blocks, scores, uid, view_submission
+from tests.slack_support import SECRET as SLACK_SECRET
+from tests.support import email, import_org
 from tests.teams_support import member, personal_message
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,8 +57,12 @@ SECRET = "test-secret-not-for-production-0123456789"
 SCANNED = 30_000
 # What a started server must not have imported: what reports, comments and migrations need
 HEAVY = ("matplotlib", "scipy", "numpy", "textblob", "nltk", "PIL", "alembic", "gunicorn")
+# ... and what only the first command or kudos needs (its per-person rate limit)
+FIRST_COMMAND = ("limits",)
 # What Teams needs only once it has an activity to handle or a message to send
 BOT_FRAMEWORK = ("botbuilder", "botframework", "msrest", "msal", "azure")
+# What Slack needs only once it has a request to answer (one workspace over HTTP)
+BOLT = ("slack_bolt", "adapters.slack.bolt", "adapters.slack.listeners", "adapters.slack.oauth")
 # ``teampulse serve`` (the entry point's own two lines), writing ``sys.modules`` at exit
 SERVE = """
 import atexit, gc, json, sys
@@ -131,9 +146,29 @@ async def until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("teampulse serve did not become healthy")
 
 
+async def until_listening(url: str, process: subprocess.Popen[bytes]) -> None:
+    """The server accepts connections (no request sent: the first is the test's own)."""
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + STARTUP
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "teampulse serve exited while starting"
+        try:
+            _reader, writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            await asyncio.sleep(0.1)  # polling a starting process, not timing a result
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise AssertionError("teampulse serve did not listen")
+
+
 @asynccontextmanager
-async def serving(env: dict[str, str], folder: Path) -> AsyncIterator[Server]:
-    """``teampulse serve``, healthy; at the end stopped with SIGTERM, its modules read."""
+async def serving(
+    env: dict[str, str], folder: Path, ready: Callable[..., Awaitable[None]] = until_healthy
+) -> AsyncIterator[Server]:
+    """``teampulse serve``, healthy (or only ``ready``); at the end stopped with SIGTERM, its
+    modules read."""
     port = free_port()
     modules = folder / f"modules-{port}.json"
     command = [sys.executable, "-c", SERVE, str(modules)]
@@ -143,7 +178,7 @@ async def serving(env: dict[str, str], folder: Path) -> AsyncIterator[Server]:
         )
         server = Server(f"http://127.0.0.1:{port}")
         try:
-            await until_healthy(server.url, process)
+            await ready(server.url, process)
             yield server
         finally:
             process.send_signal(signal.SIGTERM)
@@ -169,7 +204,7 @@ async def test_a_started_server_has_not_loaded_what_only_reports_comments_and_mi
     async with serving(env, tmp_path) as server:
         pass
     assert server.has("aiohttp") and server.has("sqlalchemy")  # (the list is the real one)
-    assert [package for package in HEAVY if server.has(package)] == []
+    assert [package for package in HEAVY + FIRST_COMMAND if server.has(package)] == []
     assert server.tracked < SCANNED
 
 
@@ -187,8 +222,8 @@ async def test_the_bot_framework_sdk_waits_until_the_server_is_up_and_answers_th
         [sys.executable, "-c", BUILT], env=env, cwd=tmp_path, capture_output=True, check=True
     )
     loaded = json.loads(built.stdout)
-    assert has(loaded, "aiohttp") and has(loaded, "slack_bolt")  # (the list is the real one)
-    assert [package for package in BOT_FRAMEWORK if has(loaded, package)] == []
+    assert has(loaded, "aiohttp") and has(loaded, "slack_sdk")  # (the list is the real one)
+    assert [package for package in BOT_FRAMEWORK + BOLT if has(loaded, package)] == []
     who = member("first.caller")
     fake.add_member(who)
     async with serving(env, tmp_path) as server, aiohttp.ClientSession() as http:
@@ -199,6 +234,76 @@ async def test_the_bot_framework_sdk_waits_until_the_server_is_up_and_answers_th
     assert answer.strip()  # (someone the organisation doesn't know is told so, in words)
     assert server.has("botbuilder")
     assert server.tracked < SCANNED  # (what the SDK's import built is frozen too)
+
+
+async def test_slack_loads_bolt_after_start_and_answers_the_first_command_and_submission(
+    database_url: str, tmp_path: Path
+) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    for name in [f"a{i}" for i in range(12)]:
+        fake.add_user(uid(name), email(name))
+    env = {**platforms_env(database_url), "SLACK_API_URL": fake.api_url}
+    env.update(SLACK_SIGNING_SECRET=SLACK_SECRET, SLACK_BOT_TOKEN=TOKEN)
+    try:
+        await started_once(env, tmp_path)
+        submission = await a_pulse_form_submitted(database_url, "a0")
+        async with (
+            serving(env, tmp_path, ready=until_listening) as server,
+            aiohttp.ClientSession() as http,
+        ):  # (the server's first requests: Bolt is not loaded yet, and each waits for it)
+            slack = Slack(server.url, fake, None, http)  # type: ignore[arg-type]
+            command, submitted = await asyncio.gather(
+                slack.command("/pulse", "help", uid("a1")), slack.interaction(submission)
+            )
+            assert command.status == 200 and submitted.status == 200
+            assert await submitted.text() == ""  # (accepted: the modal closes)
+            [help_text] = await fake.wait_for("response_url")
+            assert "pulse" in json.dumps(help_text.params)
+            [receipt] = await fake.wait_for("chat.update")
+            assert "answered" in json.dumps(receipt.params["blocks"])
+        questions = submission["view"]["state"]["values"]
+        assert await answers_stored(database_url) == len(questions)
+    finally:
+        await fake.stop()
+    assert server.has("slack_bolt") and server.has("adapters.slack.listeners")
+    assert server.has("limits")  # (the command was counted against its sender's limit)
+    assert server.tracked < SCANNED  # (what Bolt's import built is frozen too)
+
+
+async def a_pulse_form_submitted(database_url: str, person: str) -> dict[str, Any]:
+    """Ward A's round opened; ``person``'s pulse form (as the DM's button opens it) answered."""
+    db = Database(database_url)
+    try:
+        await import_org(db, ORG)
+        settings = Settings(
+            _env_file=None,
+            DATABASE_URL=database_url,
+            TEAMPULSE_SECRET=SECRET,
+        )
+        service = TeamPulse(db, settings)
+        await service.open_round(await service.team_named("Ward A"))
+        async with db.session() as session:
+            [opened] = (await session.exec(select(PulseRound.id))).all()
+        assert opened is not None
+        card = await Conversation(service).open_card(email(person), opened)
+        assert isinstance(card, PulseCard), card
+        await service.close()
+    finally:
+        await db.dispose()
+    where = (("channel", f"D{uid(person)}"), ("ts", "1700000100.000100"))
+    form = CardForm(card.round_id, tuple(q.id for q in card.questions), where)
+    modal = pulse_modal(card, form.dumps())
+    return view_submission(uid(person), modal, scores(question_blocks(modal), 4))
+
+
+async def answers_stored(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return len((await session.exec(select(Response))).all())
+    finally:
+        await db.dispose()
 
 
 async def token(http: aiohttp.ClientSession, url: str) -> dict[str, str]:

@@ -1,45 +1,33 @@
 """The Slack platform: slack-bolt's ``AsyncApp`` on the project's aiohttp server, in the mode the
 environment chooses (one workspace over HTTP, many over OAuth, or Socket Mode; see
-docs/architecture.md)."""
+docs/architecture.md).  One workspace over HTTP imports Bolt after start (``on_demand.py``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.app import (
-    MAX_BODY,
-    SlackGate,
-    bolt_app,
-    client_options,
-    dedupe,
-    paced_listeners,
-    web_client,
-)
-from adapters.slack.blocks import SUBMIT_PULSE
-from adapters.slack.fastpath import FastSubmit
-from adapters.slack.identity import SlackDirectory, note_origin
-from adapters.slack.listeners import SlackListeners
+from adapters.slack.app import MAX_BODY, SlackGate, client_options, web_client
+from adapters.slack.identity import SlackDirectory
 from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
-from adapters.slack.oauth import (
-    Installations,
-    WorkspaceClient,
-    Workspaces,
-    bind_workspace,
-    forget_uninstalls,
-    oauth_routes,
-)
+from adapters.slack.on_demand import OnDemandBolt
 from adapters.slack.pacing import Pacer
-from adapters.slack.shortcut import KudosShortcut
 from bot.server import SERVICE, cap_body
+from bot.service import TeamPulse
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # (Bolt, the listeners and OAuth load when needed: on_demand.py)
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+    from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+
+    from adapters.slack.bolt import BoltSide
+    from adapters.slack.oauth import Installations
 
 log = logging.getLogger(__name__)
 
@@ -69,52 +57,56 @@ class SlackPlatform:
         self.mode = slack_mode(settings)
         self.installations: Installations | None = None
         self.pacer = Pacer(settings.slack_post_rate)  # every client's calls, one pace
-        self.client = self._new_client()  # the adapter's own calls, over one connection pool
+        self.client = self.new_client()  # the adapter's own calls, over one connection pool
         self.directory = SlackDirectory(self.client, served=settings.slack_workspaces)
         self.messenger = SlackMessenger(self.client, self.directory)
-        self.listeners = SlackListeners(self.directory, self.messenger)
-        self.bolt: AsyncApp | None = None
+        self.bolt: OnDemandBolt | None = None
         self.socket: AsyncSocketModeHandler | None = None
 
-    def _new_client(self) -> AsyncWebClient:
+    def new_client(self) -> AsyncWebClient:
         if self.mode == "oauth":
+            from adapters.slack.oauth import WorkspaceClient  # (OAuth: Bolt loads at start)
+
             return WorkspaceClient(**client_options(self.settings, self.pacer))
         return web_client(self.settings, self.settings.slack_bot_token, self.pacer)
 
     def install(self, app: web.Application) -> None:
+        """The routes; Bolt's side (the listeners) is made when first needed, after start, one
+        workspace over HTTP; at once in Socket Mode and OAuth, which need it to start."""
         service = app[SERVICE]
         self.directory.bind(service)
-        oauth = None
-        if self.mode == "oauth":
-            self.installations = Installations(
-                self.settings, service.db.engine, self.client, service.sealer
-            )
-            self.directory.workspaces = Workspaces(
-                self.installations, service.session, service.identities
-            )
-            oauth = self.installations.settings(self.settings)
-        # Bolt gets a client of its own, without the shared pool: it deep-copies its client into
-        # each lazy listener's request, and a live aiohttp session can't be copied
-        self.bolt = bolt_app(self.settings, self._new_client(), oauth)
-        if self.installations is not None:
-            self.bolt.middleware(bind_workspace)
-            forget_uninstalls(self.bolt, self.installations)
-        self.bolt.middleware(note_origin)  # whose accounts may be matched (bot/bindings.py)
-        self.bolt.middleware(dedupe(service.inbound))  # event ids already taken in
-        self.bolt.middleware(paced_listeners(self.pacer))
-        self.listeners.register(self.bolt)
-        KudosShortcut(self.listeners).register(self.bolt)
+        oauth = self._oauth(service) if self.mode == "oauth" else None
+        self.bolt = bolt = OnDemandBolt(lambda: self._assemble(service, oauth))
+        if self.mode == "http":
+            bolt.install(app)
+        else:
+            bolt.now()
         if self.settings.slack_signing_secret:
-            fast = None
-            if self.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
-                fast = FastSubmit(SUBMIT_PULSE, self.listeners.submit_pulse, self.client)
-            served = self.settings.slack_workspaces
-            gate = SlackGate(self.bolt, self.settings.slack_signing_secret, fast, served)
+            secret, served = self.settings.slack_signing_secret, self.settings.slack_workspaces
+            gate = SlackGate(bolt, secret, served)
             app.router.add_post(EVENTS_PATH, gate.handle)
             cap_body(app, EVENTS_PATH, MAX_BODY)
         if self.installations is not None:
-            oauth_routes(app, self.bolt, self.installations)
+            from adapters.slack.oauth import oauth_routes
+
+            oauth_routes(app, bolt.now().app, self.installations)
         app.cleanup_ctx.append(self._lifetime)
+
+    def _oauth(self, service: TeamPulse) -> AsyncOAuthSettings:
+        from adapters.slack.oauth import Installations, Workspaces
+
+        self.installations = Installations(
+            self.settings, service.db.engine, self.client, service.sealer
+        )
+        self.directory.workspaces = Workspaces(
+            self.installations, service.session, service.identities
+        )
+        return self.installations.settings(self.settings)
+
+    def _assemble(self, service: TeamPulse, oauth: AsyncOAuthSettings | None) -> BoltSide:
+        from adapters.slack.bolt import assemble  # (imported by then: on_demand.py)
+
+        return assemble(self, service, oauth)
 
     async def _lifetime(self, _app: web.Application) -> AsyncIterator[None]:
         """Start-up: one HTTP connection pool for every Web API call (without it slack_sdk opens,
@@ -125,8 +117,10 @@ class SlackPlatform:
         if self.installations is not None:
             await self.installations.create_tables()
         if self.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
             assert self.bolt is not None
-            self.socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
+            self.socket = AsyncSocketModeHandler(self.bolt.now().app, self.settings.slack_app_token)
             await self.socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
         yield

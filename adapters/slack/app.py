@@ -1,22 +1,14 @@
 """The gate in front of Bolt on ``POST /slack/events``: the one signature check and a payload shape
-check (a bad request gets 401 or 400, never a 500, and nothing runs); the Web API client; and the
-one dedupe of redelivered events, for HTTP and Socket Mode alike."""
+check (a bad request gets 401 or 400, never a 500, and nothing runs), then the hand-over to Bolt's
+side (``bolt.py``, loaded after start); and the Web API client."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import build_normalized_headers, extract_content_type
-from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
@@ -25,12 +17,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import payloads
-from adapters.slack.allowlist import refused_workspace
-from adapters.slack.fastpath import FastSubmit
 from adapters.slack.pacing import PacedClient, PacedRateLimitRetry, Pacer
 from bot import json_input
-from bot.identities import Inbound
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # (Bolt loads after start: on_demand.py)
+    from adapters.slack.on_demand import OnDemandBolt
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +73,6 @@ def web_client(settings: Settings, token: str | None, pacer: Pacer) -> AsyncWebC
     return PacedClient(token=token, **client_options(settings, pacer))
 
 
-def bolt_app(
-    settings: Settings, client: AsyncWebClient, oauth: AsyncOAuthSettings | None = None
-) -> AsyncApp:
-    """Bolt without its own signature check: every HTTP request reaches Bolt through the gate,
-    which has verified it; Socket Mode's come over a WebSocket opened with the app token, and
-    the OAuth pages (``oauth_routes``) call Bolt's OAuth flow directly (browser redirects, unsigned;
-    the callback is checked by its ``state``)."""
-    return AsyncApp(  # the token is the client's (giving both makes Bolt warn)
-        signing_secret=settings.slack_signing_secret,
-        client=client,
-        oauth_settings=oauth,
-        logger=logging.getLogger("slack_bolt.AsyncApp"),
-        process_before_response=False,
-        request_verification_enabled=False,
-    )
-
-
 class BadRequest(Exception):
     pass
 
@@ -120,55 +95,16 @@ def payload_of(body: str, content_type: str | None) -> dict[str, Any]:
         raise BadRequest(str(error)) from None
 
 
-Middleware = Callable[..., Awaitable[BoltResponse | None]]
+def build_normalized_headers(headers: dict[str, str]) -> dict[str, list[str]]:
+    """Bolt's ``build_normalized_headers`` for a request's headers (names lower-cased, each value
+    a list), here so that the gate imports no Bolt module."""
+    return {name.lower(): [value] for name, value in headers.items()}
 
 
-def dedupe(inbound: Inbound) -> Middleware:
-    """A Bolt global middleware, over HTTP and Socket Mode alike: an ``event_callback`` already
-    taken in, by this replica or another, is acked with 200 and ``X-Slack-No-Retry`` and goes no
-    further (Bolt returns a middleware's own response quietly when ``next`` isn't called)."""
-
-    async def drop_redelivered_events(
-        body: dict[str, Any], request: AsyncBoltRequest, next_: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        event_id = body.get("event_id")
-        if (
-            body.get("type") == "event_callback"
-            and isinstance(event_id, str)
-            and not await inbound.first_time(PLATFORM, event_id)
-        ):
-            retry = request.headers.get("x-slack-retry-num") or ["0"]
-            log.info("Slack event redelivered (retry %s); already handled", str(retry[0])[:3])
-            return BoltResponse(status=200, headers={"X-Slack-No-Retry": "1"})
-        await next_()
-        return None
-
-    return drop_redelivered_events
-
-
-def paced_listeners(pacer: Pacer) -> Middleware:
-    """A Bolt global middleware (after Bolt's authorization has given the request its token):
-    the ``client`` a listener is handed, a plain one Bolt makes per request, is swapped for one
-    that paces its calls (``views.open``, ``chat.postEphemeral``, ...) with the adapter's own."""
-
-    async def pace_listener_calls(
-        context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]
-    ) -> None:
-        plain = context.client
-        context["client"] = PacedClient(
-            pacer=pacer,
-            token=plain.token,
-            base_url=plain.base_url,
-            timeout=plain.timeout,
-            session=plain.session,
-            headers=plain.headers,
-            team_id=context.team_id,
-            logger=plain.logger,
-            retry_handlers=plain.retry_handlers,
-        )
-        await next_()
-
-    return pace_listener_calls
+def extract_content_type(headers: dict[str, list[str]]) -> str | None:
+    """Bolt's ``extract_content_type``: the media type, without its parameters."""
+    content_type = headers.get("content-type", [None])[0]
+    return content_type.split(";")[0] if content_type else None
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -190,14 +126,12 @@ class SlackGate:
 
     def __init__(
         self,
-        bolt: AsyncApp,
+        bolt: OnDemandBolt,
         signing_secret: str,
-        fast: FastSubmit | None = None,
         served: frozenset[str] = frozenset(),
     ) -> None:
-        self.bolt = bolt
+        self.bolt = bolt  # Bolt, the listeners and the pulse form's fast path (after start)
         self.verifier = SignatureVerifier(signing_secret)
-        self.fast = fast  # the pulse form's submission, without Bolt's dispatch
         self.served = served  # the workspaces served (empty: the one the bot token is for)
 
     def verified(self, body: str, request: web.Request) -> bool:
@@ -220,22 +154,12 @@ class SlackGate:
             payload = payload_of(body, extract_content_type(headers))
         except BadRequest as error:
             return _error(400, str(error))
-        refused = refused_workspace(payload, self.served) if self.served else None
+        bolt = await self.bolt.side()  # (loaded after start: waits for it only until then)
+        refused = bolt.refused_workspace(payload, self.served) if self.served else None
         if refused is not None:
             return _not_served(refused, payload)
         if payloads.ignored_event(payload):  # (acked: Slack retries an event refused)
             return web.Response(status=200, headers=NO_RETRY)
-        if self.fast is not None and self.fast.takes(payload):
-            return await self.fast.handle(payload)
-        # Bolt is given the payload as checked, as JSON: its own reading of the body would differ
-        # (decoded by the request's charset; a slash command's text that says "payload" read as
-        # an interaction), and its signature check is off (the gate's is the one)
-        headers["content-type"] = ["application/json"]
-        bolt_request = AsyncBoltRequest(
-            body=json.dumps(payload), query=request.query_string, headers=headers
-        )
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
-        if bolt_response.status == 404 and payload.get("type") in ENVELOPES:
-            # an event nobody listens to: ack it so Slack doesn't redeliver it
-            return web.Response(status=200)
-        return await to_aiohttp_response(bolt_response)
+        if bolt.fast is not None and bolt.fast.takes(payload):
+            return await bolt.fast.handle(payload)
+        return await bolt.dispatch(payload, request.query_string, headers)

@@ -19,18 +19,22 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM
-from adapters.slack.oauth import Workspaces, bound, bound_token
+from adapters.slack.tokens import bound, bound_token
 from bot.bindings import STRANGER
 from bot.identities import LRU, Identities, normalise_email
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
+
+if TYPE_CHECKING:  # (Bolt and its OAuth modules load after start: adapters/slack/on_demand.py)
+    from slack_bolt.context.async_context import AsyncBoltContext
+
+    from adapters.slack.oauth import Workspaces
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
 from adapters.slack.manifest import BOT_SCOPES
 from adapters.slack.pacing import PacedClient
+from adapters.slack.tokens import BOT_TOKEN, bound
 from bot.credentials import Sealer, reseal, seal_columns
 from bot.identities import Identities
 from bot.settings import Settings
@@ -69,7 +70,6 @@ class Asker:
     user_id: str | None
 
 
-_BOT_TOKEN: ContextVar[str | None] = ContextVar("slack_bot_token", default=None)
 _ASKER: ContextVar[Asker | None] = ContextVar("slack_asker", default=None)
 
 
@@ -84,7 +84,7 @@ class WorkspaceClient(PacedClient):
     async def api_call(
         self, api_method: str, *, headers: dict[str, Any] | None = None, **kwargs: Any
     ) -> AsyncSlackResponse:
-        token = _BOT_TOKEN.get()
+        token = BOT_TOKEN.get()
         if token and kwargs.get("auth") is None and not _has_token(kwargs):
             headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         return await super().api_call(api_method, headers=headers, **kwargs)
@@ -97,25 +97,10 @@ def _has_token(kwargs: dict[str, Any]) -> bool:
     )
 
 
-def bound_token() -> str | None:
-    """The bot token calls on the shared client use here (None: the client's own, one workspace)."""
-    return _BOT_TOKEN.get()
-
-
-@contextmanager
-def bound(token: str) -> Iterator[None]:
-    """Calls on the shared client inside this block use ``token``."""
-    reset = _BOT_TOKEN.set(token)
-    try:
-        yield
-    finally:
-        _BOT_TOKEN.reset(reset)
-
-
 async def bind_workspace(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
     """Bolt middleware: this request's work uses its workspace's bot token, and who asked from
     which workspace is known (``Workspaces.asker_seen``)."""
-    _BOT_TOKEN.set(context.bot_token)
+    BOT_TOKEN.set(context.bot_token)
     _ASKER.set(Asker(context.team_id, context.user_id) if context.team_id else None)
     return await next()
 
