@@ -336,6 +336,8 @@ async def bench(args: argparse.Namespace) -> None:
             warm, measured = bodies[: args.warmup], bodies[args.warmup :]
             for key_name, child in servers.items():
                 await fire(child.url, warm, args.concurrency, Sample(), token, oks[key_name])
+                await until_quiet(child.process.pid)  # (the SDK's and TextBlob's first loads)
+            print("warmed up; measuring", flush=True)  # (a profiler can start now)
             results = {"app": Sample(), "bare": Sample()}
             size = -(-len(measured) // args.rounds)
             chunks = [measured[i : i + size] for i in range(0, len(measured), size)]

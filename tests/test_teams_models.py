@@ -113,3 +113,19 @@ def test_odd_activities_come_out_as_msrest_makes_them_or_fail_as_it_does(
     body = data.draw(st.one_of(base.flatmap(mutated), JSON_VALUES))
     if isinstance(body, dict) and shape_problem(body, 64) is None:  # (what the endpoint builds)
         assert_same(body)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    when=st.datetimes(),
+    digits=st.integers(0, 8),
+    odd=st.sampled_from(["", "z", "+00:00", " ", "Z\n", "ZZ"]),
+)
+def test_timestamps_are_read_as_msrest_reads_them(when: Any, digits: int, odd: str) -> None:
+    fraction = f".{when.microsecond:06d}{when.microsecond % 7}"[: digits + 1] if digits else ""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S").zfill(19) + fraction + (odd or "Z")
+    body = {"type": "message", "timestamp": stamp}
+    assert_same(body)
+    assert_same({"type": "message", "localTimestamp": stamp.replace("1", "٣")})  # (not ASCII)
+    if outcome(activity_of, body)[0] == "built":  # (the same moment, and the same tzinfo)
+        assert repr(activity_of(body).timestamp) == repr(Activity.deserialize(body).timestamp)

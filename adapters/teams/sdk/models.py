@@ -17,7 +17,9 @@ exactly as it did, or fails as it did.  ``tests/test_teams_models.py`` holds the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from botbuilder.schema import (
@@ -56,9 +58,20 @@ def _flag(value: Any) -> bool:
     return value
 
 
+# the form of Teams' timestamps (``2026-11-30T09:00:00.123Z``): read by ``datetime`` in a
+# microsecond where msrest's reader (a regular expression, then isodate) takes about 50
+UTC_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", re.ASCII)
+UTC = Deserializer.deserialize_iso("2026-01-01T00:00:00Z").tzinfo  # type: ignore[no-untyped-call]
+
+
 def _when(value: Any) -> Any:
     if not isinstance(value, str):
         raise _Unusual
+    if UTC_STAMP.fullmatch(value):
+        try:  # (isodate's UTC, as msrest's reader gives; a 24th hour or a 0th year: msrest's)
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+        except ValueError:
+            pass
     return Deserializer.deserialize_iso(value)  # type: ignore[no-untyped-call]
 
 
