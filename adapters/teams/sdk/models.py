@@ -90,17 +90,17 @@ MODELS: tuple[type[Model], ...] = (
 
 
 class _Plan:
-    """How one model class is read: (JSON key, attribute, reader) per attribute."""
+    """How one model class is read: its attribute and reader for each JSON key it names."""
 
     def __init__(self, cls: type[Model]) -> None:
         self.cls = cls
-        self.steps: list[tuple[str, str, Reader]] = []
+        self.by_key: dict[str, tuple[str, Reader]] = {}
         for attr, description in cls._attribute_map.items():
             key, kind = description["key"], description["type"]
             if "." in key or not key:  # (msrest's flattened keys: never in these models)
                 raise TypeError(f"{cls.__name__}.{attr} is not a plain key")
-            self.steps.append((key, attr, self._reader(kind)))
-        self.known = frozenset(key for key, _attr, _read in self.steps)
+            self.by_key[key] = (attr, self._reader(kind))
+        self.empty: dict[str, Any] = dict.fromkeys(cls._attribute_map)
 
     @staticmethod
     def _reader(kind: str) -> Reader:
@@ -113,16 +113,20 @@ class _Plan:
         return (lambda value: _one(model, value)) if model else _unusual
 
     def build(self, data: Any) -> Model:
+        """(A walk over the keys present: an activity names a dozen of its model's 42.)"""
         if not isinstance(data, dict):
             raise _Unusual
-        attrs = {}
-        for key, attr, read in self.steps:
-            value = data.get(key)
-            attrs[attr] = None if value is None else read(value)
+        attrs = self.empty.copy()
+        extra = {}
+        for key, value in data.items():
+            step = self.by_key.get(key)
+            if step is None:  # (msrest keeps what its model does not name, as it came)
+                extra[key] = value
+            elif value is not None:
+                attrs[step[0]] = step[1](value)
         built = self.cls(**attrs)
-        extra = data.keys() - self.known
-        if extra:  # (msrest keeps what its model does not name, as it came)
-            built.additional_properties = {key: data[key] for key in extra}
+        if extra:
+            built.additional_properties = extra
         return built
 
 
