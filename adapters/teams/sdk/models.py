@@ -4,11 +4,12 @@ one, and by msrest's generic deserializer otherwise.
 msrest's ``Model.deserialize`` walks every attribute of every model through its generic
 machinery: a new ``Deserializer`` (which first lists every class of botbuilder's schema), key
 extractors per attribute, a copied attribute description per attribute.  For a card's submission
-that was about a sixth of the app's CPU per request (docs/performance.md, "Teams ingest").
+that was an eighth to a sixth of the app's CPU per request (docs/performance.md, "Teams ingest").
 
 ``activity_of`` builds the same objects msrest would (the same classes, constructed with the same
 keyword arguments, unknown keys in ``additional_properties``, ``object`` attributes copied,
-timestamps read by msrest's own ISO 8601 reader), but only for what it knows to be plain: a
+timestamps as msrest reads them: Teams' UTC form by ``datetime``, with isodate's UTC, any other
+by msrest's own reader), but only for what it knows to be plain: a
 string attribute holding a string, a flag holding a bool, a model attribute holding an object of
 plain attributes.  Anything else (a number where a string is expected, which msrest would turn
 into text; a model it has no plan for; a bad timestamp) goes to msrest, so an activity comes out
