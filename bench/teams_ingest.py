@@ -35,6 +35,12 @@ TLS), which this process serves: the app is pointed at it by configuration
 (``TEAMPULSE_TEAMS_LOGIN_URL``, and ``REQUESTS_CA_BUNDLE`` for its certificate), and the bench
 reports how many tokens it issued.
 
+The interleaving: both servers get the same warm-up (which also loads the Bot Framework SDK and,
+with the first comment, TextBlob), the bench waits for each to go quiet, prints ``warmed up;
+measuring`` (start a profiler on ``--pid-file``'s pid then), and runs the turns, waiting for each
+server to go idle before the next.  The report's last line is what issue 13 asks for: the app's
+throughput over the bare handler's, and both p99s, from the same run.
+
 Usage::
 
     .venv/bin/python bench/teams_ingest.py                   # card submissions (invoke)
@@ -336,6 +342,8 @@ async def bench(args: argparse.Namespace) -> None:
             warm, measured = bodies[: args.warmup], bodies[args.warmup :]
             for key_name, child in servers.items():
                 await fire(child.url, warm, args.concurrency, Sample(), token, oks[key_name])
+                await until_quiet(child.process.pid)  # (the SDK's and TextBlob's first loads)
+            print("warmed up; measuring", flush=True)  # (a profiler can start now)
             results = {"app": Sample(), "bare": Sample()}
             size = -(-len(measured) // args.rounds)
             chunks = [measured[i : i + size] for i in range(0, len(measured), size)]

@@ -24,6 +24,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from adapters.teams.activity import Activity as InboundActivity
 from adapters.teams.sdk.auth import Authentication
 from adapters.teams.sdk.errors import ConnectorError
+from adapters.teams.sdk.models import activity_of
 from bot import json_input
 from bot.settings import Settings
 
@@ -128,7 +129,7 @@ class Turn:
 
     async def send(self, activity: dict[str, Any]) -> str | None:
         """Send an activity (plain JSON) in this conversation; the new message's id."""
-        sent = await self._context.send_activity(Activity().deserialize(activity))
+        sent = await self._context.send_activity(activity_of(activity))
         return str(sent.id) if sent is not None and sent.id else None
 
     async def send_text(self, markdown: str) -> None:
@@ -138,7 +139,7 @@ class Turn:
 
     async def update(self, message_id: str, activity: dict[str, Any]) -> None:
         """Replace one of the bot's messages in this conversation (a card by its receipt)."""
-        replacement = Activity().deserialize(activity)
+        replacement = activity_of(activity)
         replacement.id = message_id
         await self._context.update_activity(replacement)
 
@@ -232,7 +233,7 @@ async def parsed_activity(request: web.Request) -> tuple[dict[str, Any], Activit
     if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
         raise web.HTTPBadRequest(text="the body is not an activity (no type)")
     try:
-        activity: Activity = Activity().deserialize(body)
+        activity = activity_of(body)
     except (DeserializationError, TypeError, ValueError, AttributeError):
         raise web.HTTPBadRequest(text="the body is not an activity") from None
     return body, activity

@@ -29,6 +29,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams.sdk.errors import ConnectorError
 from adapters.teams.sdk.inbound import BotFrameworkEndpoint
+from adapters.teams.sdk.models import activity_of, model_of
 from adapters.teams.sdk.plain import Json, PageRunner, RosterPage, just_fetch
 
 CHANNEL = "msteams"
@@ -141,13 +142,12 @@ class Connector:
             context.activity.id = None  # a new message, not a reply to the continuation event
             await logic(context)
 
-        conversation = ConversationReference().deserialize(reference)
+        conversation = model_of(ConversationReference, reference)
         await _translated(self.adapter.continue_conversation(conversation, turn, self.app_id))
 
 
 def _activity(activity: Json) -> Activity:
-    built: Activity = Activity().deserialize(activity)
-    return built
+    return activity_of(activity)
 
 
 def _member(account: Any, tenant: str | None) -> Json:
