@@ -36,7 +36,7 @@ def test_any_body_decodes_as_parse_qsl_does(body: str) -> None:
 
 
 def test_a_pulse_submission_payload_with_every_kind_of_character() -> None:
-    words = "Ward 7 café 😀 said \"it's 50% better\" + <b>&amp;</b> \\ line\nbreak"
+    words = 'Ward 7 café 😀 said "it\'s 50% better" + <b>&amp;</b> \\ line\nbreak'
     payload = {"type": "view_submission", "view": {"state": {"values": {"c": {"v": words}}}}}
     body = urlencode({"payload": json.dumps(payload)})
     assert json.loads(form_of(body)["payload"]) == payload
