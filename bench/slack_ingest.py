@@ -211,6 +211,21 @@ async def fire(url: str, bodies: list[str], concurrency: int, sample: Sample) ->
         sample.seconds += time.perf_counter() - start
 
 
+async def batch_sizes(url: str) -> str:
+    """The app's group-commit batches so far (warm-up included), from its ``/metrics``."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        text = await response.text()
+    found = {}
+    for line in text.splitlines():
+        for key in ("sum", "count"):
+            if line.startswith(f"teampulse_pulse_submit_batch_size_{key} "):
+                found[key] = float(line.split()[-1])
+    count = found.get("count", 0.0)
+    if not count:
+        return "no batches"
+    return f"{count:.0f} batches, {found['sum'] / count:.1f} cards each on average"
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -305,6 +320,7 @@ async def bench(args: argparse.Namespace) -> None:
             for key in ("bare", "baseline", "app"):
                 await turn(key, chunk)
         await turn("baseline", chunks[0])
+        batches = await batch_sizes(app.url)
         admin = await asyncpg.connect(base.rsplit("/", 1)[0] + f"/{name}")
         stored = await admin.fetchval("SELECT count(DISTINCT submission_id) FROM response")
         respondents = await admin.fetchval("SELECT sum(respondents) FROM participation")
@@ -338,6 +354,7 @@ async def bench(args: argparse.Namespace) -> None:
             f"submissions stored: {stored} (who answered, written so far in batches of at least "
             f"k: {respondents}; sent {len(bodies)}); baseline rows: {baseline_rows}"
         )
+        print(f"app's group commit: {batches}")
         for key, sample in results.items():
             bad = {k: v for k, v in sample.statuses.items() if k != "ok"}
             if bad:

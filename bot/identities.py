@@ -38,6 +38,7 @@ from bot.bindings import Bindings
 from bot.lru import LRU
 from bot.ports import Recipient
 from storage.inbound import InboundEvents
+from storage.lists import one_of
 from storage.models import ConversationReference, Person, PlatformIdentity
 from surveys.directory import normalise_email, person_by_email
 
@@ -104,12 +105,13 @@ class Identities:
         """Several accounts' stored emails in one query: at a pulse's peak many people's first
         requests arrive together."""
         async with self.session() as session:
+            platforms = {platform for platform, _ in accounts}
             query = (
                 select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
                 .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
                 .where(
-                    col(PlatformIdentity.platform).in_({platform for platform, _ in accounts}),
-                    col(PlatformIdentity.external_id).in_({external for _, external in accounts}),
+                    one_of(session, col(PlatformIdentity.platform), sorted(platforms)),
+                    one_of(session, col(PlatformIdentity.external_id), (e for _, e in accounts)),
                 )
             )
             found = {(p, e): email for p, e, email in (await session.exec(query)).all()}

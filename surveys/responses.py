@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.lists import one_of
 from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
 from surveys import lazy
 from surveys.anonymity import participation_digest
@@ -231,8 +232,8 @@ async def _invitations(
         select(PulseRound, Delivery.person_id, Delivery.group_index)
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
         .where(
-            col(PulseRound.id).in_({e.submission.round_id for e in entries}),
-            col(Delivery.person_id).in_({e.person_id for e in entries}),
+            one_of(session, col(PulseRound.id), (e.submission.round_id for e in entries)),
+            one_of(session, col(Delivery.person_id), (e.person_id for e in entries)),
         )
         # a round closing waits for the answers being stored to it, and answers wait for a
         # closing: none is stored to a round after it closed (and after its closing flush)

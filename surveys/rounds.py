@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.lists import one_of
 from storage.models import (
     Delivery,
     DeliveryStatus,
@@ -180,7 +181,7 @@ async def team_names(session: AsyncSession, round_ids: Iterable[int]) -> dict[in
     query = (
         select(PulseRound.id, Team.name)
         .join(Team, col(Team.id) == col(PulseRound.team_id))
-        .where(col(PulseRound.id).in_(set(round_ids)))
+        .where(one_of(session, col(PulseRound.id), round_ids))
     )
     return {round_id: name for round_id, name in (await session.exec(query)).all() if round_id}
 
