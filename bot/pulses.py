@@ -81,7 +81,6 @@ async def submit_cards(
         await service.participants.reserve(c.submission.round_id for c in cards)
         async with service.db.session() as session:
             people = await directory.person_ids_by_email(session, (c.email for c in cards))
-            teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
             known = [c for c in cards if c.email in people]
             entries = [responses.Entry(people[c.email], c.submission) for c in known]
             results = await responses.submit_many(
@@ -94,23 +93,21 @@ async def submit_cards(
             )
         await service.participants.flush_due()
     by_card = dict(zip(map(id, known), results, strict=True))
-    return [_card_view(service, each, by_card.get(id(each)), teams) for each in cards]
+    return [_card_view(service, each, by_card.get(id(each))) for each in cards]
 
 
 def _card_view(
     service: TeamPulse,
     submitted: SubmittedCard,
     result: responses.SubmitResult | None,
-    teams: dict[int, str],
 ) -> View | Exception:
     if result is None:
         return UnknownPerson(submitted.email)
     if result.outcome is responses.SubmitOutcome.ACCEPTED:
-        team = teams[submitted.submission.round_id]
         return Receipt(
             round_id=submitted.submission.round_id,
-            team=team,
-            text=RECEIPT.format(team=team, k=service.settings.min_group),
+            team=result.team,
+            text=RECEIPT.format(team=result.team, k=service.settings.min_group),
         )
     kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
     return TextReply(result.reason, kind=kind, problems=result.problems)

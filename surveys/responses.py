@@ -14,6 +14,7 @@ words, shown under "General").  Both are written in the answers' own transaction
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -23,11 +24,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.lists import one_of
-from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
+from storage.models import Delivery, GeneralComment, PulseRound, Response, Team, random_id
 from surveys import lazy
 from surveys.anonymity import participation_digest
 from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
@@ -55,6 +57,7 @@ class SubmitResult:
     outcome: SubmitOutcome
     reason: str = ""
     problems: tuple[FieldProblem, ...] = ()  # INVALID: what is wrong, field by field
+    team: str = ""  # ACCEPTED: the name of the team the pulse was sent to (for the receipt)
 
 
 _ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answered this pulse.")
@@ -196,7 +199,8 @@ async def submit_many(
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
     for i in valid:
-        results[i] = SubmitResult(SubmitOutcome.ACCEPTED) if i in first else _ALREADY
+        team = invitations[_key(entries[i])].team
+        results[i] = SubmitResult(SubmitOutcome.ACCEPTED, team=team) if i in first else _ALREADY
     if not first:
         await session.rollback()
         return [result for result in results if result is not None]
@@ -224,13 +228,40 @@ def _key(entry: Entry) -> tuple[int, int]:
     return entry.submission.round_id, entry.person_id
 
 
+@dataclass(frozen=True)
+class _Invitation:
+    """A pulse sent: its round (as ``_check`` and ``_rows`` need it), the person's question
+    group and the team's name (for the receipt)."""
+
+    round_id: int
+    team_id: int
+    closed: bool
+    plan: str
+    group_index: int
+    team: str
+
+    def questions(self) -> list[str]:
+        groups: list[list[str]] = json.loads(self.plan)
+        return groups[self.group_index % len(groups)]
+
+
 async def _invitations(
     session: AsyncSession, entries: Sequence[Entry]
-) -> dict[tuple[int, int], tuple[PulseRound, int]]:
-    """(round, person) -> (the round, the person's question group) for each pulse sent."""
+) -> dict[tuple[int, int], _Invitation]:
+    """(round, person) -> the invitation, for each pulse sent: one statement of plain columns
+    (no ORM objects), its ``IN`` lists one array each on PostgreSQL (``storage/lists.py``)."""
     query = (
-        select(PulseRound, Delivery.person_id, Delivery.group_index)
+        core_select(
+            col(PulseRound.id),
+            col(PulseRound.team_id),
+            col(PulseRound.closed),
+            col(PulseRound.plan),
+            col(Delivery.person_id),
+            col(Delivery.group_index),
+            col(Team.name),
+        )
         .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .join(Team, col(Team.id) == col(PulseRound.team_id))
         .where(
             one_of(session, col(PulseRound.id), (e.submission.round_id for e in entries)),
             one_of(session, col(Delivery.person_id), (e.person_id for e in entries)),
@@ -240,31 +271,31 @@ async def _invitations(
         .with_for_update(read=True, of=PulseRound)
     )
     found = {}
-    for pulse_round, person_id, group_index in (await session.exec(query)).all():
-        assert pulse_round.id is not None
-        found[(pulse_round.id, person_id)] = (pulse_round, group_index)
+    connection = await session.connection()
+    for round_id, team_id, closed, plan, person_id, group_index, team in await connection.execute(
+        query
+    ):
+        found[(round_id, person_id)] = _Invitation(
+            round_id, team_id, closed, plan, group_index, team
+        )
     return found
 
 
 def _check(
-    invitation: tuple[PulseRound, int] | None, submission: Submission, max_comment: int
+    invitation: _Invitation | None, submission: Submission, max_comment: int
 ) -> SubmitResult | None:
     """Why the card can't be taken, or None when it can (the digest is checked later)."""
     if invitation is None:
         return SubmitResult(SubmitOutcome.NOT_INVITED, NOT_SENT)
-    pulse_round, group_index = invitation
-    if pulse_round.closed:
+    if invitation.closed:
         return SubmitResult(
             SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
         )
-    return _validate(submission, questions_for(pulse_round, group_index), max_comment)
+    return _validate(submission, invitation.questions(), max_comment)
 
 
-def _rows(
-    submission: Submission, invitation: tuple[PulseRound, int], today: date
-) -> list[dict[str, Any]]:
+def _rows(submission: Submission, invitation: _Invitation, today: date) -> list[dict[str, Any]]:
     """The card's response rows: a fresh random submission id, no link to the person."""
-    pulse_round = invitation[0]
     submission_id = random_id()
     rows = []
     tied = submission.tied()
@@ -274,8 +305,8 @@ def _rows(
             {
                 "id": random_id(),
                 "submission_id": submission_id,
-                "round_id": pulse_round.id,
-                "team_id": pulse_round.team_id,
+                "round_id": invitation.round_id,
+                "team_id": invitation.team_id,
                 "question_id": question_id,
                 "score": score,
                 "comment": comment,
@@ -286,9 +317,7 @@ def _rows(
     return rows
 
 
-def _general_row(
-    submission: Submission, invitation: tuple[PulseRound, int]
-) -> dict[str, Any] | None:
+def _general_row(submission: Submission, invitation: _Invitation) -> dict[str, Any] | None:
     """The card's general comment row, if it has one: its round and its words, nothing that
     joins it to the card's answers (no card id, score or day)."""
     comment = _clean(submission.general)
@@ -296,7 +325,7 @@ def _general_row(
         return None
     return {
         "id": random_id(),
-        "round_id": invitation[0].id,
+        "round_id": invitation.round_id,
         "comment": comment,
         "sentiment": sentiment_of(comment),
     }
