@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.members import UnknownPerson
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.models import PulseRound, Team
-from surveys import directory, responses, rounds
+from surveys import invitations, responses, rounds
 from surveys.bank import load_bank
 
 if TYPE_CHECKING:
@@ -80,7 +80,9 @@ async def submit_cards(
     async with service.participants.lock:
         await service.participants.reserve(c.submission.round_id for c in cards)
         async with service.db.session() as session:
-            people = await directory.person_ids_by_email(session, (c.email for c in cards))
+            people, found = await invitations.by_email(
+                session, ((c.submission.round_id, c.email) for c in cards)
+            )
             known = [c for c in cards if c.email in people]
             entries = [responses.Entry(people[c.email], c.submission) for c in known]
             results = await responses.submit_many(
@@ -90,6 +92,7 @@ async def submit_cards(
                 service.today(),
                 service.participants,
                 service.settings.comment_max_chars,
+                found,
             )
         await service.participants.flush_due()
     by_card = dict(zip(map(id, known), results, strict=True))

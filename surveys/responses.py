@@ -14,7 +14,6 @@ words, shown under "General").  Both are written in the answers' own transaction
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -24,15 +23,14 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.lists import one_of
-from storage.models import Delivery, GeneralComment, PulseRound, Response, Team, random_id
+from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
 from surveys import lazy
 from surveys.anonymity import participation_digest
 from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
+from surveys.invitations import Invitation, by_person
 from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
@@ -180,6 +178,7 @@ async def submit_many(
     today: date,
     gate: Gate,
     max_comment: int = MAX_COMMENT,
+    invitations: dict[tuple[int, int], Invitation] | None = None,
 ) -> list[SubmitResult]:
     """Record several people's pulses in one transaction (a group commit); one result per entry,
     each what it would have been alone.  Commits before returning if any was ACCEPTED.
@@ -187,8 +186,12 @@ async def submit_many(
     The transaction inserts answer rows only; ``gate`` decides which cards are first answers
     and keeps who answered out of it.  The rows go in in a random order, so their order on disk
     (PostgreSQL's heap) does not follow the order the cards arrived in.
+
+    ``invitations``: the entries' invitations, read in this transaction already (with their
+    people: ``surveys.invitations.by_email``); read here otherwise.
     """
-    invitations = await _invitations(session, entries)
+    if invitations is None:
+        invitations = await by_person(session, (_key(entry) for entry in entries))
     results = [
         _check(invitations.get(_key(entry)), entry.submission, max_comment) for entry in entries
     ]
@@ -198,9 +201,10 @@ async def submit_many(
     keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
+    accepted = set(first)
     for i in valid:
         team = invitations[_key(entries[i])].team
-        results[i] = SubmitResult(SubmitOutcome.ACCEPTED, team=team) if i in first else _ALREADY
+        results[i] = SubmitResult(SubmitOutcome.ACCEPTED, team=team) if i in accepted else _ALREADY
     if not first:
         await session.rollback()
         return [result for result in results if result is not None]
@@ -228,61 +232,8 @@ def _key(entry: Entry) -> tuple[int, int]:
     return entry.submission.round_id, entry.person_id
 
 
-@dataclass(frozen=True)
-class _Invitation:
-    """A pulse sent: its round (as ``_check`` and ``_rows`` need it), the person's question
-    group and the team's name (for the receipt)."""
-
-    round_id: int
-    team_id: int
-    closed: bool
-    plan: str
-    group_index: int
-    team: str
-
-    def questions(self) -> list[str]:
-        groups: list[list[str]] = json.loads(self.plan)
-        return groups[self.group_index % len(groups)]
-
-
-async def _invitations(
-    session: AsyncSession, entries: Sequence[Entry]
-) -> dict[tuple[int, int], _Invitation]:
-    """(round, person) -> the invitation, for each pulse sent: one statement of plain columns
-    (no ORM objects), its ``IN`` lists one array each on PostgreSQL (``storage/lists.py``)."""
-    query = (
-        core_select(
-            col(PulseRound.id),
-            col(PulseRound.team_id),
-            col(PulseRound.closed),
-            col(PulseRound.plan),
-            col(Delivery.person_id),
-            col(Delivery.group_index),
-            col(Team.name),
-        )
-        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .join(Team, col(Team.id) == col(PulseRound.team_id))
-        .where(
-            one_of(session, col(PulseRound.id), (e.submission.round_id for e in entries)),
-            one_of(session, col(Delivery.person_id), (e.person_id for e in entries)),
-        )
-        # a round closing waits for the answers being stored to it, and answers wait for a
-        # closing: none is stored to a round after it closed (and after its closing flush)
-        .with_for_update(read=True, of=PulseRound)
-    )
-    found = {}
-    connection = await session.connection()
-    for round_id, team_id, closed, plan, person_id, group_index, team in await connection.execute(
-        query
-    ):
-        found[(round_id, person_id)] = _Invitation(
-            round_id, team_id, closed, plan, group_index, team
-        )
-    return found
-
-
 def _check(
-    invitation: _Invitation | None, submission: Submission, max_comment: int
+    invitation: Invitation | None, submission: Submission, max_comment: int
 ) -> SubmitResult | None:
     """Why the card can't be taken, or None when it can (the digest is checked later)."""
     if invitation is None:
@@ -294,7 +245,7 @@ def _check(
     return _validate(submission, invitation.questions(), max_comment)
 
 
-def _rows(submission: Submission, invitation: _Invitation, today: date) -> list[dict[str, Any]]:
+def _rows(submission: Submission, invitation: Invitation, today: date) -> list[dict[str, Any]]:
     """The card's response rows: a fresh random submission id, no link to the person."""
     submission_id = random_id()
     rows = []
@@ -317,7 +268,7 @@ def _rows(submission: Submission, invitation: _Invitation, today: date) -> list[
     return rows
 
 
-def _general_row(submission: Submission, invitation: _Invitation) -> dict[str, Any] | None:
+def _general_row(submission: Submission, invitation: Invitation) -> dict[str, Any] | None:
     """The card's general comment row, if it has one: its round and its words, nothing that
     joins it to the card's answers (no card id, score or day)."""
     comment = _clean(submission.general)
