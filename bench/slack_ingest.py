@@ -9,15 +9,22 @@ One run, side by side:
   sends it, from a different person, so each one is a real answer recorded (the adapter acks only
   after the commit; the DM is then ``chat.update``d into the receipt, after the ack, as in
   production; the bench waits for those before the next turn and counts their CPU);
-* ``bare``: an aiohttp handler in its own process that only verifies the same requests' signatures
-  (slack_sdk's ``SignatureVerifier``) and answers 200.
+* ``baseline``, the yardstick (issue 13): the simplest server that loses no answer, an aiohttp
+  handler in its own process that verifies the signature (slack_sdk's ``SignatureVerifier``) and
+  commits the body with one ``INSERT`` (autocommit) through an asyncpg pool of 10 connections into
+  a table of its own in the same database, then answers 200;
+* ``bare``: a third reference, the same handler storing nothing (signature check and a 200).
 
 Set-up (not timed): an organisation of ``--teams`` teams of ``--people`` members each under one
 trust, a round opened for every team, its outbox marked sent (the pulses were delivered before the
 answers come in), and every person's Slack user id stored as a ``PlatformIdentity`` (as the
-delivery stores it).  Both servers get ``--warmup`` requests first; then the measured requests are
-sent in ``--rounds`` interleaved chunks (app, bare, app, bare…) by ``--concurrency`` client tasks
-over as many keep-alive connections, each request signed when it is sent.
+delivery stores it).  Every server gets ``--warmup`` requests first; then the measured requests
+are sent in ``--rounds`` chunks, interleaved as the issue asks (baseline, app, baseline, app, …,
+baseline: the baseline's extra last turn resends the first chunk's bodies; the bare handler goes
+before each pair), by ``--concurrency`` client tasks over as many keep-alive connections, each
+request signed when it is sent.  The output gives app/baseline throughput (target at least 1.0)
+and both p99s (target: the app's no higher), the load average, and the app's group-commit batch
+sizes (from its ``/metrics``).
 
 Usage::
 
