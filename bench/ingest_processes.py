@@ -1,9 +1,12 @@
 """The processes of the Slack ingest benchmark (``bench/slack_ingest.py``), and their CPU.
 
 * ``teampulse serve`` itself (``spawn_serve``), healthy before it is used, stopped with SIGTERM;
-* the ``bare`` handler (slack_sdk's ``SignatureVerifier`` and a 200) and the tests' fake Slack,
-  each run by this file in its own process (``spawn``: ``python bench/ingest_processes.py bare``),
-  printing ``READY <url>`` and stopping when its stdin closes;
+* the ``baseline`` (the issue's yardstick, the simplest server that loses no answer: slack_sdk's
+  ``SignatureVerifier``, then one ``INSERT`` of the body through an asyncpg pool, committed on its
+  own, then a 200), the ``bare`` handler (the signature check and a 200, storing nothing) and the
+  tests' fake Slack, each run by this file in its own process (``spawn``: ``python
+  bench/ingest_processes.py baseline``), printing ``READY <url>`` and stopping when its stdin
+  closes;
 * ``cpu_seconds`` of a process tree and ``until_quiet``, so that the work a server does after its
   replies (the receipts) is counted and does not spill into the next server's turn.
 """
@@ -16,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,9 @@ from aiohttp import web  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 SECRET = "bench-signing-secret-8f742231b10e8888"
+BASELINE_TABLE = "bench_baseline_body"  # the baseline's own table, in the bench's database
+# asyncpg's default pool size, and the app's own pool before its overflow (bot/settings.py)
+BASELINE_POOL = 10
 
 
 async def _until_stdin_closes() -> None:
@@ -46,6 +53,42 @@ async def run_bare() -> None:
         )
         return web.Response(status=200 if ok else 401)
 
+    await _serve(handle)
+
+
+async def run_baseline() -> None:
+    """The yardstick: check the signature, ``INSERT`` the body (autocommit: one transaction per
+    request, acked only once committed), answer 200.  ``BASELINE_URL``: the database (asyncpg's
+    own ``postgresql://`` form)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+    pool = await asyncpg.create_pool(
+        os.environ["BASELINE_URL"], min_size=BASELINE_POOL, max_size=BASELINE_POOL
+    )
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} "
+        "(id bigserial PRIMARY KEY, body text NOT NULL)"
+    )
+    insert = f"INSERT INTO {BASELINE_TABLE} (body) VALUES ($1)"
+
+    async def handle(request: web.Request) -> web.Response:
+        body = (await request.read()).decode("utf-8")
+        ok = verifier.is_valid(
+            body=body,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+            signature=request.headers.get("X-Slack-Signature", ""),
+        )
+        if not ok:
+            return web.Response(status=401)
+        await pool.execute(insert, body)
+        return web.Response(status=200)
+
+    await _serve(handle)
+    await pool.close()
+
+
+async def _serve(handle: Callable[[web.Request], Awaitable[web.Response]]) -> None:
     app = web.Application()
     app.router.add_post("/slack/events", handle)
     runner = web.AppRunner(app, access_log=None)
@@ -174,9 +217,9 @@ async def until_quiet(pid: int) -> None:
 
 
 def main() -> None:
-    roles = {"bare": run_bare, "fake": run_fake}
+    roles = {"bare": run_bare, "baseline": run_baseline, "fake": run_fake}
     if len(sys.argv) != 2 or sys.argv[1] not in roles:
-        sys.exit(f"usage: {sys.argv[0]} bare|fake (started by bench/slack_ingest.py)")
+        sys.exit(f"usage: {sys.argv[0]} bare|baseline|fake (started by bench/slack_ingest.py)")
     asyncio.run(roles[sys.argv[1]]())
 
 

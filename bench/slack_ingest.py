@@ -9,15 +9,22 @@ One run, side by side:
   sends it, from a different person, so each one is a real answer recorded (the adapter acks only
   after the commit; the DM is then ``chat.update``d into the receipt, after the ack, as in
   production; the bench waits for those before the next turn and counts their CPU);
-* ``bare``: an aiohttp handler in its own process that only verifies the same requests' signatures
-  (slack_sdk's ``SignatureVerifier``) and answers 200.
+* ``baseline``, the yardstick (issue 13): the simplest server that loses no answer, an aiohttp
+  handler in its own process that verifies the signature (slack_sdk's ``SignatureVerifier``) and
+  commits the body with one ``INSERT`` (autocommit) through an asyncpg pool of 10 connections into
+  a table of its own in the same database, then answers 200;
+* ``bare``: a third reference, the same handler storing nothing (signature check and a 200).
 
 Set-up (not timed): an organisation of ``--teams`` teams of ``--people`` members each under one
 trust, a round opened for every team, its outbox marked sent (the pulses were delivered before the
 answers come in), and every person's Slack user id stored as a ``PlatformIdentity`` (as the
-delivery stores it).  Both servers get ``--warmup`` requests first; then the measured requests are
-sent in ``--rounds`` interleaved chunks (app, bare, app, bare…) by ``--concurrency`` client tasks
-over as many keep-alive connections, each request signed when it is sent.
+delivery stores it).  Every server gets ``--warmup`` requests first; then the measured requests
+are sent in ``--rounds`` chunks, interleaved as the issue asks (baseline, app, baseline, app, …,
+baseline: the baseline's extra last turn resends the first chunk's bodies; the bare handler goes
+before each pair), by ``--concurrency`` client tasks over as many keep-alive connections, each
+request signed when it is sent.  The output gives app/baseline throughput (target at least 1.0)
+and both p99s (target: the app's no higher), the load average, and the app's group-commit batch
+sizes (from its ``/metrics``).
 
 Usage::
 
@@ -52,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 from ingest_processes import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    BASELINE_TABLE,
     SECRET,
     Child,
     cpu_seconds,
@@ -210,6 +218,21 @@ async def fire(url: str, bodies: list[str], concurrency: int, sample: Sample) ->
         sample.seconds += time.perf_counter() - start
 
 
+async def batch_sizes(url: str) -> str:
+    """The app's group-commit batches so far (warm-up included), from its ``/metrics``."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        text = await response.text()
+    found = {}
+    for line in text.splitlines():
+        for key in ("sum", "count"):
+            if line.startswith(f"teampulse_pulse_submit_batch_size_{key} "):
+                found[key] = float(line.split()[-1])
+    count = found.get("count", 0.0)
+    if not count:
+        return "no batches"
+    return f"{count:.0f} batches, {found['sum'] / count:.1f} cards each on average"
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -245,7 +268,7 @@ def machine(pg_version: str) -> str:
 
 async def bench(args: argparse.Namespace) -> None:
     base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"tp_ingest_{uuid.uuid4().hex[:8]}"
+    name = f"tp_slack_ingest_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
     pg_version = str(await admin.fetchval("SHOW server_version"))
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -272,32 +295,50 @@ async def bench(args: argparse.Namespace) -> None:
         children.append(app)
         bare = spawn("bare", {"SLACK_SIGNING_SECRET": SECRET}, logs / "bare.log")
         children.append(bare)
+        baseline = spawn(
+            "baseline",
+            {"SLACK_SIGNING_SECRET": SECRET, "BASELINE_URL": base.rsplit("/", 1)[0] + f"/{name}"},
+            logs / "baseline.log",
+        )
+        children.append(baseline)
         gc.collect()
         gc.freeze()  # the load generator's own full collections would stall its clock
         if args.pid_file:
             Path(args.pid_file).write_text(str(app.process.pid))
         load = os.getloadavg()
         warm, measured = bodies[: args.warmup], bodies[args.warmup :]
-        await fire(app.url, warm, args.concurrency, Sample())
-        await fire(bare.url, warm, args.concurrency, Sample())
-        results = {"app": Sample(), "bare": Sample()}
+        servers = {"app": app, "baseline": baseline, "bare": bare}
+        for child in servers.values():
+            await fire(child.url, warm, args.concurrency, Sample())
+        results = {key: Sample() for key in servers}
+
+        async def turn(key: str, chunk: list[str]) -> None:
+            child = servers[key]
+            before = cpu_seconds(child.process.pid)
+            await fire(child.url, chunk, args.concurrency, results[key])
+            await until_quiet(child.process.pid)
+            results[key].cpu += cpu_seconds(child.process.pid) - before
+
+        # baseline, app, baseline, app, …, baseline (the issue's order); the bare handler, cheap,
+        # before each pair; the baseline's extra last turn takes the first chunk's bodies again
         size = -(-len(measured) // args.rounds)
-        for chunk in (measured[i : i + size] for i in range(0, len(measured), size)):
-            for key, child in (("app", app), ("bare", bare)):
-                before = cpu_seconds(child.process.pid)
-                await fire(child.url, chunk, args.concurrency, results[key])
-                await until_quiet(child.process.pid)
-                results[key].cpu += cpu_seconds(child.process.pid) - before
+        chunks = [measured[i : i + size] for i in range(0, len(measured), size)]
+        for chunk in chunks:
+            for key in ("bare", "baseline", "app"):
+                await turn(key, chunk)
+        await turn("baseline", chunks[0])
+        batches = await batch_sizes(app.url)
         admin = await asyncpg.connect(base.rsplit("/", 1)[0] + f"/{name}")
         stored = await admin.fetchval("SELECT count(DISTINCT submission_id) FROM response")
         respondents = await admin.fetchval("SELECT sum(respondents) FROM participation")
+        baseline_rows = await admin.fetchval(f"SELECT count(*) FROM {BASELINE_TABLE}")
         await admin.close()
-        app_rate = len(results["app"].latencies) / results["app"].seconds
-        bare_rate = len(results["bare"].latencies) / results["bare"].seconds
+        rate = {k: len(v.latencies) / v.seconds for k, v in results.items()}
+        p99 = {k: percentile(v.latencies, 99) * 1000 for k, v in results.items()}
         print()
         print(f"Machine: {machine('PostgreSQL ' + pg_version)}")
         print(
-            f"{len(measured)} measured requests per server ({args.warmup} warm-up), "
+            f"{len(measured)} measured requests to the app ({args.warmup} warm-up), "
             f"{args.concurrency} concurrent, {args.rounds} interleaved chunks; load average "
             f"before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}"
         )
@@ -308,15 +349,19 @@ async def bench(args: argparse.Namespace) -> None:
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(row("app: `/slack/events` → gate → submit (PostgreSQL)", results["app"]))
+        print(row("baseline: signature + one `INSERT` (asyncpg pool)", results["baseline"]))
         print(row("bare: aiohttp + `SignatureVerifier` only", results["bare"]))
         print()
-        p99 = percentile(results["app"].latencies, 99) * 1000
         print(
-            f"app/bare throughput: {app_rate / bare_rate:.2f} (target ≥ 0.50); app p99 "
-            f"{p99:.1f} ms (target < 50 ms); submissions stored: {stored} "
-            f"(who answered, written so far in batches of at least k: {respondents}; "
-            f"sent {len(bodies)})"
+            f"app/baseline throughput: {rate['app'] / rate['baseline']:.2f} (target ≥ 1.00); "
+            f"p99 app {p99['app']:.1f} ms, baseline {p99['baseline']:.1f} ms (target: app ≤ "
+            f"baseline); app/bare throughput: {rate['app'] / rate['bare']:.2f}"
         )
+        print(
+            f"submissions stored: {stored} (who answered, written so far in batches of at least "
+            f"k: {respondents}; sent {len(bodies)}); baseline rows: {baseline_rows}"
+        )
+        print(f"app's group commit: {batches}")
         for key, sample in results.items():
             bad = {k: v for k, v in sample.statuses.items() if k != "ok"}
             if bad:

@@ -38,6 +38,7 @@ from bot.bindings import Bindings
 from bot.lru import LRU
 from bot.ports import Recipient
 from storage.inbound import InboundEvents
+from storage.lists import one_of
 from storage.models import ConversationReference, Person, PlatformIdentity
 from surveys.directory import normalise_email, person_by_email
 
@@ -102,14 +103,18 @@ class Identities:
 
     async def _stored_emails(self, accounts: Sequence[Account]) -> list[str | None]:
         """Several accounts' stored emails in one query: at a pulse's peak many people's first
-        requests arrive together."""
+        requests arrive together.  One statement on its own, outside a transaction (autocommit:
+        no ``BEGIN`` and ``COMMIT`` round trips around it, which every pulse answered waited
+        for)."""
         async with self.session() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            platforms = {platform for platform, _ in accounts}
             query = (
                 select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
                 .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
                 .where(
-                    col(PlatformIdentity.platform).in_({platform for platform, _ in accounts}),
-                    col(PlatformIdentity.external_id).in_({external for _, external in accounts}),
+                    one_of(session, col(PlatformIdentity.platform), sorted(platforms)),
+                    one_of(session, col(PlatformIdentity.external_id), (e for _, e in accounts)),
                 )
             )
             found = {(p, e): email for p, e, email in (await session.exec(query)).all()}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.members import UnknownPerson
 from bot.views import CardQuestion, PulseCard, Receipt, TextReply, View
 from storage.models import PulseRound, Team
-from surveys import directory, responses, rounds
+from surveys import invitations, responses, rounds
 from surveys.bank import load_bank
 
 if TYPE_CHECKING:
@@ -80,8 +80,9 @@ async def submit_cards(
     async with service.participants.lock:
         await service.participants.reserve(c.submission.round_id for c in cards)
         async with service.db.session() as session:
-            people = await directory.person_ids_by_email(session, (c.email for c in cards))
-            teams = await rounds.team_names(session, (c.submission.round_id for c in cards))
+            people, found = await invitations.by_email(
+                session, ((c.submission.round_id, c.email) for c in cards)
+            )
             known = [c for c in cards if c.email in people]
             entries = [responses.Entry(people[c.email], c.submission) for c in known]
             results = await responses.submit_many(
@@ -91,26 +92,25 @@ async def submit_cards(
                 service.today(),
                 service.participants,
                 service.settings.comment_max_chars,
+                found,
             )
         await service.participants.flush_due()
     by_card = dict(zip(map(id, known), results, strict=True))
-    return [_card_view(service, each, by_card.get(id(each)), teams) for each in cards]
+    return [_card_view(service, each, by_card.get(id(each))) for each in cards]
 
 
 def _card_view(
     service: TeamPulse,
     submitted: SubmittedCard,
     result: responses.SubmitResult | None,
-    teams: dict[int, str],
 ) -> View | Exception:
     if result is None:
         return UnknownPerson(submitted.email)
     if result.outcome is responses.SubmitOutcome.ACCEPTED:
-        team = teams[submitted.submission.round_id]
         return Receipt(
             round_id=submitted.submission.round_id,
-            team=team,
-            text=RECEIPT.format(team=team, k=service.settings.min_group),
+            team=result.team,
+            text=RECEIPT.format(team=result.team, k=service.settings.min_group),
         )
     kind = "info" if result.outcome is responses.SubmitOutcome.ALREADY_ANSWERED else "error"
     return TextReply(result.reason, kind=kind, problems=result.problems)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.lists import one_of
 from storage.models import Membership, Organisation, Person, Role, Team
 from surveys.forms import without_control
 
@@ -29,7 +30,7 @@ async def person_ids_by_email(session: AsyncSession, emails: Iterable[str]) -> d
     wanted = {normalise_email(email) for email in emails}
     if not wanted:
         return {}
-    query = select(Person.email, Person.id).where(col(Person.email).in_(wanted))
+    query = select(Person.email, Person.id).where(one_of(session, col(Person.email), wanted))
     return {email: person_id for email, person_id in (await session.exec(query)).all() if person_id}
 
 

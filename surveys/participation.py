@@ -61,6 +61,7 @@ from sqlalchemy import bindparam, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.lists import one_of
 from storage.models import Participation, PulseRound, Response
 from surveys.anonymity import format_digests, parse_digests
 
@@ -200,7 +201,7 @@ async def flushed_digests(session: AsyncSession, round_ids: Iterable[int]) -> di
     if not wanted:
         return {}
     query = select(Participation.round_id, Participation.digests).where(
-        col(Participation.round_id).in_(wanted)
+        one_of(session, col(Participation.round_id), wanted)
     )
     found = {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
     return {round_id: found.get(round_id, set()) for round_id in wanted}

@@ -30,6 +30,7 @@ from storage.models import Delivery, GeneralComment, PulseRound, Response, rando
 from surveys import lazy
 from surveys.anonymity import participation_digest
 from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
+from surveys.invitations import Invitation, by_person
 from surveys.participation import Answered, Gate, Key
 from surveys.rounds import questions_for
 
@@ -54,6 +55,7 @@ class SubmitResult:
     outcome: SubmitOutcome
     reason: str = ""
     problems: tuple[FieldProblem, ...] = ()  # INVALID: what is wrong, field by field
+    team: str = ""  # ACCEPTED: the name of the team the pulse was sent to (for the receipt)
 
 
 _ALREADY = SubmitResult(SubmitOutcome.ALREADY_ANSWERED, "You have already answered this pulse.")
@@ -176,6 +178,7 @@ async def submit_many(
     today: date,
     gate: Gate,
     max_comment: int = MAX_COMMENT,
+    invitations: dict[tuple[int, int], Invitation] | None = None,
 ) -> list[SubmitResult]:
     """Record several people's pulses in one transaction (a group commit); one result per entry,
     each what it would have been alone.  Commits before returning if any was ACCEPTED.
@@ -183,8 +186,12 @@ async def submit_many(
     The transaction inserts answer rows only; ``gate`` decides which cards are first answers
     and keeps who answered out of it.  The rows go in in a random order, so their order on disk
     (PostgreSQL's heap) does not follow the order the cards arrived in.
+
+    ``invitations``: the entries' invitations, read in this transaction already (with their
+    people: ``surveys.invitations.by_email``); read here otherwise.
     """
-    invitations = await _invitations(session, entries)
+    if invitations is None:
+        invitations = await by_person(session, (_key(entry) for entry in entries))
     results = [
         _check(invitations.get(_key(entry)), entry.submission, max_comment) for entry in entries
     ]
@@ -194,8 +201,10 @@ async def submit_many(
     keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
+    accepted = set(first)
     for i in valid:
-        results[i] = SubmitResult(SubmitOutcome.ACCEPTED) if i in first else _ALREADY
+        team = invitations[_key(entries[i])].team
+        results[i] = SubmitResult(SubmitOutcome.ACCEPTED, team=team) if i in accepted else _ALREADY
     if not first:
         await session.rollback()
         return [result for result in results if result is not None]
@@ -223,47 +232,21 @@ def _key(entry: Entry) -> tuple[int, int]:
     return entry.submission.round_id, entry.person_id
 
 
-async def _invitations(
-    session: AsyncSession, entries: Sequence[Entry]
-) -> dict[tuple[int, int], tuple[PulseRound, int]]:
-    """(round, person) -> (the round, the person's question group) for each pulse sent."""
-    query = (
-        select(PulseRound, Delivery.person_id, Delivery.group_index)
-        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .where(
-            col(PulseRound.id).in_({e.submission.round_id for e in entries}),
-            col(Delivery.person_id).in_({e.person_id for e in entries}),
-        )
-        # a round closing waits for the answers being stored to it, and answers wait for a
-        # closing: none is stored to a round after it closed (and after its closing flush)
-        .with_for_update(read=True, of=PulseRound)
-    )
-    found = {}
-    for pulse_round, person_id, group_index in (await session.exec(query)).all():
-        assert pulse_round.id is not None
-        found[(pulse_round.id, person_id)] = (pulse_round, group_index)
-    return found
-
-
 def _check(
-    invitation: tuple[PulseRound, int] | None, submission: Submission, max_comment: int
+    invitation: Invitation | None, submission: Submission, max_comment: int
 ) -> SubmitResult | None:
     """Why the card can't be taken, or None when it can (the digest is checked later)."""
     if invitation is None:
         return SubmitResult(SubmitOutcome.NOT_INVITED, NOT_SENT)
-    pulse_round, group_index = invitation
-    if pulse_round.closed:
+    if invitation.closed:
         return SubmitResult(
             SubmitOutcome.CLOSED, "This pulse has closed, so it no longer takes answers."
         )
-    return _validate(submission, questions_for(pulse_round, group_index), max_comment)
+    return _validate(submission, invitation.questions(), max_comment)
 
 
-def _rows(
-    submission: Submission, invitation: tuple[PulseRound, int], today: date
-) -> list[dict[str, Any]]:
+def _rows(submission: Submission, invitation: Invitation, today: date) -> list[dict[str, Any]]:
     """The card's response rows: a fresh random submission id, no link to the person."""
-    pulse_round = invitation[0]
     submission_id = random_id()
     rows = []
     tied = submission.tied()
@@ -273,8 +256,8 @@ def _rows(
             {
                 "id": random_id(),
                 "submission_id": submission_id,
-                "round_id": pulse_round.id,
-                "team_id": pulse_round.team_id,
+                "round_id": invitation.round_id,
+                "team_id": invitation.team_id,
                 "question_id": question_id,
                 "score": score,
                 "comment": comment,
@@ -285,9 +268,7 @@ def _rows(
     return rows
 
 
-def _general_row(
-    submission: Submission, invitation: tuple[PulseRound, int]
-) -> dict[str, Any] | None:
+def _general_row(submission: Submission, invitation: Invitation) -> dict[str, Any] | None:
     """The card's general comment row, if it has one: its round and its words, nothing that
     joins it to the card's answers (no card id, score or day)."""
     comment = _clean(submission.general)
@@ -295,7 +276,7 @@ def _general_row(
         return None
     return {
         "id": random_id(),
-        "round_id": invitation[0].id,
+        "round_id": invitation.round_id,
         "comment": comment,
         "sentiment": sentiment_of(comment),
     }

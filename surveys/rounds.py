@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -173,16 +172,6 @@ async def close_due_rounds(session: AsyncSession, today: date) -> list[PulseRoun
 def questions_for(pulse_round: PulseRound, group_index: int) -> list[str]:
     groups: list[list[str]] = json.loads(pulse_round.plan)
     return groups[group_index % len(groups)]
-
-
-async def team_names(session: AsyncSession, round_ids: Iterable[int]) -> dict[int, str]:
-    """Round id -> the name of the team it was sent to."""
-    query = (
-        select(PulseRound.id, Team.name)
-        .join(Team, col(Team.id) == col(PulseRound.team_id))
-        .where(col(PulseRound.id).in_(set(round_ids)))
-    )
-    return {round_id: name for round_id, name in (await session.exec(query)).all() if round_id}
 
 
 async def respondent_count(session: AsyncSession, round_id: int) -> int:

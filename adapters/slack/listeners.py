@@ -28,6 +28,7 @@ from adapters.slack.blocks import (
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
+from adapters.slack.receipts import show_receipt
 from adapters.slack.sync import HELP as SYNC_HELP
 from adapters.slack.sync import MemberSync, sync_request
 from bot import commands, words
@@ -316,14 +317,12 @@ class SlackListeners:
                 await self.publish_home(client, user, remember=False)
 
     async def _show_receipt(self, form: CardForm, receipt: Receipt, client: AsyncWebClient) -> None:
-        message = render(receipt)
         channel, ts, url = form.where("channel"), form.where("ts"), form.where("response_url")
         try:
             if channel and ts:
-                await client.chat_update(
-                    channel=channel, ts=ts, text=message.text, blocks=message.blocks
-                )
+                await show_receipt(client, channel, ts, receipt)
             elif url:
+                message = render(receipt)
                 await AsyncWebhookClient(url).send(
                     text=message.text, blocks=message.blocks, replace_original=True
                 )

@@ -1,0 +1,26 @@
+"""``column IN (values)`` whose statement is the same text whatever the number of values.
+
+SQLAlchemy writes ``IN`` with one placeholder per value, so every batch size is a new statement
+to PostgreSQL: asyncpg prepares each new text before running it (a round trip of its own), and
+keeps only the latest hundred per connection.  On the group commit's path, where batches of any
+size from 1 to 256 follow each other, most statements were prepared afresh.  On PostgreSQL the
+values go as one array instead (``column = ANY($1)``): one text, prepared once per connection.
+SQLite keeps ``IN`` (it has no arrays, and prepares nothing across round trips)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ARRAY, ColumnElement, any_, bindparam
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def one_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column`` is one of ``values`` (in a statement run in ``session``)."""
+    wanted = list(dict.fromkeys(values))
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        array = bindparam(None, wanted, type_=ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(wanted)  # type: ignore[no-any-return]
