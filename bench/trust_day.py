@@ -17,8 +17,11 @@ tuples, peak connections and backends' CPU: ``bench/trust_day_probe.py``):
 4. **remind**: the rounds are made to close tomorrow (``closes_on``), and the leader's next
    minute tick queues the reminders and sends them (to whoever has not answered), as on the
    day before a round closes.  Reported: the wait for the tick, and the tick to the last DM;
-5. **close**: the rounds are made due today and counted in last week (``report_week``), so the
-   next tick closes them all and rebuilds (cuts) that week: the tick to the week's cut;
+5. **close**: the rounds are made due (``closes_on`` yesterday) and counted in last week
+   (``report_week``), so the next tick closes them all and rebuilds (cuts) that week: the tick
+   to the week's cut.  (Due yesterday rather than today: a week is cut on its last round's
+   closing day only if no answer's reservation is left unsure, ``surveys/rollup._settled``; one
+   lost with a connection holds the cut until the next day);
 6. **trends**: every manager sends ``/pulse trends`` (``--trend-concurrency`` at once); each
    timed from sending to its reply reaching the ``response_url``.
 
@@ -247,7 +250,7 @@ class Day:
         await asyncio.sleep(ahead if ahead > 0 else ahead + 60)
         phase = await self.probe.begin("5 close + week cut")
         await self.db.execute(
-            "UPDATE pulse_round SET closes_on = current_date, report_week = current_date - 7"
+            "UPDATE pulse_round SET closes_on = current_date - 1, report_week = current_date - 7"
             " WHERE NOT closed"
         )
         updated = time.time()
