@@ -67,6 +67,7 @@ from trust_day_setup import (  # noqa: E402
     signed_headers,
     trends_body,
 )
+from trust_day_ticks import close, remind  # noqa: E402
 
 TIMEOUT = 900.0  # seconds any one wait may take before the run fails
 ARRIVAL_MEAN = 0.2  # of the window: the answers' mean arrival time
@@ -210,68 +211,6 @@ class Day:
         }
         self.phases.append(ended)
 
-    # -- phases 4 and 5: the leader's tick ------------------------------------------------------
-    async def remind(self) -> None:
-        teams, before = self.trust.teams, await self.stats()
-        phase = await self.probe.begin("4 reminders")
-        await self.db.execute(
-            "UPDATE pulse_round SET closes_on = current_date + 1 WHERE NOT closed"
-        )
-        updated = time.time()
-
-        async def reminded() -> bool:
-            return await self.count("SELECT count(*) FROM pulse_round WHERE reminded") >= teams
-
-        ticked = await self.until("reminders queued", reminded)
-        posts = [int(before["posts"])]
-
-        async def sent() -> bool:
-            left = await self.count("SELECT count(*) FROM reminder WHERE NOT done")
-            posts.append(int((await self.stats())["posts"]))
-            return left == 0 and len(posts) > 6 and posts[-1] == posts[-7]  # 3 s without a post
-
-        await self.until("reminders sent", sent, every=0.5)
-        after = await self.stats()
-        ended = await self.probe.end(phase)
-        self.ticked = ticked
-        ended.extra = {
-            "tick_wait_s": ticked - updated,
-            "tick_to_last_dm_s": after["last"] - ticked,
-            "reminders": after["posts"] - before["posts"],
-            "queued": await self.count("SELECT count(*) FROM reminder"),
-            "refused": after["refused"],
-        }
-        self.phases.append(ended)
-
-    async def close(self) -> None:
-        teams = self.trust.teams
-        # the leader ticks every minute: start 3 s before its next tick, not to time idling
-        ahead = (self.ticked - time.time()) % 60 - 3
-        await asyncio.sleep(ahead if ahead > 0 else ahead + 60)
-        phase = await self.probe.begin("5 close + week cut")
-        await self.db.execute(
-            "UPDATE pulse_round SET closes_on = current_date - 1, report_week = current_date - 7"
-            " WHERE NOT closed"
-        )
-        updated = time.time()
-
-        async def closed() -> bool:
-            return await self.count("SELECT count(*) FROM pulse_round WHERE closed") >= teams
-
-        async def cut() -> bool:
-            return await self.count("SELECT count(*) FROM rollup_cut") > 0
-
-        ticked = await self.until("rounds closed", closed, every=0.05)
-        done = await self.until("week cut", cut, every=0.05)
-        ended = await self.probe.end(phase)
-        ended.extra = {
-            "tick_wait_s": ticked - updated,
-            "closed_to_cut_s": done - ticked,
-            "cells": await self.count("SELECT count(*) FROM rollup_cell"),
-            "responses": await self.count("SELECT count(*) FROM response"),
-        }
-        self.phases.append(ended)
-
     # -- phase 6 ------------------------------------------------------------------------------
     async def warm_trends(self) -> list[float]:
         """Each replica's first report (SciPy and matplotlib load then: ``surveys/lazy.py``),
@@ -384,9 +323,9 @@ async def run(args: argparse.Namespace) -> None:
             print("delivered", flush=True)
             await day.answer()
             print("answered", flush=True)
-            await day.remind()
+            await remind(day)
             print("reminded", flush=True)
-            await day.close()
+            await close(day)
             print("closed", flush=True)
             await day.trends()
         await day.db.close()
