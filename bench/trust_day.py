@@ -28,7 +28,7 @@ tuples, peak connections and backends' CPU: ``bench/trust_day_probe.py``):
 A run is one configuration: run it with ``--replicas 1`` and ``--replicas 2``.  Not run by any
 test (a bench).  Usage::
 
-    .venv/bin/python bench/trust_day.py                      # 15,000 people, 600 wards, ~15 min
+    .venv/bin/python bench/trust_day.py                      # 15,000 people, 600 wards
     .venv/bin/python bench/trust_day.py --replicas 2
     .venv/bin/python bench/trust_day.py --quick              # 2,000 people, 80 wards, 1 min
 """
