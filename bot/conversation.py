@@ -281,7 +281,9 @@ class Conversation:
     async def trends(self, email: str, command: commands.Trends) -> View:
         service = self.service
         await prepare_statistics()  # (the first report's import, before the session)
-        async with service.db.session() as session:
+        # a report only reads: on SQLite its session takes no write lock, so answers being
+        # submitted meanwhile don't wait for it
+        async with service.db.reading() as session:
             person = await service.person(session, email)
             team = await chosen_team(
                 session, person, command.team, below=True, command="pulse trends"
@@ -289,7 +291,7 @@ class Conversation:
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
-            team_ids = directory.descendants(await directory.all_teams(session), team.id)
+            team_ids = await directory.subtree(session, team.id)
             small = await self._too_small(session, team, has_children=len(team_ids) > 1)
             if small is not None:
                 return small
@@ -327,9 +329,8 @@ class Conversation:
         self, session: AsyncSession, team: Team, *, has_children: bool
     ) -> TextReply | None:
         assert team.id is not None
-        size = len(await directory.members(session, team.id))
         k = self.service.settings.min_group
-        if has_children or size >= k:
+        if has_children or await directory.member_count(session, team.id) >= k:
             return None
         parent = await session.get(Team, team.parent_id) if team.parent_id else None
         where = f"as part of {parent.name}" if parent else "only as part of a larger group"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import func
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -181,6 +183,25 @@ async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER)
         .order_by(col(Person.id))
     )
     return list((await session.exec(query)).all())
+
+
+async def member_count(session: AsyncSession, team_id: int, role: Role = Role.MEMBER) -> int:
+    query = select_columns(func.count()).where(
+        col(Membership.team_id) == team_id, col(Membership.role) == role
+    )
+    return int((await session.exec(query)).scalar_one())  # type: ignore[call-overload]
+
+
+async def subtree(session: AsyncSession, root_id: int) -> list[int]:
+    """The root and every team below it, read through ``team.parent_id``'s index with a
+    recursive query: a ward's report reads one row, not the organisation.  (``UNION``, not
+    ``UNION ALL``: a cycle in the stored hierarchy ends the walk instead of looping.)"""
+    tree = select_columns(col(Team.id)).where(col(Team.id) == root_id).cte(recursive=True)
+    below = select_columns(col(Team.id)).where(col(Team.parent_id) == tree.c.id)
+    tree = tree.union(below)
+    rows = (await session.exec(select_columns(tree.c.id))).all()  # type: ignore[call-overload]
+    found = {team_id for (team_id,) in rows}
+    return [root_id, *sorted(found - {root_id})]
 
 
 def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
