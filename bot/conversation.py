@@ -34,8 +34,10 @@ from bot.views import (
 from bot.words import KUDOS_NOT_SAVED, NOT_KNOWN, NOT_SAVED, UNAVAILABLE
 from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
-from surveys.directory import TeamRef
+from surveys.directory import TeamRef, subtree_query
 from surveys.trends import FOOTNOTE, prepare_statistics, team_trend
+
+SUBTREE_AS_QUERY = 50  # teams: a larger subtree's kudos are counted through its query
 
 
 class Conversation:
@@ -299,8 +301,10 @@ class Conversation:
                 session, team.id, team_ids, command.weeks, service.today(), service.thresholds
             )
             since = datetime.combine(summary.period_start, time(), tzinfo=service.clock().tzinfo)
-            received = await recognition.counts_by_value(session, team_ids, since)
-            given = await recognition.counts_by_value(session, team_ids, since, given=True)
+            # (a subtree of many teams is named by its query, not sent as one parameter each)
+            teams = team_ids if len(team_ids) < SUBTREE_AS_QUERY else subtree_query(team.id)
+            received = await recognition.counts_by_value(session, teams, since)
+            given = await recognition.counts_by_value(session, teams, since, given=True)
         chart = await render_chart(summary, team.name) if summary.series else None
         scope = (
             f"{team.name} and the {len(team_ids) - 1} teams below it"

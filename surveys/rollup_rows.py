@@ -299,27 +299,26 @@ async def compute_week(session: AsyncSession, week: date, thresholds: Thresholds
 
 
 async def fingerprint(session: AsyncSession, week: date) -> str:
-    """A digest of every input of a week's rows: its rounds (and whether each has closed), how
-    many answers, invitations and unsure answers they have, the team hierarchy and the
-    questions' themes and scoring.  Answers and invitations are counted, not listed: they are
-    only ever added to a round while it is open, or deleted."""
-    rounds = select(col(PulseRound.id), col(PulseRound.closed), col(PulseRound.closes_on)).where(
+    """A digest of the inputs of a week's rows that may still change once its rounds have all
+    closed: its rounds (a round opened into it; whether each has closed), its rounds' unsure
+    answers (given back late by a process: ``surveys/participation.py``), the team hierarchy
+    (an import) and the questions' themes and scoring.  Answers and invitations are not in it:
+    a round gets them only while open (the cut's ``due`` checks every round closed), and rows
+    deleted after the rows were computed are no different from rows deleted after the cut.
+    Cheap (the week's rounds through ``ix_pulse_round_counted_week``), as it is read again while
+    the writer holds the lock."""
+    rounds = select(col(PulseRound.id), col(PulseRound.closed)).where(
         counted_week() >= week, counted_week() < week + timedelta(days=7)
     )
-    ids = week_rounds(week)
-    counts = select(
-        select(func.count()).where(col(Response.round_id).in_(ids)).scalar_subquery(),
-        select(func.count()).where(col(Delivery.round_id).in_(ids)).scalar_subquery(),
-        select(func.coalesce(func.sum(col(Participation.unsure)), 0))
-        .where(col(Participation.round_id).in_(ids))
-        .scalar_subquery(),
+    unsure = select(func.count(), func.coalesce(func.sum(col(Participation.unsure)), 0)).where(
+        col(Participation.round_id).in_(week_rounds(week))
     )
     questions = select(
         col(Question.id), col(Question.theme), col(Question.reverse), col(Question.advocacy)
     )
     teams = select(col(Team.id), col(Team.parent_id))
     digest = hashlib.sha256()
-    for query in (rounds, counts, questions, teams):
+    for query in (rounds, unsure, questions, teams):
         rows = sorted((await run_query(session, query)).all(), key=repr)
         digest.update(repr(rows).encode())
     return digest.hexdigest()
