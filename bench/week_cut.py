@@ -92,13 +92,13 @@ async def main() -> None:
             await uncut(db, week)
             seconds = await cut(db, week)
             assert await rows_of(db, week) == before, f"week {week}: different rows"
-            computing.append(seconds[0])
-            writing.append(seconds[1])
-            print(f"{week}: computing {seconds[0] * 1000:.0f} ms, writing {seconds[1] * 1000:.0f} ms")
+            computing.append(1000 * seconds[0])
+            writing.append(1000 * seconds[1])
+            print(f"{week}: computing {computing[-1]:.0f} ms, writing {writing[-1]:.0f} ms")
         print(
-            f"median of {args.weeks} weeks: computing {statistics.median(computing) * 1000:.0f} ms "
-            f"(max {max(computing) * 1000:.0f}), writing {statistics.median(writing) * 1000:.0f} ms "
-            f"(max {max(writing) * 1000:.0f}); rows identical to the first cut's"
+            f"median of {args.weeks} weeks: computing {statistics.median(computing):.0f} ms "
+            f"(max {max(computing):.0f}), writing {statistics.median(writing):.0f} ms "
+            f"(max {max(writing):.0f}); rows identical to the first cut's"
         )
         print(f"load average at the end {Path('/proc/loadavg').read_text().split()[:3]}")
     finally:
