@@ -34,8 +34,10 @@ from bot.views import (
 from bot.words import KUDOS_NOT_SAVED, NOT_KNOWN, NOT_SAVED, UNAVAILABLE
 from storage.models import Role, Team
 from surveys import directory, recognition, responses, rounds
-from surveys.directory import TeamRef
+from surveys.directory import TeamRef, subtree_query
 from surveys.trends import FOOTNOTE, prepare_statistics, team_trend
+
+SUBTREE_AS_QUERY = 50  # teams: a larger subtree's kudos are counted through its query
 
 
 class Conversation:
@@ -281,7 +283,9 @@ class Conversation:
     async def trends(self, email: str, command: commands.Trends) -> View:
         service = self.service
         await prepare_statistics()  # (the first report's import, before the session)
-        async with service.db.session() as session:
+        # a report only reads: on SQLite its session takes no write lock, so answers being
+        # submitted meanwhile don't wait for it
+        async with service.db.reading() as session:
             person = await service.person(session, email)
             team = await chosen_team(
                 session, person, command.team, below=True, command="pulse trends"
@@ -289,7 +293,7 @@ class Conversation:
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
-            team_ids = directory.descendants(await directory.all_teams(session), team.id)
+            team_ids = await directory.subtree(session, team.id)
             small = await self._too_small(session, team, has_children=len(team_ids) > 1)
             if small is not None:
                 return small
@@ -297,8 +301,10 @@ class Conversation:
                 session, team.id, team_ids, command.weeks, service.today(), service.thresholds
             )
             since = datetime.combine(summary.period_start, time(), tzinfo=service.clock().tzinfo)
-            received = await recognition.counts_by_value(session, team_ids, since)
-            given = await recognition.counts_by_value(session, team_ids, since, given=True)
+            # (a subtree of many teams is named by its query, not sent as one parameter each)
+            teams = team_ids if len(team_ids) < SUBTREE_AS_QUERY else subtree_query(team.id)
+            received = await recognition.counts_by_value(session, teams, since)
+            given = await recognition.counts_by_value(session, teams, since, given=True)
         chart = await render_chart(summary, team.name) if summary.series else None
         scope = (
             f"{team.name} and the {len(team_ids) - 1} teams below it"
@@ -327,9 +333,8 @@ class Conversation:
         self, session: AsyncSession, team: Team, *, has_children: bool
     ) -> TextReply | None:
         assert team.id is not None
-        size = len(await directory.members(session, team.id))
         k = self.service.settings.min_group
-        if has_children or size >= k:
+        if has_children or await directory.member_count(session, team.id) >= k:
             return None
         parent = await session.get(Team, team.parent_id) if team.parent_id else None
         where = f"as part of {parent.name}" if parent else "only as part of a larger group"

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from bot.members import team_row
-from surveys import export, outbox, rollup, rounds, schedules
+from surveys import export, outbox, rollup, rollup_rows, rounds, schedules
 from surveys.directory import TeamRef
 
 if TYPE_CHECKING:
@@ -74,8 +74,34 @@ async def close_due_rounds(service: TeamPulse) -> int:
 async def cut_due_weeks(service: TeamPulse) -> list[date]:
     """Publish every week that is over and whose pulses have all closed (at start-up and after
     the demo loads); returns the weeks cut."""
+    async with service.db.reading() as session:
+        weeks = await rollup.weeks_to_cut(session, service.today())
+    return [week for week in weeks if await cut_week(service, week)]
+
+
+CUT_TRIES = 3  # computed cuts whose inputs changed under them before one transaction does it all
+
+
+async def cut_week(service: TeamPulse, week: date) -> bool:
+    """Cut one week, if it is due, so that answers never wait for it: its rows are computed in
+    a session that only reads (on SQLite, a snapshot that holds no lock; a second or more at a
+    million answers), then written in a short transaction that first checks, under the week's
+    lock, that the week is still due and its inputs unchanged (``rollup.write_if_unchanged``).
+    A week is still cut exactly once: the writer checks ``rollup_cut`` under the lock.  Should
+    its inputs keep changing, the last try computes and writes in one transaction."""
+    today, thresholds = service.today(), service.thresholds
+    for _ in range(CUT_TRIES):
+        async with service.db.reading() as reading:
+            if not await rollup.due(reading, week, today):
+                return False
+            rows = await rollup_rows.compute_week(reading, week, thresholds)
+        async with service.db.session() as session:
+            written = await rollup.write_if_unchanged(session, rows, today)
+            await session.commit()
+        if written is not None:
+            return written
     async with service.db.session() as session:
-        cut = await rollup.cut_due_weeks(session, service.today(), service.thresholds)
+        cut = await rollup.rebuild_week(session, week, thresholds, today)
         await session.commit()
     return cut
 

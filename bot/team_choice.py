@@ -51,11 +51,12 @@ async def chosen_team(
     managed = await directory.managed_teams(session, person)
     if not managed:
         return TextReply(FOR_MANAGERS, kind="error")
-    allowed = await directory.manageable_teams(session, person) if below else managed
     if name is None:
         if guess or len(managed) == 1:
             return managed[0]
         return TextReply(_which(managed, command, "You manage several teams."))
+    # (only a name needs the teams below: a trust's manager's unnamed report reads none of them)
+    allowed = await directory.manageable_teams(session, person) if below else managed
     try:
         return directory.pick_team(name, allowed)
     except AmbiguousTeam as error:  # teams stored before names were unique by case

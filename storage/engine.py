@@ -33,10 +33,16 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+READ_ONLY = "teampulse_read_only"  # execution option of ``Database.reading``'s sessions
+
+
 def _begin_immediate(connection: Connection) -> None:
     """Take SQLite's write lock at BEGIN: a read-then-write transaction (check "already
-    answered", then insert) can never interleave with another writer."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    answered", then insert) can never interleave with another writer.  A session that only
+    reads (``Database.reading``) begins DEFERRED instead: a snapshot of the database, taken at
+    its first read, that holds no lock a writer waits for (WAL)."""
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # PostgreSQL connections one process may hold (``TEAMPULSE_DB_POOL_SIZE`` and
@@ -175,6 +181,11 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
@@ -184,6 +195,15 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that only reads (a report; the first half of a week's cut).  On
+        SQLite it takes no write lock, so answers are not held up behind it, and it reads one
+        snapshot throughout; don't write in it (SQLite refuses to upgrade a snapshot that
+        another writer has moved past).  On PostgreSQL it is an ordinary session."""
+        async with self._readers() as session:
             yield session
 
     async def dispose(self) -> None:

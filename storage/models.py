@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -115,7 +115,12 @@ class Question(SQLModel, table=True):
 
 class PulseRound(SQLModel, table=True):
     __tablename__ = "pulse_round"
-    __table_args__ = (UniqueConstraint("team_id", "sequence"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "sequence"),
+        # the week a round counts in (surveys/rollup_rows.counted_week): a week's cut finds its
+        # rounds through this, not by scanning every round (migration 0012)
+        Index("ix_pulse_round_counted_week", text("coalesce(report_week, opened_on)")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id", index=True)

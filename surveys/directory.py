@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select, func
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -182,6 +185,30 @@ async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER)
         .order_by(col(Person.id))
     )
     return list((await session.exec(query)).all())
+
+
+async def member_count(session: AsyncSession, team_id: int, role: Role = Role.MEMBER) -> int:
+    query = select_columns(func.count()).where(
+        col(Membership.team_id) == team_id, col(Membership.role) == role
+    )
+    return int((await session.exec(query)).scalar_one())  # type: ignore[call-overload]
+
+
+def subtree_query(root_id: int) -> Select[Any]:
+    """The ids of the root and every team below it, as a query: a recursive one through
+    ``team.parent_id``'s index, so a ward reads one row, not the organisation.  (``UNION``, not
+    ``UNION ALL``: a cycle in the stored hierarchy ends the walk instead of looping.)"""
+    tree = select_columns(col(Team.id)).where(col(Team.id) == root_id).cte(recursive=True)
+    below = select_columns(col(Team.id)).where(col(Team.parent_id) == tree.c.id)
+    tree = tree.union(below)
+    return select_columns(tree.c.id)
+
+
+async def subtree(session: AsyncSession, root_id: int) -> list[int]:
+    """The root, then every team below it (``subtree_query``)."""
+    rows = (await session.exec(subtree_query(root_id))).all()  # type: ignore[call-overload]
+    found = {team_id for (team_id,) in rows}
+    return [root_id, *sorted(found - {root_id})]
 
 
 def descendants(teams: Iterable[Team], root_id: int) -> list[int]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -77,9 +79,15 @@ async def give(
 
 
 async def counts_by_value(
-    session: AsyncSession, team_ids: list[int], since: datetime, *, given: bool = False
+    session: AsyncSession,
+    team_ids: Collection[int] | Select[Any],
+    since: datetime,
+    *,
+    given: bool = False,
 ) -> list[tuple[str, int]]:
-    """Recognition received (or given) by the teams since a date, per value."""
+    """Recognition received (or given) by the teams since a date, per value.  ``team_ids`` may
+    be a query of them (``directory.subtree_query``): a trust's 2,000 ids are then not sent as
+    2,000 parameters."""
     if given:
         query = (
             select(Recognition.value, func.count(col(Recognition.id)))
