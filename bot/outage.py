@@ -9,6 +9,11 @@ clean-up may itself wait on the dead connection, and the person must not.  A sub
 on while still queued in the group commit is dropped, never run (``GroupCommit(drop_abandoned)``);
 one whose batch was already running and commits after all is recorded once, and the person trying
 again is told they have already answered.
+
+The operator's line says only what is known.  A refused or dropped connection is the database
+being away ("database unavailable: …").  A wait that ran out is not always that: a process short
+of CPU (a busy machine, a burst of answers) misses the bound with the database idle, so that line
+names both suspects (``TIMED_OUT``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 PERSON_WAIT = 2.5
 # How long a chat command (kudos, ``pulse status``…) waits on a database that stopped answering
 COMMAND_WAIT = 10.0
+# The operator's line when a bound ran out: the database, or this process, did not get to it
+TIMED_OUT = (
+    "%s not done: no answer within %g s: the database or this process is too busy or unreachable"
+)
 
 T = TypeVar("T")
 
@@ -53,7 +62,9 @@ class DatabaseUnavailable(Exception):
 
 async def within(seconds: float | None, work: Awaitable[T], what: str) -> T:
     """``work``'s result; ``DatabaseUnavailable`` when the database failed it, or when it took
-    longer than ``seconds`` (None: no bound).  ``what`` names the work in the one log line."""
+    longer than ``seconds`` (None: no bound).  ``what`` names the work in the one log line:
+    "database unavailable" only when a connection failed, as a process short of CPU also runs
+    out of time."""
     task = asyncio.ensure_future(work)
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
@@ -63,7 +74,7 @@ async def within(seconds: float | None, work: Awaitable[T], what: str) -> T:
     if not done:
         task.cancel()
         task.add_done_callback(_retrieve)
-        log.warning("database unavailable: %s not done (no answer within %g s)", what, seconds)
+        log.warning(TIMED_OUT, what, seconds)
         raise DatabaseUnavailable(what)
     try:
         return task.result()

@@ -27,10 +27,12 @@ RECEIPT = (
 
 @dataclass(frozen=True)
 class SubmittedCard:
-    """A pulse card on its way into the group commit."""
+    """A pulse card on its way into the group commit, with its comments' polarity worked out
+    beforehand by the request that sent it (``responses.moods_of``)."""
 
     email: str
     submission: responses.Submission
+    moods: responses.Moods
 
 
 def card(
@@ -76,7 +78,6 @@ async def submit_cards(
     answered is written afterwards, in its own transaction, once a round has enough pending
     (``bot/ledger.py``)."""
     service.metrics.submit_batch.observe(len(cards))
-    await responses.prepare_moods(c.submission for c in cards)
     async with service.participants.lock:
         await service.participants.reserve(c.submission.round_id for c in cards)
         async with service.db.session() as session:
@@ -84,7 +85,7 @@ async def submit_cards(
                 session, ((c.submission.round_id, c.email) for c in cards)
             )
             known = [c for c in cards if c.email in people]
-            entries = [responses.Entry(people[c.email], c.submission) for c in known]
+            entries = [responses.Entry(people[c.email], c.submission, c.moods) for c in known]
             results = await responses.submit_many(
                 session,
                 service.secret,

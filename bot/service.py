@@ -191,7 +191,8 @@ class TeamPulse:
         if not rounds.is_round_id(round_id):
             return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments or {}, general_comment)
-        card = pulses.SubmittedCard(directory.normalise_email(email), submission)
+        moods = await responses.moods_of(submission, self.settings.comment_max_chars)
+        card = pulses.SubmittedCard(directory.normalise_email(email), submission, moods)
         view = await self._submissions(card)
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})

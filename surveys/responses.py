@@ -10,13 +10,16 @@ service's group commit): one transaction, one multi-row insert.
 A card's comment is either tied to one of its statements (stored on that answer's row, and shown
 under that statement's theme) or general (a ``general_comment`` row holding only its round and its
 words, shown under "General").  Both are written in the answers' own transaction and nowhere else.
+Their mood (``moods_of``) is worked out before the card joins a batch, by the request that sent it:
+the first comment of a process imports TextBlob (seconds on a busy machine), and only its author
+should wait for that, not every card committed with it.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -84,11 +87,24 @@ class Submission:
         return {about: words for about, words in self.comments.items() if about != GENERAL}
 
 
-async def prepare_moods(submissions: Iterable[Submission]) -> None:
-    """Import TextBlob (with NLTK, SciPy and NumPy) before the process's first comment is stored,
-    off the event loop and before the answers' lock and transaction (``lazy.preload``)."""
-    if any(s.comments or s.general_comment for s in submissions):
-        await lazy.preload("textblob")
+# A card's comments' polarity, by their cleaned words (``_clean``): what ``submit_many`` stores
+Moods = Mapping[str, float]
+
+
+async def moods_of(submission: Submission, max_comment: int = MAX_COMMENT) -> dict[str, float]:
+    """The polarity of each of the card's comments, to hand to ``submit_many`` with it.
+
+    Called by the submitting request before its card joins the group commit, so no other card
+    waits on it: the process's first comment imports TextBlob (with NLTK, SciPy and NumPy) in a
+    thread (``lazy.preload``), and nothing CPU-heavy runs in the answers' transaction.  A comment
+    too long to be accepted is skipped (the card is refused anyway)."""
+    words = [*submission.tied().values(), submission.general]
+    cleaned = {_clean(text) for text in words if len(text) <= max_comment}
+    cleaned.discard("")
+    if not cleaned:
+        return {}
+    await lazy.preload("textblob")
+    return {text: sentiment_of(text) for text in cleaned}
 
 
 def sentiment_of(text: str) -> float:
@@ -169,6 +185,7 @@ class Entry:
 
     person_id: int
     submission: Submission
+    moods: Moods  # its comments' polarity (``moods_of``), worked out before the batch
 
 
 async def submit_many(
@@ -196,8 +213,8 @@ async def submit_many(
         _check(invitations.get(_key(entry)), entry.submission, max_comment) for entry in entries
     ]
     valid = [i for i, result in enumerate(results) if result is None]
-    rows = {i: _rows(entries[i].submission, invitations[_key(entries[i])], today) for i in valid}
-    general = {i: _general_row(entries[i].submission, invitations[_key(entries[i])]) for i in valid}
+    rows = {i: _rows(entries[i], invitations[_key(entries[i])], today) for i in valid}
+    general = {i: _general_row(entries[i], invitations[_key(entries[i])]) for i in valid}
     keys: list[Key] = [(entries[i].submission.round_id, _digest(secret, entries[i])) for i in valid]
     admitted = await gate.admit(session, keys)
     first = [i for i, ok in zip(valid, admitted, strict=True) if ok]
@@ -245,12 +262,12 @@ def _check(
     return _validate(submission, invitation.questions(), max_comment)
 
 
-def _rows(submission: Submission, invitation: Invitation, today: date) -> list[dict[str, Any]]:
+def _rows(entry: Entry, invitation: Invitation, today: date) -> list[dict[str, Any]]:
     """The card's response rows: a fresh random submission id, no link to the person."""
     submission_id = random_id()
     rows = []
-    tied = submission.tied()
-    for question_id, score in submission.answers.items():
+    tied = entry.submission.tied()
+    for question_id, score in entry.submission.answers.items():
         comment = _clean(tied.get(question_id) or "") or None
         rows.append(
             {
@@ -261,24 +278,24 @@ def _rows(submission: Submission, invitation: Invitation, today: date) -> list[d
                 "question_id": question_id,
                 "score": score,
                 "comment": comment,
-                "sentiment": sentiment_of(comment) if comment else None,
+                "sentiment": entry.moods[comment] if comment else None,
                 "day": today,
             }
         )
     return rows
 
 
-def _general_row(submission: Submission, invitation: Invitation) -> dict[str, Any] | None:
+def _general_row(entry: Entry, invitation: Invitation) -> dict[str, Any] | None:
     """The card's general comment row, if it has one: its round and its words, nothing that
     joins it to the card's answers (no card id, score or day)."""
-    comment = _clean(submission.general)
+    comment = _clean(entry.submission.general)
     if not comment:
         return None
     return {
         "id": random_id(),
         "round_id": invitation.round_id,
         "comment": comment,
-        "sentiment": sentiment_of(comment),
+        "sentiment": entry.moods[comment],
     }
 
 

@@ -1,0 +1,124 @@
+"""A comment's mood (TextBlob's polarity) is worked out by the request that sent it, before its
+card joins the group commit: the process's first comment imports TextBlob (seconds on a busy
+machine), and only the person who wrote it waits for that, never the cards committed with it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+import pytest
+from sqlalchemy import text
+
+from bot.service import TeamPulse
+from bot.settings import Settings
+from bot.views import PulseCard, Receipt
+from storage.engine import Database
+from surveys import lazy
+from surveys.responses import sentiment_of
+from tests.support import answers_for, email, make_service
+
+GUARD = 30.0  # seconds: only so that a broken build fails instead of hanging; nothing is timed
+
+
+class HeldImport(importlib.abc.MetaPathFinder):
+    """Holds the import of one module until released: its first load, as slow as we like."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.entered = threading.Event()
+        self.released = threading.Event()
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name == self.module:
+            self.entered.set()
+            self.released.wait(GUARD)
+        return None  # (the usual finders then import it)
+
+
+@pytest.fixture
+def held_textblob(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldImport]:
+    """This process has not loaded TextBlob yet, and its first load waits for ``released``."""
+    held = HeldImport("textblob")
+    monkeypatch.delitem(sys.modules, "textblob", raising=False)  # (put back afterwards)
+    monkeypatch.setattr(lazy, "_PRELOADED", set())
+    sys.meta_path.insert(0, held)
+    try:
+        yield held
+    finally:
+        held.released.set()
+        sys.meta_path.remove(held)
+
+
+async def card_of(service: TeamPulse, person: str) -> PulseCard:
+    [card] = await service.pending_pulses(email(person))
+    return card
+
+
+async def column(db: Database, sql: str) -> list[tuple[object, ...]]:
+    async with db.engine.connect() as connection:
+        return [tuple(row) for row in await connection.execute(text(sql))]
+
+
+async def test_a_card_without_a_comment_is_saved_while_the_first_comment_loads_the_library(
+    db: Database, settings: Settings, held_textblob: HeldImport
+) -> None:
+    service, _ = await make_service(db, settings)
+    await service.open_round(await service.team_named("Ward A"))
+    commenter, other = await card_of(service, "a0"), await card_of(service, "a1")
+    commenting = asyncio.create_task(
+        service.submit_pulse(
+            email("a0"), commenter.round_id, answers_for(commenter), general_comment="Calmer"
+        )
+    )
+    assert await asyncio.to_thread(held_textblob.entered.wait, GUARD)  # TextBlob is loading
+
+    reply = await asyncio.wait_for(
+        service.submit_pulse(email("a1"), other.round_id, answers_for(other)), GUARD
+    )
+    assert isinstance(reply, Receipt)
+    assert not commenting.done()  # the commenter is still waiting for the library
+    assert len(await column(db, "SELECT DISTINCT submission_id FROM response")) == 1
+
+    held_textblob.released.set()
+    assert isinstance(await asyncio.wait_for(commenting, GUARD), Receipt)
+    assert len(await column(db, "SELECT DISTINCT submission_id FROM response")) == 2
+    assert await column(db, "SELECT comment, sentiment FROM general_comment") == [
+        ("Calmer", pytest.approx(sentiment_of("Calmer")))
+    ]
+
+
+async def test_the_stored_polarity_is_that_of_the_stored_words(
+    db: Database, settings: Settings
+) -> None:
+    service, _ = await make_service(db, settings)
+    await service.open_round(await service.team_named("Ward A"))
+    card = await card_of(service, "a0")
+    about = card.questions[0].id
+    tied, general = "Short\x07 staffed, awful nights ", "Great support from the new lead"
+    reply = await service.submit_pulse(
+        email("a0"),
+        card.round_id,
+        answers_for(card),
+        comments={about: tied},
+        general_comment=general,
+    )
+    assert isinstance(reply, Receipt)
+
+    stored = await column(db, "SELECT comment, sentiment FROM response WHERE comment IS NOT NULL")
+    words = "Short staffed, awful nights"  # (control characters and edge spaces removed)
+    assert stored == [(words, pytest.approx(sentiment_of(words)))]
+    assert sentiment_of(words) < 0  # (the words carry a mood: the check above is not 0 == 0)
+    assert await column(db, "SELECT comment, sentiment FROM general_comment") == [
+        (general, pytest.approx(sentiment_of(general)))
+    ]
+    assert sentiment_of(general) > 0
+    unscored = await column(db, "SELECT sentiment FROM response WHERE comment IS NULL")
+    assert unscored and all(value == (None,) for value in unscored)
