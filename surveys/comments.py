@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Result, Select, String, and_, cast, func, null, or_, union_all
+from sqlalchemy import Result, Select, String, and_, cast, func, null, or_, union_all
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -90,21 +90,69 @@ async def _subtrees_as_cut(
     return subtrees
 
 
-def _counted_rounds(subtrees: dict[date, set[int]]) -> ColumnElement[bool]:
-    """A round that a comment week's cut counted, in a team below the reported one as that week
-    was cut.  Weeks cut with the same subtree share one condition (usually all of them)."""
+def _moved(team_id: int, weeks: set[date]) -> Select[Any]:
+    """Any team of the organisation whose parent as one of ``weeks`` was cut is not its parent
+    today (a re-import moved it since): one row or none.  Read in the database, so a report does
+    not carry the hierarchy of every week into Python."""
+    organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
+    return (
+        select_columns(col(RollupWeek.week))
+        .join(Team, col(Team.id) == col(RollupWeek.team_id))
+        .where(
+            col(RollupWeek.week).in_(weeks),
+            col(Team.organisation_id) == organisation.scalar_subquery(),
+            col(RollupWeek.parent_id).is_distinct_from(col(Team.parent_id)),
+        )
+        .limit(1)
+    )
+
+
+async def _below_today(session: AsyncSession, team_id: int) -> list[int]:
+    """The team and every team below it today."""
+    below = select(col(Team.id).label("id")).where(col(Team.id) == team_id).cte(recursive=True)
+    below = below.union_all(select(col(Team.id)).join(below, col(Team.parent_id) == below.c.id))
+    return list((await _run(session, select_columns(below.c.id))).scalars())
+
+
+def _rounds_below_today(teams: list[int], weeks: set[date]) -> Select[Any]:
+    """The rounds ``weeks``' cuts counted in ``teams`` (the team and those below it today), each
+    in a team the week's cut had a row for.  When no team has moved since those weeks were cut,
+    these are exactly ``_counted_rounds(_subtrees_as_cut(...))``: each week's tree as cut is
+    today's, less the teams with nobody invited that week (which have no row, and whose teams
+    below have nobody invited either).  The teams are a list, not a subquery, so that SQLite
+    (which runs without ``ANALYZE``) reaches a ward's few rounds through the team's index and a
+    trust's through the weeks'."""
+    return (
+        select(col(PulseRound.id))
+        .join(
+            RollupWeek,
+            and_(
+                col(RollupWeek.team_id) == col(PulseRound.team_id),
+                col(RollupWeek.week) == col(PulseRound.counted_in),
+            ),
+        )
+        .where(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
+    )
+
+
+def _counted_rounds(subtrees: dict[date, set[int]]) -> Select[Any]:
+    """The rounds that a comment week's cut counted, in a team below the reported one as that
+    week was cut.  Weeks cut with the same subtree share one condition (usually all of them).
+    A subquery, so both databases reach the answers through their round index."""
     weeks_by_subtree: dict[frozenset[int], set[date]] = defaultdict(set)
     for week, teams in subtrees.items():
         weeks_by_subtree[frozenset(teams)].add(week)
-    return or_(
-        *(
-            and_(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
-            for teams, weeks in weeks_by_subtree.items()
+    return select(col(PulseRound.id)).where(
+        or_(
+            *(
+                and_(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
+                for teams, weeks in weeks_by_subtree.items()
+            )
         )
     )
 
 
-def _published(team_id: int, counted: ColumnElement[bool]) -> Any:
+def _published(team_id: int, counted: Select[Any]) -> Any:
     """Every published comment of the team's comment weeks: (theme or NULL, words, mood)."""
     tied: Select[Any] = (
         select_columns(
@@ -123,20 +171,16 @@ def _published(team_id: int, counted: ColumnElement[bool]) -> Any:
             ),
         )
         .where(
-            counted,
+            col(Response.round_id).in_(counted),
             col(Response.comment).is_not(None),
             col(RollupCell.comments_published).is_(True),
         )
     )
-    general: Select[Any] = (
-        select_columns(
-            cast(null(), String).label("theme"),
-            col(GeneralComment.comment).label("words"),
-            col(GeneralComment.sentiment).label("mood"),
-        )
-        .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
-        .where(counted)
-    )
+    general: Select[Any] = select_columns(
+        cast(null(), String).label("theme"),
+        col(GeneralComment.comment).label("words"),
+        col(GeneralComment.sentiment).label("mood"),
+    ).where(col(GeneralComment.round_id).in_(counted))
     return union_all(tied, general).subquery("published")
 
 
@@ -147,8 +191,11 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    subtrees = await _subtrees_as_cut(session, team_id, weeks)
-    published = _published(team_id, _counted_rounds(subtrees))
+    if (await _run(session, _moved(team_id, weeks))).first() is None:
+        counted = _rounds_below_today(await _below_today(session, team_id), weeks)
+    else:  # a re-import moved a team since: follow each week's hierarchy as cut
+        counted = _counted_rounds(await _subtrees_as_cut(session, team_id, weeks))
+    published = _published(team_id, counted)
     query = (
         select_columns(
             published.c.theme,
