@@ -124,6 +124,7 @@ def _rounds_below_today(teams: list[int], weeks: set[date]) -> Select[Any]:
     trust's through the weeks'."""
     return (
         select(col(PulseRound.id))
+        .correlate(None)  # (its own rounds, not the enclosing answer's)
         .join(
             RollupWeek,
             and_(
@@ -142,11 +143,15 @@ def _counted_rounds(subtrees: dict[date, set[int]]) -> Select[Any]:
     weeks_by_subtree: dict[frozenset[int], set[date]] = defaultdict(set)
     for week, teams in subtrees.items():
         weeks_by_subtree[frozenset(teams)].add(week)
-    return select(col(PulseRound.id)).where(
-        or_(
-            *(
-                and_(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
-                for teams, weeks in weeks_by_subtree.items()
+    return (
+        select(col(PulseRound.id))
+        .correlate(None)  # (its own rounds, not the enclosing answer's)
+        .where(
+            or_(
+                *(
+                    and_(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
+                    for teams, weeks in weeks_by_subtree.items()
+                )
             )
         )
     )
