@@ -92,18 +92,19 @@ async def _subtrees_as_cut(
 
 def _moved(team_id: int, weeks: set[date]) -> Select[Any]:
     """Any team of the organisation whose parent as one of ``weeks`` was cut is not its parent
-    today (a re-import moved it since): one row or none.  Read in the database, so a report does
-    not carry the hierarchy of every week into Python."""
+    today (a re-import moved it since): one such week, or None.  Read in the database, so a
+    report does not carry the hierarchy of every week into Python.  An aggregate, not ``LIMIT
+    1``, which led PostgreSQL to walk every team's rows of all 52 weeks by key (120 ms, not 11).
+    """
     organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
     return (
-        select_columns(col(RollupWeek.week))
+        select_columns(func.min(col(RollupWeek.week)))
         .join(Team, col(Team.id) == col(RollupWeek.team_id))
         .where(
             col(RollupWeek.week).in_(weeks),
             col(Team.organisation_id) == organisation.scalar_subquery(),
             col(RollupWeek.parent_id).is_distinct_from(col(Team.parent_id)),
         )
-        .limit(1)
     )
 
 
@@ -196,7 +197,7 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    if (await _run(session, _moved(team_id, weeks))).first() is None:
+    if (await _run(session, _moved(team_id, weeks))).scalar() is None:
         counted = _rounds_below_today(await _below_today(session, team_id), weeks)
     else:  # a re-import moved a team since: follow each week's hierarchy as cut
         counted = _counted_rounds(await _subtrees_as_cut(session, team_id, weeks))
