@@ -63,10 +63,10 @@ from trends_checks import (  # noqa: E402
     baseline_sql,
     check_rollups,
     count,
-    count_comments,
     count_in,
     explain,
     previous_start,
+    rows_read,
 )
 from trends_data import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     FIRST_MONDAY,
@@ -215,27 +215,20 @@ async def run_scope(
         groups = (await connection.execute(query, params)).all()
     since = previous_start()
     period = week_of(TODAY) - timedelta(weeks=REPORT_WEEKS - 1)
+    async with db.session() as session:
+        summary = await team_trend(
+            session, scope.team_id, team_ids, REPORT_WEEKS, TODAY, thresholds
+        )
+    shown, total = len(summary.comments), summary.comment_total
     return ScopeResult(
         scope=scope.label,
         teams=len(scope.subtree),
         report=timings["report"],
         chat=timings["chat"],
         baseline=timings["baseline"],
-        rollup_rows=await count(
-            db,
-            "SELECT count(*) FROM rollup_cell WHERE team_id = :t AND week >= :s AND published "
-            "= :yes",
-            t=scope.team_id,
-            s=since,
-            yes=True,
-        )
-        + await count(
-            db,
-            "SELECT count(*) FROM rollup_week WHERE team_id = :t AND week >= :s",
-            t=scope.team_id,
-            s=period,
-        ),
-        comment_rows=await count_comments(db, scope, period),
+        rows=await rows_read(db, scope, period),
+        comments_shown=shown,
+        comments_total=total,
         baseline_rows=await count_in(db, scope.subtree, since),
         baseline_groups=len(groups),
     )

@@ -4,6 +4,7 @@ asyncpg ``COPY``), with each backend's week expression and ``EXPLAIN`` prefix.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import sys
@@ -123,7 +124,8 @@ class PostgreSQL(Backend):
 
     def __init__(self, server_url: str) -> None:
         self.server_dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
-        self.database = f"tp_bench_{uuid.uuid4().hex[:10]}"
+        prefix = os.environ.get("BENCH_DB_PREFIX", "tp_bench")  # (a shared server: name yours)
+        self.database = f"{prefix}_{uuid.uuid4().hex[:10]}"
         base = server_url.rsplit("/", 1)[0]
         self.url = f"{base}/{self.database}"
         self.dsn = self.url.replace("postgresql+asyncpg://", "postgresql://")

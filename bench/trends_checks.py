@@ -76,19 +76,53 @@ async def count_in(db: Database, teams: list[int], since: date) -> int:
         return int((await connection.execute(query, {"teams": teams, "since": since})).scalar_one())
 
 
-async def count_comments(db: Database, scope: Scope, period: date) -> int:
-    """Comment rows the report reads: the subtree's comments in its published comment weeks."""
-    query = text(
-        "SELECT count(*) FROM response r JOIN pulse_round pr ON pr.id = r.round_id "
-        "WHERE r.team_id IN :teams AND r.day >= :since AND r.comment IS NOT NULL "
-        "AND coalesce(pr.report_week, pr.opened_on) IN (SELECT week FROM rollup_week "
-        "WHERE team_id = :team "
-        "AND week >= :since AND comments_published = :yes)"
-    ).bindparams(bindparam("teams", expanding=True))
+async def rows_read(db: Database, scope: Scope, period: date) -> dict[str, int]:
+    """What the report reads, honestly: its rollup rows (its own published cells of 24 weeks and
+    week rows of 12, and its children's published cells of 12), the hierarchy as cut (every
+    team's ``rollup_week`` row of the comment weeks), and, to count the published comments and
+    draw the sample, every answer and general comment of the subtree's counted rounds of those
+    weeks, of which ``comments`` hold a comment (tied or general)."""
+    weeks = (
+        "SELECT week FROM rollup_week WHERE team_id = :team AND week >= :since "
+        "AND comments_published = :yes"
+    )
+    rounds = f"SELECT id FROM pulse_round WHERE team_id IN :teams AND counted_in IN ({weeks})"
+    queries = {
+        "rollup": (
+            "SELECT (SELECT count(*) FROM rollup_cell WHERE team_id = :team AND week >= :before "
+            "AND published = :yes) + (SELECT count(*) FROM rollup_week WHERE team_id = :team "
+            "AND week >= :since) + (SELECT count(*) FROM rollup_cell WHERE team_id IN "
+            "(SELECT id FROM team WHERE parent_id = :team) AND week >= :since "
+            "AND published = :yes)"
+        ),
+        "hierarchy": f"SELECT count(*) FROM rollup_week WHERE week IN ({weeks})",
+        "answers": (
+            f"SELECT (SELECT count(*) FROM response WHERE round_id IN ({rounds})) + "
+            f"(SELECT count(*) FROM general_comment WHERE round_id IN ({rounds}))"
+        ),
+        "comments": (
+            f"SELECT (SELECT count(*) FROM response WHERE round_id IN ({rounds}) "
+            f"AND comment IS NOT NULL) + "
+            f"(SELECT count(*) FROM general_comment WHERE round_id IN ({rounds}))"
+        ),
+    }
+    params = {
+        "teams": scope.subtree,
+        "since": period,
+        "before": previous_start(),
+        "team": scope.team_id,
+        "yes": True,
+    }
+    found = {}
     async with db.session() as session:
         connection = await session.connection()
-        params = {"teams": scope.subtree, "since": period, "team": scope.team_id, "yes": True}
-        return int((await connection.execute(query, params)).scalar_one())
+        for name, sql in queries.items():
+            query = text(sql)
+            if ":teams" in sql:
+                query = query.bindparams(bindparam("teams", expanding=True))
+            used = {k: v for k, v in params.items() if f":{k}" in sql}
+            found[name] = int((await connection.execute(query, used)).scalar_one())
+    return found
 
 
 async def check_rollups(backend: Backend, db: Database, scope: Scope) -> None:

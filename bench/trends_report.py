@@ -40,8 +40,9 @@ class ScopeResult:
     report: Timing
     chat: Timing
     baseline: Timing
-    rollup_rows: int
-    comment_rows: int
+    rows: dict[str, int]  # what the report reads (``trends_checks.rows_read``)
+    comments_shown: int
+    comments_total: int
     baseline_rows: int
     baseline_groups: int
 
@@ -70,9 +71,10 @@ def ms(seconds: float) -> str:
 
 def tables(results: Sequence[RunResult]) -> Iterator[str]:
     yield "| backend | responses | scope | report median / p95 (ms) | baseline median / p95 (ms) "
-    yield "| report ÷ baseline | chat median / p95 (ms) | rows read: report (rollup + comments) | "
+    yield "| report ÷ baseline | chat median / p95 (ms) | rows read: report (rollup + hierarchy "
+    yield "as cut + answers visited for comments) | comments: shown of published | "
     yield "rows read: baseline | runs |\n"
-    yield "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    yield "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for run in results:
         for s in run.scopes:
             yield (
@@ -81,7 +83,9 @@ def tables(results: Sequence[RunResult]) -> Iterator[str]:
                 f"{ms(s.baseline.median)} / {ms(s.baseline.p95)} | "
                 f"{s.report.median / s.baseline.median:.2f} | "
                 f"{ms(s.chat.median)} / {ms(s.chat.p95)} | "
-                f"{s.rollup_rows} + {s.comment_rows:,} | {s.baseline_rows:,} | "
+                f"{s.rows['rollup']:,} + {s.rows['hierarchy']:,} + {s.rows['answers']:,} | "
+                f"{s.comments_shown} of {s.comments_total:,} ({s.rows['comments']:,} with "
+                f"words in the subtree) | {s.baseline_rows:,} | "
                 f"{len(s.report.samples)} |\n"
             )
     yield "\n| backend | responses | deliveries | rounds | load (s) | rebuild 52 weeks (s) | "

@@ -8,33 +8,24 @@ subtracting another report.  A period's figures are sums of published weeks only
 from __future__ import annotations
 
 import math
-import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Result, Select
+from sqlalchemy import Result, Select, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import (
-    GeneralComment,
-    PulseRound,
-    Question,
-    Response,
-    RollupCell,
-    RollupWeek,
-    Team,
-)
+from storage.models import RollupCell, RollupWeek, Team
 from surveys import lazy
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
+from surveys.comments import GENERAL, SAMPLE, published_comments
 from surveys.rollup import ADVOCACY, week_of
 
 SIGNIFICANCE = 0.05
-GENERAL = "General"  # the label of comments tied to no statement
+__all__ = ["GENERAL", "TrendSummary", "change_label", "team_trend"]
 FOOTNOTE = (
     "Scores: mean of 1 (strongly disagree) to 5 (strongly agree), negatively worded statements "
     "reversed; favourable = agree or strongly agree; advocacy = % agree minus % disagree on the "
@@ -115,6 +106,7 @@ class TrendSummary:
     advocacy: float | None = None
     children: list[ChildRow] = field(default_factory=list)
     comments: list[tuple[str, str]] = field(default_factory=list)
+    comment_total: int = 0  # every published comment of the period; ``comments`` is a sample
     mood: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -181,6 +173,14 @@ def change_label(change: float | None, significant: bool) -> str:
     return f"{'▲' if change > 0 else '▼'} {change:+.2f}"
 
 
+def sample_note(shown: int, total: int) -> str:
+    """Said when a report shows some of its comments: how many of how many, and how chosen."""
+    return (
+        f"Showing {shown} of {total:,} comments, picked at random (ask again for others); "
+        "the mood is over all of them."
+    )
+
+
 def _advocacy(cells: list[RollupCell], period_start: date) -> float | None:
     stats = _Stats()
     for cell in cells:
@@ -221,139 +221,38 @@ def _round_row(week: RollupWeek) -> RoundRow:
 
 
 async def _children(session: AsyncSession, team_id: int, since: date) -> list[ChildRow]:
-    """Each team directly below: its overall mean where published, else nothing."""
-    children = (await session.exec(select(Team).where(col(Team.parent_id) == team_id))).all()
+    """Each team directly below: its overall mean where published, else nothing.  One query for
+    all of them: per child, the sums of its published non-advocacy cells since ``since`` and its
+    largest published (week, theme) group."""
+    children = select(col(Team.id)).where(col(Team.parent_id) == team_id)
+    cells = (
+        select_columns(
+            col(RollupCell.team_id),
+            func.sum(col(RollupCell.total)),
+            func.sum(col(RollupCell.answers)),
+            func.max(col(RollupCell.respondents)),
+        )
+        .where(
+            col(RollupCell.team_id).in_(children),
+            col(RollupCell.week) >= since,
+            col(RollupCell.published).is_(True),
+            col(RollupCell.theme) != ADVOCACY,
+        )
+        .group_by(col(RollupCell.team_id))
+    )
+    sums = {
+        team: (total, answers, most)
+        for team, total, answers, most in (await _run(session, cells)).all()
+    }
+    names = select_columns(col(Team.id), col(Team.name)).where(col(Team.parent_id) == team_id)
     rows = []
-    for child in sorted(children, key=lambda t: t.name):
-        assert child.id is not None
-        stats, most = _Stats(), 0
-        for cell in await _cells(session, child.id, since):
-            if cell.theme != ADVOCACY:
-                stats.add(cell)
-                most = max(most, cell.respondents)
-        shown = stats.answers > 0
+    for child, name in sorted((await _run(session, names)).all(), key=lambda t: t[1]):
+        total, answers, most = sums.get(child, (0.0, 0, 0))
+        shown = bool(answers)
         rows.append(
-            ChildRow(child.name, round(stats.mean, 2) if shown else None, most if shown else None)
+            ChildRow(name, round(total / answers, 2) if shown else None, most if shown else None)
         )
     return rows
-
-
-async def _subtrees_as_cut(
-    session: AsyncSession, team_id: int, weeks: set[date]
-) -> dict[date, set[int]]:
-    """Week -> the team and every team below it as that week was cut (``rollup_week.parent_id``):
-    a team moved in since counted elsewhere then, and its comments are not part of this team's
-    published figures for that week."""
-    organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
-    query = select_columns(
-        col(RollupWeek.week), col(RollupWeek.team_id), col(RollupWeek.parent_id)
-    ).where(
-        col(RollupWeek.week).in_(weeks),
-        col(RollupWeek.team_id).in_(
-            select(col(Team.id)).where(
-                col(Team.organisation_id).in_(organisation.scalar_subquery())
-            )
-        ),
-    )
-    children: dict[date, dict[int, list[int]]] = {week: defaultdict(list) for week in weeks}
-    for week, team, parent in (await _run(session, query)).all():
-        if parent is not None:
-            children[week][parent].append(team)
-    subtrees: dict[date, set[int]] = {}
-    for week, below in children.items():
-        found, stack = set(), [team_id]
-        while stack:
-            current = stack.pop()
-            found.add(current)
-            stack.extend(below.get(current, []))
-        subtrees[week] = found
-    return subtrees
-
-
-async def _comment_themes(
-    session: AsyncSession, team_id: int, weeks: set[date]
-) -> set[tuple[date, str]]:
-    """The (week, theme) cells of the team whose comments are published: rounds rotate
-    statements, so a week with enough people may still have a theme only a few answered."""
-    query = select_columns(col(RollupCell.week), col(RollupCell.theme)).where(
-        col(RollupCell.team_id) == team_id,
-        col(RollupCell.week).in_(weeks),
-        col(RollupCell.comments_published).is_(True),
-    )
-    return {(week, theme) for week, theme in (await _run(session, query)).all()}
-
-
-# a comment's week and team (as counted), theme (None: general), words and mood
-_Found = tuple[date, int, str | None, str, float | None]
-
-
-async def _comments(
-    session: AsyncSession, team_id: int, weeks: set[date]
-) -> tuple[list[tuple[str, str]], float | None]:
-    """Comments from the team's published comment weeks only (enough people answered that week),
-    each from a round that week's cut counted in the team's figures (its subtree as cut):
-    general ones as they are, and ones on a statement only where its theme's cell publishes
-    comments (enough people answered that theme).  Shuffled together, undated, each with its
-    theme or "General"; the mood is over all of them."""
-    if not weeks:
-        return [], None
-    subtrees = await _subtrees_as_cut(session, team_id, weeks)
-    counted = select(col(PulseRound.id)).where(
-        col(PulseRound.counted_in).in_(weeks),
-        col(PulseRound.team_id).in_(set().union(*subtrees.values())),
-    )
-    themes = await _comment_themes(session, team_id, weeks)
-    found = [
-        row
-        for row in await _tied(session, counted) + await _general(session, counted)
-        if row[1] in subtrees[row[0]] and (row[2] is None or (row[0], row[2]) in themes)
-    ]
-    bank = load_bank()
-    comments = [
-        (GENERAL if theme is None else bank.theme_name(theme), words)
-        for _, _, theme, words, _ in found
-    ]
-    random.SystemRandom().shuffle(comments)
-    moods = [mood for *_, mood in found if mood is not None]
-    return comments, (sum(moods) / len(moods) if moods else None)
-
-
-async def _tied(session: AsyncSession, counted: Select[Any]) -> list[_Found]:
-    """Comments on a statement, from the counted rounds, with the statement's theme."""
-    query = (
-        select_columns(
-            col(PulseRound.counted_in),
-            col(PulseRound.team_id),
-            col(Question.theme),
-            col(Response.comment),
-            col(Response.sentiment),
-        )
-        .join(Question, col(Question.id) == col(Response.question_id))
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .where(col(Response.round_id).in_(counted), col(Response.comment).is_not(None))
-    )
-    return [
-        (week, team, theme, words or "", mood)
-        for week, team, theme, words, mood in (await _run(session, query)).all()
-    ]
-
-
-async def _general(session: AsyncSession, counted: Select[Any]) -> list[_Found]:
-    """Comments about a card as a whole, from the counted rounds (no theme)."""
-    query = (
-        select_columns(
-            col(PulseRound.counted_in),
-            col(PulseRound.team_id),
-            col(GeneralComment.comment),
-            col(GeneralComment.sentiment),
-        )
-        .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
-        .where(col(GeneralComment.round_id).in_(counted))
-    )
-    return [
-        (week, team, None, words, mood)
-        for week, team, words, mood in (await _run(session, query)).all()
-    ]
 
 
 async def prepare_statistics() -> None:
@@ -370,9 +269,11 @@ async def team_trend(
     weeks: int,
     today: date,
     thresholds: Thresholds,
+    comment_sample: int = SAMPLE,
 ) -> TrendSummary:
     """``team_id``'s report; ``team_ids`` is its subtree today (comments follow each week's
-    hierarchy as cut)."""
+    hierarchy as cut).  At most ``comment_sample`` of its published comments, picked at random,
+    are in it, with how many there are in all."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
     previous_start = period_start - timedelta(weeks=weeks)
     cells = await _cells(session, team_id, previous_start)
@@ -395,7 +296,10 @@ async def team_trend(
             "closed pulse (and no smaller group could be worked out from them)."
         )
     comment_weeks = {w.week for w in rounds if w.comments_published}
-    summary.comments, summary.mood = await _comments(session, team_id, comment_weeks)
+    found = await published_comments(session, team_id, comment_weeks, comment_sample)
+    summary.comments, summary.comment_total, summary.mood = found.shown, found.total, found.mood
+    if found.total > len(found.shown):
+        summary.notes.append(sample_note(len(found.shown), found.total))
     if not summary.comments:
         summary.notes.append(
             f"Comments are shown only where at least {thresholds.min_comment_group} people "

@@ -128,7 +128,11 @@ async def test_comments_show_in_random_order_without_dates_for_big_enough_pulses
     await run_rounds(service, clock, "Ward A", [email(f"a{i}") for i in range(12)], weeks=2)
     report = only(await Conversation(service).handle(email("manager.a"), "pulse trends"))
     assert isinstance(report, TrendReportView)
-    assert len(report.comments) == 24
+    # 24 published comments: a random 10 of them are shown, and the report says so
+    assert len(report.comments) == 10
+    assert "Showing 10 of 24 comments, picked at random (ask again for others); " in " ".join(
+        report.notes
+    )
     assert {text for _, text in report.comments} == {"Great support from the team this week"}
     assert report.mood is not None and report.mood.startswith("positive")
 

@@ -361,12 +361,15 @@ class Report:
 
 
 async def read_report(service: TeamPulse, model: Model, name: str) -> Report:
-    """The team's trend report (what ``pulse trends NAME 52`` shows, without drawing the chart)
-    and its CSV export."""
+    """The team's trend report (what ``pulse trends NAME 52`` shows, without drawing the chart,
+    with all its published comments) and its CSV export."""
     team = await service.team_named(name)
     async with service.db.session() as session:
         below = directory.descendants(await directory.all_teams(session), team.id)
-        summary = await team_trend(session, team.id, below, 52, service.today(), service.thresholds)
+        # every published comment, not the report's random sample of 10 (``comment_sample``)
+        summary = await team_trend(
+            session, team.id, below, 52, service.today(), service.thresholds, 10**6
+        )
     rows = list(csv.reader(io.StringIO(await service.export_csv(team, 52))))[1:]
     themes = {t.name: t.id for t in load_bank().themes}
     comments: dict[date, Counter[tuple[str, str]]] = defaultdict(Counter)

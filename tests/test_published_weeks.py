@@ -23,7 +23,9 @@ from bot.settings import Settings
 from bot.views import TrendReportView
 from storage.engine import Database
 from surveys import rollup, rounds
+from surveys.comments import SAMPLE
 from surveys.organisation import spec_from_yaml
+from surveys.trends import team_trend
 from tests.slack_support import until
 from tests.support import FixedClock, after_the_week, answers_for, email, make_service
 
@@ -44,13 +46,24 @@ class Reading:
 
 
 async def read(service: TeamPulse, who: str, team: str) -> Reading:
+    """The manager's report; its comments are every published one (a report shows a random
+    sample of them: that sample is checked to be drawn from them)."""
     [view] = await Conversation(service).handle(email(who), f"pulse trends {team} 12")
     assert isinstance(view, TrendReportView), view
-    export = (await service.export_csv(await service.team_named(team), 12)).splitlines()[1:]
+    ref = await service.team_named(team)
+    export = (await service.export_csv(ref, 12)).splitlines()[1:]
+    async with service.db.session() as session:
+        every = await team_trend(
+            session, ref.id, [ref.id], 12, service.today(), service.thresholds, 10**6
+        )
+    assert set(view.comments) <= set(every.comments)
+    assert (
+        len(view.comments) == min(SAMPLE, len(every.comments)) == min(SAMPLE, every.comment_total)
+    )
     return Reading(
         weeks={row.week: (row.invited, row.respondents) for row in view.rounds},
         cells=frozenset(export),
-        comments=Counter(text for _theme, text in view.comments),
+        comments=Counter(text for _theme, text in every.comments),
     )
 
 
