@@ -36,6 +36,7 @@ from storage.models import (
     RollupWeek,
     Team,
 )
+from surveys import directory
 from surveys.bank import load_bank
 
 GENERAL = "General"  # the label of comments tied to no statement
@@ -106,13 +107,6 @@ def _moved(team_id: int, weeks: set[date]) -> Select[Any]:
             col(RollupWeek.parent_id).is_distinct_from(col(Team.parent_id)),
         )
     )
-
-
-async def _below_today(session: AsyncSession, team_id: int) -> list[int]:
-    """The team and every team below it today."""
-    below = select(col(Team.id).label("id")).where(col(Team.id) == team_id).cte(recursive=True)
-    below = below.union_all(select(col(Team.id)).join(below, col(Team.parent_id) == below.c.id))
-    return list((await _run(session, select_columns(below.c.id))).scalars())
 
 
 def _rounds_below_today(teams: list[int], weeks: set[date]) -> Select[Any]:
@@ -198,7 +192,7 @@ async def published_comments(
     if not weeks:
         return Comments()
     if (await _run(session, _moved(team_id, weeks))).scalar() is None:
-        counted = _rounds_below_today(await _below_today(session, team_id), weeks)
+        counted = _rounds_below_today(await directory.subtree(session, team_id), weeks)
     else:  # a re-import moved a team since: follow each week's hierarchy as cut
         counted = _counted_rounds(await _subtrees_as_cut(session, team_id, weeks))
     published = _published(team_id, counted)
