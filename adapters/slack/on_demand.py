@@ -11,19 +11,17 @@ request that needs Bolt before then waits for it (a few tenths of a second, well
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot import lazy
+from bot.after_start import AfterFirstResponse
 
 if TYPE_CHECKING:
     from adapters.slack.bolt import BoltSide
 
-log = logging.getLogger(__name__)
 
 BOLT = "adapters.slack.bolt"  # (imports slack_bolt and every module that uses it)
 
@@ -35,7 +33,6 @@ class OnDemandBolt:
     def __init__(self, build: Callable[[], BoltSide]) -> None:
         self._build = build
         self._side: BoltSide | None = None
-        self._preloading: asyncio.Task[None] | None = None
 
     async def side(self) -> BoltSide:
         if self._side is None:
@@ -58,19 +55,4 @@ class OnDemandBolt:
 
     def install(self, app: web.Application) -> None:
         """Load Bolt in the background once ``app`` has answered its first request."""
-        app.on_response_prepare.append(self._preload)
-        app.on_cleanup.append(self._wait_for_preload)
-
-    async def _preload(self, _request: web.Request, _response: web.StreamResponse) -> None:
-        if self._preloading is None and self._side is None:
-            self._preloading = asyncio.create_task(self._made())
-
-    async def _made(self) -> None:
-        try:
-            await self.side()
-        except Exception:  # (said now, not at shutdown; the first Slack request tries again)
-            log.exception("Slack: slack-bolt could not be loaded")
-
-    async def _wait_for_preload(self, _app: web.Application) -> None:
-        if self._preloading is not None:  # (a thread's import can't be cancelled: let it end)
-            await self._preloading
+        AfterFirstResponse(self.side, "Slack: slack-bolt could not be loaded").install(app)

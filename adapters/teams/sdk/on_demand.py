@@ -10,21 +10,19 @@ check, usually), so the first Teams message or proactive send finds it loaded al
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from adapters.teams.sdk.plain import Json, PageRunner, just_fetch
 from bot import lazy
+from bot.after_start import AfterFirstResponse
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from adapters.teams.sdk.inbound import BotFrameworkEndpoint, Handler
     from adapters.teams.sdk.outbound import Connector
 
-log = logging.getLogger(__name__)
 
 SDK = "adapters.teams.sdk.outbound"  # (imports inbound and auth: every botbuilder module used)
 
@@ -38,7 +36,6 @@ class BotFramework:
         self.handler = handler
         self._endpoint: BotFrameworkEndpoint | None = None
         self._connector: Connector | None = None
-        self._preloading: asyncio.Task[None] | None = None
 
     async def endpoint(self) -> BotFrameworkEndpoint:
         await lazy.preload(SDK)  # (no wait once loaded)
@@ -60,22 +57,8 @@ class BotFramework:
 
     def install(self, app: web.Application) -> None:
         """Load the SDK in the background once ``app`` has answered its first request."""
-        app.on_response_prepare.append(self._preload)
-        app.on_cleanup.append(self._wait_for_preload)
-
-    async def _preload(self, _request: web.Request, _response: web.StreamResponse) -> None:
-        if self._preloading is None:
-            self._preloading = asyncio.create_task(self._made())
-
-    async def _made(self) -> None:
-        try:
-            await self.endpoint()
-        except Exception:  # (said now, not at shutdown; the first Teams request tries again)
-            log.exception("Teams: the Bot Framework SDK could not be loaded")
-
-    async def _wait_for_preload(self, _app: web.Application) -> None:
-        if self._preloading is not None:  # (a thread's import can't be cancelled: let it end)
-            await self._preloading
+        failure = "Teams: the Bot Framework SDK could not be loaded"
+        AfterFirstResponse(self.endpoint, failure).install(app)
 
 
 class OnDemandConnector:
