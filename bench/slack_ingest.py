@@ -97,16 +97,6 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
     person (the ``payload=`` form of a ``view_submission``)."""
     from sqlalchemy import text
 
-    from adapters.slack.blocks import (
-        ABOUT,
-        ABOUT_BLOCK,
-        ABOUT_GENERAL,
-        COMMENT,
-        COMMENT_BLOCK,
-        QUESTION_BLOCK,
-        SCORE,
-        SUBMIT_PULSE,
-    )
     from bot.service import TeamPulse
     from bot.settings import Settings
     from storage.engine import Database
@@ -149,37 +139,61 @@ async def prepare(url: str, teams: int, people: int) -> list[str]:
         groups = json.loads(plan)
         questions = groups[group_index % len(groups)]
         uid = user_id(email)
-        channel, ts = f"D{uid}", f"1700000000.{n:06d}"
-        values: dict[str, Any] = {
-            f"{QUESTION_BLOCK}{q}": {
-                SCORE: {"type": "radio_buttons", "selected_option": {"value": str(1 + (n + i) % 5)}}
-            }
-            for i, q in enumerate(questions)
-        }
-        if n % 4 == 0:
-            comment = "Handover ran late again but the team pulled together"
-            values[COMMENT_BLOCK] = {COMMENT: {"type": "plain_text_input", "value": comment}}
-        general = {"text": {"type": "plain_text", "text": "General"}, "value": ABOUT_GENERAL}
-        values[ABOUT_BLOCK] = {ABOUT: {"type": "static_select", "selected_option": general}}
-        metadata = {"round": round_id, "questions": questions, "channel": channel, "ts": ts}
-        payload = {
-            "type": "view_submission",
-            "team": {"id": "T0BENCH", "domain": "bench"},
-            "user": {"id": uid, "username": uid.lower(), "team_id": "T0BENCH"},
-            "api_app_id": "A0BENCH",
-            "trigger_id": f"12466734323.{n}.abcdef",
-            "view": {
-                "id": f"V{n:08d}",
-                "type": "modal",
-                "callback_id": SUBMIT_PULSE,
-                "private_metadata": json.dumps(metadata, separators=(",", ":")),
-                "state": {"values": values},
-                "hash": "156772938.1827394",
-            },
-            "response_urls": [],
-        }
-        bodies.append(urlencode({"payload": json.dumps(payload)}))
+        comment = "Handover ran late again but the team pulled together" if n % 4 == 0 else None
+        bodies.append(pulse_submission(n, uid, "T0BENCH", round_id, questions, comment))
     return bodies
+
+
+def pulse_submission(
+    n: int, uid: str, team_id: str, round_id: int, questions: list[int], comment: str | None
+) -> str:
+    """The ``n``th signed-to-be body: Slack user ``uid`` of workspace ``team_id`` submits the
+    pulse modal of round ``round_id`` (scores 1 to 5 in turn, ``comment`` if any, about the team
+    in general), in the shape Slack posts it; its DM is ``D<uid>`` at a made-up ``ts``."""
+    from adapters.slack.blocks import (
+        ABOUT,
+        ABOUT_BLOCK,
+        ABOUT_GENERAL,
+        COMMENT,
+        COMMENT_BLOCK,
+        QUESTION_BLOCK,
+        SCORE,
+        SUBMIT_PULSE,
+    )
+
+    values: dict[str, Any] = {
+        f"{QUESTION_BLOCK}{q}": {
+            SCORE: {"type": "radio_buttons", "selected_option": {"value": str(1 + (n + i) % 5)}}
+        }
+        for i, q in enumerate(questions)
+    }
+    if comment is not None:
+        values[COMMENT_BLOCK] = {COMMENT: {"type": "plain_text_input", "value": comment}}
+    general = {"text": {"type": "plain_text", "text": "General"}, "value": ABOUT_GENERAL}
+    values[ABOUT_BLOCK] = {ABOUT: {"type": "static_select", "selected_option": general}}
+    metadata = {
+        "round": round_id,
+        "questions": questions,
+        "channel": f"D{uid}",
+        "ts": f"1700000000.{n:06d}",
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "bench"},
+        "user": {"id": uid, "username": uid.lower(), "team_id": team_id},
+        "api_app_id": "A0BENCH",
+        "trigger_id": f"12466734323.{n}.abcdef",
+        "view": {
+            "id": f"V{n:08d}",
+            "type": "modal",
+            "callback_id": SUBMIT_PULSE,
+            "private_metadata": json.dumps(metadata, separators=(",", ":")),
+            "state": {"values": values},
+            "hash": "156772938.1827394",
+        },
+        "response_urls": [],
+    }
+    return urlencode({"payload": json.dumps(payload)})
 
 
 # -- the load ------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg  # type: ignore[import-untyped]
+from slack_ingest import pulse_submission
 from slack_sdk.signature import SignatureVerifier
 from trust_day_fake import TEAM_ID, manager_email, member_email, slack_user
 
@@ -120,17 +120,6 @@ async def prepare(url: str, trust: Trust) -> None:
 
 async def answer_bodies(url: str, share: float, seed: int) -> list[str]:
     """One modal submission for ``share`` of the people the pulse reached (a seeded sample)."""
-    from adapters.slack.blocks import (
-        ABOUT,
-        ABOUT_BLOCK,
-        ABOUT_GENERAL,
-        COMMENT_BLOCK,
-        QUESTION_BLOCK,
-        SCORE,
-        SUBMIT_PULSE,
-    )
-    from adapters.slack.blocks import COMMENT as COMMENT_INPUT
-
     connection = await asyncpg.connect(plain(url))
     rows = await connection.fetch(
         "SELECT p.email, d.round_id, d.group_index, r.plan FROM delivery d "
@@ -144,39 +133,8 @@ async def answer_bodies(url: str, share: float, seed: int) -> list[str]:
         groups = json.loads(row["plan"])
         questions = groups[row["group_index"] % len(groups)]
         uid = slack_user(row["email"])
-        values: dict[str, Any] = {
-            f"{QUESTION_BLOCK}{q}": {
-                SCORE: {"type": "radio_buttons", "selected_option": {"value": str(1 + (n + i) % 5)}}
-            }
-            for i, q in enumerate(questions)
-        }
-        if n % 4 == 0:
-            values[COMMENT_BLOCK] = {COMMENT_INPUT: {"type": "plain_text_input", "value": COMMENT}}
-        general = {"text": {"type": "plain_text", "text": "General"}, "value": ABOUT_GENERAL}
-        values[ABOUT_BLOCK] = {ABOUT: {"type": "static_select", "selected_option": general}}
-        metadata = {
-            "round": row["round_id"],
-            "questions": questions,
-            "channel": f"D{uid}",
-            "ts": f"1700000000.{n:06d}",
-        }
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": "bench"},
-            "user": {"id": uid, "username": uid.lower(), "team_id": TEAM_ID},
-            "api_app_id": "A0BENCH",
-            "trigger_id": f"12466734323.{n}.abcdef",
-            "view": {
-                "id": f"V{n:08d}",
-                "type": "modal",
-                "callback_id": SUBMIT_PULSE,
-                "private_metadata": json.dumps(metadata, separators=(",", ":")),
-                "state": {"values": values},
-                "hash": "156772938.1827394",
-            },
-            "response_urls": [],
-        }
-        bodies.append(urlencode({"payload": json.dumps(payload)}))
+        comment = COMMENT if n % 4 == 0 else None
+        bodies.append(pulse_submission(n, uid, TEAM_ID, row["round_id"], questions, comment))
     return bodies
 
 
