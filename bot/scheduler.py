@@ -20,15 +20,13 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from bot import wake
 from bot.service import TeamPulse
 from storage.engine import unavailable
 from storage.leader import Election
-from storage.models import PulseRound, Team
+from storage.models import Team
 from surveys import directory, rounds
 from surveys.directory import TeamRef
 
@@ -237,18 +235,20 @@ class PulseScheduler:
         await self.service.warn_low_turnout()
 
     async def due_teams(self) -> list[Team]:
+        """The teams whose scheduled pulse is due now, by name: four queries (the teams, each
+        team's last opening day, the teams with an open round, the teams with members) however
+        many teams there are."""
         now = self.service.clock()
-        due = []
+        default_tz = self.service.settings.timezone
         async with self.service.db.session() as session:
-            for team in await directory.all_teams(session):
-                last = await session.exec(
-                    select(func.max(PulseRound.opened_on)).where(PulseRound.team_id == team.id)
-                )
-                assert team.id is not None
-                if await rounds.open_round_for(session, team.id) is not None:
-                    continue
-                if not await directory.members(session, team.id):
-                    continue
-                if next_due(team, last.first(), self.service.settings.timezone) <= now:
-                    due.append(team)
-        return due
+            teams = await directory.all_teams(session)
+            last_opened = await rounds.last_opened_by_team(session)
+            busy = await rounds.teams_with_open_round(session)
+            staffed = await directory.teams_with_members(session)
+        return [
+            team
+            for team in teams
+            if team.id not in busy
+            and team.id in staffed
+            and next_due(team, last_opened.get(team.id or 0), default_tz) <= now
+        ]

@@ -184,6 +184,12 @@ async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER)
     return list((await session.exec(query)).all())
 
 
+async def teams_with_members(session: AsyncSession, role: Role = Role.MEMBER) -> set[int]:
+    """The teams with at least one person in ``role``."""
+    query = select(Membership.team_id).where(Membership.role == role).distinct()
+    return set((await session.exec(query)).all())
+
+
 def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
     """The root and every team below it."""
     children: dict[int | None, list[int]] = {}
