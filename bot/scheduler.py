@@ -3,8 +3,10 @@
 Jobs: the outbox's sender (woken as rows are queued, polled as a backstop; in every process), and,
 in the one process elected leader (``storage/leader.py``), the tick: close rounds whose day has
 come and cut the weeks that are over (every tick, so a week is published even when no round
-closes), open each team's scheduled pulse and queue the reminders due; and once a day (03:30 in
-``TEAMPULSE_TIMEZONE``) delete comments past their retention (``TeamPulse.prune_comments``).
+closes), open each team's scheduled pulse, and start the day-before reminders and low-turnout
+warnings in a task of their own (``remind``: at most one per process, so the tick never waits
+for the platform's pace); and once a day (03:30 in ``TEAMPULSE_TIMEZONE``) delete comments past
+their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
 unique (team, sequence) key stops a second replica opening the same round twice.
@@ -20,16 +22,14 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from bot import wake
 from bot.service import TeamPulse
 from storage.engine import unavailable
 from storage.leader import Election
-from storage.models import PulseRound, Team
-from surveys import directory, rounds
+from storage.models import Team
+from surveys import day_before, directory, rounds
 from surveys.directory import TeamRef
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class PulseScheduler:
         self.scheduler = AsyncIOScheduler(timezone=service.settings.timezone)
         self._running: set[asyncio.Task[None]] = set()
         self._ticks: set[asyncio.Task[None]] = set()
+        self._reminding: asyncio.Task[None] | None = None  # at most one at a time: remind()
         self._sender: asyncio.Task[None] | None = None
         self._campaign: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], Awaitable[None]] | None = None
@@ -150,13 +151,15 @@ class PulseScheduler:
 
     async def _step_down(self) -> None:
         """No new tick or retention run, and the tick running (if any) is cancelled: its
-        transaction rolls back."""
+        transaction rolls back; so is this process's reminding (the reminders it had claimed and
+        not yet sent are lost, as in a crash: a reminder goes at most once)."""
         for job in ("rounds", "retention"):
             if self.scheduler.get_job(job) is not None:
                 self.scheduler.remove_job(job)
-        for task in self._ticks:
+        stopping = [*self._ticks, *([self._reminding] if self._reminding else [])]
+        for task in stopping:
             task.cancel()
-        await asyncio.gather(*self._ticks, return_exceptions=True)
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     @property
     def leading(self) -> bool:
@@ -174,9 +177,10 @@ class PulseScheduler:
             await asyncio.gather(self._sender, return_exceptions=True)
         if self._unlisten is not None:
             await self._unlisten()
-        for task in self._running:
+        running = self._running | ({self._reminding} if self._reminding else set())
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _tracked(self, work: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()
@@ -233,22 +237,57 @@ class PulseScheduler:
                 await self.service.open_round(TeamRef.of(team), scheduled=True)
             except (rounds.RoundError, IntegrityError) as error:
                 log.info("scheduled pulse skipped: %s", error)
-        await self.service.send_reminders()
-        await self.service.warn_low_turnout()
+        await self._start_reminding()
+
+    async def _start_reminding(self) -> None:
+        """Start this process's reminding (reminders, then low-turnout warnings) as a task of its
+        own, if the day-before work has anything to do and no reminding is running here: sent at
+        the platform's pace, reminders can take minutes (12,398 took 232 s on Slack), and the tick
+        must not wait for them to close and open rounds.  A tick that finds one running starts
+        none; whatever it leaves is found by a later tick (the queueing and the claims are the
+        database's: ``bot/outbox.py``, ``bot/turnout.py``)."""
+        if self._reminding is not None and not self._reminding.done():
+            log.debug("reminders still being sent; this tick starts no more")
+            return
+        async with self.service.db.session() as session:
+            if not await day_before.due(session, self.service.today()):
+                return
+        self._reminding = asyncio.get_running_loop().create_task(self.remind())
+
+    async def remind(self) -> None:
+        """Queue and send the reminders due, then warn the managers of rounds short of ``k``."""
+        await self._tracked(self._remind)
+
+    async def _remind(self) -> None:
+        for work in (self.service.send_reminders, self.service.warn_low_turnout):
+            try:
+                await work()
+            except Exception as error:  # what is left is found by a later tick
+                log.warning(
+                    "sending the day-before messages failed (%s); a later tick tries again",
+                    type(error).__name__,
+                )
+
+    async def reminded(self) -> None:
+        """Until the reminding this process started (if any) has finished."""
+        if self._reminding is not None:
+            await asyncio.gather(self._reminding, return_exceptions=True)
 
     async def due_teams(self) -> list[Team]:
+        """The teams whose scheduled pulse is due now, by name: four queries (the teams, each
+        team's last opening day, the teams with an open round, the teams with members) however
+        many teams there are."""
         now = self.service.clock()
-        due = []
+        default_tz = self.service.settings.timezone
         async with self.service.db.session() as session:
-            for team in await directory.all_teams(session):
-                last = await session.exec(
-                    select(func.max(PulseRound.opened_on)).where(PulseRound.team_id == team.id)
-                )
-                assert team.id is not None
-                if await rounds.open_round_for(session, team.id) is not None:
-                    continue
-                if not await directory.members(session, team.id):
-                    continue
-                if next_due(team, last.first(), self.service.settings.timezone) <= now:
-                    due.append(team)
-        return due
+            teams = await directory.all_teams(session)
+            last_opened = await rounds.last_opened_by_team(session)
+            busy = await rounds.teams_with_open_round(session)
+            staffed = await directory.teams_with_members(session)
+        return [
+            team
+            for team in teams
+            if team.id not in busy
+            and team.id in staffed
+            and next_due(team, last_opened.get(team.id or 0), default_tz) <= now
+        ]

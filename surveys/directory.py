@@ -211,6 +211,12 @@ async def subtree(session: AsyncSession, root_id: int) -> list[int]:
     return [root_id, *sorted(found - {root_id})]
 
 
+async def teams_with_members(session: AsyncSession, role: Role = Role.MEMBER) -> set[int]:
+    """The teams with at least one person in ``role``."""
+    query = select(Membership.team_id).where(Membership.role == role).distinct()
+    return set((await session.exec(query)).all())
+
+
 def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
     """The root and every team below it."""
     children: dict[int | None, list[int]] = {}

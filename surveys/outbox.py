@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -197,15 +197,20 @@ async def release(session: AsyncSession, claims: Sequence[Claimed], now: datetim
 
 
 # -- reminders ---------------------------------------------------------------------------------
-async def queue_reminders(session: AsyncSession, today: date) -> int:
-    """For each open round closing by tomorrow and not yet reminded, mark it reminded (an atomic
-    ``UPDATE … WHERE NOT reminded``: of two replicas only one wins) and queue a reminder row for
-    every person the pulse was delivered to.  Committed by the caller; returns rows queued."""
-    query = select(PulseRound.id).where(
+def to_remind(today: date) -> ColumnElement[bool]:
+    """The rounds whose reminders are due and not yet queued: open, closing by tomorrow."""
+    return and_(
         col(PulseRound.closed).is_(False),
         col(PulseRound.reminded).is_(False),
         col(PulseRound.closes_on) <= today + timedelta(days=1),
     )
+
+
+async def queue_reminders(session: AsyncSession, today: date) -> int:
+    """For each open round closing by tomorrow and not yet reminded, mark it reminded (an atomic
+    ``UPDATE … WHERE NOT reminded``: of two replicas only one wins) and queue a reminder row for
+    every person the pulse was delivered to.  Committed by the caller; returns rows queued."""
+    query = select(PulseRound.id).where(to_remind(today))
     queued = 0
     for round_id in (await session.exec(query)).all():
         won = await session.exec(

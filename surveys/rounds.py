@@ -62,6 +62,20 @@ async def open_round_for(session: AsyncSession, team_id: int) -> PulseRound | No
     return (await session.exec(query)).first()
 
 
+async def last_opened_by_team(session: AsyncSession) -> dict[int, date]:
+    """The day each team's latest round opened (teams never sent a round are left out): one
+    ``GROUP BY`` for the whole organisation, as the scheduler's minute tick reads it."""
+    query = select(PulseRound.team_id, func.max(PulseRound.opened_on)).group_by(
+        col(PulseRound.team_id)
+    )
+    return {team_id: day for team_id, day in (await session.exec(query)).all()}
+
+
+async def teams_with_open_round(session: AsyncSession) -> set[int]:
+    query = select(PulseRound.team_id).where(col(PulseRound.closed).is_(False)).distinct()
+    return set((await session.exec(query)).all())
+
+
 async def team_cycle(session: AsyncSession) -> list[str]:
     """The question set, interleaved by theme so each pulse mixes themes."""
     questions = (await session.exec(select(Question).where(col(Question.active).is_(True)))).all()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,13 +17,17 @@ from surveys import rounds
 async def rounds_to_check(session: AsyncSession, today: date) -> list[PulseRound]:
     """Open rounds closing tomorrow (or sooner) whose turnout has not been checked; not on the
     day a round opened (a one-day round has had no time to be answered)."""
-    query = select(PulseRound).where(
+    return list((await session.exec(select(PulseRound).where(to_check(today)))).all())
+
+
+def to_check(today: date) -> ColumnElement[bool]:
+    """The condition of ``rounds_to_check``."""
+    return and_(
         col(PulseRound.closed).is_(False),
         col(PulseRound.turnout_warned).is_(False),
         col(PulseRound.closes_on) <= today + timedelta(days=1),
         col(PulseRound.opened_on) < today,
     )
-    return list((await session.exec(query)).all())
 
 
 async def claim_check(session: AsyncSession, round_id: int) -> bool:

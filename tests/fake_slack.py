@@ -11,6 +11,8 @@ first by ``conversations.history``.  ``lose_answer`` makes a ``chat.postMessage`
 answer: posted (or not) and then a 500, or no answer at all until ``release_lost`` (a process
 that dies waiting for it).
 
+``hold_replies`` keeps thread replies (reminders) unanswered until ``release_replies``.
+
 ``throttle_posts(n)`` makes it allow ``n`` ``chat.postMessage`` a second per workspace (over a
 sliding one-second window) and answer the ones beyond with a 429 and ``Retry-After`` (whole
 seconds until the window has room, as Slack's are), as Slack's unpublished workspace-wide cap
@@ -74,6 +76,9 @@ class FakeSlack(FakePlatform):
         self.post_limit: int | None = None  # chat.postMessage a second per workspace
         self.throttled = 0  # 429s the throttle answered
         self._posted: defaultdict[str, deque[float]] = defaultdict(deque)  # team -> post times
+        self.replies_held = 0  # thread replies that waited for ``release_replies``
+        self._replies = asyncio.Event()
+        self._replies.set()
 
     # -- set-up ------------------------------------------------------------------------------
     def add_user(self, user_id: str, email: str, team: str | None = None) -> None:
@@ -133,8 +138,17 @@ class FakeSlack(FakePlatform):
         """Calls hanging without an answer get their 500 now (the caller is long gone)."""
         self._released.set()
 
+    def hold_replies(self) -> None:
+        """Hold every ``chat.postMessage`` in a thread (a reply: a reminder is one) unanswered
+        until ``release_replies``."""
+        self._replies.clear()
+
+    def release_replies(self) -> None:
+        self._replies.set()
+
     async def stop(self) -> None:
         self.release_lost()
+        self.release_replies()
         await super().stop()
 
     def pulses(self, channel: str) -> list[dict[str, Any]]:
@@ -186,6 +200,8 @@ class FakeSlack(FakePlatform):
             return web.json_response(self.rate_limited_body(), status=429, headers=headers)
         if self.lost[method]:
             return await self._lose(request, method, params, self.lost[method].popleft())
+        if method == "chat.postMessage" and params.get("thread_ts"):
+            await self._hold_reply()
         return await self.answer(method, params, lambda: self._answer(method, params))
 
     async def _lose(
@@ -202,6 +218,14 @@ class FakeSlack(FakePlatform):
         if lost.disconnect and request.transport is not None:
             request.transport.close()
         return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+
+    async def _hold_reply(self) -> None:
+        if self._replies.is_set():
+            return
+        async with self._changed:
+            self.replies_held += 1
+            self._changed.notify_all()  # for ``wait_until``
+        await self._replies.wait()
 
     def _oauth(self, authorization: str, params: dict[str, Any]) -> dict[str, Any]:
         """``oauth.v2.access``: the client's id and secret (HTTP Basic or form) and a code."""

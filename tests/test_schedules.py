@@ -247,3 +247,68 @@ def test_a_round_length_out_of_range_is_named_by_line() -> None:
     with pytest.raises(OrgError) as raised:
         spec_from_yaml(MONTHLY_YAML.replace("length: 7", "length: 30"))
     assert "schedule.length: must be between 1 and 14 days (got 30)" in str(raised.value)
+
+
+# -- which teams are due, across a mixed organisation -------------------------------------------
+
+
+def _team_yaml(name: str, schedule: str, members: int) -> str:
+    slug = name.lower().replace(" ", ".")
+    people = ", ".join(email(f"{slug}{i}") for i in range(members))
+    lines = f"  - name: {name}\n    managers: [{email('manager.' + slug)}]\n"
+    if members:
+        lines += f"    members: [{people}]\n"
+    return lines + f"    schedule: {{{schedule}}}\n"
+
+
+MIXED = {  # team -> (schedule, members)
+    "Never sent": ("cadence: weekly, day: mon, time: '10:00'", 3),
+    "Sent last week": ("cadence: weekly, day: mon, time: '10:00'", 3),
+    "Sent today": ("cadence: weekly, day: mon, time: '10:00'", 3),
+    "Still open": ("cadence: weekly, day: mon, time: '10:00'", 3),
+    "No members": ("cadence: weekly, day: mon, time: '10:00'", 0),
+    "Later today": ("cadence: weekly, day: mon, time: '11:00'", 3),
+    "Fortnight half": ("cadence: fortnightly, day: mon, time: '10:00'", 3),
+    "Fortnight due": ("cadence: fortnightly, day: mon, time: '10:00'", 3),
+    "Monthly sent": ("cadence: monthly, day: mon, time: '10:00'", 3),
+    "Monthly never": ("cadence: monthly, day: mon, time: '10:00'", 3),
+    "New York": ("cadence: weekly, day: mon, time: '10:00', timezone: America/New_York", 3),
+    "Tokyo": ("cadence: weekly, day: mon, time: '10:00', timezone: Asia/Tokyo", 3),
+}
+
+
+async def test_the_teams_due_across_a_mixed_organisation(db: Database, settings: Settings) -> None:
+    """Monday 23 November, 10:30 GMT, set up on 2 November: due are the teams whose time has
+    come since their last round opened, with members and no round open; in name order."""
+    yaml = "name: Mixed Trust\nteams:\n" + "".join(
+        _team_yaml(name, schedule, members) for name, (schedule, members) in MIXED.items()
+    )
+    clock = FixedClock()
+    service, _ = await make_service(db, settings, clock)
+    await service.import_organisation(spec_from_yaml(yaml))
+    await set_up_since(service, date(2026, 11, 2))
+    opened = {  # team -> the Mondays its rounds opened (each closed the same day, but the last)
+        "Sent last week": [date(2026, 11, 9), date(2026, 11, 16)],
+        "Sent today": [date(2026, 11, 23)],
+        "Still open": [date(2026, 11, 16)],
+        "Fortnight half": [date(2026, 11, 16)],
+        "Fortnight due": [date(2026, 11, 9)],
+        "Monthly sent": [date(2026, 11, 2)],
+        "Later today": [date(2026, 11, 16)],
+        "New York": [date(2026, 11, 16)],
+        "Tokyo": [date(2026, 11, 16)],
+    }
+    for team, days in opened.items():
+        ref = await service.team_named(team, "Mixed Trust")
+        for day in days:
+            clock.now = datetime.combine(day, time(10, 0), tzinfo=UTC)
+            await service.open_round(ref)
+            if team != "Still open":
+                await service.close_round(ref)
+    clock.now = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+
+    due = [team.name for team in await PulseScheduler(service).due_teams()]
+    mixed = [name for name in due if name in MIXED]
+    assert mixed == ["Fortnight due", "Monthly never", "Never sent", "Sent last week", "Tokyo"]
+    # the test organisation's wards were set up on 2 November too: due; Medicine has no members
+    assert [name for name in due if name not in MIXED] == ["Tiny", "Ward A", "Ward B"]

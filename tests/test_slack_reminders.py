@@ -3,13 +3,16 @@ thread of the pulse message they were sent (not a new message), and those who an
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from storage.models import PulseRound
+from bot.scheduler import PulseScheduler
+from bot.service import TeamPulse
+from storage.models import PulseRound, Team
+from tests.fake_slack import FakeSlack
 from tests.slack_support import Slack, texts, uid
-from tests.support import FixedClock, email
+from tests.support import FixedClock, answers_for, email
 
 
 async def test_reminders_reply_in_the_pulse_thread_and_skip_those_who_answered(
@@ -51,3 +54,96 @@ async def test_reminders_reply_in_the_pulse_thread_and_skip_those_who_answered(
     # once only: the round is marked reminded
     assert await service.send_reminders() == 0
     assert len(fake.called("chat.postMessage")) == 10
+
+
+def replies(fake: FakeSlack) -> list[str]:
+    """The channels of the thread replies (reminders) Slack answered."""
+    return [
+        c.params["channel"] for c in fake.called("chat.postMessage") if c.params.get("thread_ts")
+    ]
+
+
+def sent_reminders(service: TeamPulse) -> float | None:
+    """The operator's count of reminders sent (``/metrics``)."""
+    return service.metrics.registry.get_sample_value("teampulse_reminders_total")
+
+
+async def test_reminders_held_by_slack_do_not_hold_the_next_tick(slack: Slack) -> None:
+    """While Slack holds the reminders, the scheduler's next tick still closes a round that is
+    due and opens a scheduled one; once Slack answers, everyone who has not answered has their
+    reminder, once."""
+    fake, service, db = slack.fake, slack.service, slack.service.db
+    clock = FixedClock()  # Monday 23 November, 10:00
+    service.clock = clock
+    for ward in ("Ward A", "Ward B"):  # both close on Saturday 28
+        await service.open_round(await service.team_named(ward))
+    await service.deliver_outbox()
+    for name in ("a0", "a1", "a2", "b0", "b1"):
+        [card] = await service.pending_pulses(email(name))
+        await service.submit_pulse(email(name), card.round_id, answers_for(card))
+    friday = date(2026, 11, 27)
+    async with db.session() as session:  # Tiny: set up this morning, its pulse on Fridays at 10:30
+        [tiny] = (await session.exec(select(Team).where(Team.name == "Tiny"))).all()
+        tiny.schedule_day, tiny.schedule_time = "fri", "10:30"
+        tiny.created_at = datetime.combine(friday, time(9), UTC)
+        session.add(tiny)
+        await session.commit()
+
+    fake.hold_replies()
+    scheduler = PulseScheduler(service)
+    clock.now = datetime.combine(friday, time(10), UTC)  # the rounds close tomorrow
+    await scheduler.tick()
+    await fake.wait_until(lambda: fake.replies_held == 9 + 4)
+    async with db.session() as session:  # Ward B's round is made due today
+        ward_b = await service.team_named("Ward B")
+        [pulse_round] = (
+            await session.exec(select(PulseRound).where(PulseRound.team_id == ward_b.id))
+        ).all()
+        pulse_round.closes_on = friday
+        session.add(pulse_round)
+        await session.commit()
+    clock.now = datetime.combine(friday, time(10, 31), UTC)
+    await scheduler.tick()
+
+    async with db.session() as session:
+        found = (
+            await session.exec(
+                select(Team.name, PulseRound.closed).join(
+                    PulseRound, col(PulseRound.team_id) == col(Team.id)
+                )
+            )
+        ).all()
+    assert sorted(found) == [("Tiny", False), ("Ward A", False), ("Ward B", True)]
+    assert replies(fake) == []  # still held
+
+    fake.release_replies()
+    await scheduler.reminded()
+    reminded = [f"a{i}" for i in range(3, 12)] + [f"b{i}" for i in range(2, 6)]
+    assert sorted(replies(fake)) == sorted(f"D{uid(name)}" for name in reminded)
+    # each answered by Slack (none given up on while the ticks ran)
+    assert sent_reminders(service) == len(reminded)
+    await scheduler.tick()
+    await scheduler.reminded()
+    assert len(replies(fake)) == len(reminded)
+
+
+async def test_stopping_the_scheduler_stops_its_reminding(slack: Slack) -> None:
+    """A server shutting down while Slack holds its reminders stops at once (the reminders in
+    flight are lost, as in a crash: never sent twice)."""
+    fake, service = slack.fake, slack.service
+    clock = FixedClock()
+    service.clock = clock
+    await service.open_round(await service.team_named("Ward B"))
+    await service.deliver_outbox()
+    fake.hold_replies()
+    scheduler = PulseScheduler(service)
+    clock.now = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    await scheduler.tick()
+    await fake.wait_until(lambda: fake.replies_held == 6)
+    await scheduler.stop()
+    assert replies(fake) == []
+    fake.release_replies()  # Slack acts on the six it was holding
+    await fake.wait_until(lambda: len(replies(fake)) == 6)
+    await scheduler.tick()  # they were claimed: none is sent again
+    await scheduler.reminded()
+    assert sorted(replies(fake)) == sorted(f"D{uid(f'b{i}')}" for i in range(6))

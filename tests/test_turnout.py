@@ -44,7 +44,9 @@ async def test_managers_hear_the_day_before_a_small_pulse_closes(
     clock.now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # Thursday: not yet
     assert await service.warn_low_turnout() == 0
     clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # Friday: it closes tomorrow
-    await PulseScheduler(service).tick()
+    scheduler = PulseScheduler(service)
+    await scheduler.tick()
+    await scheduler.reminded()  # sent off the tick
 
     [warning] = warnings_to(messenger, "manager.b")
     assert warning.startswith(
@@ -56,7 +58,8 @@ async def test_managers_hear_the_day_before_a_small_pulse_closes(
     assert warnings_to(messenger, "manager.a") == []  # Ward A will be reported
     assert warnings_to(messenger, "director") == []  # the team's own managers only
 
-    await PulseScheduler(service).tick()  # the next tick: once per round
+    await scheduler.tick()  # the next tick: once per round
+    await scheduler.reminded()
     clock.now = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
     assert await service.warn_low_turnout() == 0
     assert len(warnings_to(messenger, "manager.b")) == 1
