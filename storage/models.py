@@ -311,7 +311,11 @@ class RollupWeek(SQLModel, table=True):
     """Per team subtree and week: participation, and whether it and the comments may be shown."""
 
     __tablename__ = "rollup_week"
-    __table_args__ = (Index("ix_rollup_week_week", "week"),)
+    __table_args__ = (
+        Index("ix_rollup_week_week", "week"),
+        # a report walks each week's tree as cut from its team down (migration 0013)
+        Index("ix_rollup_week_parent_week", "parent_id", "week"),
+    )
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
     week: date = Field(primary_key=True)

@@ -1,0 +1,27 @@
+"""rollup_week by parent and week: a report walks each week's tree as cut from its team down
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEX = "ix_rollup_week_parent_week"
+
+
+def upgrade() -> None:
+    # the recursive walk of surveys/comments._tree_as_cut joins a week's rows on
+    # (parent_id, week): without this it reads every team's row of the week at each step
+    op.create_index(INDEX, "rollup_week", ["parent_id", "week"])
+
+
+def downgrade() -> None:
+    op.drop_index(INDEX, table_name="rollup_week")
