@@ -314,7 +314,7 @@ class RollupWeek(SQLModel, table=True):
     __table_args__ = (
         Index("ix_rollup_week_week", "week"),
         # a report walks each week's tree as cut from its team down (migration 0013)
-        Index("ix_rollup_week_parent_week", "parent_id", "week"),
+        Index("ix_rollup_week_parent_week", "parent_id", "week", "team_id"),
     )
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)

@@ -77,7 +77,9 @@ def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
 
 def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
     """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
-    A subquery, so both databases reach the answers through their round index."""
+    A subquery, so both databases reach the answers through their round index.  The weeks are
+    also named as a list: PostgreSQL cannot tell a walk's size, and without them it hashed all
+    the rounds of every week."""
     tree = _tree_as_cut(team_id, weeks)
     return (
         select(col(PulseRound.id))
@@ -89,6 +91,7 @@ def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
                 tree.c.week == col(PulseRound.counted_in),
             ),
         )
+        .where(col(PulseRound.counted_in).in_(weeks))
     )
 
 

@@ -19,8 +19,10 @@ INDEX = "ix_rollup_week_parent_week"
 
 def upgrade() -> None:
     # the recursive walk of surveys/comments._tree_as_cut joins a week's rows on
-    # (parent_id, week): without this it reads every team's row of the week at each step
-    op.create_index(INDEX, "rollup_week", ["parent_id", "week"])
+    # (parent_id, week): without this it reads every team's row of the week at each step.
+    # team_id too, so each step reads the index alone: PostgreSQL then walks by index, where
+    # with (parent_id, week) only it hashed the whole table at every step (88 ms, not 4, a ward)
+    op.create_index(INDEX, "rollup_week", ["parent_id", "week", "team_id"])
 
 
 def downgrade() -> None:
