@@ -66,7 +66,7 @@ async def child(url: str, runs: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--trees", required=True, help="code trees, comma-separated")
+    parser.add_argument("--trees", default="", help="code trees, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -80,7 +80,7 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": tree}
             command = [sys.executable, __file__, "--child", "--url", args.url]
             out = subprocess.run(
-                [*command, "--runs", str(args.runs)], env=env, check=True, capture_output=True
+                [*command, "--runs", str(args.runs)], env=env, check=True, stdout=subprocess.PIPE
             )
             medians = json.loads(out.stdout)
             figures = "  ".join(f"{k} {v:7.1f}" for k, v in medians.items())

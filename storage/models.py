@@ -120,6 +120,8 @@ class PulseRound(SQLModel, table=True):
         # the week a round counts in (surveys/rollup_rows.counted_week): a week's cut finds its
         # rounds through this, not by scanning every round (migration 0012)
         Index("ix_pulse_round_counted_week", text("coalesce(report_week, opened_on)")),
+        # a report's comments find the rounds of each (team, week) of its trees as cut (0013)
+        Index("ix_pulse_round_team_counted", "team_id", "counted_in"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -64,7 +64,7 @@ def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
     week has no row, and neither has any team below it.  Walked in SQL from the team down through
     ``ix_rollup_week_parent_week``, so a ward's report reads its own rows, not the organisation's.
     ``UNION``, not ``UNION ALL``, so that a cycle in the rows would end the walk."""
-    seed = select_columns(
+    seed: Select[Any] = select_columns(
         col(RollupWeek.week).label("week"), col(RollupWeek.team_id).label("team_id")
     ).where(col(RollupWeek.team_id) == team_id, col(RollupWeek.week).in_(weeks))
     tree = seed.cte("tree", recursive=True)
