@@ -77,9 +77,9 @@ def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
 
 def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
     """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
-    A subquery, so both databases reach the answers through their round index.  The weeks are
-    also named as a list: PostgreSQL cannot tell a walk's size, and without them it hashed all
-    the rounds of every week."""
+    Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
+    both databases reach the answers through their round index.  The weeks are also named as a
+    list: PostgreSQL cannot tell a walk's size, and without them it hashed every round there is."""
     tree = _tree_as_cut(team_id, weeks)
     return (
         select(col(PulseRound.id))
