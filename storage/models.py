@@ -120,6 +120,8 @@ class PulseRound(SQLModel, table=True):
         # the week a round counts in (surveys/rollup_rows.counted_week): a week's cut finds its
         # rounds through this, not by scanning every round (migration 0012)
         Index("ix_pulse_round_counted_week", text("coalesce(report_week, opened_on)")),
+        # a report's comments find the rounds of each (team, week) of its trees as cut (0013)
+        Index("ix_pulse_round_team_counted", "team_id", "counted_in"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -311,7 +313,11 @@ class RollupWeek(SQLModel, table=True):
     """Per team subtree and week: participation, and whether it and the comments may be shown."""
 
     __tablename__ = "rollup_week"
-    __table_args__ = (Index("ix_rollup_week_week", "week"),)
+    __table_args__ = (
+        Index("ix_rollup_week_week", "week"),
+        # a report walks each week's tree as cut from its team down (migration 0013)
+        Index("ix_rollup_week_parent_week", "parent_id", "week", "team_id"),
+    )
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
     week: date = Field(primary_key=True)

@@ -17,13 +17,13 @@ Python.  It still visits every answer of the scope's comment weeks to find and c
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Result, Select, String, and_, cast, func, null, or_, union_all
+from sqlalchemy import CTE, Result, Select, String, and_, cast, func, null, union_all
 from sqlalchemy import select as select_columns
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,9 +34,7 @@ from storage.models import (
     Response,
     RollupCell,
     RollupWeek,
-    Team,
 )
-from surveys import directory
 from surveys.bank import load_bank
 
 GENERAL = "General"  # the label of comments tied to no statement
@@ -59,96 +57,41 @@ async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
     return await connection.execute(query)
 
 
-async def _subtrees_as_cut(
-    session: AsyncSession, team_id: int, weeks: set[date]
-) -> dict[date, set[int]]:
-    """Week -> the team and every team below it as that week was cut (``rollup_week.parent_id``):
-    a team moved in since counted elsewhere then, and its comments are not part of this team's
-    published figures for that week."""
-    organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
-    query = select_columns(
-        col(RollupWeek.week), col(RollupWeek.team_id), col(RollupWeek.parent_id)
-    ).where(
-        col(RollupWeek.week).in_(weeks),
-        col(RollupWeek.team_id).in_(
-            select(col(Team.id)).where(
-                col(Team.organisation_id).in_(organisation.scalar_subquery())
-            )
-        ),
+def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
+    """(week, team): the team and every team below it as each of ``weeks`` was cut
+    (``rollup_week.parent_id``).  A team moved in since counted elsewhere then, and its comments
+    are not part of this team's published figures for that week; a team with nobody invited that
+    week has no row, and neither has any team below it.  Walked in SQL from the team down through
+    ``ix_rollup_week_parent_week``, so a ward's report reads its own rows, not the organisation's.
+    ``UNION``, not ``UNION ALL``, so that a cycle in the rows would end the walk."""
+    seed: Select[Any] = select_columns(
+        col(RollupWeek.week).label("week"), col(RollupWeek.team_id).label("team_id")
+    ).where(col(RollupWeek.team_id) == team_id, col(RollupWeek.week).in_(weeks))
+    tree = seed.cte("tree", recursive=True)
+    below = aliased(RollupWeek, name="below")
+    step = select_columns(col(below.week), col(below.team_id)).join(
+        tree, and_(col(below.parent_id) == tree.c.team_id, col(below.week) == tree.c.week)
     )
-    children: dict[date, dict[int, list[int]]] = {week: defaultdict(list) for week in weeks}
-    for week, team, parent in (await _run(session, query)).all():
-        if parent is not None:
-            children[week][parent].append(team)
-    subtrees: dict[date, set[int]] = {}
-    for week, below in children.items():
-        found, stack = set(), [team_id]
-        while stack:
-            current = stack.pop()
-            found.add(current)
-            stack.extend(below.get(current, []))
-        subtrees[week] = found
-    return subtrees
+    return tree.union(step)
 
 
-def _moved(team_id: int, weeks: set[date]) -> Select[Any]:
-    """Any team of the organisation whose parent as one of ``weeks`` was cut is not its parent
-    today (a re-import moved it since): one such week, or None.  Read in the database, so a
-    report does not carry the hierarchy of every week into Python.  An aggregate, not ``LIMIT
-    1``, which led PostgreSQL to walk every team's rows of all 52 weeks by key (120 ms, not 11).
-    """
-    organisation = select(col(Team.organisation_id)).where(col(Team.id) == team_id)
-    return (
-        select_columns(func.min(col(RollupWeek.week)))
-        .join(Team, col(Team.id) == col(RollupWeek.team_id))
-        .where(
-            col(RollupWeek.week).in_(weeks),
-            col(Team.organisation_id) == organisation.scalar_subquery(),
-            col(RollupWeek.parent_id).is_distinct_from(col(Team.parent_id)),
-        )
-    )
-
-
-def _rounds_below_today(teams: list[int], weeks: set[date]) -> Select[Any]:
-    """The rounds ``weeks``' cuts counted in ``teams`` (the team and those below it today), each
-    in a team the week's cut had a row for.  When no team has moved since those weeks were cut,
-    these are exactly ``_counted_rounds(_subtrees_as_cut(...))``: each week's tree as cut is
-    today's, less the teams with nobody invited that week (which have no row, and whose teams
-    below have nobody invited either).  The teams are a list, not a subquery, so that SQLite
-    (which runs without ``ANALYZE``) reaches a ward's few rounds through the team's index and a
-    trust's through the weeks'."""
+def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
+    """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
+    Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
+    both databases reach the answers through their round index.  The weeks are also named as a
+    list: PostgreSQL cannot tell a walk's size, and without them it hashed every round there is."""
+    tree = _tree_as_cut(team_id, weeks)
     return (
         select(col(PulseRound.id))
         .correlate(None)  # (its own rounds, not the enclosing answer's)
         .join(
-            RollupWeek,
+            tree,
             and_(
-                col(RollupWeek.team_id) == col(PulseRound.team_id),
-                col(RollupWeek.week) == col(PulseRound.counted_in),
+                tree.c.team_id == col(PulseRound.team_id),
+                tree.c.week == col(PulseRound.counted_in),
             ),
         )
-        .where(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
-    )
-
-
-def _counted_rounds(subtrees: dict[date, set[int]]) -> Select[Any]:
-    """The rounds that a comment week's cut counted, in a team below the reported one as that
-    week was cut.  Weeks cut with the same subtree share one condition (usually all of them).
-    A subquery, so both databases reach the answers through their round index."""
-    weeks_by_subtree: dict[frozenset[int], set[date]] = defaultdict(set)
-    for week, teams in subtrees.items():
-        weeks_by_subtree[frozenset(teams)].add(week)
-    return (
-        select(col(PulseRound.id))
-        .correlate(None)  # (its own rounds, not the enclosing answer's)
-        .where(
-            or_(
-                *(
-                    and_(col(PulseRound.counted_in).in_(weeks), col(PulseRound.team_id).in_(teams))
-                    for teams, weeks in weeks_by_subtree.items()
-                )
-            )
-        )
+        .where(col(PulseRound.counted_in).in_(weeks))
     )
 
 
@@ -191,11 +134,7 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    if (await _run(session, _moved(team_id, weeks))).scalar() is None:
-        counted = _rounds_below_today(await directory.subtree(session, team_id), weeks)
-    else:  # a re-import moved a team since: follow each week's hierarchy as cut
-        counted = _counted_rounds(await _subtrees_as_cut(session, team_id, weeks))
-    published = _published(team_id, counted)
+    published = _published(team_id, _counted_rounds(team_id, weeks))
     query = (
         select_columns(
             published.c.theme,
