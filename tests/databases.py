@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import text
 
+from storage.engine import Database
 from storage.migrate import upgrade
 
 
@@ -45,3 +47,19 @@ async def scratch_database(
 
 def backend_of(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+async def has_index(url: str, name: str) -> bool:
+    """Whether the database at ``url`` has an index called ``name``."""
+    listing = (
+        "SELECT indexname FROM pg_indexes WHERE indexname = :name"
+        if url.startswith("postgresql")
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND name = :name"
+    )
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            connection = await session.connection()
+            return (await connection.execute(text(listing), {"name": name})).first() is not None
+    finally:
+        await db.dispose()

@@ -9,33 +9,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from storage.engine import Database
 from storage.migrate import downgrade, upgrade
 from surveys import comments
 from tests.conftest import BACKENDS
-from tests.databases import scratch_database
+from tests.databases import has_index, scratch_database
 
 INDEX = "ix_rollup_week_parent_week"
 ROUNDS = "ix_pulse_round_team_counted"
 WEEKS = {date(2026, 11, 16), date(2026, 11, 23)}
-
-
-async def has_index(url: str, name: str = INDEX) -> bool:
-    listing = (
-        "SELECT indexname FROM pg_indexes WHERE indexname = :name"
-        if url.startswith("postgresql")
-        else "SELECT name FROM sqlite_master WHERE type = 'index' AND name = :name"
-    )
-    db = Database(url)
-    try:
-        async with db.session() as session:
-            connection = await session.connection()
-            return (await connection.execute(text(listing), {"name": name})).first() is not None
-    finally:
-        await db.dispose()
 
 
 async def sqlite_plan(url: str) -> list[str]:
@@ -61,7 +45,7 @@ async def test_migration_0013_indexes_the_tree_as_cut_and_goes_down(
     plan names it, and no step scans rollup_week), and each (week, team) its rounds through
     the other; 0013 goes down to 0012 without them and up again."""
     async with scratch_database(backend, tmp_path) as url:
-        assert await has_index(url) and await has_index(url, ROUNDS)
+        assert await has_index(url, INDEX) and await has_index(url, ROUNDS)
         if backend == "sqlite":
             plan = await sqlite_plan(url)
             assert any(INDEX in step for step in plan), plan
@@ -69,6 +53,6 @@ async def test_migration_0013_indexes_the_tree_as_cut_and_goes_down(
             assert not any(step.startswith("SCAN below") for step in plan), plan
             assert any(ROUNDS in step for step in plan), plan  # each pair's rounds, no more
         await downgrade(url, "0012")
-        assert not await has_index(url) and not await has_index(url, ROUNDS)
+        assert not await has_index(url, INDEX) and not await has_index(url, ROUNDS)
         assert await upgrade(url, "0013") == ["0013"]
-        assert await has_index(url) and await has_index(url, ROUNDS)
+        assert await has_index(url, INDEX) and await has_index(url, ROUNDS)

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from bot.conversation import Conversation
@@ -27,7 +26,7 @@ from storage.migrate import downgrade, upgrade
 from surveys import rollup, rollup_rows
 from surveys.organisation import spec_from_yaml
 from tests.conftest import BACKENDS
-from tests.databases import scratch_database
+from tests.databases import has_index, scratch_database
 from tests.support import FixedClock, answers_for, email, make_service
 from tests.test_published_weeks import MOVING, read, ward_a
 
@@ -152,21 +151,6 @@ async def test_a_reimport_that_moves_a_ward_shows_in_the_next_report_from_any_wo
 INDEX = "ix_pulse_round_counted_week"
 
 
-async def has_index(url: str) -> bool:
-    listing = (
-        "SELECT indexname FROM pg_indexes WHERE indexname = :name"
-        if url.startswith("postgresql")
-        else "SELECT name FROM sqlite_master WHERE type = 'index' AND name = :name"
-    )
-    db = Database(url)
-    try:
-        async with db.session() as session:
-            connection = await session.connection()
-            return (await connection.execute(text(listing), {"name": INDEX})).first() is not None
-    finally:
-        await db.dispose()
-
-
 async def sqlite_plan(url: str) -> str:
     """SQLite's plan for the cut's "is every round of the week closed?" query."""
     statement = rollup_rows.week_rounds(WEEK).compile(
@@ -189,10 +173,10 @@ async def test_migration_0012_indexes_the_week_a_round_counts_in_and_goes_down(
     """The cut finds a week's rounds through the index (SQLite's plan names it), not by reading
     every round; 0012 goes down to 0011 without it and up again."""
     async with scratch_database(backend, tmp_path) as url:
-        assert await has_index(url)
+        assert await has_index(url, INDEX)
         if backend == "sqlite":
             assert INDEX in await sqlite_plan(url)
         await downgrade(url, "0011")
-        assert not await has_index(url)
+        assert not await has_index(url, INDEX)
         assert await upgrade(url, "0012") == ["0012"]
-        assert await has_index(url)
+        assert await has_index(url, INDEX)
