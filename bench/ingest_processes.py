@@ -40,17 +40,23 @@ async def _until_stdin_closes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
+async def _signed(request: web.Request, verifier: SignatureVerifier) -> tuple[str, bool]:
+    """The request's body, and whether its Slack signature is valid."""
+    body = (await request.read()).decode("utf-8")
+    ok = verifier.is_valid(
+        body=body,
+        timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+        signature=request.headers.get("X-Slack-Signature", ""),
+    )
+    return body, ok
+
+
 async def run_bare() -> None:
     """The comparison: an aiohttp handler that checks the signature and answers 200."""
     verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
 
     async def handle(request: web.Request) -> web.Response:
-        body = (await request.read()).decode("utf-8")
-        ok = verifier.is_valid(
-            body=body,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-            signature=request.headers.get("X-Slack-Signature", ""),
-        )
+        _, ok = await _signed(request, verifier)
         return web.Response(status=200 if ok else 401)
 
     await _serve(handle)
@@ -73,12 +79,7 @@ async def run_baseline() -> None:
     insert = f"INSERT INTO {BASELINE_TABLE} (body) VALUES ($1)"
 
     async def handle(request: web.Request) -> web.Response:
-        body = (await request.read()).decode("utf-8")
-        ok = verifier.is_valid(
-            body=body,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-            signature=request.headers.get("X-Slack-Signature", ""),
-        )
+        body, ok = await _signed(request, verifier)
         if not ok:
             return web.Response(status=401)
         await pool.execute(insert, body)
