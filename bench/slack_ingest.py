@@ -31,7 +31,8 @@ Usage::
     .venv/bin/python bench/slack_ingest.py --teams 100 --people 51 --concurrency 64 --workers 1
 
 ``--pg-url`` names the PostgreSQL server (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
-postgres``); a fresh database is created and dropped at the end.
+postgres``); a fresh database is created and dropped at the end.  ``--code DIR`` serves the app
+from another checkout (set-up and load stay this one's), to compare two versions run by run.
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ def machine(pg_version: str) -> str:
 
 async def bench(args: argparse.Namespace) -> None:
     base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"tp_slack_ingest_{uuid.uuid4().hex[:8]}"
+    name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
     pg_version = str(await admin.fetchval("SHOW server_version"))
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -305,7 +306,8 @@ async def bench(args: argparse.Namespace) -> None:
         }
         if args.workers > 1:
             env["TEAMPULSE_WORKERS"] = str(args.workers)
-        app = await spawn_serve(env, logs / "app.log")
+        code = (str(Path(args.code).resolve()),) if args.code else ()
+        app = await spawn_serve(env, logs / "app.log", code)
         children.append(app)
         bare = spawn("bare", {"SLACK_SIGNING_SECRET": SECRET}, logs / "bare.log")
         children.append(bare)
@@ -353,7 +355,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(f"Machine: {machine('PostgreSQL ' + pg_version)}")
         print(
             f"{len(measured)} measured requests to the app ({args.warmup} warm-up), "
-            f"{args.concurrency} concurrent, {args.rounds} interleaved chunks; load average "
+            f"{args.concurrency} concurrent, {args.rounds} interleaved chunks, the app's code "
+            f"from {code[0] if code else ROOT}; load average "
             f"before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}"
         )
         print()
@@ -401,6 +404,8 @@ def main() -> None:
         "--workers", type=int, default=1, help="the app's TEAMPULSE_WORKERS (processes)"
     )
     parser.add_argument("--pid-file", help="write the app server's pid here (for py-spy)")
+    parser.add_argument("--code", help="serve the app from this checkout (an older one, say)")
+    parser.add_argument("--db-prefix", default="tp_slack_ingest_", help="scratch database name")
     args = parser.parse_args()
     asyncio.run(bench(args))
 
