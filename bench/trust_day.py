@@ -84,6 +84,15 @@ def refused(answer: bytes) -> bool:
     return not isinstance(found, dict) or found.get("response_action") == "errors"
 
 
+def still_saving(answer: bytes) -> bool:
+    """A modal's answer that says the answers are still being saved (the receipt follows)."""
+    try:
+        found = json.loads(answer) if answer else {}
+    except ValueError:
+        return False
+    return STILL_SAVING in json.dumps(found, ensure_ascii=False)
+
+
 class Day:
     """One run's processes, connections and findings."""
 
@@ -203,7 +212,7 @@ class Day:
                 latencies.append(time.perf_counter() - sent)
                 ok = response.status == 200 and answer == b""
                 key = "ok" if ok else f"{response.status} {answer[:80]!r}"
-                if response.status == 200 and STILL_SAVING.encode() in answer:
+                if response.status == 200 and still_saving(answer):
                     key = "still saving"  # (the modal says so; the receipt follows the commit)
                 statuses[key] = statuses.get(key, 0) + 1
 
