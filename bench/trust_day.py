@@ -69,8 +69,28 @@ from trust_day_setup import (  # noqa: E402
 )
 from trust_day_ticks import close, remind  # noqa: E402
 
+from bot.words import STILL_SAVING  # noqa: E402
+
 TIMEOUT = 900.0  # seconds any one wait may take before the run fails
 ARRIVAL_MEAN = 0.2  # of the window: the answers' mean arrival time
+
+
+def refused(answer: bytes) -> bool:
+    """A modal's answer that kept it open saying "couldn't save, please try again"."""
+    try:
+        found = json.loads(answer) if answer else {}
+    except ValueError:
+        return True
+    return not isinstance(found, dict) or found.get("response_action") == "errors"
+
+
+def still_saving(answer: bytes) -> bool:
+    """A modal's answer that says the answers are still being saved (the receipt follows)."""
+    try:
+        found = json.loads(answer) if answer else {}
+    except ValueError:
+        return False
+    return STILL_SAVING in json.dumps(found, ensure_ascii=False)
 
 
 class Day:
@@ -161,7 +181,7 @@ class Day:
                 seconds, status, answer = await self.post(replica, body)
                 if attempt == 0:
                     self.cold.append(f"{1000 * seconds:.0f} ms {status} {answer[:40]!r}")
-                if status == 200 and answer == b"":
+                if status == 200 and not refused(answer):
                     break
                 await asyncio.sleep(1)
             await until_quiet(replica.process.pid)
@@ -192,6 +212,8 @@ class Day:
                 latencies.append(time.perf_counter() - sent)
                 ok = response.status == 200 and answer == b""
                 key = "ok" if ok else f"{response.status} {answer[:80]!r}"
+                if response.status == 200 and still_saving(answer):
+                    key = "still saving"  # (the modal says so; the receipt follows the commit)
                 statuses[key] = statuses.get(key, 0) + 1
 
             tasks = [one(n, b, at) for n, (b, at) in enumerate(zip(bodies, times, strict=True))]

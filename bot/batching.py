@@ -44,6 +44,9 @@ class GroupCommit(Generic[Item, Result]):
     is not run.  A person told "couldn't save, please try again" after waiting too long must not
     have those answers saved behind their back; by default such a call is still run (an outcome
     worth recording whether or not anyone waits for it).
+
+    ``started`` (per call): set when the call's batch starts, from when dropping it is no longer
+    possible, so a caller whose wait runs out can tell "not done" from "still being done".
     """
 
     def __init__(
@@ -56,12 +59,12 @@ class GroupCommit(Generic[Item, Result]):
         self.run = run
         self.limit = limit
         self.drop_abandoned = drop_abandoned
-        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._waiting: list[tuple[Item, asyncio.Future[Result], asyncio.Event | None]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def __call__(self, item: Item) -> Result:
+    async def __call__(self, item: Item, *, started: asyncio.Event | None = None) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
+        self._waiting.append((item, future, started))
         if self._worker is None or self._worker.done():
             # a fresh context: the batch serves every caller, so it must not run in (and keep
             # using) the context variables of whichever caller happened to start it
@@ -73,13 +76,16 @@ class GroupCommit(Generic[Item, Result]):
     async def _drain(self) -> None:
         while self._waiting:
             if self.drop_abandoned:
-                self._waiting = [(item, f) for item, f in self._waiting if not f.done()]
+                self._waiting = [waiting for waiting in self._waiting if not waiting[1].done()]
                 if not self._waiting:
                     return
             batch = self._waiting[: self.limit]
             del self._waiting[: self.limit]
-            outcomes = await self._outcomes([item for item, _ in batch])
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            for _, _, started in batch:
+                if started is not None:
+                    started.set()
+            outcomes = await self._outcomes([item for item, _, _ in batch])
+            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller went away; its item was still run
                     continue
                 if isinstance(outcome, Exception):

@@ -3,6 +3,7 @@ the console): the core says whether it may be opened and checks what comes back,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,16 +90,18 @@ async def submit_card(
     about: str | None,
     *,
     asked: Sequence[str] = (),
+    started: asyncio.Event | None = None,
 ) -> Receipt | TextReply:
     """Record a card: a ``Receipt``, or a ``TextReply`` saying why not (with ``problems`` field
     by field when the form itself needs changing).  ``asked``: the card's question ids in order,
-    when the form carries them; otherwise the card is looked up if a comment needs them."""
+    when the form carries them; otherwise the card is looked up if a comment needs them.
+    ``started``: set when the card's commit is under way (``GroupCommit``)."""
     try:
         if comment.strip() and about is None and not asked:
             card = await service.pending_pulse(email, round_id)
             asked = [question.id for question in card.questions] if card else []
         comments = comments_for(comment, about, asked)
-        view = await service.submit_pulse(email, round_id, answers, comments)
+        view = await service.submit_pulse(email, round_id, answers, comments, started=started)
     except UnknownPerson:
         return TextReply(NOT_KNOWN, kind="error")
     if isinstance(view, Receipt | TextReply):

@@ -5,6 +5,7 @@ how, never whether, a reply is private."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time
 
@@ -17,7 +18,8 @@ from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
 from bot.me import my_schedule
 from bot.member_sync import Fetch, MemberSources, Source
-from bot.outage import DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, StillRunning, within, within_or_running
+from bot.saving import StillSaving, still_saving
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
 from bot.team_settings import SETTINGS_KEYS, apply_setting, describe_settings
@@ -97,18 +99,25 @@ class Conversation:
         about: str | None,
         *,
         asked: Sequence[str] = (),
-    ) -> Receipt | TextReply:
+    ) -> Receipt | TextReply | StillSaving:
         """A pulse form sent back: the receipt, or why not (``problems`` for the form's fields).
         A receipt only for answers committed; with the database away (or not answering within
         ``PERSON_WAIT``) the person is asked to try again (``retry``), and the form may be sent
-        again as it is."""
+        again as it is.  When the wait runs out while the card's commit is under way, it can't
+        be taken back: ``StillSaving`` says so, and brings the outcome after (bot/saving.py)."""
+        started = asyncio.Event()
         submitted = cards.submit_card(
-            self.service, email, round_id, answers, comment, about, asked=asked
+            self.service, email, round_id, answers, comment, about, asked=asked, started=started
         )
+        wait = self.service.waits.person
         try:
-            return await within(self.service.waits.person, submitted, "a pulse submission")
+            found = await within_or_running(wait, submitted, "a pulse submission", started)
         except DatabaseUnavailable:
             return TextReply(NOT_SAVED, kind="error", retry=True)
+        if isinstance(found, StillRunning):
+            self.service.metrics.still_saving.inc()
+            return still_saving(found.task, round_id, self.service.follow_ups)
+        return found
 
     def kudos_problems(
         self, recipients: Sequence[str], message: str, value: str

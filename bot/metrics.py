@@ -56,6 +56,11 @@ class Metrics:
         self.answers = Counter(
             "teampulse_pulse_submissions", "Pulse cards recorded", registry=self.registry
         )
+        self.still_saving = Counter(
+            "teampulse_pulse_still_saving",
+            "Pulse cards whose person's wait ran out while their commit ran (told 'still saving')",
+            registry=self.registry,
+        )
         self.submit_batch = Histogram(
             "teampulse_pulse_submit_batch_size",
             "Pulse cards committed together in one transaction (the group commit)",

@@ -6,9 +6,11 @@ was not done and why (never who).
 database that refuses or drops connections fails the work at once; one that stops answering (a
 partition) is given up on at the bound.  The task is then cancelled without waiting for it: its
 clean-up may itself wait on the dead connection, and the person must not.  A submission given up
-on while still queued in the group commit is dropped, never run (``GroupCommit(drop_abandoned)``);
-one whose batch was already running and commits after all is recorded once, and the person trying
-again is told they have already answered.
+on while still queued in the group commit is dropped, never run (``GroupCommit(drop_abandoned)``).
+One whose batch was already running can't be taken back (it may be committing that instant), so
+``within_or_running`` leaves it to finish and hands it back (``StillRunning``): the person is told
+their answers are still being saved and gets the outcome after (``bot/saving.py``), never a false
+"couldn't save".
 
 The operator's line says only what is known.  A refused or dropped connection is the database
 being away ("database unavailable: …").  A wait that ran out is not always that: a process short
@@ -22,7 +24,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 from storage.engine import is_sqlite, unavailable
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # How long a person's pulse form (opening, submitting, the home page) waits on the database
 # before they are told to try again: under Slack's 3-second limit on answering a form, so its
 # modal can stay open with the message; far above a healthy answer's (tens of ms at a peak).
+# (``TEAMPULSE_PERSON_WAIT`` sets it.)
 PERSON_WAIT = 2.5
 # How long a chat command (kudos, ``pulse status``…) waits on a database that stopped answering
 COMMAND_WAIT = 10.0
@@ -38,6 +41,8 @@ COMMAND_WAIT = 10.0
 TIMED_OUT = (
     "%s not done: no answer within %g s: the database or this process is too busy or unreachable"
 )
+# ... and when the work had gone too far to be dropped: it is left to finish
+STILL_RUNNING = "%s still running after %g s: left to finish, its outcome shown when known"
 
 T = TypeVar("T")
 
@@ -52,12 +57,20 @@ class Waits:
     command: float | None = COMMAND_WAIT
 
     @classmethod
-    def of(cls, url: str) -> Waits:
-        return cls(None, None) if is_sqlite(url) else cls()
+    def of(cls, url: str, person: float = PERSON_WAIT) -> Waits:
+        return cls(None, None) if is_sqlite(url) else cls(person)
 
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached, or did not answer in time: nothing was confirmed."""
+
+
+@dataclass(frozen=True, eq=False)
+class StillRunning(Generic[T]):
+    """Work whose bound ran out once it was past the point of being dropped (its commit under
+    way): left to finish; ``task`` gives its outcome, or raises what failed it."""
+
+    task: asyncio.Future[T]
 
 
 async def within(seconds: float | None, work: Awaitable[T], what: str) -> T:
@@ -66,16 +79,45 @@ async def within(seconds: float | None, work: Awaitable[T], what: str) -> T:
     "database unavailable" only when a connection failed, as a process short of CPU also runs
     out of time."""
     task = asyncio.ensure_future(work)
+    if not await _waited(task, seconds):
+        _give_up(task, what, seconds)
+    return _result(task, what)
+
+
+async def within_or_running(
+    seconds: float | None, work: Awaitable[T], what: str, started: asyncio.Event
+) -> T | StillRunning[T]:
+    """As ``within``, except that when the bound runs out after ``started`` was set (the work
+    can no longer be dropped, as a group commit's batch under way), the work is left to finish
+    and handed back as ``StillRunning``."""
+    task = asyncio.ensure_future(work)
+    if not await _waited(task, seconds):
+        if started.is_set():
+            log.warning(STILL_RUNNING, what, seconds)
+            return StillRunning(task)
+        _give_up(task, what, seconds)
+    return _result(task, what)
+
+
+async def _waited(task: asyncio.Task[T], seconds: float | None) -> bool:
+    """Whether ``task`` ended within ``seconds``; a caller cancelled meanwhile cancels it."""
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     except asyncio.CancelledError:
         task.cancel()
         raise
-    if not done:
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        log.warning(TIMED_OUT, what, seconds)
-        raise DatabaseUnavailable(what)
+    return bool(done)
+
+
+def _give_up(task: asyncio.Task[T], what: str, seconds: float | None) -> NoReturn:
+    """The task is cancelled without waiting for it (see the module's docstring)."""
+    task.cancel()
+    task.add_done_callback(_retrieve)
+    log.warning(TIMED_OUT, what, seconds)
+    raise DatabaseUnavailable(what)
+
+
+def _result(task: asyncio.Task[T], what: str) -> T:
     try:
         return task.result()
     except Exception as error:

@@ -28,6 +28,7 @@ from bot.outage import Waits
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.rate_limits import PersonLimits
+from bot.saving import FollowUps
 from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply, View
 from storage.engine import Database
@@ -60,13 +61,16 @@ class TeamPulse:
         self.messenger: Messenger = messenger or NullMessenger()
         self.clock = clock
         self.thresholds = Thresholds(settings.min_group, settings.min_comment_group)
-        self.waits = Waits.of(db.url)  # how long a person waits on the database (bot/outage.py)
+        # how long a person waits on the database (bot/outage.py)
+        self.waits = Waits.of(db.url, settings.person_wait)
         self.metrics = Metrics()
         self._secret: bytes | None = None
         self._outbox_wake: asyncio.Event | None = None
         self._submissions: GroupCommit[pulses.SubmittedCard, View] = GroupCommit(
             self._submit_cards, drop_abandoned=True
         )
+        # outcomes still to show to people told their answers were still being saved
+        self.follow_ups = FollowUps()
         self.outcomes = outbox.outcome_batches(db)  # the outbox's outcomes, committed together
         # who has answered, held here until written in batches (surveys/participation.py)
         self.participants = Participants(db, settings.min_group)
@@ -117,7 +121,9 @@ class TeamPulse:
         return await self.participants.answered(session, self.secret, pairs)
 
     async def close(self) -> None:
-        """Stop: write who answered where that is safe (bot/ledger.py), release the claims."""
+        """Stop: let answers still being saved reach their people for a while (bot/saving.py),
+        then write who answered where that is safe (bot/ledger.py), release the claims."""
+        await self.follow_ups.drain()
         await self.participants.close()
 
     def today(self) -> date:
@@ -180,6 +186,8 @@ class TeamPulse:
         answers: dict[str, int],
         comments: dict[str, str] | None = None,
         general_comment: str = "",
+        *,
+        started: asyncio.Event | None = None,
     ) -> View:
         """Record a card: a ``Receipt`` once it is committed, else a ``TextReply`` saying why not
         (``UnknownPerson`` for someone outside the organisation).  Cards that arrive together are
@@ -187,13 +195,14 @@ class TeamPulse:
 
         ``comments`` maps a statement's question id to a comment tied to it (shown under its
         theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
-        the card as a whole (shown under "General"), the default on every platform."""
+        the card as a whole (shown under "General"), the default on every platform.
+        ``started`` is set when the card's batch starts (it can no longer be dropped)."""
         if not rounds.is_round_id(round_id):
             return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments or {}, general_comment)
         moods = await responses.moods_of(submission, self.settings.comment_max_chars)
         card = pulses.SubmittedCard(directory.normalise_email(email), submission, moods)
-        view = await self._submissions(card)
+        view = await self._submissions(card, started=started)
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})
             self.metrics.answers.inc()

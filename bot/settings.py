@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import secret_file
 from bot.forms import MAX_COMMENT, MAX_MESSAGE, MAX_TEXT
+from bot.outage import PERSON_WAIT
 from storage.engine import MAX_OVERFLOW, MIN_POOL_SIZE, POOL_SIZE
 from surveys.recognition import DEFAULT_VALUES as DEFAULT_KUDOS_VALUES
 
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
         default=None, gt=0, le=10_000, validation_alias="TEAMPULSE_SLACK_POST_RATE"
     )
     round_days: int = Field(default=5, ge=1, le=28, validation_alias="TEAMPULSE_ROUND_DAYS")
+    # seconds a person's pulse form waits on PostgreSQL before they are told "couldn't save" (or,
+    # their answers' commit under way, "still saving"): under Slack's 3 s limit on a form
+    person_wait: float = Field(
+        default=PERSON_WAIT, gt=0, le=2.8, validation_alias="TEAMPULSE_PERSON_WAIT"
+    )
     # how many outbox sends are in flight at once (each platform paces its own calls)
     outbox_concurrency: int = Field(
         default=32, ge=1, le=1000, validation_alias="TEAMPULSE_OUTBOX_CONCURRENCY"

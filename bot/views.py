@@ -27,6 +27,9 @@ class TextReply:
     # nothing was done (the database could not be reached): the same form may be sent again as
     # it is, so a platform keeps it open (or in place) with the message beside it
     retry: bool = False
+    # the pulse it answers, when it comes after the form was sent (the outcome of answers that
+    # were still being saved, bot/saving.py): a platform puts it in that pulse's place
+    round_id: int | None = None
 
 
 @dataclass(frozen=True)

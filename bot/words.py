@@ -19,6 +19,17 @@ NOT_KNOWN = (
 STALE_FORM = "This pulse form is out of date. Please open the pulse again from my message."
 # the database could not be reached: nothing was saved or done, and the person may try again
 NOT_SAVED = "Sorry, I couldn't save your answers just now. Please try again in a few minutes."
+# the person's wait ran out while their answers' commit was under way: it can't be taken back,
+# so they are told the truth and get the outcome after (bot/saving.py)
+STILL_SAVING = (
+    "Still saving your answers… this is taking longer than usual, so there's no need to send "
+    "them again. Your receipt will replace the pulse once they're in. If they can't be saved "
+    "after all, I'll tell you, so you can try again."
+)
+NOT_SAVED_AFTER_ALL = (
+    "Sorry, I couldn't save your pulse answers after all. "
+    "Please answer the pulse again in a few minutes."
+)
 KUDOS_NOT_SAVED = "Sorry, I couldn't save your kudos just now. Please try again in a few minutes."
 UNAVAILABLE = (
     "Sorry, I can't reach my records just now, so I couldn't do that. "

@@ -10,6 +10,9 @@ test makes the database go away and come back without touching the shared server
 * ``cut_after_commit()``: the next ``COMMIT`` a client sends reaches the database, and then that
   client's connection is cut before the answer comes back: a commit that landed, unknown to the
   app.
+* ``hold_commits()``: every ``COMMIT`` a client sends waits in the proxy (counted in
+  ``commits_held``) until ``release_commits()`` (or ``down``, which cuts it): a commit that
+  takes as long as the test likes, the transaction still open meanwhile.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class DatabaseProxy:
         self._cut_commit = False
         self._forwarding = asyncio.Event()
         self._forwarding.set()
+        self.commits_held = 0
+        self._commits = asyncio.Event()  # clear: COMMITs are held
+        self._commits.set()
 
     @classmethod
     def to(cls, url: str) -> DatabaseProxy:
@@ -52,9 +58,11 @@ class DatabaseProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def down(self) -> None:
-        """The database is gone: live connections cut, new ones refused."""
+        """The database is gone: live connections cut (a COMMIT held never sent), new ones
+        refused."""
         await self._close_listener()
         self._cut_all()
+        self._commits.set()  # (each held one finds its connection cut, and goes nowhere)
 
     async def silent(self) -> None:
         """The database stops answering: nothing is forwarded, nothing is closed."""
@@ -70,9 +78,16 @@ class DatabaseProxy:
     def cut_after_commit(self) -> None:
         self._cut_commit = True
 
+    def hold_commits(self) -> None:
+        self._commits.clear()
+
+    def release_commits(self) -> None:
+        self._commits.set()
+
     async def stop(self) -> None:
         await self._close_listener()
         self._cut_all()
+        self._commits.set()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def _close_listener(self) -> None:
@@ -113,11 +128,14 @@ class DatabaseProxy:
         try:
             while data := await source.read(CHUNK):
                 await self._forwarding.wait()  # a partition: the bytes go nowhere meanwhile
+                if client is not None and not self._commits.is_set() and _commit(data):
+                    self.commits_held += 1
+                    await self._commits.wait()
                 if sink.transport.is_closing():
                     return
                 sink.write(data)
                 await sink.drain()
-                if client is not None and self._cut_commit and b"COMMIT" in data.upper():
+                if client is not None and self._cut_commit and _commit(data):
                     self._cut_commit = False
                     self.commits_cut += 1
                     client.transport.abort()  # its answer will never reach the app
@@ -127,6 +145,10 @@ class DatabaseProxy:
             pass
         with contextlib.suppress(Exception):
             sink.transport.abort()
+
+
+def _commit(data: bytes) -> bool:
+    return b"COMMIT" in data.upper()
 
 
 @asynccontextmanager

@@ -25,7 +25,7 @@ from bot.scheduler import PulseScheduler
 from bot.server import SERVICE
 from bot.service import TeamPulse
 from bot.settings import Settings
-from bot.words import KUDOS_NOT_SAVED, NOT_SAVED, UNAVAILABLE
+from bot.words import KUDOS_NOT_SAVED, NOT_SAVED, NOT_SAVED_AFTER_ALL, STILL_SAVING, UNAVAILABLE
 from storage.engine import Database
 from storage.leader import Election
 from storage.models import Participation, Recognition, Response
@@ -48,6 +48,7 @@ from tests.test_teams_chat import CARD, execute, open_pulse, submit_action, walk
 POSTGRESQL = [backend for backend in BACKENDS if backend == "postgresql"]
 pytestmark = pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
 SLACK_LIMIT = 3.0  # seconds Slack waits for a form's answer
+LATE = NOT_SAVED_AFTER_ALL
 
 
 @pytest.fixture
@@ -166,22 +167,27 @@ async def test_a_database_that_stops_answering_is_given_up_on_within_the_bounds(
     chat: WebChat, proxy: DatabaseProxy
 ) -> None:
     """A partition: connections are taken and never answered.  A person is told within
-    ``PERSON_WAIT`` (under Slack's limit), a probe within ``READY_TIMEOUT``.  A card given up
-    on while it queued behind the stuck one is never saved behind its person's back: once the
-    database is back each of them tries again and gets a receipt, and each card is stored once."""
+    ``PERSON_WAIT`` (under Slack's limit), a probe within ``READY_TIMEOUT``.  The card whose
+    batch is stuck may yet commit: "still saving", then "couldn't save after all" once its
+    connection is cut.  A card given up on while it queued behind it is never saved behind its
+    person's back: once the database is back each of them tries again and gets a receipt, and
+    each card is stored once."""
     cards = {person: await chat.card(person) for person in ("a1", "a2")}
     await proxy.silent()
 
+    said = {}
     for person in ("a1", "a2"):  # a1's batch hangs on the database; a2's card queues behind it
         started = time.monotonic()
-        assert (await chat.submit(person, cards[person]))["text"] == NOT_SAVED
+        said[person] = await chat.submit(person, cards[person])
         assert time.monotonic() - started < SLACK_LIMIT
+    assert (said["a1"]["text"], said["a2"]["text"]) == (STILL_SAVING, NOT_SAVED)
     ready, checks, took = await probe(chat)
     assert ready == 503 and checks["checks"]["database"] == f"no answer within {READY_TIMEOUT:g} s"
     assert took < READY_TIMEOUT + 1.5
 
     await proxy.up()
     await until(lambda: _ready(chat))
+    await until(lambda: _told(chat, "a1", NOT_SAVED_AFTER_ALL))
     for person in ("a1", "a2"):
         assert (await chat.submit(person, cards[person]))["type"] == "receipt"
     assert await count(chat.service.db, Response) == 2 * len(cards["a1"]["questions"])
@@ -189,6 +195,11 @@ async def test_a_database_that_stops_answering_is_given_up_on_within_the_bounds(
 
 async def _ready(chat: WebChat) -> bool:
     return (await probe(chat))[0] == 200
+
+
+async def _told(chat: WebChat, person: str, text: str) -> bool:
+    _, inbox = await chat.get("/local/api/inbox", **{"as": email(person)})
+    return any(reply.get("text") == text for reply in inbox["replies"])
 
 
 async def test_answers_cut_off_mid_flight_are_never_acknowledged_unsaved_and_all_get_in(
@@ -291,13 +302,18 @@ async def test_a_slack_modal_answers_within_slacks_limit_when_the_database_stops
     modal = await slack_modal(slack, "b0")
     await proxy.silent()
     started = time.monotonic()
-    refused = await slack.interaction(
+    answered = await slack.interaction(
         view_submission(uid("b0"), modal, scores(question_blocks(modal), 2))
     )
     assert time.monotonic() - started < SLACK_LIMIT
-    assert (await refused.json())["errors"] == {COMMENT_BLOCK: NOT_SAVED}
     assert PERSON_WAIT < SLACK_LIMIT
-    await proxy.up()
+    said = await answered.json()  # its batch is stuck mid-way: it may yet commit
+    assert said["response_action"] == "update" and STILL_SAVING in texts(said["view"])
+    await proxy.up()  # its connection cut: not saved after all, and told so in the DM
+    told = await slack.fake.wait_for(
+        "chat.postMessage", lambda call: call.params.get("text") == LATE
+    )
+    assert told[0].params["channel"] == f"D{uid('b0')}"
 
 
 async def test_the_slack_home_tab_opened_while_the_database_is_down_says_so(

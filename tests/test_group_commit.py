@@ -159,3 +159,20 @@ async def test_a_call_given_up_on_while_queued_is_not_run_when_abandoned_ones_ar
     doubler.release.set()
     assert await stuck == 4 and await waiting == 12
     assert doubler.batches == [[2], [6]]
+
+
+async def test_a_call_is_told_when_its_batch_starts_and_not_before() -> None:
+    """From then on it can't be dropped: a caller whose wait runs out may say "still saving"
+    only for a call whose batch has started, and "couldn't save" only for one still queued."""
+    doubler = Doubler()
+    doubler.release.clear()
+    commit: GroupCommit[int, int] = GroupCommit(doubler, drop_abandoned=True)
+    first, second = asyncio.Event(), asyncio.Event()
+    running = asyncio.ensure_future(commit(2, started=first))
+    await doubler.running.wait()
+    queued = asyncio.ensure_future(commit(4, started=second))
+    await asyncio.sleep(0)  # one turn of the loop (not a wait for time): it is queued
+    assert first.is_set() and not second.is_set()
+    doubler.release.set()
+    assert await running == 4 and await queued == 8
+    assert second.is_set()

@@ -9,8 +9,12 @@ import socket
 
 import pytest
 
-from bot.outage import DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, StillRunning, within, within_or_running
+from bot.saving import settled
+from bot.views import Receipt, TextReply
+from bot.words import NOT_SAVED_AFTER_ALL
 from storage.engine import unavailable
+from surveys.forms import FieldProblem
 
 
 @pytest.mark.parametrize(
@@ -53,3 +57,45 @@ async def test_a_wait_that_runs_out_blames_no_one_and_a_refused_connection_blame
 
 async def _refused() -> None:
     raise ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+
+
+async def test_work_past_the_point_of_no_return_is_left_to_finish_and_handed_back() -> None:
+    """Work still queued when the bound runs out is cancelled (nothing is done behind the
+    person's back); work already started is not: it finishes, and its outcome comes after."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def commit(result: str) -> str:
+        await release.wait()
+        return result
+
+    queued = asyncio.ensure_future(commit("queued"))
+    with pytest.raises(DatabaseUnavailable):
+        await within_or_running(0.01, queued, "a pulse submission", started)
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+
+    started.set()
+    running = await within_or_running(0.01, commit("saved"), "a pulse submission", started)
+    assert isinstance(running, StillRunning) and not running.task.done()
+    release.set()
+    assert await running.task == "saved"
+    assert await within_or_running(0.01, commit("at once"), "a card", started) == "at once"
+
+
+async def test_the_outcome_after_still_saving_names_its_pulse_and_says_what_happened() -> None:
+    """Shown after the form has gone: a failure is "try again" (nothing was confirmed), and a
+    form refused in the batch says every problem in its words (no field is left to mark)."""
+
+    async def failing() -> Receipt | TextReply:
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    async def refused() -> Receipt | TextReply:
+        return TextReply("Please answer all.", kind="error", problems=(FieldProblem("q1", "Pick"),))
+
+    async def receipt() -> Receipt | TextReply:
+        return Receipt(7, "Ward A", "Thank you")
+
+    said = TextReply(NOT_SAVED_AFTER_ALL, kind="error", retry=True, round_id=7)
+    assert await settled(failing(), 7) == said
+    assert await settled(refused(), 7) == TextReply("Please answer all.\nPick", "error", round_id=7)
+    assert await settled(receipt(), 7) == Receipt(7, "Ward A", "Thank you")

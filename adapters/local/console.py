@@ -11,6 +11,7 @@ from adapters.local.messenger import LocalMessenger
 from adapters.local.render import to_text
 from bot.conversation import Conversation
 from bot.ports import Messenger
+from bot.saving import StillSaving
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
 from bot.settings import Settings
 from bot.views import PulseCard, TrendReportView, View
@@ -36,9 +37,13 @@ async def answer_card(conversation: Conversation, email: str, card: PulseCard) -
     comment = await _ask("Anything to add? (optional, press Enter to skip) > ")
     about = await _about(card) if comment.strip() else GENERAL_COMMENT
     asked = [question.id for question in card.questions]
-    return await conversation.submit_card(
+    found = await conversation.submit_card(
         email, card.round_id, answers, comment, about, asked=asked
     )
+    if isinstance(found, StillSaving):  # said now; the outcome (a terminal waits for it) after
+        show(found.notice)
+        return await found.outcome
+    return found
 
 
 async def _about(card: PulseCard) -> str:

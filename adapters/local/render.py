@@ -35,7 +35,10 @@ class ChartStore:
 def to_json(view: View, charts: ChartStore) -> JSON:
     match view:
         case TextReply():
-            return {"type": "text", "text": view.text, "kind": view.kind}
+            found: JSON = {"type": "text", "text": view.text, "kind": view.kind}
+            if view.round_id is not None:  # (an outcome after the form: the page's card goes)
+                found |= {"round_id": view.round_id, "retry": view.retry}
+            return found
         case PulseCard():
             return {"type": "pulse", **asdict(view)}
         case Receipt():

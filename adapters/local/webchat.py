@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from adapters.local.messenger import LocalMessenger
 from adapters.local.render import ChartStore, to_json
 from bot.forms import GENERAL_COMMENT
 from bot.identities import normalise_email
+from bot.saving import StillSaving
 from bot.server import CONVERSATION, SERVICE, cap_body
 from bot.service import TeamPulse, UnknownPerson
 from bot.views import TextReply, View
@@ -237,6 +239,10 @@ async def pulse(request: web.Request) -> web.Response:
     view = await request.app[CONVERSATION].submit_card(
         body.speaker, body.round_id, dict(body.answers), comment, about
     )
+    if isinstance(view, StillSaving):  # the card waits, saying so; the outcome in the inbox
+        view.then(partial(request.app[MESSENGER].to_inbox, body.speaker))
+        saving = {"type": "saving", "round_id": view.round_id, "text": view.text}
+        return web.json_response({"replies": [saving]})
     return _replies(request, [view])
 
 

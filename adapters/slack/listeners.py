@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -35,6 +36,7 @@ from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
 from bot.outage import DatabaseUnavailable, within
+from bot.saving import StillSaving
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 from bot.words import UNAVAILABLE
 
@@ -303,7 +305,11 @@ class SlackListeners:
         result = await self.conversation.submit_card(
             email, form.round_id, parsed.answers, parsed.comment, parsed.about, asked=form.questions
         )
-        if isinstance(result, TextReply) and result.retry:
+        if isinstance(result, StillSaving):
+            # the commit is under way: the modal says so (within Slack's 3 s), the outcome after
+            await ack(response_action="update", view=notice_modal(result.text))
+            result.then(partial(self._outcome, form, user, client))
+        elif isinstance(result, TextReply) and result.retry:
             # nothing was saved: the modal stays open with every answer chosen, to submit again
             await ack(response_action="errors", errors=not_saved(result.text))
         elif isinstance(result, TextReply) and result.problems:
@@ -315,6 +321,26 @@ class SlackListeners:
             await self._show_receipt(form, result, client)
             if form.where("home"):
                 await self.publish_home(client, user, remember=False)
+
+    async def _outcome(
+        self, form: CardForm, user: str, client: AsyncWebClient, outcome: Receipt | TextReply
+    ) -> None:
+        """The outcome of answers that were still being saved: the receipt in the pulse
+        message's place, as a prompt one is; otherwise the words beside the pulse (a DM message,
+        or the ephemeral's channel, seen by them alone), the pulse left there to answer again."""
+        if isinstance(outcome, Receipt):
+            await self._show_receipt(form, outcome, client)
+        elif url := form.where("response_url"):
+            message = render(outcome)
+            await AsyncWebhookClient(url).send(
+                text=message.text, blocks=message.blocks, replace_original=False
+            )
+        else:  # (a user id as the channel: the bot's DM with them)
+            message = render(outcome)
+            channel = form.where("channel") or user
+            await client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        if form.where("home"):
+            await self.publish_home(client, user, remember=False)
 
     async def _show_receipt(self, form: CardForm, receipt: Receipt, client: AsyncWebClient) -> None:
         channel, ts, url = form.where("channel"), form.where("ts"), form.where("response_url")

@@ -6,6 +6,9 @@ with the card that replaces the one clicked) and its ``Action.Submit`` fallback 
   that shows no answer, or shows each refused field's problem beside it, with what was chosen
   kept.  A double click or a retried activity is recorded once: the core refuses a second card
   from the same person for a round, and the card then says the answers are already in.
+  When the person's wait runs out while their answers' commit is under way, the card says they
+  are still being saved, and the outcome replaces it after (``bot/saving.py``), as a proactive
+  update of the card's message.
 * ``pulse.open`` (the home card's "Answer"): the pulse card in place of the home card.
 * ``trends`` (the home card, for managers): the report is sent below; the home card stays.
 
@@ -19,6 +22,7 @@ and is not de-duplicated by activity id (that would be a row written beside the 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from adapters.teams.adaptive import CONTENT_TYPE
@@ -29,9 +33,11 @@ from adapters.teams.cards import (
     notice_card,
     read_pulse_submission,
 )
+from adapters.teams.references import Json
 from adapters.teams.render import rendered
 from bot.outage import DatabaseUnavailable, within
-from bot.views import HomeView, PulseCard, TextReply, View
+from bot.saving import StillSaving
+from bot.views import HomeView, PulseCard, Receipt, TextReply, View
 from bot.words import NOT_KNOWN, UNAVAILABLE
 
 if TYPE_CHECKING:
@@ -110,25 +116,54 @@ class CardActions:
         if email is None:
             return notice_card(TextReply(NOT_KNOWN, kind="error"))
         if verb == SUBMIT:
-            return await self.submit(email, data)
+            return await self.submit(turn, email, data)
         if verb == OPEN:
             return await self.open(email, data.get("round"))
         if verb == TRENDS:
             return await self.trends(turn, email)
         return notice_card(TextReply(UNKNOWN_ACTION))
 
-    async def submit(self, email: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def submit(self, turn: Turn, email: str, data: dict[str, Any]) -> dict[str, Any]:
         form = read_pulse_submission(data)
         if isinstance(form, TextReply):
             return notice_card(form)
         done = await self.chat.conversation.submit_card(
             email, form.round_id, form.answers, form.comment, form.about, asked=form.asked
         )
+        if isinstance(done, StillSaving):  # the card says so; the outcome replaces it after
+            card = turn.activity.reply_to_id if turn.activity.is_personal else None
+            done.then(partial(self.saved, turn.reference(), card, email, form))
+            return notice_card(done.notice)
         if isinstance(done, TextReply) and done.retry:
             raise KeepCard(done.text)  # nothing saved: the card stays, to submit again
         if isinstance(done, TextReply) and done.problems:
             return await self.refused(email, form, done)
         return card_of(done)
+
+    async def saved(
+        self,
+        chat: Json,
+        card: str | None,
+        email: str,
+        form: PulseSubmission,
+        outcome: Receipt | TextReply,
+    ) -> None:
+        """The outcome of answers that were still being saved, in the "still saving" card's
+        place (``card``, its message; a new message when unknown).  Not saved after all: the
+        pulse card again, with what was chosen, and the words below it."""
+        outbound = self.chat.messenger.outbound
+        shown, below = card_of(outcome), None
+        if isinstance(outcome, TextReply) and outcome.retry:
+            pulse = await self.chat.conversation.open_card(email, form.round_id)
+            if isinstance(pulse, PulseCard):  # (else the words alone, in the card's place)
+                shown, below = card_for(pulse, values=form.values) or shown, outcome
+        replacement = {"type": "message", "attachments": [attachment(shown)]}
+        if card:
+            await outbound.update(chat, card, replacement)
+        else:
+            await outbound.send(chat, replacement)
+        if below is not None:
+            await outbound.send(chat, await rendered(below))
 
     async def refused(self, email: str, form: PulseSubmission, done: TextReply) -> dict[str, Any]:
         """The pulse card again, each problem beside its field, with what was chosen kept."""

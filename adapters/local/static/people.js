@@ -32,6 +32,7 @@ export function choose(email) {
   state.generation++;
   state.cards = {};
   state.doneRounds = {};
+  state.saving = {};
   state.feedKeys = "";
   state.pollFailed = false;
   els.log.replaceChildren();

@@ -1,5 +1,6 @@
 /* The pulse card: an anonymous check-in form (one 1-5 scale per statement and one optional
-   comment) that posts its answers and is replaced by the receipt once they are in. */
+   comment) that posts its answers and is replaced by the receipt once they are in (at once, or,
+   when the server says they are still being saved, when the outcome arrives in the inbox). */
 
 import { api, ApiError, errorText } from "./api.js";
 import { addToLog, botRow, scrollToEnd, textBubble } from "./conversation.js";
@@ -151,12 +152,11 @@ export function pulseCard(reply, renderReply) {
         keepCard(first.text);
         return;
       }
-      // A receipt, or "you have already answered": the card is done either way.
-      state.doneRounds[round] = true;
-      delete state.cards[round];
-      var row = form.closest(".msg");
-      var replacement = botRow(renderReply(first));
-      (row || form).replaceWith(replacement);
+      if (first.type === "saving") {
+        holdCard(first.text);
+        return;
+      }
+      settle(first);
       (data.replies || []).slice(1).forEach(function (extra) { addToLog(botRow(renderReply(extra))); });
       scrollToEnd(false);
     }).catch(function (error) {
@@ -164,6 +164,30 @@ export function pulseCard(reply, renderReply) {
       keepCard(errorText(error));
     });
   });
+
+  // A receipt, or "you have already answered": the card is done either way.
+  function settle(reply) {
+    state.doneRounds[round] = true;
+    delete state.cards[round];
+    delete state.saving[round];
+    var row = form.closest(".msg");
+    (row || form).replaceWith(botRow(renderReply(reply)));
+  }
+
+  // The answers are still being saved: the card waits, saying so, for the outcome, which comes
+  // in the inbox naming this round (showReplies hands it to outcome below).
+  function holdCard(text) {
+    submit.textContent = "Saving…";
+    problem.replaceChildren(textBubble({ text: text, kind: "info" }));
+    state.saving[round] = outcome;
+  }
+
+  function outcome(reply) {
+    delete state.saving[round];
+    if (reply.type === "text" && reply.retry) keepCard(reply.text);  // not saved after all
+    else settle(reply);
+    scrollToEnd(false);
+  }
 
   function keepCard(text) {
     form.classList.remove("sending");

@@ -53,7 +53,10 @@ function renderReply(reply) {
 export function showReplies(replies) {
   var shown = 0;
   (replies || []).forEach(function (reply) {
-    if (reply.type === "pulse") {
+    var waiting = reply.round_id != null && reply.type !== "pulse" && state.saving[reply.round_id];
+    if (waiting) {  // the outcome of answers that were still being saved: in their card's place
+      waiting(reply);
+    } else if (reply.type === "pulse") {
       if (state.doneRounds[reply.round_id] || state.cards[reply.round_id]) return;
       var card = pulseCard(reply, renderReply);
       state.cards[reply.round_id] = card;

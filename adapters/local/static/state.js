@@ -9,6 +9,7 @@ export var state = {
   generation: 0,      // bumps on every switch of person; stale responses are dropped
   cards: {},          // round_id -> pulse card element on screen
   doneRounds: {},     // round_id -> true once submitted (never show that card again)
+  saving: {},         // round_id -> what to do with the outcome of answers still being saved
   pollTimer: null,
   pollFailed: false,
   feedKeys: ""
