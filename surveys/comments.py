@@ -8,20 +8,28 @@ publishes comments.  Every one of those conditions is in the SQL ``WHERE``/``JOI
 count, the mood and the sample all range over the published comments and nothing else: the sample
 can only hold comments that showing them all would have shown.
 
-The database draws the sample (``ORDER BY random() LIMIT n``) and computes the count and the
-mean polarity over every published comment in the same statement (window aggregates, computed
-before the ``LIMIT``), so a trust's report no longer carries tens of thousands of comments into
-Python.  It still visits every answer of the scope's comment weeks to find and count them.
+How many there are and their mood are read from the rollups, counted at the week's cut by those
+same rules (``surveys/comment_counts.py``): one row per (week, theme) cell and per week, not
+every answer of the scope's comment weeks.  The sample is stratified and still exactly uniform:
+``min(limit, total)`` distinct ranks are drawn in ``[0, total)``, each rank falls in one bucket
+(a week's theme, or a week's general comments) by the stored counts, and each bucket that got
+``m`` ranks gives ``m`` of its comments picked by the database (``ORDER BY random() LIMIT m``).
+A uniform set of ranks shared out by bucket sizes, then a uniform pick within each bucket, is a
+uniform pick of the whole.  Each bucket's statement keeps every rule above in its ``WHERE``, for
+its one week and theme, so the sample can only hold comments that showing them all would have
+shown, even were a stored count wrong.  At most ``limit`` buckets are read, one statement each.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import CTE, Result, Select, String, and_, cast, func, null, union_all
+from sqlalchemy import CTE, Result, Select, String, and_, cast, exists, func, null, union_all
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -95,36 +103,94 @@ def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
     )
 
 
-def _published(team_id: int, counted: Select[Any]) -> Any:
-    """Every published comment of the team's comment weeks: (theme or NULL, words, mood)."""
-    tied: Select[Any] = (
-        select_columns(
-            col(Question.theme).label("theme"),
-            col(Response.comment).label("words"),
-            col(Response.sentiment).label("mood"),
-        )
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .join(Question, col(Question.id) == col(Response.question_id))
-        .join(
-            RollupCell,
-            and_(
-                col(RollupCell.team_id) == team_id,
-                col(RollupCell.week) == col(PulseRound.counted_in),
-                col(RollupCell.theme) == col(Question.theme),
-            ),
-        )
-        .where(
-            col(Response.round_id).in_(counted),
-            col(Response.comment).is_not(None),
-            col(RollupCell.comments_published).is_(True),
-        )
+@dataclass(frozen=True)
+class _Bucket:
+    """A week's comments on one theme (None: its general comments), as counted at the cut."""
+
+    week: date
+    theme: str | None
+    count: int
+
+
+def _buckets_query(team_id: int, weeks: set[date]) -> Any:
+    """The team's comment counts in its published comment cells and weeks: (week, theme or NULL,
+    comments, with a mood, sum of moods)."""
+    cells: Select[Any] = select_columns(
+        col(RollupCell.week),
+        col(RollupCell.theme),
+        col(RollupCell.comments),
+        col(RollupCell.moods),
+        col(RollupCell.mood_total),
+    ).where(
+        col(RollupCell.team_id) == team_id,
+        col(RollupCell.week).in_(weeks),
+        col(RollupCell.comments_published).is_(True),
     )
     general: Select[Any] = select_columns(
-        cast(null(), String).label("theme"),
-        col(GeneralComment.comment).label("words"),
-        col(GeneralComment.sentiment).label("mood"),
-    ).where(col(GeneralComment.round_id).in_(counted))
-    return union_all(tied, general).subquery("published")
+        col(RollupWeek.week),
+        cast(null(), String),
+        col(RollupWeek.general_comments),
+        col(RollupWeek.general_moods),
+        col(RollupWeek.general_mood_total),
+    ).where(
+        col(RollupWeek.team_id) == team_id,
+        col(RollupWeek.week).in_(weeks),
+        col(RollupWeek.comments_published).is_(True),
+    )
+    return union_all(cells, general)
+
+
+def _tied_sample(team_id: int, bucket: _Bucket, size: int) -> Select[Any]:
+    """``size`` random comments on the bucket's theme, of rounds its week counted in the team's
+    tree as cut, while the team's cell for that week and theme publishes comments."""
+    cell_published = exists().where(
+        col(RollupCell.team_id) == team_id,
+        col(RollupCell.week) == bucket.week,
+        col(RollupCell.theme) == bucket.theme,
+        col(RollupCell.comments_published).is_(True),
+    )
+    on_theme = select(col(Question.id)).where(col(Question.theme) == bucket.theme)
+    return (
+        select_columns(col(Response.comment))
+        .where(
+            col(Response.round_id).in_(_counted_rounds(team_id, {bucket.week})),
+            col(Response.question_id).in_(on_theme),  # (its answers by ix_response_round_question)
+            col(Response.comment).is_not(None),
+            cell_published,
+        )
+        .order_by(func.random())
+        .limit(size)
+    )
+
+
+def _general_sample(team_id: int, bucket: _Bucket, size: int) -> Select[Any]:
+    """``size`` random general comments of rounds the bucket's week counted in the team's tree
+    as cut, while the team's comments of that week are published."""
+    week_published = exists().where(
+        col(RollupWeek.team_id) == team_id,
+        col(RollupWeek.week) == bucket.week,
+        col(RollupWeek.comments_published).is_(True),
+    )
+    return (
+        select_columns(col(GeneralComment.comment))
+        .where(
+            col(GeneralComment.round_id).in_(_counted_rounds(team_id, {bucket.week})),
+            week_published,
+        )
+        .order_by(func.random())
+        .limit(size)
+    )
+
+
+def allocate(counts: list[int], draws: int) -> list[int]:
+    """How many of ``draws`` distinct uniform ranks in ``[0, sum(counts))`` fall in each bucket
+    (buckets laid end to end in the order given)."""
+    total = sum(counts)
+    bounds = list(accumulate(counts))
+    taken = [0] * len(counts)
+    for rank in random.SystemRandom().sample(range(total), min(draws, total)):
+        taken[bisect_right(bounds, rank)] += 1
+    return taken
 
 
 async def published_comments(
@@ -134,26 +200,25 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    published = _published(team_id, _counted_rounds(team_id, weeks))
-    query = (
-        select_columns(
-            published.c.theme,
-            published.c.words,
-            func.count().over().label("total"),
-            func.sum(published.c.mood).over().label("moods"),
-            func.count(published.c.mood).over().label("scored"),
-        )
-        .order_by(func.random())
-        .limit(limit)
+    rows = (await _run(session, _buckets_query(team_id, weeks))).all()
+    buckets = sorted(
+        (_Bucket(week, theme, int(count)) for week, theme, count, _, _ in rows if count > 0),
+        key=lambda b: (b.week, b.theme or ""),
     )
-    rows = (await _run(session, query)).all()
-    if not rows:
+    total = sum(bucket.count for bucket in buckets)
+    if not total:
         return Comments()
+    scored = sum(int(moods) for _, _, _, moods, _ in rows)
+    moods = sum(float(mood_total or 0.0) for *_, mood_total in rows)
     bank = load_bank()
-    shown = [
-        (GENERAL if theme is None else bank.theme_name(theme), words or "")
-        for theme, words, *_ in rows
-    ]
-    random.SystemRandom().shuffle(shown)  # (already in random order; the OS's randomness too)
-    _, _, total, moods, scored = rows[0]
-    return Comments(shown, int(total), float(moods) / scored if scored else None)
+    shown: list[tuple[str, str]] = []
+    for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
+        if not size:
+            continue
+        if bucket.theme is None:
+            query, label = _general_sample(team_id, bucket, size), GENERAL
+        else:
+            query, label = _tied_sample(team_id, bucket, size), bank.theme_name(bucket.theme)
+        shown.extend((label, words or "") for (words,) in (await _run(session, query)).all())
+    random.SystemRandom().shuffle(shown)  # buckets were read in order: mix them
+    return Comments(shown, total, moods / scored if scored else None)
