@@ -54,8 +54,10 @@ COUNTS = ("comments", "moods", "mood_total", "general_comments", "general_moods"
 
 
 def figures(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rollup rows without the comments they count (retention takes those off)."""
-    return [{k: v for k, v in row.items() if k not in COUNTS and "mood" not in k} for row in found]
+    """Rollup rows without the comments they count (retention takes those off), in key order
+    (PostgreSQL moves an updated row)."""
+    kept = [{k: v for k, v in row.items() if k not in COUNTS and "mood" not in k} for row in found]
+    return sorted(kept, key=lambda row: (row["team_id"], str(row["week"]), row.get("theme", "")))
 
 
 def counted(row: dict[str, Any]) -> bool:
