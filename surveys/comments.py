@@ -26,10 +26,27 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import CTE, Result, Select, String, and_, cast, exists, func, null, union_all
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    CompoundSelect,
+    Date,
+    Integer,
+    Result,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    null,
+    union_all,
+)
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -60,12 +77,18 @@ class Comments:
     mood: float | None = None
 
 
-async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
+# the weeks: a set, or a bound parameter (expanding) when a statement is built once and reused
+Weeks = set[date] | BindParameter[Any]
+
+
+async def _run(
+    session: AsyncSession, query: Any, parameters: dict[str, Any] | None = None
+) -> Result[Any]:
     connection = await session.connection()
-    return await connection.execute(query)
+    return await connection.execute(query, parameters)
 
 
-def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
+def _tree_as_cut(team_id: int | BindParameter[Any], weeks: Weeks) -> CTE:
     """(week, team): the team and every team below it as each of ``weeks`` was cut
     (``rollup_week.parent_id``).  A team moved in since counted elsewhere then, and its comments
     are not part of this team's published figures for that week; a team with nobody invited that
@@ -83,7 +106,7 @@ def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
     return tree.union(step)
 
 
-def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
+def _counted_rounds(team_id: int | BindParameter[Any], weeks: Weeks) -> Select[Any]:
     """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
     Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
     both databases reach the answers through their round index.  The weeks are also named as a
@@ -112,7 +135,15 @@ class _Bucket:
     count: int
 
 
-def _buckets_query(team_id: int, weeks: set[date]) -> Any:
+# A report's statements are built once and run with their values: building and keying a
+# statement with a recursive walk costs a few milliseconds of Python, paid for each bucket
+# otherwise (more than running it, for a ward).
+_TEAM = bindparam("team_id", type_=Integer)
+_WEEKS = bindparam("weeks", expanding=True, type_=Date)
+
+
+@cache
+def _buckets_query() -> CompoundSelect[Any]:
     """The team's comment counts in its published comment cells and weeks: (week, theme or NULL,
     comments, with a mood, sum of moods)."""
     cells: Select[Any] = select_columns(
@@ -122,8 +153,8 @@ def _buckets_query(team_id: int, weeks: set[date]) -> Any:
         col(RollupCell.moods),
         col(RollupCell.mood_total),
     ).where(
-        col(RollupCell.team_id) == team_id,
-        col(RollupCell.week).in_(weeks),
+        col(RollupCell.team_id) == _TEAM,
+        col(RollupCell.week).in_(_WEEKS),
         col(RollupCell.comments_published).is_(True),
     )
     general: Select[Any] = select_columns(
@@ -133,52 +164,57 @@ def _buckets_query(team_id: int, weeks: set[date]) -> Any:
         col(RollupWeek.general_moods),
         col(RollupWeek.general_mood_total),
     ).where(
-        col(RollupWeek.team_id) == team_id,
-        col(RollupWeek.week).in_(weeks),
+        col(RollupWeek.team_id) == _TEAM,
+        col(RollupWeek.week).in_(_WEEKS),
         col(RollupWeek.comments_published).is_(True),
     )
     return union_all(cells, general)
 
 
-def _tied_sample(team_id: int, bucket: _Bucket, size: int) -> Select[Any]:
-    """``size`` random comments on the bucket's theme, of rounds its week counted in the team's
-    tree as cut, while the team's cell for that week and theme publishes comments."""
+@cache
+def _tied_sample() -> Select[Any]:
+    """``size`` random comments on ``theme``, of rounds ``week`` counted in the team's tree as
+    cut (``weeks``: that week alone), while the team's cell for that week and theme publishes
+    comments."""
     cell_published = exists().where(
-        col(RollupCell.team_id) == team_id,
-        col(RollupCell.week) == bucket.week,
-        col(RollupCell.theme) == bucket.theme,
+        col(RollupCell.team_id) == _TEAM,
+        col(RollupCell.week) == bindparam("week", type_=Date),
+        col(RollupCell.theme) == bindparam("theme", type_=String),
         col(RollupCell.comments_published).is_(True),
     )
-    on_theme = select(col(Question.id)).where(col(Question.theme) == bucket.theme)
+    on_theme = select(col(Question.id)).where(
+        col(Question.theme) == bindparam("theme", type_=String)
+    )
     return (
         select_columns(col(Response.comment))
         .where(
-            col(Response.round_id).in_(_counted_rounds(team_id, {bucket.week})),
+            col(Response.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
             col(Response.question_id).in_(on_theme),  # (its answers by ix_response_round_question)
             col(Response.comment).is_not(None),
             cell_published,
         )
         .order_by(func.random())
-        .limit(size)
+        .limit(bindparam("size", type_=Integer))
     )
 
 
-def _general_sample(team_id: int, bucket: _Bucket, size: int) -> Select[Any]:
-    """``size`` random general comments of rounds the bucket's week counted in the team's tree
-    as cut, while the team's comments of that week are published."""
+@cache
+def _general_sample() -> Select[Any]:
+    """``size`` random general comments of rounds ``week`` counted in the team's tree as cut,
+    while the team's comments of that week are published."""
     week_published = exists().where(
-        col(RollupWeek.team_id) == team_id,
-        col(RollupWeek.week) == bucket.week,
+        col(RollupWeek.team_id) == _TEAM,
+        col(RollupWeek.week) == bindparam("week", type_=Date),
         col(RollupWeek.comments_published).is_(True),
     )
     return (
         select_columns(col(GeneralComment.comment))
         .where(
-            col(GeneralComment.round_id).in_(_counted_rounds(team_id, {bucket.week})),
+            col(GeneralComment.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
             week_published,
         )
         .order_by(func.random())
-        .limit(size)
+        .limit(bindparam("size", type_=Integer))
     )
 
 
@@ -200,7 +236,8 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    rows = (await _run(session, _buckets_query(team_id, weeks))).all()
+    found = await _run(session, _buckets_query(), {"team_id": team_id, "weeks": sorted(weeks)})
+    rows = found.all()
     buckets = sorted(
         (_Bucket(week, theme, int(count)) for week, theme, count, _, _ in rows if count > 0),
         key=lambda b: (b.week, b.theme or ""),
@@ -215,10 +252,13 @@ async def published_comments(
     for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
         if not size:
             continue
+        values = {"team_id": team_id, "weeks": [bucket.week], "week": bucket.week, "size": size}
         if bucket.theme is None:
-            query, label = _general_sample(team_id, bucket, size), GENERAL
+            query, label = _general_sample(), GENERAL
         else:
-            query, label = _tied_sample(team_id, bucket, size), bank.theme_name(bucket.theme)
-        shown.extend((label, words or "") for (words,) in (await _run(session, query)).all())
+            query, label = _tied_sample(), bank.theme_name(bucket.theme)
+            values["theme"] = bucket.theme
+        picked = (await _run(session, query, values)).all()
+        shown.extend((label, words or "") for (words,) in picked)
     random.SystemRandom().shuffle(shown)  # buckets were read in order: mix them
     return Comments(shown, total, moods / scored if scored else None)
