@@ -182,14 +182,12 @@ def _tied_sample() -> Select[Any]:
         col(RollupCell.theme) == bindparam("theme", type_=String),
         col(RollupCell.comments_published).is_(True),
     )
-    on_theme = select(col(Question.id)).where(
-        col(Question.theme) == bindparam("theme", type_=String)
-    )
     return (
         select_columns(col(Response.comment))
+        .join(Question, col(Question.id) == col(Response.question_id))
         .where(
             col(Response.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
-            col(Response.question_id).in_(on_theme),  # (its answers by ix_response_round_question)
+            col(Question.theme) == bindparam("theme", type_=String),
             col(Response.comment).is_not(None),
             cell_published,
         )
