@@ -252,7 +252,8 @@ class Recognition(SQLModel, table=True):
     team_id: int | None = Field(default=None, foreign_key="team.id")
     message: str = Field(sa_column=Column(Text, nullable=False))
     value: str
-    created_on: date
+    # a trust's kudos count reads by day alone (migration 0014)
+    created_on: date = Field(index=True)
     created_at: datetime
 
 
@@ -297,6 +298,11 @@ class RollupCell(SQLModel, table=True):
     published: bool
     # whether comments on this theme may be shown: at least min_comment_group people answered it
     comments_published: bool = False
+    # the subtree's comments on this theme as the week was cut (0014): how many, how many have a
+    # mood, and the sum of those moods, counted as a report shows them (surveys/comment_counts.py)
+    comments: int = 0
+    moods: int = 0
+    mood_total: float = 0.0
 
 
 class RollupCut(SQLModel, table=True):
@@ -327,6 +333,10 @@ class RollupWeek(SQLModel, table=True):
     respondents: int
     published: bool
     comments_published: bool
+    # the subtree's general comments of the week, as ``RollupCell.comments`` counts a theme's
+    general_comments: int = 0
+    general_moods: int = 0
+    general_mood_total: float = 0.0
 
 
 class InboundEvent(SQLModel, table=True):

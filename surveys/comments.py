@@ -8,20 +8,45 @@ publishes comments.  Every one of those conditions is in the SQL ``WHERE``/``JOI
 count, the mood and the sample all range over the published comments and nothing else: the sample
 can only hold comments that showing them all would have shown.
 
-The database draws the sample (``ORDER BY random() LIMIT n``) and computes the count and the
-mean polarity over every published comment in the same statement (window aggregates, computed
-before the ``LIMIT``), so a trust's report no longer carries tens of thousands of comments into
-Python.  It still visits every answer of the scope's comment weeks to find and count them.
+How many there are and their mood are read from the rollups, counted at the week's cut by those
+same rules (``surveys/comment_counts.py``): one row per (week, theme) cell and per week, not
+every answer of the scope's comment weeks.  The sample is stratified and still exactly uniform:
+``min(limit, total)`` distinct ranks are drawn in ``[0, total)``, each rank falls in one bucket
+(a week's theme, or a week's general comments) by the stored counts, and each bucket that got
+``m`` ranks gives ``m`` of its comments picked by the database (``ORDER BY random() LIMIT m``).
+A uniform set of ranks shared out by bucket sizes, then a uniform pick within each bucket, is a
+uniform pick of the whole.  Each bucket's statement keeps every rule above in its ``WHERE``, for
+its one week and theme, so the sample can only hold comments that showing them all would have
+shown, even were a stored count wrong.  At most ``limit`` buckets are read, one statement each.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import CTE, Result, Select, String, and_, cast, func, null, union_all
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    CompoundSelect,
+    Date,
+    Integer,
+    Result,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    null,
+    union_all,
+)
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -52,12 +77,18 @@ class Comments:
     mood: float | None = None
 
 
-async def _run(session: AsyncSession, query: Select[Any]) -> Result[Any]:
+# the weeks: a set, or a bound parameter (expanding) when a statement is built once and reused
+Weeks = set[date] | BindParameter[Any]
+
+
+async def _run(
+    session: AsyncSession, query: Any, parameters: dict[str, Any] | None = None
+) -> Result[Any]:
     connection = await session.connection()
-    return await connection.execute(query)
+    return await connection.execute(query, parameters)
 
 
-def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
+def _tree_as_cut(team_id: int | BindParameter[Any], weeks: Weeks) -> CTE:
     """(week, team): the team and every team below it as each of ``weeks`` was cut
     (``rollup_week.parent_id``).  A team moved in since counted elsewhere then, and its comments
     are not part of this team's published figures for that week; a team with nobody invited that
@@ -75,7 +106,7 @@ def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
     return tree.union(step)
 
 
-def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
+def _counted_rounds(team_id: int | BindParameter[Any], weeks: Weeks) -> Select[Any]:
     """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
     Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
     both databases reach the answers through their round index.  The weeks are also named as a
@@ -95,36 +126,105 @@ def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
     )
 
 
-def _published(team_id: int, counted: Select[Any]) -> Any:
-    """Every published comment of the team's comment weeks: (theme or NULL, words, mood)."""
-    tied: Select[Any] = (
-        select_columns(
-            col(Question.theme).label("theme"),
-            col(Response.comment).label("words"),
-            col(Response.sentiment).label("mood"),
-        )
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .join(Question, col(Question.id) == col(Response.question_id))
-        .join(
-            RollupCell,
-            and_(
-                col(RollupCell.team_id) == team_id,
-                col(RollupCell.week) == col(PulseRound.counted_in),
-                col(RollupCell.theme) == col(Question.theme),
-            ),
-        )
-        .where(
-            col(Response.round_id).in_(counted),
-            col(Response.comment).is_not(None),
-            col(RollupCell.comments_published).is_(True),
-        )
+@dataclass(frozen=True)
+class _Bucket:
+    """A week's comments on one theme (None: its general comments), as counted at the cut."""
+
+    week: date
+    theme: str | None
+    count: int
+
+
+# A report's statements are built once and run with their values: building and keying a
+# statement with a recursive walk costs a few milliseconds of Python, paid for each bucket
+# otherwise (more than running it, for a ward).
+_TEAM = bindparam("team_id", type_=Integer)
+_WEEKS = bindparam("weeks", expanding=True, type_=Date)
+
+
+@cache
+def _buckets_query() -> CompoundSelect[Any]:
+    """The team's comment counts in its published comment cells and weeks: (week, theme or NULL,
+    comments, with a mood, sum of moods)."""
+    cells: Select[Any] = select_columns(
+        col(RollupCell.week),
+        col(RollupCell.theme),
+        col(RollupCell.comments),
+        col(RollupCell.moods),
+        col(RollupCell.mood_total),
+    ).where(
+        col(RollupCell.team_id) == _TEAM,
+        col(RollupCell.week).in_(_WEEKS),
+        col(RollupCell.comments_published).is_(True),
     )
     general: Select[Any] = select_columns(
-        cast(null(), String).label("theme"),
-        col(GeneralComment.comment).label("words"),
-        col(GeneralComment.sentiment).label("mood"),
-    ).where(col(GeneralComment.round_id).in_(counted))
-    return union_all(tied, general).subquery("published")
+        col(RollupWeek.week),
+        cast(null(), String),
+        col(RollupWeek.general_comments),
+        col(RollupWeek.general_moods),
+        col(RollupWeek.general_mood_total),
+    ).where(
+        col(RollupWeek.team_id) == _TEAM,
+        col(RollupWeek.week).in_(_WEEKS),
+        col(RollupWeek.comments_published).is_(True),
+    )
+    return union_all(cells, general)
+
+
+@cache
+def _tied_sample() -> Select[Any]:
+    """``size`` random comments on ``theme``, of rounds ``week`` counted in the team's tree as
+    cut (``weeks``: that week alone), while the team's cell for that week and theme publishes
+    comments."""
+    cell_published = exists().where(
+        col(RollupCell.team_id) == _TEAM,
+        col(RollupCell.week) == bindparam("week", type_=Date),
+        col(RollupCell.theme) == bindparam("theme", type_=String),
+        col(RollupCell.comments_published).is_(True),
+    )
+    return (
+        select_columns(col(Response.comment))
+        .join(Question, col(Question.id) == col(Response.question_id))
+        .where(
+            col(Response.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
+            col(Question.theme) == bindparam("theme", type_=String),
+            col(Response.comment).is_not(None),
+            cell_published,
+        )
+        .order_by(func.random())
+        .limit(bindparam("size", type_=Integer))
+    )
+
+
+@cache
+def _general_sample() -> Select[Any]:
+    """``size`` random general comments of rounds ``week`` counted in the team's tree as cut,
+    while the team's comments of that week are published."""
+    week_published = exists().where(
+        col(RollupWeek.team_id) == _TEAM,
+        col(RollupWeek.week) == bindparam("week", type_=Date),
+        col(RollupWeek.comments_published).is_(True),
+    )
+    return (
+        select_columns(col(GeneralComment.comment))
+        .where(
+            col(GeneralComment.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
+            week_published,
+        )
+        .order_by(func.random())
+        .limit(bindparam("size", type_=Integer))
+    )
+
+
+def allocate(counts: list[int], draws: int) -> list[int]:
+    """How many of ``draws`` distinct uniform ranks in ``[0, sum(counts))`` fall in each bucket
+    (buckets laid end to end in the order given)."""
+    total = sum(counts)
+    bounds = list(accumulate(counts))
+    taken = [0] * len(counts)
+    for rank in random.SystemRandom().sample(range(total), min(draws, total)):
+        taken[bisect_right(bounds, rank)] += 1
+    return taken
 
 
 async def published_comments(
@@ -134,26 +234,29 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    published = _published(team_id, _counted_rounds(team_id, weeks))
-    query = (
-        select_columns(
-            published.c.theme,
-            published.c.words,
-            func.count().over().label("total"),
-            func.sum(published.c.mood).over().label("moods"),
-            func.count(published.c.mood).over().label("scored"),
-        )
-        .order_by(func.random())
-        .limit(limit)
+    found = await _run(session, _buckets_query(), {"team_id": team_id, "weeks": sorted(weeks)})
+    rows = found.all()
+    buckets = sorted(
+        (_Bucket(week, theme, int(count)) for week, theme, count, _, _ in rows if count > 0),
+        key=lambda b: (b.week, b.theme or ""),
     )
-    rows = (await _run(session, query)).all()
-    if not rows:
+    total = sum(bucket.count for bucket in buckets)
+    if not total:
         return Comments()
+    scored = sum(int(moods) for _, _, _, moods, _ in rows)
+    moods = sum(float(mood_total or 0.0) for *_, mood_total in rows)
     bank = load_bank()
-    shown = [
-        (GENERAL if theme is None else bank.theme_name(theme), words or "")
-        for theme, words, *_ in rows
-    ]
-    random.SystemRandom().shuffle(shown)  # (already in random order; the OS's randomness too)
-    _, _, total, moods, scored = rows[0]
-    return Comments(shown, int(total), float(moods) / scored if scored else None)
+    shown: list[tuple[str, str]] = []
+    for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
+        if not size:
+            continue
+        values = {"team_id": team_id, "weeks": [bucket.week], "week": bucket.week, "size": size}
+        if bucket.theme is None:
+            query, label = _general_sample(), GENERAL
+        else:
+            query, label = _tied_sample(), bank.theme_name(bucket.theme)
+            values["theme"] = bucket.theme
+        picked = (await _run(session, query, values)).all()
+        shown.extend((label, words or "") for (words,) in picked)
+    random.SystemRandom().shuffle(shown)  # buckets were read in order: mix them
+    return Comments(shown, total, moods / scored if scored else None)

@@ -2,10 +2,14 @@
 
 * ``prune_comments``: comments older than the retention period are deleted, the words and the
   mood read from them; the answers' scores stay, and so does every published figure
-  (``rollup_cell``, ``rollup_week``: built from scores and head counts, never from comment text).
+  (``rollup_cell``, ``rollup_week``: built from scores and head counts, never from comment text)
+  but the comment counts.
   A statement's comment is dated by its answer's day; a general comment by its round's last day,
   so none goes before it is certainly older.  Rows go in bounded batches, each its own short
-  transaction, so a first prune of years of comments never holds a long lock.
+  transaction, so a first prune of years of comments never holds a long lock.  The rollups'
+  comment counts (how many a report says there are, and their mood: surveys/comment_counts.py)
+  lose each batch's comments in that batch's transaction, so a report never counts a comment
+  that is gone.
 * ``forget_person``: the person's row keeps its id (kudos, deliveries and the participation
   digests point at it) but loses its email and name; their platform accounts, conversation
   references, own pulse times and team memberships are deleted, their unsent pulses and
@@ -18,12 +22,15 @@ from __future__ import annotations
 
 import calendar
 import secrets
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import String, cast, func, null, or_, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,11 +44,13 @@ from storage.models import (
     PersonSchedule,
     PlatformIdentity,
     PulseRound,
+    Question,
     Recognition,
     RecognitionRecipient,
     Reminder,
     Response,
 )
+from surveys.comment_counts import Tally, uncount
 from surveys.directory import normalise_email
 
 BATCH = 500  # rows changed per transaction
@@ -72,37 +81,82 @@ async def prune_comments(sessions: Sessions, today: date, months: int) -> Pruned
     if months <= 0:
         return Pruned(None)
     cutoff = months_before(today, months)
-    old_answers = (
-        select(Response.id)
-        .where(col(Response.day) < cutoff, col(Response.comment).is_not(None))
-        .limit(BATCH)
-    )
-    cleared = update(Response).values(comment=None, sentiment=None)
-    statements = await _in_batches(
-        sessions, lambda: cleared.where(col(Response.id).in_(old_answers.scalar_subquery()))
-    )
-    old_rounds = select(PulseRound.id).where(col(PulseRound.closes_on) < cutoff)
-    old_general = (
-        select(GeneralComment.id)
-        .where(col(GeneralComment.round_id).in_(old_rounds.scalar_subquery()))
-        .limit(BATCH)
-    )
-    general = await _in_batches(
-        sessions,
-        lambda: delete(GeneralComment).where(
-            col(GeneralComment.id).in_(old_general.scalar_subquery())
-        ),
-    )
+    statements = await _in_batches(sessions, lambda session: _clear_statements(session, cutoff))
+    general = await _in_batches(sessions, lambda session: _delete_general(session, cutoff))
     return Pruned(cutoff, statements, general)
 
 
-async def _in_batches(sessions: Sessions, statement: Callable[[], object]) -> int:
+Cleared = dict[tuple[date, int, str | None], Tally]
+
+
+def _tally(rows: Sequence[Any]) -> Cleared:
+    """(week counted in, round's team, theme or None) -> the comments of ``rows`` (id, week,
+    team, theme, mood) that a week's cut counted (a round never counted was never counted)."""
+    cleared: Cleared = defaultdict(Tally)
+    for _, week, team, theme, mood in rows:
+        if week is not None:
+            cleared[week, team, theme].add(Tally(1, int(mood is not None), mood or 0.0))
+    return cleared
+
+
+async def _clear_statements(session: AsyncSession, cutoff: date) -> int:
+    """Clear one batch of old comments on statements, and take them off the rollups' counts.
+    The rows are read locked (PostgreSQL), so two prunes at once never count one out twice."""
+    old = (
+        select_columns(
+            col(Response.id),
+            col(PulseRound.counted_in),
+            col(PulseRound.team_id),
+            col(Question.theme),
+            col(Response.sentiment),
+        )
+        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
+        .join(Question, col(Question.id) == col(Response.question_id))
+        .where(col(Response.day) < cutoff, col(Response.comment).is_not(None))
+        .limit(BATCH)
+        .with_for_update(of=Response)
+    )
+    rows = (await (await session.connection()).execute(old)).all()
+    if rows:
+        ids = [row[0] for row in rows]
+        cleared = update(Response).where(col(Response.id).in_(ids))
+        await session.exec(cleared.values(comment=None, sentiment=None))
+        await uncount(session, _tally(rows))
+    return len(rows)
+
+
+async def _delete_general(session: AsyncSession, cutoff: date) -> int:
+    """Delete one batch of general comments of rounds closed before ``cutoff``, and take them
+    off the rollups' counts."""
+    old = (
+        select_columns(
+            col(GeneralComment.id),
+            col(PulseRound.counted_in),
+            col(PulseRound.team_id),
+            cast(null(), String),
+            col(GeneralComment.sentiment),
+        )
+        .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
+        .where(col(PulseRound.closes_on) < cutoff)
+        .limit(BATCH)
+        .with_for_update(of=GeneralComment)
+    )
+    rows = (await (await session.connection()).execute(old)).all()
+    if rows:
+        ids = [row[0] for row in rows]
+        await session.exec(delete(GeneralComment).where(col(GeneralComment.id).in_(ids)))
+        await uncount(session, _tally(rows))
+    return len(rows)
+
+
+async def _in_batches(sessions: Sessions, batch: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Run ``batch`` (rows changed) in one transaction after another until one changes fewer
+    than a full batch."""
     total = 0
     while True:
         async with sessions() as session:
-            result = await session.exec(statement())  # type: ignore[call-overload]
+            changed = await batch(session)
             await session.commit()
-        changed = int(result.rowcount)
         total += changed
         if changed < BATCH:
             return total

@@ -37,6 +37,7 @@ from storage.models import (
     Team,
 )
 from surveys.anonymity import Thresholds
+from surveys.comment_counts import count_week, own_counts
 from surveys.disclosure import Hierarchy, publishable
 
 ADVOCACY = "advocacy"
@@ -288,14 +289,17 @@ class WeekRows:
 
 
 async def compute_week(session: AsyncSession, week: date, thresholds: Thresholds) -> WeekRows:
-    """The week's rows, by reading only.  The fingerprint is read first: on PostgreSQL each
+    """The week's rows, by reading only, with each row's comments counted as a report shows
+    them (``surveys/comment_counts.py``).  The fingerprint is read first: on PostgreSQL each
     statement sees the database as of its start, so an input that changes after the fingerprint
     (while these rows are computed) makes the writer's fingerprint differ."""
     inputs = await fingerprint(session, week)
     tree = await hierarchy(session)
     cells = _cell_rows(tree, week, await _own_cells(session, week), thresholds)
     participation = await _own_participation(session, week)
-    return WeekRows(week, inputs, cells, _week_rows(tree, week, participation, thresholds))
+    weeks = _week_rows(tree, week, participation, thresholds)
+    count_week(cells, weeks, await own_counts(session, week_rounds(week)))
+    return WeekRows(week, inputs, cells, weeks)
 
 
 async def fingerprint(session: AsyncSession, week: date) -> str:
