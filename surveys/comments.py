@@ -45,6 +45,7 @@ from sqlalchemy import (
     exists,
     func,
     null,
+    true,
     union_all,
 )
 from sqlalchemy import select as select_columns
@@ -106,12 +107,31 @@ def _tree_as_cut(team_id: int | BindParameter[Any], weeks: Weeks) -> CTE:
     return tree.union(step)
 
 
-def _counted_rounds(team_id: int | BindParameter[Any], weeks: Weeks) -> Select[Any]:
+def _counted_rounds(
+    team_id: int | BindParameter[Any], weeks: Weeks, *, lateral: bool = False
+) -> Select[Any]:
     """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
     Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
     both databases reach the answers through their round index.  The weeks are also named as a
-    list: PostgreSQL cannot tell a walk's size, and without them it hashed every round there is."""
+    list: PostgreSQL cannot tell a walk's size, and without them it hashed every round there is.
+
+    ``lateral`` (PostgreSQL): each (week, team) of the walk looks its rounds up by itself.
+    PostgreSQL guesses a walk of thousands of rows however small it is, and so hashed every round
+    counted in the weeks (24,000 for a ward's 12) where the ward has 12; ``OFFSET 0`` keeps the
+    planner from folding the lookup back into that join.  SQLite has no ``LATERAL`` and already
+    walks the index per row."""
     tree = _tree_as_cut(team_id, weeks)
+    if lateral:
+        rounds = (
+            select_columns(col(PulseRound.id).label("id"))
+            .where(
+                col(PulseRound.team_id) == tree.c.team_id,
+                col(PulseRound.counted_in) == tree.c.week,
+            )
+            .offset(0)
+            .lateral("rounds")
+        )
+        return select_columns(rounds.c.id).select_from(tree).join(rounds, true())
     return (
         select(col(PulseRound.id))
         .correlate(None)  # (its own rounds, not the enclosing answer's)
@@ -172,7 +192,7 @@ def _buckets_query() -> CompoundSelect[Any]:
 
 
 @cache
-def _tied_sample() -> Select[Any]:
+def _tied_sample(lateral: bool) -> Select[Any]:
     """``size`` random comments on ``theme``, of rounds ``week`` counted in the team's tree as
     cut (``weeks``: that week alone), while the team's cell for that week and theme publishes
     comments."""
@@ -186,7 +206,7 @@ def _tied_sample() -> Select[Any]:
         select_columns(col(Response.comment))
         .join(Question, col(Question.id) == col(Response.question_id))
         .where(
-            col(Response.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
+            col(Response.round_id).in_(_counted_rounds(_TEAM, _WEEKS, lateral=lateral)),
             col(Question.theme) == bindparam("theme", type_=String),
             col(Response.comment).is_not(None),
             cell_published,
@@ -197,7 +217,7 @@ def _tied_sample() -> Select[Any]:
 
 
 @cache
-def _general_sample() -> Select[Any]:
+def _general_sample(lateral: bool) -> Select[Any]:
     """``size`` random general comments of rounds ``week`` counted in the team's tree as cut,
     while the team's comments of that week are published."""
     week_published = exists().where(
@@ -208,7 +228,7 @@ def _general_sample() -> Select[Any]:
     return (
         select_columns(col(GeneralComment.comment))
         .where(
-            col(GeneralComment.round_id).in_(_counted_rounds(_TEAM, _WEEKS)),
+            col(GeneralComment.round_id).in_(_counted_rounds(_TEAM, _WEEKS, lateral=lateral)),
             week_published,
         )
         .order_by(func.random())
@@ -246,15 +266,16 @@ async def published_comments(
     scored = sum(int(moods) for _, _, _, moods, _ in rows)
     moods = sum(float(mood_total or 0.0) for *_, mood_total in rows)
     bank = load_bank()
+    lateral = session.bind.dialect.name == "postgresql"
     shown: list[tuple[str, str]] = []
     for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
         if not size:
             continue
         values = {"team_id": team_id, "weeks": [bucket.week], "week": bucket.week, "size": size}
         if bucket.theme is None:
-            query, label = _general_sample(), GENERAL
+            query, label = _general_sample(lateral), GENERAL
         else:
-            query, label = _tied_sample(), bank.theme_name(bucket.theme)
+            query, label = _tied_sample(lateral), bank.theme_name(bucket.theme)
             values["theme"] = bucket.theme
         picked = (await _run(session, query, values)).all()
         shown.extend((label, words or "") for (words,) in picked)
