@@ -1,0 +1,133 @@
+"""The participation claims (``storage/claims.py``) of a busy process, on real PostgreSQL.
+
+A caller cancelled while its claims statement is in flight (a leader stepping down cancels its
+tick mid-flush; a person's wait is given up on) must not cost the process its claims: before, the
+cut statement made SQLAlchemy invalidate the claims connection, its session ended and every
+pending person's claim with it, so another process accepted their second answer and reminded
+them.  A connection the server really ended still counts as a loss."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from storage.claims import AdvisoryClaims
+from storage.engine import Database
+from tests.conftest import BACKENDS
+from tests.databases import scratch_database
+
+pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs TEST_DATABASE_URL")
+
+PENDING = [f"{n:02x}" * 32 for n in range(1, 41)]  # 40 people whose answers are pending
+LATE = ["ee" * 32, "ef" * 32]  # a claim whose caller is cancelled
+THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+
+@pytest.fixture
+async def url(tmp_path: Path) -> AsyncIterator[str]:
+    async with scratch_database("postgresql", tmp_path, name="cl") as scratch:
+        yield scratch
+
+
+@pytest.fixture
+async def two(url: str) -> AsyncIterator[tuple[Database, Database]]:
+    """Two processes' databases (each its own engine and connections)."""
+    first, second = Database(url), Database(url)
+    yield first, second
+    await first.dispose()
+    await second.dispose()
+
+
+def cancel_when(db: Database, marker: str, victim: Callable[[], asyncio.Task[Any] | None]) -> None:
+    """Cancel ``victim()`` as soon as a statement containing ``marker`` is sent: the cancel
+    lands while the statement is in flight (its answer not read yet)."""
+    loop = asyncio.get_running_loop()
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _cut(*args: Any) -> None:
+        task = victim()
+        if task is not None and marker in args[2]:
+            loop.call_soon(task.cancel)
+
+
+async def until(condition: Callable[[], Any], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.02)  # re-checking a condition, not timing a result
+
+
+@pytest.mark.parametrize("operation", ["claim", "check", "release"])
+async def test_a_caller_cancelled_mid_statement_keeps_the_processes_claims(
+    two: tuple[Database, Database], operation: str
+) -> None:
+    """40 people's answers are pending in process A.  A's tick (or a person's wait) is
+    cancelled while a claims statement is in flight.  A loses nothing, and process B still
+    refuses a second answer from every one of the 40."""
+    a_db, b_db = two
+    a, b = AdvisoryClaims(a_db.engine), AdvisoryClaims(b_db.engine)
+    held = [*PENDING, "dd" * 32]
+    assert await a.claim(held) == set(held)
+    victim: asyncio.Task[Any] | None = None
+    marker = {"claim": "pg_try_advisory_lock", "check": "SELECT 1", "release": "unlock"}
+    cancel_when(a_db, marker[operation], lambda: victim)
+    work: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
+        "claim": lambda: a.claim(LATE),
+        "check": a.check,
+        "release": lambda: a.release(["dd" * 32]),
+    }
+    victim = asyncio.ensure_future(work[operation]())
+    with pytest.raises(asyncio.CancelledError):
+        await victim
+    victim = None
+    await a.check()
+    assert a.losses == 0
+    assert await b.claim(PENDING) == set()  # "you have already answered"
+    if operation == "claim":  # taken for nobody: let go, so those two can answer (in B)
+        await until(lambda: _claimable(b, LATE))
+    if operation == "release":
+        await until(lambda: _claimable(b, ["dd" * 32]))
+    await a.close()
+    await b.close()
+
+
+async def _claimable(claims: AdvisoryClaims, digests: list[str]) -> bool:
+    taken = await claims.claim(digests)
+    if taken:
+        await claims.release(taken)
+    return taken == set(digests)
+
+
+async def test_a_connection_the_server_ended_still_counts_as_a_loss_and_names_its_cause(
+    two: tuple[Database, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claims' session really ended (a restart, a cut): that is a loss, and its one log line
+    says why (the error's type) without naming anyone's digest."""
+    a_db, b_db = two
+    a = AdvisoryClaims(a_db.engine)
+    await a.claim(PENDING)
+    async with b_db.engine.connect() as admin:
+        ended = await admin.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM (SELECT DISTINCT pid FROM pg_locks "
+                f"WHERE locktype = 'advisory' AND {THIS_DATABASE}) AS holders"
+            )
+        )
+        assert ended.scalar_one() == 1
+    with caplog.at_level(logging.WARNING, logger="storage.claims"):
+        await a.check()
+    assert a.losses == 1
+    (line,) = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert line.startswith("40 pending claims were lost with a connection (")
+    assert not any(digest[:16] in line for digest in PENDING)
+    b = AdvisoryClaims(b_db.engine)
+    assert await b.claim(PENDING) == set()  # taken again at once by A
+    await a.close()
+    await b.close()
