@@ -80,12 +80,15 @@ async def candidates(url: str, count: int) -> AsyncIterator[list[Candidate]]:
 
 
 async def leader_pids(url: str) -> list[int]:
-    """The server processes (sessions) holding the scheduler's lock, as ``pg_locks`` shows them."""
+    """The server processes (sessions) holding the scheduler's lock in this test's database, as
+    ``pg_locks`` shows them (it lists every database on the server: another run's leader must
+    never be cut)."""
     admin = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         rows = await admin.fetch(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = $1 AND objid = $2 AND objsubid = 2",
+            "AND classid = $1 AND objid = $2 AND objsubid = 2 AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
             LOCK_CLASS,
             SCHEDULER,
         )
