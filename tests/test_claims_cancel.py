@@ -12,16 +12,22 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
+from bot.scheduler import PulseScheduler
+from bot.settings import Settings
 from storage.claims import AdvisoryClaims
 from storage.engine import Database
 from tests.conftest import BACKENDS
 from tests.databases import scratch_database
+from tests.support import FixedClock, after_the_week, make_service
+from tests.test_participation_ledger import answer, written
+from tests.test_repeated_answers import published_people
 
 pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="needs TEST_DATABASE_URL")
 
@@ -31,15 +37,16 @@ THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current
 
 
 @pytest.fixture
-async def url(tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """PostgreSQL only (``db`` and ``settings`` use it)."""
     async with scratch_database("postgresql", tmp_path, name="cl") as scratch:
         yield scratch
 
 
 @pytest.fixture
-async def two(url: str) -> AsyncIterator[tuple[Database, Database]]:
+async def two(database_url: str) -> AsyncIterator[tuple[Database, Database]]:
     """Two processes' databases (each its own engine and connections)."""
-    first, second = Database(url), Database(url)
+    first, second = Database(database_url), Database(database_url)
     yield first, second
     await first.dispose()
     await second.dispose()
@@ -48,13 +55,36 @@ async def two(url: str) -> AsyncIterator[tuple[Database, Database]]:
 def cancel_when(db: Database, marker: str, victim: Callable[[], asyncio.Task[Any] | None]) -> None:
     """Cancel ``victim()`` as soon as a statement containing ``marker`` is sent: the cancel
     lands while the statement is in flight (its answer not read yet)."""
+    when(db, marker, lambda: _cancel(victim()))
+
+
+def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+
+
+def when(db: Database, marker: str, then: Callable[[], None], at_commit: bool = False) -> None:
+    """Call ``then`` (once, soon) when a statement containing ``marker`` is first sent, or
+    (``at_commit``) when its transaction commits."""
     loop = asyncio.get_running_loop()
+    state = {"seen": False, "done": False}
 
     @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-    def _cut(*args: Any) -> None:
-        task = victim()
-        if task is not None and marker in args[2]:
-            loop.call_soon(task.cancel)
+    def _sent(*args: Any) -> None:
+        if not state["seen"] and marker in args[2]:
+            state["seen"] = True
+            if not at_commit:
+                _fire()
+
+    @event.listens_for(db.engine.sync_engine, "commit")
+    def _committing(*_: Any) -> None:
+        if at_commit and state["seen"]:
+            _fire()
+
+    def _fire() -> None:
+        if not state["done"]:
+            state["done"] = True
+            loop.call_soon(then)
 
 
 async def until(condition: Callable[[], Any], within: float = 10.0) -> None:
@@ -131,3 +161,38 @@ async def test_a_connection_the_server_ended_still_counts_as_a_loss_and_names_it
     assert await b.claim(PENDING) == set()  # taken again at once by A
     await a.close()
     await b.close()
+
+
+@pytest.mark.parametrize(
+    ("marker", "at_commit"),
+    [("SELECT 1", False), ("FOR UPDATE", False), ("FOR UPDATE", True), ("unlock", False)],
+)
+async def test_the_leader_stepping_down_mid_flush_loses_no_claims_and_its_week_is_published(
+    db: Database, settings: Settings, marker: str, at_commit: bool
+) -> None:
+    """Ward A's round closes in the leader's tick; the process stops leading while the tick is
+    writing who answered (at the claims check, inside the flush's transaction, at its commit,
+    or releasing the claims after it).  No claim is lost, the 6 digests are written once, and
+    the reservation is given back: the week's cut publishes Ward A's 6 people (not 0 cells, as
+    lost claims would keep the reservation, nor more people)."""
+    clock = FixedClock()
+    service, _ = await make_service(db, settings, clock)
+    await service.open_round(await service.team_named("Ward A"))
+    round_id = await answer(service, *(f"a{i}" for i in range(6)))
+    scheduler = PulseScheduler(service)
+    loop = asyncio.get_running_loop()
+    stepping_down: list[asyncio.Task[None]] = []
+    step_down = lambda: stepping_down.append(loop.create_task(scheduler._step_down()))  # noqa: E731
+    when(db, marker, step_down, at_commit)
+    clock.now += timedelta(days=settings.round_days + 1)
+    tick = loop.create_task(scheduler.tick())  # as APScheduler runs it
+    await asyncio.gather(tick, return_exceptions=True)
+    assert stepping_down and tick.cancelled(), "the tick was cut at the statement"
+    await asyncio.gather(*stepping_down)
+    await service.participants.flush_closed()  # the server's periodic check
+    assert service.participants.claims.losses == 0
+    assert len(await written(db, round_id)) == 6
+    await after_the_week(service, clock)
+    people, cells = await published_people(db, "Ward A")
+    assert people == [6]
+    assert cells and all(count == 6 for count in cells), cells
