@@ -1,10 +1,12 @@
-"""The participation claims (``storage/claims.py``) of a busy process, on real PostgreSQL.
+"""A busy process keeps its participation claims (``storage/claims.py``) and its scheduler
+leadership (``storage/leader.py``), on real PostgreSQL.
 
 A caller cancelled while its claims statement is in flight (a leader stepping down cancels its
 tick mid-flush; a person's wait is given up on) must not cost the process its claims: before, the
 cut statement made SQLAlchemy invalidate the claims connection, its session ended and every
 pending person's claim with it, so another process accepted their second answer and reminded
-them.  A connection the server really ended still counts as a loss."""
+them.  A connection the server really ended still counts as a loss.  And a leader whose event
+loop stalls as it checks its connection keeps leading while the connection answers."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from storage.engine import Database
 from tests.conftest import BACKENDS
 from tests.databases import scratch_database
 from tests.support import FixedClock, after_the_week, make_service
+from tests.test_leader import candidates, leaders, until
 from tests.test_participation_ledger import answer, written
 from tests.test_repeated_answers import published_people
 
@@ -87,7 +90,7 @@ def when(db: Database, marker: str, then: Callable[[], None], at_commit: bool = 
             loop.call_soon(then)
 
 
-async def until(condition: Callable[[], Any], within: float = 10.0) -> None:
+async def until_true(condition: Callable[[], Any], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not await condition():
         assert time.monotonic() < deadline, "the condition did not hold in time"
@@ -121,9 +124,9 @@ async def test_a_caller_cancelled_mid_statement_keeps_the_processes_claims(
     assert a.losses == 0
     assert await b.claim(PENDING) == set()  # "you have already answered"
     if operation == "claim":  # taken for nobody: let go, so those two can answer (in B)
-        await until(lambda: _claimable(b, LATE))
+        await until_true(lambda: _claimable(b, LATE))
     if operation == "release":
-        await until(lambda: _claimable(b, ["dd" * 32]))
+        await until_true(lambda: _claimable(b, ["dd" * 32]))
     await a.close()
     await b.close()
 
@@ -196,3 +199,32 @@ async def test_the_leader_stepping_down_mid_flush_loses_no_claims_and_its_week_i
     people, cells = await published_people(db, "Ward A")
     assert people == [6]
     assert cells and all(count == 6 for count in cells), cells
+
+
+async def test_a_starved_leader_keeps_leading_while_its_connection_answers(
+    database_url: str,
+) -> None:
+    """Two candidates; the leader's process stalls (its event loop runs nothing for 0.5 s, five
+    times its check's bound of 0.1 s) just as it checks its connection, three times over.  The
+    connection is healthy: it keeps leading, and the other never takes over."""
+    async with candidates(database_url, 2, starved_seconds=0.05, ping_limit=5.0) as group:
+        await until(lambda: len(leaders(group)) == 1)
+        [leader] = leaders(group)
+        [other] = [candidate for candidate in group if candidate is not leader]
+        loop = asyncio.get_running_loop()
+        pings: list[float] = []
+
+        @event.listens_for(leader.db.engine.sync_engine, "before_cursor_execute")
+        def _stall(*args: Any) -> None:
+            if args[2] == "SELECT 1":
+                pings.append(loop.time())
+                if len(pings) <= 3:  # a busy process: a callback holding the loop
+                    loop.call_soon(time.sleep, 0.5)
+
+        # three starved checks, then three plain ones (or it stood down: the old flap)
+        await until(lambda: len(pings) >= 6 or leader.stepped_down > 0)
+        assert leader.stepped_down == 0
+        tries = other.election.tries
+        await until(lambda: other.election.tries > tries)
+        assert leaders(group) == [leader]
+        assert leader.stepped_down == 0 and leader.terms == 1 and other.terms == 0
