@@ -115,7 +115,18 @@ class Participants:
         await self._flush(self.ledger.due())
 
     async def flush_rounds(self, round_ids: set[int]) -> None:
-        """Closing flushes for rounds that have just closed in this process."""
+        """Closing flushes for rounds that have just closed in this process.  They run to their
+        end even if the caller is cancelled (the scheduler's tick, when its process stops
+        leading): cut between its ``COMMIT`` and ``forget``, a flush would be written twice and
+        its reservations given back twice, counting more people than answered."""
+        work = asyncio.ensure_future(self._flush_rounds(round_ids))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(_retrieve)
+            raise
+
+    async def _flush_rounds(self, round_ids: set[int]) -> None:
         async with self.lock:
             await self._close_rounds(round_ids & self.ledger.rounds())
 
@@ -226,3 +237,10 @@ class Participants:
         self.ledger.flushed(batches)
         await self.claims.release(digest for digests in batches.values() for digest in digests)
         self._note_losses()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A flush whose caller was cancelled: its failure (already logged) is taken here, so asyncio
+    logs no "exception never retrieved"."""
+    if not task.cancelled():
+        task.exception()

@@ -15,21 +15,28 @@ another process may have admitted (and even written) a second answer from one of
 a drop while claims were held counts as a loss (``losses``), whatever the retaking finds: the
 ledger then keeps the rounds' reservations (``surveys/participation.py``).
 
+Only a connection that really ended is a loss.  A caller cancelled mid-statement (a leader's tick
+cancelled as it steps down, a person's wait given up on) does not cut the statement: SQLAlchemy
+would invalidate a connection cut that way, and its session's locks would go with it on a busy
+but healthy process.  The loss's log line names the error's type (the cause), never a digest.
+
 SQLite serves one process (``TEAMPULSE_WORKERS`` refuses it), so its claims are the process's
 memory alone (``LocalClaims``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _TRY = text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_lock(k)")
 _UNLOCK = text("SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
@@ -97,19 +104,32 @@ class LocalClaims:
 
 
 class AdvisoryClaims:
-    """Session-level advisory locks on one dedicated autocommit connection."""
+    """Session-level advisory locks on one dedicated autocommit connection.
+
+    Each operation on the connection runs in a task of its own, one at a time (``_serial``), and
+    a caller that is cancelled (a person's wait given up on, a leader stepping down mid-tick)
+    stops waiting for it but does not cut it: a statement cancelled in flight leaves the
+    connection in an unknown state, so SQLAlchemy invalidates it and its session, and every
+    claim with it, would end on the server although nothing was wrong with the database.  Claims
+    taken for a caller cancelled meanwhile are let go once taken (no one is admitted for them).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._connection: AsyncConnection | None = None
         self._held: set[str] = set()
         self._losses = 0
+        self._serial = asyncio.Lock()
+        self._orphans: set[asyncio.Task[None]] = set()  # releases for cancelled callers
+        self._closed = False
 
     @property
     def losses(self) -> int:
         return self._losses
 
     async def _ready(self) -> AsyncConnection:
+        if self._closed:
+            raise RuntimeError("the claims were closed")
         if self._connection is not None and not self._connection.closed:
             return self._connection
         connection = await self.engine.connect()
@@ -123,48 +143,86 @@ class AdvisoryClaims:
         result = await connection.execute(_TRY, {"keys": list(keys)})
         return {keys[key] for key in result.scalars()}
 
+    async def _uncut(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``, run to its end whatever happens to the caller (see the class)."""
+        task = asyncio.ensure_future(self._one_at_a_time(work))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_retrieve)
+            raise
+
+    async def _one_at_a_time(self, work: Coroutine[Any, Any, T]) -> T:
+        async with self._serial:
+            return await work
+
     async def claim(self, digests: Sequence[str]) -> set[str]:
         if not digests:
             return set()
+        task = asyncio.ensure_future(self._one_at_a_time(self._claim(digests)))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._let_go)
+            raise
+
+    async def _claim(self, digests: Sequence[str]) -> set[str]:
         try:
             taken = await self._try(await self._ready(), digests)
-        except Exception:
-            await self._lose()
+        except Exception as error:
+            await self._lose(error)
             taken = await self._try(await self._ready(), digests)
         self._held |= taken
         return taken
 
+    def _let_go(self, task: asyncio.Task[set[str]]) -> None:
+        """A claim whose caller was cancelled: what it took is released (nobody was admitted)."""
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        release = asyncio.ensure_future(self.release(task.result()))
+        self._orphans.add(release)
+        release.add_done_callback(self._orphans.discard)
+
     async def release(self, digests: Iterable[str]) -> None:
         mine = [digest for digest in digests if digest in self._held]
-        if not mine:
-            return
+        if mine:
+            await self._uncut(self._release(mine))
+
+    async def _release(self, mine: list[str]) -> None:
         self._held -= set(mine)
         try:
             connection = await self._ready()
             await connection.execute(_UNLOCK, {"keys": [lock_key(d) for d in mine]})
-        except Exception:  # the connection is gone, and its locks with it
+        except Exception as error:  # the connection is gone, and its locks with it
             log.warning("could not release %d claims; dropping their connection", len(mine))
             self._held |= set(mine)  # they were lost too, before this release
-            await self._lose()
+            await self._lose(error)
             self._held -= set(mine)
 
     async def check(self) -> None:
-        if not self._held:
-            return
+        if self._held:
+            await self._uncut(self._check())
+
+    async def _check(self) -> None:
         try:
             await (await self._ready()).execute(text("SELECT 1"))
-        except Exception:
-            await self._lose()
+        except Exception as error:
+            await self._lose(error)
             try:
                 await self._ready()  # take them again now, so others refuse those people
             except Exception:
                 log.warning("could not reconnect the claims connection; will try again")
 
-    async def _lose(self) -> None:
-        """The connection is gone: if it held claims, they were lost (``losses``)."""
+    async def _lose(self, error: Exception) -> None:
+        """The connection is gone: if it held claims, they were lost (``losses``).  The line
+        names the error's type (the cause), never a digest."""
         if self._held:
             self._losses += 1
-            log.warning("%d pending claims were lost with a connection", len(self._held))
+            log.warning(
+                "%d pending claims were lost with a connection (%s)",
+                len(self._held),
+                type(error).__name__,
+            )
         await self._drop()
 
     async def held_elsewhere(self, session: AsyncSession, digests: Iterable[str]) -> set[str]:
@@ -187,5 +245,13 @@ class AdvisoryClaims:
     async def close(self) -> None:
         """Release every claim: the connection is closed for good, not returned to the pool (a
         pooled session would keep its locks)."""
+        self._closed = True
         self._held = set()
         await self._drop()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """The outcome of an operation whose caller was cancelled: taken here, so asyncio logs no
+    "exception never retrieved" (a failure was already logged and counted by ``_lose``)."""
+    if not task.cancelled():
+        task.exception()

@@ -8,7 +8,11 @@ with it: PostgreSQL frees it when the session ends, and another process's next t
 
 A leader checks its connection every ``retry_seconds`` (and hears at once when the driver sees it
 close).  When it is lost, or a check does not answer in time, the process stops leading *before*
-it tries again, so one that was cut off does not go on as a second leader once it is back.  The
+it tries again, so one that was cut off does not go on as a second leader once it is back.  "In
+time" is ``retry_seconds``, or up to ``ping_limit`` when the process itself was starved (its
+event loop stalled: the answer may be there, unread), so a busy leader does not give up a healthy
+lock; ``ping_limit`` is under the server's own cut of a silent session, after which another
+process could take the lock.  The
 window the other way round (PostgreSQL ended the old session, a new leader took over, and the old
 one has not noticed yet) is at most ``retry_seconds``; the jobs a leader runs are idempotent
 (``docs/architecture.md``), so an overlap costs nothing but work.
@@ -35,6 +39,10 @@ LOCK_CLASS = 0x7470  # "tp": teampulse's advisory locks in the two-key form
 SCHEDULER = 1  # the scheduler's leader
 MIGRATIONS = 2  # one `alembic upgrade` at a time (storage/migrations/env.py)
 RETRY_SECONDS = 5.0
+# A starved process's check may take this long before it stands down: under the server's cut
+# of a silent session (``_KEEPALIVE``: ~25 s), so it has stood down before another can lead
+PING_LIMIT = 15.0
+STARVED = 1.0  # an event loop stalled this long (seconds) was starved, not waiting on the network
 
 _TRY = text("SELECT pg_try_advisory_lock(:cls, :key)")
 _PING = text("SELECT 1")
@@ -57,11 +65,19 @@ class Election:
     takes part again.  ``leading`` says which it is now."""
 
     def __init__(
-        self, engine: AsyncEngine, *, key: int = SCHEDULER, retry_seconds: float = RETRY_SECONDS
+        self,
+        engine: AsyncEngine,
+        *,
+        key: int = SCHEDULER,
+        retry_seconds: float = RETRY_SECONDS,
+        ping_limit: float = PING_LIMIT,
+        starved_seconds: float = STARVED,
     ) -> None:
         self.engine = engine
         self.key = key
         self.retry_seconds = retry_seconds
+        self.ping_limit = max(ping_limit, retry_seconds)
+        self.starved_seconds = starved_seconds
         self.leading = False
         self.tries = 0  # tries for the lock that found it held elsewhere
 
@@ -122,8 +138,36 @@ class Election:
                 return
             except TimeoutError:
                 pass
-            async with asyncio.timeout(self.retry_seconds):
-                await connection.execute(_PING)
+            await self._ping(connection)
+
+    async def _ping(self, connection: AsyncConnection) -> None:
+        """One check that the connection answers; ``TimeoutError`` when it did not in time.
+
+        In time is ``retry_seconds``, unless this process itself was starved meanwhile (its event
+        loop stalled ``STARVED`` seconds or more: a busy machine, a long burst of work): then an
+        answer may be waiting unread, so the ping is given up to ``ping_limit``, short of the
+        ~25 s after which the server ends a silent session and frees the lock for another
+        process.  A ping given up on is cancelled, which ends the connection and the lock."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        ping = asyncio.ensure_future(connection.execute(_PING))
+        stalls = _Stalls(self.starved_seconds)
+        try:
+            while True:
+                due = loop.time() + self.retry_seconds
+                await asyncio.wait({ping}, timeout=self.retry_seconds)
+                late = loop.time() - due >= self.starved_seconds  # this wake itself stalled
+                await asyncio.sleep(0)  # what the stall left ready (an answer, a beat) runs
+                if ping.done():
+                    ping.result()
+                    return
+                starved = late or stalls.starved
+                if not starved or loop.time() - started >= self.ping_limit:
+                    raise TimeoutError("the leader's connection did not answer")
+                log.info("the leader's check is slow while this process is starved; waiting on")
+        finally:
+            stalls.stop()
+            ping.cancel()
 
     async def _step_down(self, deposed: Hook) -> None:
         if not self.leading:
@@ -131,6 +175,29 @@ class Election:
         self.leading = False
         log.warning("this process no longer leads the scheduler")
         await asyncio.shield(deposed())
+
+
+class _Stalls:
+    """Whether the event loop stalled ``threshold`` seconds or more since this was made (a
+    heartbeat every tenth of a second that measures how late it wakes)."""
+
+    BEAT = 0.1
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.starved = False
+        self._beat = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.BEAT)
+            if loop.time() - before - self.BEAT >= self.threshold:
+                self.starved = True
+
+    def stop(self) -> None:
+        self._beat.cancel()
 
 
 async def _on_close(connection: AsyncConnection) -> asyncio.Event:

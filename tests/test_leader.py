@@ -21,7 +21,7 @@ from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
 from bot.settings import Settings
 from storage.engine import Database
-from storage.leader import LOCK_CLASS, SCHEDULER, Election
+from storage.leader import LOCK_CLASS, PING_LIMIT, SCHEDULER, STARVED, Election
 from tests.conftest import BACKENDS
 from tests.databases import _asyncpg_dsn
 
@@ -42,9 +42,14 @@ async def until(condition: Callable[[], bool], within: float = TAKEOVER) -> None
 class Candidate:
     """An election in its own ``Database`` (its own connections), as a separate process has."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, starved_seconds: float = STARVED, ping_limit: float = PING_LIMIT):
         self.db = Database(url)
-        self.election = Election(self.db.engine, retry_seconds=RETRY)
+        self.election = Election(
+            self.db.engine,
+            retry_seconds=RETRY,
+            starved_seconds=starved_seconds,
+            ping_limit=ping_limit,
+        )
         self.terms = 0  # times elected
         self.stepped_down = 0
         self.task: asyncio.Task[None] | None = None
@@ -68,8 +73,10 @@ class Candidate:
 
 
 @asynccontextmanager
-async def candidates(url: str, count: int) -> AsyncIterator[list[Candidate]]:
-    group = [Candidate(url) for _ in range(count)]
+async def candidates(
+    url: str, count: int, starved_seconds: float = STARVED, ping_limit: float = PING_LIMIT
+) -> AsyncIterator[list[Candidate]]:
+    group = [Candidate(url, starved_seconds, ping_limit) for _ in range(count)]
     for candidate in group:
         candidate.start()
     try:
@@ -80,12 +87,15 @@ async def candidates(url: str, count: int) -> AsyncIterator[list[Candidate]]:
 
 
 async def leader_pids(url: str) -> list[int]:
-    """The server processes (sessions) holding the scheduler's lock, as ``pg_locks`` shows them."""
+    """The server processes (sessions) holding the scheduler's lock in this test's database, as
+    ``pg_locks`` shows them (it lists every database on the server: another run's leader must
+    never be cut)."""
     admin = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         rows = await admin.fetch(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = $1 AND objid = $2 AND objsubid = 2",
+            "AND classid = $1 AND objid = $2 AND objsubid = 2 AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
             LOCK_CLASS,
             SCHEDULER,
         )
