@@ -9,13 +9,51 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, String, and_, cast, func, null, union_all
+from sqlalchemy import CTE, Select, String, and_, cast, func, null, union_all
 from sqlalchemy import select as select_columns
-from sqlmodel import col
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import GeneralComment, PulseRound, Question, Response, RollupCell
-from surveys.comments import _counted_rounds
+from storage.models import GeneralComment, PulseRound, Question, Response, RollupCell, RollupWeek
+
+
+def _tree_as_cut(team_id: int, weeks: set[date]) -> CTE:
+    """(week, team): the team and every team below it as each of ``weeks`` was cut
+    (``rollup_week.parent_id``).  A team moved in since counted elsewhere then, and its comments
+    are not part of this team's published figures for that week; a team with nobody invited that
+    week has no row, and neither has any team below it.  Walked in SQL from the team down through
+    ``ix_rollup_week_parent_week``, so a ward's report reads its own rows, not the organisation's.
+    ``UNION``, not ``UNION ALL``, so that a cycle in the rows would end the walk."""
+    seed: Select[Any] = select_columns(
+        col(RollupWeek.week).label("week"), col(RollupWeek.team_id).label("team_id")
+    ).where(col(RollupWeek.team_id) == team_id, col(RollupWeek.week).in_(weeks))
+    tree = seed.cte("tree", recursive=True)
+    below = aliased(RollupWeek, name="below")
+    step = select_columns(col(below.week), col(below.team_id)).join(
+        tree, and_(col(below.parent_id) == tree.c.team_id, col(below.week) == tree.c.week)
+    )
+    return tree.union(step)
+
+
+def _counted_rounds(team_id: int, weeks: set[date]) -> Select[Any]:
+    """The rounds that a comment week's cut counted, in a team of that week's tree as cut.
+    Each (week, team) finds its rounds through ``ix_pulse_round_team_counted``.  A subquery, so
+    both databases reach the answers through their round index.  The weeks are also named as a
+    list: PostgreSQL cannot tell a walk's size, and without them it hashed every round there is."""
+    tree = _tree_as_cut(team_id, weeks)
+    return (
+        select(col(PulseRound.id))
+        .correlate(None)  # (its own rounds, not the enclosing answer's)
+        .join(
+            tree,
+            and_(
+                tree.c.team_id == col(PulseRound.team_id),
+                tree.c.week == col(PulseRound.counted_in),
+            ),
+        )
+        .where(col(PulseRound.counted_in).in_(weeks))
+    )
 
 
 def _published(team_id: int, weeks: set[date]) -> Any:

@@ -13,26 +13,32 @@ from sqlalchemy.dialects import sqlite
 
 from storage.engine import Database
 from storage.migrate import downgrade, upgrade
-from surveys import comments
+from surveys import comment_picks
 from tests.conftest import BACKENDS
 from tests.databases import has_index, scratch_database
 
 INDEX = "ix_rollup_week_parent_week"
 ROUNDS = "ix_pulse_round_team_counted"
-WEEKS = {date(2026, 11, 16), date(2026, 11, 23)}
+WEEK = date(2026, 11, 23)
 
 
 async def sqlite_plan(url: str) -> list[str]:
-    """SQLite's plan for the rounds a team's comment weeks counted in its trees as cut."""
-    statement = comments._counted_rounds(7, WEEKS).compile(
-        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
-    )
+    """SQLite's plans for a report's walk down a week's tree as cut: a team's children of that
+    week with their counts (comment_picks), then one team's own comments of that week."""
+    steps: list[str] = []
     db = Database(url)
     try:
-        async with db.session() as session:
-            connection = await session.connection()
-            rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
-            return [str(row[-1]) for row in rows]
+        values = {"week": WEEK, "theme": "wellbeing", "team_id": 7, "teams": [7, 8]}
+        for query in (comment_picks._children_query(False), comment_picks._own_query(False)):
+            statement = query.params(values).compile(
+                dialect=sqlite.dialect(),
+                compile_kwargs={"literal_binds": True, "render_postcompile": True},
+            )
+            async with db.session() as session:
+                connection = await session.connection()
+                rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
+                steps += [str(row[-1]) for row in rows]
+        return steps
     finally:
         await db.dispose()
 

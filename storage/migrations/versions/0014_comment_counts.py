@@ -19,7 +19,7 @@ KUDOS_BY_DAY = "ix_recognition_created_on"
 CELL = ("comments", "moods", "mood_total")
 WEEK = ("general_comments", "general_moods", "general_mood_total")
 
-# every cut week's tree as cut, as a report walks it (surveys/comments._tree_as_cut): each row's
+# every cut week's tree as cut, as reports walked it (tests/comment_oracle._tree_as_cut): each row's
 # team as ``top`` with every team reached down from it through that week's rows (``UNION``: a
 # cycle ends the walk)
 _WALK = """
