@@ -8,8 +8,9 @@ warnings in a task of their own (``remind``: at most one per process, so the tic
 for the platform's pace); and once a day (03:30 in ``TEAMPULSE_TIMEZONE``) delete comments past
 their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
-round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
-unique (team, sequence) key stops a second replica opening the same round twice.
+round opened; a fortnightly team also waits 13 days (each schedule's trigger is built once and
+kept: ``_trigger``).  A team with an open round is skipped, and the unique (team, sequence) key
+stops a second replica opening the same round twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -42,12 +44,10 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     round opened (fortnightly: 13 days after; monthly: the month's first such weekday, from the
     next month), or after the team was set up.  The trigger keeps local time across clock
     changes: a team at 10:00 opens at 10:00 local in summer and in winter."""
-    tz = ZoneInfo(team.timezone or default_tz)
-    hour, minute = (int(part) for part in team.schedule_time.split(":"))
+    zone = team.timezone or default_tz
+    tz = ZoneInfo(zone)
     monthly = team.cadence == "monthly"
-    day = f"1st {team.schedule_day}" if monthly else None
-    weekday = None if monthly else team.schedule_day
-    trigger = CronTrigger(day=day, day_of_week=weekday, hour=hour, minute=minute, timezone=tz)
+    trigger = _trigger(monthly, team.schedule_day, team.schedule_time, zone)
     if last_opened is None:
         start = team.created_at.replace(tzinfo=team.created_at.tzinfo or UTC).astimezone(tz)
     elif monthly:
@@ -59,6 +59,23 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     fire: datetime | None = trigger.get_next_fire_time(None, start)
     assert fire is not None
     return fire
+
+
+@lru_cache(maxsize=1024)
+def _trigger(monthly: bool, day: str, at: str, zone: str) -> CronTrigger:
+    """The cron trigger of a schedule (``day`` at ``at`` in ``zone``; monthly: the month's first
+    such weekday), kept: building one costs more than the rest of a team's tick, and an
+    organisation has few distinct schedules.  Keyed on the schedule itself, so a team whose
+    schedule changes gets its new trigger at the next tick.  (A trigger holds no state:
+    ``get_next_fire_time`` only reads it.)"""
+    hour, minute = (int(part) for part in at.split(":"))
+    return CronTrigger(
+        day=f"1st {day}" if monthly else None,
+        day_of_week=None if monthly else day,
+        hour=hour,
+        minute=minute,
+        timezone=ZoneInfo(zone),
+    )
 
 
 class PulseScheduler:
