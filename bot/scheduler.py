@@ -9,8 +9,10 @@ for the platform's pace); and once a day (03:30 in ``TEAMPULSE_TIMEZONE``) delet
 their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
 round opened; a fortnightly team also waits 13 days (each schedule's trigger is built once and
-kept: ``_trigger``).  A team with an open round is skipped, and the unique (team, sequence) key
-stops a second replica opening the same round twice.
+kept: ``_trigger``).  The due teams' rounds are opened several per transaction
+(``TeamPulse.open_rounds``), each transaction reading again whether its teams are still due; a
+team with an open round is skipped, and the unique (team, sequence) key stops a second replica
+opening the same round twice.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import IntegrityError
 
 from bot import wake
 from bot.service import TeamPulse
@@ -248,13 +249,19 @@ class PulseScheduler:
 
     async def _tick(self) -> None:
         await self.service.close_due_rounds()
-        for team in await self.due_teams():
-            try:
-                log.info("opening scheduled pulse", extra={"team_id": team.id})
-                await self.service.open_round(TeamRef.of(team), scheduled=True)
-            except (rounds.RoundError, IntegrityError) as error:
-                log.info("scheduled pulse skipped: %s", error)
+        due = await self.due_teams()
+        if due:
+            log.info("opening scheduled pulses", extra={"teams": len(due)})
+            await self.service.open_rounds(
+                [TeamRef.of(team) for team in due], scheduled=True, due=self.still_due()
+            )
         await self._start_reminding()
+
+    def still_due(self) -> Callable[[Team, date | None], bool]:
+        """Whether a team is still due now, given the day its last round opened (read again
+        where its round is opened: a ``pulse send`` since ``due_teams`` wins)."""
+        now, default_tz = self.service.clock(), self.service.settings.timezone
+        return lambda team, last_opened: next_due(team, last_opened, default_tz) <= now
 
     async def _start_reminding(self) -> None:
         """Start this process's reminding (reminders, then low-turnout warnings) as a task of its

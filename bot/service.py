@@ -207,6 +207,18 @@ class TeamPulse:
         """Open a team's round now (``scheduled``: by the scheduler, its pulses spread out)."""
         return await pulse_rounds.open_round(self, ref, scheduled=scheduled)
 
+    async def open_rounds(
+        self,
+        refs: Sequence[TeamRef],
+        *,
+        scheduled: bool = False,
+        due: Callable[[Team, date | None], bool] | None = None,
+    ) -> int:
+        """Open many teams' rounds now, several per transaction (the scheduler's tick; ``due``:
+        only the teams still due, given the day their last round opened); returns how many
+        opened.  A team that can't open is logged and skipped."""
+        return await pulse_rounds.open_rounds(self, refs, scheduled=scheduled, due=due)
+
     async def close_round(self, ref: TeamRef) -> str:
         return await pulse_rounds.close_round(self, ref)
 
