@@ -269,7 +269,7 @@ class PulseScheduler:
         the platform's pace, reminders can take minutes (12,398 took 232 s on Slack), and the tick
         must not wait for them to close and open rounds.  A tick that finds one running starts
         none; whatever it leaves is found by a later tick (the queueing and the claims are the
-        database's: ``bot/outbox.py``, ``bot/turnout.py``)."""
+        database's: ``bot/reminders.py``, ``bot/turnout.py``)."""
         if self._reminding is not None and not self._reminding.done():
             log.debug("reminders still being sent; this tick starts no more")
             return
