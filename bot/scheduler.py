@@ -8,11 +8,11 @@ warnings in a task of their own (``remind``: at most one per process, so the tic
 for the platform's pace); and once a day (03:30 in ``TEAMPULSE_TIMEZONE``) delete comments past
 their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
-round opened; a fortnightly team also waits 13 days (each schedule's trigger is built once and
-kept: ``_trigger``).  The due teams' rounds are opened several per transaction
-(``TeamPulse.open_rounds``), each transaction reading again whether its teams are still due; a
-team with an open round is skipped, and the unique (team, sequence) key stops a second replica
-opening the same round twice.
+round opened; a fortnightly team also waits 13 days (each schedule's trigger, and its next time
+after a given day, are worked out once and kept: ``_next_fire``).  The due teams' rounds are
+opened several per transaction (``TeamPulse.open_rounds``), each transaction reading again
+whether its teams are still due; a team with an open round is skipped, and the unique (team,
+sequence) key stops a second replica opening the same round twice.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     zone = team.timezone or default_tz
     tz = ZoneInfo(zone)
     monthly = team.cadence == "monthly"
-    trigger = _trigger(monthly, team.schedule_day, team.schedule_time, zone)
     if last_opened is None:
         start = team.created_at.replace(tzinfo=team.created_at.tzinfo or UTC).astimezone(tz)
     elif monthly:
@@ -57,7 +56,16 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     else:
         gap = 13 if team.cadence == "fortnightly" else 1
         start = datetime.combine(last_opened + timedelta(days=gap), time(), tzinfo=tz)
-    fire: datetime | None = trigger.get_next_fire_time(None, start)
+    return _next_fire(monthly, team.schedule_day, team.schedule_time, zone, start)
+
+
+@lru_cache(maxsize=4096)
+def _next_fire(monthly: bool, day: str, at: str, zone: str, start: datetime) -> datetime:
+    """The schedule's first time on or after ``start``, kept: the tick asks it for every team
+    every minute, and most teams share a schedule and the day their last round opened (so
+    their ``start``).  Keyed on the schedule itself, so a team whose schedule changes is
+    asked about its new one at the next tick."""
+    fire: datetime | None = _trigger(monthly, day, at, zone).get_next_fire_time(None, start)
     assert fire is not None
     return fire
 
@@ -65,10 +73,8 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
 @lru_cache(maxsize=1024)
 def _trigger(monthly: bool, day: str, at: str, zone: str) -> CronTrigger:
     """The cron trigger of a schedule (``day`` at ``at`` in ``zone``; monthly: the month's first
-    such weekday), kept: building one costs more than the rest of a team's tick, and an
-    organisation has few distinct schedules.  Keyed on the schedule itself, so a team whose
-    schedule changes gets its new trigger at the next tick.  (A trigger holds no state:
-    ``get_next_fire_time`` only reads it.)"""
+    such weekday), kept: an organisation has few distinct schedules.  (A trigger holds no
+    state: ``get_next_fire_time`` only reads it.)"""
     hour, minute = (int(part) for part in at.split(":"))
     return CronTrigger(
         day=f"1st {day}" if monthly else None,
