@@ -28,7 +28,8 @@ tuples, peak connections and backends' CPU: ``bench/trust_day_probe.py``):
 6. **trends**: every manager sends ``/pulse trends`` (``--trend-concurrency`` at once); each
    timed from sending to its reply reaching the ``response_url``.
 
-A run is one configuration: run it with ``--replicas 1`` and ``--replicas 2``.  Not run by any
+A run is one configuration: run it with ``--replicas 1`` and ``--replicas 2`` (``--deliver-only``
+stops after phase 2).  Not run by any
 test (a bench).  Usage::
 
     .venv/bin/python bench/trust_day.py                      # 15,000 people, 600 wards
@@ -332,13 +333,14 @@ async def run(args: argparse.Namespace) -> None:
             day.http = http
             await day.open_and_deliver()
             print("delivered", flush=True)
-            await day.answer()
-            print("answered", flush=True)
-            await remind(day)
-            print("reminded", flush=True)
-            await close(day)
-            print("closed", flush=True)
-            await day.trends()
+            if not args.deliver_only:
+                await day.answer()
+                print("answered", flush=True)
+                await remind(day)
+                print("reminded", flush=True)
+                await close(day)
+                print("closed", flush=True)
+                await day.trends()
         await day.db.close()
         await day.probe.stop()
         report(args, trust, day.phases, load_before, os.getloadavg())
@@ -377,6 +379,9 @@ def parser() -> argparse.ArgumentParser:
         " inside the timed phases",
     )
     parse.add_argument("--json", help="write the phases' figures here")
+    parse.add_argument(
+        "--deliver-only", action="store_true", help="phases 1 and 2 only (open and deliver)"
+    )
     parse.add_argument("--quick", action="store_true", help="2,000 people, 80 wards, 60 s")
     return parse
 
