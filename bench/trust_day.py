@@ -6,7 +6,10 @@ limits in a process of its own (``bench/trust_day_fake.py``).
 Phases, each timed (wall time; CPU seconds and peak RSS per replica; PostgreSQL's transactions,
 tuples, peak connections and backends' CPU: ``bench/trust_day_probe.py``):
 
-1. **open** every ward's round (this process, through the service, as ``pulse send`` does);
+1. **open** every ward's round (this process, through the service: ``TeamPulse.open_rounds``,
+   several per transaction, as the scheduler's tick opens the teams due, but without its first
+   hour's spread; in a checkout from before ``open_rounds``, one after another, as ``pulse send``
+   does: run such a checkout's tree with this file for the yardstick);
 2. **deliver** every pulse (from the first round opened to the last DM), against the ideal
    ``people / --post-rate`` (the fake's workspace cap on ``chat.postMessage``, which the server
    does not know: it learns it from 429s, ``adapters/slack/pacing.py``);
@@ -25,7 +28,8 @@ tuples, peak connections and backends' CPU: ``bench/trust_day_probe.py``):
 6. **trends**: every manager sends ``/pulse trends`` (``--trend-concurrency`` at once); each
    timed from sending to its reply reaching the ``response_url``.
 
-A run is one configuration: run it with ``--replicas 1`` and ``--replicas 2``.  Not run by any
+A run is one configuration: run it with ``--replicas 1`` and ``--replicas 2`` (``--deliver-only``
+stops after phase 2).  Not run by any
 test (a bench).  Usage::
 
     .venv/bin/python bench/trust_day.py                      # 15,000 people, 600 wards
@@ -135,9 +139,17 @@ class Day:
         opening = await self.probe.begin("1 open rounds")
         delivering = await self.probe.begin("2 deliver pulses")
         started = time.time()
-        for t in range(self.trust.teams):
-            await service.open_round(await service.team_named(self.trust.ward(t)))
-        self.phases.append(await self.probe.end(opening))
+        wards = [self.trust.ward(t) for t in range(self.trust.teams)]
+        if hasattr(service, "open_rounds"):  # several rounds per transaction
+            refs = [await service.team_named(ward) for ward in wards]
+            opened = await service.open_rounds(refs)
+        else:  # a checkout from before it (the yardstick): one after another
+            for ward in wards:
+                await service.open_round(await service.team_named(ward))
+            opened = len(wards)
+        ended = await self.probe.end(opening)
+        ended.extra = {"opened": opened, "batched": hasattr(service, "open_rounds")}
+        self.phases.append(ended)
         await service.db.dispose()
         people = self.trust.people
 
@@ -303,7 +315,7 @@ class Day:
 
 async def run(args: argparse.Namespace) -> None:
     trust = Trust(args.people, args.teams, args.directorates)
-    url, name = await create_database(args.pg_url, "trust_day")
+    url, name = await create_database(args.pg_url, args.db_prefix)
     folder = Path(tempfile.mkdtemp(prefix="trust_day_"))
     children: list[Child] = []
     load_before = os.getloadavg()
@@ -343,13 +355,14 @@ async def run(args: argparse.Namespace) -> None:
             day.http = http
             await day.open_and_deliver()
             print("delivered", flush=True)
-            await day.answer()
-            print("answered", flush=True)
-            await remind(day)
-            print("reminded", flush=True)
-            await close(day)
-            print("closed", flush=True)
-            await day.trends()
+            if not args.deliver_only:
+                await day.answer()
+                print("answered", flush=True)
+                await remind(day)
+                print("reminded", flush=True)
+                await close(day)
+                print("closed", flush=True)
+                await day.trends()
         await day.db.close()
         await day.probe.stop()
         report(args, trust, day.phases, load_before, os.getloadavg())
@@ -367,6 +380,7 @@ async def run(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parse.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parse.add_argument("--db-prefix", default="trust_day", help="of the throwaway database")
     parse.add_argument("--people", type=int, default=15_000)
     parse.add_argument("--teams", type=int, default=600, help="wards")
     parse.add_argument("--directorates", type=int, default=20)
@@ -387,6 +401,9 @@ def parser() -> argparse.ArgumentParser:
         " inside the timed phases",
     )
     parse.add_argument("--json", help="write the phases' figures here")
+    parse.add_argument(
+        "--deliver-only", action="store_true", help="phases 1 and 2 only (open and deliver)"
+    )
     parse.add_argument("--quick", action="store_true", help="2,000 people, 80 wards, 60 s")
     return parse
 

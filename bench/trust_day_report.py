@@ -56,6 +56,9 @@ def table(phases: list[Phase]) -> list[str]:
 def details(phase: Phase) -> str:
     x: dict[str, Any] = phase.extra
     cpu = sum(phase.cpu)
+    if phase.name.startswith("1"):
+        how = "several per transaction" if x["batched"] else "one after another"
+        return f"open: {x['opened']} rounds in {phase.seconds:.1f} s, {how}"
     if phase.name.startswith("2"):
         ratio = x["last_dm_s"] / x["ideal_s"] if x["ideal_s"] else float("nan")
         return (
@@ -114,5 +117,5 @@ def report(
     print()
     print("\n".join(table(phases)))
     print()
-    for phase in phases[1:]:
+    for phase in phases:
         print(f"- {details(phase)}")

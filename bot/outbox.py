@@ -1,4 +1,5 @@
-"""Sending for ``TeamPulse``: the outbox's pulse cards and the day-before reminders.
+"""Sending for ``TeamPulse``: the outbox's pulse cards (then the day-before reminders:
+``bot/reminders.py``).
 
 Claim, then send, then record, each in its own short step:
 
@@ -26,16 +27,6 @@ runs out may be checked before it has arrived, and sent twice.  So a check-and-s
 within half the lease counted from its claim (``SEND_SHARE``; a row claimed ahead waits its turn
 on that lease): one still running then is abandoned and left unknown, checked again after its
 back-off before any resend; one that waited more than half of that share is given back unsent.
-
-Reminders and privacy.  Who answered a round must never be stored or inferable per person
-(docs/anonymity.md), and "who was reminded" is exactly "who had not answered".  So no row ever
-says who was reminded: when a round is due its reminder, one reminder row is queued for *every*
-person the pulse was delivered to (the round is marked reminded by an atomic update, so two
-replicas cannot both queue), and each row is marked done in the transaction that claims it, before
-anything is sent (at most once: a crash loses a reminder, which is acceptable).  Whether a person
-has answered is looked up after that commit and used only in memory to skip them.  The rows of an
-answerer and of a non-answerer are therefore written identically and at the same moments; nothing
-about a send's outcome is written back to them, and the log names no one.
 """
 
 from __future__ import annotations
@@ -43,12 +34,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import OperationalError
 from tenacity import (
@@ -59,7 +49,9 @@ from tenacity import (
 )
 
 from bot.batching import GroupCommit
+from bot.drain import Pipe, drain, give_back
 from bot.ports import OutcomeUnknown, Recipient
+from bot.reminders import drain_reminders
 from bot.views import PulseCard
 from storage.engine import Database, dropped
 from surveys import outbox as rows
@@ -76,30 +68,6 @@ LEASE = timedelta(minutes=5)  # the default lease: a send longer is taken for de
 SEND_SHARE = 0.5  # of the lease, that one check-and-send may take before it is abandoned
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-
-REMINDER = (
-    "Reminder: this pulse closes on {closes}. It takes under a minute, and your answers are "
-    "anonymous and shown only as part of a group."
-)
-
-Job = TypeVar("Job")
-
-
-@dataclass(frozen=True)
-class Pipe(Generic[Job]):
-    """What ``drain`` claims and sends.  ``claim(n)`` claims up to ``n`` rows (committed) and
-    gives how many it claimed and the jobs to send; ``release`` gives back jobs claimed but
-    never started.  With a ``release``, rows are claimed ahead of need, ``width`` at a time."""
-
-    claim: Callable[[int], Awaitable[tuple[int, list[Job]]]]
-    send: Callable[[Job], Awaitable[int]]
-    release: Callable[[list[Job]], Awaitable[None]] | None = None
-
-    def wanted(self, width: int, ready: int, in_flight: int) -> int:
-        """How many rows to claim now (0: none)."""
-        if self.release is None:
-            return width - in_flight
-        return width if ready < width else 0
 
 
 def _passing(error: BaseException) -> bool:
@@ -132,50 +100,6 @@ def backoff(attempts: int) -> timedelta:
     return step * random.uniform(0.5, 1.0)
 
 
-async def drain(width: int, pipe: Pipe[Job]) -> int:
-    """Keep up to ``width`` sends in flight until no row is due.  A pipe that can give rows back
-    is claimed ahead, ``width`` rows at a time, so a claim's transaction is paid once per
-    ``width`` sends (up to ``2 * width - 1`` claimed rows wait their turn); otherwise as each
-    send finishes.  Cancelled, it cancels its sends (their rows are left to their lease) and
-    gives back the rows it never started."""
-    in_flight: set[asyncio.Task[int]] = set()
-    ready: deque[Job] = deque()
-    sent = 0
-    more = True
-    try:
-        while True:
-            wanted = pipe.wanted(width, len(ready), len(in_flight)) if more else 0
-            if wanted > 0:
-                try:
-                    count, jobs = await pipe.claim(wanted)
-                except Exception:  # the sends in flight still finish and record their outcome
-                    log.warning("claiming outbox rows failed; the next wake tries again")
-                    count, jobs = 0, []
-                more = count == wanted
-                ready.extend(jobs)
-            while ready and len(in_flight) < width:
-                in_flight.add(asyncio.ensure_future(pipe.send(ready.popleft())))
-            if not in_flight:
-                if more:  # every row claimed was settled without a send: claim again
-                    continue
-                return sent
-            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            sent += sum(task.result() for task in done)
-    finally:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
-        if ready and pipe.release is not None:
-            await _give_back(pipe.release, list(ready))
-
-
-async def _give_back(release: Callable[[list[Job]], Awaitable[None]], jobs: list[Job]) -> None:
-    try:
-        await release(jobs)
-    except Exception:  # they wait for their lease instead
-        log.warning("claimed outbox rows not given back; their lease will run out")
-
-
 # -- pulse cards -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ticket:
@@ -194,8 +118,28 @@ class Ticket:
 
 
 async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
-    """Send every due pulse row, then any queued reminders; returns how many were sent."""
+    """Send every due pulse row, then the queued reminders, new cards always first: a reminder
+    drain stops claiming while cards are waiting (``drain_reminders``), and this one goes back
+    to the cards, then on with the reminders.  It stops once cards are waiting that it can't
+    claim (another process's, being sent): its next wake or poll takes the reminders up again.
+    Returns how many were sent."""
     width = width or service.settings.outbox_concurrency
+    sent, returning = 0, False
+    while True:
+        cards, claimed = await _drain_cards(service, width)
+        sent += cards
+        if returning and not claimed:
+            return sent
+        reminded, yielded = await drain_reminders(service, width)
+        sent += reminded
+        if not yielded:
+            return sent
+        returning = True
+
+
+async def _drain_cards(service: TeamPulse, width: int) -> tuple[int, int]:
+    """Send every due pulse row: how many were sent, and how many rows were claimed."""
+    claimed_rows = 0
     lease = service.settings.outbox_lease
     share = lease.total_seconds() * SEND_SHARE
     loop = asyncio.get_running_loop()
@@ -209,11 +153,13 @@ async def deliver_outbox(service: TeamPulse, width: int | None = None) -> int:
                 async with service.db.session() as session:
                     claimed = await rows.claim_deliveries(session, service.clock(), limit, lease)
                     await session.commit()
+        nonlocal claimed_rows
+        claimed_rows += len(claimed)
         return len(claimed), [Ticket.at(job, started, share) for job in claimed]
 
     release = partial(_release, service)
     pipe = Pipe(claim, partial(_deliver, service, Cards(service), release), release)
-    return await drain(width, pipe) + await drain_reminders(service, width)
+    return await drain(width, pipe), claimed_rows
 
 
 async def _release(service: TeamPulse, tickets: list[Ticket]) -> None:
@@ -252,7 +198,7 @@ async def _deliver(
     its lease mostly ran out while it waited its turn is given back unsent."""
     job = ticket.job
     if asyncio.get_running_loop().time() >= ticket.start_by:
-        await _give_back(release, [ticket])
+        await give_back(release, [ticket])
         return 0
     try:
         async with asyncio.timeout_at(ticket.deadline):
@@ -332,46 +278,3 @@ def _outcome(job: Claimed, error: Exception | None, now: datetime, unknown: bool
 
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-# -- reminders ---------------------------------------------------------------------------------
-async def send_reminders(service: TeamPulse) -> int:
-    """Queue the reminders of rounds closing by tomorrow (once per round), then send them."""
-    async with service.db.session() as session:
-        queued = await rows.queue_reminders(session, service.today())
-        await session.commit()
-    if queued:
-        service.wake_outbox()
-    return await drain_reminders(service, service.settings.outbox_concurrency)
-
-
-async def drain_reminders(service: TeamPulse, width: int) -> int:
-    async def claim(limit: int) -> tuple[int, list[Claimed]]:
-        async with service.db.session() as session:
-            claimed = await rows.claim_reminders(session, limit)
-            await session.commit()
-        if not claimed:
-            return 0, []
-        # in memory only, after the claim has committed (see the module's docstring)
-        pairs = [(job.pulse_round.id or 0, job.person.id or 0) for job in claimed]
-        async with service.db.session() as session:
-            answered = await service.answered(session, pairs)
-        due = [job for job, pair in zip(claimed, pairs, strict=True) if pair not in answered]
-        return len(claimed), due
-
-    # no release: a reminder row is done once claimed, and giving back only the rows of people
-    # who had not answered would write who they are; so none is claimed ahead either
-    return await drain(width, Pipe(claim, partial(_remind, service)))
-
-
-async def _remind(service: TeamPulse, job: Claimed) -> int:
-    try:
-        questions = rounds.questions_for(job.pulse_round, job.group_index)
-        card = service.card(job.pulse_round, job.team, questions)
-        reminder = replace(card, reminder=True, intro=REMINDER.format(closes=card.closes_on))
-        await service.messenger.send_direct(Recipient.of(job.person), reminder)
-    except Exception:  # a missed reminder is logged (naming no one), never retried
-        log.warning("reminder not delivered", extra={"round_id": job.pulse_round.id})
-        return 0
-    service.metrics.reminders.inc()
-    return 1

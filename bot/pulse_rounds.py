@@ -1,39 +1,115 @@
-"""Rounds for ``TeamPulse``: open and close a team's pulse, close the rounds that are due, cut the
-weeks that are over, and what an operator sees of them (status, the CSV export)."""
+"""Rounds for ``TeamPulse``: open and close a team's pulse, open many teams' pulses several per
+transaction (the scheduler's tick), close the rounds that are due, cut the weeks that are over,
+and what an operator sees of them (status, the CSV export)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
 from bot.members import team_row
-from surveys import export, outbox, rollup, rollup_rows, rounds, schedules
+from storage.lists import one_of
+from storage.models import Team
+from surveys import export, opening, outbox, rollup, rollup_rows, rounds, schedules
 from surveys.directory import TeamRef
 
 if TYPE_CHECKING:
     from bot.service import TeamPulse
 
+log = logging.getLogger(__name__)
+OPEN_BATCH = 25  # rounds opened in one transaction (SQLite's one writer is held meanwhile)
+Outcome = opening.OpenedRound | rounds.RoundError  # a team's round opened, or why not
+
+
+def _timing(service: TeamPulse, scheduled: bool) -> opening.Timing:
+    """A scheduled round's pulses are spread over the first hour (``surveys/schedules.py``), a
+    manager's ``pulse send`` goes at once."""
+    spread = schedules.SPREAD if scheduled else timedelta(0)
+    return opening.Timing(service.clock(), service.settings.timezone, spread)
+
 
 async def open_round(service: TeamPulse, ref: TeamRef, *, scheduled: bool = False) -> str:
     """Open a team's round now.  Its pulses are due from now, each when its person may be sent
-    it; a scheduled round's are spread over the first hour (``surveys/schedules.py``), a
-    manager's ``pulse send`` goes at once."""
+    it; a scheduled round's are spread over the first hour, a manager's ``pulse send`` goes at
+    once.  ``RoundError`` says why not."""
     settings = service.settings
-    spread = schedules.SPREAD if scheduled else timedelta(0)
-    timing = rounds.Timing(service.clock(), settings.timezone, spread)
     async with service.db.session() as session:
         team = await team_row(session, ref)
-        opened = await rounds.open_round(
-            session, team, service.today(), settings.round_days, timing
+        [opened] = await opening.open_rounds(
+            session, [team], service.today(), settings.round_days, _timing(service, scheduled)
         )
+        if isinstance(opened, rounds.RoundError):
+            raise opened
         await session.commit()
-        closes = opened.round.closes_on
+    closes = opened.round.closes_on
     away = f" ({opened.away} on leave until after it closes)" if opened.away else ""
     service.wake_outbox()
     return (
         f"Opened pulse #{opened.round.sequence} for {team.name}: {opened.invited} people "
         f"will be asked{away}; it closes on {closes:%A %d %B}."
     )
+
+
+async def open_rounds(
+    service: TeamPulse,
+    refs: Sequence[TeamRef],
+    *,
+    scheduled: bool = False,
+    due: opening.StillDue | None = None,
+) -> int:
+    """Open many teams' rounds now (the scheduler's tick: every team due at once), up to
+    ``OPEN_BATCH`` in each transaction, the outbox woken after each so the first pulses go
+    while the rest open; ``due``: only teams still due, read in each transaction.  A team that
+    can't open (an open round, no members, no longer due) is logged and skipped; should another
+    process open one of a batch's rounds meanwhile (the unique ``(team, sequence)`` key), that
+    batch is opened again one team at a time.  Returns how many opened."""
+    opened = 0
+    for start in range(0, len(refs), OPEN_BATCH):
+        batch = refs[start : start + OPEN_BATCH]
+        try:
+            outcomes = await _open_batch(service, batch, scheduled, due)
+        except IntegrityError:
+            log.info("a round was opened elsewhere meanwhile; opening these one at a time")
+            outcomes = [await _open_alone(service, ref, scheduled, due) for ref in batch]
+        for outcome in outcomes:
+            if isinstance(outcome, rounds.RoundError):
+                log.info("pulse not opened: %s", outcome)
+            else:
+                opened += 1
+        service.wake_outbox()
+    return opened
+
+
+async def _open_batch(
+    service: TeamPulse, refs: Sequence[TeamRef], scheduled: bool, due: opening.StillDue | None
+) -> list[Outcome]:
+    """One transaction: the teams' rows (read afresh: a schedule changed since counts), then
+    their rounds."""
+    async with service.db.session() as session:
+        query = select(Team).where(one_of(session, col(Team.id), [ref.id for ref in refs]))
+        found = {team.id: team for team in (await session.exec(query)).all()}
+        teams = [found[ref.id] for ref in refs if ref.id in found]
+        today, round_days = service.today(), service.settings.round_days
+        timing = _timing(service, scheduled)
+        outcomes = await opening.open_rounds(session, teams, today, round_days, timing, due)
+        await session.commit()
+    gone = [ref.name for ref in refs if ref.id not in found]
+    return [*outcomes, *(rounds.RoundError(f"{name} is no longer a team.") for name in gone)]
+
+
+async def _open_alone(
+    service: TeamPulse, ref: TeamRef, scheduled: bool, due: opening.StillDue | None
+) -> Outcome:
+    try:
+        [outcome] = await _open_batch(service, [ref], scheduled, due)
+    except IntegrityError:
+        return rounds.RoundError(f"{ref.name}: its round was opened elsewhere meanwhile.")
+    return outcome
 
 
 async def close_round(service: TeamPulse, ref: TeamRef) -> str:

@@ -8,8 +8,11 @@ warnings in a task of their own (``remind``: at most one per process, so the tic
 for the platform's pace); and once a day (03:30 in ``TEAMPULSE_TIMEZONE``) delete comments past
 their retention (``TeamPulse.prune_comments``).
 A team is due when its cron trigger (``day`` at ``time`` in its timezone) has fired since its last
-round opened; a fortnightly team also waits 13 days.  A team with an open round is skipped, and the
-unique (team, sequence) key stops a second replica opening the same round twice.
+round opened; a fortnightly team also waits 13 days (each schedule's trigger, and its next time
+after a given day, are worked out once and kept: ``_next_fire``).  The due teams' rounds are
+opened several per transaction (``TeamPulse.open_rounds``), each transaction reading again
+whether its teams are still due; a team with an open round is skipped, and the unique (team,
+sequence) key stops a second replica opening the same round twice.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import IntegrityError
 
 from bot import wake
 from bot.service import TeamPulse
@@ -42,12 +45,9 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     round opened (fortnightly: 13 days after; monthly: the month's first such weekday, from the
     next month), or after the team was set up.  The trigger keeps local time across clock
     changes: a team at 10:00 opens at 10:00 local in summer and in winter."""
-    tz = ZoneInfo(team.timezone or default_tz)
-    hour, minute = (int(part) for part in team.schedule_time.split(":"))
+    zone = team.timezone or default_tz
+    tz = ZoneInfo(zone)
     monthly = team.cadence == "monthly"
-    day = f"1st {team.schedule_day}" if monthly else None
-    weekday = None if monthly else team.schedule_day
-    trigger = CronTrigger(day=day, day_of_week=weekday, hour=hour, minute=minute, timezone=tz)
     if last_opened is None:
         start = team.created_at.replace(tzinfo=team.created_at.tzinfo or UTC).astimezone(tz)
     elif monthly:
@@ -56,9 +56,33 @@ def next_due(team: Team, last_opened: date | None, default_tz: str) -> datetime:
     else:
         gap = 13 if team.cadence == "fortnightly" else 1
         start = datetime.combine(last_opened + timedelta(days=gap), time(), tzinfo=tz)
-    fire: datetime | None = trigger.get_next_fire_time(None, start)
+    return _next_fire(monthly, team.schedule_day, team.schedule_time, zone, start)
+
+
+@lru_cache(maxsize=4096)
+def _next_fire(monthly: bool, day: str, at: str, zone: str, start: datetime) -> datetime:
+    """The schedule's first time on or after ``start``, kept: the tick asks it for every team
+    every minute, and most teams share a schedule and the day their last round opened (so
+    their ``start``).  Keyed on the schedule itself, so a team whose schedule changes is
+    asked about its new one at the next tick."""
+    fire: datetime | None = _trigger(monthly, day, at, zone).get_next_fire_time(None, start)
     assert fire is not None
     return fire
+
+
+@lru_cache(maxsize=1024)
+def _trigger(monthly: bool, day: str, at: str, zone: str) -> CronTrigger:
+    """The cron trigger of a schedule (``day`` at ``at`` in ``zone``; monthly: the month's first
+    such weekday), kept: an organisation has few distinct schedules.  (A trigger holds no
+    state: ``get_next_fire_time`` only reads it.)"""
+    hour, minute = (int(part) for part in at.split(":"))
+    return CronTrigger(
+        day=f"1st {day}" if monthly else None,
+        day_of_week=None if monthly else day,
+        hour=hour,
+        minute=minute,
+        timezone=ZoneInfo(zone),
+    )
 
 
 class PulseScheduler:
@@ -231,13 +255,19 @@ class PulseScheduler:
 
     async def _tick(self) -> None:
         await self.service.close_due_rounds()
-        for team in await self.due_teams():
-            try:
-                log.info("opening scheduled pulse", extra={"team_id": team.id})
-                await self.service.open_round(TeamRef.of(team), scheduled=True)
-            except (rounds.RoundError, IntegrityError) as error:
-                log.info("scheduled pulse skipped: %s", error)
+        due = await self.due_teams()
+        if due:
+            log.info("opening scheduled pulses", extra={"teams": len(due)})
+            await self.service.open_rounds(
+                [TeamRef.of(team) for team in due], scheduled=True, due=self.still_due()
+            )
         await self._start_reminding()
+
+    def still_due(self) -> Callable[[Team, date | None], bool]:
+        """Whether a team is still due now, given the day its last round opened (read again
+        where its round is opened: a ``pulse send`` since ``due_teams`` wins)."""
+        now, default_tz = self.service.clock(), self.service.settings.timezone
+        return lambda team, last_opened: next_due(team, last_opened, default_tz) <= now
 
     async def _start_reminding(self) -> None:
         """Start this process's reminding (reminders, then low-turnout warnings) as a task of its
@@ -245,7 +275,7 @@ class PulseScheduler:
         the platform's pace, reminders can take minutes (12,398 took 232 s on Slack), and the tick
         must not wait for them to close and open rounds.  A tick that finds one running starts
         none; whatever it leaves is found by a later tick (the queueing and the claims are the
-        database's: ``bot/outbox.py``, ``bot/turnout.py``)."""
+        database's: ``bot/reminders.py``, ``bot/turnout.py``)."""
         if self._reminding is not None and not self._reminding.done():
             log.debug("reminders still being sent; this tick starts no more")
             return

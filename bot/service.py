@@ -3,7 +3,7 @@
 ``TeamPulse`` is a facade: its jobs live in modules of their own, each given the service (its
 clock, messenger, settings and database, read when called): pulse cards and submitting them in
 ``bot/pulses.py``, rounds and weeks in ``bot/pulse_rounds.py``, the outbox and reminders in
-``bot/outbox.py``, people and teams in ``bot/members.py``."""
+``bot/outbox.py`` and ``bot/reminders.py``, people and teams in ``bot/members.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import credentials, members, outbox, pulse_rounds, pulses, turnout
+from bot import credentials, members, outbox, pulse_rounds, pulses, reminders, turnout
 from bot.batching import GroupCommit
 from bot.credentials import Sealer
 from bot.identities import Identities, Inbound
@@ -216,6 +216,18 @@ class TeamPulse:
         """Open a team's round now (``scheduled``: by the scheduler, its pulses spread out)."""
         return await pulse_rounds.open_round(self, ref, scheduled=scheduled)
 
+    async def open_rounds(
+        self,
+        refs: Sequence[TeamRef],
+        *,
+        scheduled: bool = False,
+        due: Callable[[Team, date | None], bool] | None = None,
+    ) -> int:
+        """Open many teams' rounds now, several per transaction (the scheduler's tick; ``due``:
+        only the teams still due, given the day their last round opened); returns how many
+        opened.  A team that can't open is logged and skipped."""
+        return await pulse_rounds.open_rounds(self, refs, scheduled=scheduled, due=due)
+
     async def close_round(self, ref: TeamRef) -> str:
         return await pulse_rounds.close_round(self, ref)
 
@@ -235,11 +247,11 @@ class TeamPulse:
         """Operator view of open rounds: counts only, never who has or hasn't answered."""
         return await pulse_rounds.status_report(self)
 
-    # -- sending (bot/outbox.py) ---------------------------------------------------------------
+    # -- sending (bot/outbox.py, bot/reminders.py) ---------------------------------------------
     async def send_reminders(self) -> int:
         """The day before a round closes, queue its reminders (once per round) and send them to
         whoever has not answered; returns how many were sent."""
-        return await outbox.send_reminders(self)
+        return await reminders.send_reminders(self)
 
     async def warn_low_turnout(self) -> int:
         """The day before a round closes, tell its managers if it has fewer than k answers."""

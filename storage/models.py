@@ -180,7 +180,7 @@ class PersonSchedule(SQLModel, table=True):
 class Reminder(SQLModel, table=True):
     """The reminder outbox: one row per (round, person) the pulse was delivered to, queued once
     per round and marked done when claimed.  Every row looks the same whether its person was
-    reminded or had answered and was skipped (that is decided in memory: bot/outbox.py)."""
+    reminded or had answered and was skipped (that is decided in memory: bot/reminders.py)."""
 
     __table_args__ = (UniqueConstraint("round_id", "person_id"),)
 

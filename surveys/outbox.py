@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,12 +72,9 @@ async def _context(
     )
 
 
-async def claim_deliveries(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta
-) -> list[Claimed]:
-    """Claim due pulse rows (pending and due, or in flight past their lease) for ``lease``;
-    other replicas skip the locked rows (PostgreSQL).  The caller commits at once."""
-    due = or_(
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Pulse rows to claim now: pending and due, or in flight past their lease."""
+    return or_(
         and_(
             col(Delivery.status) == DeliveryStatus.PENDING,
             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
@@ -87,9 +84,27 @@ async def claim_deliveries(
             col(Delivery.next_attempt_at) <= now,
         ),
     )
+
+
+async def cards_waiting(session: AsyncSession, now: datetime) -> bool:
+    """Whether new pulse cards (not tried yet) are due now or being sent by any process:
+    reminders wait for them (``bot/reminders.py``).  A retry doesn't hold them up (it has
+    waited its back-off already, and a person no platform can reach yet would hold them up at
+    every try); a card held by a process that died counts until its lease runs out, when it is
+    due again."""
+    fresh = col(Delivery.attempts) == 0
+    waiting = and_(fresh, or_(_due(now), col(Delivery.status) == DeliveryStatus.SENDING))
+    return bool((await session.exec(select(exists().where(waiting)))).one())
+
+
+async def claim_deliveries(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim due pulse rows (pending and due, or in flight past their lease) for ``lease``;
+    other replicas skip the locked rows (PostgreSQL).  The caller commits at once."""
     query = (
         select(Delivery)
-        .where(due)
+        .where(_due(now))
         .order_by(col(Delivery.id))
         .limit(limit)
         .with_for_update(skip_locked=True)

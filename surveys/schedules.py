@@ -22,12 +22,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Delivery, DeliveryStatus, PersonSchedule, PulseRound, Team
+from storage.lists import one_of
+from storage.models import (
+    Delivery,
+    DeliveryStatus,
+    Membership,
+    PersonSchedule,
+    PulseRound,
+    Role,
+    Team,
+)
 
 DAYS = "days"
 NIGHTS = "nights"
@@ -90,10 +100,13 @@ def _local(day: date, minute: int, tz: ZoneInfo) -> datetime:
     return moment.astimezone(ZoneInfo("UTC"))
 
 
+@lru_cache(maxsize=1024)
 def allowed_stretches(
     availability: Availability, tz: ZoneInfo, first_day: date, days: int
-) -> list[tuple[datetime, datetime]]:
-    """The allowed stretches of time (UTC) over ``days`` local days, touching ones joined."""
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The allowed stretches of time (UTC) over ``days`` local days, touching ones joined.
+    Kept for the schedules seen lately: opening a round works this out for every member, and
+    most members of a team share one schedule and one first day."""
     ranges = _day_ranges(availability)
     stretches: list[tuple[datetime, datetime]] = []
     for offset in range(days):
@@ -106,7 +119,7 @@ def allowed_stretches(
                 stretches[-1] = (stretches[-1][0], max(finish, stretches[-1][1]))
             elif begin < finish:
                 stretches.append((begin, finish))
-    return stretches
+    return tuple(stretches)
 
 
 def spread_seconds(round_id: int, person_id: int) -> int:
@@ -153,10 +166,16 @@ async def schedule_of(session: AsyncSession, person_id: int) -> PersonSchedule:
     return row or PersonSchedule(person_id=person_id)
 
 
-async def availabilities(session: AsyncSession, person_ids: list[int]) -> dict[int, Availability]:
-    query = select(PersonSchedule).where(col(PersonSchedule.person_id).in_(person_ids))
-    rows = {row.person_id: row for row in (await session.exec(query)).all()}
-    return {person_id: Availability.of(rows.get(person_id)) for person_id in person_ids}
+async def availabilities(session: AsyncSession, team_ids: list[int]) -> dict[int, Availability]:
+    """The schedules the teams' members have set, by person (most have set none: they are left
+    out, ``Availability()``).  Read through the teams, so the statement grows with the number
+    of teams opened together, not with their people."""
+    query = (
+        select(PersonSchedule)
+        .join(Membership, col(Membership.person_id) == col(PersonSchedule.person_id))
+        .where(one_of(session, col(Membership.team_id), team_ids), Membership.role == Role.MEMBER)
+    )
+    return {row.person_id: Availability.of(row) for row in (await session.exec(query)).all()}
 
 
 async def reschedule_pending(

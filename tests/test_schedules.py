@@ -125,6 +125,39 @@ async def test_a_monthly_team_opens_on_the_first_monday_of_each_month(
     assert await rounds_opened(service, "Ward B") == [date(2026, 12, 7), date(2027, 1, 4)]
 
 
+async def test_a_changed_schedule_decides_the_next_tick(db: Database, settings: Settings) -> None:
+    """The scheduler keeps each schedule's trigger from one tick to the next; a manager's change
+    of day, time or timezone still decides the very next tick.  Monday 23 November, 10:30 GMT;
+    Ward B was set up the day before, its pulse on Mondays at 10:00."""
+    clock = FixedClock(datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
+    service, _ = await make_service(db, settings, clock)
+    await set_up_since(service, date(2026, 11, 22))
+    scheduler = PulseScheduler(service)
+
+    async def ward_b_due() -> bool:
+        return "Ward B" in {team.name for team in await scheduler.due_teams()}
+
+    assert await ward_b_due()
+    for words, due in [
+        ("day tue", False),  # Tuesday 24, 10:00
+        ("day mon", True),
+        ("time 10:45", False),
+        ("time 10:15", True),
+        ("timezone America/New_York", False),  # 10:15 in New York: 15:15 GMT
+        ("timezone Europe/London", True),
+        ("cadence monthly", False),  # the first Monday of December
+        ("cadence weekly", True),
+        ("day tue", False),
+    ]:
+        await say(service, "manager.b", f"pulse settings {words}")
+        assert await ward_b_due() is due, words
+    await scheduler.tick()
+    assert await rounds_opened(service, "Ward B") == []
+    await say(service, "manager.b", "pulse settings day mon")
+    await scheduler.tick()
+    assert await rounds_opened(service, "Ward B") == [date(2026, 11, 23)]
+
+
 async def rounds_opened(service: TeamPulse, team: str) -> list[date]:
     async with service.db.session() as session:
         query = (

@@ -1,15 +1,27 @@
 """Slack reminders: the day before a pulse closes, those who have not answered get a reply in the
-thread of the pulse message they were sent (not a new message), and those who answered get none."""
+thread of the pulse message they were sent (not a new message), and those who answered get none;
+a new round's pulses don't wait behind a big round's reminders."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from bot.scheduler import PulseScheduler
 from bot.service import TeamPulse
-from storage.models import PulseRound, Team
+from storage.models import (
+    ConversationReference,
+    Delivery,
+    Membership,
+    Person,
+    PlatformIdentity,
+    PulseRound,
+    Team,
+)
+from surveys.organisation import spec_from_yaml
 from tests.fake_slack import FakeSlack
 from tests.slack_support import Slack, texts, uid
 from tests.support import FixedClock, answers_for, email
@@ -147,3 +159,86 @@ async def test_stopping_the_scheduler_stops_its_reminding(slack: Slack) -> None:
     await scheduler.tick()  # they were claimed: none is sent again
     await scheduler.reminded()
     assert sorted(replies(fake)) == sorted(f"D{uid(f'b{i}')}" for i in range(6))
+
+
+BIG = 2_000  # people in the big ward: its round's reminders
+
+
+async def a_big_ward_reached_on_monday(service: TeamPulse) -> None:
+    """A ward of ``BIG`` people whose round opened on Monday 23 November and reached everyone
+    (their Slack accounts and DMs known, as after the pulse), so it closes on Saturday 28 and
+    is reminded on Friday 27."""
+    people = [email(f"big{i}") for i in range(BIG)]
+    big = f"name: Big Trust\nteams:\n  - name: Big Ward\n    members: [{', '.join(people)}]\n"
+    await service.import_organisation(spec_from_yaml(big))
+    await service.open_round(await service.team_named("Big Ward", "Big Trust"))
+    async with service.db.session() as session:
+        [(round_id, team_id)] = (
+            await session.exec(
+                select(PulseRound.id, PulseRound.team_id)
+                .join(Team, col(Team.id) == col(PulseRound.team_id))
+                .where(Team.name == "Big Ward")
+            )
+        ).all()
+        await session.exec(
+            update(Delivery).where(col(Delivery.round_id) == round_id).values(status="sent")
+        )
+        members = await session.exec(
+            select(Person.id, Person.email)
+            .join(Membership, col(Membership.person_id) == col(Person.id))
+            .where(Membership.team_id == team_id)
+        )
+        accounts, references = [], []
+        for person_id, address in members.all():
+            user = uid(address.split("@")[0])
+            accounts.append({"person_id": person_id, "platform": "slack", "external_id": user})
+            reference = {"user": user, "channel": f"D{user}", "pulses": {str(round_id): "1.0"}}
+            references.append(
+                {
+                    "person_id": person_id,
+                    "platform": "slack",
+                    "reference": json.dumps(reference),
+                    "updated_at": datetime.now(UTC),
+                }
+            )
+        connection = await session.connection()
+        await connection.execute(insert(PlatformIdentity), accounts)
+        await connection.execute(insert(ConversationReference), references)
+        await session.commit()
+
+
+async def test_a_round_opened_among_thousands_of_reminders_has_its_cards_sent_first(
+    slack: Slack,
+) -> None:
+    """On Friday the big ward's 2,000 reminders are being sent (the reminding task and the
+    outbox's sender both at it, Slack holding the replies in flight) when Ward B's manager sends
+    a pulse: Ward B's cards go out as soon as those in flight are answered, before the rest of
+    the reminders, which then carry on."""
+    fake, service = slack.fake, slack.service
+    clock = FixedClock()
+    service.clock = clock
+    await a_big_ward_reached_on_monday(service)
+    clock.now = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    width = service.settings.outbox_concurrency
+    fake.hold_replies()
+    scheduler = PulseScheduler(service)
+    await scheduler.start_sender()
+    try:
+        await scheduler.tick()
+        await fake.wait_until(lambda: fake.replies_held == 2 * width)  # the task's and the sender's
+        await service.open_round(await service.team_named("Ward B"))
+        fake.release_replies()
+        ward_b = {f"D{uid(f'b{i}')}" for i in range(6)}
+        await fake.wait_for("chat.postMessage", lambda c: c.params["channel"] in ward_b, count=6)
+        await fake.wait_until(lambda: len(replies(fake)) > 2 * width)  # the reminders go on
+    finally:
+        await scheduler.stop()
+
+    order = [
+        "card" if c.params["channel"] in ward_b else "reminder"
+        for c in fake.called("chat.postMessage")
+    ]
+    last_card = len(order) - order[::-1].index("card")
+    assert order.count("card") == 6
+    assert order[:last_card].count("reminder") <= 2 * width  # only those already in flight
+    assert order[last_card:].count("reminder") > 0
