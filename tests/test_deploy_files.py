@@ -346,7 +346,7 @@ async def test_the_images_command_migrates_database_url_and_its_healthcheck_sees
     stopped, the HEALTHCHECK fails."""
     final = dockerfile_stages()[-1]
     command = json.loads(arguments(final, "ENTRYPOINT")[0]) + json.loads(arguments(final, "CMD")[0])
-    async with scratch_database(backend, tmp_path, revision="base") as database_url:
+    async with scratch_database(backend, tmp_path, revision="base", alembic=True) as database_url:
         env = container_env(database_url, free_port())
         assert not await healthcheck_passes(env), "nothing is listening yet"
         with (tmp_path / "serve.log").open("wb") as log:
