@@ -80,11 +80,14 @@ async def candidates(url: str, count: int) -> AsyncIterator[list[Candidate]]:
 
 
 async def leader_pids(url: str) -> list[int]:
-    """The server processes (sessions) holding the scheduler's lock, as ``pg_locks`` shows them."""
+    """The server processes (sessions) holding the scheduler's lock on ``url``'s database, as
+    ``pg_locks`` shows them (it lists every database's: another database's leader, another test
+    run's, is not this one's)."""
     admin = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         rows = await admin.fetch(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND classid = $1 AND objid = $2 AND objsubid = 2",
             LOCK_CLASS,
             SCHEDULER,

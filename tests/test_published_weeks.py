@@ -318,5 +318,8 @@ async def waiting_for_the_week(db: Database, opening: asyncio.Task[str]) -> bool
     if not db.url.startswith("postgresql"):
         return True
     async with db.engine.connect() as connection:
-        query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        query = (  # (pg_locks lists every database's locks: only this one's)
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return bool((await connection.execute(text(query))).scalar_one())

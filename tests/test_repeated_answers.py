@@ -111,7 +111,9 @@ async def test_a_dropped_claims_connection_never_counts_a_person_twice(
         await connection.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() "
+                # (pg_locks lists every database's locks: only this one's sessions)
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         )
     other, other_db = second_process(db, settings)
