@@ -12,7 +12,7 @@ import pytest
 from bot.settings import Settings
 from storage.engine import Database
 from tests.authz_slack import slack_world  # noqa: F401  (the authorization matrix's)
-from tests.databases import scratch_database
+from tests.databases import scratch_database, templates
 from tests.fuzz_support import register_fuzz_profiles
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)
@@ -38,10 +38,21 @@ register_fuzz_profiles()  # the fuzz tests' budgets (tests/fuzz_support.py): fuz
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each backend's schema migrated once for the session, copied for each test's database
+    (``tests/databases.py``); every template is dropped when the session ends."""
+    with templates(tmp_path_factory.mktemp("templates")):
+        yield
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database: a SQLite file, or a throwaway PostgreSQL database."""
-    async with scratch_database(request.param, tmp_path) as url:
+    """A fresh database at the schema's head: a SQLite file, or a throwaway PostgreSQL database.
+    A copy of the session's template; migrated by Alembic itself for a test marked
+    ``@pytest.mark.alembic`` (a test of the migrations)."""
+    alembic = request.node.get_closest_marker("alembic") is not None
+    async with scratch_database(request.param, tmp_path, alembic=alembic) as url:
         yield url
 
 

@@ -103,7 +103,9 @@ WEEK_1, WEEK_2 = date(2026, 11, 9), date(2026, 11, 16)
 async def old_database_url(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
     """A fresh database migrated to revision 0004 only (the schema before per-round counting),
     on the same backend as ``database_url``."""
-    async with scratch_database(backend_of(database_url), tmp_path, "0004", "old") as url:
+    async with scratch_database(
+        backend_of(database_url), tmp_path, "0004", "old", alembic=True
+    ) as url:
         yield url
 
 

@@ -31,12 +31,12 @@ from bot.service import TeamPulse
 from bot.settings import Settings
 from bot.views import PulseCard, Receipt, TextReply, TrendReportView
 from storage.engine import Database
-from storage.migrate import upgrade
 from storage.models import RollupCell, RollupWeek, Team
 from surveys.bank import load_bank
 from surveys.disclosure import Hierarchy, publishable
 from surveys.organisation import OrgSpec, TeamSpec
 from surveys.rollup import week_of
+from tests.databases import scratch_database
 from tests.support import FixedClock, RecordingMessenger, email, make_service
 
 # ---------------------------------------------------------------------------------------------
@@ -556,8 +556,11 @@ def _check(
 
 
 async def _scenario(org: Org, directory: Path) -> None:
-    url = f"sqlite+aiosqlite:///{directory / 'prop.db'}"
-    await upgrade(url)
+    async with scratch_database("sqlite", directory, name="prop") as url:
+        await _scenario_on(org, url)
+
+
+async def _scenario_on(org: Org, url: str) -> None:
     config = Settings(
         _env_file=None,
         DATABASE_URL=url,

@@ -47,6 +47,7 @@ def _differences(connection: Connection) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
 
 
+@pytest.mark.alembic
 async def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     try:

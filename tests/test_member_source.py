@@ -22,7 +22,9 @@ TEAMS = {"Ward A": "CWARD7", "Ward B": "SNURSES", "Tiny": None}
 @pytest.fixture
 async def url_at_0005(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
     """A fresh database migrated to 0005 only, on the same backend as ``database_url``."""
-    async with scratch_database(backend_of(database_url), tmp_path, "0005", "src") as url:
+    async with scratch_database(
+        backend_of(database_url), tmp_path, "0005", "src", alembic=True
+    ) as url:
         yield url
 
 

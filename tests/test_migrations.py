@@ -53,7 +53,7 @@ async def test_a_server_starting_on_a_schema_behind_its_code_upgrades_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     behind = revisions()[-2]
-    async with scratch_database(backend, tmp_path, revision=behind) as url:
+    async with scratch_database(backend, tmp_path, revision=behind, alembic=True) as url:
         settings = Settings(_env_file=None, DATABASE_URL=url)
         service = await open_service(settings)
         await service.db.dispose()
@@ -97,7 +97,7 @@ async def shape_of(url: str) -> tuple[dict[str, object], int]:
 async def test_every_migration_goes_down_and_up_again(backend: str, tmp_path: Path) -> None:
     steps = revisions()
     assert len(steps) >= 10 and steps[-1] == head_revision()
-    async with scratch_database(backend, tmp_path) as url:
+    async with scratch_database(backend, tmp_path, alembic=True) as url:
         at_head, drift = await shape_of(url)
         for index in range(len(steps) - 1, -1, -1):  # one step down at a time, to nothing
             await downgrade(url, steps[index - 1] if index else "base")
@@ -133,7 +133,7 @@ def db_upgrade(url: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("backend", POSTGRESQL)
 async def test_replicas_starting_together_upgrade_once(backend: str, tmp_path: Path) -> None:
-    async with scratch_database(backend, tmp_path, revision="base") as url:
+    async with scratch_database(backend, tmp_path, revision="base", alembic=True) as url:
         assert await _current(url) is None
         replicas = [db_upgrade(url) for _ in range(4)]
         outputs = [replica.communicate(timeout=300) for replica in replicas]

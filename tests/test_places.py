@@ -3,6 +3,7 @@ a forgotten place is gone for everyone, and migration 0008 goes down and up agai
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
@@ -52,6 +53,7 @@ async def _tables(url: str) -> set[str]:
         await database.dispose()
 
 
+@pytest.mark.alembic
 async def test_migration_0008_goes_down_and_up_again(database_url: str) -> None:
     url = database_url
     assert "platform_place" in await _tables(url)

@@ -64,6 +64,7 @@ async def test_ready_when_the_database_is_at_head_and_a_platform_is_served(
     )
 
 
+@pytest.mark.alembic  # (taken down a migration)
 async def test_a_schema_behind_the_code_is_not_ready_and_says_which_revisions(
     settings: Settings, database_url: str
 ) -> None:

@@ -50,7 +50,7 @@ async def test_migration_0013_indexes_the_tree_as_cut_and_goes_down(
     """Each step of the walk finds a team's children of that week through the index (SQLite's
     plan names it, and no step scans rollup_week), and each (week, team) its rounds through
     the other; 0013 goes down to 0012 without them and up again."""
-    async with scratch_database(backend, tmp_path) as url:
+    async with scratch_database(backend, tmp_path, alembic=True) as url:
         assert await has_index(url, INDEX) and await has_index(url, ROUNDS)
         if backend == "sqlite":
             plan = await sqlite_plan(url)

@@ -172,7 +172,7 @@ async def test_migration_0012_indexes_the_week_a_round_counts_in_and_goes_down(
 ) -> None:
     """The cut finds a week's rounds through the index (SQLite's plan names it), not by reading
     every round; 0012 goes down to 0011 without it and up again."""
-    async with scratch_database(backend, tmp_path) as url:
+    async with scratch_database(backend, tmp_path, alembic=True) as url:
         assert await has_index(url, INDEX)
         if backend == "sqlite":
             assert INDEX in await sqlite_plan(url)
