@@ -23,7 +23,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, String, and_, bindparam
+from sqlalchemy import BindParameter, Date, Integer, Select, and_, bindparam, tuple_
 from sqlalchemy import select as select_columns
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,8 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import GeneralComment, PulseRound, Question, Response, RollupCell, RollupWeek
 
 _WEEKS = bindparam("weeks", expanding=True, type_=Date)
-_THEMES = bindparam("themes", expanding=True, type_=String)
 _TEAMS = bindparam("teams", expanding=True, type_=Integer)
+# the places asked exactly, (team, week) or (team, week, theme): the lists above let the indexes
+# narrow the search, these keep a level from reading every pairing of them
+_PAIRS: BindParameter[Any] = bindparam("pairs", expanding=True)
+_TRIPLES: BindParameter[Any] = bindparam("triples", expanding=True)
 
 # (week, theme or None for the general comments, team): a team's share of one bucket
 Place = tuple[date, str | None, int]
@@ -42,8 +45,8 @@ Wanted = dict[Place, tuple[int, list[int]]]
 
 @cache
 def _children_query(general: bool) -> Select[Any]:
-    """(week, theme or NULL, parent, child, the child's count) for the children of ``teams`` as
-    each of ``weeks`` was cut, on ``themes`` (a child with no cell on a theme holds none of it)."""
+    """(week, theme or NULL, parent, child, the child's count) for the children of the places
+    asked, as each place's week was cut (a child with no cell on a theme holds none of it)."""
     rows = col(RollupWeek.parent_id).in_(_TEAMS), col(RollupWeek.week).in_(_WEEKS)
     if general:
         return select_columns(
@@ -51,11 +54,13 @@ def _children_query(general: bool) -> Select[Any]:
             col(RollupWeek.parent_id),
             col(RollupWeek.team_id),
             col(RollupWeek.general_comments),
-        ).where(*rows)
+        ).where(*rows, tuple_(col(RollupWeek.parent_id), col(RollupWeek.week)).in_(_PAIRS))
     cell = and_(
         col(RollupCell.team_id) == col(RollupWeek.team_id),
         col(RollupCell.week) == col(RollupWeek.week),
-        col(RollupCell.theme).in_(_THEMES),
+        tuple_(col(RollupWeek.parent_id), col(RollupWeek.week), col(RollupCell.theme)).in_(
+            _TRIPLES
+        ),
     )
     return (
         select_columns(
@@ -72,16 +77,17 @@ def _children_query(general: bool) -> Select[Any]:
 
 @cache
 def _own_query(general: bool) -> Select[Any]:
-    """The own comments of ``teams`` in ``weeks`` (their rounds each week counted), on
-    ``themes``: (week, theme or NULL, team, words), by their random ids."""
+    """The own comments of the places asked (their teams' rounds each week counted): (week,
+    theme or NULL, team, words), by their random ids."""
     own_rounds = col(PulseRound.team_id).in_(_TEAMS), col(PulseRound.counted_in).in_(_WEEKS)
+    exactly = tuple_(col(PulseRound.team_id), col(PulseRound.counted_in))
     if general:
         return (
             select_columns(
                 col(PulseRound.counted_in), col(PulseRound.team_id), col(GeneralComment.comment)
             )
             .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
-            .where(*own_rounds)
+            .where(*own_rounds, exactly.in_(_PAIRS))
             .order_by(col(GeneralComment.id))
         )
     return (
@@ -93,7 +99,11 @@ def _own_query(general: bool) -> Select[Any]:
         )
         .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
         .join(Question, col(Question.id) == col(Response.question_id))
-        .where(*own_rounds, col(Question.theme).in_(_THEMES), col(Response.comment).is_not(None))
+        .where(
+            *own_rounds,
+            tuple_(*exactly.clauses, col(Question.theme)).in_(_TRIPLES),
+            col(Response.comment).is_not(None),
+        )
         .order_by(col(Response.id))
     )
 
@@ -101,14 +111,15 @@ def _own_query(general: bool) -> Select[Any]:
 async def _rows(
     session: AsyncSession, places: list[Place], query: Any, general: bool
 ) -> list[tuple[Place, Any]]:
-    """``query`` (one of the above) for these places of one kind: each row as (place, rest),
-    only for the places asked (the statement's lists may pair weeks, themes and teams more
-    widely)."""
+    """``query`` (one of the above) for these places of one kind: each row as (place, rest)."""
     values: dict[str, Any] = {
         "weeks": sorted({week for week, _, _ in places}),
         "teams": sorted({team for _, _, team in places}),
-        "themes": sorted({theme or "" for _, theme, _ in places}),
     }
+    if general:
+        values["pairs"] = sorted({(team, week) for week, _, team in places})
+    else:
+        values["triples"] = sorted({(team, week, theme) for week, theme, team in places})
     asked = set(places)
     connection = await session.connection()
     found = []
