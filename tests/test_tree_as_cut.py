@@ -28,7 +28,7 @@ async def sqlite_plan(url: str) -> list[str]:
     steps: list[str] = []
     db = Database(url)
     try:
-        values = {"weeks": [WEEK], "teams": [7, 8], "triples": [(7, WEEK, "wellbeing")]}
+        values = {"week": WEEK, "theme": "wellbeing", "team_id": 7, "teams": [7, 8]}
         for query in (comment_picks._children_query(False), comment_picks._own_query(False)):
             statement = query.params(values).compile(
                 dialect=sqlite.dialect(),
