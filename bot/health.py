@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.shared_call import SharedCall
 from storage.engine import Database
 from storage.migrate import current_revision, head_revision
+from storage.uncut import retrieve
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class Readiness:
         done, _ = await asyncio.wait({check}, timeout=READY_TIMEOUT)
         if not done:
             check.cancel()
-            check.add_done_callback(_retrieve)
+            check.add_done_callback(retrieve)
             log.warning("database not ready: no answer within %g s", READY_TIMEOUT)
             return f"no answer within {READY_TIMEOUT:g} s", "not checked: no database"
         error = check.exception()
@@ -71,11 +72,6 @@ class Readiness:
         if self.platforms:
             return OK
         return "no platform configured: set Slack or Teams credentials, or use the local chat"
-
-
-def _retrieve(task: asyncio.Future[str | None]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness", Readiness)

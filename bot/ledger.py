@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims import AdvisoryClaims, Claims, LocalClaims
 from storage.engine import Database, is_sqlite, unavailable
+from storage.uncut import uncut
 from surveys import participation
 from surveys.anonymity import participation_digest
 from surveys.participation import Key, Ledger
@@ -119,12 +120,7 @@ class Participants:
         end even if the caller is cancelled (the scheduler's tick, when its process stops
         leading): cut between its ``COMMIT`` and ``forget``, a flush would be written twice and
         its reservations given back twice, counting more people than answered."""
-        work = asyncio.ensure_future(self._flush_rounds(round_ids))
-        try:
-            await asyncio.shield(work)
-        except asyncio.CancelledError:
-            work.add_done_callback(_retrieve)
-            raise
+        await uncut(self._flush_rounds(round_ids))
 
     async def _flush_rounds(self, round_ids: set[int]) -> None:
         async with self.lock:
@@ -237,10 +233,3 @@ class Participants:
         self.ledger.flushed(batches)
         await self.claims.release(digest for digests in batches.values() for digest in digests)
         self._note_losses()
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    """A flush whose caller was cancelled: its failure (already logged) is taken here, so asyncio
-    logs no "exception never retrieved"."""
-    if not task.cancelled():
-        task.exception()

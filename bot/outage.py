@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Generic, NoReturn, TypeVar
 
 from storage.engine import is_sqlite, unavailable
+from storage.uncut import retrieve
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ async def _waited(task: asyncio.Task[T], seconds: float | None) -> bool:
 def _give_up(task: asyncio.Task[T], what: str, seconds: float | None) -> NoReturn:
     """The task is cancelled without waiting for it (see the module's docstring)."""
     task.cancel()
-    task.add_done_callback(_retrieve)
+    task.add_done_callback(retrieve)
     log.warning(TIMED_OUT, what, seconds)
     raise DatabaseUnavailable(what)
 
@@ -125,10 +126,3 @@ def _result(task: asyncio.Task[T], what: str) -> T:
             raise
         log.warning("database unavailable: %s not done (%s)", what, type(error).__name__)
         raise DatabaseUnavailable(what) from error
-
-
-def _retrieve(task: asyncio.Task[object]) -> None:
-    """A task given up on ends some time later, usually failing on its dead connection: its
-    outcome is taken here, so asyncio logs no "exception never retrieved" with a traceback."""
-    if not task.cancelled():
-        task.exception()

@@ -35,6 +35,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.uncut import uncut
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -144,13 +146,8 @@ class AdvisoryClaims:
         return {keys[key] for key in result.scalars()}
 
     async def _uncut(self, work: Coroutine[Any, Any, T]) -> T:
-        """``work``, run to its end whatever happens to the caller (see the class)."""
-        task = asyncio.ensure_future(self._one_at_a_time(work))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(_retrieve)
-            raise
+        """``work``, one at a time, run to its end whatever happens to the caller (the class)."""
+        return await uncut(self._one_at_a_time(work))
 
     async def _one_at_a_time(self, work: Coroutine[Any, Any, T]) -> T:
         async with self._serial:
@@ -159,12 +156,7 @@ class AdvisoryClaims:
     async def claim(self, digests: Sequence[str]) -> set[str]:
         if not digests:
             return set()
-        task = asyncio.ensure_future(self._one_at_a_time(self._claim(digests)))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(self._let_go)
-            raise
+        return await uncut(self._one_at_a_time(self._claim(digests)), self._let_go)
 
     async def _claim(self, digests: Sequence[str]) -> set[str]:
         try:
@@ -248,10 +240,3 @@ class AdvisoryClaims:
         self._closed = True
         self._held = set()
         await self._drop()
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """The outcome of an operation whose caller was cancelled: taken here, so asyncio logs no
-    "exception never retrieved" (a failure was already logged and counted by ``_lose``)."""
-    if not task.cancelled():
-        task.exception()
