@@ -7,8 +7,9 @@ digests already written, union this process's pending ones, union (PostgreSQL) t
 processes hold.  Submissions and flushes of this process take turns (``lock``), so a flush never
 writes a digest whose answer is not committed yet.
 
-Before the first answer of a round, ``reserve`` commits the process's reservation on the round's
-``unsure`` count; a closing flush gives it back, a graceful stop gives back all but what it drops,
+Before a batch of answers, ``reserve`` commits the process's reservation on each round's
+``unsure`` count (``2k`` before the first, topped up before a batch that could hold more); a
+closing flush gives it back, a graceful stop gives back all but what it drops,
 a crash or lost claims give back nothing (``surveys/participation.py``).
 """
 
@@ -40,17 +41,18 @@ class Participants:
         self._losses = 0  # the claims' losses already accounted for
 
     # -- reservations --------------------------------------------------------------------------
-    async def reserve(self, round_ids: Iterable[int]) -> None:
-        """Before admitting answers to these rounds: reserve, in a short transaction of its own
-        committed before the answers', ``2k - 1`` on each open round this process has no
-        reservation for yet.  The caller holds ``lock``."""
-        wanted = self.ledger.unreserved(round_ids)
+    async def reserve(self, cards: Iterable[int]) -> None:
+        """Before admitting a batch with these cards (a round id each): reserve, in a short
+        transaction of its own committed before the answers', enough on each open round's
+        ``unsure`` to cover every digest this process could hold for it once the batch commits
+        (``Ledger.shortfall``).  The caller holds ``lock``."""
+        wanted = self.ledger.shortfall(cards)
         if not wanted:
             return
         async with self.db.session() as session:
-            opened = await participation.reserve(session, wanted, self.ledger.span)
+            added = await participation.reserve(session, wanted)
             await session.commit()
-        self.ledger.reserved_rounds(opened)
+        self.ledger.reserved(added)
 
     def _note_losses(self) -> None:
         """Claims lost with a connection: someone pending here may have answered again

@@ -35,24 +35,31 @@ whole round, so a process's few answers are never paired with its few digests.
 
 Cross-process exclusivity ("already answered" while a digest is pending in another process) is
 the job of ``storage.claims`` (PostgreSQL advisory locks, which live in shared memory and leave no
-trace in any file).  The honest bound: if a process stops while a round is open, the (up to
-2k - 1) people whose digests it held pending may answer that round once more, and their streak
+trace in any file).  The honest bound: if a process stops while a round is open, the people
+whose digests it held pending (up to 2k - 1 between batches, more just after a large batch or
+while its flushes fail) may answer that round once more, and their streak
 may miss it.
 
 Such repeated answers must not count as more people (``Participation.unsure``).  Before a process
-admits its first answer of a round it commits, alone, ``unsure += 2k - 1`` (a reservation: the
-most it can ever hold pending for the round, since it flushes at 2k and keeps k).  Its closing
-flush of the round, once committed, gives the reservation back; a graceful stop gives back all of
-it but the n digests it drops; a crash gives back nothing.  If its claims connection dropped while
-it held claims (another process may then have admitted a second answer from one of its pending
-people), it never gives back the reservation of the rounds it held.  The cut counts a round's
-people as its cards minus ``unsure`` (``surveys/rollup.py``): fewer than answered, never more.
-These writes are round-level counts at fixed moments (a process's first answer of a round, the
-round's close, a stop): they carry no digest and say nothing about who answered.
+admits a batch of answers to a round it commits, alone, a reservation on the round's ``unsure``
+count covering every digest it could hold pending for the round once that batch commits: ``2k``
+before its first answer (up to 2k - 1 pending between flushes, since it flushes at 2k and keeps
+k, and a one-card batch's new one), topped up before a batch that could hold more (a ward
+answering at once: held plus the batch's cards; or threshold flushes that keep failing), so a
+crash right after any batch's commit is covered.  Its closing flush of the round, once
+committed, gives the reservation back; a graceful stop gives back all of it but the n digests it
+drops; a crash gives back nothing.  If its claims connection dropped while it held claims
+(another process may then have admitted a second answer from one of its pending people), it
+never gives back the reservation of the rounds it held.  The cut counts a round's people as its
+cards minus ``unsure`` (``surveys/rollup.py``): fewer than answered, never more.  These writes
+are round-level counts at fixed moments (before a batch of answers, at the round's close, at a
+stop): they carry no digest and say nothing about who answered; a top-up tells no more than the
+size of the batch whose answers' transaction follows it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -95,37 +102,56 @@ class Ledger:
     def __init__(self, min_group: int) -> None:
         self.k = min_group
         self._rounds: dict[int, _Round] = {}
-        self._reservations: set[int] = set()  # rounds whose ``unsure`` holds this process's span
+        # what this process has added to each round's ``unsure`` and not given back yet
+        self._reservations: dict[int, int] = {}
         self._kept: set[int] = set()  # of those, the ones never to give back (claims were lost)
 
     @property
     def span(self) -> int:
-        """The most digests this process can hold pending for one round."""
-        return 2 * self.k - 1
+        """The most digests a process holds pending for one round once a one-card batch has
+        committed, while its flushes succeed: up to 2k - 1 before it (it flushes at 2k and keeps
+        k), and the new one."""
+        return 2 * self.k
 
     # -- reservations (``Participation.unsure``) -------------------------------------------
-    def unreserved(self, round_ids: Iterable[int]) -> set[int]:
-        return set(round_ids) - self._reservations
+    def shortfall(self, cards: Iterable[int]) -> dict[int, int]:
+        """What to add to each round's reservation before a batch with these cards (a round id
+        each) may be admitted: enough that the reservation covers every digest this process
+        could hold for the round once the batch commits, and at least ``span``.  A batch larger
+        than the room left, or flushes that keep failing, need more than ``span``."""
+        wanted = Counter(cards)
+        more = {
+            round_id: max(self.span, self._held(round_id) + count)
+            - self._reservations.get(round_id, 0)
+            for round_id, count in wanted.items()
+        }
+        return {round_id: amount for round_id, amount in more.items() if amount > 0}
 
-    def reserved_rounds(self, round_ids: Iterable[int]) -> None:
-        self._reservations |= set(round_ids)
+    def reserved(self, amounts: dict[int, int]) -> None:
+        """These additions to rounds' ``unsure`` have committed."""
+        for round_id, amount in amounts.items():
+            self._reservations[round_id] = self._reservations.get(round_id, 0) + amount
+
+    def reservation(self, round_id: int) -> int:
+        return self._reservations.get(round_id, 0)
 
     def keep(self, round_ids: Iterable[int]) -> None:
         """Never give back these rounds' reservations: someone may have answered them twice."""
-        self._kept |= set(round_ids) & self._reservations
+        self._kept |= set(round_ids) & set(self._reservations)
 
     def give_back(self, round_ids: Iterable[int], closed: set[int]) -> dict[int, int]:
-        """What to subtract from ``unsure`` for these rounds: a closed round's whole span (its
-        pending is written), an open one's span less the digests dropped with it."""
+        """What to subtract from ``unsure`` for these rounds: a closed round's whole reservation
+        (its pending is written), an open one's less the digests dropped with it."""
         return {
-            round_id: self.span if round_id in closed else max(0, self.span - self._held(round_id))
-            for round_id in set(round_ids) & self._reservations
-            if round_id not in self._kept
+            round_id: amount if round_id in closed else max(0, amount - self._held(round_id))
+            for round_id, amount in self._reservations.items()
+            if round_id in set(round_ids) and round_id not in self._kept
         }
 
     def forget(self, round_ids: Iterable[int]) -> None:
         """The reservations of these rounds are settled (given back, or kept for good)."""
-        self._reservations -= set(round_ids)
+        for round_id in round_ids:
+            self._reservations.pop(round_id, None)
         self._kept -= set(round_ids)
 
     def _held(self, round_id: int) -> int:
@@ -182,7 +208,7 @@ class Ledger:
 
     def rounds(self) -> set[int]:
         """The rounds this process holds digests or a reservation for."""
-        return set(self._rounds) | self._reservations
+        return set(self._rounds) | set(self._reservations)
 
     def pending(self, round_id: int) -> list[str]:
         found = self._rounds.get(round_id)
@@ -258,17 +284,18 @@ async def write_digests(session: AsyncSession, batches: dict[int, list[str]]) ->
     await connection.execute(statement, rows)
 
 
-async def reserve(session: AsyncSession, round_ids: Iterable[int], span: int) -> set[int]:
-    """Add ``span`` to the ``unsure`` count of those of these rounds still open; returns them."""
-    wanted = set(round_ids)
-    if not wanted:
-        return set()
+async def reserve(session: AsyncSession, amounts: dict[int, int]) -> dict[int, int]:
+    """Add these amounts to the ``unsure`` counts of those of their rounds still open; returns
+    what was added."""
+    if not amounts:
+        return {}
     query = select(PulseRound.id).where(
-        col(PulseRound.id).in_(wanted), col(PulseRound.closed).is_(False)
+        col(PulseRound.id).in_(set(amounts)), col(PulseRound.closed).is_(False)
     )
     found = {round_id for round_id in (await session.exec(query)).all() if round_id is not None}
-    await add_unsure(session, {round_id: span for round_id in found})
-    return found
+    added = {round_id: amount for round_id, amount in amounts.items() if round_id in found}
+    await add_unsure(session, added)
+    return added
 
 
 async def add_unsure(session: AsyncSession, amounts: dict[int, int]) -> None:

@@ -247,7 +247,7 @@ async def test_a_commit_cut_off_in_flight_is_no_receipt_and_its_second_card_is_n
     async with chat.service.db.session() as session:
         [participation] = (await session.exec(select(Participation))).all()
     k = chat.service.settings.min_group
-    assert participation.unsure == 2 * k - 1  # kept: given back, it would be 0
+    assert participation.unsure == 2 * k  # kept: given back, it would be 0
 
 
 # -- Slack ---------------------------------------------------------------------------------------

@@ -188,14 +188,15 @@ def test_every_write_holds_at_least_min_k_respondents(seed: int) -> None:
 
 
 def test_a_reservation_is_given_back_whole_at_close_and_less_what_a_stop_drops() -> None:
-    """k = 5: a process can hold up to 2k - 1 = 9 pending per round.  Closing gives back 9; a
-    stop gives back 9 less the digests it drops; rounds whose claims were lost give back 0."""
+    """k = 5: a process can hold up to 2k = 10 pending per round once a one-card batch commits.
+    Closing gives back 10; a stop gives back 10 less the digests it drops; rounds whose claims
+    were lost give back 0."""
     ledger = Ledger(5)
-    ledger.reserved_rounds({1, 2, 3})
+    ledger.reserved(ledger.shortfall([1, 2, 2, 3]))
     keys = [(2, "x"), (2, "y"), (3, "z")]
     ledger.reserve(keys)
     ledger.settle(keys, committed=True)
     ledger.keep({3})
-    assert ledger.give_back({1, 2, 3}, closed={1}) == {1: 9, 2: 7}
+    assert ledger.give_back({1, 2, 3}, closed={1}) == {1: 10, 2: 8}
     ledger.forget({1, 2, 3})
-    assert ledger.unreserved({1, 2, 3}) == {1, 2, 3}
+    assert ledger.shortfall([1, 2, 3]) == {1: 10, 2: 10, 3: 10}
