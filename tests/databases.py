@@ -9,13 +9,16 @@ of it), a PostgreSQL database made with ``CREATE DATABASE ... TEMPLATE``.  The c
 database the migrations built.  A test of the migrations themselves asks for ``alembic=True``
 (or, through the ``database_url`` fixture, ``@pytest.mark.alembic``) and gets a database
 migrated by Alembic from nothing, as before.  Templates are dropped when the session ends, and
-outside a session (``bench/``) every database is migrated by Alembic."""
+outside a session (``bench/``) every database is migrated by Alembic.  A session killed outright
+(``kill -9``) cannot drop its PostgreSQL templates: each is labelled with its session's process
+and host, and the next session on that host drops those whose process is gone."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -83,8 +86,11 @@ class Templates:
         template = self.postgresql.get(revision)
         if template is None:
             template = f"{TEMPLATE_PREFIX}{self.tag}_{revision}".lower()
+            if not self.postgresql:
+                await drop_stale_templates(admin)
             self.postgresql[revision] = template  # (so it is dropped at the end, however made)
             await admin.execute(f'CREATE DATABASE "{template}"')
+            await admin.execute(f"COMMENT ON DATABASE \"{template}\" IS '{_owner()}'")
             try:
                 await upgrade(_sibling(base, template), revision)
             except BaseException:
@@ -112,6 +118,38 @@ class Templates:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def _owner(pid: int | None = None) -> str:
+    """A template's label: the process that made it, on this host."""
+    return f"pid {os.getpid() if pid is None else pid} on {socket.gethostname()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # (someone else's process)
+    return True
+
+
+async def drop_stale_templates(admin: asyncpg.Connection) -> list[str]:
+    """Drop the templates made on this host by a process that is gone; returns their names.
+    Templates of live sessions, of other hosts, or without a label are left alone."""
+    rows = await admin.fetch(
+        "SELECT datname, shobj_description(oid, 'pg_database') AS label FROM pg_database "
+        "WHERE starts_with(datname, $1)",
+        TEMPLATE_PREFIX,
+    )
+    stale = []
+    for row in rows:
+        pid, _, host = (row["label"] or "").removeprefix("pid ").partition(" on ")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+            stale.append(row["datname"])
+    return stale
 
 
 def _checkpoint(path: Path) -> None:

@@ -1,12 +1,15 @@
 """The tests' own databases (``tests/databases.py``): a test's database, copied from the session's
 template, is the very database Alembic builds (schema, rows and, on SQLite, the WAL journal
 mode); copies are independent of each other; a test marked ``alembic`` gets a database that
-Alembic migrated, not a copy; and no template outlives its session, however the session ends."""
+Alembic migrated, not a copy; and no template outlives its session, however the session ends
+(a session killed outright: the next one drops its templates)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing, nullcontext
 from pathlib import Path
 
@@ -17,7 +20,14 @@ from sqlalchemy import text
 from storage.engine import Database
 from storage.migrate import head_revision
 from tests.conftest import BACKENDS
-from tests.databases import TEMPLATE_PREFIX, current_templates, scratch_database, templates
+from tests.databases import (
+    TEMPLATE_PREFIX,
+    _owner,
+    current_templates,
+    drop_stale_templates,
+    scratch_database,
+    templates,
+)
 from tests.fuzz_support import dump
 from tests.test_migrations import _current, shape_of
 
@@ -119,3 +129,37 @@ async def test_no_template_outlives_its_session(backend: str, ending: str, tmp_p
     assert not list(folder.iterdir())
     if backend == "postgresql":
         assert await _postgresql_databases(TEMPLATE_PREFIX + made.tag) == set()
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"])
+async def test_a_killed_sessions_templates_are_dropped_by_the_next(backend: str) -> None:
+    """A session killed outright leaves its template; the next session's first template drops
+    it, and leaves a live session's (and an unlabelled one) alone."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    names = {
+        "killed": f"{TEMPLATE_PREFIX}killed_{dead_pid}",
+        "live": f"{TEMPLATE_PREFIX}live_{os.getpid()}",
+        "unlabelled": f"{TEMPLATE_PREFIX}unlabelled_{os.getpid()}",
+    }
+    admin = await asyncpg.connect(
+        os.environ["TEST_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    )
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f"COMMENT ON DATABASE \"{names['killed']}\" IS '{_owner(dead_pid)}'")
+        await admin.execute(f"COMMENT ON DATABASE \"{names['live']}\" IS '{_owner()}'")
+        dropped = await drop_stale_templates(admin)
+        left = await _postgresql_databases(TEMPLATE_PREFIX)
+        assert names["killed"] in dropped and names["killed"] not in left
+        assert {names["live"], names["unlabelled"]} <= left
+    finally:
+        for name in names.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
