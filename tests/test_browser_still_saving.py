@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 
 from bot.server import SERVICE
 from bot.service import TeamPulse
@@ -77,16 +77,22 @@ async def answer_all(page: Page) -> None:
         await questions.nth(index).get_by_role("radio", name="Agree", exact=True).check()
 
 
-async def test_the_card_says_still_saving_then_the_receipt_takes_its_place(
-    service_and_page: tuple[TeamPulse, Page], proxy: DatabaseProxy
-) -> None:
-    service, page = service_and_page
+async def submit_while_commits_are_held(page: Page, proxy: DatabaseProxy) -> Locator:
+    """Answer the card and submit it while the database holds every ``COMMIT``: the card says
+    "still saving".  Returns the card."""
     await answer_all(page)
     proxy.hold_commits()
     card = pulse_cards(page)
     await card.get_by_role("button", name="Submit answers").click()
-
     await expect(card).to_contain_text(STILL_SAVING)
+    return card
+
+
+async def test_the_card_says_still_saving_then_the_receipt_takes_its_place(
+    service_and_page: tuple[TeamPulse, Page], proxy: DatabaseProxy
+) -> None:
+    service, page = service_and_page
+    card = await submit_while_commits_are_held(page, proxy)
     submit = card.get_by_role("button", name="Saving…")
     await expect(submit).to_be_disabled()  # no second card while the first is committing
 
@@ -100,11 +106,7 @@ async def test_the_card_is_answerable_again_when_its_answers_fail_after_all(
     service_and_page: tuple[TeamPulse, Page], proxy: DatabaseProxy
 ) -> None:
     service, page = service_and_page
-    await answer_all(page)
-    proxy.hold_commits()
-    card = pulse_cards(page)
-    await card.get_by_role("button", name="Submit answers").click()
-    await expect(card).to_contain_text(STILL_SAVING)
+    card = await submit_while_commits_are_held(page, proxy)
     await proxy.down()  # the held COMMIT never reaches the database
     await proxy.up()
 
