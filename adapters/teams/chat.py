@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from adapters.teams.activity import MAX_MENTIONS, Activity, words
@@ -29,6 +30,7 @@ from adapters.teams.sync import TeamsSync, sync_request
 from bot.bindings import STRANGER
 from bot.conversation import Conversation
 from bot.identities import Identities
+from bot.lru import LRU
 from bot.outage import DatabaseUnavailable, within
 from bot.ports import Unreachable
 from bot.service import TeamPulse
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from adapters.teams.sdk.inbound import Turn
 
 log = logging.getLogger(__name__)
+
+# How to send a message's reply, in whichever turn of it (its first delivery, or a redelivery)
+Answer = Callable[["Turn"], Awaitable[Any]]
+UNSENT_KEPT = 1_000  # replies waiting for their redelivery (Teams retries within minutes)
 
 HOME_WORDS = {"home", "start", "hi", "hello"}
 ANSWERED_PRIVATELY = "I've answered you in our personal chat."
@@ -52,6 +58,8 @@ class TeamsChat:
     def __init__(self, service: TeamPulse, messenger: TeamsMessenger) -> None:
         self.service = service
         self.messenger = messenger
+        # replies to messages already answered that the Bot Connector refused, by delivery
+        self.unsent: LRU[str, Answer] = LRU(UNSENT_KEPT)
         self.conversation = Conversation(service, platform_help=SYNC_HELP)
         self.sync = TeamsSync(self)
 
@@ -60,32 +68,52 @@ class TeamsChat:
         return self.service.identities
 
     async def on_message(self, turn: Turn) -> None:
+        """Answer a message once, however often Teams delivers it.  A failure before anything
+        was done (the Bot Connector's member lookup, say) is left to Teams to deliver again;
+        once the command is done (a kudos given), a reply the Bot Connector refused waits here
+        for that redelivery, which sends it instead of doing the command again."""
         activity = turn.activity
         if not activity.text and not activity.mentions:
             return
         key = self.delivery(activity)
         if not await self.service.inbound.first_time(PLATFORM, key):
-            return  # (a redelivered activity: answered once)
+            unsent = self.unsent.pop(key, None)  # (a redelivery: answered once)
+            if unsent is not None:
+                await self.send_or_keep(turn, key, unsent)
+            return
         try:
-            await within(None, self.answer_message(turn), "a Teams message")
+            answer = await within(None, self.answer_message(turn), "a Teams message")
         except DatabaseUnavailable:  # nothing was done: said so, not left to a redelivery
             await self.service.inbound.forget(PLATFORM, key)
             await turn.send_text(UNAVAILABLE)
+            return
         except Exception:  # (the Bot Connector failed, say: Teams delivers it again)
             await self.service.inbound.forget(PLATFORM, key)
             raise
+        await self.send_or_keep(turn, key, answer)
 
-    async def answer_message(self, turn: Turn) -> None:
+    async def send_or_keep(self, turn: Turn, key: str, answer: Answer) -> None:
+        """Send the answer; kept for the activity's redelivery when the Bot Connector fails it
+        (in this process only: a redelivery reaching another replica is not answered twice,
+        nor replied to)."""
+        try:
+            await answer(turn)
+        except Exception:
+            self.unsent.remember(key, answer)
+            raise
+
+    async def answer_message(self, turn: Turn) -> Answer:
+        """Do what the message asks; returns how to send the reply (in any turn of it)."""
         activity = turn.activity
         email = await self.email_of(turn)
         if email is None:  # (a guest or a bot without an email: not someone the core can know)
-            await turn.send_text(NOT_KNOWN)
-            return
+            return lambda again: again.send_text(NOT_KNOWN)
         await self.keep_reference(turn, email)
         if activity.is_personal and activity.text.lower() in HOME_WORDS:
-            await turn.send(message(await self.conversation.home(email)))
-            return
-        await self.reply(turn, email, await self.answer(turn, email))
+            home = message(await self.conversation.home(email))
+            return lambda again: again.send(home)
+        found = await self.answer(turn, email)
+        return lambda again: self.reply(again, email, found)
 
     def delivery(self, activity: Activity) -> str:
         """What a redelivery of ``activity`` repeats: its id, which Teams makes a timestamp unique
