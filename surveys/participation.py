@@ -37,8 +37,7 @@ Cross-process exclusivity ("already answered" while a digest is pending in anoth
 the job of ``storage.claims`` (PostgreSQL advisory locks, which live in shared memory and leave no
 trace in any file).  The honest bound: if a process stops while a round is open, the people
 whose digests it held pending (up to 2k - 1 between batches, more just after a large batch or
-while its flushes fail) may answer that round once more, and their streak
-may miss it.
+while its flushes fail) may answer that round once more, and their streak may miss it.
 
 Such repeated answers must not count as more people (``Participation.unsure``).  Before a process
 admits a batch of answers to a round it commits, alone, a reservation on the round's ``unsure``
@@ -142,10 +141,11 @@ class Ledger:
     def give_back(self, round_ids: Iterable[int], closed: set[int]) -> dict[int, int]:
         """What to subtract from ``unsure`` for these rounds: a closed round's whole reservation
         (its pending is written), an open one's less the digests dropped with it."""
+        wanted = set(round_ids) - self._kept
         return {
             round_id: amount if round_id in closed else max(0, amount - self._held(round_id))
             for round_id, amount in self._reservations.items()
-            if round_id in set(round_ids) and round_id not in self._kept
+            if round_id in wanted
         }
 
     def forget(self, round_ids: Iterable[int]) -> None:
