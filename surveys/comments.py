@@ -145,15 +145,16 @@ async def published_comments(
         return Comments()
     scored = sum(int(moods) for _, _, _, moods, _ in rows)
     moods = sum(float(mood_total or 0.0) for *_, mood_total in rows)
-    bank = load_bank()
-    shown: list[tuple[str, str]] = []
     draw = random.SystemRandom()
-    for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
-        if not size:
-            continue
-        ranks = draw.sample(range(bucket.count), size)
-        label = GENERAL if bucket.theme is None else bank.theme_name(bucket.theme)
-        picked = await pick(session, team_id, bucket.week, bucket.theme, bucket.count, ranks)
-        shown.extend((label, words) for words in picked)
+    wanted = [
+        (bucket.week, bucket.theme, bucket.count, draw.sample(range(bucket.count), size))
+        for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True)
+        if size
+    ]
+    bank = load_bank()
+    shown = [
+        (GENERAL if theme is None else bank.theme_name(theme), words)
+        for theme, words in await pick(session, team_id, wanted)
+    ]
     random.SystemRandom().shuffle(shown)  # buckets were read in order: mix them
     return Comments(shown, total, moods / scored if scored else None)
