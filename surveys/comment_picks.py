@@ -10,12 +10,12 @@ counts of the children of the teams some rank is in, never the answers of a whol
 team a rank lands on reads its own comments of that week and theme (a ward's dozen).
 
 Every bucket of a report walks together, level by level; the two databases differ only in how a
-level's question is put.  PostgreSQL gets one statement per level for every place of the walk
-(and one for every place landed on), each place a row of ``unnest`` over three arrays, so the
-statement's text is the same whatever the number of places and asyncpg prepares it once per
-connection.  SQLite, which has no arrays and planned lists and row values poorly (a directorate
-94 ms at a million answers), gets one small statement per bucket and level, and one per place
-landed on, each through its indexes.
+level's question is put.  PostgreSQL gets one statement per level for every place of the walk,
+which also reads each place's own comments (so a ward's report walks in one statement), each
+place a row of ``unnest`` over three arrays, so the statement's text is the same whatever the
+number of places and asyncpg prepares it once per connection.  SQLite, which has no arrays and
+planned lists and row values poorly (a directorate 94 ms at a million answers), gets one small
+statement per bucket and level, and one per place landed on, each through its indexes.
 
 Uniform ranks give a uniform sample.  Should a kept count ever be wrong, a rank past a team's own
 comments shows nothing rather than something else: whatever the counts say, a comment shown is
@@ -39,8 +39,10 @@ from sqlalchemy import (
     TableValuedAlias,
     and_,
     bindparam,
+    cast,
     func,
     literal_column,
+    null,
     union_all,
 )
 from sqlalchemy import select as select_columns
@@ -118,8 +120,9 @@ async def _rows(session: AsyncSession, query: Any, values: dict[str, Any]) -> li
     return list((await connection.execute(query, values)).all())
 
 
-async def _children_by_bucket(session: AsyncSession, places: list[Place]) -> Children:
-    """Each place's children as its week was cut: one statement per bucket."""
+async def _level_by_bucket(session: AsyncSession, places: list[Place]) -> tuple[Children, Words]:
+    """Each place's children as its week was cut: one statement per bucket (own comments are
+    read once landed on, ``_own_by_place``)."""
     buckets: dict[tuple[date, str | None], list[int]] = defaultdict(list)
     for week, theme, team in places:
         buckets[week, theme].append(team)
@@ -128,7 +131,7 @@ async def _children_by_bucket(session: AsyncSession, places: list[Place]) -> Chi
         values = {"week": week, "theme": theme, "teams": teams}
         for parent, child, count in await _rows(session, _children_query(theme is None), values):
             found[week, theme, parent].append((child, int(count or 0)))
-    return found
+    return found, {}
 
 
 async def _own_by_place(session: AsyncSession, places: list[Place]) -> Words:
@@ -156,11 +159,10 @@ def _asked() -> TableValuedAlias:
     return func.unnest(*arrays).table_valued("team", "week", "theme").render_derived("asked")
 
 
-@cache
-def _children_at_once_query() -> Select[Any]:
-    """(week, theme or NULL, parent, child, the child's count) for the children of every place
-    asked, as its week was cut: the child's cell on the theme, or its general comments.  Only
-    children that hold some (no rank can fall in one that holds none).
+def _children_rows() -> Select[Any]:
+    """(week, theme or NULL, parent, child, the child's count, NULL, NULL) for the children of
+    every place asked, as its week was cut: the child's cell on the theme, or its general
+    comments.  Only children that hold some (no rank can fall in one that holds none).
 
     The children are found in ``ix_rollup_week_parent_week`` alone (an index-only scan) and
     their general counts read through the primary key: asked for a week's row in full, the
@@ -182,8 +184,11 @@ def _children_at_once_query() -> Select[Any]:
     count = func.coalesce(
         col(RollupCell.comments), col(general.general_comments), literal_column("0")
     )
+    no_words = cast(null(), String).label("id"), cast(null(), String).label("words")
     return (
-        select_columns(asked.c.week, asked.c.theme, asked.c.team, col(below.team_id), count)
+        select_columns(
+            asked.c.week, asked.c.theme, asked.c.team, col(below.team_id), count, *no_words
+        )
         .select_from(asked)
         .join(below, and_(col(below.parent_id) == asked.c.team, col(below.week) == asked.c.week))
         .outerjoin(RollupCell, cell)
@@ -192,16 +197,15 @@ def _children_at_once_query() -> Select[Any]:
     )
 
 
-@cache
-def _own_at_once_query() -> CompoundSelect[Any]:
-    """(week, theme or NULL, team, id, words): the own comments of every place asked (its
-    team's rounds the week counted), by their random ids."""
+def _own_rows() -> tuple[Select[Any], Select[Any]]:
+    """(week, theme or NULL, team, NULL, NULL, id, words): the own comments of every place
+    asked (its team's rounds the week counted), on a statement and general."""
     asked = _asked()
     own_rounds = and_(
         col(PulseRound.team_id) == asked.c.team,
         col(PulseRound.counted_in) == asked.c.week,
     )
-    place = asked.c.week, asked.c.theme, asked.c.team
+    place = asked.c.week, asked.c.theme, asked.c.team, cast(null(), Integer), cast(null(), Integer)
     tied = (
         select_columns(*place, col(Response.id).label("id"), col(Response.comment))
         .select_from(asked)
@@ -217,7 +221,16 @@ def _own_at_once_query() -> CompoundSelect[Any]:
         .join(GeneralComment, col(GeneralComment.round_id) == col(PulseRound.id))
         .where(asked.c.theme.is_(None))
     )
-    return union_all(tied, general).order_by(literal_column("id"))
+    return tied, general
+
+
+@cache
+def _level_at_once_query() -> CompoundSelect[Any]:
+    """A level of the walk for every place asked, in one statement: each place's children with
+    their counts (a child's row), and the place's own comments by their random ids (a row with
+    no child).  Its own comments are read whether or not a rank falls in them (a ward's dozen;
+    a team with no rounds of its own has none): that saves the walk a round trip at the end."""
+    return union_all(_children_rows(), *_own_rows()).order_by(literal_column("id"))
 
 
 def _arrays(places: list[Place]) -> dict[str, list[Any]]:
@@ -228,22 +241,22 @@ def _arrays(places: list[Place]) -> dict[str, list[Any]]:
     }
 
 
-async def _children_at_once(session: AsyncSession, places: list[Place]) -> Children:
-    """Each place's children as its week was cut: one statement for all of them."""
-    found: Children = defaultdict(list)
-    for week, theme, parent, child, count in await _rows(
-        session, _children_at_once_query(), _arrays(places)
-    ):
-        found[week, theme, parent].append((child, int(count or 0)))
-    return found
+async def _level_at_once(session: AsyncSession, places: list[Place]) -> tuple[Children, Words]:
+    """Each place's children as its week was cut, and its own comments: one statement."""
+    children: Children = defaultdict(list)
+    words: Words = {place: [] for place in places}
+    rows = await _rows(session, _level_at_once_query(), _arrays(places))
+    for week, theme, team, child, count, _, text in rows:
+        if child is None:
+            words[week, theme, team].append(text or "")
+        else:
+            children[week, theme, team].append((child, int(count or 0)))
+    return children, words
 
 
 async def _own_at_once(session: AsyncSession, places: list[Place]) -> Words:
-    """Each place's own comments: one statement for all of them."""
-    words: Words = {place: [] for place in places}
-    for week, theme, team, _, text in await _rows(session, _own_at_once_query(), _arrays(places)):
-        words[week, theme, team].append(text or "")
-    return words
+    """Each place's own comments (the walk read them with its levels: only should it not)."""
+    return (await _level_at_once(session, places))[1]
 
 
 # The walk, the same on both
@@ -288,18 +301,23 @@ async def pick(
     (PostgreSQL only) chooses how a level is asked; by default, as suits the database."""
     if batched is None:
         batched = at_once(session)
-    children: Callable[[AsyncSession, list[Place]], Awaitable[Children]]
-    children, own_words = (
-        (_children_at_once, _own_at_once) if batched else (_children_by_bucket, _own_by_place)
+    ask_level: Callable[[AsyncSession, list[Place]], Awaitable[tuple[Children, Words]]]
+    ask_level, ask_own = (
+        (_level_at_once, _own_at_once) if batched else (_level_by_bucket, _own_by_place)
     )
     level: Wanted = {(week, theme, team_id): (n, ranks) for week, theme, n, ranks in buckets}
     seen: set[Place] = set()  # (a cycle in the rows would end the walk)
     own: dict[Place, list[int]] = {}
+    words: Words = {}
     while level:
         seen |= level.keys()
-        level, found = _step(level, await children(session, sorted(level, key=_order)), seen)
+        children, known = await ask_level(session, sorted(level, key=_order))
+        words.update(known)
+        level, found = _step(level, children, seen)
         own.update(found)
-    words = await own_words(session, sorted(own, key=_order)) if own else {}
+    unread = sorted((place for place in own if place not in words), key=_order)
+    if unread:
+        words.update(await ask_own(session, unread))
     return [
         (place[1], words[place][rank])
         for place, ranks in own.items()

@@ -10,20 +10,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Date, Integer, Result, Select, bindparam, func
+from sqlalchemy import Result, Select, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.lists import one_of
-from storage.models import RollupCell, RollupWeek, Team
+from storage.models import RollupCell, Team
 from surveys import lazy
 from surveys.anonymity import Thresholds
 from surveys.bank import load_bank
-from surveys.comments import GENERAL, SAMPLE, published_comments
+from surveys.comments import GENERAL, SAMPLE, published_counts, sample_comments
+from surveys.report_rows import Cell, Week, team_rows
 from surveys.rollup import ADVOCACY, week_of
 
 SIGNIFICANCE = 0.05
@@ -77,7 +77,7 @@ class _Stats:
     unfavourable: int = 0
     respondents: int = 0
 
-    def add(self, cell: _Cell) -> None:
+    def add(self, cell: Cell) -> None:
         self.answers += cell.answers
         self.total += cell.total
         self.squares += cell.squares
@@ -120,55 +120,6 @@ async def _run(
     return await connection.execute(query, values)
 
 
-class _Cell(NamedTuple):
-    """A published (week, theme) cell of the team, as the report reads it: plain columns, not
-    an ORM object (building those cost a ward's report about 2 ms of Python)."""
-
-    week: date
-    theme: str
-    answers: int
-    total: float
-    squares: float
-    favourable: int
-    unfavourable: int
-    respondents: int
-
-
-class _Week(NamedTuple):
-    """A week of the team (``rollup_week``), as the report reads it."""
-
-    week: date
-    invited: int
-    respondents: int
-    published: bool
-    comments_published: bool
-
-
-_TEAM = bindparam("team_id", type_=Integer)
-_SINCE = bindparam("since", type_=Date)
-
-
-@cache
-def _cells_query() -> Select[Any]:
-    return select_columns(*(getattr(RollupCell, name) for name in _Cell._fields)).where(
-        col(RollupCell.team_id) == _TEAM,
-        col(RollupCell.week) >= _SINCE,
-        col(RollupCell.published).is_(True),
-    )
-
-
-@cache
-def _weeks_query() -> Select[Any]:
-    return select_columns(*(getattr(RollupWeek, name) for name in _Week._fields)).where(
-        col(RollupWeek.team_id) == _TEAM, col(RollupWeek.week) >= _SINCE
-    )
-
-
-async def _cells(session: AsyncSession, team_id: int, since: date) -> list[_Cell]:
-    found = await _run(session, _cells_query(), {"team_id": team_id, "since": since})
-    return [_Cell._make(row) for row in found.all()]
-
-
 def _welch(now: _Stats, before: _Stats) -> bool:
     if now.answers < 2 or before.answers < 2 or (now.std == 0 and before.std == 0):
         return False
@@ -179,7 +130,7 @@ def _welch(now: _Stats, before: _Stats) -> bool:
     return bool(test.pvalue < SIGNIFICANCE)
 
 
-def _theme_rows(cells: list[_Cell], period_start: date) -> list[ThemeRow]:
+def _theme_rows(cells: list[Cell], period_start: date) -> list[ThemeRow]:
     current: dict[str, _Stats] = {}
     previous: dict[str, _Stats] = {}
     for cell in cells:
@@ -225,7 +176,7 @@ def sample_note(shown: int, total: int) -> str:
     )
 
 
-def _advocacy(cells: list[_Cell], period_start: date) -> float | None:
+def _advocacy(cells: list[Cell], period_start: date) -> float | None:
     stats = _Stats()
     for cell in cells:
         if cell.theme == ADVOCACY and cell.week >= period_start:
@@ -235,7 +186,7 @@ def _advocacy(cells: list[_Cell], period_start: date) -> float | None:
     return round(100 * (stats.favourable - stats.unfavourable) / stats.answers)
 
 
-def _series(cells: list[_Cell]) -> dict[str, list[tuple[date, float]]]:
+def _series(cells: list[Cell]) -> dict[str, list[tuple[date, float]]]:
     bank = load_bank()
     series: dict[str, list[tuple[date, float]]] = {}
     for cell in sorted(cells, key=lambda c: c.week):
@@ -246,12 +197,7 @@ def _series(cells: list[_Cell]) -> dict[str, list[tuple[date, float]]]:
     return series
 
 
-async def _rounds(session: AsyncSession, team_id: int, since: date) -> list[_Week]:
-    found = await _run(session, _weeks_query(), {"team_id": team_id, "since": since})
-    return sorted((_Week._make(row) for row in found.all()), key=lambda w: w.week)
-
-
-def _round_row(week: _Week) -> RoundRow:
+def _round_row(week: Week) -> RoundRow:
     shown = week.published
     return RoundRow(
         label=f"w/c {week.week:%d %b}",
@@ -323,9 +269,10 @@ async def team_trend(
     are in it, with how many there are in all."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
     previous_start = period_start - timedelta(weeks=weeks)
-    cells = await _cells(session, team_id, previous_start)
+    rows = await team_rows(session, team_id, previous_start)
+    cells = [c for c in rows.cells if c.published]
     in_period = [c for c in cells if c.week >= period_start]
-    rounds = [w for w in await _rounds(session, team_id, period_start)]
+    rounds = [w for w in rows.weeks if w.week >= period_start]
     summary = TrendSummary(
         weeks=weeks,
         themes=_theme_rows(cells, period_start),
@@ -343,7 +290,8 @@ async def team_trend(
             "closed pulse (and no smaller group could be worked out from them)."
         )
     comment_weeks = {w.week for w in rounds if w.comments_published}
-    found = await published_comments(session, team_id, comment_weeks, comment_sample)
+    counted = published_counts(rows, comment_weeks)
+    found = await sample_comments(session, team_id, counted, comment_sample)
     summary.comments, summary.comment_total, summary.mood = found.shown, found.total, found.mood
     if found.total > len(found.shown):
         summary.notes.append(sample_note(len(found.shown), found.total))

@@ -19,7 +19,8 @@ from datetime import date
 from bot.settings import Settings
 from storage.engine import Database
 from surveys.comment_picks import Bucket, at_once, pick
-from surveys.comments import _buckets_query
+from surveys.comments import published_counts
+from surveys.report_rows import team_rows
 from tests.comment_oracle import full_list
 from tests.support import FixedClock
 from tests.test_comment_counts import comment_weeks, team_ids, two_weeks
@@ -27,11 +28,12 @@ from tests.test_comment_counts import comment_weeks, team_ids, two_weeks
 
 async def buckets_of(db: Database, team: int, weeks: set[date]) -> list[Bucket]:
     """The team's published comment buckets (week, theme or None, count), with no ranks yet."""
+    if not weeks:
+        return []
     async with db.session() as session:
-        connection = await session.connection()
-        values = {"team_id": team, "weeks": sorted(weeks)}
-        rows = (await connection.execute(_buckets_query(), values)).all()
-    return [(week, theme, int(count), []) for week, theme, count, _, _ in rows if count]
+        rows = await team_rows(session, team, min(weeks))
+    counted = published_counts(rows, weeks)
+    return [(week, theme, count, []) for week, theme, count, _, _ in counted if count]
 
 
 async def walks(db: Database) -> list[bool]:

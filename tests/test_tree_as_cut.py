@@ -46,27 +46,21 @@ async def sqlite_plan(url: str) -> list[str]:
 
 
 async def postgresql_plan(url: str) -> list[str]:
-    """PostgreSQL's plans for the walk's two statements (every place of a level at once), with
-    sequential scans priced out: a table that no index can serve would still be scanned, so
-    what is left shows which indexes serve each step (a test database is too small for the
-    planner to prefer an index of its own accord)."""
+    """PostgreSQL's plan for a level of the walk (every place at once: children and own
+    comments in one statement), with sequential scans priced out: a table that no index can
+    serve would still be scanned, so what is left shows which indexes serve each step (a test
+    database is too small for the planner to prefer an index of its own accord)."""
     places = [(WEEK, "wellbeing", 7), (WEEK, None, 8)]
-    steps: list[str] = []
     db = Database(url)
     try:
         async with db.session() as session:
             connection = await session.connection()
             await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            for query in (
-                comment_picks._children_at_once_query(),
-                comment_picks._own_at_once_query(),
-            ):
-                compiled = query.compile(dialect=connection.dialect)
-                values = compiled.construct_params(comment_picks._arrays(places))
-                arguments = tuple(values[name] for name in compiled.positiontup or ())
-                rows = await connection.exec_driver_sql(f"EXPLAIN {compiled}", arguments)
-                steps += [str(row[0]).strip() for row in rows]
-        return steps
+            compiled = comment_picks._level_at_once_query().compile(dialect=connection.dialect)
+            values = compiled.construct_params(comment_picks._arrays(places))
+            arguments = tuple(values[name] for name in compiled.positiontup or ())
+            rows = await connection.exec_driver_sql(f"EXPLAIN {compiled}", arguments)
+            return [str(row[0]).strip() for row in rows]
     finally:
         await db.dispose()
 
