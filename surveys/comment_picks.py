@@ -255,7 +255,8 @@ async def _level_at_once(session: AsyncSession, places: list[Place]) -> tuple[Ch
 
 
 async def _own_at_once(session: AsyncSession, places: list[Place]) -> Words:
-    """Each place's own comments (the walk read them with its levels: only should it not)."""
+    """Each place's own comments.  (The walk's levels have read them already for every place
+    landed on; this answers the walk's last question the same way as SQLite's.)"""
     return (await _level_at_once(session, places))[1]
 
 
