@@ -4,9 +4,11 @@ many there are in all and their mood.
 Which comments are published is decided exactly as before (docs/anonymity.md): only from the
 reported team's published comment weeks, only from rounds that week's cut counted, only from teams
 below it as that week was cut, and a comment on a statement only where its (week, theme) cell
-publishes comments.  Every one of those conditions is in the SQL ``WHERE``/``JOIN``, so the
-count, the mood and the sample all range over the published comments and nothing else: the sample
-can only hold comments that showing them all would have shown.
+publishes comments.  The cells and weeks that publish comments are chosen once, by
+``published_counts``, from the team's rollup rows (``surveys/report_rows.py``: read with the
+report's figures, in one statement); the rest is in the walk's SQL.  So the count, the mood and
+the sample all range over the published comments and nothing else: the sample can only hold
+comments that showing them all would have shown.
 
 How many there are and their mood are read from the rollups, counted at the week's cut by those
 same rules (``surveys/comment_counts.py``): one row per (week, theme) cell and per week, not
@@ -26,29 +28,13 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from itertools import accumulate
-from typing import Any
 
-from sqlalchemy import (
-    CompoundSelect,
-    Date,
-    Integer,
-    Result,
-    Select,
-    String,
-    bindparam,
-    cast,
-    null,
-    union_all,
-)
-from sqlalchemy import select as select_columns
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import RollupCell, RollupWeek
 from surveys.bank import load_bank
 from surveys.comment_picks import pick
+from surveys.report_rows import TeamRows, team_rows
 
 GENERAL = "General"  # the label of comments tied to no statement
 SAMPLE = 10  # comments a report shows: as many as Slack's and Teams' reports lay out
@@ -65,13 +51,6 @@ class Comments:
     mood: float | None = None
 
 
-async def _run(
-    session: AsyncSession, query: Any, parameters: dict[str, Any] | None = None
-) -> Result[Any]:
-    connection = await session.connection()
-    return await connection.execute(query, parameters)
-
-
 @dataclass(frozen=True)
 class _Bucket:
     """A week's comments on one theme (None: its general comments), as counted at the cut."""
@@ -81,39 +60,24 @@ class _Bucket:
     count: int
 
 
-# A report's statements are built once and run with their values (building and keying a
-# statement costs more Python than running it, for a ward)
-_TEAM = bindparam("team_id", type_=Integer)
-_WEEKS = bindparam("weeks", expanding=True, type_=Date)
+# (week, theme or None for the general comments, comments, with a mood, sum of moods)
+Counted = tuple[date, str | None, int, int, float]
 
 
-@cache
-def _buckets_query() -> CompoundSelect[Any]:
-    """The team's comment counts in its published comment cells and weeks: (week, theme or NULL,
-    comments, with a mood, sum of moods)."""
-    cells: Select[Any] = select_columns(
-        col(RollupCell.week),
-        col(RollupCell.theme),
-        col(RollupCell.comments),
-        col(RollupCell.moods),
-        col(RollupCell.mood_total),
-    ).where(
-        col(RollupCell.team_id) == _TEAM,
-        col(RollupCell.week).in_(_WEEKS),
-        col(RollupCell.comments_published).is_(True),
-    )
-    general: Select[Any] = select_columns(
-        col(RollupWeek.week),
-        cast(null(), String),
-        col(RollupWeek.general_comments),
-        col(RollupWeek.general_moods),
-        col(RollupWeek.general_mood_total),
-    ).where(
-        col(RollupWeek.team_id) == _TEAM,
-        col(RollupWeek.week).in_(_WEEKS),
-        col(RollupWeek.comments_published).is_(True),
-    )
-    return union_all(cells, general)
+def published_counts(rows: TeamRows, weeks: set[date]) -> list[Counted]:
+    """The comment counts of the team's published comment cells and weeks among ``weeks``: a
+    cell's where it publishes comments, a week's general ones where the week publishes them."""
+    cells = [
+        (c.week, c.theme, c.comments, c.moods, c.mood_total)
+        for c in rows.cells
+        if c.comments_published and c.week in weeks
+    ]
+    general: list[Counted] = [
+        (w.week, None, w.comments, w.moods, w.mood_total)
+        for w in rows.weeks
+        if w.comments_published and w.week in weeks
+    ]
+    return cells + general
 
 
 def allocate(counts: list[int], draws: int) -> list[int]:
@@ -134,8 +98,14 @@ async def published_comments(
     published comment ``weeks``, with their total and mood (over all of them, not the sample)."""
     if not weeks:
         return Comments()
-    found = await _run(session, _buckets_query(), {"team_id": team_id, "weeks": sorted(weeks)})
-    rows = found.all()
+    rows = await team_rows(session, team_id, min(weeks))
+    return await sample_comments(session, team_id, published_counts(rows, weeks), limit)
+
+
+async def sample_comments(
+    session: AsyncSession, team_id: int, rows: list[Counted], limit: int = SAMPLE
+) -> Comments:
+    """``published_comments`` from the team's counts already read (``published_counts``)."""
     buckets = sorted(
         (_Bucket(week, theme, int(count)) for week, theme, count, _, _ in rows if count > 0),
         key=lambda b: (b.week, b.theme or ""),
@@ -145,15 +115,16 @@ async def published_comments(
         return Comments()
     scored = sum(int(moods) for _, _, _, moods, _ in rows)
     moods = sum(float(mood_total or 0.0) for *_, mood_total in rows)
-    bank = load_bank()
-    shown: list[tuple[str, str]] = []
     draw = random.SystemRandom()
-    for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True):
-        if not size:
-            continue
-        ranks = draw.sample(range(bucket.count), size)
-        label = GENERAL if bucket.theme is None else bank.theme_name(bucket.theme)
-        picked = await pick(session, team_id, bucket.week, bucket.theme, bucket.count, ranks)
-        shown.extend((label, words) for words in picked)
+    wanted = [
+        (bucket.week, bucket.theme, bucket.count, draw.sample(range(bucket.count), size))
+        for bucket, size in zip(buckets, allocate([b.count for b in buckets], limit), strict=True)
+        if size
+    ]
+    bank = load_bank()
+    shown = [
+        (GENERAL if theme is None else bank.theme_name(theme), words)
+        for theme, words in await pick(session, team_id, wanted)
+    ]
     random.SystemRandom().shuffle(shown)  # buckets were read in order: mix them
     return Comments(shown, total, moods / scored if scored else None)
