@@ -14,16 +14,24 @@ both walks run on the same rows.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import date
 
+import pytest
+
+from bot.service import TeamPulse
 from bot.settings import Settings
 from storage.engine import Database
 from surveys.comment_picks import Bucket, at_once, pick
 from surveys.comments import published_counts
+from surveys.organisation import spec_from_yaml
 from surveys.report_rows import team_rows
 from tests.comment_oracle import full_list
 from tests.support import FixedClock
-from tests.test_comment_counts import comment_weeks, team_ids, two_weeks
+from tests.test_comment_counts import comment_weeks, run_week, sql, team_ids, two_weeks
+from tests.test_published_weeks import MOVING
+
+Organisation = Callable[[Database, Settings, FixedClock], Awaitable[object]]
 
 
 async def buckets_of(db: Database, team: int, weeks: set[date]) -> list[Bucket]:
@@ -50,10 +58,22 @@ async def picked(
         return sorted(await pick(session, team, asked, batched=batched), key=str)
 
 
+async def one_ward_asked_one_theme(db: Database, settings: Settings, clock: FixedClock) -> None:
+    """The two weeks, Ward S's pulse asking one question only: on every other theme its parent
+    holds comments and Ward S holds no cell, while it still holds general comments."""
+    service = TeamPulse(db, settings, clock=clock)
+    await service.import_organisation(spec_from_yaml(MOVING.replace("{parent}", "Surgery")))
+    await sql(db, "UPDATE team SET questions_per_pulse = 1 WHERE name = 'Ward S'")
+    await run_week(service, clock, db, 1)
+    await service.import_organisation(spec_from_yaml(MOVING.replace("{parent}", "Medicine")))
+    await run_week(service, clock, db, 2)
+
+
+@pytest.mark.parametrize("organisation", [two_weeks, one_ward_asked_one_theme])
 async def test_every_rank_of_every_report_is_one_published_comment_either_way(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, organisation: Organisation
 ) -> None:
-    await two_weeks(db, settings, FixedClock())
+    await organisation(db, settings, FixedClock())
     checked = 0
     for name, team in (await team_ids(db)).items():
         weeks = await comment_weeks(db, team)
