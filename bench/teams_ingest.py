@@ -290,7 +290,7 @@ async def bench(args: argparse.Namespace) -> None:
     bare_status = 200 if args.activity == "invoke" else 201  # (its answer has no card)
     oks = {"app": app_ok, "bare": lambda status, _body: status == bare_status}
     base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"tp_teams_{uuid.uuid4().hex[:8]}"
+    name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
     pg_version = str(await admin.fetchval("SHOW server_version"))
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -323,7 +323,8 @@ async def bench(args: argparse.Namespace) -> None:
             }
             if args.workers > 1:
                 env["TEAMPULSE_WORKERS"] = str(args.workers)
-            app = await spawn_serve(env, logs / "app.log")
+            code = (str(Path(args.code).resolve()),) if args.code else ()
+            app = await spawn_serve(env, logs / "app.log", code)
             children.append(app)
             bare_env = {
                 "BENCH_APP_ID": APP_ID,
@@ -397,6 +398,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="app chunks (baseline around each)")
     parser.add_argument("--workers", type=int, default=1, help="the app's TEAMPULSE_WORKERS")
     parser.add_argument("--pid-file", help="write the app server's pid here (for py-spy)")
+    parser.add_argument("--code", help="serve the app from this checkout (an older one, say)")
+    parser.add_argument("--db-prefix", default="tp_teams_", help="scratch database name")
     asyncio.run(bench(parser.parse_args()))
 
 
