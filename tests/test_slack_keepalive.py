@@ -6,10 +6,18 @@ server that never answers) is None, for the caller to make the call through slac
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from adapters.slack.keepalive import KeepAlive
 
@@ -164,3 +172,73 @@ async def test_a_server_that_never_answers_gives_none_within_the_bound(upstream:
 async def test_nothing_listening_gives_none() -> None:
     keepalive = KeepAlive("http://127.0.0.1:9/api/")  # (the discard port: nothing there)
     assert await post(keepalive, 1) is None
+
+
+def certificate(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server's TLS context for 127.0.0.1 with a self-signed certificate, and that
+    certificate's file (for a client that trusts it)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake Slack")])
+    now = datetime.now(UTC)
+    made = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(made.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+async def tls_upstream(context: ssl.SSLContext) -> tuple[Upstream, str]:
+    server = Upstream(plain)
+    server.server = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=context)
+    return server, server.url.replace("http://", "https://")
+
+
+async def test_receipts_go_over_tls_to_a_trusted_server(tmp_path: Path) -> None:
+    context, cert_file = certificate(tmp_path)
+    server, url = await tls_upstream(context)
+    keepalive = KeepAlive(url, ssl.create_default_context(cafile=str(cert_file)))
+    try:
+        answers = [await post(keepalive, n) for n in range(2)]
+    finally:
+        await keepalive.close()
+        assert server.server is not None
+        server.server.close()
+    assert [getattr(a, "status", None) for a in answers] == [200, 200]
+    assert server.connections == 1 and len(server.requests) == 2
+
+
+async def test_a_server_with_an_untrusted_certificate_gets_nothing(tmp_path: Path) -> None:
+    """Someone in the middle with a certificate of their own: the check refuses it before the
+    request (the bot's token in it) is written, and the call is left to slack_sdk."""
+    context, _ = certificate(tmp_path)
+    server, url = await tls_upstream(context)
+    keepalive = KeepAlive(url)  # (the system's authorities only)
+    try:
+        assert await post(keepalive, 1) is None
+    finally:
+        await keepalive.close()
+        assert server.server is not None
+        server.server.close()
+    assert server.requests == []

@@ -138,7 +138,7 @@ def _receipts_keepalive(client: AsyncWebClient) -> KeepAlive | None:
     a proxy, which they don't speak."""
     if type(client) is not PacedClient or client.proxy:
         return None
-    client.keepalive = KeepAlive(client.base_url)
+    client.keepalive = KeepAlive(client.base_url, client.ssl)
     return client.keepalive
 
 

@@ -42,16 +42,18 @@ class Unusual(Exception):
 
 
 class KeepAlive:
-    """Kept-alive connections to the Web API's host (``base_url``: ``SLACK_API_URL``)."""
+    """Kept-alive connections to the Web API's host (``base_url``: ``SLACK_API_URL``), over TLS
+    with ``tls`` (the client's own ``ssl``, as slack_sdk would use it) for an https URL."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError(f"not an HTTP URL: {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.path = parts.path if parts.path.endswith("/") else parts.path + "/"
-        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+        https = parts.scheme == "https"  # (certificates checked: ``tls``, or the system's)
+        self.tls = (tls or ssl.create_default_context()) if https else None
         default = (parts.scheme == "https" and self.port == 443) or self.port == 80
         self.authority = self.host if default else f"{self.host}:{self.port}"
         self._idle: list[Stream] = []
