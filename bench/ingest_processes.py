@@ -196,14 +196,23 @@ async def spawn_serve(env: dict[str, str], log: Path, python_path: tuple[str, ..
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of a process and its children (``teampulse serve``'s
     workers)."""
-    total = 0.0
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and its children."""
+    user = system = 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return total
-    return total + sum(cpu_seconds(int(child)) for child in children)
+        return user, system
+    for child in children:
+        more = cpu_split(int(child))
+        user, system = user + more[0], system + more[1]
+    return user, system
 
 
 async def until_quiet(pid: int) -> None:

@@ -42,7 +42,10 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except ValueError:  # (json.JSONDecodeError, and an integer over 4,300 digits)
         raise BadJson("the body is not valid JSON") from None
-    problem = _depth_problem(value, max_depth) if _plain(text) else shape_problem(value, max_depth)
+    if _plain(text):
+        problem = None if _shallow(text, max_depth) else _depth_problem(value, max_depth)
+    else:
+        problem = shape_problem(value, max_depth)
     if problem is not None:
         raise BadJson(problem)
     return value
@@ -54,6 +57,14 @@ def _plain(text: str) -> bool:
     without visiting every string (most of a payload): ``shape_problem`` walking a Slack
     interaction's strings was a tenth of the app's CPU per answer."""
     return _encodable(text) and "\\ud" not in text and "\\uD" not in text
+
+
+def _shallow(text: str, max_depth: int) -> bool:
+    """Too few brackets to nest ``max_depth`` levels: each level is an array or an object,
+    which opens with ``[`` or ``{`` in the text (brackets inside strings only add to the
+    count).  Two counts in C, where walking the value's containers was about a fifth of the
+    read of a Slack interaction."""
+    return text.count("{") + text.count("[") <= max_depth
 
 
 def _depth_problem(value: Any, max_depth: int) -> str | None:

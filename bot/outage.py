@@ -100,14 +100,31 @@ async def within_or_running(
     return _result(task, what)
 
 
-async def _waited(task: asyncio.Task[T], seconds: float | None) -> bool:
-    """Whether ``task`` ended within ``seconds``; a caller cancelled meanwhile cancels it."""
+async def _waited(task: asyncio.Future[T], seconds: float | None) -> bool:
+    """Whether ``task`` ended within ``seconds``; a caller cancelled meanwhile cancels it.
+    (``asyncio.wait({task}, timeout=seconds)``, with one future and one timer: each answer
+    waits here twice, and ``asyncio.wait``'s sets and checks were most of that.)"""
+    if task.done():
+        return True
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(*_: object) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(seconds, wake) if seconds is not None else None
     try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
+        await woken
     except asyncio.CancelledError:
         task.cancel()
         raise
-    return bool(done)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        task.remove_done_callback(wake)
+    return task.done()
 
 
 def _give_up(task: asyncio.Task[T], what: str, seconds: float | None) -> NoReturn:

@@ -25,6 +25,7 @@ _SHAPES = re.compile(
     r"\bxox[a-z]{1,2}[.-][A-Za-z0-9.-]+|\bxapp-[A-Za-z0-9-]+|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
 )
 _KNOWN: set[str] = set()
+_LONGEST_FIRST: list[str] = []  # ``_KNOWN``, sorted once per ``remember`` (not per log line)
 SHORTEST = 8  # a shorter setting can't be told from ordinary words, and isn't a real secret
 
 
@@ -41,10 +42,11 @@ def remember(settings: Settings) -> None:
         *(settings.encryption_keys_raw or "").split(","),
     )
     _KNOWN.update(v.strip() for v in values if v and len(v.strip()) >= SHORTEST)
+    _LONGEST_FIRST[:] = sorted(_KNOWN, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    for value in sorted(_KNOWN, key=len, reverse=True):
+    for value in _LONGEST_FIRST:
         if value in text:
             text = text.replace(value, REDACTED)
     return _SHAPES.sub(REDACTED, text)

@@ -122,3 +122,28 @@ async def test_the_stored_polarity_is_that_of_the_stored_words(
     assert sentiment_of(general) > 0
     unscored = await column(db, "SELECT sentiment FROM response WHERE comment IS NULL")
     assert unscored and all(value == (None,) for value in unscored)
+
+
+MOODS = [
+    "Brilliant support from the whole team this week, thank you",
+    "Short staffed, awful nights",
+    "Handover ran late again but the team pulled together",
+    "not good at all!!",
+    "I don't feel valued, not even a little",
+    "Very very happy :) but so tired",
+    "TERRIBLE rota. Never again?",
+    "ok",
+    "",
+    "😀 great day on the ward",
+    "Calmer",
+    "Les infirmières sont formidables",
+]
+
+
+@pytest.mark.parametrize("words", MOODS)
+def test_a_comments_polarity_is_textblobs_own(words: str) -> None:
+    """The stored polarity is what ``TextBlob(words).sentiment.polarity`` gives, exactly: the
+    lexicon's scorer is asked directly (without TextBlob's analyser's per-call named tuple), and
+    a report's moods must not move because of it."""
+    textblob = lazy.load("textblob")
+    assert sentiment_of(words) == textblob.TextBlob(words).sentiment.polarity

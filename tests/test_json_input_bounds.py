@@ -45,6 +45,8 @@ def test_loads_refuses_what_the_full_walk_refuses(
     [
         ('{"a": [[[1]]]}', "the JSON is nested deeper than 3 levels"),
         ('{"a": [[1]]}', None),
+        ('{"a": "[[[{{ brackets in words are no nesting"}', None),
+        ('[{"a": "[["}, [[[1]]]]', "the JSON is nested deeper than 3 levels"),
         (
             '{"a": "sad \\ud800 face"}',
             "the JSON holds a lone UTF-16 surrogate, which is no character",

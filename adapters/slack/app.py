@@ -125,9 +125,9 @@ def build_normalized_headers(headers: dict[str, str]) -> dict[str, list[str]]:
     return {name.lower(): [value] for name, value in headers.items()}
 
 
-def extract_content_type(headers: dict[str, list[str]]) -> str | None:
-    """Bolt's ``extract_content_type``: the media type, without its parameters."""
-    content_type = headers.get("content-type", [None])[0]
+def media_type(content_type: str | None) -> str | None:
+    """Bolt's ``extract_content_type`` of a ``Content-Type`` header: the media type, without
+    its parameters.  (The headers are normalised for Bolt only when it dispatches.)"""
     return content_type.split(";")[0] if content_type else None
 
 
@@ -173,9 +173,8 @@ class SlackGate:
             return _error(400, "the body is not UTF-8")
         if not self.verified(body, request):
             return _error(401, "invalid request")
-        headers = build_normalized_headers({str(k): v for k, v in request.headers.items()})
         try:
-            payload = payload_of(body, extract_content_type(headers))
+            payload = payload_of(body, media_type(request.headers.get("Content-Type")))
         except BadRequest as error:
             return _error(400, str(error))
         bolt = await self.bolt.side()  # (loaded after start: waits for it only until then)
@@ -186,4 +185,5 @@ class SlackGate:
             return web.Response(status=200, headers=NO_RETRY)
         if bolt.fast is not None and bolt.fast.takes(payload):
             return await bolt.fast.handle(payload)
+        headers = build_normalized_headers({str(k): v for k, v in request.headers.items()})
         return await bolt.dispatch(payload, request.query_string, headers)

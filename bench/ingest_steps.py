@@ -1,0 +1,120 @@
+"""Steps of a Slack answer on their own, in CPU time (so a busy machine slows neither side).
+
+Run it with a checkout's code first on the path to time that checkout's steps, and compare two
+checkouts run one after the other::
+
+    PYTHONPATH=$PWD .venv/bin/python bench/ingest_steps.py
+    PYTHONPATH=/tmp/old .venv/bin/python bench/ingest_steps.py   # another checkout's code
+
+Timed: the gate's read of a pulse submission (``payload_of``: the form, the bounded JSON, the
+shape check) and the bounded JSON alone; a comment's polarity; a task awaited under a time bound
+(``bot/outage.py``, twice per answer); and the receipt's ``chat.update`` posted to the tests' fake
+Slack in another process, with aiohttp's pooled client and (where the checkout has it) on the
+adapter's kept-alive connections (``adapters/slack/keepalive.py``).  Each figure is the best of 5
+repeats, in µs of this process's CPU per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import aiohttp  # noqa: E402
+from ingest_processes import spawn  # noqa: E402
+from slack_ingest import pulse_submission  # noqa: E402
+
+# (those put this checkout first on the path: the code timed is PYTHONPATH's)
+sys.path[:] = [entry for entry in sys.path if entry != str(BENCH.parent)] + [str(BENCH.parent)]
+
+COMMENT = "Handover ran late again but the team pulled together"
+QUESTIONS = ["psych_safety_1", "respect_2", "support_3", "valued_1"]
+RECEIPT = b'{"channel":"DUP00001","ts":"1700000000.000001","text":"Thank you","blocks":[]}'
+HEADERS = {"Authorization": "Bearer xoxb-bench", "Content-Type": "application/json;charset=utf-8"}
+POSTS = 3000
+
+
+def per_call(work: Callable[[], object], number: int = 20_000) -> float:
+    best = min(timeit.repeat(work, number=number, repeat=5, timer=time.process_time))
+    return best / number * 1e6
+
+
+def reads() -> None:
+    from adapters.slack.app import form_of, payload_of
+    from bot import json_input
+    from surveys.responses import sentiment_of
+
+    body = pulse_submission(7, "UP00007", "T0BENCH", 12, QUESTIONS, COMMENT)
+    payload = form_of(body)["payload"]
+    print(f"| gate's read (`payload_of`) | {per_call(lambda: payload_of(body, None)):.1f} |")
+    print(
+        f"| bounded JSON (`json_input.loads`) | {per_call(lambda: json_input.loads(payload)):.1f} |"
+    )
+    sentiment_of(COMMENT)  # (the import)
+    print(f"| a comment's polarity | {per_call(lambda: sentiment_of(COMMENT), 2000):.1f} |")
+
+
+async def bounded_waits() -> float:
+    from bot.outage import within
+
+    async def work() -> int:
+        return 1
+
+    started = time.process_time()
+    for _ in range(20_000):
+        await within(2.5, work(), "bench")
+    return (time.process_time() - started) / 20_000 * 1e6
+
+
+async def posts(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for label in ("warm-up", "aiohttp"):
+            started = time.process_time()
+            for _ in range(POSTS):
+                timeout = aiohttp.ClientTimeout(total=30)
+                async with http.post(url, data=RECEIPT, headers=HEADERS, timeout=timeout) as r:
+                    await r.read()
+            cpu = (time.process_time() - started) / POSTS * 1e6
+            if label == "aiohttp":
+                print(f"| `chat.update` with aiohttp's pooled client | {cpu:.1f} |")
+    try:
+        from adapters.slack.keepalive import KeepAlive
+    except ImportError:
+        print("| `chat.update` on kept-alive connections | (not in this checkout) |")
+        return
+    keepalive = KeepAlive(url.rsplit("/", 1)[0] + "/")
+    try:
+        for label in ("warm-up", "kept"):
+            started = time.process_time()
+            for _ in range(POSTS):
+                answer = await keepalive.post("chat.update", RECEIPT, HEADERS, 30)
+                assert answer is not None and answer.status == 200
+            cpu = (time.process_time() - started) / POSTS * 1e6
+            if label == "kept":
+                print(f"| `chat.update` on kept-alive connections | {cpu:.1f} |")
+    finally:
+        await keepalive.close()
+
+
+def main() -> None:
+    print("| step | µs of CPU per call |")
+    print("|---|---:|")
+    reads()
+    waits = min(asyncio.run(bounded_waits()) for _ in range(3))
+    print(f"| a task awaited within a bound (`within`) | {waits:.1f} |")
+    fake = spawn("fake", {}, Path(tempfile.mkdtemp(prefix="ingest_steps_")) / "fake.log")
+    try:
+        asyncio.run(posts(fake.url + "/api/chat.update"))
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
