@@ -9,9 +9,8 @@ checkouts run one after the other::
 Timed: the gate's read of a pulse submission (``payload_of``: the form, the bounded JSON, the
 shape check) and the bounded JSON alone; a comment's polarity; a task awaited under a time bound
 (``bot/outage.py``, twice per answer); and the receipt's ``chat.update`` posted to the tests' fake
-Slack in another process, with aiohttp's pooled client and (where the checkout has it) on the
-adapter's kept-alive connections (``adapters/slack/keepalive.py``).  Each figure is the best of 5
-repeats, in µs of this process's CPU per call.
+Slack in another process, with aiohttp's pooled client, as the adapter posts it.  Each figure is
+the best of 5 repeats, in µs of this process's CPU per call.
 """
 
 from __future__ import annotations
@@ -84,23 +83,6 @@ async def posts(url: str) -> None:
             cpu = (time.process_time() - started) / POSTS * 1e6
             if label == "aiohttp":
                 print(f"| `chat.update` with aiohttp's pooled client | {cpu:.1f} |")
-    try:
-        from adapters.slack.keepalive import KeepAlive
-    except ImportError:
-        print("| `chat.update` on kept-alive connections | (not in this checkout) |")
-        return
-    keepalive = KeepAlive(url.rsplit("/", 1)[0] + "/")
-    try:
-        for label in ("warm-up", "kept"):
-            started = time.process_time()
-            for _ in range(POSTS):
-                answer = await keepalive.post("chat.update", RECEIPT, HEADERS, 30)
-                assert answer is not None and answer.status == 200
-            cpu = (time.process_time() - started) / POSTS * 1e6
-            if label == "kept":
-                print(f"| `chat.update` on kept-alive connections | {cpu:.1f} |")
-    finally:
-        await keepalive.close()
 
 
 def main() -> None:

@@ -14,11 +14,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import MAX_BODY, SlackGate, client_options, web_client
 from adapters.slack.identity import SlackDirectory
-from adapters.slack.keepalive import KeepAlive
 from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.on_demand import OnDemandBolt
-from adapters.slack.pacing import PacedClient, Pacer
+from adapters.slack.pacing import Pacer
 from bot.server import SERVICE, cap_body
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -115,7 +114,6 @@ class SlackPlatform:
         self.client.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.client.timeout)
         )
-        keepalive = _receipts_keepalive(self.client)
         if self.installations is not None:
             await self.installations.create_tables()
         if self.mode == "socket":
@@ -129,17 +127,6 @@ class SlackPlatform:
         if self.socket is not None:
             await self.socket.close_async()  # type: ignore[no-untyped-call]
         await self.client.session.close()
-        if keepalive is not None:
-            await keepalive.close()
-
-
-def _receipts_keepalive(client: AsyncWebClient) -> KeepAlive | None:
-    """The one-workspace client's connections for the receipts (``receipts.py``); none through
-    a proxy, which they don't speak."""
-    if type(client) is not PacedClient or client.proxy:
-        return None
-    client.keepalive = KeepAlive(client.base_url, client.ssl)
-    return client.keepalive
 
 
 def platform(settings: Settings) -> SlackPlatform:

@@ -57,7 +57,6 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.keepalive import KeepAlive
 from bot.identities import LRU
 
 log = logging.getLogger(__name__)
@@ -313,7 +312,6 @@ class PacedClient(AsyncWebClient):
     def __init__(self, *, pacer: Pacer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pacer = pacer
-        self.keepalive: KeepAlive | None = None  # the receipt's connections (receipts.py)
 
     async def api_call(
         self, api_method: str, *, headers: dict[str, Any] | None = None, **kwargs: Any

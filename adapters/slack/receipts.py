@@ -5,8 +5,7 @@ slack_sdk each call builds its request, headers, logging and response objects an
 handlers: about a fifth of the app's CPU under load (docs/performance.md, "Against a committing
 baseline").  Here the body is JSON built from a pre-rendered part (the receipt's text and blocks
 are the same for everyone of a team in a round, so they are rendered and serialised once), posted
-in the client's pace (``Pacer``) on its own kept-alive connections (``keepalive.py``: a fifth of
-the CPU of aiohttp's client), or with its pooled ``aiohttp`` session where it has none.
+with the client's own pooled ``aiohttp`` session in the client's pace (``Pacer``).
 
 Anything unusual goes to slack_sdk after all, which handles it as every other call: a 429 (told
 to the pacer first, as ``PacedRateLimitRetry`` does, then retried in the lane's turn), a dropped
@@ -25,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import render
-from adapters.slack.pacing import PacedClient, Ticket, retry_after
+from adapters.slack.pacing import PacedClient, retry_after
 from bot.views import Receipt
 
 log = logging.getLogger(__name__)
@@ -67,15 +66,6 @@ async def _posted(client: AsyncWebClient, channel: str, ts: str, receipt: Receip
         **client.headers,
     }
     ticket = await client.pacer.turn(client.token or "", UPDATE)
-    if client.keepalive is not None:
-        kept = await client.keepalive.post(UPDATE, body, headers, client.timeout)
-        if kept is None:  # (anything unusual: slack_sdk makes the call)
-            return False
-        status, answer = kept.status, kept.body
-        if status == 429:
-            client.pacer.refused(ticket, retry_after(kept.headers))
-            return False
-        return _outcome(client, ticket, status, answer)
     try:
         async with client.session.post(
             client.base_url + UPDATE,
@@ -89,11 +79,6 @@ async def _posted(client: AsyncWebClient, channel: str, ts: str, receipt: Receip
                 return False
     except (TimeoutError, aiohttp.ClientConnectionError):
         return False
-    return _outcome(client, ticket, status, answer)
-
-
-def _outcome(client: PacedClient, ticket: Ticket, status: int, answer: bytes) -> bool:
-    """Slack's answer (not a 429): done, or ``SlackApiError`` as slack_sdk raises it."""
     client.pacer.accepted(ticket)
     found = _json(answer)
     if status != 200 or found.get("ok") is not True:
