@@ -312,6 +312,8 @@ async def fingerprint(session: AsyncSession, week: date) -> str:
     (an import) and the questions' themes and scoring.  Answers and invitations are not in it:
     a round gets them only while open (the cut's ``due`` checks every round closed), and rows
     deleted after the rows were computed are no different from rows deleted after the cut.
+    Kudos are not in it either: they are dated by the organisation's day, so none joins a week
+    that is over (only those are cut).
     Cheap (the week's rounds through ``ix_pulse_round_counted_week``), as it is read again while
     the writer holds the lock."""
     rounds = select(col(PulseRound.id), col(PulseRound.closed)).where(
