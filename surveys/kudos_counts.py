@@ -137,7 +137,7 @@ def _not_cut(since: date, today: date, cut: set[date]) -> Any:
         week += timedelta(days=7)
     if not runs:
         return None
-    if runs[-1][1] == last + timedelta(days=7):
+    if runs[-1][1] == last + timedelta(days=7) and not any(week > last for week in cut):
         runs[-1] = (runs[-1][0], None)  # (nothing is dated after today, but nothing is missed)
     day = col(Recognition.created_on)
     return or_(*(and_(day >= start, day < end) if end else day >= start for start, end in runs))
