@@ -66,7 +66,7 @@ from trends_checks import (  # noqa: E402
     count_in,
     explain,
     previous_start,
-    rows_read,
+    statements_of,
 )
 from trends_data import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     FIRST_MONDAY,
@@ -100,7 +100,7 @@ from bot.views import TrendReportView, View  # noqa: E402
 from storage.engine import Database  # noqa: E402
 from surveys.anonymity import Thresholds  # noqa: E402
 from surveys.organisation import sync_questions  # noqa: E402
-from surveys.rollup import rebuild_weeks, week_of  # noqa: E402
+from surveys.rollup import rebuild_weeks  # noqa: E402
 from surveys.trends import TrendSummary, team_trend  # noqa: E402
 
 
@@ -214,19 +214,23 @@ async def run_scope(
         connection = await session.connection()
         groups = (await connection.execute(query, params)).all()
     since = previous_start()
-    period = week_of(TODAY) - timedelta(weeks=REPORT_WEEKS - 1)
     async with db.session() as session:
         summary = await team_trend(
             session, scope.team_id, team_ids, REPORT_WEEKS, TODAY, thresholds
         )
     shown, total = len(summary.comments), summary.comment_total
+    async with chart_off():
+        statements = {
+            "report": await statements_of(db, report),
+            "chat": await statements_of(db, conversation),
+        }
     return ScopeResult(
         scope=scope.label,
         teams=len(scope.subtree),
         report=timings["report"],
         chat=timings["chat"],
         baseline=timings["baseline"],
-        rows=await rows_read(db, scope, period),
+        statements=statements,
         comments_shown=shown,
         comments_total=total,
         baseline_rows=await count_in(db, scope.subtree, since),

@@ -1,10 +1,11 @@
 """What ``bench/trends.py`` compares the report with, and checks it against: the hand-written
-SQL baseline, the row counts each side reads, the rollups agreeing with the baseline, and the
-query plans (``--explain``)."""
+SQL baseline, the rows it reads, the statements the report and the command send, the rollups
+agreeing with the baseline, and the query plans (``--explain``)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -76,53 +77,21 @@ async def count_in(db: Database, teams: list[int], since: date) -> int:
         return int((await connection.execute(query, {"teams": teams, "since": since})).scalar_one())
 
 
-async def rows_read(db: Database, scope: Scope, period: date) -> dict[str, int]:
-    """What the report reads, honestly: its rollup rows (its own published cells of 24 weeks and
-    week rows of 12, and its children's published cells of 12), the hierarchy as cut (every
-    team's ``rollup_week`` row of the comment weeks), and, to count the published comments and
-    draw the sample, every answer and general comment of the subtree's counted rounds of those
-    weeks, of which ``comments`` hold a comment (tied or general)."""
-    weeks = (
-        "SELECT week FROM rollup_week WHERE team_id = :team AND week >= :since "
-        "AND comments_published = :yes"
-    )
-    rounds = f"SELECT id FROM pulse_round WHERE team_id IN :teams AND counted_in IN ({weeks})"
-    queries = {
-        "rollup": (
-            "SELECT (SELECT count(*) FROM rollup_cell WHERE team_id = :team AND week >= :before "
-            "AND published = :yes) + (SELECT count(*) FROM rollup_week WHERE team_id = :team "
-            "AND week >= :since) + (SELECT count(*) FROM rollup_cell WHERE team_id IN "
-            "(SELECT id FROM team WHERE parent_id = :team) AND week >= :since "
-            "AND published = :yes)"
-        ),
-        "hierarchy": f"SELECT count(*) FROM rollup_week WHERE week IN ({weeks})",
-        "answers": (
-            f"SELECT (SELECT count(*) FROM response WHERE round_id IN ({rounds})) + "
-            f"(SELECT count(*) FROM general_comment WHERE round_id IN ({rounds}))"
-        ),
-        "comments": (
-            f"SELECT (SELECT count(*) FROM response WHERE round_id IN ({rounds}) "
-            f"AND comment IS NOT NULL) + "
-            f"(SELECT count(*) FROM general_comment WHERE round_id IN ({rounds}))"
-        ),
-    }
-    params = {
-        "teams": scope.subtree,
-        "since": period,
-        "before": previous_start(),
-        "team": scope.team_id,
-        "yes": True,
-    }
-    found = {}
-    async with db.session() as session:
-        connection = await session.connection()
-        for name, sql in queries.items():
-            query = text(sql)
-            if ":teams" in sql:
-                query = query.bindparams(bindparam("teams", expanding=True))
-            used = {k: v for k, v in params.items() if f":{k}" in sql}
-            found[name] = int((await connection.execute(query, used)).scalar_one())
-    return found
+async def statements_of(db: Database, step: Callable[[], Awaitable[None]]) -> int:
+    """How many statements one run of ``step`` sends to the database (its round trips; the
+    rows each reads are in ``--explain``'s plans)."""
+    sent = 0
+
+    def count(*_: Any) -> None:
+        nonlocal sent
+        sent += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await step()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    return sent
 
 
 async def check_rollups(backend: Backend, db: Database, scope: Scope) -> None:

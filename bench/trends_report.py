@@ -40,7 +40,7 @@ class ScopeResult:
     report: Timing
     chat: Timing
     baseline: Timing
-    rows: dict[str, int]  # what the report reads (``trends_checks.rows_read``)
+    statements: dict[str, int]  # sent by one report and one command (``statements_of``)
     comments_shown: int
     comments_total: int
     baseline_rows: int
@@ -71,9 +71,8 @@ def ms(seconds: float) -> str:
 
 def tables(results: Sequence[RunResult]) -> Iterator[str]:
     yield "| backend | responses | scope | report median / p95 (ms) | baseline median / p95 (ms) "
-    yield "| report ÷ baseline | chat median / p95 (ms) | rows read: report (rollup + hierarchy "
-    yield "as cut + answers visited for comments) | comments: shown of published | "
-    yield "rows read: baseline | runs |\n"
+    yield "| report ÷ baseline | chat median / p95 (ms) | statements: report / chat | "
+    yield "comments: shown of published | rows read: baseline | runs |\n"
     yield "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for run in results:
         for s in run.scopes:
@@ -83,9 +82,8 @@ def tables(results: Sequence[RunResult]) -> Iterator[str]:
                 f"{ms(s.baseline.median)} / {ms(s.baseline.p95)} | "
                 f"{s.report.median / s.baseline.median:.2f} | "
                 f"{ms(s.chat.median)} / {ms(s.chat.p95)} | "
-                f"{s.rows['rollup']:,} + {s.rows['hierarchy']:,} + {s.rows['answers']:,} | "
-                f"{s.comments_shown} of {s.comments_total:,} ({s.rows['comments']:,} with "
-                f"words in the subtree) | {s.baseline_rows:,} | "
+                f"{s.statements['report']} / {s.statements['chat']} | "
+                f"{s.comments_shown} of {s.comments_total:,} | {s.baseline_rows:,} | "
                 f"{len(s.report.samples)} |\n"
             )
     yield "\n| backend | responses | deliveries | rounds | load (s) | rebuild 52 weeks (s) | "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,11 +34,10 @@ from bot.views import (
 )
 from bot.words import KUDOS_NOT_SAVED, NOT_KNOWN, NOT_SAVED, UNAVAILABLE
 from storage.models import Role, Team
-from surveys import directory, recognition, responses, rounds
-from surveys.directory import TeamRef, subtree_query
+from surveys import directory, responses, rounds
+from surveys.directory import TeamRef
+from surveys.kudos_counts import counts_since
 from surveys.trends import FOOTNOTE, prepare_statistics, team_trend
-
-SUBTREE_AS_QUERY = 50  # teams: a larger subtree's kudos are counted through its query
 
 
 class Conversation:
@@ -302,24 +300,16 @@ class Conversation:
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
-            team_ids = await directory.subtree(session, team.id)
-            small = await self._too_small(session, team, has_children=len(team_ids) > 1)
+            teams = await directory.subtree_size(session, team.id)
+            small = await self._too_small(session, team, has_children=teams > 1)
             if small is not None:
                 return small
             summary = await team_trend(
-                session, team.id, team_ids, command.weeks, service.today(), service.thresholds
+                session, team.id, range(teams), command.weeks, service.today(), service.thresholds
             )
-            since = datetime.combine(summary.period_start, time(), tzinfo=service.clock().tzinfo)
-            # (a subtree of many teams is named by its query, not sent as one parameter each)
-            teams = team_ids if len(team_ids) < SUBTREE_AS_QUERY else subtree_query(team.id)
-            received = await recognition.counts_by_value(session, teams, since)
-            given = await recognition.counts_by_value(session, teams, since, given=True)
+            kudos = await counts_since(session, team.id, summary.period_start, service.today())
         chart = await render_chart(summary, team.name) if summary.series else None
-        scope = (
-            f"{team.name} and the {len(team_ids) - 1} teams below it"
-            if len(team_ids) > 1
-            else team.name
-        )
+        scope = f"{team.name} and the {teams - 1} teams below it" if teams > 1 else team.name
         return TrendReportView(
             team=team.name,
             weeks=command.weeks,
@@ -329,8 +319,8 @@ class Conversation:
             footnote=FOOTNOTE.format(k=service.settings.min_group),
             chart_png=chart,
             chart_alt=alt_text(summary, team.name),
-            recognition=tuple(received),
-            recognition_given=tuple(given),
+            recognition=tuple(kudos.received),
+            recognition_given=tuple(kudos.given),
             advocacy=summary.advocacy,
             children=tuple(summary.children),
             mood=_mood(summary.mood),

@@ -96,7 +96,9 @@ async def give_kudos(
                 "You're doing great though!",
                 kind="error",
             )
-        given = await recognition.give(session, giver, found, message, value, service.clock())
+        given = await recognition.give(
+            session, giver, found, message, value, service.clock(), day=service.today()
+        )
     post = KudosPost(
         giver=giver.display_name,
         recipients=tuple(p.display_name for p in given.recipients),

@@ -339,6 +339,22 @@ class RollupWeek(SQLModel, table=True):
     general_mood_total: float = 0.0
 
 
+class RollupKudos(SQLModel, table=True):
+    """Per team subtree, week and value: the kudos received (distinct kudos with a recipient in
+    the subtree, so one thanking two wards counts once for their directorate) and given (by
+    someone whose team is in it), counted at the week's cut with the tree as cut (migration
+    0015; ``surveys/kudos_counts.py``).  Rows only where a count is not zero."""
+
+    __tablename__ = "rollup_kudos"
+    __table_args__ = (Index("ix_rollup_kudos_week", "week"),)
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    week: date = Field(primary_key=True)
+    value: str = Field(primary_key=True)
+    received: int
+    given: int
+
+
 class InboundEvent(SQLModel, table=True):
     """A platform event already taken in (Slack's ``event_id``), so a redelivery is handled once
     by whichever replica got it first.  Only the platform's own event id and when it arrived: no

@@ -46,7 +46,12 @@ async def give(
     message: str,
     value: str,
     now: datetime,
+    *,
+    day: date | None = None,
 ) -> GivenKudos:
+    """``day``: the day it counts in (default ``now``'s date).  The service gives the
+    organisation's day, which its week's cut counts by (``surveys/kudos_counts.py``): dated by a
+    clock in another zone, a kudos given just after midnight could land in a week already cut."""
     assert giver.id is not None
     giver_team = await _primary_team(session, giver.id)
     recognition = Recognition(
@@ -55,7 +60,7 @@ async def give(
         team_id=giver_team.id if giver_team else None,
         message=message,
         value=value,
-        created_on=now.date(),
+        created_on=day or now.date(),
         created_at=now,
     )
     session.add(recognition)

@@ -25,7 +25,14 @@ from sqlalchemy import Insert, delete, func, insert, select, text, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Participation, PulseRound, RollupCell, RollupCut, RollupWeek
+from storage.models import (
+    Participation,
+    PulseRound,
+    RollupCell,
+    RollupCut,
+    RollupKudos,
+    RollupWeek,
+)
 from surveys.anonymity import Thresholds
 from surveys.rollup_rows import ADVOCACY as ADVOCACY
 from surveys.rollup_rows import (
@@ -109,8 +116,10 @@ async def write_week(session: AsyncSession, rows: WeekRows) -> None:
     week = rows.week
     await session.exec(delete(RollupCell).where(col(RollupCell.week) == week))
     await session.exec(delete(RollupWeek).where(col(RollupWeek.week) == week))
+    await session.exec(delete(RollupKudos).where(col(RollupKudos.week) == week))
     await _insert(session, insert(RollupCell), rows.cells)
     await _insert(session, insert(RollupWeek), rows.weeks)
+    await _insert(session, insert(RollupKudos), rows.kudos)
     stamp = update(PulseRound).where(col(PulseRound.id).in_(week_rounds(week)))
     await (await session.connection()).execute(stamp.values(counted_in=week))
     session.add(RollupCut(week=week))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from storage.models import (
 from surveys.anonymity import Thresholds
 from surveys.comment_counts import count_week, own_counts
 from surveys.disclosure import Hierarchy, publishable
+from surveys.kudos_counts import week_rows as kudos_rows
 
 ADVOCACY = "advocacy"
 
@@ -286,20 +287,22 @@ class WeekRows:
     inputs: str
     cells: list[dict[str, Any]]
     weeks: list[dict[str, Any]]
+    kudos: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def compute_week(session: AsyncSession, week: date, thresholds: Thresholds) -> WeekRows:
     """The week's rows, by reading only, with each row's comments counted as a report shows
-    them (``surveys/comment_counts.py``).  The fingerprint is read first: on PostgreSQL each
-    statement sees the database as of its start, so an input that changes after the fingerprint
-    (while these rows are computed) makes the writer's fingerprint differ."""
+    them (``surveys/comment_counts.py``) and the week's kudos counted
+    (``surveys/kudos_counts.py``).  The fingerprint is read first: on PostgreSQL each statement
+    sees the database as of its start, so an input that changes after the fingerprint (while
+    these rows are computed) makes the writer's fingerprint differ."""
     inputs = await fingerprint(session, week)
     tree = await hierarchy(session)
     cells = _cell_rows(tree, week, await _own_cells(session, week), thresholds)
     participation = await _own_participation(session, week)
     weeks = _week_rows(tree, week, participation, thresholds)
     count_week(cells, weeks, await own_counts(session, week_rounds(week)))
-    return WeekRows(week, inputs, cells, weeks)
+    return WeekRows(week, inputs, cells, weeks, await kudos_rows(session, week, tree))
 
 
 async def fingerprint(session: AsyncSession, week: date) -> str:
@@ -309,6 +312,8 @@ async def fingerprint(session: AsyncSession, week: date) -> str:
     (an import) and the questions' themes and scoring.  Answers and invitations are not in it:
     a round gets them only while open (the cut's ``due`` checks every round closed), and rows
     deleted after the rows were computed are no different from rows deleted after the cut.
+    Kudos are not in it either: they are dated by the organisation's day, so none joins a week
+    that is over (only those are cut).
     Cheap (the week's rounds through ``ix_pulse_round_counted_week``), as it is read again while
     the writer holds the lock."""
     rounds = select(col(PulseRound.id), col(PulseRound.closed)).where(

@@ -8,6 +8,7 @@ subtracting another report.  A period's figures are sums of published weeks only
 from __future__ import annotations
 
 import math
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -258,15 +259,16 @@ async def prepare_statistics() -> None:
 async def team_trend(
     session: AsyncSession,
     team_id: int,
-    team_ids: list[int],
+    team_ids: Sized,
     weeks: int,
     today: date,
     thresholds: Thresholds,
     comment_sample: int = SAMPLE,
 ) -> TrendSummary:
-    """``team_id``'s report; ``team_ids`` is its subtree today (comments follow each week's
-    hierarchy as cut).  At most ``comment_sample`` of its published comments, picked at random,
-    are in it, with how many there are in all."""
+    """``team_id``'s report; ``team_ids`` is its subtree today, or anything as long (only
+    whether it holds more than the team is read; comments follow each week's hierarchy as cut).
+    At most ``comment_sample`` of its published comments, picked at random, are in it, with how
+    many there are in all."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
     previous_start = period_start - timedelta(weeks=weeks)
     rows = await team_rows(session, team_id, previous_start)
