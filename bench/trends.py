@@ -180,7 +180,9 @@ async def run_scope(
 
     async def report() -> None:
         async with db.session() as session:
-            await team_trend(session, scope.team_id, team_ids, REPORT_WEEKS, TODAY, thresholds)
+            await team_trend(
+                session, scope.team_id, len(team_ids) > 1, REPORT_WEEKS, TODAY, thresholds
+            )
 
     async def conversation() -> None:
         views: list[View] = await chat.handle(scope.manager, "pulse trends")
@@ -216,7 +218,7 @@ async def run_scope(
     since = previous_start()
     async with db.session() as session:
         summary = await team_trend(
-            session, scope.team_id, team_ids, REPORT_WEEKS, TODAY, thresholds
+            session, scope.team_id, len(team_ids) > 1, REPORT_WEEKS, TODAY, thresholds
         )
     shown, total = len(summary.comments), summary.comment_total
     async with chart_off():
@@ -316,7 +318,7 @@ async def run_one(args: argparse.Namespace, backend: Backend, size: int) -> RunR
 async def time_chart(db: Database, team_id: int) -> float:
     async with db.session() as session:
         thresholds = Thresholds(MIN_GROUP, MIN_COMMENT_GROUP)
-        summary = await team_trend(session, team_id, [team_id], REPORT_WEEKS, TODAY, thresholds)
+        summary = await team_trend(session, team_id, False, REPORT_WEEKS, TODAY, thresholds)
     samples = []
     for _ in range(5):
         began = time.perf_counter()

@@ -111,7 +111,9 @@ async def main() -> None:
             manager, subtree = org.manager_of(team), org.subtree(team)
             params = {"teams": subtree, "since": previous_start(), "closed": True}
             async with db.session() as session:
-                fixed = await team_trend(session, team, subtree, REPORT_WEEKS, TODAY, THRESHOLDS)
+                fixed = await team_trend(
+                    session, team, len(subtree) > 1, REPORT_WEEKS, TODAY, THRESHOLDS
+                )
 
             async def precomputed(*_: Any) -> TrendSummary:
                 return fixed  # noqa: B023  (called within this iteration only)
@@ -123,7 +125,8 @@ async def main() -> None:
 
             async def report() -> None:
                 async with db.session() as session:
-                    await team_trend(session, team, subtree, REPORT_WEEKS, TODAY, THRESHOLDS)  # noqa: B023
+                    below = len(subtree) > 1  # noqa: B023
+                    await team_trend(session, team, below, REPORT_WEEKS, TODAY, THRESHOLDS)  # noqa: B023
 
             async def whole() -> None:
                 await chat.handle(manager, "pulse trends")  # noqa: B023

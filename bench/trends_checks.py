@@ -131,7 +131,7 @@ async def explain(backend: Backend, db: Database, scope: Scope) -> list[str]:
             await team_trend(
                 session,
                 scope.team_id,
-                scope.subtree,
+                len(scope.subtree) > 1,
                 REPORT_WEEKS,
                 TODAY,
                 Thresholds(MIN_GROUP, MIN_COMMENT_GROUP),

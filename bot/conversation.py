@@ -305,7 +305,7 @@ class Conversation:
             if small is not None:
                 return small
             summary = await team_trend(
-                session, team.id, range(teams), command.weeks, service.today(), service.thresholds
+                session, team.id, teams > 1, command.weeks, service.today(), service.thresholds
             )
             kudos = await counts_since(session, team.id, summary.period_start, service.today())
         chart = await render_chart(summary, team.name) if summary.series else None

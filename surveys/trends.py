@@ -8,7 +8,6 @@ subtracting another report.  A period's figures are sums of published weeks only
 from __future__ import annotations
 
 import math
-from collections.abc import Sized
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -259,14 +258,14 @@ async def prepare_statistics() -> None:
 async def team_trend(
     session: AsyncSession,
     team_id: int,
-    team_ids: Sized,
+    has_children: bool,
     weeks: int,
     today: date,
     thresholds: Thresholds,
     comment_sample: int = SAMPLE,
 ) -> TrendSummary:
-    """``team_id``'s report; ``team_ids`` is its subtree today, or anything as long (only
-    whether it holds more than the team is read; comments follow each week's hierarchy as cut).
+    """``team_id``'s report; ``has_children``: it has teams below it today (for the line per
+    child team; comments follow each week's hierarchy as cut).
     At most ``comment_sample`` of its published comments, picked at random, are in it, with how
     many there are in all."""
     period_start = week_of(today) - timedelta(weeks=weeks - 1)
@@ -283,7 +282,7 @@ async def team_trend(
         previous_start=previous_start,
         period_start=period_start,
         advocacy=_advocacy(cells, period_start),
-        children=await _children(session, team_id, period_start) if len(team_ids) > 1 else [],
+        children=await _children(session, team_id, period_start) if has_children else [],
     )
     k = thresholds.min_group
     if not in_period:

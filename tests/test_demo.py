@@ -139,7 +139,7 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         thresholds = Thresholds(settings.min_group, settings.min_comment_group)
         ward7, emergency = teams["Ward 7 Respiratory"], teams["Emergency Department"]
         assert ward7.id is not None and emergency.id is not None
-        summary = await team_trend(session, ward7.id, [ward7.id], 12, service.today(), thresholds)
+        summary = await team_trend(session, ward7.id, False, 12, service.today(), thresholds)
         # a ward never has 10 people in one pulse, so its comments stay hidden; the directorate's
         # roll-up does, so the director sees comments
         assert summary.themes and not summary.comments
@@ -147,7 +147,7 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         assert medicine.id is not None
         medicine_ids = directory.descendants(list(teams.values()), medicine.id)
         rollup = await team_trend(
-            session, medicine.id, medicine_ids, 12, service.today(), thresholds
+            session, medicine.id, len(medicine_ids) > 1, 12, service.today(), thresholds
         )
         assert rollup.comments
         # about a third of the demo's comments are about the card as a whole: a new user sees
@@ -161,7 +161,7 @@ async def test_demo_loads_once_with_history_and_current_pulses(
         teamwork = summary.series["Teamwork"]
         assert len(teamwork) >= 3 and teamwork[-1][1] > teamwork[0][1]
         emergency_trend = await team_trend(
-            session, emergency.id, [emergency.id], 12, service.today(), thresholds
+            session, emergency.id, False, 12, service.today(), thresholds
         )
         wellbeing = emergency_trend.series["Health and wellbeing"]
         assert len(wellbeing) >= 3 and wellbeing[-1][1] < wellbeing[0][1]

@@ -368,7 +368,7 @@ async def read_report(service: TeamPulse, model: Model, name: str) -> Report:
         below = directory.descendants(await directory.all_teams(session), team.id)
         # every published comment, not the report's random sample of 10 (``comment_sample``)
         summary = await team_trend(
-            session, team.id, below, 52, service.today(), service.thresholds, 10**6
+            session, team.id, len(below) > 1, 52, service.today(), service.thresholds, 10**6
         )
     rows = list(csv.reader(io.StringIO(await service.export_csv(team, 52))))[1:]
     themes = {t.name: t.id for t in load_bank().themes}

@@ -54,7 +54,7 @@ async def read(service: TeamPulse, who: str, team: str) -> Reading:
     export = (await service.export_csv(ref, 12)).splitlines()[1:]
     async with service.db.session() as session:
         every = await team_trend(
-            session, ref.id, [ref.id], 12, service.today(), service.thresholds, 10**6
+            session, ref.id, False, 12, service.today(), service.thresholds, 10**6
         )
     assert set(view.comments) <= set(every.comments)
     assert (
