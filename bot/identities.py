@@ -37,6 +37,7 @@ from bot.batching import GroupCommit
 from bot.bindings import Bindings
 from bot.lru import LRU
 from bot.ports import Recipient
+from storage.engine import on_postgresql
 from storage.inbound import InboundEvents
 from storage.lists import one_of
 from storage.models import ConversationReference, Person, PlatformIdentity
@@ -185,8 +186,7 @@ class Identities:
             {"person_id": w.person_id, "platform": w.platform, "external_id": w.external_id}
             for w in writes
         ]
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = postgresql.insert if on_postgresql(session) else sqlite.insert
         await session.exec(insert(PlatformIdentity).values(rows).on_conflict_do_nothing())
 
     @staticmethod

@@ -22,6 +22,13 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether ``session`` runs on PostgreSQL (else SQLite): for the statements the two
+    databases are asked differently (arrays, advisory locks, ``NOTIFY``, upserts)."""
+    bind = session.bind or session.get_bind()  # (the engine it was made with: an attribute)
+    return bind.dialect.name == "postgresql"
+
+
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the driver, begin transactions, so they can begin IMMEDIATE.
     dbapi_connection.isolation_level = None

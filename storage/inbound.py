@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, delete
 
-from storage.engine import Database
+from storage.engine import Database, on_postgresql
 from storage.models import InboundEvent
 
 KEEP = timedelta(hours=1)
@@ -44,7 +44,7 @@ class InboundEvents:
         """Record the event; True only for its first delivery, to whichever replica."""
         now = self.clock()
         async with self.db.session() as session:
-            dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+            dialect = postgresql if on_postgresql(session) else sqlite
             insert = dialect.insert(InboundEvent).values(
                 platform=platform, event_id=event_id, received_at=now
             )

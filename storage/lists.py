@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import ARRAY, ColumnElement, any_, bindparam
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.engine import on_postgresql
+
 
 def one_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``column`` is one of ``values`` (in a statement run in ``session``)."""
     wanted = list(dict.fromkeys(values))
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
+    if on_postgresql(session):
         array = bindparam(None, wanted, type_=ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(wanted)  # type: ignore[no-any-return]

@@ -51,6 +51,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.engine import on_postgresql
 from storage.models import GeneralComment, PulseRound, Question, Response, RollupCell, RollupWeek
 
 # (week, theme or None for the general comments, team): a team's share of one bucket
@@ -292,7 +293,7 @@ def _step(
 
 def at_once(session: AsyncSession) -> bool:
     """Whether a level of the walk is one statement (PostgreSQL) or one per bucket (SQLite)."""
-    return session.bind.dialect.name == "postgresql"
+    return on_postgresql(session)
 
 
 async def pick(

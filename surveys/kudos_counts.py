@@ -32,6 +32,7 @@ from sqlalchemy import and_, exists, func, literal, or_, select, union_all
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.engine import on_postgresql
 from storage.models import Recognition, RecognitionRecipient, RollupCut, RollupKudos
 from surveys.comment_counts import above_as_cut
 from surveys.directory import subtree_query
@@ -157,7 +158,7 @@ async def _live(session: AsyncSession, team_id: int, days: Any) -> list[tuple[bo
         .where(days, col(Recognition.team_id).in_(teams))
         .group_by(value)
     )
-    if session.bind.dialect.name == "postgresql":
+    if on_postgresql(session):
         received = (
             select(literal(False), value, func.count(func.distinct(col(Recognition.id))))
             .join(

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, text, 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.engine import on_postgresql
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminder, Team
 
 NOTIFY_CHANNEL = "teampulse_outbox"
@@ -49,7 +50,7 @@ class Claimed:
 
 async def notify(session: AsyncSession) -> None:
     """Wake every replica's sender when this transaction commits (PostgreSQL ``NOTIFY``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         await (await session.connection()).execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Insert, delete, func, insert, select, text, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.engine import on_postgresql
 from storage.models import (
     Participation,
     PulseRound,
@@ -90,7 +91,7 @@ async def _lock_week(session: AsyncSession, week: date, *, shared: bool = False)
     """Cutting a week (exclusive) excludes other cuts of it and rounds being opened into it
     (shared), across replicas, until the transaction ends.  SQLite already serialises writers
     (every transaction begins IMMEDIATE)."""
-    if session.bind.dialect.name == "postgresql":
+    if on_postgresql(session):
         lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await session.exec(text(f"SELECT {lock}(:key)").bindparams(key=week.toordinal()))  # type: ignore[call-overload]
 
