@@ -59,12 +59,16 @@ if str(ROOT) not in sys.path:
 
 from trends_backends import Backend, PostgreSQL, SQLite  # noqa: E402
 from trends_checks import (  # noqa: E402
+    KUDOS_SQL,
+    MANAGER_SQL,
     Scope,
     baseline_sql,
+    check_command_baseline,
     check_rollups,
     count,
     count_in,
     explain,
+    period_start,
     previous_start,
     statements_of,
 )
@@ -193,11 +197,22 @@ async def run_scope(
             connection = await session.connection()
             (await connection.execute(query, params)).all()
 
-    timings = {"report": Timing(), "chat": Timing(), "baseline": Timing()}
+    kudos = {"teams": scope.subtree, "since": period_start()}
+
+    async def command_baseline() -> None:
+        async with db.session() as session:
+            connection = await session.connection()
+            (await connection.execute(MANAGER_SQL, {"email": scope.manager})).one()
+            (await connection.execute(query, params)).all()
+            (await connection.execute(KUDOS_SQL, kudos)).all()
+
+    await check_command_baseline(db, scope, REPORT_WEEKS, TODAY)
+    timings = {k: Timing() for k in ("report", "chat", "baseline", "command_baseline")}
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("report", report),
         ("baseline", baseline),
         ("chat", conversation),
+        ("command_baseline", command_baseline),
     ]
     async with chart_off():
         for _ in range(warmup):
@@ -232,6 +247,7 @@ async def run_scope(
         report=timings["report"],
         chat=timings["chat"],
         baseline=timings["baseline"],
+        command_baseline=timings["command_baseline"],
         statements=statements,
         comments_shown=shown,
         comments_total=total,

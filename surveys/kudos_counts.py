@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import and_, exists, func, literal, literal_column, null, or_, select, union_all
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,21 +100,13 @@ async def counts_since(
 ) -> KudosCounts:
     """``team_id``'s subtree's kudos from ``since`` (a Monday) on: the kept counts of the weeks
     cut, and the days of the weeks not cut counted live."""
-    cut_weeks = select(col(RollupCut.week)).where(col(RollupCut.week) >= since)
-    cut = {week for (week,) in await _rows(session, cut_weeks)}
+    cut: set[date] = set()
     received: dict[str, int] = defaultdict(int)
     given: dict[str, int] = defaultdict(int)
-    if cut:
-        kept = (
-            select(
-                col(RollupKudos.value),
-                func.sum(col(RollupKudos.received)),
-                func.sum(col(RollupKudos.given)),
-            )
-            .where(col(RollupKudos.team_id) == team_id, col(RollupKudos.week) >= since)
-            .group_by(col(RollupKudos.value))
-        )
-        for value, got, gave in await _rows(session, kept):
+    for week, value, got, gave in await _rows(session, _cut_and_kept(team_id, since)):
+        if week is not None:
+            cut.add(week)
+        else:
             received[value] += int(got)
             given[value] += int(gave)
     days = _not_cut(since, today, cut)
@@ -122,6 +114,25 @@ async def counts_since(
         for is_given, value, count in await _live(session, team_id, days):
             (given if is_given else received)[value] += count
     return KudosCounts(_by_value(received), _by_value(given))
+
+
+def _cut_and_kept(team_id: int, since: date) -> Any:
+    """The weeks cut from ``since`` on (``week, NULL, 0, 0``) and the team's counts kept for
+    them (``NULL, value, received, given``), in one statement: the cut weeks say which days
+    are counted live."""
+    zero: Any = literal_column("0")
+    weeks = select(col(RollupCut.week), null(), zero, zero).where(col(RollupCut.week) >= since)
+    kept = (
+        select(
+            null(),
+            col(RollupKudos.value),
+            func.sum(col(RollupKudos.received)),
+            func.sum(col(RollupKudos.given)),
+        )
+        .where(col(RollupKudos.team_id) == team_id, col(RollupKudos.week) >= since)
+        .group_by(col(RollupKudos.value))
+    )
+    return union_all(weeks, kept)
 
 
 def _not_cut(since: date, today: date, cut: set[date]) -> Any:
