@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func
+from sqlalchemy import BindParameter, Integer, Select, String, and_, bindparam, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -187,7 +188,7 @@ async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER)
     return list((await session.exec(query)).all())
 
 
-def subtree_query(root_id: int) -> Select[Any]:
+def subtree_query(root_id: int | BindParameter[int]) -> Select[Any]:
     """The ids of the root and every team below it, as a query: a recursive one through
     ``team.parent_id``'s index, so a ward reads one row, not the organisation.  (``UNION``, not
     ``UNION ALL``: a cycle in the stored hierarchy ends the walk instead of looping.)"""
@@ -212,16 +213,27 @@ class TeamSize:
     members: int
 
 
+# A chat command's own statements are built once (``@cache``, their values bound): building
+# one and finding its compiled form in SQLAlchemy's cache took longer than running it.
+_TEAM_ID = bindparam("team_id", type_=Integer)
+
+
+@cache
+def _team_size_query() -> Select[Any]:
+    tree = subtree_query(_TEAM_ID).subquery()
+    teams = select_columns(func.count()).select_from(tree).scalar_subquery()
+    members = select_columns(func.count()).where(
+        col(Membership.team_id) == _TEAM_ID, col(Membership.role) == Role.MEMBER
+    )
+    return select_columns(teams, members.scalar_subquery())
+
+
 async def team_size(session: AsyncSession, team_id: int) -> TeamSize:
     """``TeamSize``, counted in the database in one statement: a trust's 2,000 ids are not sent
     to Python to be counted."""
-    tree = subtree_query(team_id).subquery()
-    teams = select_columns(func.count()).select_from(tree).scalar_subquery()
-    members = select_columns(func.count()).where(
-        col(Membership.team_id) == team_id, col(Membership.role) == Role.MEMBER
-    )
-    query = select_columns(teams, members.scalar_subquery())
-    counted, people = (await session.exec(query)).one()  # type: ignore[call-overload]
+    connection = await session.connection()
+    found = await connection.execute(_team_size_query(), {"team_id": team_id})
+    counted, people = found.one()
     return TeamSize(int(counted), int(people))
 
 
@@ -254,8 +266,8 @@ class Asker:
     managed: list[Team]
 
 
-async def asker_by_email(session: AsyncSession, email: str) -> Asker | None:
-    """The person and the teams they manage, in one statement (a chat command's first read)."""
+@cache
+def _asker_query() -> Any:
     manages = and_(
         col(Membership.person_id) == col(Person.id), col(Membership.role) == Role.MANAGER
     )
@@ -263,14 +275,19 @@ async def asker_by_email(session: AsyncSession, email: str) -> Asker | None:
         col(Team.id) == col(Membership.team_id),
         col(Team.organisation_id) == col(Person.organisation_id),
     )
-    query = (
+    return (
         select(Person, Team)
         .outerjoin(Membership, manages)
         .outerjoin(Team, own)
-        .where(Person.email == normalise_email(email))
+        .where(Person.email == bindparam("email", type_=String))
         .order_by(col(Team.name))
     )
-    rows = (await session.exec(query)).all()
+
+
+async def asker_by_email(session: AsyncSession, email: str) -> Asker | None:
+    """The person and the teams they manage, in one statement (a chat command's first read)."""
+    found = await session.exec(_asker_query(), params={"email": normalise_email(email)})
+    rows = found.all()
     if not rows:
         return None
     teams = {team.id: team for _, team in rows if team is not None}
