@@ -20,7 +20,12 @@ the trust):
 * ``chat``: ``Conversation.handle(manager, "pulse trends")``, the whole command without the chart
   (the PNG is rendered off the request path; its time is printed separately);
 * ``baseline``: one hand-written SQL statement aggregating the same teams' responses of the same
-  24 weeks (12 reported + 12 compared) by week and theme, straight from ``response``.
+  24 weeks (12 reported + 12 compared) by week and theme, straight from ``response``;
+* ``command_baseline``, the chat command's yardstick, doing the command's essential work in
+  hand-written SQL: who is asking and the team they manage with its member count (the size
+  check), the same aggregate, and the kudos received and given by value over the 12 weeks
+  straight from ``recognition`` (``trends_checks.MANAGER_SQL``, ``KUDOS_SQL``; checked against
+  what the command shows before it is timed).
 
 The measured ward has the same shape at every size (16 people; 10-14 of them answer 4 questions
 each week; its own random stream), so its rows are identical at 100,000 and 1,000,000 responses;
