@@ -332,8 +332,8 @@ class Conversation:
     async def _too_small(
         self, session: AsyncSession, team: Team, size: directory.TeamSize
     ) -> TextReply | None:
-        """Why a team's own results are not shown: a team with no teams below it and fewer
-        members than the smallest group shown (a parent's report shows only groups that are)."""
+        """Why a team's results are not shown, if they are not: it has no teams below it and
+        fewer members than the smallest group reported (``TEAMPULSE_MIN_GROUP``)."""
         k = self.service.settings.min_group
         if size.teams > 1 or size.members >= k:
             return None
