@@ -7,6 +7,9 @@
   tests' fake Slack, each run by this file in its own process (``spawn``: ``python
   bench/ingest_processes.py baseline``), printing ``READY <url>`` and stopping when its stdin
   closes;
+* ``job``, a second yardstick: the simplest server that does the whole job a person sees
+  (``run_job``: who answered kept apart from the answer, one answer per person and round, the
+  receipt), run the same way;
 * ``cpu_seconds`` of a process tree and ``until_quiet``, so that the work a server does after its
   replies (the receipts) is counted and does not spill into the next server's turn.
 """
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -22,6 +26,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,6 +91,64 @@ async def run_baseline() -> None:
         return web.Response(status=200)
 
     await _serve(handle)
+    await pool.close()
+
+
+JOB_ANSWERED = "bench_job_answered"  # the whole-job reference's tables
+JOB_ANSWERS = "bench_job_answer"
+
+
+async def run_job() -> None:
+    """A second yardstick, the simplest server that does the whole job a person sees: the
+    signature; the payload read (who, which round, which message); in one transaction, who
+    answered kept apart from the answer (a person answers a round once: a second try is told so)
+    and the answer stored; 200 once committed; then the pulse message ``chat.update``d into a
+    receipt at ``SLACK_API_URL`` (as the app does, after the ack).  No invitation check, mood,
+    anonymity ledger or log lines: the app's guarantees beyond that are its own cost."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+    pool = await asyncpg.create_pool(
+        os.environ["BASELINE_URL"], min_size=BASELINE_POOL, max_size=BASELINE_POOL
+    )
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERED} (round_id bigint, person text, "
+        "PRIMARY KEY (round_id, person));"
+        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERS} (id bigserial PRIMARY KEY, round_id bigint, "
+        "answers text NOT NULL)"
+    )
+    answered = f"INSERT INTO {JOB_ANSWERED} VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    store = f"INSERT INTO {JOB_ANSWERS} (round_id, answers) VALUES ($1, $2)"
+    slack = aiohttp.ClientSession(os.environ["SLACK_API_URL"].removesuffix("/api/"))
+    receipts: set[asyncio.Task[None]] = set()
+
+    async def receipt(channel: str, ts: str) -> None:
+        update = {"channel": channel, "ts": ts, "text": "Thanks: your answers are saved."}
+        headers = {"Authorization": "Bearer xoxb-test-token"}
+        async with slack.post("/api/chat.update", json=update, headers=headers) as response:
+            await response.read()
+
+    async def handle(request: web.Request) -> web.Response:
+        body, ok = await _signed(request, verifier)
+        if not ok:
+            return web.Response(status=401)
+        payload = json.loads(parse_qs(body)["payload"][0])
+        view = payload["view"]
+        where = json.loads(view["private_metadata"])
+        async with pool.acquire() as connection, connection.transaction():
+            first = await connection.execute(answered, where["round"], payload["user"]["id"])
+            if first.endswith(" 0"):
+                return web.json_response(
+                    {"response_action": "errors", "errors": {"q": "Already answered."}}
+                )
+            await connection.execute(store, where["round"], json.dumps(view["state"]))
+        task = asyncio.create_task(receipt(where["channel"], where["ts"]))
+        receipts.add(task)
+        task.add_done_callback(receipts.discard)
+        return web.Response(status=200)
+
+    await _serve(handle)
+    await slack.close()
     await pool.close()
 
 
@@ -227,9 +290,9 @@ async def until_quiet(pid: int) -> None:
 
 
 def main() -> None:
-    roles = {"bare": run_bare, "baseline": run_baseline, "fake": run_fake}
+    roles = {"bare": run_bare, "baseline": run_baseline, "job": run_job, "fake": run_fake}
     if len(sys.argv) != 2 or sys.argv[1] not in roles:
-        sys.exit(f"usage: {sys.argv[0]} bare|baseline|fake (started by bench/slack_ingest.py)")
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(roles)} (started by bench/slack_ingest.py)")
     asyncio.run(roles[sys.argv[1]]())
 
 

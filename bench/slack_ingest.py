@@ -13,7 +13,10 @@ One run, side by side:
   handler in its own process that verifies the signature (slack_sdk's ``SignatureVerifier``) and
   commits the body with one ``INSERT`` (autocommit) through an asyncpg pool of 10 connections into
   a table of its own in the same database, then answers 200;
-* ``bare``: a third reference, the same handler storing nothing (signature check and a 200).
+* ``bare``: a third reference, the same handler storing nothing (signature check and a 200);
+* ``job``: a fourth, the simplest server that does the whole job a person sees (the signature,
+  one answer per person and round with who answered kept apart from the answer, one
+  transaction, then the receipt's ``chat.update`` to the fake Slack; ``ingest_processes.run_job``).
 
 Set-up (not timed): an organisation of ``--teams`` teams of ``--people`` members each under one
 trust, a round opened for every team, its outbox marked sent (the pulses were delivered before the
@@ -318,13 +321,23 @@ async def bench(args: argparse.Namespace) -> None:
             logs / "baseline.log",
         )
         children.append(baseline)
+        job = spawn(
+            "job",
+            {
+                "SLACK_SIGNING_SECRET": SECRET,
+                "BASELINE_URL": base.rsplit("/", 1)[0] + f"/{name}",
+                "SLACK_API_URL": fake.url + "/api/",
+            },
+            logs / "job.log",
+        )
+        children.append(job)
         gc.collect()
         gc.freeze()  # the load generator's own full collections would stall its clock
         if args.pid_file:
             Path(args.pid_file).write_text(str(app.process.pid))
         load = os.getloadavg()
         warm, measured = bodies[: args.warmup], bodies[args.warmup :]
-        servers = {"app": app, "baseline": baseline, "bare": bare}
+        servers = {"app": app, "baseline": baseline, "bare": bare, "job": job}
         for child in servers.values():
             await fire(child.url, warm, args.concurrency, Sample())
             await until_quiet(child.process.pid)  # (TextBlob's first load, the receipts)
@@ -345,7 +358,7 @@ async def bench(args: argparse.Namespace) -> None:
         size = -(-len(measured) // args.rounds)
         chunks = [measured[i : i + size] for i in range(0, len(measured), size)]
         for chunk in chunks:
-            for key in ("bare", "baseline", "app"):
+            for key in ("bare", "job", "baseline", "app"):
                 await turn(key, chunk)
         await turn("baseline", chunks[0])
         batches = await batch_sizes(app.url)
@@ -373,11 +386,17 @@ async def bench(args: argparse.Namespace) -> None:
         print(row("app: `/slack/events` → gate → submit (PostgreSQL)", results["app"]))
         print(row("baseline: signature + one `INSERT` (asyncpg pool)", results["baseline"]))
         print(row("bare: aiohttp + `SignatureVerifier` only", results["bare"]))
+        print(row("job: signature, once per person, answer apart, receipt", results["job"]))
         print()
         print(
             f"app/baseline throughput: {rate['app'] / rate['baseline']:.2f} (target ≥ 1.00); "
             f"p99 app {p99['app']:.1f} ms, baseline {p99['baseline']:.1f} ms (target: app ≤ "
             f"baseline); app/bare throughput: {rate['app'] / rate['bare']:.2f}"
+        )
+        cpu = {k: v.cpu / len(v.latencies) for k, v in results.items()}
+        print(
+            f"app/job throughput: {rate['app'] / rate['job']:.2f}; p99 job {p99['job']:.1f} ms; "
+            f"CPU per request app/job: {cpu['app'] / cpu['job']:.2f}"
         )
         print(
             f"submissions stored: {stored} (who answered, written so far in batches of at least "

@@ -20,7 +20,12 @@ the trust):
 * ``chat``: ``Conversation.handle(manager, "pulse trends")``, the whole command without the chart
   (the PNG is rendered off the request path; its time is printed separately);
 * ``baseline``: one hand-written SQL statement aggregating the same teams' responses of the same
-  24 weeks (12 reported + 12 compared) by week and theme, straight from ``response``.
+  24 weeks (12 reported + 12 compared) by week and theme, straight from ``response``;
+* ``command_baseline``, the chat command's yardstick, doing the command's essential work in
+  hand-written SQL: who is asking and the team they manage with its member count (the size
+  check), the same aggregate, and the kudos received and given by value over the 12 weeks
+  straight from ``recognition`` (``trends_checks.MANAGER_SQL``, ``KUDOS_SQL``; checked against
+  what the command shows before it is timed).
 
 The measured ward has the same shape at every size (16 people; 10-14 of them answer 4 questions
 each week; its own random stream), so its rows are identical at 100,000 and 1,000,000 responses;
@@ -59,12 +64,16 @@ if str(ROOT) not in sys.path:
 
 from trends_backends import Backend, PostgreSQL, SQLite  # noqa: E402
 from trends_checks import (  # noqa: E402
+    KUDOS_SQL,
+    MANAGER_SQL,
     Scope,
     baseline_sql,
+    check_command_baseline,
     check_rollups,
     count,
     count_in,
     explain,
+    period_start,
     previous_start,
     statements_of,
 )
@@ -193,11 +202,22 @@ async def run_scope(
             connection = await session.connection()
             (await connection.execute(query, params)).all()
 
-    timings = {"report": Timing(), "chat": Timing(), "baseline": Timing()}
+    kudos = {"teams": scope.subtree, "since": period_start()}
+
+    async def command_baseline() -> None:
+        async with db.session() as session:
+            connection = await session.connection()
+            (await connection.execute(MANAGER_SQL, {"email": scope.manager})).one()
+            (await connection.execute(query, params)).all()
+            (await connection.execute(KUDOS_SQL, kudos)).all()
+
+    await check_command_baseline(db, scope, REPORT_WEEKS, TODAY)
+    timings = {k: Timing() for k in ("report", "chat", "baseline", "command_baseline")}
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
         ("report", report),
         ("baseline", baseline),
         ("chat", conversation),
+        ("command_baseline", command_baseline),
     ]
     async with chart_off():
         for _ in range(warmup):
@@ -232,6 +252,7 @@ async def run_scope(
         report=timings["report"],
         chat=timings["chat"],
         baseline=timings["baseline"],
+        command_baseline=timings["command_baseline"],
         statements=statements,
         comments_shown=shown,
         comments_total=total,

@@ -47,6 +47,7 @@ from bot.conversation import Conversation  # noqa: E402
 from bot.service import TeamPulse  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from storage.engine import Database  # noqa: E402
+from storage.models import Role  # noqa: E402
 from surveys import directory, recognition  # noqa: E402
 from surveys.anonymity import Thresholds  # noqa: E402
 from surveys.trends import TrendSummary, team_trend  # noqa: E402
@@ -66,7 +67,8 @@ async def before(db: Database, service: TeamPulse, manager: str, summary: TrendS
     """The command's reads before 2026-11-30, the report aside."""
     async with db.session() as session:
         person = await service.person(session, manager)
-        managed = await directory.managed_teams(session, person)
+        assert person.id is not None
+        managed = await directory.teams_of(session, person.id, Role.MANAGER)
         await directory.teams_in(session, person.organisation_id)  # (manageable_teams)
         team = managed[0]
         assert team.id is not None

@@ -21,6 +21,7 @@ from trends_data import MIN_COMMENT_GROUP, MIN_GROUP, REPORT_WEEKS, TODAY  # noq
 
 from storage.engine import Database  # noqa: E402
 from surveys.anonymity import Thresholds  # noqa: E402
+from surveys.kudos_counts import counts_since  # noqa: E402
 from surveys.rollup import week_of  # noqa: E402
 from surveys.trends import team_trend  # noqa: E402
 
@@ -49,6 +50,40 @@ def baseline_sql(backend: Backend) -> Any:
         GROUP BY week, theme
         """
     ).bindparams(bindparam("teams", expanding=True))
+
+
+# The command's yardstick: the simplest statements that do what ``pulse trends`` does besides
+# the scores (``baseline_sql``): who is asking and the team they manage, with its member count
+# for the size check; and the kudos received and given by value over the reported weeks.
+MANAGER_SQL = text(
+    """
+    SELECT t.id, t.name,
+           (SELECT count(*) FROM membership s WHERE s.team_id = t.id AND s.role = 'member')
+    FROM person p
+    JOIN membership m ON m.person_id = p.id AND m.role = 'manager'
+    JOIN team t ON t.id = m.team_id AND t.organisation_id = p.organisation_id
+    WHERE p.email = :email
+    ORDER BY t.name
+    LIMIT 1
+    """
+)
+KUDOS_SQL = text(
+    """
+    SELECT 'received', r.value, count(DISTINCT r.id)
+    FROM recognition r JOIN recognition_recipient rr ON rr.recognition_id = r.id
+    WHERE rr.team_id IN :teams AND r.created_on >= :since
+    GROUP BY r.value
+    UNION ALL
+    SELECT 'given', value, count(*)
+    FROM recognition
+    WHERE team_id IN :teams AND created_on >= :since
+    GROUP BY value
+    """
+).bindparams(bindparam("teams", expanding=True))
+
+
+def period_start() -> date:
+    return week_of(TODAY) - timedelta(weeks=REPORT_WEEKS - 1)
 
 
 def previous_start() -> date:
@@ -116,6 +151,21 @@ async def check_rollups(backend: Backend, db: Database, scope: Scope) -> None:
     rolled = {(str(r[0]), r[1]): tuple(float(v) for v in r[2:]) for r in cells}
     if rolled != direct:
         raise SystemExit(f"rollups disagree with the baseline for {scope.label}")
+
+
+async def check_command_baseline(db: Database, scope: Scope, weeks: int, today: date) -> None:
+    """The command's yardstick finds the manager's team and the kudos the command shows."""
+    since = week_of(today) - timedelta(weeks=weeks - 1)
+    async with db.session() as session:
+        connection = await session.connection()
+        team_id, _, _ = (await connection.execute(MANAGER_SQL, {"email": scope.manager})).one()
+        rows = await connection.execute(KUDOS_SQL, {"teams": scope.subtree, "since": since})
+        counted = await counts_since(session, scope.team_id, since, today)
+    direct: dict[str, list[tuple[str, int]]] = {"received": [], "given": []}
+    for kind, value, number in sorted(rows.all()):
+        direct[kind].append((value, int(number)))
+    if team_id != scope.team_id or direct != {"received": counted.received, "given": counted.given}:
+        raise SystemExit(f"the command's baseline disagrees with the command for {scope.label}")
 
 
 async def explain(backend: Backend, db: Database, scope: Scope) -> list[str]:

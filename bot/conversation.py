@@ -279,9 +279,9 @@ class Conversation:
         organisation; named, or their first), or the reason they may not."""
         try:
             async with self.service.db.session() as session:
-                person = await self.service.person(session, email)
+                asker = await self.service.asker(session, email)
                 team = await chosen_team(
-                    session, person, name, below=False, command="pulse settings"
+                    session, asker, name, below=False, command="pulse settings"
                 )
         except UnknownPerson:
             return TextReply(NOT_KNOWN, kind="error")
@@ -293,17 +293,18 @@ class Conversation:
         # a report only reads: on SQLite its session takes no write lock, so answers being
         # submitted meanwhile don't wait for it
         async with service.db.reading() as session:
-            person = await service.person(session, email)
+            asker = await service.asker(session, email)
             team = await chosen_team(
-                session, person, command.team, below=True, command="pulse trends"
+                session, asker, command.team, below=True, command="pulse trends"
             )
             if isinstance(team, TextReply):
                 return team
             assert team.id is not None
-            teams = await directory.subtree_size(session, team.id)
-            small = await self._too_small(session, team, has_children=teams > 1)
+            size = await directory.team_size(session, team.id)
+            small = await self._too_small(session, team, size)
             if small is not None:
                 return small
+            teams = size.teams
             summary = await team_trend(
                 session, team.id, teams > 1, command.weeks, service.today(), service.thresholds
             )
@@ -329,11 +330,12 @@ class Conversation:
         )
 
     async def _too_small(
-        self, session: AsyncSession, team: Team, *, has_children: bool
+        self, session: AsyncSession, team: Team, size: directory.TeamSize
     ) -> TextReply | None:
-        assert team.id is not None
+        """Why a team's results are not shown, if they are not: it has no teams below it and
+        fewer members than the smallest group reported (``TEAMPULSE_MIN_GROUP``)."""
         k = self.service.settings.min_group
-        if has_children or await directory.member_count(session, team.id) >= k:
+        if size.teams > 1 or size.members >= k:
             return None
         parent = await session.get(Team, team.parent_id) if team.parent_id else None
         where = f"as part of {parent.name}" if parent else "only as part of a larger group"
@@ -346,9 +348,9 @@ class Conversation:
         """Open a round now.  A manager of several teams is asked which: a pulse messages a
         whole team and can't be taken back, so it is never sent to a guessed one."""
         async with self.service.db.session() as session:
-            person = await self.service.person(session, email)
+            asker = await self.service.asker(session, email)
             team = await chosen_team(
-                session, person, team_name, below=False, command="pulse send", guess=False
+                session, asker, team_name, below=False, command="pulse send", guess=False
             )
         if isinstance(team, TextReply):
             return team
@@ -361,8 +363,8 @@ class Conversation:
         change = words[-2:] if len(words) >= 2 and words[-2].lower() in SETTINGS_KEYS else []
         name = " ".join(words[: len(words) - len(change)]) or None
         async with self.service.db.session() as session:
-            person = await self.service.person(session, email)
-            team = await chosen_team(session, person, name, below=False, command="pulse settings")
+            asker = await self.service.asker(session, email)
+            team = await chosen_team(session, asker, name, below=False, command="pulse settings")
             if isinstance(team, TextReply):
                 return team
             if change:

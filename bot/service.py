@@ -135,6 +135,13 @@ class TeamPulse:
             raise UnknownPerson(email)
         return person
 
+    async def asker(self, session: AsyncSession, email: str) -> directory.Asker:
+        """The person and the teams they manage (a manager's command's first read)."""
+        asker = await directory.asker_by_email(session, email)
+        if asker is None:
+            raise UnknownPerson(email)
+        return asker
+
     # -- people and teams (bot/members.py) -----------------------------------------------------
     async def roster(self) -> tuple[bool, list[directory.RosterEntry]]:
         """Whether the demo is loaded, and everyone in a team with their teams (by name)."""

@@ -16,9 +16,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.views import TextReply
-from storage.models import Organisation, Person, Team
+from storage.models import Organisation, Team
 from surveys import directory
-from surveys.directory import AmbiguousTeam, TeamRef, UnknownTeam, team_key
+from surveys.directory import AmbiguousTeam, Asker, TeamRef, UnknownTeam, team_key
 
 FOR_MANAGERS = (
     "That's for managers: trend reports, sending and settings go to a "
@@ -37,18 +37,18 @@ class TeamChoiceError(Exception):
 
 async def chosen_team(
     session: AsyncSession,
-    person: Person,
+    asker: Asker,
     name: str | None,
     *,
     below: bool,
     command: str,
     guess: bool = True,
 ) -> Team | TextReply:
-    """The team ``person`` means by ``name`` among those they may act on: the teams they manage
+    """The team ``asker`` means by ``name`` among those they may act on: the teams they manage
     (``below``: and every team under those), in their own organisation.  With no name: their
     first managed team, or (``guess=False``, when they manage several) a "which team?" reply.
     ``command`` (``pulse send``) is the example the reply suggests."""
-    managed = await directory.managed_teams(session, person)
+    managed = asker.managed
     if not managed:
         return TextReply(FOR_MANAGERS, kind="error")
     if name is None:
@@ -56,7 +56,7 @@ async def chosen_team(
             return managed[0]
         return TextReply(_which(managed, command, "You manage several teams."))
     # (only a name needs the teams below: a trust's manager's unnamed report reads none of them)
-    allowed = await directory.manageable_teams(session, person) if below else managed
+    allowed = await directory.manageable_teams(session, asker) if below else managed
     try:
         return directory.pick_team(name, allowed)
     except AmbiguousTeam as error:  # teams stored before names were unique by case
@@ -66,7 +66,7 @@ async def chosen_team(
         pass
     elsewhere = [
         team
-        for team in await directory.teams_in(session, person.organisation_id)
+        for team in await directory.teams_in(session, asker.person.organisation_id)
         if team_key(team.name) == team_key(name)
     ]
     if elsewhere:  # a team of their own organisation that isn't theirs

@@ -14,8 +14,11 @@ level's question is put.  PostgreSQL gets one statement per level for every plac
 which also reads each place's own comments (so a ward's report walks in one statement), each
 place a row of ``unnest`` over three arrays, so the statement's text is the same whatever the
 number of places and asyncpg prepares it once per connection.  SQLite, which has no arrays and
-planned lists and row values poorly (a directorate 94 ms at a million answers), gets one small
-statement per bucket and level, and one per place landed on, each through its indexes.
+planned lists and row values poorly (a directorate 94 ms at a million answers), gets small
+statements through its indexes: per level, one for the weeks in which any place has children
+(a ward has none, so its walk asks no more), then one per bucket of those weeks; and one per
+team landed on, for its own comments of every week and theme at once (a ward's report reads
+its comments in one statement, where it took one per bucket).
 
 Uniform ranks give a uniform sample.  Should a kept count ever be wrong, a rank past a team's own
 comments shows nothing rather than something else: whatever the counts say, a comment shown is
@@ -67,6 +70,7 @@ _WEEK = bindparam("week", type_=Date)
 _THEME = bindparam("theme", type_=String)
 _TEAM = bindparam("team_id", type_=Integer)
 _TEAMS = bindparam("teams", expanding=True, type_=Integer)
+_WEEKS = bindparam("weeks", expanding=True, type_=Date)
 
 
 # SQLite: one bucket (week, theme) at a time
@@ -97,23 +101,42 @@ def _children_query(general: bool) -> Select[Any]:
 
 
 @cache
-def _own_query(general: bool) -> Select[Any]:
-    """A team's own comments in the bucket (its rounds ``week`` counted), by their random ids."""
-    own_rounds = and_(col(PulseRound.team_id) == _TEAM, col(PulseRound.counted_in) == _WEEK)
-    if general:
-        return (
-            select_columns(col(GeneralComment.comment))
-            .join(PulseRound, col(PulseRound.id) == col(GeneralComment.round_id))
-            .where(own_rounds)
-            .order_by(col(GeneralComment.id))
-        )
+def _weeks_with_children_query() -> Select[Any]:
+    """The weeks in which some of ``teams`` had a team below them as the week was cut."""
     return (
-        select_columns(col(Response.comment))
-        .join(PulseRound, col(PulseRound.id) == col(Response.round_id))
-        .join(Question, col(Question.id) == col(Response.question_id))
-        .where(own_rounds, col(Question.theme) == _THEME, col(Response.comment).is_not(None))
-        .order_by(col(Response.id))
+        select_columns(col(RollupWeek.week))
+        .where(col(RollupWeek.parent_id).in_(_TEAMS), col(RollupWeek.week).in_(_WEEKS))
+        .distinct()
     )
+
+
+@cache
+def _own_of_team_query() -> CompoundSelect[Any]:
+    """(week, theme or NULL, words) of one team's own comments in ``weeks`` (its rounds each
+    week counted), on every theme and general, by their random ids."""
+    own_rounds = and_(col(PulseRound.team_id) == _TEAM, col(PulseRound.counted_in).in_(_WEEKS))
+    tied: Select[Any] = (
+        select_columns(
+            col(PulseRound.counted_in),
+            col(Question.theme),
+            col(Response.id).label("id"),
+            col(Response.comment),
+        )
+        .join(Response, col(Response.round_id) == col(PulseRound.id))
+        .join(Question, col(Question.id) == col(Response.question_id))
+        .where(own_rounds, col(Response.comment).is_not(None))
+    )
+    general: Select[Any] = (
+        select_columns(
+            col(PulseRound.counted_in),
+            null(),
+            col(GeneralComment.id).label("id"),
+            col(GeneralComment.comment),
+        )
+        .join(GeneralComment, col(GeneralComment.round_id) == col(PulseRound.id))
+        .where(own_rounds)
+    )
+    return union_all(tied, general).order_by(literal_column("id"))
 
 
 async def _rows(session: AsyncSession, query: Any, values: dict[str, Any]) -> list[Any]:
@@ -122,26 +145,39 @@ async def _rows(session: AsyncSession, query: Any, values: dict[str, Any]) -> li
 
 
 async def _level_by_bucket(session: AsyncSession, places: list[Place]) -> tuple[Children, Words]:
-    """Each place's children as its week was cut: one statement per bucket (own comments are
-    read once landed on, ``_own_by_place``)."""
+    """Each place's children as its week was cut: one statement for the weeks in which any
+    place has children (a ward has none: its walk ends there), then one per bucket of those
+    weeks (own comments are read once landed on, ``_own_by_team``)."""
     buckets: dict[tuple[date, str | None], list[int]] = defaultdict(list)
     for week, theme, team in places:
         buckets[week, theme].append(team)
+    asked = {
+        "teams": sorted({team for *_, team in places}),
+        "weeks": sorted({w for w, _ in buckets}),
+    }
+    parents = {week for (week,) in await _rows(session, _weeks_with_children_query(), asked)}
     found: Children = defaultdict(list)
     for (week, theme), teams in buckets.items():
+        if week not in parents:
+            continue
         values = {"week": week, "theme": theme, "teams": teams}
         for parent, child, count in await _rows(session, _children_query(theme is None), values):
             found[week, theme, parent].append((child, int(count or 0)))
     return found, {}
 
 
-async def _own_by_place(session: AsyncSession, places: list[Place]) -> Words:
-    """Each place's own comments: one statement per place."""
-    words: Words = {}
-    for week, theme, team in places:
-        values = {"team_id": team, "week": week, "theme": theme}
-        rows = await _rows(session, _own_query(theme is None), values)
-        words[week, theme, team] = [text or "" for (text,) in rows]
+async def _own_by_team(session: AsyncSession, places: list[Place]) -> Words:
+    """Each place's own comments: one statement per team (a ward's every bucket at once)."""
+    by_team: dict[int, set[date]] = defaultdict(set)
+    for week, _, team in places:
+        by_team[team].add(week)
+    words: Words = {place: [] for place in places}
+    for team, weeks in by_team.items():
+        values = {"team_id": team, "weeks": sorted(weeks)}
+        for week, theme, _, text in await _rows(session, _own_of_team_query(), values):
+            place = (week, theme, team)
+            if place in words:
+                words[place].append(text or "")
     return words
 
 
@@ -305,7 +341,7 @@ async def pick(
         batched = at_once(session)
     ask_level: Callable[[AsyncSession, list[Place]], Awaitable[tuple[Children, Words]]]
     ask_level, ask_own = (
-        (_level_at_once, _own_at_once) if batched else (_level_by_bucket, _own_by_place)
+        (_level_at_once, _own_at_once) if batched else (_level_by_bucket, _own_by_team)
     )
     level: Wanted = {(week, theme, team_id): (n, ranks) for week, theme, n, ranks in buckets}
     seen: set[Place] = set()  # (a cycle in the rows would end the walk)

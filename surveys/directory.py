@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import BindParameter, Integer, Select, String, and_, bindparam, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -187,14 +188,7 @@ async def members(session: AsyncSession, team_id: int, role: Role = Role.MEMBER)
     return list((await session.exec(query)).all())
 
 
-async def member_count(session: AsyncSession, team_id: int, role: Role = Role.MEMBER) -> int:
-    query = select_columns(func.count()).where(
-        col(Membership.team_id) == team_id, col(Membership.role) == role
-    )
-    return int((await session.exec(query)).scalar_one())  # type: ignore[call-overload]
-
-
-def subtree_query(root_id: int) -> Select[Any]:
+def subtree_query(root_id: int | BindParameter[int]) -> Select[Any]:
     """The ids of the root and every team below it, as a query: a recursive one through
     ``team.parent_id``'s index, so a ward reads one row, not the organisation.  (``UNION``, not
     ``UNION ALL``: a cycle in the stored hierarchy ends the walk instead of looping.)"""
@@ -211,12 +205,36 @@ async def subtree(session: AsyncSession, root_id: int) -> list[int]:
     return [root_id, *sorted(found - {root_id})]
 
 
-async def subtree_size(session: AsyncSession, root_id: int) -> int:
-    """How many teams ``subtree`` holds (the root included), counted in the database: a trust's
-    2,000 ids are not sent to Python to be counted."""
-    tree = subtree_query(root_id).subquery()
-    query = select_columns(func.count()).select_from(tree)
-    return int((await session.exec(query)).scalar_one())  # type: ignore[call-overload]
+@dataclass(frozen=True)
+class TeamSize:
+    """How many teams a team's subtree holds (the team included), and its own members."""
+
+    teams: int
+    members: int
+
+
+# A chat command's own statements are built once (``@cache``, their values bound): building
+# one and finding its compiled form in SQLAlchemy's cache took longer than running it.
+_TEAM_ID = bindparam("team_id", type_=Integer)
+
+
+@cache
+def _team_size_query() -> Select[Any]:
+    tree = subtree_query(_TEAM_ID).subquery()
+    teams = select_columns(func.count()).select_from(tree).scalar_subquery()
+    members = select_columns(func.count()).where(
+        col(Membership.team_id) == _TEAM_ID, col(Membership.role) == Role.MEMBER
+    )
+    return select_columns(teams, members.scalar_subquery())
+
+
+async def team_size(session: AsyncSession, team_id: int) -> TeamSize:
+    """``TeamSize``, counted in the database in one statement: a trust's 2,000 ids are not sent
+    to Python to be counted."""
+    connection = await session.connection()
+    found = await connection.execute(_team_size_query(), {"team_id": team_id})
+    counted, people = found.one()
+    return TeamSize(int(counted), int(people))
 
 
 async def teams_with_members(session: AsyncSession, role: Role = Role.MEMBER) -> set[int]:
@@ -239,19 +257,49 @@ def descendants(teams: Iterable[Team], root_id: int) -> list[int]:
     return found
 
 
-async def managed_teams(session: AsyncSession, person: Person) -> list[Team]:
-    """The teams a person manages, in their own organisation only, by name."""
-    assert person.id is not None
-    managed = await teams_of(session, person.id, Role.MANAGER)
-    return [team for team in managed if team.organisation_id == person.organisation_id]
+@dataclass(frozen=True)
+class Asker:
+    """Someone who asked for something, with the teams they manage, in their own organisation
+    only, by name: what a manager's command checks first."""
+
+    person: Person
+    managed: list[Team]
 
 
-async def manageable_teams(session: AsyncSession, person: Person) -> list[Team]:
+@cache
+def _asker_query() -> Any:
+    manages = and_(
+        col(Membership.person_id) == col(Person.id), col(Membership.role) == Role.MANAGER
+    )
+    own = and_(
+        col(Team.id) == col(Membership.team_id),
+        col(Team.organisation_id) == col(Person.organisation_id),
+    )
+    return (
+        select(Person, Team)
+        .outerjoin(Membership, manages)
+        .outerjoin(Team, own)
+        .where(Person.email == bindparam("email", type_=String))
+        .order_by(col(Team.name))
+    )
+
+
+async def asker_by_email(session: AsyncSession, email: str) -> Asker | None:
+    """The person and the teams they manage, in one statement (a chat command's first read)."""
+    found = await session.exec(_asker_query(), params={"email": normalise_email(email)})
+    rows = found.all()
+    if not rows:
+        return None
+    teams = {team.id: team for _, team in rows if team is not None}
+    return Asker(rows[0][0], list(teams.values()))
+
+
+async def manageable_teams(session: AsyncSession, asker: Asker) -> list[Team]:
     """Teams a person may see trends for: those they manage and every team below them (all in
     their organisation), by name."""
-    teams = await teams_in(session, person.organisation_id)
+    teams = await teams_in(session, asker.person.organisation_id)
     visible: set[int] = set()
-    for team in await managed_teams(session, person):
+    for team in asker.managed:
         assert team.id is not None
         visible.update(descendants(teams, team.id))
     return [team for team in teams if team.id in visible]

@@ -26,9 +26,23 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,9 +63,17 @@ class KudosCounts:
     given: Counts
 
 
-async def _rows(session: AsyncSession, query: Any) -> list[Any]:
+# The report's statements are built once (``@cache``, their values bound): building one and
+# finding its compiled form in SQLAlchemy's cache took longer than running it.
+_TEAM = bindparam("team_id", type_=Integer)
+_SINCE = bindparam("since", type_=Date)
+
+
+async def _rows(
+    session: AsyncSession, query: Any, values: dict[str, Any] | None = None
+) -> list[Any]:
     connection = await session.connection()
-    return list((await connection.execute(query)).all())
+    return list((await connection.execute(query, values)).all())
 
 
 async def week_rows(session: AsyncSession, week: date, tree: Hierarchy) -> list[dict[str, Any]]:
@@ -100,34 +122,50 @@ async def counts_since(
 ) -> KudosCounts:
     """``team_id``'s subtree's kudos from ``since`` (a Monday) on: the kept counts of the weeks
     cut, and the days of the weeks not cut counted live."""
-    cut_weeks = select(col(RollupCut.week)).where(col(RollupCut.week) >= since)
-    cut = {week for (week,) in await _rows(session, cut_weeks)}
+    cut: set[date] = set()
     received: dict[str, int] = defaultdict(int)
     given: dict[str, int] = defaultdict(int)
-    if cut:
-        kept = (
-            select(
-                col(RollupKudos.value),
-                func.sum(col(RollupKudos.received)),
-                func.sum(col(RollupKudos.given)),
-            )
-            .where(col(RollupKudos.team_id) == team_id, col(RollupKudos.week) >= since)
-            .group_by(col(RollupKudos.value))
-        )
-        for value, got, gave in await _rows(session, kept):
+    kept = await _rows(session, _cut_and_kept(), {"team_id": team_id, "since": since})
+    for week, value, got, gave in kept:
+        if week is not None:
+            cut.add(week)
+        else:
             received[value] += int(got)
             given[value] += int(gave)
-    days = _not_cut(since, today, cut)
-    if days is not None:
-        for is_given, value, count in await _live(session, team_id, days):
+    runs = _not_cut(since, today, cut)
+    if runs:
+        for is_given, value, count in await _live(session, team_id, runs):
             (given if is_given else received)[value] += count
     return KudosCounts(_by_value(received), _by_value(given))
 
 
-def _not_cut(since: date, today: date, cut: set[date]) -> Any:
-    """The condition on ``recognition.created_on`` for the days from ``since`` on in weeks not
-    cut (the last such run of weeks open-ended), or None when every week up to today's is cut."""
-    runs: list[tuple[date, date | None]] = []
+@cache
+def _cut_and_kept() -> Any:
+    """The weeks cut from ``since`` on (``week, NULL, 0, 0``) and the team's counts kept for
+    them (``NULL, value, received, given``), in one statement: the cut weeks say which days
+    are counted live."""
+    zero: Any = literal_column("0")
+    weeks = select(col(RollupCut.week), null(), zero, zero).where(col(RollupCut.week) >= _SINCE)
+    kept = (
+        select(
+            null(),
+            col(RollupKudos.value),
+            func.sum(col(RollupKudos.received)),
+            func.sum(col(RollupKudos.given)),
+        )
+        .where(col(RollupKudos.team_id) == _TEAM, col(RollupKudos.week) >= _SINCE)
+        .group_by(col(RollupKudos.value))
+    )
+    return union_all(weeks, kept)
+
+
+Runs = list[tuple[date, date | None]]  # [start, end) of days; an open-ended last run: None
+
+
+def _not_cut(since: date, today: date, cut: set[date]) -> Runs:
+    """The runs of days from ``since`` on in weeks not cut (the last such run open-ended),
+    none when every week up to today's is cut."""
+    runs: Runs = []
     week, last = since, today - timedelta(days=today.weekday())
     while week <= last:
         if week not in cut:
@@ -136,29 +174,49 @@ def _not_cut(since: date, today: date, cut: set[date]) -> Any:
             else:
                 runs.append((week, week + timedelta(days=7)))
         week += timedelta(days=7)
-    if not runs:
-        return None
-    if runs[-1][1] == last + timedelta(days=7) and not any(week > last for week in cut):
+    if runs and runs[-1][1] == last + timedelta(days=7) and not any(week > last for week in cut):
         runs[-1] = (runs[-1][0], None)  # (nothing is dated after today, but nothing is missed)
+    return runs
+
+
+async def _live(session: AsyncSession, team_id: int, runs: Runs) -> list[tuple[bool, str, int]]:
+    """The kudos of the days in ``runs`` received and given in ``team_id``'s subtree today, as
+    (given?, value, count), in one statement (``_live_query``)."""
+    shape = tuple(end is not None for _, end in runs)
+    values: dict[str, Any] = {"team_id": team_id}
+    for n, (start, end) in enumerate(runs):
+        values[f"start_{n}"], values[f"end_{n}"] = start, end
+    query = _live_query(shape, on_postgresql(session))
+    rows = await _rows(session, query, {k: v for k, v in values.items() if v is not None})
+    return [(bool(is_given), name, int(count)) for is_given, name, count in rows]
+
+
+@cache
+def _live_query(shape: tuple[bool, ...], postgresql: bool) -> Any:
+    """The live count's statement for runs of days shaped so (``True``: the run has an end):
+    the subtree walked once, each side from the days' kudos (``ix_recognition_created_on``).
+    Received: SQLite checks each kudos's recipients (``EXISTS``; joined, it reached a trust's
+    kudos from its recipients, every kudos ever received there: 54 ms for one week's 779);
+    PostgreSQL joins them (its ``EXISTS`` hashed every recipient of the table: 24 ms)."""
     day = col(Recognition.created_on)
-    return or_(*(and_(day >= start, day < end) if end else day >= start for start, end in runs))
-
-
-async def _live(session: AsyncSession, team_id: int, days: Any) -> list[tuple[bool, str, int]]:
-    """The kudos of ``days`` received and given in ``team_id``'s subtree today, as (given?,
-    value, count), in one statement (the subtree walked once), each from the days' kudos
-    (``ix_recognition_created_on``).  Received: SQLite checks each kudos's recipients
-    (``EXISTS``; joined, it reached a trust's kudos from its recipients, every kudos ever
-    received there: 54 ms for one week's 779); PostgreSQL joins them (its ``EXISTS`` hashed
-    every recipient of the table: 24 ms)."""
-    teams = subtree_query(team_id)
+    days = or_(
+        *(
+            and_(
+                day >= bindparam(f"start_{n}", type_=Date), day < bindparam(f"end_{n}", type_=Date)
+            )
+            if ended
+            else day >= bindparam(f"start_{n}", type_=Date)
+            for n, ended in enumerate(shape)
+        )
+    )
+    teams = subtree_query(_TEAM)
     value = col(Recognition.value)
     given = (
         select(literal(True), value, func.count(col(Recognition.id)))
         .where(days, col(Recognition.team_id).in_(teams))
         .group_by(value)
     )
-    if on_postgresql(session):
+    if postgresql:
         received = (
             select(literal(False), value, func.count(func.distinct(col(Recognition.id))))
             .join(
@@ -175,8 +233,7 @@ async def _live(session: AsyncSession, team_id: int, days: Any) -> list[tuple[bo
         received = select(literal(False), value, func.count(col(Recognition.id))).where(
             days, recipient_below
         )
-    rows = await _rows(session, union_all(given, received.group_by(value)))
-    return [(bool(is_given), name, int(count)) for is_given, name, count in rows]
+    return union_all(given, received.group_by(value))
 
 
 def _by_value(counts: dict[str, int]) -> Counts:

@@ -125,6 +125,26 @@ async def test_todays_kudos_count_at_once_and_a_ward_sees_only_its_own(
     assert await cut_weeks(db) == set()
 
 
+async def test_a_week_cut_between_two_that_are_not_counts_each_kudos_once(
+    db: Database, settings: Settings
+) -> None:
+    """A week with no round is never cut: its kudos count live beside a later week's kept
+    counts and today's, each once (the live count's days stop where the cut week starts)."""
+    clock = FixedClock()
+    service, _ = await make_service(db, settings, clock)
+    await thank(service, "a0", "a1", value="compassion")  # a week with no round: not cut
+    first = week_of(clock.now.date())
+    clock.now += timedelta(weeks=1)
+    await thank(service, "a0", "a2", value="learning")
+    await cut_this_week(service, clock)  # this week's round closes; the week is cut
+    await thank(service, "a0", "a3")  # today
+    assert first not in await cut_weeks(db) and first + timedelta(weeks=1) in await cut_weeks(db)
+    each = (("compassion", 1), ("learning", 1), ("teamwork", 1))
+    assert await counts(service, "director") == (each, each)
+    assert await counts(service, "manager.a") == (each, each)
+    assert await counts(service, "manager.b") == NONE
+
+
 async def test_retention_and_a_forgotten_person_leave_the_counts_as_they_were(
     db: Database, settings: Settings
 ) -> None:

@@ -220,6 +220,29 @@ async def test_pulse_trends_ward_a_shows_the_askers_team_only(
         assert SECRET_WORDS not in repr(report) and not report.comments and not report.rounds
 
 
+async def test_a_manager_row_on_another_organisations_team_gives_nothing_there(
+    db: Database, settings: Settings
+) -> None:
+    """Other Trust's manager also holds a manager row on Test Trust's Ward B (no import writes
+    one; a hand-edited or restored database might): it is not one of their teams, for trends,
+    sending or settings, named or not."""
+    _, messenger, chat = await two_trusts(db, settings)
+    ward_b = await _team(db, "Test Trust", "Ward B")
+    async with db.session() as session:
+        manager = (await session.exec(select(Person).where(Person.email == other("manager")))).one()
+        assert ward_b.id is not None and manager.id is not None
+        session.add(Membership(team_id=ward_b.id, person_id=manager.id, role=Role.MANAGER))
+        await session.commit()
+
+    assert _report(await chat.handle(other("manager"), "pulse trends")).team == "ward a"
+    for typed in ("pulse trends Ward B", "pulse send Ward B", "pulse settings Ward B"):
+        reply = text_of(await chat.handle(other("manager"), typed))
+        assert reply.startswith("Which team? I don't know a team called “Ward B”."), reply
+        assert "Your teams: ward a." in reply, reply
+    assert await rounds_of(db, "Test Trust", "Ward B") == []
+    assert in_test_trust([address for address, _ in messenger.direct]) == []
+
+
 def _report(views: list[View]) -> TrendReportView:
     [view] = views
     assert isinstance(view, TrendReportView), view

@@ -7,7 +7,7 @@ databases."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,13 +25,20 @@ WEEK = date(2026, 11, 23)
 
 
 async def sqlite_plan(url: str) -> list[str]:
-    """SQLite's plans for a report's walk down a week's tree as cut: a team's children of that
-    week with their counts (comment_picks), then one team's own comments of that week."""
+    """SQLite's plans for a report's walk down a week's tree as cut: the weeks in which some
+    teams have children, a team's children of that week with their counts (comment_picks),
+    then one team's own comments of those weeks."""
     steps: list[str] = []
     db = Database(url)
     try:
         values = {"week": WEEK, "theme": "wellbeing", "team_id": 7, "teams": [7, 8]}
-        for query in (comment_picks._children_query(False), comment_picks._own_query(False)):
+        values["weeks"] = [WEEK, WEEK - timedelta(weeks=1)]
+        queries = (
+            comment_picks._weeks_with_children_query(),
+            comment_picks._children_query(False),
+            comment_picks._own_of_team_query(),
+        )
+        for query in queries:
             statement = query.params(values).compile(
                 dialect=sqlite.dialect(),
                 compile_kwargs={"literal_binds": True, "render_postcompile": True},
