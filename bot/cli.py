@@ -111,10 +111,10 @@ def serve() -> None:
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
-    asyncio.run(_check_pool(settings))
     if settings.workers == 1:
-        _run_server(settings)
+        _run_server(settings)  # (it checks the pool on the service's own engine)
         return
+    asyncio.run(_check_pool(settings))
     asyncio.run(_prepare(settings))  # migrations and the question bank once, before any worker
     from bot.workers import serve_workers  # (gunicorn: only when it runs the workers)
 
@@ -129,7 +129,7 @@ def _run_server(settings: Settings) -> None:
     their round's participation row, the outbox takes rows with SKIP LOCKED, and platform
     events are deduplicated in the database."""
     web.run_app(
-        _serve_app(settings),
+        _serve_app(settings, check_pool=True),
         host=settings.bind_host,
         port=settings.port,
         print=lambda _: None,
@@ -137,17 +137,21 @@ def _run_server(settings: Settings) -> None:
     )
 
 
-async def _check_pool(settings: Settings) -> None:
+async def _check_pool(settings: Settings, db: Database | None = None) -> None:
     """Warn (not refuse: a pool rarely fills) when this server alone could take more PostgreSQL
-    connections than the server allows; a database not reachable yet is for ``serve`` to say."""
-    db = Database(settings.database_url)
+    connections than the server allows; a database not reachable yet is for ``serve`` to say.
+    Asked through ``db`` (one server process: the service's own, so that start-up opens no
+    engine and connection of its own for it) or through an engine of its own."""
+    own = db is None
+    db = Database(settings.database_url) if db is None else db
     try:
         limit = await asyncio.wait_for(connection_limit(db.engine), POOL_CHECK_SECONDS)
     except Exception as error:  # (migrating, next, reports it)
         log.info("the database's connection limit was not read (%s)", type(error).__name__)
         return
     finally:
-        await db.dispose()
+        if own:
+            await db.dispose()
     problem = None if limit is None else settings.pool_problem(limit)
     if problem:
         log.warning("database pool: %s", problem)
@@ -158,12 +162,17 @@ async def _prepare(settings: Settings) -> None:
     await service.db.dispose()
 
 
-async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
-    """The app one server process serves (its own service, database pool and scheduler)."""
+async def _serve_app(
+    settings: Settings, *, run_scheduler: bool = True, check_pool: bool = False
+) -> web.Application:
+    """The app one server process serves (its own service, database pool and scheduler);
+    ``check_pool``: warn if its pool could exceed PostgreSQL's connections (``_check_pool``)."""
     check(settings)  # (``serve`` has said why already; this guards every other way in)
     redact.remember(settings)  # (no secret of this configuration in a log line)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
+    if check_pool:
+        await _check_pool(settings, service.db)
     if settings.local_mode:
         from bot.demo import ensure_demo
 
