@@ -292,8 +292,8 @@ def report(name: str, samples: list[Sample], args: argparse.Namespace) -> None:
         )
 
 
-async def create_database(pg_url: str) -> tuple[str, str]:
-    name = f"tp_startup_{uuid.uuid4().hex[:10]}"
+async def create_database(pg_url: str, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
@@ -313,7 +313,7 @@ def main(args: argparse.Namespace) -> None:
         if args.only in (None, "local"):
             measure("local", local_env(args, folder), folder, args)
         if args.only in (None, "platforms"):
-            url, name = asyncio.run(create_database(args.pg_url))
+            url, name = asyncio.run(create_database(args.pg_url, args.db_prefix))
             try:
                 env = platforms_env(args, folder, url)
                 if args.first_slack:
@@ -334,6 +334,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=7, help="measured starts per configuration")
     parser.add_argument("--only", choices=["local", "platforms"], default=None)
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--db-prefix", default="tp_startup_", help="of the throwaway database")
     parser.add_argument(
         "--settle",
         type=float,

@@ -3,7 +3,13 @@
 The stack this module imports (nearly all of a server's start-up) is imported with the garbage
 collector off, and it is on again once they are: its passes over the hundreds of thousands of
 objects an import makes find almost nothing to free, and cost about a tenth of the imports' CPU
-time (docs/performance.md, "Start-up and footprint").
+time (docs/performance.md, "Start-up and footprint").  What they built is then frozen
+(``gc.freeze``) before the collector is on again: otherwise its first young collection scans all
+of it (everything made while it was off is young), the next older one scans it again, and so
+does the server's own full collection before it freezes its heap (``_freeze_heap``): three walks
+over about 120,000 objects, 120 to 175 ms of CPU each on a busy two-core machine.
+The price is the imports' own garbage (about 2,000 objects, 0.6 MB), kept for the life of the
+process.
 """
 
 from __future__ import annotations
@@ -105,10 +111,10 @@ def serve() -> None:
     problem = settings.workers_problem()
     if problem:
         raise click.ClickException(problem)
-    asyncio.run(_check_pool(settings))
     if settings.workers == 1:
-        _run_server(settings)
+        _run_server(settings)  # (it checks the pool on the service's own engine)
         return
+    asyncio.run(_check_pool(settings))
     asyncio.run(_prepare(settings))  # migrations and the question bank once, before any worker
     from bot.workers import serve_workers  # (gunicorn: only when it runs the workers)
 
@@ -123,7 +129,7 @@ def _run_server(settings: Settings) -> None:
     their round's participation row, the outbox takes rows with SKIP LOCKED, and platform
     events are deduplicated in the database."""
     web.run_app(
-        _serve_app(settings),
+        _serve_app(settings, check_pool=True),
         host=settings.bind_host,
         port=settings.port,
         print=lambda _: None,
@@ -131,17 +137,21 @@ def _run_server(settings: Settings) -> None:
     )
 
 
-async def _check_pool(settings: Settings) -> None:
+async def _check_pool(settings: Settings, db: Database | None = None) -> None:
     """Warn (not refuse: a pool rarely fills) when this server alone could take more PostgreSQL
-    connections than the server allows; a database not reachable yet is for ``serve`` to say."""
-    db = Database(settings.database_url)
+    connections than the server allows; a database not reachable yet is for ``serve`` to say.
+    Asked through ``db`` (one server process: the service's own, so that start-up opens no
+    engine and connection of its own for it) or through an engine of its own."""
+    own = db is None
+    db = Database(settings.database_url) if db is None else db
     try:
         limit = await asyncio.wait_for(connection_limit(db.engine), POOL_CHECK_SECONDS)
     except Exception as error:  # (migrating, next, reports it)
         log.info("the database's connection limit was not read (%s)", type(error).__name__)
         return
     finally:
-        await db.dispose()
+        if own:
+            await db.dispose()
     problem = None if limit is None else settings.pool_problem(limit)
     if problem:
         log.warning("database pool: %s", problem)
@@ -152,12 +162,17 @@ async def _prepare(settings: Settings) -> None:
     await service.db.dispose()
 
 
-async def _serve_app(settings: Settings, *, run_scheduler: bool = True) -> web.Application:
-    """The app one server process serves (its own service, database pool and scheduler)."""
+async def _serve_app(
+    settings: Settings, *, run_scheduler: bool = True, check_pool: bool = False
+) -> web.Application:
+    """The app one server process serves (its own service, database pool and scheduler);
+    ``check_pool``: warn if its pool could exceed PostgreSQL's connections (``_check_pool``)."""
     check(settings)  # (``serve`` has said why already; this guards every other way in)
     redact.remember(settings)  # (no secret of this configuration in a log line)
     platforms = enabled_platforms(settings)
     service = await open_service(settings, IdentityRouter(platforms))
+    if check_pool:
+        await _check_pool(settings, service.db)
     if settings.local_mode:
         from bot.demo import ensure_demo
 
@@ -400,6 +415,7 @@ def manifest_teams(
 
 
 if _COLLECTING:  # (the imports above are done)
+    gc.freeze()  # (they stay out of every collection's sight: see the module's docstring)
     gc.enable()
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from asyncpg import exceptions as asyncpg_errors  # type: ignore[import-untyped]
 from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -158,7 +158,7 @@ def _gone(error: BaseException) -> bool:
     # refused, reset or unreachable; a name that doesn't resolve; a wait that timed out;
     # asyncpg's connection errors.  Not any OSError: a PermissionError (botbuilder's refused
     # token) or a missing file says nothing about the database.
-    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror, *_ASYNCPG_GONE)):
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror, *_asyncpg_gone())):
         return True
     return isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS
 
@@ -169,14 +169,20 @@ _NETWORK_ERRNOS = frozenset(
 )
 
 
-# asyncpg's own errors, as raised outside SQLAlchemy's wrapping (a connection being opened)
-_ASYNCPG_GONE = (
-    asyncpg_errors.PostgresConnectionError,  # refused, dropped, "connection does not exist"
-    asyncpg_errors.InterfaceError,  # "connection is closed"
-    asyncpg_errors.CannotConnectNowError,  # 57P03: the server is starting up
-    asyncpg_errors.AdminShutdownError,  # 57P01: the server is shutting down
-    asyncpg_errors.CrashShutdownError,
-)
+def _asyncpg_gone() -> tuple[type[BaseException], ...]:
+    """asyncpg's own errors that say the database is gone, as raised outside SQLAlchemy's
+    wrapping (a connection being opened); none while asyncpg is not imported (on SQLite: its
+    import, about 30 ms of a server's start-up, is left to PostgreSQL's first connection)."""
+    errors = sys.modules.get("asyncpg.exceptions")
+    if errors is None:  # (then no error of asyncpg's exists to be told apart)
+        return ()
+    return (
+        errors.PostgresConnectionError,  # refused, dropped, "connection does not exist"
+        errors.InterfaceError,  # "connection is closed"
+        errors.CannotConnectNowError,  # 57P03: the server is starting up
+        errors.AdminShutdownError,  # 57P01: the server is shutting down
+        errors.CrashShutdownError,
+    )
 
 
 class Database:

@@ -23,7 +23,8 @@ def load(module: str) -> Any:
     """``module``, imported now if it is not yet (the three libraries above ship no types)."""
     first = module not in sys.modules
     loaded = importlib.import_module(module)  # (waits for a thread that is importing it)
-    if first and gc.get_freeze_count():  # (a process that froze its heap at start-up)
+    if first and gc.get_freeze_count():  # (a process that froze its heap: any that imported
+        # bot.cli, which freezes what its imports built, and a server once started)
         gc.freeze()  # once per module: freezing also keeps in-flight garbage, so not every call
     return loaded
 

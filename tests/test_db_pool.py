@@ -118,6 +118,16 @@ async def test_serve_warns_when_its_workers_pools_could_exceed_max_connections(
     said = warning.getMessage()
     assert "TEAMPULSE_WORKERS (8)" in said and "TEAMPULSE_DB_POOL_SIZE" in said
     assert f"the {limit} PostgreSQL allows" in said and "max_connections" in said
+    # one server process asks through its service's database: the connection it used is back
+    # in the service's pool, not closed with an engine of its own
+    service_db = Database(settings.database_url)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await _check_pool(over, service_db)
+        assert [r.getMessage() for r in caplog.records] == [said, said]
+        assert service_db.engine.pool.checkedin() == 1
+    finally:
+        await service_db.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,6 +1,7 @@
 """What ``teampulse serve`` holds once it has started: the libraries only reports and comments need
 (matplotlib, SciPy, NumPy, TextBlob/NLTK, Pillow), Alembic (only to migrate) and ``limits`` (the
-first command's rate limit) stay out of a server that has only started, on every configuration,
+first command's rate limit) stay out of a server that has only started, on every configuration
+(and asyncpg, on SQLite),
 and so do the Bot Framework SDK and slack-bolt (loaded in the background once the server has
 answered its first request); the first trend report after start still draws its chart and tests
 its changes, the first comment still gets its mood, the first Teams message is still answered,
@@ -59,6 +60,8 @@ SCANNED = 30_000
 HEAVY = ("matplotlib", "scipy", "numpy", "textblob", "nltk", "PIL", "alembic", "gunicorn")
 # ... and what only the first command or kudos needs (its per-person rate limit)
 FIRST_COMMAND = ("limits",)
+# What only PostgreSQL needs: a server on SQLite never loads its driver
+POSTGRESQL_DRIVER = ("asyncpg",)
 # What Teams needs only once it has an activity to handle or a message to send
 BOT_FRAMEWORK = ("botbuilder", "botframework", "msrest", "msal", "azure")
 # What Slack needs only once it has a request to answer (one workspace over HTTP)
@@ -205,6 +208,8 @@ async def test_a_started_server_has_not_loaded_what_only_reports_comments_and_mi
         pass
     assert server.has("aiohttp") and server.has("sqlalchemy")  # (the list is the real one)
     assert [package for package in HEAVY + FIRST_COMMAND if server.has(package)] == []
+    on_sqlite = database_url.startswith("sqlite")
+    assert [p for p in POSTGRESQL_DRIVER if server.has(p)] == ([] if on_sqlite else ["asyncpg"])
     assert server.tracked < SCANNED
 
 

@@ -4,6 +4,7 @@ docs/architecture.md).  One workspace over HTTP imports Bolt after start (``on_d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -12,12 +13,14 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import payloads
 from adapters.slack.app import MAX_BODY, SlackGate, client_options, web_client
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.manifest import EVENTS_PATH
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.on_demand import OnDemandBolt
 from adapters.slack.pacing import Pacer
+from bot.after_start import AfterFirstResponse
 from bot.server import SERVICE, cap_body
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -84,6 +87,8 @@ class SlackPlatform:
         if self.settings.slack_signing_secret:
             secret, served = self.settings.slack_signing_secret, self.settings.slack_workspaces
             gate = SlackGate(bolt, secret, served)
+            failure = "Slack: the payload checks could not be built"
+            AfterFirstResponse(lambda: asyncio.to_thread(payloads.build), failure).install(app)
             app.router.add_post(EVENTS_PATH, gate.handle)
             cap_body(app, EVENTS_PATH, MAX_BODY)
         if self.installations is not None:

@@ -20,7 +20,10 @@ def _template() -> dict[str, Any]:
     return found
 
 
-BOT_SCOPES: tuple[str, ...] = tuple(_template()["oauth_config"]["scopes"]["bot"])
+def bot_scopes() -> tuple[str, ...]:
+    """The bot token's scopes, as the manifest asks for them (read when needed: a server imports
+    this module for ``EVENTS_PATH``)."""
+    return tuple(_template()["oauth_config"]["scopes"]["bot"])
 
 
 def _filled(node: Any, values: dict[str, str]) -> Any:

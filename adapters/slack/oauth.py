@@ -35,7 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.slack.allowlist import ServedInstallationStore, callbacks
 from adapters.slack.app import PLATFORM
-from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.manifest import bot_scopes
 from adapters.slack.pacing import PacedClient
 from adapters.slack.tokens import BOT_TOKEN, bound
 from bot.credentials import Sealer, reseal, seal_columns
@@ -188,7 +188,7 @@ class Installations:
         return AsyncOAuthSettings(
             client_id=settings.slack_client_id,
             client_secret=settings.slack_client_secret,
-            scopes=list(BOT_SCOPES),
+            scopes=list(bot_scopes()),
             install_path=INSTALL_PATH,
             redirect_uri_path=REDIRECT_PATH,
             installation_store=self.store,
