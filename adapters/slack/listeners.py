@@ -35,7 +35,7 @@ from adapters.slack.sync import MemberSync, sync_request
 from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
-from bot.outage import DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, Deadline, within
 from bot.saving import StillSaving
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 from bot.words import UNAVAILABLE
@@ -149,8 +149,7 @@ class SlackListeners:
         database is away (or, with ``wait``, does not answer within it)."""
         if not user_id:
             return None
-        found = self.directory.email_of(user_id, remember=remember)
-        return await within(wait, found, "finding a Slack user's email")
+        return await self.directory.email_by(user_id, Deadline.after(wait), remember=remember)
 
     async def converse(
         self, user: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
