@@ -25,7 +25,7 @@ from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
-from bot.outage import Deadline, StillRunning, Waits, grouped_or_running
+from bot.outage import Deadline, StillRunning, Waits, grouped_or_running, within
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.rate_limits import PersonLimits
@@ -211,7 +211,7 @@ class TeamPulse:
         """``submit_pulse`` for a person waiting at most until ``by`` (``bot/outage.py``):
         ``DatabaseUnavailable`` when the card was given up on before its batch started (it is
         then never stored), ``StillRunning`` when its batch was under way."""
-        card = await self._card(email, round_id, answers, comments, "")
+        card = await self._card(email, round_id, answers, comments, "", by)
         if not isinstance(card, pulses.SubmittedCard):
             return card
         found = await grouped_or_running(self._submissions, card, by, "a pulse submission")
@@ -226,11 +226,20 @@ class TeamPulse:
         answers: dict[str, int],
         comments: dict[str, str],
         general_comment: str,
+        by: Deadline | None = None,
     ) -> pulses.SubmittedCard | TextReply:
+        """The card to commit.  The process's first comment imports TextBlob in a thread (a
+        second or more on a busy machine): until it has, a person's wait (``by``) bounds that
+        too, as a task of ``within`` (the import holds no connection, but only a task can be
+        given up on); after, working out the moods never waits."""
         if not rounds.is_round_id(round_id):
             return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments, general_comment)
-        moods = await responses.moods_of(submission, self.settings.comment_max_chars)
+        found = responses.moods_of(submission, self.settings.comment_max_chars)
+        if by is not None and responses.moods_wait(submission):
+            moods = await within(by, found, "a pulse submission")
+        else:
+            moods = await found
         return pulses.SubmittedCard(directory.normalise_email(email), submission, moods)
 
     def _recorded(self, view: View, round_id: int) -> View:
