@@ -22,7 +22,8 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from storage.engine import unavailable
 
@@ -45,8 +46,9 @@ class GroupCommit(Generic[Item, Result]):
     have those answers saved behind their back; by default such a call is still run (an outcome
     worth recording whether or not anyone waits for it).
 
-    ``started`` (per call): set when the call's batch starts, from when dropping it is no longer
-    possible, so a caller whose wait runs out can tell "not done" from "still being done".
+    ``by``: a call waited for until a deadline.  Its batch's start is the point from which it can
+    no longer be dropped, so a caller whose wait runs out is told "not done" (``Expired``) before
+    it and "still being done" (``Running``) after it.
     """
 
     def __init__(
@@ -59,39 +61,58 @@ class GroupCommit(Generic[Item, Result]):
         self.run = run
         self.limit = limit
         self.drop_abandoned = drop_abandoned
-        self._waiting: list[tuple[Item, asyncio.Future[Result], asyncio.Event | None]] = []
+        self._waiting: list[_Call[Item, Result]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def __call__(self, item: Item, *, started: asyncio.Event | None = None) -> Result:
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future, started))
+    async def __call__(self, item: Item) -> Result:
+        return cast(Result, await self._queued(_Call(item, self._future())))
+
+    async def by(self, item: Item, deadline: float | None) -> Result | Running[Result]:
+        """``item``'s outcome, waiting until ``deadline`` (the event loop's time; None: no
+        bound) in the caller's own task: no task and no second future per call, which is most
+        of what a bounded wait costs when every answer waits twice (docs/performance.md).
+
+        Past the deadline with its batch not started, the call is given up on (``Expired``;
+        not run when abandoned calls are dropped).  Past it with its batch under way, it can't
+        be taken back: the caller gets ``Running``, whose ``outcome`` settles when it ends."""
+        loop = asyncio.get_running_loop()
+        if deadline is not None and loop.time() >= deadline:
+            raise Expired
+        call: _Call[Item, Result] = _Call(item, self._future())
+        timer = loop.call_at(deadline, call.expire) if deadline is not None else None
+        try:
+            return cast(Result | Running[Result], await self._queued(call))
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    def _queued(self, call: _Call[Item, Result]) -> asyncio.Future[Any]:
+        self._waiting.append(call)
         if self._worker is None or self._worker.done():
             # a fresh context: the batch serves every caller, so it must not run in (and keep
             # using) the context variables of whichever caller happened to start it
             self._worker = asyncio.get_running_loop().create_task(
                 self._drain(), context=contextvars.Context()
             )
-        return await future
+        return call.future
 
     async def _drain(self) -> None:
         while self._waiting:
             if self.drop_abandoned:
-                self._waiting = [waiting for waiting in self._waiting if not waiting[1].done()]
+                self._waiting = [call for call in self._waiting if not call.future.done()]
                 if not self._waiting:
                     return
             batch = self._waiting[: self.limit]
             del self._waiting[: self.limit]
-            for _, _, started in batch:
-                if started is not None:
-                    started.set()
-            outcomes = await self._outcomes([item for item, _, _ in batch])
-            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # the caller went away; its item was still run
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+            for call in batch:
+                call.begun = True
+            outcomes = await self._outcomes([call.item for call in batch])
+            for call, outcome in zip(batch, outcomes, strict=True):
+                call.settle(outcome)
 
     async def _outcomes(self, items: list[Item]) -> list[Result | Exception]:
         try:
@@ -113,3 +134,47 @@ class GroupCommit(Generic[Item, Result]):
         if len(outcomes) != len(items):
             raise RuntimeError(f"a batch of {len(items)} gave {len(outcomes)} outcomes")
         return outcomes
+
+
+class Expired(Exception):
+    """A call's deadline passed before its batch started (``GroupCommit.by``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Running(Generic[Result]):
+    """A call whose deadline passed while its batch was under way: ``outcome`` settles with
+    its result (or exception) when the batch ends."""
+
+    outcome: asyncio.Future[Result]
+
+
+class _Call(Generic[Item, Result]):
+    """One caller's item, and the future its caller waits on (replaced by ``expire`` when the
+    caller is answered ``Running``, so the batch's outcome still reaches someone)."""
+
+    __slots__ = ("begun", "future", "item")
+
+    def __init__(self, item: Item, future: asyncio.Future[Any]) -> None:
+        self.item = item
+        self.future = future
+        self.begun = False  # its batch has started: it can no longer be dropped
+
+    def expire(self) -> None:
+        """The caller's deadline: give up on a call not started (dropped, or its result
+        ignored); hand a started one back as ``Running``."""
+        waited = self.future
+        if waited.done():
+            return
+        if not self.begun:
+            waited.set_exception(Expired())
+            return
+        self.future = waited.get_loop().create_future()
+        waited.set_result(Running(self.future))
+
+    def settle(self, outcome: Result | Exception) -> None:
+        if self.future.done():  # the caller went away; its item was still run
+            return
+        if isinstance(outcome, Exception):
+            self.future.set_exception(outcome)
+        else:
+            self.future.set_result(outcome)

@@ -3,14 +3,14 @@ the console): the core says whether it may be opened and checks what comes back,
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.outage import Deadline, StillRunning, within
 from bot.service import GENERAL_COMMENT, TeamPulse, UnknownPerson
-from bot.views import PulseCard, Receipt, TextReply
+from bot.views import PulseCard, Receipt, TextReply, View
 from bot.words import GONE, NOT_KNOWN
 from surveys.rounds import is_round_id
 
@@ -90,20 +90,36 @@ async def submit_card(
     about: str | None,
     *,
     asked: Sequence[str] = (),
-    started: asyncio.Event | None = None,
-) -> Receipt | TextReply:
+    by: Deadline,
+) -> Receipt | TextReply | StillRunning[Receipt | TextReply]:
     """Record a card: a ``Receipt``, or a ``TextReply`` saying why not (with ``problems`` field
     by field when the form itself needs changing).  ``asked``: the card's question ids in order,
-    when the form carries them; otherwise the card is looked up if a comment needs them.
-    ``started``: set when the card's commit is under way (``GroupCommit``)."""
+    when the form carries them; otherwise the card is looked up if a comment needs them.  The
+    person waits until ``by`` (``DatabaseUnavailable`` past it; ``StillRunning`` when the card's
+    commit was under way then, see ``bot/outage.py``)."""
     try:
-        if comment.strip() and about is None and not asked:
-            card = await service.pending_pulse(email, round_id)
-            asked = [question.id for question in card.questions] if card else []
+        if comment.strip() and about is None and not asked:  # (a form older than ``asked``)
+            asked = await within(by, _asked(service, email, round_id), "a pulse submission")
         comments = comments_for(comment, about, asked)
-        view = await service.submit_pulse(email, round_id, answers, comments, started=started)
+        view = await service.submit_pulse_by(by, email, round_id, answers, comments)
     except UnknownPerson:
         return TextReply(NOT_KNOWN, kind="error")
-    if isinstance(view, Receipt | TextReply):
-        return view
-    return TextReply(GONE)
+    if isinstance(view, StillRunning):
+        return view.then(_reply_after)
+    return _reply(view)
+
+
+async def _asked(service: TeamPulse, email: str, round_id: int) -> list[str]:
+    card = await service.pending_pulse(email, round_id)
+    return [question.id for question in card.questions] if card else []
+
+
+def _reply(view: View) -> Receipt | TextReply:
+    return view if isinstance(view, Receipt | TextReply) else TextReply(GONE)
+
+
+async def _reply_after(running: Awaitable[View]) -> Receipt | TextReply:
+    try:
+        return _reply(await running)
+    except UnknownPerson:
+        return TextReply(NOT_KNOWN, kind="error")

@@ -5,7 +5,6 @@ how, never whether, a reply is private."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,7 +16,7 @@ from bot.home import home
 from bot.kudos import give_kudos, kudos_problems
 from bot.me import my_schedule
 from bot.member_sync import Fetch, MemberSources, Source
-from bot.outage import DatabaseUnavailable, StillRunning, within, within_or_running
+from bot.outage import DatabaseUnavailable, Deadline, StillRunning, within
 from bot.saving import StillSaving, still_saving
 from bot.service import TeamPulse, UnknownPerson
 from bot.team_choice import chosen_team
@@ -103,13 +102,11 @@ class Conversation:
         ``PERSON_WAIT``) the person is asked to try again (``retry``), and the form may be sent
         again as it is.  When the wait runs out while the card's commit is under way, it can't
         be taken back: ``StillSaving`` says so, and brings the outcome after (bot/saving.py)."""
-        started = asyncio.Event()
-        submitted = cards.submit_card(
-            self.service, email, round_id, answers, comment, about, asked=asked, started=started
-        )
-        wait = self.service.waits.person
+        by = Deadline.after(self.service.waits.person)
         try:
-            found = await within_or_running(wait, submitted, "a pulse submission", started)
+            found = await cards.submit_card(
+                self.service, email, round_id, answers, comment, about, asked=asked, by=by
+            )
         except DatabaseUnavailable:
             return TextReply(NOT_SAVED, kind="error", retry=True)
         if isinstance(found, StillRunning):

@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.batching import GroupCommit
 from bot.bindings import Bindings
 from bot.lru import LRU
+from bot.outage import Deadline, grouped
 from bot.ports import Recipient
 from storage.engine import on_postgresql
 from storage.inbound import InboundEvents
@@ -48,6 +49,7 @@ __all__ = ["LRU", "Identities", "Inbound", "normalise_email"]
 log = logging.getLogger(__name__)
 
 SEP = (",", ":")  # compact JSON
+WHAT = "finding a user's email"  # (the log line's words when the database fails it)
 PULSES_KEPT = 8  # pulse messages kept per person and platform (for reminders in the thread)
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -92,12 +94,17 @@ class Identities:
         return Recipient.of(person) if person is not None else None
 
     # -- platform account -> email -----------------------------------------------------------
-    async def email_of(self, platform: str, external_id: str) -> str | None:
-        """The email of a platform account this process or the database already knows."""
+    async def email_of(
+        self, platform: str, external_id: str, by: Deadline | None = None
+    ) -> str | None:
+        """The email of a platform account this process or the database already knows.  With
+        ``by``, a person waits at most until then for the database (``DatabaseUnavailable``),
+        in their own task (``bot/outage.grouped``)."""
         account = (platform, external_id)
         email = self._emails.get(account)
         if email is None:
-            email = await self._stored(account)
+            stored = self._stored
+            email = await (stored(account) if by is None else grouped(stored, account, by, WHAT))
         if email is not None:
             self._emails.remember(account, email)
         return email

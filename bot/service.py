@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,7 @@ from bot.identities import Identities, Inbound
 from bot.ledger import Participants
 from bot.members import UnknownPerson as UnknownPerson
 from bot.metrics import Metrics
-from bot.outage import Waits
+from bot.outage import Deadline, StillRunning, Waits, grouped_or_running, within
 from bot.places import Places
 from bot.ports import Messenger, NullMessenger
 from bot.rate_limits import PersonLimits
@@ -193,8 +194,6 @@ class TeamPulse:
         answers: dict[str, int],
         comments: dict[str, str] | None = None,
         general_comment: str = "",
-        *,
-        started: asyncio.Event | None = None,
     ) -> View:
         """Record a card: a ``Receipt`` once it is committed, else a ``TextReply`` saying why not
         (``UnknownPerson`` for someone outside the organisation).  Cards that arrive together are
@@ -202,18 +201,62 @@ class TeamPulse:
 
         ``comments`` maps a statement's question id to a comment tied to it (shown under its
         theme); its key ``GENERAL_COMMENT`` (``""``), or ``general_comment``, is a comment about
-        the card as a whole (shown under "General"), the default on every platform.
-        ``started`` is set when the card's batch starts (it can no longer be dropped)."""
+        the card as a whole (shown under "General"), the default on every platform."""
+        card = await self._card(email, round_id, answers, comments or {}, general_comment)
+        if not isinstance(card, pulses.SubmittedCard):
+            return card
+        return self._recorded(await self._submissions(card), round_id)
+
+    async def submit_pulse_by(
+        self,
+        by: Deadline,
+        email: str,
+        round_id: int,
+        answers: dict[str, int],
+        comments: dict[str, str],
+    ) -> View | StillRunning[View]:
+        """``submit_pulse`` for a person waiting at most until ``by`` (``bot/outage.py``):
+        ``DatabaseUnavailable`` when the card was given up on before its batch started (it is
+        then never stored), ``StillRunning`` when its batch was under way."""
+        card = await self._card(email, round_id, answers, comments, "", by)
+        if not isinstance(card, pulses.SubmittedCard):
+            return card
+        found = await grouped_or_running(self._submissions, card, by, "a pulse submission")
+        if isinstance(found, StillRunning):
+            return found.then(partial(self._recorded_after, round_id))
+        return self._recorded(found, round_id)
+
+    async def _card(
+        self,
+        email: str,
+        round_id: int,
+        answers: dict[str, int],
+        comments: dict[str, str],
+        general_comment: str,
+        by: Deadline | None = None,
+    ) -> pulses.SubmittedCard | TextReply:
+        """The card to commit.  The process's first comment imports TextBlob in a thread (a
+        second or more on a busy machine): until it has, a person's wait (``by``) bounds that
+        too, as a task of ``within`` (the import holds no connection, but only a task can be
+        given up on); after, working out the moods never waits."""
         if not rounds.is_round_id(round_id):
             return TextReply(responses.NOT_SENT, kind="error")
-        submission = responses.Submission(round_id, answers, comments or {}, general_comment)
-        moods = await responses.moods_of(submission, self.settings.comment_max_chars)
-        card = pulses.SubmittedCard(directory.normalise_email(email), submission, moods)
-        view = await self._submissions(card, started=started)
+        submission = responses.Submission(round_id, answers, comments, general_comment)
+        found = responses.moods_of(submission, self.settings.comment_max_chars)
+        if by is not None and responses.moods_wait(submission):
+            moods = await within(by, found, "a pulse submission")
+        else:
+            moods = await found
+        return pulses.SubmittedCard(directory.normalise_email(email), submission, moods)
+
+    def _recorded(self, view: View, round_id: int) -> View:
         if isinstance(view, Receipt):
             log.info("pulse answer recorded", extra={"round_id": round_id})
             self.metrics.answers.inc()
         return view
+
+    async def _recorded_after(self, round_id: int, running: Awaitable[View]) -> View:
+        return self._recorded(await running, round_id)
 
     async def _submit_cards(self, cards: Sequence[pulses.SubmittedCard]) -> list[View | Exception]:
         return await pulses.submit_cards(self, cards)

@@ -35,3 +35,8 @@ async def preload(module: str) -> None:
     if module not in _PRELOADED:
         await asyncio.to_thread(load, module)
         _PRELOADED.add(module)
+
+
+def preloaded(module: str) -> bool:
+    """Whether ``preload(module)`` has finished in this process (it then returns at once)."""
+    return module in _PRELOADED

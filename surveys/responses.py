@@ -103,10 +103,19 @@ async def moods_of(submission: Submission, max_comment: int = MAX_COMMENT) -> di
     cleaned.discard("")
     if not cleaned:
         return {}
-    await lazy.preload("textblob")  # (with its English lexicon, ``LEXICON``)
+    await lazy.preload(TEXTBLOB)  # (with its English lexicon, ``LEXICON``)
     return {text: sentiment_of(text) for text in cleaned}
 
 
+def moods_wait(submission: Submission) -> bool:
+    """Whether ``moods_of(submission)`` may wait: a comment before TextBlob's first import has
+    finished in this process."""
+    if lazy.preloaded(TEXTBLOB):
+        return False
+    return any(text.strip() for text in (*submission.tied().values(), submission.general))
+
+
+TEXTBLOB = "textblob"
 LEXICON = "textblob.en"  # TextBlob's English lexicon (the first comment imports it: lazy.py)
 
 

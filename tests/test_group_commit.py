@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.batching import GroupCommit
+from bot.batching import Expired, GroupCommit, Running
 from bot.service import UnknownPerson
 from bot.settings import Settings
 from bot.views import Receipt, TextReply
@@ -161,18 +161,38 @@ async def test_a_call_given_up_on_while_queued_is_not_run_when_abandoned_ones_ar
     assert doubler.batches == [[2], [6]]
 
 
-async def test_a_call_is_told_when_its_batch_starts_and_not_before() -> None:
-    """From then on it can't be dropped: a caller whose wait runs out may say "still saving"
-    only for a call whose batch has started, and "couldn't save" only for one still queued."""
+async def test_a_call_past_its_deadline_is_dropped_while_queued_and_handed_back_once_started() -> (
+    None
+):
+    """A person whose wait runs out may be told "couldn't save" only for a call still queued,
+    which is then never run, and "still saving" for one whose batch has started: that one
+    can't be taken back, and its outcome still comes after."""
     doubler = Doubler()
     doubler.release.clear()
     commit: GroupCommit[int, int] = GroupCommit(doubler, drop_abandoned=True)
-    first, second = asyncio.Event(), asyncio.Event()
-    running = asyncio.ensure_future(commit(2, started=first))
-    await doubler.running.wait()
-    queued = asyncio.ensure_future(commit(4, started=second))
+    loop = asyncio.get_running_loop()
+    running = await commit.by(2, loop.time() + 0.01)  # started at once, then stuck
+    assert isinstance(running, Running) and not running.outcome.done()
+    with pytest.raises(Expired):
+        await commit.by(4, loop.time() + 0.01)  # queued behind the stuck batch
+    with pytest.raises(Expired):
+        await commit.by(8, loop.time())  # no time left: not even queued
+    waiting = asyncio.ensure_future(commit.by(6, loop.time() + 60))
     await asyncio.sleep(0)  # one turn of the loop (not a wait for time): it is queued
-    assert first.is_set() and not second.is_set()
     doubler.release.set()
-    assert await running == 4 and await queued == 8
-    assert second.is_set()
+    assert await running.outcome == 4 and await waiting == 12
+    assert doubler.batches == [[2], [6]]
+
+
+async def test_a_call_given_up_on_is_still_run_unless_abandoned_ones_are_dropped() -> None:
+    """A look-up nobody waits for any more is still worth its batch (and its result unused)."""
+    doubler = Doubler()
+    doubler.release.clear()
+    commit: GroupCommit[int, int] = GroupCommit(doubler)
+    stuck = asyncio.ensure_future(commit(2))
+    await doubler.running.wait()
+    with pytest.raises(Expired):
+        await commit.by(4, asyncio.get_running_loop().time() + 0.01)
+    doubler.release.set()
+    assert await stuck == 4 and await commit.by(10, None) == 20
+    assert doubler.batches == [[2], [4], [10]]

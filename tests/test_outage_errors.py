@@ -6,10 +6,19 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from collections.abc import Sequence
 
 import pytest
 
-from bot.outage import DatabaseUnavailable, StillRunning, within, within_or_running
+from bot.batching import GroupCommit
+from bot.outage import (
+    DatabaseUnavailable,
+    Deadline,
+    StillRunning,
+    grouped,
+    grouped_or_running,
+    within,
+)
 from bot.saving import settled
 from bot.views import Receipt, TextReply
 from bot.words import NOT_SAVED_AFTER_ALL
@@ -59,27 +68,52 @@ async def _refused() -> None:
     raise ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
 
 
-async def test_work_past_the_point_of_no_return_is_left_to_finish_and_handed_back() -> None:
-    """Work still queued when the bound runs out is cancelled (nothing is done behind the
-    person's back); work already started is not: it finishes, and its outcome comes after."""
-    started, release = asyncio.Event(), asyncio.Event()
+async def test_work_past_the_point_of_no_return_is_left_to_finish_and_handed_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Work still queued when the bound runs out is dropped (nothing is done behind the
+    person's back); work already started is not: it finishes, and its outcome comes after.
+    Waited for in the caller's own task, the bound holds the same, and names the wait set."""
+    release = asyncio.Event()
+    batches: list[list[str]] = []
 
-    async def commit(result: str) -> str:
+    async def commit(items: Sequence[str]) -> list[str]:
+        batches.append(list(items))
         await release.wait()
-        return result
+        return [item.upper() for item in items]
 
-    queued = asyncio.ensure_future(commit("queued"))
-    with pytest.raises(DatabaseUnavailable):
-        await within_or_running(0.01, queued, "a pulse submission", started)
-    with pytest.raises(asyncio.CancelledError):
-        await queued
-
-    started.set()
-    running = await within_or_running(0.01, commit("saved"), "a pulse submission", started)
+    cards: GroupCommit[str, str] = GroupCommit(commit, drop_abandoned=True)
+    running = await grouped_or_running(cards, "saved", Deadline.after(0.01), "a pulse submission")
     assert isinstance(running, StillRunning) and not running.task.done()
+    with pytest.raises(DatabaseUnavailable):
+        await grouped_or_running(cards, "queued", Deadline.after(0.01), "a pulse submission")
+    with pytest.raises(DatabaseUnavailable):  # a look-up's result is no use once given up on
+        await grouped(cards, "late", Deadline.after(0.01), "finding a user's email")
     release.set()
-    assert await running.task == "saved"
-    assert await within_or_running(0.01, commit("at once"), "a card", started) == "at once"
+    assert await running.task == "SAVED"
+    assert await grouped_or_running(cards, "at once", Deadline.after(0.01), "a card") == "AT ONCE"
+    assert batches == [["saved"], ["at once"]]
+    assert [record.getMessage() for record in caplog.records] == [
+        "a pulse submission still running after 0.01 s: left to finish, its outcome shown when "
+        "known",
+        "a pulse submission not done: no answer within 0.01 s: the database or this process is "
+        "too busy or unreachable",
+        "finding a user's email not done: no answer within 0.01 s: the database or this process "
+        "is too busy or unreachable",
+    ]
+
+
+async def test_a_refused_connection_in_a_group_commit_blames_the_database(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def refused(items: Sequence[str]) -> list[str]:
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+
+    with pytest.raises(DatabaseUnavailable):
+        await grouped(GroupCommit(refused), "x", Deadline.after(None), "a home page")
+    assert [record.getMessage() for record in caplog.records] == [
+        "database unavailable: a home page not done (ConnectionRefusedError)"
+    ]
 
 
 async def test_the_outcome_after_still_saving_names_its_pulse_and_says_what_happened() -> None:

@@ -94,7 +94,7 @@ def assemble(
     KudosShortcut(listeners).register(bolt)
     fast = None
     if platform.mode == "http":  # (OAuth binds each request's workspace token in Bolt)
-        fast = FastSubmit(SUBMIT_PULSE, listeners.submit_pulse, platform.client)
+        fast = FastSubmit(SUBMIT_PULSE, listeners.answer_pulse, platform.client)
     return BoltSide(bolt, listeners, fast)
 
 

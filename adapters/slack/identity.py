@@ -28,6 +28,7 @@ from adapters.slack.app import PLATFORM
 from adapters.slack.tokens import bound, bound_token
 from bot.bindings import STRANGER
 from bot.identities import LRU, Identities, normalise_email
+from bot.outage import Deadline, within
 from bot.ports import Recipient, Unreachable
 from bot.service import TeamPulse
 
@@ -118,7 +119,27 @@ class SlackDirectory:
     async def email_of(self, user_id: str, *, remember: bool = True) -> str | None:
         """The email of a Slack user (None for bots, guests without one, or unknown ids).
         ``remember=False`` (the pulse's path) never writes to the database."""
-        email = await self.identities.email_of(PLATFORM, user_id)
+        stored = await self.identities.email_of(PLATFORM, user_id)
+        return await self._resolved(user_id, stored, remember)
+
+    async def email_by(self, user_id: str, by: Deadline, *, remember: bool = True) -> str | None:
+        """``email_of``, ``DatabaseUnavailable`` when the database fails it or does not answer
+        by ``by``.  A stored account (every person sent a pulse has one) is found in the
+        caller's own task (``bot/outage.grouped``); the rest (Slack's ``users.info``, a
+        workspace's bindings, noting the asker) may hold a connection, so it runs as
+        ``within``'s task."""
+        email = await self.identities.email_of(PLATFORM, user_id, by)
+        if email is not None and _ORIGIN.get() is None and not self._notes(remember):
+            return email
+        found = self._resolved(user_id, email, remember)
+        return await within(by, found, "finding a Slack user's email")
+
+    def _notes(self, remember: bool) -> bool:
+        """Whether ``email_of`` writes who asked (many workspaces: the asker's workspace)."""
+        return remember and self.workspaces is not None
+
+    async def _resolved(self, user_id: str, email: str | None, remember: bool) -> str | None:
+        """The rest of ``email_of`` once the stored email (None: none) is known."""
         learned = email is None
         if email is None:
             email = await self._profile_email(user_id)
@@ -131,7 +152,7 @@ class SlackDirectory:
             return STRANGER  # (nothing kept for the account: it is no one here)
         if learned:
             await self.identities.learned(PLATFORM, user_id, email, remember=remember)
-        if remember and self.workspaces is not None:  # many workspaces: note the asker's
+        if self._notes(remember) and self.workspaces is not None:  # note the asker's workspace
             await self.workspaces.asker_seen(user_id, email)
         return email
 

@@ -26,6 +26,7 @@ from adapters.slack.blocks import (
     state_values,
     unescape,
 )
+from adapters.slack.fastpath import Answered
 from adapters.slack.home import HOME_TRENDS, home_tab
 from adapters.slack.identity import SlackDirectory
 from adapters.slack.messenger import SlackMessenger
@@ -35,7 +36,7 @@ from adapters.slack.sync import MemberSync, sync_request
 from bot import commands, words
 from bot.cards import CardForm
 from bot.conversation import Conversation
-from bot.outage import DatabaseUnavailable, within
+from bot.outage import DatabaseUnavailable, Deadline, within
 from bot.saving import StillSaving
 from bot.views import Audience, HomeView, PulseCard, Receipt, Reply, TextReply, View, replies
 from bot.words import UNAVAILABLE
@@ -149,8 +150,7 @@ class SlackListeners:
         database is away (or, with ``wait``, does not answer within it)."""
         if not user_id:
             return None
-        found = self.directory.email_of(user_id, remember=remember)
-        return await within(wait, found, "finding a Slack user's email")
+        return await self.directory.email_by(user_id, Deadline.after(wait), remember=remember)
 
     async def converse(
         self, user: str, raw: str, *, head: str = "", here: Answer | None, dm: str | None = None
@@ -287,40 +287,52 @@ class SlackListeners:
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         """Store the answers (one card, one transaction), ack, then show the receipt."""
+        said, after = await self.answer_pulse(body, view, client)
+        await ack(**said)
+        if after is not None:
+            await after()
+
+    async def answer_pulse(
+        self, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> Answered:
+        """The pulse form's answer, as the ack's arguments (only once the answers are committed,
+        or refused), and what to do after the ack (show the receipt), if anything.  Apart, so
+        the fast path (``adapters/slack/fastpath.py``) answers in the request's own task."""
         form = CardForm.loads(view.get("private_metadata"), _OLD_KEYS)
         if form is None:
-            await ack(response_action="update", view=notice_modal(words.STALE_FORM))
-            return
+            return _update(words.STALE_FORM), None
         user = user_of(body)
         try:
             wait = self.directory.service.waits.person
             email = await self.email_of(user, remember=False, wait=wait)
         except DatabaseUnavailable:
-            await ack(response_action="errors", errors=not_saved(words.NOT_SAVED))
-            return
+            return dict(response_action="errors", errors=not_saved(words.NOT_SAVED)), None
         if email is None:
-            await ack(response_action="update", view=notice_modal(NO_EMAIL))
-            return
+            return _update(NO_EMAIL), None
         parsed = read_modal(state_values(view))
         result = await self.conversation.submit_card(
             email, form.round_id, parsed.answers, parsed.comment, parsed.about, asked=form.questions
         )
         if isinstance(result, StillSaving):
             # the commit is under way: the modal says so (within Slack's 3 s), the outcome after
-            await ack(response_action="update", view=notice_modal(result.text))
-            result.then(partial(self._outcome, form, user, client))
-        elif isinstance(result, TextReply) and result.retry:
+            return _update(result.text), partial(
+                _then, result, partial(self._outcome, form, user, client)
+            )
+        if isinstance(result, TextReply) and result.retry:
             # nothing was saved: the modal stays open with every answer chosen, to submit again
-            await ack(response_action="errors", errors=not_saved(result.text))
-        elif isinstance(result, TextReply) and result.problems:
-            await ack(response_action="errors", errors=form_errors(result.problems))
-        elif isinstance(result, TextReply):
-            await ack(response_action="update", view=notice_modal(result.text))
-        else:
-            await ack()
-            await self._show_receipt(form, result, client)
-            if form.where("home"):
-                await self.publish_home(client, user, remember=False)
+            return dict(response_action="errors", errors=not_saved(result.text)), None
+        if isinstance(result, TextReply) and result.problems:
+            return dict(response_action="errors", errors=form_errors(result.problems)), None
+        if isinstance(result, TextReply):
+            return _update(result.text), None
+        return {}, partial(self._receipt_after, form, result, user, client)
+
+    async def _receipt_after(
+        self, form: CardForm, receipt: Receipt, user: str, client: AsyncWebClient
+    ) -> None:
+        await self._show_receipt(form, receipt, client)
+        if form.where("home"):
+            await self.publish_home(client, user, remember=False)
 
     async def _outcome(
         self, form: CardForm, user: str, client: AsyncWebClient, outcome: Receipt | TextReply
@@ -354,3 +366,14 @@ class SlackListeners:
                 )
         except Exception:  # the answer is stored; only the receipt's display failed
             log.warning("could not replace a pulse message with its receipt")
+
+
+def _update(text: str) -> dict[str, Any]:
+    """The ack's arguments that turn the modal into a notice."""
+    return dict(response_action="update", view=notice_modal(text))
+
+
+async def _then(
+    saving: StillSaving, show: Callable[[Receipt | TextReply], Awaitable[None]]
+) -> None:
+    saving.then(show)
