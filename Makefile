@@ -36,8 +36,11 @@ $(CARD_STAMP): $(CARD_CHECK)/package-lock.json
 	npm ci --prefix $(CARD_CHECK) --no-audit --no-fund --loglevel=error
 	touch $(CARD_STAMP)
 
+# one pytest worker per core (pytest-xdist): each has its own databases, copied from its own
+# templates (tests/databases.py), and its own servers on free ports
+TEST_WORKERS ?= auto
 test: $(STAMP) $(CARD_STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
