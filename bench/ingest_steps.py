@@ -59,7 +59,7 @@ def reads() -> None:
     print(
         f"| bounded JSON (`json_input.loads`) | {per_call(lambda: json_input.loads(payload)):.1f} |"
     )
-    sentiment_of(COMMENT)  # (the import)
+    sentiment_of(COMMENT)  # (the lexicon's load)
     print(f"| a comment's polarity | {per_call(lambda: sentiment_of(COMMENT), 2000):.1f} |")
 
 

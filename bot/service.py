@@ -235,10 +235,10 @@ class TeamPulse:
         general_comment: str,
         by: Deadline | None = None,
     ) -> pulses.SubmittedCard | TextReply:
-        """The card to commit.  The process's first comment imports TextBlob in a thread (a
-        second or more on a busy machine): until it has, a person's wait (``by``) bounds that
-        too, as a task of ``within`` (the import holds no connection, but only a task can be
-        given up on); after, working out the moods never waits."""
+        """The card to commit.  The process's first comment loads TextBlob's lexicon in a thread
+        (``surveys/mood.py``): until it has, a person's wait (``by``) bounds that too, as a task
+        of ``within`` (the load holds no connection, but only a task can be given up on); after,
+        working out the moods never waits."""
         if not rounds.is_round_id(round_id):
             return TextReply(responses.NOT_SENT, kind="error")
         submission = responses.Submission(round_id, answers, comments, general_comment)

@@ -1,7 +1,7 @@
 """Libraries imported when first needed, not when the server starts.
 
-SciPy (a report's Welch test), matplotlib (its chart) and TextBlob with NLTK (a comment's mood)
-take about 1 s and 130 MB to import together; a server that has only started needs none of them
+SciPy's special functions (a report's Welch test) and matplotlib (its chart) take about 1.5 s of
+CPU and 55 MB to import together; a server that has only started needs none of them
 (docs/performance.md, "Start-up and footprint").  A server puts everything it built at start-up
 out of the garbage collector's sight (``gc.freeze``, ``bot/cli.py``); in such a process what a
 late import builds (~100,000 long-lived objects) is frozen too, or each full collection would
@@ -20,7 +20,7 @@ _PRELOADED: set[str] = set()
 
 
 def load(module: str) -> Any:
-    """``module``, imported now if it is not yet (the three libraries above ship no types)."""
+    """``module``, imported now if it is not yet (the libraries above ship no types)."""
     first = module not in sys.modules
     loaded = importlib.import_module(module)  # (waits for a thread that is importing it)
     if first and gc.get_freeze_count():  # (a process that froze its heap: any that imported

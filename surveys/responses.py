@@ -11,7 +11,7 @@ A card's comment is either tied to one of its statements (stored on that answer'
 under that statement's theme) or general (a ``general_comment`` row holding only its round and its
 words, shown under "General").  Both are written in the answers' own transaction and nowhere else.
 Their mood (``moods_of``) is worked out before the card joins a batch, by the request that sent it:
-the first comment of a process imports TextBlob (seconds on a busy machine), and only its author
+the first comment of a process loads TextBlob's lexicon (``surveys/mood.py``), and only its author
 should wait for that, not every card committed with it.
 """
 
@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Delivery, GeneralComment, PulseRound, Response, random_id
-from surveys import lazy
+from surveys import mood
 from surveys.anonymity import participation_digest
 from surveys.forms import ABOUT, COMMENT, PICK_ONE, FieldProblem
 from surveys.invitations import Invitation, by_person
@@ -95,36 +95,32 @@ async def moods_of(submission: Submission, max_comment: int = MAX_COMMENT) -> di
     """The polarity of each of the card's comments, to hand to ``submit_many`` with it.
 
     Called by the submitting request before its card joins the group commit, so no other card
-    waits on it: the process's first comment imports TextBlob (with NLTK, SciPy and NumPy) in a
-    thread (``lazy.preload``), and nothing CPU-heavy runs in the answers' transaction.  A comment
-    too long to be accepted is skipped (the card is refused anyway)."""
+    waits on it: the process's first comment loads TextBlob's lexicon in a thread
+    (``mood.prepare``), and nothing CPU-heavy runs in the answers' transaction.  A comment too
+    long to be accepted is skipped (the card is refused anyway)."""
     words = [*submission.tied().values(), submission.general]
     cleaned = {_clean(text) for text in words if len(text) <= max_comment}
     cleaned.discard("")
     if not cleaned:
         return {}
-    await lazy.preload(TEXTBLOB)  # (with its English lexicon, ``LEXICON``)
+    await mood.prepare()
     return {text: sentiment_of(text) for text in cleaned}
 
 
 def moods_wait(submission: Submission) -> bool:
-    """Whether ``moods_of(submission)`` may wait: a comment before TextBlob's first import has
-    finished in this process."""
-    if lazy.preloaded(TEXTBLOB):
+    """Whether ``moods_of(submission)`` may wait: a comment before TextBlob's lexicon has been
+    loaded in this process."""
+    if mood.ready():
         return False
     return any(text.strip() for text in (*submission.tied().values(), submission.general))
 
 
-TEXTBLOB = "textblob"
-LEXICON = "textblob.en"  # TextBlob's English lexicon (the first comment imports it: lazy.py)
-
-
 def sentiment_of(text: str) -> float:
     """TextBlob's lexicon polarity in [-1, 1], ``TextBlob(text).sentiment.polarity``; computed
-    once, when the comment is stored.  Asked of the lexicon's scorer itself, which TextBlob's
-    default analyser calls after defining a new named-tuple class for every text (a third of
-    its time; tests/test_comment_moods.py holds the two equal)."""
-    return float(lazy.load(LEXICON).sentiment(text)[0])
+    once, when the comment is stored.  Asked of the lexicon's scorer itself (``surveys/mood.py``),
+    which TextBlob's default analyser calls after defining a new named-tuple class for every text
+    (a third of its time; tests/test_comment_moods.py holds the two equal)."""
+    return mood.polarity(text)
 
 
 async def pending_rounds(
