@@ -13,6 +13,7 @@ from bot.settings import Settings
 from storage.engine import Database
 from tests.authz_slack import slack_world  # noqa: F401  (the authorization matrix's)
 from tests.databases import scratch_database, templates
+from tests.db_proxy import DatabaseProxy, proxied
 from tests.fuzz_support import register_fuzz_profiles
 from tests.slack_support import slack  # noqa: F401  (the Slack tests' server fixture)
 from tests.teams_support import fake, teams  # noqa: F401  (the Teams tests' fixtures)
@@ -61,6 +62,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
+    """A proxy the test controls in front of its database (``tests/db_proxy.py``)."""
+    async with proxied(database_url) as (found, _):
+        yield found
 
 
 @pytest.fixture

@@ -21,7 +21,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bot.settings import Settings
 
 CHUNK = 64 * 1024
 
@@ -160,3 +163,9 @@ async def proxied(url: str) -> AsyncIterator[tuple[DatabaseProxy, str]]:
         yield proxy, proxy.url_for(url)
     finally:
         await proxy.stop()
+
+
+def through(proxy: DatabaseProxy, settings: Settings, **changes: Any) -> Settings:
+    """``settings`` with the app's database reached through ``proxy`` (and ``changes``)."""
+    url = proxy.url_for(settings.database_url)
+    return settings.model_copy(update={"database_url": url, **changes})

@@ -19,7 +19,7 @@ from bot.words import NOT_SAVED_AFTER_ALL, STILL_SAVING
 from storage.engine import Database
 from storage.models import Response
 from tests.conftest import BACKENDS
-from tests.db_proxy import DatabaseProxy, proxied
+from tests.db_proxy import DatabaseProxy, through
 from tests.support import email, import_org, serve
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, act_as, pulse_cards
 from tests.test_db_outage import count
@@ -33,22 +33,13 @@ POLL = 15_000  # ms: the page asks for its inbox every 5 s
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
-    async with proxied(database_url) as (found, _):
-        yield found
-
-
-@pytest.fixture
 async def service_and_page(
     settings: Settings, proxy: DatabaseProxy
 ) -> AsyncIterator[tuple[TeamPulse, Page]]:
     """The web chat over the proxied database (a person waits 1 s), Ward A's pulse open, and
     a1's page showing it."""
-    url = proxy.url_for(settings.database_url)
-    configured = settings.model_copy(
-        update={"database_url": url, "person_wait": 1.0, "local_chat": "on"}
-    )
-    db = Database(url)
+    configured = through(proxy, settings, person_wait=1.0, local_chat="on")
+    db = Database(configured.database_url)
     await import_org(db)
     await db.dispose()
     running = await serve(configured)

@@ -30,7 +30,7 @@ from storage.engine import Database
 from storage.leader import Election
 from storage.models import Participation, Recognition, Response
 from tests.conftest import BACKENDS
-from tests.db_proxy import DatabaseProxy, proxied
+from tests.db_proxy import DatabaseProxy, through
 from tests.slack_support import (
     Slack,
     pulse_click,
@@ -52,15 +52,9 @@ LATE = NOT_SAVED_AFTER_ALL
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
-    async with proxied(database_url) as (found, _):
-        yield found
-
-
-@pytest.fixture
 def settings(settings: Settings, proxy: DatabaseProxy) -> Settings:
     """The test settings, with the app's database reached through the proxy."""
-    return settings.model_copy(update={"database_url": proxy.url_for(settings.database_url)})
+    return through(proxy, settings)
 
 
 async def until(check: Any, within: float = 30) -> None:

@@ -7,7 +7,6 @@ the proxy of ``tests/test_db_outage.py``."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,7 +14,7 @@ from adapters.slack.blocks import COMMENT_BLOCK
 from bot.settings import Settings
 from bot.words import NOT_SAVED
 from storage.models import Response
-from tests.db_proxy import DatabaseProxy, proxied
+from tests.db_proxy import DatabaseProxy, through
 from tests.slack_support import Slack, question_blocks, scores, uid, view_submission
 from tests.test_db_outage import POSTGRESQL, SLACK_LIMIT, count, slack_modal
 
@@ -23,15 +22,9 @@ pytestmark = pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
-    async with proxied(database_url) as (found, _):
-        yield found
-
-
-@pytest.fixture
 def settings(settings: Settings, proxy: DatabaseProxy) -> Settings:
     """The test settings, with the app's database reached through the proxy."""
-    return settings.model_copy(update={"database_url": proxy.url_for(settings.database_url)})
+    return through(proxy, settings)
 
 
 async def test_a_person_not_seen_by_this_process_is_told_to_try_again_within_slacks_limit(

@@ -31,7 +31,7 @@ from bot.words import NOT_SAVED, NOT_SAVED_AFTER_ALL, STILL_SAVING
 from storage.engine import Database
 from storage.models import Response
 from tests.conftest import BACKENDS
-from tests.db_proxy import DatabaseProxy, proxied
+from tests.db_proxy import DatabaseProxy, through
 from tests.slack_support import (
     Slack,
     pulse_click,
@@ -55,16 +55,9 @@ WAIT = 1.0  # the person's wait here (TEAMPULSE_PERSON_WAIT): short, and ample f
 
 
 @pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[DatabaseProxy]:
-    async with proxied(database_url) as (found, _):
-        yield found
-
-
-@pytest.fixture
 def settings(settings: Settings, proxy: DatabaseProxy) -> Settings:
     """The app's database through the proxy, and a person's wait of ``WAIT``."""
-    url = proxy.url_for(settings.database_url)
-    return settings.model_copy(update={"database_url": url, "person_wait": WAIT})
+    return through(proxy, settings, person_wait=WAIT)
 
 
 @pytest.fixture
