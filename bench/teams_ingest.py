@@ -11,7 +11,11 @@ One run, interleaved (baseline, app, baseline, app, baseline with the default tw
   (``tests/fake_teams.py``, the activities' ``serviceUrl``) in another process;
 * ``bare``: ``bench/teams_processes.py bare``, an aiohttp handler that verifies the same token
   with PyJWT and the same JWKS key (issuer, audience, expiry, ``serviceurl``) and commits each
-  body with one INSERT through an asyncpg pool.
+  body with one INSERT through an asyncpg pool;
+* ``job`` (card submissions only): ``bench/teams_processes.py job``, the simplest server that
+  does the whole job a person sees: the same token check, the card's round and answers, who
+  answered kept apart from the answer in one transaction (once per person and round), and the
+  receipt card in the invoke's answer; no invitation check, mood, ledger or log lines.
 
 What the app is sent (``--activity``):
 
@@ -35,11 +39,12 @@ TLS), which this process serves: the app is pointed at it by configuration
 (``TEAMPULSE_TEAMS_LOGIN_URL``, and ``REQUESTS_CA_BUNDLE`` for its certificate), and the bench
 reports how many tokens it issued.
 
-The interleaving: both servers get the same warm-up (which also loads the Bot Framework SDK and,
+The interleaving: every server gets the same warm-up (which also loads the Bot Framework SDK and,
 with the first comment, TextBlob), the bench waits for each to go quiet, prints ``warmed up;
 measuring`` (start a profiler on ``--pid-file``'s pid then), and runs the turns, waiting for each
 server to go idle before the next.  The report's last line is what issue 13 asks for: the app's
-throughput over the bare handler's, and both p99s, from the same run.
+throughput over the bare handler's, and both p99s, from the same run; then the same against the
+whole-job server.
 
 Usage::
 
@@ -71,7 +76,13 @@ import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from ingest_processes import Child, cpu_split, spawn, spawn_serve, until_quiet  # noqa: E402
 from slack_ingest import Sample, org_yaml, percentile, row  # noqa: E402
-from teams_processes import APP_ID, TABLE, channel_token, key_server  # noqa: E402
+from teams_processes import (  # noqa: E402
+    APP_ID,
+    JOB_ANSWERS,
+    TABLE,
+    channel_token,
+    key_server,
+)
 
 from tests.fake_aad import FakeAzureAD  # noqa: E402
 
@@ -272,6 +283,8 @@ def report(args: argparse.Namespace, results: dict[str, Sample], pg: str, load: 
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(row(f"app: `/api/messages`, {args.activity} (PostgreSQL)", app))
     print(row("bare: aiohttp + PyJWT + one INSERT (asyncpg)", bare))
+    if "job" in results:
+        print(row("job: token, once per person, answer apart, receipt card", results["job"]))
     print()
     app_rate = len(app.latencies) / app.seconds
     bare_rate = len(bare.latencies) / bare.seconds
@@ -280,6 +293,13 @@ def report(args: argparse.Namespace, results: dict[str, Sample], pg: str, load: 
         f"{percentile(app.latencies, 99) * 1000:.1f} ms, bare "
         f"{percentile(bare.latencies, 99) * 1000:.1f} ms"
     )
+    if "job" in results:
+        job = results["job"]
+        print(
+            f"app/job throughput: {app_rate / (len(job.latencies) / job.seconds):.2f}; p99 job "
+            f"{percentile(job.latencies, 99) * 1000:.1f} ms; CPU per request app/job: "
+            f"{(app.cpu / len(app.latencies)) / (job.cpu / len(job.latencies)):.2f}"
+        )
     for key, sample in results.items():
         bad = {k: v for k, v in sample.statuses.items() if k != "ok"}
         if bad:
@@ -289,7 +309,11 @@ def report(args: argparse.Namespace, results: dict[str, Sample], pg: str, load: 
 async def bench(args: argparse.Namespace) -> None:
     build, app_ok = ACTIVITIES[args.activity]
     bare_status = 200 if args.activity == "invoke" else 201  # (its answer has no card)
-    oks = {"app": app_ok, "bare": lambda status, _body: status == bare_status}
+    oks = {
+        "app": app_ok,
+        "bare": lambda status, _body: status == bare_status,
+        "job": lambda status, body: status == 200 and is_receipt(body),
+    }
     base = args.pg_url.replace("postgresql+asyncpg://", "postgresql://")
     name = f"{args.db_prefix}{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
@@ -335,6 +359,9 @@ async def bench(args: argparse.Namespace) -> None:
             bare = spawn("bare", bare_env, logs / "bare.log", PROCESSES)
             children.append(bare)
             servers = {"app": app, "bare": bare}
+            if args.activity == "invoke":
+                servers["job"] = spawn("job", bare_env, logs / "job.log", PROCESSES)
+                children.append(servers["job"])
             token = channel_token(key, service_url)
             gc.collect()
             gc.freeze()  # the load generator's own full collections would stall its clock
@@ -346,17 +373,23 @@ async def bench(args: argparse.Namespace) -> None:
                 await fire(child.url, warm, args.concurrency, Sample(), token, oks[key_name])
                 await until_quiet(child.process.pid)  # (the SDK's and TextBlob's first loads)
             print("warmed up; measuring", flush=True)  # (a profiler can start now)
-            results = {"app": Sample(), "bare": Sample()}
+            results = {key_name: Sample() for key_name in servers}
             size = -(-len(measured) // args.rounds)
             chunks = [measured[i : i + size] for i in range(0, len(measured), size)]
-            # baseline, app, baseline, app, …, baseline: the bare handler runs the same bodies
-            args.order = ["bare", *[s for _ in chunks for s in ("app", "bare")]]
+            # baseline, app, baseline, app, …, baseline: the bare handler runs the same bodies;
+            # the whole-job server before each app turn, on its chunk (once: it keeps who answered)
+            before = ["job"] if "job" in servers else []
             turns = [("bare", chunks[0])]
             turns += [
                 t
                 for i, chunk in enumerate(chunks)
-                for t in (("app", chunk), ("bare", chunks[(i + 1) % len(chunks)]))
+                for t in (
+                    *((name, chunk) for name in before),
+                    ("app", chunk),
+                    ("bare", chunks[(i + 1) % len(chunks)]),
+                )
             ]
+            args.order = [name for name, _ in turns]
             for key_name, chunk in turns:
                 child = servers[key_name]
                 user, system = cpu_split(child.process.pid)
@@ -371,10 +404,13 @@ async def bench(args: argparse.Namespace) -> None:
             stored = await admin.fetchval("SELECT count(DISTINCT submission_id) FROM response")
             events = await admin.fetchval("SELECT count(*) FROM inbound_event")
             inserted = await admin.fetchval(f"SELECT count(*) FROM {TABLE}")
+            jobs = await admin.fetchval(f"SELECT to_regclass('{JOB_ANSWERS}') IS NOT NULL")
+            done = await admin.fetchval(f"SELECT count(*) FROM {JOB_ANSWERS}") if jobs else 0
             await admin.close()
             print(
                 f"stored: {stored} pulse submissions, {events} inbound activities recorded "
-                f"by the app; {inserted} rows inserted by the bare handler"
+                f"by the app; {inserted} rows inserted by the bare handler; {done} answers "
+                "stored by the whole-job server"
             )
     finally:
         for child in reversed(children):

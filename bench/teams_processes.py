@@ -5,7 +5,12 @@ and stopping when its stdin closes:
 * ``fake``: the tests' fake Bot Connector (``tests/fake_teams.py``), where replies go;
 * ``bare``: the yardstick, an aiohttp handler that checks the same Bot Framework token as the app
   (PyJWT, the key from the same JWKS, issuer, audience, expiry and the ``serviceurl`` claim) and
-  commits each body with one INSERT through an asyncpg pool.
+  commits each body with one INSERT through an asyncpg pool;
+* ``job``: the simplest server that does the whole job a person sees when they submit a pulse
+  card: the same token check, the card's round and answers read, who answered kept apart from
+  the answer in one transaction (a second try is told so), and the receipt card in the invoke's
+  answer.  No invitation check, mood, anonymity ledger or log lines (as ``ingest_processes.run_job``
+  for Slack).
 
 Also the Bot Framework's side of the tokens both servers check: ``key_server`` (OpenID metadata
 and a JWKS for a local RSA key, served from a thread) and ``channel_token``.
@@ -21,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,42 +80,116 @@ async def _serve(app: web.Application) -> None:
     await runner.cleanup()
 
 
+class TokenCheck:
+    """The Bot Framework token checks both reference servers make: PyJWT, the key from the same
+    JWKS (fetched once, then cached), issuer, audience, expiry and the ``serviceurl`` claim."""
+
+    def __init__(self) -> None:
+        self.app_id = os.environ["BENCH_APP_ID"]
+        self.keys = jwt.PyJWKClient(os.environ["BENCH_JWKS_URL"])
+        self.keys.get_signing_keys()
+
+    async def activity(self, request: web.Request) -> tuple[str, dict[str, Any]] | None:
+        """The body and its activity, or None when the token does not hold."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        body = await request.text()
+        try:
+            activity = json.loads(body)
+            key = self.keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self.app_id,
+                issuer=ISSUER,
+                leeway=LEEWAY,
+                options={"require": ["exp", "nbf"]},
+            )
+        except (ValueError, jwt.PyJWTError):
+            return None
+        if scheme != "Bearer" or claims.get("serviceurl") != activity.get("serviceUrl"):
+            return None
+        return body, activity
+
+
+def unauthorised() -> web.Response:
+    return web.json_response({"error": "unauthorised"}, status=401)
+
+
+async def pool_of(dsn: str) -> Any:
+    return await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+
+
 async def run_bare() -> None:
     """``POST /api/messages``: a valid token, then one INSERT of the body, committed; 401 for a
     bad token.  An invoke gets 200 and a small invoke response, anything else 201 (as the app)."""
-    app_id = os.environ["BENCH_APP_ID"]
-    keys = jwt.PyJWKClient(os.environ["BENCH_JWKS_URL"])  # fetched once, then cached
-    keys.get_signing_keys()
-    pool = await asyncpg.create_pool(os.environ["BENCH_PG_DSN"], min_size=10, max_size=10)
+    check = TokenCheck()
+    pool = await pool_of(os.environ["BENCH_PG_DSN"])
     insert = f"INSERT INTO {TABLE} (body) VALUES ($1)"
     invoke_answer = json.dumps(
         {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "ok"}
     )
 
     async def handle(request: web.Request) -> web.Response:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        body = await request.text()
-        try:
-            activity = json.loads(body)
-            key = keys.get_signing_key_from_jwt(token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                audience=app_id,
-                issuer=ISSUER,
-                leeway=LEEWAY,
-                options={"require": ["exp", "nbf"]},
-            )
-        except (ValueError, jwt.PyJWTError):
-            return web.json_response({"error": "unauthorised"}, status=401)
-        if scheme != "Bearer" or claims.get("serviceurl") != activity.get("serviceUrl"):
-            return web.json_response({"error": "unauthorised"}, status=401)
+        found = await check.activity(request)
+        if found is None:
+            return unauthorised()
+        body, activity = found
         await pool.execute(insert, body)  # its own transaction: committed when it returns
         if activity.get("type") == "invoke":
             return web.Response(text=invoke_answer, content_type="application/json")
         return web.Response(status=201)
 
+    await _serve_pooled(handle, pool)
+
+
+JOB_ANSWERED = "bench_teams_job_answered"  # the whole-job reference's tables
+JOB_ANSWERS = "bench_teams_job_answer"
+
+
+def card_answer(text: str) -> dict[str, Any]:
+    """An invoke's answer that replaces the card with one line of text."""
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": text}]}
+    return {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
+
+
+async def run_job() -> None:
+    """``POST /api/messages`` for a pulse card's ``Action.Execute``: the token; the card's form
+    (round and questions) and the chosen answers; in one transaction, who answered (once per
+    round: a second try is told so) and, apart, the answers; then the receipt card."""
+    check = TokenCheck()
+    pool = await pool_of(os.environ["BENCH_PG_DSN"])
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERED} (round_id bigint, person text, "
+        "PRIMARY KEY (round_id, person));"
+        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERS} (id bigserial PRIMARY KEY, round_id bigint, "
+        "answers text NOT NULL)"
+    )
+    answered = f"INSERT INTO {JOB_ANSWERED} VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    store = f"INSERT INTO {JOB_ANSWERS} (round_id, answers) VALUES ($1, $2)"
+    receipt = json.dumps(card_answer("Your pulse: answered"))
+    again = json.dumps(card_answer("You have already answered this pulse."))
+
+    async def handle(request: web.Request) -> web.Response:
+        found = await check.activity(request)
+        if found is None:
+            return unauthorised()
+        _, activity = found
+        data = activity["value"]["action"]["data"]
+        form = json.loads(data["form"])
+        answers = {q: int(data[f"q:{q}"]) for q in form["questions"]}
+        person = activity["from"]["aadObjectId"]
+        async with pool.acquire() as connection, connection.transaction():
+            first = await connection.execute(answered, form["round"], person)
+            if not first.endswith(" 0"):
+                await connection.execute(store, form["round"], json.dumps(answers))
+        text = receipt if not first.endswith(" 0") else again
+        return web.Response(text=text, content_type="application/json")
+
+    await _serve_pooled(handle, pool)
+
+
+async def _serve_pooled(handle: Any, pool: Any) -> None:
     app = web.Application()
     app.router.add_post("/api/messages", handle)
     try:
@@ -130,9 +210,9 @@ async def run_fake() -> None:
 
 
 def main() -> None:
-    roles = {"bare": run_bare, "fake": run_fake}
+    roles = {"bare": run_bare, "job": run_job, "fake": run_fake}
     if len(sys.argv) != 2 or sys.argv[1] not in roles:
-        sys.exit(f"usage: {sys.argv[0]} bare|fake (started by bench/teams_ingest.py)")
+        sys.exit(f"usage: {sys.argv[0]} bare|job|fake (started by bench/teams_ingest.py)")
     asyncio.run(roles[sys.argv[1]]())
 
 
