@@ -25,12 +25,16 @@ Usage::
     .venv/bin/python bench/startup.py --only platforms --settle 5  # and 5 s after the first 200
     .venv/bin/python bench/startup.py --code . --code ../main   # both, interleaved start by start
     .venv/bin/python bench/startup.py --only platforms --first-slack   # Slack's first command
+    .venv/bin/python bench/startup.py --only local --first-comment     # the first comment's cost
 
 ``--code`` given more than once starts each checkout in turn (A, B, A, B, ...), on the same
 database, so that other work on a shared machine sways them alike.  ``--first-slack`` makes the
 server's first request a signed slash command, sent as soon as the server accepts connections
 (before any health check), and reports how long its answer took: the request that waits for
 the Slack adapter's late imports (``adapters/slack/on_demand.py``), against Slack's 3 s.
+``--first-comment`` (local) has someone answer their pulse with a comment in the web chat once
+the server is healthy, and reports that answer's time, the CPU the server spent on it and its
+``VmRSS`` after: the cost of a server's first comment's mood (``surveys/mood.py``).
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,7 +57,8 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from slack_sdk.signature import SignatureVerifier
@@ -71,6 +78,9 @@ class Sample:
     settled_cpu: float = 0.0  # ``--settle``: CPU time and VmRSS that many seconds later
     settled_rss: float = 0.0
     command_seconds: float = 0.0  # ``--first-slack``: the first request's answer, once listening
+    comment_seconds: float = 0.0  # ``--first-comment``: that answer's time, the server's CPU
+    comment_cpu: float = 0.0  # for it, and its VmRSS after
+    comment_rss: float = 0.0
 
 
 def free_port() -> int:
@@ -191,6 +201,54 @@ def first_command(port: int, log: Path) -> float:
     return time.monotonic() - began
 
 
+def web_chat(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """A call of the local web chat's API, with the token its page carries."""
+    origin = f"http://127.0.0.1:{port}"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("GET", "/", headers={"Host": f"127.0.0.1:{port}"})
+        page = connection.getresponse().read().decode()
+        token = page.split('"teampulse-token" content="', 1)[1].split('"', 1)[0]
+        headers = {"X-Teampulse-Token": token, "Origin": origin, "Host": f"127.0.0.1:{port}"}
+        headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=json.dumps(body) if body else None, headers=headers)
+        answer = connection.getresponse()
+        replies = json.loads(answer.read())
+    finally:
+        connection.close()
+    if answer.status != 200:
+        raise SystemExit(f"the web chat answered {answer.status} to {path}: {replies}")
+    return replies["replies"]
+
+
+def waiting_pulse(port: int, folder: Path) -> tuple[str, dict[str, Any]]:
+    """Someone of the demo trust with a pulse to answer, and that pulse."""
+    with sqlite3.connect(folder / "local.db") as db:
+        people = [email for (email,) in db.execute("SELECT email FROM person ORDER BY id")]
+    for person in people:
+        inbox = web_chat(port, "GET", f"/local/api/inbox?as={quote(person)}")
+        for reply in inbox:
+            if reply["type"] == "pulse":
+                return person, reply
+    raise SystemExit("no one in the demo trust has a pulse left to answer")
+
+
+def first_comment(port: int, pid: int, folder: Path, sample: Sample) -> None:
+    """Someone answers their pulse with a comment: the answer's time, the server's CPU for it
+    (its mood: ``surveys/mood.py``) and its memory after, into ``sample``."""
+    person, pulse = waiting_pulse(port, folder)
+    answers = {question["id"]: 4 for question in pulse["questions"]}
+    body = {"as": person, "round_id": pulse["round_id"], "answers": answers}
+    body["comments"] = {"": "Handled the night brilliantly, the team pulled together"}
+    cpu, began = cpu_seconds(pid), time.monotonic()
+    [receipt] = web_chat(port, "POST", "/local/api/pulse", body)
+    sample.comment_seconds = time.monotonic() - began
+    sample.comment_cpu = cpu_seconds(pid) - cpu
+    sample.comment_rss = memory_mb(pid)[0]
+    if receipt["type"] != "receipt":
+        raise SystemExit(f"the first comment was not saved: {receipt}")
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """``VmRSS`` and ``VmHWM`` of ``pid``, in MB (10^6 bytes)."""
     fields = {}
@@ -214,6 +272,7 @@ def start_once(
     extra: list[str],
     settle: float = 0.0,
     slack_first: bool = False,
+    comment_first: bool = False,
 ) -> Sample:
     port = free_port()
     env = {**env, "PORT": str(port)}
@@ -243,6 +302,8 @@ def start_once(
                 time.sleep(settle)
                 sample.settled_rss = memory_mb(process.pid)[0]
                 sample.settled_cpu = cpu_seconds(process.pid)
+            if comment_first:
+                first_comment(port, process.pid, folder, sample)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
@@ -263,7 +324,8 @@ def measure(name: str, env: dict[str, str], folder: Path, args: argparse.Namespa
         for n, code in enumerate(codes):
             log = f"{name}-{n}-{i}.log"
             first = args.first_slack and name == "platforms"
-            sample = start_once(with_code(env, code), folder, log, [], args.settle, first)
+            comment = args.first_comment and name == "local"
+            sample = start_once(with_code(env, code), folder, log, [], args.settle, first, comment)
             samples[code].append(sample)
     for code in codes:
         if len(codes) > 1:
@@ -285,6 +347,12 @@ def report(name: str, samples: list[Sample], args: argparse.Namespace) -> None:
         ]
     if args.first_slack and name == "platforms":
         rows.insert(0, ("1st command (s)", [s.command_seconds for s in samples]))
+    if args.first_comment and name == "local":
+        rows += [
+            ("1st comment (s)", [s.comment_seconds for s in samples]),
+            ("its CPU (s)", [s.comment_cpu for s in samples]),
+            ("VmRSS after (MB)", [s.comment_rss for s in samples]),
+        ]
     for label, values in rows:
         print(
             f"{name:9} {label:16} median {statistics.median(values):7.2f}"
@@ -352,6 +420,12 @@ if __name__ == "__main__":
         action="store_true",
         help="platforms: the first request is a signed Slack command, sent once the server "
         "listens; its answer's time is reported",
+    )
+    parser.add_argument(
+        "--first-comment",
+        action="store_true",
+        help="local: once healthy, someone answers their pulse with a comment in the web chat; "
+        "that answer's time, the server's CPU for it and its VmRSS after are reported",
     )
     parser.add_argument(
         "--importtime",
