@@ -7,7 +7,9 @@ checkouts run one after the other::
     PYTHONPATH=/tmp/old .venv/bin/python bench/ingest_steps.py   # another checkout's code
 
 Timed: the gate's read of a pulse submission (``payload_of``: the form, the bounded JSON, the
-shape check) and the bounded JSON alone; a comment's polarity; a task awaited under a time bound
+shape check) and the bounded JSON alone; a comment's polarity; an answer's five random ids and
+one of its log lines (through the app's handler); the stored emails' statement built and keyed
+per batch, and (in a checkout that builds it once) keyed only; a task awaited under a time bound
 (``bot/outage.py``); a group commit's call waited for with no bound, as a task under a bound and
 under a bound in the caller's task (twice per answer: the person's email, the card; best of 15,
 the three alternating); and the receipt's ``chat.update`` posted to the tests' fake Slack in
@@ -24,6 +26,7 @@ import time
 import timeit
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -61,6 +64,62 @@ def reads() -> None:
     )
     sentiment_of(COMMENT)  # (the lexicon's load)
     print(f"| a comment's polarity | {per_call(lambda: sentiment_of(COMMENT), 2000):.1f} |")
+
+
+def per_answer() -> None:
+    """What each answer pays besides: its rows' random ids (five for a card of four statements),
+    its two log lines through the app's handler (to ``/dev/null``), and, per batch, building the
+    stored emails' statement and its cache key (SQLAlchemy's, as ``execute`` works it out)."""
+    import logging
+    import os
+
+    from bot.logs import configure_logging
+    from storage.models import random_id
+
+    ids = per_call(lambda: [random_id() for _ in range(5)])
+    print(f"| five random ids (`random_id`) | {ids:.1f} |")
+    configure_logging()
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115  (for the process's life)
+    line = logging.getLogger("bot.service")
+    recorded = per_call(lambda: line.info("pulse answer recorded", extra={"round_id": 12}))
+    print(f'| a log line ("pulse answer recorded") | {recorded:.1f} |')
+    statements()
+
+
+def statements() -> None:
+    from sqlalchemy import ARRAY, any_, bindparam
+    from sqlmodel import col, select
+
+    from storage.models import Person, PlatformIdentity
+
+    def one_of(column: Any, values: list[str]) -> Any:  # (as storage.lists binds its values)
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
+    ids = [f"UP{n:05d}" for n in range(30)]
+
+    def fresh() -> Any:
+        query = (
+            select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
+            .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
+            .where(
+                one_of(col(PlatformIdentity.platform), ["slack"]),
+                one_of(col(PlatformIdentity.external_id), ids),
+            )
+        )
+        return query._generate_cache_key()
+
+    print(
+        f"| the stored emails' statement, built per batch and keyed | {per_call(fresh, 2000):.1f} |"
+    )
+    from bot import identities
+
+    built = getattr(identities, "_stored_emails_query", None)
+    if built is not None:  # (this checkout builds it once)
+        cached = per_call(lambda: built(True)._generate_cache_key(), 2000)
+        print(f"| the same, built once (`@cache`) and keyed | {cached:.1f} |")
 
 
 async def bounded_waits() -> float:
@@ -133,6 +192,7 @@ def main() -> None:
     print("| step | µs of CPU per call |")
     print("|---|---:|")
     reads()
+    per_answer()
     waits = min(asyncio.run(bounded_waits()) for _ in range(3))
     print(f"| a task awaited within a bound (`within`) | {waits:.1f} |")
     for how, cpu in asyncio.run(best_waits()).items():

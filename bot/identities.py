@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,7 +41,7 @@ from bot.outage import Deadline, grouped
 from bot.ports import Recipient
 from storage.engine import on_postgresql
 from storage.inbound import InboundEvents
-from storage.lists import one_of
+from storage.lists import any_of, distinct
 from storage.models import ConversationReference, Person, PlatformIdentity
 from surveys.directory import normalise_email, person_by_email
 
@@ -116,16 +117,13 @@ class Identities:
         for)."""
         async with self.session() as session:
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            platforms = {platform for platform, _ in accounts}
-            query = (
-                select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
-                .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
-                .where(
-                    one_of(session, col(PlatformIdentity.platform), sorted(platforms)),
-                    one_of(session, col(PlatformIdentity.external_id), (e for _, e in accounts)),
-                )
-            )
-            found = {(p, e): email for p, e, email in (await session.exec(query)).all()}
+            params = {
+                "platforms": distinct(sorted({platform for platform, _ in accounts})),
+                "external_ids": distinct(external for _, external in accounts),
+            }
+            query = _stored_emails_query(on_postgresql(session))
+            rows = (await session.exec(query, params=params)).all()
+            found = {(p, e): email for p, e, email in rows}
         return [found.get(account) for account in accounts]
 
     async def learned(
@@ -287,6 +285,20 @@ class Identities:
     ) -> None:
         """Keep the message's id for the round's reminder (the last ``PULSES_KEPT`` rounds)."""
         await self._merge_reference(platform, recipient, _merging({}, (round_id, message_id)))
+
+
+@cache
+def _stored_emails_query(pg: bool) -> Any:
+    """The stored emails of accounts (``platforms`` and ``external_ids`` given when it runs),
+    built once per database kind: building it per batch cost more than running it."""
+    return (
+        select(PlatformIdentity.platform, PlatformIdentity.external_id, Person.email)
+        .join(Person, col(PlatformIdentity.person_id) == col(Person.id))
+        .where(
+            any_of(col(PlatformIdentity.platform), "platforms", pg),
+            any_of(col(PlatformIdentity.external_id), "external_ids", pg),
+        )
+    )
 
 
 def _merging(changes: dict[str, Any], pulse: tuple[int, str] | None) -> Merge:

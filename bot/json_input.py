@@ -23,6 +23,11 @@ def _no_constants(name: str) -> Any:
     raise BadJson(f"{name} is not a JSON number")
 
 
+# one decoder for every read: ``json.loads`` with an argument builds a new decoder (and its
+# scanner) on each call
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -35,7 +40,7 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     if isinstance(text, bytes):
         text = decode(text)
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise BadJson(f"the JSON is nested deeper than {max_depth} levels") from None
     except BadJson:

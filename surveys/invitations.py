@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.lists import one_of
+from storage.engine import on_postgresql
+from storage.lists import any_of, distinct
 from storage.models import Delivery, Person, PulseRound, Team
 from surveys.directory import normalise_email, person_ids_by_email
 
@@ -55,18 +58,13 @@ _COLUMNS = (
 async def by_person(session: AsyncSession, pairs: Iterable[Key]) -> dict[Key, Invitation]:
     """(round, person) -> the invitation, for those of these pairs that were sent a pulse."""
     wanted = list(pairs)
-    query = (
-        select(*_COLUMNS, col(Delivery.person_id))
-        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .join(Team, col(Team.id) == col(PulseRound.team_id))
-        .where(
-            one_of(session, col(PulseRound.id), (round_id for round_id, _ in wanted)),
-            one_of(session, col(Delivery.person_id), (person for _, person in wanted)),
-        )
-        .with_for_update(read=True, of=PulseRound)
-    )
+    params = {
+        "round_ids": distinct(round_id for round_id, _ in wanted),
+        "person_ids": distinct(person for _, person in wanted),
+    }
     connection = await session.connection()
-    return {(row[0], row[6]): Invitation(*row[:6]) for row in await connection.execute(query)}
+    rows = await connection.execute(_by_person_query(on_postgresql(session)), params)
+    return {(row[0], row[6]): Invitation(*row[:6]) for row in rows}
 
 
 async def by_email(
@@ -77,24 +75,49 @@ async def by_email(
     pulse, or not in the organisation) are looked up by a second statement, which only such a
     batch pays."""
     wanted = list(pairs)
-    query = (
-        select(*_COLUMNS, col(Delivery.person_id), col(Person.email))
-        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
-        .join(Person, col(Person.id) == col(Delivery.person_id))
-        .join(Team, col(Team.id) == col(PulseRound.team_id))
-        .where(
-            one_of(session, col(PulseRound.id), (round_id for round_id, _ in wanted)),
-            one_of(session, col(Person.email), (normalise_email(email) for _, email in wanted)),
-        )
-        .with_for_update(read=True, of=PulseRound)
-    )
+    params = {
+        "round_ids": distinct(round_id for round_id, _ in wanted),
+        "emails": distinct(normalise_email(email) for _, email in wanted),
+    }
     connection = await session.connection()
     people: dict[str, int] = {}
     found: dict[Key, Invitation] = {}
-    for row in await connection.execute(query):
+    for row in await connection.execute(_by_email_query(on_postgresql(session)), params):
         people[row[7]] = row[6]
         found[(row[0], row[6])] = Invitation(*row[:6])
     rest = {email for _, email in wanted} - set(people)
     if rest:
         people |= await person_ids_by_email(session, rest)
     return people, found
+
+
+# The batch's statements are built once per database kind (``@cache``, their values bound when
+# they run): building one, and SQLAlchemy working out its cache key, cost more CPU than running
+# it (docs/performance.md, "Statements built once").
+@cache
+def _by_person_query(pg: bool) -> Select[Any]:
+    return (
+        select(*_COLUMNS, col(Delivery.person_id))
+        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .join(Team, col(Team.id) == col(PulseRound.team_id))
+        .where(
+            any_of(col(PulseRound.id), "round_ids", pg),
+            any_of(col(Delivery.person_id), "person_ids", pg),
+        )
+        .with_for_update(read=True, of=PulseRound)
+    )
+
+
+@cache
+def _by_email_query(pg: bool) -> Select[Any]:
+    return (
+        select(*_COLUMNS, col(Delivery.person_id), col(Person.email))
+        .join(Delivery, col(Delivery.round_id) == col(PulseRound.id))
+        .join(Person, col(Person.id) == col(Delivery.person_id))
+        .join(Team, col(Team.id) == col(PulseRound.team_id))
+        .where(
+            any_of(col(PulseRound.id), "round_ids", pg),
+            any_of(col(Person.email), "emails", pg),
+        )
+        .with_for_update(read=True, of=PulseRound)
+    )

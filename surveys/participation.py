@@ -61,13 +61,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import Update, bindparam, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.lists import one_of
+from storage.engine import on_postgresql
+from storage.lists import any_of, distinct
 from storage.models import Participation, PulseRound, Response
 from surveys.anonymity import format_digests, parse_digests
 
@@ -226,11 +228,39 @@ async def flushed_digests(session: AsyncSession, round_ids: Iterable[int]) -> di
     wanted = set(round_ids)
     if not wanted:
         return {}
-    query = select(Participation.round_id, Participation.digests).where(
-        one_of(session, col(Participation.round_id), wanted)
-    )
-    found = {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
+    query = _flushed_query(on_postgresql(session))
+    rows = (await session.exec(query, params={"round_ids": distinct(wanted)})).all()
+    found = {round_id: parse_digests(text) for round_id, text in rows}
     return {round_id: found.get(round_id, set()) for round_id in wanted}
+
+
+# Statements on every batch's path, built once (``@cache``, values bound when they run):
+# building them cost more CPU than running them (docs/performance.md, "Statements built once").
+@cache
+def _flushed_query(pg: bool) -> Any:
+    return select(Participation.round_id, Participation.digests).where(
+        any_of(col(Participation.round_id), "round_ids", pg)
+    )
+
+
+@cache
+def _set_digests() -> Update:
+    table = Participation.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.round_id == bindparam("key"))
+        .values(digests=bindparam("text"), respondents=bindparam("count"))
+    )
+
+
+@cache
+def _add_unsure() -> Update:
+    table = Participation.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.round_id == bindparam("key"))
+        .values(unsure=table.c.unsure + bindparam("amount"))
+    )
 
 
 async def closing_batches(
@@ -270,18 +300,12 @@ async def write_digests(session: AsyncSession, batches: dict[int, list[str]]) ->
         .with_for_update()
     )
     stored = {round_id: parse_digests(text) for round_id, text in (await session.exec(query)).all()}
-    table = Participation.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(table.c.round_id == bindparam("key"))
-        .values(digests=bindparam("text"), respondents=bindparam("count"))
-    )
     rows = []
     for round_id, digests in sorted(batches.items()):
         merged = stored.get(round_id, set()) | set(digests)
         rows.append({"key": round_id, "text": format_digests(merged), "count": len(merged)})
     connection = await session.connection()
-    await connection.execute(statement, rows)
+    await connection.execute(_set_digests(), rows)
 
 
 async def reserve(session: AsyncSession, amounts: dict[int, int]) -> dict[int, int]:
@@ -300,15 +324,9 @@ async def reserve(session: AsyncSession, amounts: dict[int, int]) -> dict[int, i
 
 async def add_unsure(session: AsyncSession, amounts: dict[int, int]) -> None:
     """Change rounds' ``unsure`` counts by these amounts (round-level: no person in it)."""
-    table = Participation.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(table.c.round_id == bindparam("key"))
-        .values(unsure=table.c.unsure + bindparam("amount"))
-    )
     rows = [{"key": r, "amount": n} for r, n in sorted(amounts.items()) if n]
     if rows:
-        await (await session.connection()).execute(statement, rows)
+        await (await session.connection()).execute(_add_unsure(), rows)
 
 
 async def closed_rounds(session: AsyncSession, round_ids: Iterable[int]) -> set[int]:

@@ -3,8 +3,10 @@ platform for each person by what the platforms know."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.platforms import IdentityRouter
@@ -66,6 +68,50 @@ async def test_a_reference_is_merged_per_platform_and_keeps_the_last_pulses(
     async with db.session() as session:
         rows = (await session.exec(select(ConversationReference.platform))).all()
     assert sorted(rows) == ["slack", "teams"]
+
+
+async def test_stored_emails_looked_up_together_each_get_their_own_whatever_the_batch(
+    db: Database, settings: Settings
+) -> None:
+    """Lookups that arrive together share one statement (built once, its values bound when it
+    runs): each account still gets its own email, repeats and other platforms' ids included,
+    for batches of any size; on PostgreSQL every batch size runs the same statement text."""
+    service, _ = await make_service(db, settings)
+    writer = service.identities
+    for i in range(9):
+        await writer.learned("slack", f"U0A{i}", email(f"a{i}"))
+    await writer.learned("teams", "29:b0", email("b0"))
+    texts: set[str] = set()
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if str(
+            PlatformIdentity.__tablename__
+        ) in statement and statement.lstrip().upper().startswith("SELECT"):
+            texts.add(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for size in (1, 7, 3):
+            reader = TeamPulse(db, settings).identities  # (nothing kept in this process yet)
+            accounts = [("slack", f"U0A{i}") for i in range(size)]
+            accounts += [
+                ("slack", "U0A0"),
+                ("teams", "29:b0"),
+                ("teams", "U0A1"),
+                ("slack", "U0ZZ"),
+            ]
+            found = await asyncio.gather(*(reader.email_of(p, e) for p, e in accounts))
+            expected = [email(f"a{i}") for i in range(size)] + [
+                email("a0"),
+                email("b0"),
+                None,
+                None,
+            ]
+            assert found == expected
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    if db.engine.dialect.name == "postgresql":
+        assert len(texts) == 1  # one text, prepared once per connection
 
 
 @dataclass

@@ -57,3 +57,27 @@ def test_loads_refuses_what_the_full_walk_refuses(
 )
 def test_depth_and_surrogates(text: str, problem: str | None) -> None:
     assert verdict(text, 3) == problem
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"a": NaN}', "NaN is not a JSON number"),
+        ("[Infinity]", "Infinity is not a JSON number"),
+        ("[-Infinity]", "-Infinity is not a JSON number"),
+        ('\ufeff{"a": 1}', "the body is not valid JSON"),
+        ('{"a": 1} trailing', "the body is not valid JSON"),
+        ("1" * 5000, "the body is not valid JSON"),
+        ("", "the body is not valid JSON"),
+    ],
+)
+def test_what_is_not_json_is_refused_and_the_next_body_still_read(text: str, problem: str) -> None:
+    assert verdict(text, 3) == problem
+    assert loads('{"after": [1.5, "x"]}') == {"after": [1.5, "x"]}  # (one decoder for all)
+
+
+@given(VALUES)
+def test_loads_reads_what_json_reads(value: Any) -> None:
+    text = json.dumps(value)
+    if shape_problem(json.loads(text)) is None:
+        assert loads(text) == json.loads(text)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -58,8 +59,7 @@ async def show_receipt(client: AsyncWebClient, channel: str, ts: str, receipt: R
 async def _posted(client: AsyncWebClient, channel: str, ts: str, receipt: Receipt) -> bool:
     """The lean call; False when slack_sdk should make it instead (a 429, a dropped connection)."""
     assert isinstance(client, PacedClient) and client.session is not None
-    head = json.dumps({"channel": channel, "ts": ts}, separators=(",", ":"))
-    body = f"{head[:-1]},{_rendered(receipt)}".encode()
+    body = update_body(channel, ts, receipt)
     headers = {
         "Authorization": f"Bearer {client.token}",
         "Content-Type": "application/json;charset=utf-8",
@@ -71,7 +71,7 @@ async def _posted(client: AsyncWebClient, channel: str, ts: str, receipt: Receip
             client.base_url + UPDATE,
             data=body,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=client.timeout),
+            timeout=_timeout(client.timeout),
         ) as response:
             status, answer = response.status, await response.read()
             if status == 429:
@@ -85,6 +85,22 @@ async def _posted(client: AsyncWebClient, channel: str, ts: str, receipt: Receip
         error = f"{UPDATE} failed: {status} {found.get('error')}"
         raise SlackApiError(error, found)  # type: ignore[no-untyped-call]
     return True
+
+
+def update_body(channel: str, ts: str, receipt: Receipt) -> bytes:
+    """The ``chat.update`` body: ``json.dumps`` of the call's arguments, compact."""
+    return f'{{"channel":{_string(channel)},"ts":{_string(ts)},{_rendered(receipt)}'.encode()
+
+
+def _string(text: str) -> str:
+    """``text`` as a JSON string, as ``json.dumps`` writes it (ASCII, escaped): ``json.dumps``
+    with ``separators`` builds an encoder on every call, a tenth of the receipt's own CPU."""
+    return encode_basestring_ascii(text)
+
+
+@lru_cache(maxsize=4)
+def _timeout(total: int) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total)
 
 
 def _json(raw: bytes) -> dict[str, object]:
