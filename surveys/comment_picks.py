@@ -42,6 +42,7 @@ from sqlalchemy import (
     TableValuedAlias,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal_column,
@@ -94,41 +95,45 @@ def _asked(postgresql: bool) -> Asked:
     ).cte("asked")
 
 
-def _children_rows(asked: Asked) -> Select[Any]:
+def _children_rows(asked: Asked, postgresql: bool) -> Select[Any]:
     """(week, theme or NULL, parent, child, the child's count, NULL, NULL) for the children of
     every place asked, as its week was cut: the child's cell on the theme, or its general
     comments.  Only children that hold some (no rank can fall in one that holds none).
 
-    The children are found in ``ix_rollup_week_parent_week`` alone (an index-only scan) and
-    their general counts read through the primary key: asked for a week's row in full, the
-    planner, which cannot see into ``unnest``, read each place's whole week (2,021 rows)
-    through the week's index instead."""
+    The children are found in ``ix_rollup_week_parent_week``.  On PostgreSQL alone (an
+    index-only scan), their general counts read through the primary key: asked for a week's row
+    in full, the planner, which cannot see into ``unnest``, read each place's whole week (2,021
+    rows) through the week's index instead.  SQLite reads each child's row from the index's
+    entry anyway, so its general count comes from there: looking the same row up again through
+    the primary key took half the statement's time (a trust's directorates' 1,000 children)."""
     below = aliased(RollupWeek, name="below")
-    general = aliased(RollupWeek, name="general")
     cell = and_(
         col(RollupCell.team_id) == col(below.team_id),
         col(RollupCell.week) == col(below.week),
         col(RollupCell.theme) == asked.c.theme,
     )
-    its_general = and_(
-        col(general.team_id) == col(below.team_id),
-        col(general.week) == col(below.week),
-        asked.c.theme.is_(None),
-    )
-    count = func.coalesce(
-        col(RollupCell.comments), col(general.general_comments), literal_column("0")
-    )
+    general_count: Any = case((asked.c.theme.is_(None), col(below.general_comments)))
+    if postgresql:
+        general = aliased(RollupWeek, name="general")
+        general_count = col(general.general_comments)
+    count = func.coalesce(col(RollupCell.comments), general_count, literal_column("0"))
     no_words = cast(null(), String).label("id"), cast(null(), String).label("words")
-    return (
+    query = (
         select_columns(
             asked.c.week, asked.c.theme, asked.c.team, col(below.team_id), count, *no_words
         )
         .select_from(asked)
         .join(below, and_(col(below.parent_id) == asked.c.team, col(below.week) == asked.c.week))
         .outerjoin(RollupCell, cell)
-        .outerjoin(general, its_general)
-        .where(count > 0)
     )
+    if postgresql:
+        its_general = and_(
+            col(general.team_id) == col(below.team_id),
+            col(general.week) == col(below.week),
+            asked.c.theme.is_(None),
+        )
+        query = query.outerjoin(general, its_general)
+    return query.where(count > 0)
 
 
 def _own_rows(asked: Asked) -> tuple[Select[Any], Select[Any]]:
@@ -164,7 +169,9 @@ def level_query(postgresql: bool) -> CompoundSelect[Any]:
     no child).  Its own comments are read whether or not a rank falls in them (a ward's dozen;
     a team with no rounds of its own has none): that saves the walk a round trip at the end."""
     asked = _asked(postgresql)
-    return union_all(_children_rows(asked), *_own_rows(asked)).order_by(literal_column("id"))
+    return union_all(_children_rows(asked, postgresql), *_own_rows(asked)).order_by(
+        literal_column("id")
+    )
 
 
 def level_values(postgresql: bool, places: list[Place]) -> dict[str, Any]:
