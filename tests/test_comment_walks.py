@@ -15,8 +15,10 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.service import TeamPulse
 from bot.settings import Settings
@@ -107,3 +109,32 @@ async def test_a_rank_names_the_same_comment_whatever_is_asked_with_it(
             ranks = [draw.sample(range(n), min(n, 3)) for _, _, n, _ in buckets]
             expected = sorted((alone[at][r] for at, rs in enumerate(ranks) for r in rs), key=str)
             assert await picked(db, team, buckets, ranks) == expected, (name, ranks)
+
+
+async def test_a_walk_asks_one_statement_per_level_whatever_the_number_of_buckets(
+    db: Database, settings: Settings
+) -> None:
+    """Every rank of every bucket of a directorate (four buckets, over two weeks and two trees
+    as cut) is found in two statements, one per level of its tree; a ward's in one.
+    (Asked a bucket at a time, SQLite's walk took one statement per bucket and level: a trust's
+    report 35.)"""
+    await two_weeks(db, settings, FixedClock())
+    asked: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            asked.append(statement)
+
+    teams = await team_ids(db)
+    for name, levels in (("Medicine", 2), ("Ward A", 1)):
+        buckets = await buckets_of(db, teams[name], await comment_weeks(db, teams[name]))
+        every = [list(range(n)) for _, _, n, _ in buckets]
+        assert len(buckets) > levels, name  # (not vacuous: more buckets than statements)
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            found = await picked(db, teams[name], buckets, every)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert len(found) == sum(n for _, _, n, _ in buckets), name
+        assert len(asked) == levels, (name, asked)
+        asked.clear()
