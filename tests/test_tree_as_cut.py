@@ -79,6 +79,9 @@ async def test_migration_0013_indexes_the_tree_as_cut_and_goes_down(
             assert not any(step.startswith("SCAN rollup_week") for step in plan), plan
             assert not any(step.startswith("SCAN below") for step in plan), plan
             assert any(ROUNDS in step for step in plan), plan  # each pair's rounds, no more
+            # a round's answers to the theme's questions only, not all of the round's
+            answers = "ix_response_round_question (round_id=? AND question_id=?)"
+            assert any(answers in step for step in plan), plan
             # the places drive the statement: nothing but them is read from end to end
             scans = [step for step in plan if step.startswith("SCAN ")]
             assert scans, plan
