@@ -76,7 +76,8 @@ def _asked(postgresql: bool) -> Asked:
     """The places asked, ``asked(team, week, theme)``: one row per place, theme NULL for the
     general comments.  PostgreSQL: ``unnest`` of three arrays.  SQLite: ``json_each`` of one
     array of ``[team, "YYYY-MM-DD", theme]`` (the text SQLite's dates are stored as), a CTE
-    because the statement reads it three times."""
+    because the statement reads it three times.  (SQLite's JSON functions are built in since
+    3.38; the image's Debian bookworm has 3.40.)"""
     if postgresql:
         arrays = (
             bindparam("teams_asked", type_=ARRAY(Integer)),
