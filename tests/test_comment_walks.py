@@ -1,14 +1,13 @@
-"""The walk down the kept counts (``surveys/comment_picks.py``) is asked one of two ways: every
-place of a level in one statement (PostgreSQL's), or one statement per bucket (SQLite's).  Both
-must name the same comment for the same rank, and between them every rank of every bucket of
-every report must name each published comment exactly once (the full list of
-``tests/comment_oracle.py``), and nothing else.
+"""The walk down the kept counts (``surveys/comment_picks.py``: every place of a level in one
+statement, the places as ``unnest`` on PostgreSQL and ``json_each`` on SQLite) must name, over
+every rank of every bucket of every report, each published comment exactly once (the full list
+of ``tests/comment_oracle.py``), and nothing else; and a rank must name the same comment
+whatever else is asked with it.
 
 The attack: a manager who reads again and again sees, over enough readings, every comment at
-every rank.  Were the PostgreSQL walk to reach a comment the other does not (a round the week
-did not count, a team outside the reported one as cut, a theme whose comments are not
-published), or to miss one, the sets below would differ.  Run on both databases; on PostgreSQL
-both walks run on the same rows.
+every rank.  Were the walk to reach a comment it should not (a round the week did not count, a
+team outside the reported one as cut, a theme whose comments are not published), or to miss
+one, the sets below would differ.  Run on both databases.
 """
 
 from __future__ import annotations
@@ -16,13 +15,15 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.service import TeamPulse
 from bot.settings import Settings
 from storage.engine import Database
-from surveys.comment_picks import Bucket, at_once, pick
+from surveys.comment_picks import Bucket, pick
 from surveys.comments import published_counts
 from surveys.organisation import spec_from_yaml
 from surveys.report_rows import team_rows
@@ -44,18 +45,12 @@ async def buckets_of(db: Database, team: int, weeks: set[date]) -> list[Bucket]:
     return [(week, theme, count, []) for week, theme, count, _, _ in counted if count]
 
 
-async def walks(db: Database) -> list[bool]:
-    """The walks this database can ask: the per-bucket one, and on PostgreSQL the batched."""
-    async with db.session() as session:
-        return [False, True] if at_once(session) else [False]
-
-
 async def picked(
-    db: Database, team: int, buckets: list[Bucket], ranks: list[list[int]], batched: bool
+    db: Database, team: int, buckets: list[Bucket], ranks: list[list[int]]
 ) -> list[tuple[str | None, str]]:
     asked = [(w, t, n, wanted) for (w, t, n, _), wanted in zip(buckets, ranks, strict=True)]
     async with db.session() as session:
-        return sorted(await pick(session, team, asked, batched=batched), key=str)
+        return sorted(await pick(session, team, asked), key=str)
 
 
 async def one_ward_asked_one_theme(db: Database, settings: Settings, clock: FixedClock) -> None:
@@ -70,7 +65,7 @@ async def one_ward_asked_one_theme(db: Database, settings: Settings, clock: Fixe
 
 
 @pytest.mark.parametrize("organisation", [two_weeks, one_ward_asked_one_theme])
-async def test_every_rank_of_every_report_is_one_published_comment_either_way(
+async def test_every_rank_of_every_report_is_one_published_comment(
     db: Database, settings: Settings, organisation: Organisation
 ) -> None:
     await organisation(db, settings, FixedClock())
@@ -81,27 +76,65 @@ async def test_every_rank_of_every_report_is_one_published_comment_either_way(
         async with db.session() as session:
             full = await full_list(session, team, weeks)
         every = [list(range(n)) for _, _, n, _ in buckets]
-        for batched in await walks(db):
-            words = [w for _, w in await picked(db, team, buckets, every, batched)]
-            assert len(words) == full.total, (name, batched)
-            assert set(words) == full.words, (name, batched)  # (every comment's words differ)
-            checked += full.total
+        words = [w for _, w in await picked(db, team, buckets, every)]
+        assert len(words) == full.total, name
+        assert set(words) == full.words, name  # (every comment's words differ)
+        checked += full.total
     assert checked > 50  # (not vacuous: the reports hold 79 comments between them)
 
 
-async def test_both_walks_name_the_same_comment_for_the_same_ranks(
+async def test_a_rank_names_the_same_comment_whatever_is_asked_with_it(
     db: Database, settings: Settings
 ) -> None:
-    """Rank by rank (one rank per bucket at a time, so a swap of two comments would show), and
-    for random draws of several ranks per bucket: the same picks."""
+    """Each rank of each bucket asked alone names one comment, a different one for each rank of
+    a bucket; asked together (every bucket's walk in the same statements), random draws of
+    several ranks per bucket name exactly the comments those ranks name alone.  (Were a level's
+    rows given to the wrong place, or a child's share counted from the wrong end, a rank would
+    name another comment in company than alone.)"""
     await two_weeks(db, settings, FixedClock())
     draw = random.Random(13)
     for name, team in (await team_ids(db)).items():
         buckets = await buckets_of(db, team, await comment_weeks(db, team))
-        deepest = max((n for _, _, n, _ in buckets), default=0)
-        asks = [[[r] if r < n else [] for _, _, n, _ in buckets] for r in range(deepest)]
-        asks += [[draw.sample(range(n), min(n, 3)) for _, _, n, _ in buckets] for _ in range(5)]
-        for ranks in asks:
-            seen = [await picked(db, team, buckets, ranks, b) for b in await walks(db)]
-            assert all(found == seen[0] for found in seen), (name, ranks)
-            assert len(seen[0]) == sum(len(r) for r in ranks), (name, ranks)
+        alone: list[list[tuple[str | None, str]]] = []
+        for at, (_, _, n, _) in enumerate(buckets):
+            ranks: list[list[int]] = [[] for _ in buckets]
+            named = []
+            for rank in range(n):
+                ranks[at] = [rank]
+                (found,) = await picked(db, team, buckets, ranks)
+                named.append(found)
+            assert len(set(named)) == n, (name, at)
+            alone.append(named)
+        for _ in range(5):
+            ranks = [draw.sample(range(n), min(n, 3)) for _, _, n, _ in buckets]
+            expected = sorted((alone[at][r] for at, rs in enumerate(ranks) for r in rs), key=str)
+            assert await picked(db, team, buckets, ranks) == expected, (name, ranks)
+
+
+async def test_a_walk_asks_one_statement_per_level_whatever_the_number_of_buckets(
+    db: Database, settings: Settings
+) -> None:
+    """Every rank of every bucket of a directorate (four buckets, over two weeks and two trees
+    as cut) is found in two statements, one per level of its tree; a ward's in one.
+    (Asked a bucket at a time, SQLite's walk took one statement per bucket and level: a trust's
+    report 35.)"""
+    await two_weeks(db, settings, FixedClock())
+    asked: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            asked.append(statement)
+
+    teams = await team_ids(db)
+    for name, levels in (("Medicine", 2), ("Ward A", 1)):
+        buckets = await buckets_of(db, teams[name], await comment_weeks(db, teams[name]))
+        every = [list(range(n)) for _, _, n, _ in buckets]
+        assert len(buckets) > levels, name  # (not vacuous: more buckets than statements)
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            found = await picked(db, teams[name], buckets, every)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert len(found) == sum(n for _, _, n, _ in buckets), name
+        assert len(asked) == levels, (name, asked)
+        asked.clear()
