@@ -26,6 +26,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,21 @@ JOB_ANSWERED = "bench_job_answered"  # the whole-job reference's tables
 JOB_ANSWERS = "bench_job_answer"
 
 
+async def job_tables(pool: Any, answered: str, answers: str) -> tuple[str, str]:
+    """A whole-job reference's two tables, made if missing: who answered each round (once per
+    person) and, apart, the answers; returns the statements that write them (person first)."""
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {answered} (round_id bigint, person text, "
+        "PRIMARY KEY (round_id, person));"
+        f"CREATE TABLE IF NOT EXISTS {answers} (id bigserial PRIMARY KEY, round_id bigint, "
+        "answers text NOT NULL)"
+    )
+    return (
+        f"INSERT INTO {answered} VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        f"INSERT INTO {answers} (round_id, answers) VALUES ($1, $2)",
+    )
+
+
 async def run_job() -> None:
     """A second yardstick, the simplest server that does the whole job a person sees: the
     signature; the payload read (who, which round, which message); in one transaction, who
@@ -111,14 +127,7 @@ async def run_job() -> None:
     pool = await asyncpg.create_pool(
         os.environ["BASELINE_URL"], min_size=BASELINE_POOL, max_size=BASELINE_POOL
     )
-    await pool.execute(
-        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERED} (round_id bigint, person text, "
-        "PRIMARY KEY (round_id, person));"
-        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERS} (id bigserial PRIMARY KEY, round_id bigint, "
-        "answers text NOT NULL)"
-    )
-    answered = f"INSERT INTO {JOB_ANSWERED} VALUES ($1, $2) ON CONFLICT DO NOTHING"
-    store = f"INSERT INTO {JOB_ANSWERS} (round_id, answers) VALUES ($1, $2)"
+    answered, store = await job_tables(pool, JOB_ANSWERED, JOB_ANSWERS)
     slack = aiohttp.ClientSession(os.environ["SLACK_API_URL"].removesuffix("/api/"))
     receipts: set[asyncio.Task[None]] = set()
 

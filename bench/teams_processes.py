@@ -35,6 +35,7 @@ import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 import jwt  # noqa: E402
 from aiohttp import web  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from ingest_processes import job_tables  # noqa: E402
 
 from tests.openid_keys import jwks_key, served_keys  # noqa: E402
 
@@ -159,14 +160,7 @@ async def run_job() -> None:
     round: a second try is told so) and, apart, the answers; then the receipt card."""
     check = TokenCheck()
     pool = await pool_of(os.environ["BENCH_PG_DSN"])
-    await pool.execute(
-        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERED} (round_id bigint, person text, "
-        "PRIMARY KEY (round_id, person));"
-        f"CREATE TABLE IF NOT EXISTS {JOB_ANSWERS} (id bigserial PRIMARY KEY, round_id bigint, "
-        "answers text NOT NULL)"
-    )
-    answered = f"INSERT INTO {JOB_ANSWERED} VALUES ($1, $2) ON CONFLICT DO NOTHING"
-    store = f"INSERT INTO {JOB_ANSWERS} (round_id, answers) VALUES ($1, $2)"
+    answered, store = await job_tables(pool, JOB_ANSWERED, JOB_ANSWERS)
     receipt = json.dumps(card_answer("Your pulse: answered"))
     again = json.dumps(card_answer("You have already answered this pulse."))
 
