@@ -1,16 +1,18 @@
 """What ``teampulse serve`` refuses to start with (docs/security.md, "What refuses to start").
 
 Each refusal is a sentence naming the variable to set or change, so an operator can act on it
-without reading code.  The checks are on the settings alone (nothing is opened), and run before
-the server binds a port.
+without reading code.  The checks are on the settings and this Python's SQLite library (asked in
+an in-memory database: no file is opened), and run before the server binds a port.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 
 from bot.credentials import key_problems
 from bot.settings import MIN_SECRET_LENGTH, Settings
+from storage.engine import is_sqlite, sqlite_lacks_json
 
 LOOPBACK_EXAMPLES = "127.0.0.1, ::1 or localhost"
 
@@ -56,6 +58,7 @@ def refusals(settings: Settings) -> list[str]:
         *local_chat_refusals(settings),
         *secret_refusals(settings),
         *key_problems(settings),
+        *database_refusals(settings),
     ]
 
 
@@ -188,3 +191,16 @@ def secret_refusals(settings: Settings) -> list[str]:
             f"{MIN_SECRET_LENGTH} random ones ({hint})."
         ]
     return []
+
+
+def database_refusals(settings: Settings) -> list[str]:
+    """SQLite without its JSON functions would start, take answers, then fail every
+    directorate's and trust's report: refused at once instead."""
+    if not is_sqlite(settings.database_url) or not sqlite_lacks_json():
+        return []
+    return [
+        f"DATABASE_URL is SQLite, and the SQLite this Python uses ({sqlite3.sqlite_version}) "
+        "has no JSON functions (json_each), which the reports of a team with teams below it "
+        "need. Use a Python linked to SQLite 3.38 or later (they are built in since), or "
+        "PostgreSQL (DATABASE_URL=postgresql+asyncpg://...)."
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -38,6 +39,24 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# SQLite's JSON functions, which a directorate's or trust's report reads its places through
+# (``json_each``: surveys/comment_picks.py); built into SQLite since 3.38, and an option before
+JSON_PROBE = "SELECT count(*) FROM json_each('[1, 2]')"
+
+
+def sqlite_lacks_json(connection: sqlite3.Connection | None = None) -> bool:
+    """Whether the SQLite this Python links to can't run ``json_each`` (on ``connection``, or
+    a fresh in-memory database: no file is opened)."""
+    probe = connection or sqlite3.connect(":memory:")
+    try:
+        return bool(probe.execute(JSON_PROBE).fetchone() != (2,))
+    except sqlite3.DatabaseError:
+        return True
+    finally:
+        if connection is None:
+            probe.close()
 
 
 READ_ONLY = "teampulse_read_only"  # execution option of ``Database.reading``'s sessions

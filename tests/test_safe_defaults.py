@@ -4,9 +4,11 @@ real command line; and the local web chat answering only its own loopback origin
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,7 +18,7 @@ from sqlmodel import func, select
 from bot.cli import main
 from bot.safety import refusals
 from bot.settings import Settings
-from storage.engine import Database
+from storage.engine import Database, sqlite_lacks_json
 from storage.models import Recognition
 from tests.conftest import PLATFORM_VARIABLES
 from tests.support import email, import_org, serve
@@ -234,3 +236,39 @@ def test_a_malformed_encryption_key_refuses_to_start_without_showing_it(clean: P
     ]
     assert bad not in " ".join(problems)
     assert refusals(settings_of({**env, "TEAMPULSE_ENCRYPTION_KEYS": good})) == []
+
+
+def without_json(real: Callable[..., sqlite3.Connection]) -> Callable[..., sqlite3.Connection]:
+    """``sqlite3.connect`` as on a Python whose SQLite was built without its JSON functions:
+    every read of ``json_each`` is refused, as an unknown table would be."""
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = real(*args, **kwargs)
+        connection.set_authorizer(
+            lambda _action, table, *_: (
+                sqlite3.SQLITE_DENY if (table or "").startswith("json") else sqlite3.SQLITE_OK
+            )
+        )
+        return connection
+
+    return connect
+
+
+def test_sqlite_without_json_functions_refuses_to_start_before_taking_answers(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a server would take answers, then fail every directorate's and trust's report."""
+    monkeypatch.setattr(sqlite3, "connect", without_json(sqlite3.connect))
+    code, output, touched = serve_with(clean, {})
+    assert code == 1, output
+    assert "no JSON functions" in output and "3.38" in output and "PostgreSQL" in output
+    assert not touched
+    # PostgreSQL doesn't need them: only SQLite is asked
+    on_postgresql = settings_of({"DATABASE_URL": "postgresql+asyncpg://db/teampulse"})
+    assert refusals(on_postgresql) == []
+
+
+def test_this_pythons_sqlite_has_the_json_functions_the_reports_need(clean: Path) -> None:
+    assert refusals(settings_of({})) == []
+    assert sqlite_lacks_json(sqlite3.connect(":memory:")) is False
+    assert sqlite_lacks_json(without_json(sqlite3.connect)(":memory:")) is True
