@@ -197,12 +197,17 @@ class Reminder(Table, table=True):
     per round and marked done when claimed.  Every row looks the same whether its person was
     reminded or had answered and was skipped (that is decided in memory: bot/reminders.py)."""
 
-    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "person_id"),
+        # the rows not yet claimed, in the order they are claimed: a claim (and the minute
+        # tick's "any waiting?") reads those alone, not every reminder ever done before them
+        Index("ix_reminder_pending", "done", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="pulse_round.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    done: bool = Field(default=False, index=True)
+    done: bool = Field(default=False)
 
 
 class Response(Table, table=True):

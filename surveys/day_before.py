@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import exists, or_
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Reminder
 from surveys import outbox, turnout
 
 
@@ -19,6 +18,6 @@ async def due(session: AsyncSession, today: date) -> bool:
     conditions as ``outbox.queue_reminders`` and ``turnout.rounds_to_check``), or a reminder row
     not yet claimed (left by a drain that stopped part way)."""
     rounds = exists().where(or_(outbox.to_remind(today), turnout.to_check(today)))
-    waiting = exists().where(col(Reminder.done).is_(False))
+    waiting = exists().where(outbox.pending_reminder())
     found = await session.exec(select(or_(rounds, waiting)))
     return bool(found.one())

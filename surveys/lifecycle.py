@@ -52,6 +52,7 @@ from storage.models import (
 )
 from surveys.comment_counts import Tally, uncount
 from surveys.directory import normalise_email
+from surveys.outbox import pending_reminder
 
 BATCH = 500  # rows changed per transaction
 FORGOTTEN_DOMAIN = "forgotten.invalid"  # RFC 2606: never a real address
@@ -200,7 +201,7 @@ async def forget_person(session: AsyncSession, email: str, *, kudos_text: bool) 
     )
     await _delete(
         session,
-        delete(Reminder).where(col(Reminder.person_id) == person_id, col(Reminder.done).is_(False)),
+        delete(Reminder).where(col(Reminder.person_id) == person_id, pending_reminder()),
     )
     blanked = await _blank_kudos(session, person_id) if kudos_text else None
     return Forgotten(counts[0], counts[1], counts[2], unsent, blanked)

@@ -17,7 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    text,
+    update,
+)
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -250,17 +261,31 @@ async def queue_reminders(session: AsyncSession, today: date) -> int:
     return queued
 
 
-async def claim_reminders(session: AsyncSession, limit: int) -> list[Claimed]:
-    """Claim reminder rows and mark them done in this same transaction (at most once: a crash
-    after it loses the reminder).  Rows of closed rounds are done and left out."""
-    query = (
+def pending_reminder() -> ColumnElement[bool]:
+    """A reminder row not yet claimed: ``done = false``, an index condition of
+    ``ix_reminder_pending`` (``done IS false`` is not one, and was read as a filter over every
+    row already done: a trust's Monday read 500M index entries claiming its 15,000)."""
+    return col(Reminder.done) == false()
+
+
+def claimable_reminders(limit: int) -> Select[tuple[Reminder]]:
+    """The next ``limit`` reminder rows not yet claimed, locked (other replicas skip them)."""
+    # ordered as ix_reminder_pending is (``done`` first, one value here), so only that index
+    # gives the order: by ``id`` alone, a planner whose statistics date from the queueing (all
+    # waiting) chose the primary key and read past every row done since
+    return (
         select(Reminder)
-        .where(col(Reminder.done).is_(False))
-        .order_by(col(Reminder.id))
+        .where(pending_reminder())
+        .order_by(col(Reminder.done), col(Reminder.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = list((await session.exec(query)).all())
+
+
+async def claim_reminders(session: AsyncSession, limit: int) -> list[Claimed]:
+    """Claim reminder rows and mark them done in this same transaction (at most once: a crash
+    after it loses the reminder).  Rows of closed rounds are done and left out."""
+    rows = list((await session.exec(claimable_reminders(limit))).all())
     if not rows:
         return []
     found_rounds, teams, people = await _context(
