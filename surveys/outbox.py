@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     and_,
     bindparam,
     exists,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.engine import on_postgresql
 from storage.models import Delivery, DeliveryStatus, Person, PulseRound, Reminder, Team
@@ -268,7 +268,7 @@ def pending_reminder() -> ColumnElement[bool]:
     return col(Reminder.done) == false()
 
 
-def claimable_reminders(limit: int) -> Select[tuple[Reminder]]:
+def claimable_reminders(limit: int) -> SelectOfScalar[Reminder]:
     """The next ``limit`` reminder rows not yet claimed, locked (other replicas skip them)."""
     # ordered as ix_reminder_pending is (``done`` first, one value here), so only that index
     # gives the order: by ``id`` alone, a planner whose statistics date from the queueing (all
