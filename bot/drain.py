@@ -28,18 +28,22 @@ class Pipe(Generic[Job]):
     release: Callable[[list[Job]], Awaitable[None]] | None = None
 
     def wanted(self, width: int, ready: int, in_flight: int) -> int:
-        """How many rows to claim now (0: none)."""
+        """How many rows to claim now (0: none).  Without a ``release`` no row is claimed
+        ahead of a free slot, but none is claimed for a lone free slot either: a claim waits
+        until half the slots are free, so its transaction and its checks (reminders: are new
+        cards waiting, who has answered) are paid once per half a window, not once per send."""
         if self.release is None:
-            return width - in_flight
+            free = width - in_flight
+            return free if 2 * free >= width else 0
         return width if ready < width else 0
 
 
 async def drain(width: int, pipe: Pipe[Job]) -> int:
     """Keep up to ``width`` sends in flight until no row is due.  A pipe that can give rows back
     is claimed ahead, ``width`` rows at a time, so a claim's transaction is paid once per
-    ``width`` sends (up to ``2 * width - 1`` claimed rows wait their turn); otherwise as each
-    send finishes.  Cancelled, it cancels its sends (their rows are left to their lease) and
-    gives back the rows it never started."""
+    ``width`` sends (up to ``2 * width - 1`` claimed rows wait their turn); otherwise once half
+    the slots are free.  Cancelled, it cancels its sends (their rows are left to their lease)
+    and gives back the rows it never started."""
     in_flight: set[asyncio.Task[int]] = set()
     ready: deque[Job] = deque()
     sent = 0

@@ -83,7 +83,8 @@ async def drain_reminders(service: TeamPulse, width: int) -> tuple[int, bool]:
         return len(claimed), due
 
     # no release: a reminder row is done once claimed, and giving back only the rows of people
-    # who had not answered would write who they are; so none is claimed ahead either
+    # who had not answered would write who they are; so none is claimed ahead either (a claim
+    # waits for half the slots to be free instead: ``Pipe.wanted``)
     sent = await drain(width, Pipe(claim, partial(_remind, service)))
     return sent, yielded
 

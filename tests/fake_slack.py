@@ -79,6 +79,7 @@ class FakeSlack(FakePlatform):
         self.replies_held = 0  # thread replies that waited for ``release_replies``
         self._replies = asyncio.Event()
         self._replies.set()
+        self._in_turn: asyncio.Lock | None = None  # ``answer_replies_in_turn``
 
     # -- set-up ------------------------------------------------------------------------------
     def add_user(self, user_id: str, email: str, team: str | None = None) -> None:
@@ -145,6 +146,11 @@ class FakeSlack(FakePlatform):
 
     def release_replies(self) -> None:
         self._replies.set()
+
+    def answer_replies_in_turn(self) -> None:
+        """Answer thread replies one after another, as a platform pacing a bot does: the bot
+        sees its sends finish one at a time, not all at once."""
+        self._in_turn = asyncio.Lock()
 
     async def stop(self) -> None:
         self.release_lost()
@@ -220,6 +226,9 @@ class FakeSlack(FakePlatform):
         return web.json_response({"ok": False, "error": "internal_error"}, status=500)
 
     async def _hold_reply(self) -> None:
+        if self._in_turn is not None:
+            async with self._in_turn:
+                await asyncio.sleep(0)  # (the next reply is answered after this one has gone)
         if self._replies.is_set():
             return
         async with self._changed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 from sqlmodel import col, select
 
 from bot.scheduler import PulseScheduler
@@ -242,3 +242,33 @@ async def test_a_round_opened_among_thousands_of_reminders_has_its_cards_sent_fi
     assert order.count("card") == 6
     assert order[:last_card].count("reminder") <= 2 * width  # only those already in flight
     assert order[last_card:].count("reminder") > 0
+
+
+async def test_a_big_rounds_reminders_are_claimed_many_at_a_time_when_slack_paces_them(
+    slack: Slack,
+) -> None:
+    """Each claim of reminders is a transaction that also asks whether new cards are waiting and
+    who has answered.  Slack answers a paced bot's sends one after another, and a claim for each
+    slot as it came free cost a trust's Monday 430 million index entries read for 9,000
+    reminders; a claim now waits for half the slots (``TEAMPULSE_OUTBOX_CONCURRENCY``)."""
+    fake, service = slack.fake, slack.service
+    clock = FixedClock()
+    service.clock = clock
+    await a_big_ward_reached_on_monday(service)
+    clock.now = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    fake.answer_replies_in_turn()
+    claims = 0
+
+    def count(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        nonlocal claims
+        claims += "FROM reminder" in statement and "LIMIT" in statement  # (the claim's read)
+
+    engine = service.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        sent = await service.send_reminders()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sent == BIG == len(replies(fake))  # everyone, once
+    half = service.settings.outbox_concurrency // 2
+    assert claims <= BIG / half + 2, f"{claims} claims for {BIG} reminders"
