@@ -262,9 +262,8 @@ async def queue_reminders(session: AsyncSession, today: date) -> int:
 
 
 def pending_reminder() -> ColumnElement[bool]:
-    """A reminder row not yet claimed: ``done = false``, an index condition of
-    ``ix_reminder_pending`` (``done IS false`` is not one, and was read as a filter over every
-    row already done: a trust's Monday read 500M index entries claiming its 15,000)."""
+    """A reminder row not yet claimed: ``done = false``, an equality ``ix_reminder_pending``
+    (done, id) seeks to, on both databases."""
     return col(Reminder.done) == false()
 
 
